@@ -1,0 +1,87 @@
+# hotfarm - a render farm in which everything is a directory.
+# make: build bin/; make check: every test; make bench: the figures;
+# make deps: install the Debian packages (as root).
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+CONFDIR ?= $(CURDIR)/conf
+LIBEXECDIR ?= $(CURDIR)/bin
+
+WARN := -Wall -Wextra -Werror -Wno-format-truncation -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c17 $(WARN) $(HARDEN) $(CFLAGS) \
+	-DHOTFARM_CONFDIR='"$(CONFDIR)"' -DHOTFARM_LIBEXECDIR='"$(LIBEXECDIR)"'
+LDFLAGS ?=
+ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+
+DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev libiniparser-dev \
+	librsync-dev libssl-dev libarchive-tools zstd p7zip-full zip povray clang
+
+LAYOUT_SRC := layout/util.c layout/ini.c layout/layout.c layout/jobdesc.c
+LAYOUT_HDR := $(wildcard layout/*.h)
+LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=build/layout/%.o)
+
+PROGRAMS := bin/hotfarm bin/watcherd bin/hf-intake bin/hf-route
+
+all: $(PROGRAMS)
+
+build/%.o: %.c $(LAYOUT_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+build/liblayout.a: $(LAYOUT_OBJ)
+	ar rcs $@ $^
+
+bin/hf-intake: build/spoolers/intake.o build/liblayout.a
+	@mkdir -p bin
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -larchive -liniparser -lcrypto
+
+bin/hf-route: build/spoolers/route.o build/liblayout.a
+	@mkdir -p bin
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
+
+bin/hotfarm: build/spoolers/hotfarm.o build/liblayout.a
+	@mkdir -p bin
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
+
+bin/watcherd: build/watcherd/watcherd.o build/liblayout.a
+	@mkdir -p bin
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -linotifytools -liniparser -lpthread
+
+# Unit tests, plain and under AddressSanitizer + UndefinedBehaviorSanitizer.
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+bin/unit: tests/unit.c $(LAYOUT_SRC) $(LAYOUT_HDR)
+	@mkdir -p bin
+	$(CC) -std=c17 $(WARN) -O1 -g -o $@ tests/unit.c $(LAYOUT_SRC) -liniparser
+bin/unit-san: tests/unit.c $(LAYOUT_SRC) $(LAYOUT_HDR)
+	@mkdir -p bin
+	$(CC) -std=c17 $(WARN) -O1 -g $(SAN) -o $@ tests/unit.c $(LAYOUT_SRC) -liniparser
+
+check: all bin/unit bin/unit-san
+	@tests/run
+
+bench: all
+	@bench/run
+
+demo: all
+	@tests/demo
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES) </dev/null || \
+		{ apt-get update -q </dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES) </dev/null; }; \
+	else \
+		echo "run as root: apt-get install -y $(DEB_PACKAGES)"; \
+	fi
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hotfarm/conf/packages
+	install -m 755 bin/hotfarm bin/watcherd bin/hf-intake bin/hf-route $(DESTDIR)$(PREFIX)/bin/
+	cp -R conf/. $(DESTDIR)$(PREFIX)/share/hotfarm/conf/
+
+clean:
+	rm -rf build bin
+
+.PHONY: all check bench demo deps install clean

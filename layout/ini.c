@@ -1,0 +1,305 @@
+/* ini.c - load untrusted .ini text safely into iniparser.
+ * iniparser cuts values at '#' or ';', fails whole files on long lines,
+ * keeps the last of duplicate keys and parses "0010" as octal; so the text is
+ * checked and normalised here (every value quoted) before iniparser sees it,
+ * and numbers are never read through iniparser_getint. */
+#define _GNU_SOURCE
+#include "ini.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <iniparser/iniparser.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define INI_MAX_BYTES (1 << 20)
+#define INI_MAX_LINE 1000
+
+struct ini {
+	dictionary *dict;
+	struct strlist sections;
+	struct strlist keys; /* "section:key" in file order */
+	int *lines;
+};
+
+static char parse_error[512];
+
+static int capture_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(parse_error, sizeof parse_error, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = 0;
+	return s;
+}
+
+static bool section_ok(const char *s)
+{
+	if (!*s || strlen(s) > 100)
+		return false;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char)*s) || strchr(" _.-", *s)))
+			return false;
+	return true;
+}
+
+static bool key_ok(const char *s)
+{
+	if (!*s || strlen(s) > 100)
+		return false;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char)*s) || strchr("_.-", *s)))
+			return false;
+	return true;
+}
+
+static void lower(char *s)
+{
+	for (; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+const char *ini_quote(const char *value, char *out, size_t outsize)
+{
+	char q = strchr(value, '"') ? '\'' : '"';
+	snprintf(out, outsize, "%c%s%c", q, value, q);
+	return out;
+}
+
+#define FAIL(...)                                                                    \
+	do {                                                                         \
+		snprintf(err, errsize, __VA_ARGS__);                                 \
+		goto fail;                                                           \
+	} while (0)
+
+struct ini *ini_parse(const char *text, size_t len, const char *display, char *err, size_t errsize)
+{
+	struct ini *ini = xcalloc(1, sizeof *ini);
+	struct buf norm = {0};
+	char *copy = NULL;
+	size_t lines_cap = 0;
+	char section[128] = "";
+	int memfd = -1;
+
+	if (len > INI_MAX_BYTES)
+		FAIL("%s is larger than 1 MiB; a description is a few lines of text", display);
+	if (memchr(text, 0, len))
+		FAIL("%s holds a NUL byte; it must be plain text", display);
+	copy = xmalloc(len + 1);
+	memcpy(copy, text, len);
+	copy[len] = 0;
+	char *p = copy;
+	if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3))
+		p += 3; /* UTF-8 byte order mark, as Windows editors write it */
+	buf_add(&norm, "", 0);
+	for (int lineno = 1; p && *p; lineno++) {
+		char *nl = strchr(p, '\n');
+		if (nl)
+			*nl = 0;
+		char *raw = p;
+		p = nl ? nl + 1 : NULL;
+		size_t n = strlen(raw);
+		if (n && raw[n - 1] == '\r')
+			raw[--n] = 0;
+		if (n > INI_MAX_LINE)
+			FAIL("%s line %d is longer than %d characters", display, lineno, INI_MAX_LINE);
+		for (char *c = raw; *c; c++)
+			if ((unsigned char)*c < 0x20 && *c != '\t')
+				FAIL("%s line %d holds a control character", display, lineno);
+		char *line = trim(raw);
+		if (!*line || *line == '#' || *line == ';')
+			continue;
+		if (*line == '[') {
+			char *close = strchr(line, ']');
+			if (!close)
+				FAIL("%s line %d: a section header needs a closing ']'", display, lineno);
+			*close = 0;
+			char *rest = trim(close + 1);
+			if (*rest && *rest != '#' && *rest != ';')
+				FAIL("%s line %d: unexpected text after the section header", display, lineno);
+			char *name = trim(line + 1);
+			if (!section_ok(name))
+				FAIL("%s line %d: '[%s]' is not a valid section name", display, lineno, name);
+			lower(name);
+			snprintf(section, sizeof section, "%s", name);
+			if (strlist_has(&ini->sections, section))
+				FAIL("%s line %d: section [%s] appears twice", display, lineno, section);
+			strlist_add(&ini->sections, section);
+			buf_printf(&norm, "[%s]\n", section);
+			continue;
+		}
+		char *eq = strchr(line, '=');
+		if (!eq) {
+			char shown[80];
+			text_escape(line, shown, sizeof shown);
+			FAIL("%s line %d: expected 'key = value' or '[section]', found '%s'", display, lineno, shown);
+		}
+		*eq = 0;
+		char *key = trim(line), *value = trim(eq + 1);
+		if (!key_ok(key))
+			FAIL("%s line %d: '%s' is not a valid key name (letters, digits, '_', '-', '.')", display,
+			     lineno, key);
+		lower(key);
+		if (!*section)
+			FAIL("%s line %d: '%s' comes before any [section]", display, lineno, key);
+		size_t vl = strlen(value);
+		if (vl >= 2 && (value[0] == '"' || value[0] == '\'') && value[vl - 1] == value[0]) {
+			value[vl - 1] = 0;
+			value++;
+			if (strchr(value, value[-1]))
+				FAIL("%s line %d: the value of '%s' has a stray quote", display, lineno, key);
+		} else {
+			/* A comment starts only where '#' or ';' follows a blank, so
+			 * that "shot_####.png" keeps its frame-number marks. */
+			for (char *c = value; *c; c++)
+				if ((*c == '#' || *c == ';') && c > value && (c[-1] == ' ' || c[-1] == '\t')) {
+					*c = 0;
+					break;
+				}
+			value = trim(value);
+		}
+		if (strchr(value, '"') && strchr(value, '\''))
+			FAIL("%s line %d: the value of '%s' holds both kinds of quote", display, lineno, key);
+		char full[256];
+		snprintf(full, sizeof full, "%s:%s", section, key);
+		if (ini->keys.n >= 2000)
+			FAIL("%s has more than 2000 keys; a description is a few lines of text", display);
+		for (size_t i = 0; i < ini->keys.n; i++)
+			if (!strcmp(ini->keys.v[i], full))
+				FAIL("%s line %d: '%s' in [%s] is set twice (first on line %d)", display, lineno, key,
+				     section, ini->lines[i]);
+		if (ini->keys.n == lines_cap) {
+			lines_cap = lines_cap ? lines_cap * 2 : 32;
+			ini->lines = xrealloc(ini->lines, lines_cap * sizeof *ini->lines);
+		}
+		ini->lines[ini->keys.n] = lineno;
+		strlist_add(&ini->keys, full);
+		char quoted[INI_MAX_LINE + 8];
+		if (*value)
+			if (*value)
+			buf_printf(&norm, "%s = %s\n", key, ini_quote(value, quoted, sizeof quoted));
+		else
+			buf_printf(&norm, "%s =\n", key);
+		else
+			buf_printf(&norm, "%s =\n", key);
+	}
+
+	/* iniparser reads only named files: hand it the normalised text
+	 * through a memory file. */
+	memfd = memfd_create("ini", MFD_CLOEXEC);
+	if (memfd < 0)
+		FAIL("cannot read %s: %s", display, strerror(errno));
+	if (write(memfd, norm.data, norm.len) != (ssize_t)norm.len)
+		FAIL("cannot read %s: %s", display, strerror(errno));
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", memfd);
+	parse_error[0] = 0;
+	iniparser_set_error_callback(capture_error);
+	ini->dict = iniparser_load(path);
+	if (!ini->dict)
+		FAIL("%s could not be read: %s", display, parse_error[0] ? parse_error : "unknown error");
+	close(memfd);
+	free(copy);
+	buf_free(&norm);
+	return ini;
+fail:
+	if (memfd >= 0)
+		close(memfd);
+	free(copy);
+	buf_free(&norm);
+	ini_free(ini);
+	return NULL;
+}
+
+struct ini *ini_load(int dirfd, const char *name, const char *display, char *err, size_t errsize)
+{
+	size_t len;
+	char *text = file_read_small(dirfd, name, INI_MAX_BYTES, &len);
+	if (!text) {
+		if (errno == EFBIG)
+			snprintf(err, errsize, "%s is larger than 1 MiB; a description is a few lines of text",
+				 display);
+		else
+			snprintf(err, errsize, "cannot read %s: %s", display, strerror(errno));
+		return NULL;
+	}
+	struct ini *ini = ini_parse(text, len, display, err, errsize);
+	free(text);
+	return ini;
+}
+
+void ini_free(struct ini *ini)
+{
+	if (!ini)
+		return;
+	if (ini->dict)
+		iniparser_freedict(ini->dict);
+	strlist_free(&ini->sections);
+	strlist_free(&ini->keys);
+	free(ini->lines);
+	free(ini);
+}
+
+static int key_index(const struct ini *ini, const char *section, const char *key)
+{
+	char full[256];
+	snprintf(full, sizeof full, "%s:%s", section, key);
+	for (size_t i = 0; i < ini->keys.n; i++)
+		if (!strcmp(ini->keys.v[i], full))
+			return (int)i;
+	return -1;
+}
+
+const char *ini_get(const struct ini *ini, const char *section, const char *key)
+{
+	if (!ini || key_index(ini, section, key) < 0)
+		return NULL;
+	char full[256];
+	snprintf(full, sizeof full, "%s:%s", section, key);
+	return iniparser_getstring(ini->dict, full, NULL);
+}
+
+int ini_line(const struct ini *ini, const char *section, const char *key)
+{
+	int i = ini ? key_index(ini, section, key) : -1;
+	return i < 0 ? 0 : ini->lines[i];
+}
+
+size_t ini_sections(const struct ini *ini, const char ***names)
+{
+	*names = (const char **)ini->sections.v;
+	return ini->sections.n;
+}
+
+size_t ini_keys(const struct ini *ini, const char *section, const char ***keys)
+{
+	/* Returned pointers point past "section:" into our own list. */
+	static const char **out;
+	static size_t cap;
+	size_t n = 0, sl = strlen(section);
+	for (size_t i = 0; i < ini->keys.n; i++)
+		if (!strncmp(ini->keys.v[i], section, sl) && ini->keys.v[i][sl] == ':') {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 32;
+				out = xrealloc(out, cap * sizeof *out);
+			}
+			out[n++] = ini->keys.v[i] + sl + 1;
+		}
+	*keys = out;
+	return n;
+}

@@ -1,0 +1,507 @@
+/* jobdesc.c - parse and check a job.ini a user dropped. Everything here is
+ * untrusted: numbers are range-checked, paths must stay inside the job,
+ * arguments become argv words, never shell text. */
+#define _GNU_SOURCE
+#include "jobdesc.h"
+#include "ini.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FRAME 9999999L
+
+static const char *const job_keys[] = {"name",  "priority", "frames", "chunk", "retries", "timeout",
+				       "owner", "email",    "site",   "limits", NULL};
+static const char *const render_keys[] = {"package", "scene", "width", "height", "output", "args", NULL};
+static const char *const archive_keys[] = {"size", "sha256", NULL};
+
+static int cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+	return (x > y) - (x < y);
+}
+
+int frames_parse(const char *spec, long max_count, long **framesp, size_t *np, char *err, size_t errsize)
+{
+	size_t cap = 64, n = 0;
+	long *f = xmalloc(cap * sizeof *f);
+	const char *p = spec;
+	while (*p == ' ')
+		p++;
+	if (!*p) {
+		snprintf(err, errsize, "frames is empty; write a range like 1-240");
+		goto fail;
+	}
+	while (*p) {
+		char *end;
+		long a, b, step = 1;
+		if (!isdigit((unsigned char)*p))
+			goto syntax;
+		errno = 0;
+		a = strtol(p, &end, 10);
+		if (errno || a > MAX_FRAME)
+			goto range;
+		b = a;
+		p = end;
+		while (*p == ' ')
+			p++;
+		if (*p == '-') {
+			p++;
+			while (*p == ' ')
+				p++;
+			if (!isdigit((unsigned char)*p))
+				goto syntax;
+			errno = 0;
+			b = strtol(p, &end, 10);
+			if (errno || b > MAX_FRAME)
+				goto range;
+			p = end;
+			while (*p == ' ')
+				p++;
+			if (*p == 'x' || *p == ':') {
+				p++;
+				while (*p == ' ')
+					p++;
+				if (!isdigit((unsigned char)*p))
+					goto syntax;
+				errno = 0;
+				step = strtol(p, &end, 10);
+				if (errno || step < 1 || step > MAX_FRAME) {
+					snprintf(err, errsize, "frames '%s': the step after 'x' must be from 1 to %ld",
+						 spec, MAX_FRAME);
+					goto fail;
+				}
+				p = end;
+			}
+		}
+		if (b < a) {
+			snprintf(err, errsize, "frames '%s': the range %ld-%ld runs backwards", spec, a, b);
+			goto fail;
+		}
+		if ((b - a) / step + 1 > max_count - (long)n)
+			goto count;
+		for (long x = a; x <= b; x += step) {
+			if (n == cap) {
+				cap *= 2;
+				f = xrealloc(f, cap * sizeof *f);
+			}
+			f[n++] = x;
+		}
+		while (*p == ' ')
+			p++;
+		if (*p == ',') {
+			p++;
+			while (*p == ' ')
+				p++;
+			if (!*p)
+				goto syntax;
+		} else if (*p)
+			goto syntax;
+	}
+	qsort(f, n, sizeof *f, cmp_long);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (u == 0 || f[u - 1] != f[i])
+			f[u++] = f[i];
+	*framesp = f;
+	*np = u;
+	return 0;
+syntax:
+	snprintf(err, errsize, "frames '%s' is not a frame list; write e.g. 1-240, 1-240x2 or 1,5,9-12", spec);
+	goto fail;
+range:
+	snprintf(err, errsize, "frames '%s': frame numbers go from 0 to %ld", spec, MAX_FRAME);
+	goto fail;
+count:
+	snprintf(err, errsize, "frames '%s' asks for more than %ld frames, this site's limit ([intake] max_frames)",
+		 spec, max_count);
+fail:
+	free(f);
+	return -1;
+}
+
+int args_split(const char *s, struct strlist *out, char *err, size_t errsize)
+{
+	struct buf word = {0};
+	bool in_word = false;
+	char quote = 0;
+	for (const char *p = s;; p++) {
+		char c = *p;
+		if (quote) {
+			if (!c) {
+				snprintf(err, errsize, "args has an unterminated %c quote", quote);
+				buf_free(&word);
+				return -1;
+			}
+			if (c == quote)
+				quote = 0;
+			else
+				buf_add(&word, &c, 1);
+			continue;
+		}
+		if (!c || c == ' ' || c == '\t') {
+			if (in_word) {
+				strlist_add(out, word.data ? word.data : "");
+				buf_free(&word);
+				in_word = false;
+				if (out->n > 100) {
+					snprintf(err, errsize, "args has more than 100 words");
+					return -1;
+				}
+			}
+			if (!c)
+				break;
+			continue;
+		}
+		in_word = true;
+		if (c == '"' || c == '\'') {
+			quote = c;
+			buf_add(&word, "", 0);
+		} else
+			buf_add(&word, &c, 1);
+	}
+	return 0;
+}
+
+size_t *samples_order(size_t n)
+{
+	size_t *order = xmalloc((n ? n : 1) * sizeof *order);
+	bool *taken = xcalloc(n ? n : 1, sizeof *taken);
+	size_t k = 0;
+	if (n == 0)
+		goto out;
+	/* first and last, then midpoints breadth first: middle, quartiles,
+	 * eighths — nine samples that span the shot */
+	size_t lo[16], hi[16], head = 0, tail = 0;
+	order[k++] = 0;
+	taken[0] = true;
+	if (n > 1) {
+		order[k++] = n - 1;
+		taken[n - 1] = true;
+	}
+	lo[tail] = 0, hi[tail] = n - 1, tail++;
+	while (head < tail && k < 9) {
+		size_t a = lo[head], b = hi[head];
+		head++;
+		if (b - a < 2)
+			continue;
+		size_t m = a + (b - a) / 2;
+		if (!taken[m]) {
+			taken[m] = true;
+			order[k++] = m;
+		}
+		if (tail + 2 <= 16) {
+			lo[tail] = a, hi[tail] = m, tail++;
+			lo[tail] = m, hi[tail] = b, tail++;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!taken[i])
+			order[k++] = i;
+out:
+	free(taken);
+	return order;
+}
+
+static bool in_list(const char *const *list, const char *k)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, k))
+			return true;
+	return false;
+}
+
+/* Levenshtein distance, for "did you mean" */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 40 || lb > 40)
+		return 99;
+	size_t d[41][41];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < c)
+				c = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < c)
+				c = d[i][j - 1] + 1;
+			d[i][j] = c;
+		}
+	return d[la][lb];
+}
+
+static void warn_unknown(struct job_desc *jd, const struct ini *ini, const char *display, const char *sec,
+			 const char *const *known)
+{
+	const char **keys;
+	size_t n = ini_keys(ini, sec, &keys);
+	for (size_t i = 0; i < n; i++) {
+		if (in_list(known, keys[i]))
+			continue;
+		const char *best = NULL;
+		size_t bd = 3;
+		for (const char *const *k = known; *k; k++) {
+			size_t d = distance(keys[i], *k);
+			if (d < bd)
+				bd = d, best = *k;
+		}
+		char msg[400];
+		if (best)
+			snprintf(msg, sizeof msg, "%s line %d: unknown key '%s' in [%s] is ignored (did you mean '%s'?)",
+				 display, ini_line(ini, sec, keys[i]), keys[i], sec, best);
+		else
+			snprintf(msg, sizeof msg, "%s line %d: unknown key '%s' in [%s] is ignored", display,
+				 ini_line(ini, sec, keys[i]), keys[i], sec);
+		strlist_add(&jd->warnings, msg);
+	}
+}
+
+#define BAD(...)                                                                     \
+	do {                                                                         \
+		snprintf(err, errsize, __VA_ARGS__);                                 \
+		return -1;                                                           \
+	} while (0)
+
+static int get_number(const struct ini *ini, const char *display, const char *sec, const char *key, long min,
+		      long max, const char *hint, long *out, char *err, size_t errsize)
+{
+	const char *v = ini_get(ini, sec, key);
+	if (!v)
+		return 0;
+	if (!parse_long(v, min, max, out))
+		BAD("%s line %d: %s must be a whole number from %ld to %ld%s, not '%s'", display,
+		    ini_line(ini, sec, key), key, min, max, hint, v);
+	return 0;
+}
+
+static int get_text(const struct ini *ini, const char *display, const char *sec, const char *key, char *out,
+		    size_t outsize, char *err, size_t errsize)
+{
+	const char *v = ini_get(ini, sec, key);
+	if (!v)
+		return 0;
+	if (strlen(v) >= outsize)
+		BAD("%s line %d: %s is longer than %zu characters", display, ini_line(ini, sec, key), key,
+		    outsize - 1);
+	snprintf(out, outsize, "%s", v);
+	return 0;
+}
+
+int job_desc_parse(const struct ini *ini, const char *display, long max_frames, struct job_desc *jd, char *err,
+		   size_t errsize)
+{
+	memset(jd, 0, sizeof *jd);
+	jd->priority = 500;
+	jd->chunk = 1;
+	jd->retries = 2;
+	jd->width = 640;
+	jd->height = 480;
+	snprintf(jd->package, sizeof jd->package, "povray");
+	snprintf(jd->output, sizeof jd->output, "frame_####.png");
+	snprintf(jd->site, sizeof jd->site, "local");
+
+	const char **secs;
+	size_t ns = ini_sections(ini, &secs);
+	bool has_job = false, has_render = false;
+	for (size_t i = 0; i < ns; i++) {
+		if (!strcmp(secs[i], "job"))
+			has_job = true;
+		else if (!strcmp(secs[i], "render"))
+			has_render = true;
+		else if (strcmp(secs[i], "requires") && strcmp(secs[i], "archive")) {
+			char msg[300];
+			snprintf(msg, sizeof msg, "%s: unknown section [%s] is ignored", display, secs[i]);
+			strlist_add(&jd->warnings, msg);
+		}
+	}
+	if (!has_job)
+		BAD("%s has no [job] section; it needs at least [job] frames and [render] scene", display);
+	if (!has_render)
+		BAD("%s has no [render] section; it needs at least [render] scene", display);
+
+	long v;
+	const char *s;
+	if ((s = ini_get(ini, "job", "name")) && *s) {
+		if (strlen(s) > 200)
+			BAD("%s line %d: name is longer than 200 characters", display, ini_line(ini, "job", "name"));
+		snprintf(jd->name, sizeof jd->name, "%s", s);
+	}
+	v = jd->priority;
+	if (get_number(ini, display, "job", "priority", 0, 999, " (lower runs first, default 500)", &v, err, errsize))
+		return -1;
+	jd->priority = (int)v;
+	if (!(s = ini_get(ini, "job", "frames")))
+		BAD("%s: [job] frames is missing; say which frames to render, e.g. frames = 1-240", display);
+	if (get_text(ini, display, "job", "frames", jd->frames_spec, sizeof jd->frames_spec, err, errsize))
+		return -1;
+	char ferr[400];
+	if (frames_parse(s, max_frames, &jd->frames, &jd->nframes, ferr, sizeof ferr) < 0)
+		BAD("%s line %d: %s", display, ini_line(ini, "job", "frames"), ferr);
+	if (get_number(ini, display, "job", "chunk", 1, 10000, " (frames per ticket)", &jd->chunk, err, errsize) ||
+	    get_number(ini, display, "job", "retries", 0, 100, "", &jd->retries, err, errsize))
+		return -1;
+	if ((s = ini_get(ini, "job", "timeout")) && !parse_seconds(s, 7 * 86400, &jd->timeout))
+		BAD("%s line %d: timeout must be a time per frame like 600, 90s, 30m or 2h (at most 7d), not '%s'",
+		    display, ini_line(ini, "job", "timeout"), s);
+	if (get_text(ini, display, "job", "owner", jd->owner, sizeof jd->owner, err, errsize) ||
+	    get_text(ini, display, "job", "email", jd->email, sizeof jd->email, err, errsize) ||
+	    get_text(ini, display, "job", "site", jd->site, sizeof jd->site, err, errsize) ||
+	    get_text(ini, display, "job", "limits", jd->limits, sizeof jd->limits, err, errsize))
+		return -1;
+	if (*jd->email && (!strchr(jd->email, '@') || strpbrk(jd->email, " \t,;<>\"'")))
+		BAD("%s line %d: email '%s' is not one mail address", display, ini_line(ini, "job", "email"),
+		    jd->email);
+	if (!name_is_valid(jd->site))
+		BAD("%s line %d: site must be local, auto or a linked site's name, not '%s'", display,
+		    ini_line(ini, "job", "site"), jd->site);
+	for (char *c = jd->limits; *c; c++)
+		if (!(isalnum((unsigned char)*c) || strchr("._-, ", *c)))
+			BAD("%s line %d: limits must be a list of limit names like 'nuke, arnold'", display,
+			    ini_line(ini, "job", "limits"));
+
+	if (get_text(ini, display, "render", "package", jd->package, sizeof jd->package, err, errsize))
+		return -1;
+	for (char *c = jd->package; *c; c++)
+		if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '_' || *c == '-'))
+			BAD("%s line %d: package '%s' is not a package name (lower-case letters, digits, '-', '_')",
+			    display, ini_line(ini, "render", "package"), jd->package);
+	if (!*jd->package)
+		BAD("%s line %d: package is empty", display, ini_line(ini, "render", "package"));
+	if (!ini_get(ini, "render", "scene"))
+		BAD("%s: [render] scene is missing; name the scene file inside the archive, e.g. scene = shot.pov",
+		    display);
+	if (get_text(ini, display, "render", "scene", jd->scene, sizeof jd->scene, err, errsize))
+		return -1;
+	const char *scene = jd->scene;
+	while (scene[0] == '.' && scene[1] == '/')
+		scene += 2;
+	memmove(jd->scene, scene, strlen(scene) + 1);
+	if (!path_is_inside(jd->scene))
+		BAD("%s line %d: scene '%s' must be a path inside the archive, without '..' or a leading '/'",
+		    display, ini_line(ini, "render", "scene"), jd->scene);
+	if (get_number(ini, display, "render", "width", 1, 16384, " pixels", &jd->width, err, errsize) ||
+	    get_number(ini, display, "render", "height", 1, 16384, " pixels", &jd->height, err, errsize))
+		return -1;
+	if (get_text(ini, display, "render", "output", jd->output, sizeof jd->output, err, errsize))
+		return -1;
+	if (!path_is_inside(jd->output))
+		BAD("%s line %d: output '%s' must be a file name inside the job's output folder, like shot_####.png",
+		    display, ini_line(ini, "render", "output"), jd->output);
+	if (!strchr(jd->output, '#')) {
+		char msg[300];
+		snprintf(msg, sizeof msg, "%s line %d: output has no #### for the frame number; hotfarm adds it",
+			 display, ini_line(ini, "render", "output"));
+		strlist_add(&jd->warnings, msg);
+		char *dot = strrchr(jd->output, '.');
+		char *slash = strrchr(jd->output, '/');
+		if (!dot || (slash && dot < slash))
+			dot = jd->output + strlen(jd->output);
+		char rest[1024];
+		snprintf(rest, sizeof rest, "%s", dot);
+		if ((size_t)(dot - jd->output) + 5 + strlen(rest) >= sizeof jd->output)
+			BAD("%s: output is too long", display);
+		snprintf(dot, sizeof jd->output - (size_t)(dot - jd->output), "_####%s", rest);
+	}
+	if (get_text(ini, display, "render", "args", jd->args, sizeof jd->args, err, errsize))
+		return -1;
+	char aerr[200];
+	if (args_split(jd->args, &jd->argv, aerr, sizeof aerr) < 0)
+		BAD("%s line %d: %s", display, ini_line(ini, "render", "args"), aerr);
+
+	const char **keys;
+	size_t nk = ini_keys(ini, "requires", &keys);
+	jd->req = xcalloc(nk ? nk : 1, sizeof *jd->req);
+	for (size_t i = 0; i < nk; i++) {
+		const char *val = ini_get(ini, "requires", keys[i]);
+		if (!strcmp(keys[i], "min_ram_mb")) {
+			if (get_number(ini, display, "requires", "min_ram_mb", 0, 1L << 30, " (MiB)", &jd->min_ram_mb,
+				       err, errsize))
+				return -1;
+			continue;
+		}
+		if (!strcmp(keys[i], "min_cpus")) {
+			if (get_number(ini, display, "requires", "min_cpus", 0, 100000, "", &jd->min_cpus, err,
+				       errsize))
+				return -1;
+			continue;
+		}
+		if (strlen(keys[i]) >= sizeof jd->req[0].key || strlen(val) >= sizeof jd->req[0].pattern)
+			BAD("%s line %d: requirement '%s' is too long", display, ini_line(ini, "requires", keys[i]),
+			    keys[i]);
+		struct job_require *r = &jd->req[jd->nreq++];
+		snprintf(r->key, sizeof r->key, "%s", keys[i]);
+		snprintf(r->pattern, sizeof r->pattern, "%s", val);
+	}
+
+	if ((s = ini_get(ini, "archive", "size")) && !parse_bytes(s, &jd->archive_size))
+		BAD("%s line %d: [archive] size must be the archive's size in bytes, not '%s'", display,
+		    ini_line(ini, "archive", "size"), s);
+	if ((s = ini_get(ini, "archive", "sha256"))) {
+		size_t l = strlen(s);
+		bool hex = l == 64;
+		for (size_t i = 0; hex && i < l; i++)
+			hex = isxdigit((unsigned char)s[i]);
+		if (!hex)
+			BAD("%s line %d: [archive] sha256 must be 64 hexadecimal digits", display,
+			    ini_line(ini, "archive", "sha256"));
+		for (size_t i = 0; i <= l; i++)
+			jd->archive_sha256[i] = (char)tolower((unsigned char)s[i]);
+	}
+
+	warn_unknown(jd, ini, display, "job", job_keys);
+	warn_unknown(jd, ini, display, "render", render_keys);
+	warn_unknown(jd, ini, display, "archive", archive_keys);
+	return 0;
+}
+
+void job_desc_free(struct job_desc *jd)
+{
+	free(jd->frames);
+	free(jd->req);
+	strlist_free(&jd->argv);
+	strlist_free(&jd->warnings);
+	memset(jd, 0, sizeof *jd);
+}
+
+static void kv(struct buf *b, const char *k, const char *v)
+{
+	char q[1100];
+	if (*v)
+		buf_printf(b, "%s = %s\n", k, ini_quote(v, q, sizeof q));
+	else
+		buf_printf(b, "%s =\n", k);
+}
+
+void job_desc_format(const struct job_desc *jd, struct buf *b)
+{
+	buf_printf(b, "# normalised by hotfarm intake: every key, defaults filled in\n[job]\n");
+	kv(b, "name", jd->name);
+	buf_printf(b, "priority = %d\n", jd->priority);
+	kv(b, "frames", jd->frames_spec);
+	buf_printf(b, "frame_count = %zu\nchunk = %ld\nretries = %ld\ntimeout = %ld\n", jd->nframes, jd->chunk,
+		   jd->retries, jd->timeout);
+	kv(b, "owner", jd->owner);
+	kv(b, "email", jd->email);
+	kv(b, "site", jd->site);
+	kv(b, "limits", jd->limits);
+	buf_printf(b, "\n[render]\n");
+	kv(b, "package", jd->package);
+	kv(b, "scene", jd->scene);
+	buf_printf(b, "width = %ld\nheight = %ld\n", jd->width, jd->height);
+	kv(b, "output", jd->output);
+	kv(b, "args", jd->args);
+	buf_printf(b, "\n[requires]\n");
+	for (size_t i = 0; i < jd->nreq; i++)
+		kv(b, jd->req[i].key, jd->req[i].pattern);
+	if (jd->min_ram_mb)
+		buf_printf(b, "min_ram_mb = %ld\n", jd->min_ram_mb);
+	if (jd->min_cpus)
+		buf_printf(b, "min_cpus = %ld\n", jd->min_cpus);
+}

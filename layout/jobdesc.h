@@ -1,0 +1,53 @@
+/* jobdesc.h - a job's description (job.ini): checked once at the boundary
+ * into a typed struct, written back normalised for everything downstream. */
+#ifndef HOTFARM_JOBDESC_H
+#define HOTFARM_JOBDESC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+struct ini;
+
+struct job_require {
+	char key[64];
+	char pattern[256];
+};
+
+struct job_desc {
+	char name[96];
+	int priority;
+	char frames_spec[1024];
+	long *frames;
+	size_t nframes;
+	long chunk, retries, timeout;
+	char owner[128], email[256], site[64], limits[256];
+	char package[64], scene[1024], output[1024], args[1024];
+	struct strlist argv;
+	long width, height;
+	struct job_require *req;
+	size_t nreq;
+	long min_ram_mb, min_cpus;
+	unsigned long long archive_size; /* [archive] size, 0 when not given */
+	char archive_sha256[65];
+	struct strlist warnings; /* unknown keys and similar, for status.ini */
+};
+
+/* Check the description in INI (named DISPLAY in messages) into JD.
+ * Returns 0, or -1 with one sentence in ERR naming the line. */
+int job_desc_parse(const struct ini *ini, const char *display, long max_frames, struct job_desc *jd, char *err,
+		   size_t errsize);
+void job_desc_free(struct job_desc *jd);
+/* The normalised job.ini text (every key, defaults filled in). */
+void job_desc_format(const struct job_desc *jd, struct buf *out);
+
+/* "1-240", "1-240x2", "1,5,9-12": sorted, without duplicates. */
+int frames_parse(const char *spec, long max_count, long **frames, size_t *n, char *err, size_t errsize);
+/* Split renderer arguments into words (quotes group, no shell). */
+int args_split(const char *s, struct strlist *out, char *err, size_t errsize);
+/* The order in which N tickets should be taken: first, last, middle,
+ * quartiles, eighths, then the rest in frame order. */
+size_t *samples_order(size_t n);
+
+#endif

@@ -1,0 +1,600 @@
+/* layout.c - the spool tree and every state change in it. Entries and
+ * tickets move by one rename each; status.ini follows the entries. Names
+ * read from the tree are checked before use and skipped when malformed. */
+#define _GNU_SOURCE
+#include "layout.h"
+#include "ini.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const state_dirs[STATE_COUNT] = {
+	"new", "queue", "held", "outsourced", "done", "failed", "cancelled",
+};
+static const char *const state_words[STATE_COUNT] = {
+	"new", "queued", "held", "outsourced", "done", "failed", "cancelled",
+};
+static const char *const spool_dirs[DIR_STATE_FIRST] = {
+	"inbox", "rejected", "jobs", "cancel", "hosts", "limits", "sites", "status", "conf", "work", "run",
+};
+static const char *const ticket_dirs[TICKET_COUNT] = {"todo", "active", "done", "failed"};
+
+const char *state_dir_name(enum job_state s) { return (s >= 0 && s < STATE_COUNT) ? state_dirs[s] : "?"; }
+const char *state_word(enum job_state s) { return (s >= 0 && s < STATE_COUNT) ? state_words[s] : "unknown"; }
+bool state_is_final(enum job_state s) { return s == STATE_DONE || s == STATE_FAILED || s == STATE_CANCELLED; }
+const char *ticket_dir_name(enum ticket_state s) { return ticket_dirs[s]; }
+
+const char *spool_dir_name(enum spool_dir d)
+{
+	if (d < DIR_STATE_FIRST)
+		return spool_dirs[d];
+	return state_dirs[d - DIR_STATE_FIRST];
+}
+
+const char *spool_default(void)
+{
+	const char *e = getenv("HOTFARM_SPOOL");
+	return (e && *e) ? e : "/var/spool/hotfarm";
+}
+
+static int mkdir_made(int dirfd, const char *name, const char *shown, struct strlist *made)
+{
+	if (mkdirat(dirfd, name, 0755) == 0) {
+		if (made)
+			strlist_add(made, shown);
+		return 0;
+	}
+	if (errno != EEXIST)
+		return -1;
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
+/* Copy the files of SRC into DST (recursively) where DST lacks them. */
+static int seed_tree(const char *src, int dstfd, const char *shown, struct strlist *made)
+{
+	DIR *d = opendir(src);
+	if (!d)
+		return -1;
+	struct dirent *e;
+	int rc = 0;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *from = xasprintf("%s/%s", src, e->d_name);
+		char *show = xasprintf("%s/%s", shown, e->d_name);
+		struct stat st;
+		if (stat(from, &st) < 0) {
+			rc = -1;
+		} else if (S_ISDIR(st.st_mode)) {
+			if (mkdir_made(dstfd, e->d_name, show, made) < 0)
+				rc = -1;
+			else {
+				int sub = openat(dstfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				if (sub < 0 || seed_tree(from, sub, show, made) < 0)
+					rc = -1;
+				if (sub >= 0)
+					close(sub);
+			}
+		} else if (S_ISREG(st.st_mode) && faccessat(dstfd, e->d_name, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+			size_t len;
+			char *data = file_read_small(AT_FDCWD, from, 1 << 20, &len);
+			if (!data || file_write_atomic(dstfd, e->d_name, data, len, 0644) < 0)
+				rc = -1;
+			else if (made)
+				strlist_add(made, show);
+			free(data);
+		}
+		free(from);
+		free(show);
+	}
+	closedir(d);
+	return rc;
+}
+
+int spool_init(const char *path, const char *confsrc, struct strlist *made, char *err, size_t errsize)
+{
+	if (mkdir(path, 0755) == 0) {
+		if (made)
+			strlist_add(made, path);
+	} else if (errno != EEXIST) {
+		snprintf(err, errsize, "unable to create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0) {
+		snprintf(err, errsize, "unable to open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (int d = 0; d < DIR_COUNT; d++) {
+		const char *n = spool_dir_name((enum spool_dir)d);
+		if (mkdir_made(root, n, n, made) < 0) {
+			snprintf(err, errsize, "unable to create %s/%s: %s", path, n, strerror(errno));
+			close(root);
+			return -1;
+		}
+	}
+	int conf = openat(root, "conf", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int rc = 0;
+	if (conf < 0 || mkdir_made(conf, "packages", "conf/packages", made) < 0) {
+		snprintf(err, errsize, "unable to create %s/conf/packages: %s", path, strerror(errno));
+		rc = -1;
+	} else if (confsrc && seed_tree(confsrc, conf, "conf", made) < 0) {
+		snprintf(err, errsize, "unable to copy %s into %s/conf: %s", confsrc, path, strerror(errno));
+		rc = -1;
+	}
+	if (conf >= 0)
+		close(conf);
+	close(root);
+	return rc;
+}
+
+static bool conf_number(struct ini *ini, const char *sec, const char *key, long min, long max, long *out,
+			char *err, size_t errsize)
+{
+	const char *v = ini_get(ini, sec, key);
+	if (!v)
+		return true;
+	if (parse_long(v, min, max, out))
+		return true;
+	snprintf(err, errsize, "conf/hotfarm.ini line %d: [%s] %s must be a whole number from %ld to %ld, not '%s'",
+		 ini_line(ini, sec, key), sec, key, min, max, v);
+	return false;
+}
+
+static bool conf_seconds(struct ini *ini, const char *sec, const char *key, long max, long *out, char *err,
+			 size_t errsize)
+{
+	const char *v = ini_get(ini, sec, key);
+	if (!v)
+		return true;
+	if (parse_seconds(v, max, out))
+		return true;
+	snprintf(err, errsize, "conf/hotfarm.ini line %d: [%s] %s must be a time like 300, 90s, 5m or 2h, not '%s'",
+		 ini_line(ini, sec, key), sec, key, v);
+	return false;
+}
+
+static bool conf_bool(struct ini *ini, const char *sec, const char *key, bool *out, char *err, size_t errsize)
+{
+	const char *v = ini_get(ini, sec, key);
+	if (!v)
+		return true;
+	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "on"))
+		*out = true;
+	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "off"))
+		*out = false;
+	else {
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [%s] %s must be yes or no, not '%s'",
+			 ini_line(ini, sec, key), sec, key, v);
+		return false;
+	}
+	return true;
+}
+
+static int site_conf_load(struct spool *sp, char *err, size_t errsize)
+{
+	struct site_conf *c = &sp->conf;
+	char host[64];
+	if (gethostname(host, sizeof host) < 0)
+		snprintf(host, sizeof host, "site");
+	host[sizeof host - 1] = 0;
+	snprintf(c->name, sizeof c->name, "%s", host);
+	c->max_bytes = 20ULL << 30;
+	c->max_entries = 100000;
+	c->max_frames = 100000;
+	c->orphan_grace = 300;
+	c->settle = 3;
+	c->processes = 4;
+	c->rescan_ms = 2000;
+	c->use_inotify = true;
+	c->fsync = true;
+
+	int conf = spool_fd(sp, DIR_CONF);
+	if (faccessat(conf, "hotfarm.ini", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	struct ini *ini = ini_load(conf, "hotfarm.ini", "conf/hotfarm.ini", err, errsize);
+	if (!ini)
+		return -1;
+	int rc = -1;
+	long rescan = c->rescan_ms / 1000;
+	const char *v;
+	if ((v = ini_get(ini, "site", "name"))) {
+		if (!name_is_valid(v) || strlen(v) >= sizeof c->name) {
+			snprintf(err, errsize, "conf/hotfarm.ini line %d: [site] name '%s' may hold only letters, digits, '.', '_' and '-'",
+				 ini_line(ini, "site", "name"), v);
+			goto out;
+		}
+		snprintf(c->name, sizeof c->name, "%s", v);
+	}
+	if ((v = ini_get(ini, "intake", "max_bytes")) && !parse_bytes(v, &c->max_bytes)) {
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [intake] max_bytes must be a size like 20G or 512M, not '%s'",
+			 ini_line(ini, "intake", "max_bytes"), v);
+		goto out;
+	}
+	if (!conf_number(ini, "intake", "max_entries", 1, 100000000, &c->max_entries, err, errsize) ||
+	    !conf_number(ini, "intake", "max_frames", 1, 1000000, &c->max_frames, err, errsize) ||
+	    !conf_number(ini, "intake", "processes", 1, 64, &c->processes, err, errsize) ||
+	    !conf_seconds(ini, "intake", "orphan_grace", 86400 * 30, &c->orphan_grace, err, errsize) ||
+	    !conf_seconds(ini, "intake", "settle", 3600, &c->settle, err, errsize) ||
+	    !conf_seconds(ini, "watcherd", "rescan", 3600, &rescan, err, errsize) ||
+	    !conf_bool(ini, "watcherd", "inotify", &c->use_inotify, err, errsize) ||
+	    !conf_bool(ini, "site", "fsync", &c->fsync, err, errsize))
+		goto out;
+	if ((v = ini_get(ini, "watcherd", "rescan_ms"))) {
+		if (!conf_number(ini, "watcherd", "rescan_ms", 50, 3600000, &c->rescan_ms, err, errsize))
+			goto out;
+	} else if (ini_get(ini, "watcherd", "rescan")) {
+		c->rescan_ms = rescan < 1 ? 1000 : rescan * 1000;
+	}
+	sync_writes = c->fsync;
+	rc = 0;
+out:
+	ini_free(ini);
+	return rc;
+}
+
+int spool_open(const char *path, struct spool *sp, char *err, size_t errsize)
+{
+	memset(sp, 0, sizeof *sp);
+	for (int d = 0; d < DIR_COUNT; d++)
+		sp->dir[d] = -1;
+	sp->path = xstrdup(path);
+	sp->root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sp->root < 0) {
+		snprintf(err, errsize, "unable to open spool %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	for (int d = 0; d < DIR_COUNT; d++) {
+		const char *n = spool_dir_name((enum spool_dir)d);
+		sp->dir[d] = openat(sp->root, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sp->dir[d] < 0) {
+			snprintf(err, errsize, "%s is not a complete spool (%s/: %s); run: hotfarm init %s", path, n,
+				 strerror(errno), path);
+			goto fail;
+		}
+	}
+	if (site_conf_load(sp, err, errsize) < 0)
+		goto fail;
+	return 0;
+fail:
+	spool_close(sp);
+	return -1;
+}
+
+void spool_close(struct spool *sp)
+{
+	for (int d = 0; d < DIR_COUNT; d++)
+		if (sp->dir[d] >= 0)
+			close(sp->dir[d]);
+	if (sp->root >= 0)
+		close(sp->root);
+	free(sp->path);
+	strlist_free(&sp->conf_warnings);
+	memset(sp, 0, sizeof *sp);
+	sp->root = -1;
+	for (int d = 0; d < DIR_COUNT; d++)
+		sp->dir[d] = -1;
+}
+
+int spool_fd(const struct spool *sp, enum spool_dir d) { return sp->dir[d]; }
+int state_fd(const struct spool *sp, enum job_state s) { return sp->dir[DIR_STATE_FIRST + s]; }
+
+void entry_format(char out[ENTRY_MAX_LEN], int priority, int64_t seq, const char *name)
+{
+	snprintf(out, ENTRY_MAX_LEN, "%03d-%016lld-%s", priority, (long long)seq, name);
+}
+
+bool entry_parse(const char *entry, int *priority, int64_t *seq, char name[NAME_MAX_LEN + 1])
+{
+	/* exactly: 3 digits, '-', 16 digits, '-', a valid name */
+	size_t n = strlen(entry);
+	if (n < 22 || n > 21 + NAME_MAX_LEN || entry[3] != '-' || entry[20] != '-')
+		return false;
+	long p = 0;
+	long long s = 0;
+	for (int i = 0; i < 3; i++) {
+		if (entry[i] < '0' || entry[i] > '9')
+			return false;
+		p = p * 10 + (entry[i] - '0');
+	}
+	for (int i = 4; i < 20; i++) {
+		if (entry[i] < '0' || entry[i] > '9')
+			return false;
+		s = s * 10 + (entry[i] - '0');
+	}
+	if (!name_is_valid(entry + 21))
+		return false;
+	if (priority)
+		*priority = (int)p;
+	if (seq)
+		*seq = s;
+	if (name)
+		snprintf(name, NAME_MAX_LEN + 1, "%s", entry + 21);
+	return true;
+}
+
+int state_list(const struct spool *sp, enum job_state s, struct strlist *out)
+{
+	int fd = openat(state_fd(sp, s), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (entry_parse(e->d_name, NULL, NULL, NULL))
+			strlist_add(out, e->d_name);
+	closedir(d);
+	strlist_sort(out);
+	return 0;
+}
+
+enum job_state job_find(const struct spool *sp, const char *name, char entry[ENTRY_MAX_LEN])
+{
+	/* Entries only move forward from new/, so look there first; then the
+	 * rest. A caller that must not miss a moving entry retries. */
+	for (int s = 0; s < STATE_COUNT; s++) {
+		int fd = openat(state_fd(sp, (enum job_state)s), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		DIR *d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+			continue;
+		}
+		struct dirent *e;
+		char n[NAME_MAX_LEN + 1];
+		while ((e = readdir(d)))
+			if (entry_parse(e->d_name, NULL, NULL, n) && !strcmp(n, name)) {
+				snprintf(entry, ENTRY_MAX_LEN, "%s", e->d_name);
+				closedir(d);
+				return (enum job_state)s;
+			}
+		closedir(d);
+	}
+	return STATE_NONE;
+}
+
+int entry_move(const struct spool *sp, enum job_state from, const char *entry, enum job_state to,
+	       const char *newentry)
+{
+	int fromfd = state_fd(sp, from), tofd = state_fd(sp, to);
+	if (!newentry)
+		newentry = entry;
+	if (renameat(fromfd, entry, tofd, newentry) == 0)
+		return 0;
+	int e = errno;
+	/* On NFS a rename that worked can report failure after a
+	 * retransmission: if the target is there and the source gone, it
+	 * worked. */
+	if (e != ENOENT && faccessat(tofd, newentry, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    faccessat(fromfd, entry, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	errno = e;
+	return -1;
+}
+
+int job_dir_open(const struct spool *sp, const char *name)
+{
+	if (!name_is_valid(name)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return openat(spool_fd(sp, DIR_JOBS), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+static int64_t get_i64(struct ini *ini, const char *key)
+{
+	const char *v = ini_get(ini, "status", key);
+	long x;
+	return (v && parse_long(v, 0, LONG_MAX, &x)) ? x : 0;
+}
+
+int job_status_read(int jobfd, struct job_status *st)
+{
+	memset(st, 0, sizeof *st);
+	char err[256];
+	struct ini *ini = ini_load(jobfd, "status.ini", "status.ini", err, sizeof err);
+	if (!ini)
+		return -1;
+	const char *v;
+	if ((v = ini_get(ini, "status", "state")))
+		snprintf(st->state, sizeof st->state, "%s", v);
+	if ((v = ini_get(ini, "status", "reason")))
+		snprintf(st->reason, sizeof st->reason, "%s", v);
+	if ((v = ini_get(ini, "status", "original_name")))
+		snprintf(st->original, sizeof st->original, "%s", v);
+	if ((v = ini_get(ini, "status", "owner")))
+		snprintf(st->owner, sizeof st->owner, "%s", v);
+	st->priority = (int)get_i64(ini, "priority");
+	st->frames_total = get_i64(ini, "frames_total");
+	st->frames_done = get_i64(ini, "frames_done");
+	st->frames_failed = get_i64(ini, "frames_failed");
+	st->tickets = get_i64(ini, "tickets");
+	st->submitted_us = get_i64(ini, "submitted_us");
+	st->updated_us = get_i64(ini, "updated_us");
+	st->started_us = get_i64(ini, "started_us");
+	st->finished_us = get_i64(ini, "finished_us");
+	long nw = (long)get_i64(ini, "warnings");
+	for (long i = 1; i <= nw && i <= 100; i++) {
+		char k[32];
+		snprintf(k, sizeof k, "warning%ld", i);
+		if ((v = ini_get(ini, "status", k)))
+			strlist_add(&st->warnings, v);
+	}
+	ini_free(ini);
+	return 0;
+}
+
+static void put(struct buf *b, const char *key, const char *value)
+{
+	char q[1100];
+	char clean[1024];
+	text_escape(value, clean, sizeof clean);
+	/* a value never holds both quote kinds: drop double quotes then */
+	if (strchr(clean, '"') && strchr(clean, '\''))
+		for (char *c = clean; *c; c++)
+			if (*c == '"')
+				*c = '\'';
+	buf_printf(b, "%s = %s\n", key, *clean ? ini_quote(clean, q, sizeof q) : "");
+}
+
+static void put_time(struct buf *b, const char *key, int64_t us)
+{
+	if (!us)
+		return;
+	char iso[32];
+	time_iso(us, iso);
+	buf_printf(b, "%s = %s\n%s_us = %lld\n", key, iso, key, (long long)us);
+}
+
+int job_status_write(int jobfd, const struct job_status *st)
+{
+	struct buf b = {0};
+	buf_printf(&b, "# written by hotfarm; the job's entry folder is the truth\n[status]\n");
+	put(&b, "state", st->state);
+	put(&b, "reason", st->reason);
+	put(&b, "original_name", st->original);
+	put(&b, "owner", st->owner);
+	buf_printf(&b, "priority = %d\nframes_total = %ld\nframes_done = %ld\nframes_failed = %ld\ntickets = %ld\n",
+		   st->priority, st->frames_total, st->frames_done, st->frames_failed, st->tickets);
+	put_time(&b, "submitted", st->submitted_us);
+	put_time(&b, "started", st->started_us);
+	put_time(&b, "finished", st->finished_us);
+	put_time(&b, "updated", st->updated_us ? st->updated_us : now_us());
+	buf_printf(&b, "warnings = %zu\n", st->warnings.n);
+	for (size_t i = 0; i < st->warnings.n && i < 100; i++) {
+		char k[32];
+		snprintf(k, sizeof k, "warning%zu", i + 1);
+		put(&b, k, st->warnings.v[i]);
+	}
+	int rc = file_write_atomic(jobfd, "status.ini", b.data, b.len, 0644);
+	buf_free(&b);
+	return rc;
+}
+
+void job_status_free(struct job_status *st) { strlist_free(&st->warnings); }
+
+int job_status_update(const struct spool *sp, const char *name, enum job_state to, const char *reason,
+		      int priority)
+{
+	int jfd = job_dir_open(sp, name);
+	if (jfd < 0)
+		return -1;
+	struct job_status st;
+	if (job_status_read(jfd, &st) < 0)
+		memset(&st, 0, sizeof st);
+	if ((int)to != STATE_NONE)
+		snprintf(st.state, sizeof st.state, "%s", state_word(to));
+	if (reason)
+		snprintf(st.reason, sizeof st.reason, "%s", reason);
+	if (priority >= 0)
+		st.priority = priority;
+	st.updated_us = now_us();
+	if (state_is_final(to) && !st.finished_us)
+		st.finished_us = st.updated_us;
+	int rc = job_status_write(jfd, &st);
+	job_status_free(&st);
+	close(jfd);
+	return rc;
+}
+
+int job_change_state(const struct spool *sp, const char *name, enum job_state to, const char *reason)
+{
+	char entry[ENTRY_MAX_LEN];
+	/* An entry may move while we look for it: try a few times. */
+	for (int tries = 0; tries < 5; tries++) {
+		enum job_state from = job_find(sp, name, entry);
+		if (from == STATE_NONE) {
+			errno = ENOENT;
+			return -1;
+		}
+		if (from == to)
+			return job_status_update(sp, name, to, reason, -1);
+		if (entry_move(sp, from, entry, to, NULL) == 0)
+			return job_status_update(sp, name, to, reason, -1);
+		if (errno != ENOENT)
+			return -1;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+int job_change_priority(const struct spool *sp, const char *name, int priority)
+{
+	char entry[ENTRY_MAX_LEN], newentry[ENTRY_MAX_LEN];
+	for (int tries = 0; tries < 5; tries++) {
+		enum job_state s = job_find(sp, name, entry);
+		if (s == STATE_NONE) {
+			errno = ENOENT;
+			return -1;
+		}
+		int64_t seq;
+		entry_parse(entry, NULL, &seq, NULL);
+		entry_format(newentry, priority, seq, name);
+		if (!strcmp(entry, newentry) || entry_move(sp, s, entry, s, newentry) == 0)
+			return job_status_update(sp, name, STATE_NONE, NULL, priority);
+		if (errno != ENOENT)
+			return -1;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+void ticket_format(char out[64], long rank, long first, long last)
+{
+	if (first == last)
+		snprintf(out, 64, "%06ld-%07ld", rank, first);
+	else
+		snprintf(out, 64, "%06ld-%07ld-%07ld", rank, first, last);
+}
+
+long ticket_count(int jobfd, enum ticket_state s)
+{
+	char path[32];
+	snprintf(path, sizeof path, "frames/%s", ticket_dirs[s]);
+	int fd = openat(jobfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	long n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+int intake_commit(const struct spool *sp, const char *name, const char *entry)
+{
+	int jfd = job_dir_open(sp, name);
+	if (jfd < 0)
+		return -1;
+	int rc = renameat(jfd, INTAKE_PENDING, state_fd(sp, STATE_NEW), entry);
+	int e = errno;
+	close(jfd);
+	errno = e;
+	return rc;
+}

@@ -1,0 +1,139 @@
+/* layout.h - the spool tree: every folder name, every entry name and every
+ * rename that changes a job's state lives behind these calls. No program
+ * builds a spool path or renames a spool entry by hand. */
+#ifndef HOTFARM_LAYOUT_H
+#define HOTFARM_LAYOUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+#define NAME_MAX_LEN 80     /* a job name, sanitised */
+#define ENTRY_MAX_LEN 112   /* PPP-SEQ-NAME */
+
+/* A job's state is the folder its entry is in. */
+enum job_state {
+	STATE_NEW,
+	STATE_QUEUED,
+	STATE_HELD,
+	STATE_OUTSOURCED,
+	STATE_DONE,
+	STATE_FAILED,
+	STATE_CANCELLED,
+	STATE_COUNT,
+	STATE_NONE = -1,
+};
+const char *state_dir_name(enum job_state s); /* "queue" */
+const char *state_word(enum job_state s);     /* "queued" */
+bool state_is_final(enum job_state s);
+
+/* The spool's top-level folders. */
+enum spool_dir {
+	DIR_INBOX,
+	DIR_REJECTED,
+	DIR_JOBS,
+	DIR_CANCEL,
+	DIR_HOSTS,
+	DIR_LIMITS,
+	DIR_SITES,
+	DIR_STATUS,
+	DIR_CONF,
+	DIR_WORK, /* private: intake's staging folders */
+	DIR_RUN,  /* private: the watcherd lock and pid file */
+	DIR_STATE_FIRST,
+	DIR_COUNT = DIR_STATE_FIRST + STATE_COUNT,
+};
+const char *spool_dir_name(enum spool_dir d);
+
+/* Site configuration: SPOOL/conf/hotfarm.ini. */
+struct site_conf {
+	char name[64];
+	unsigned long long max_bytes; /* [intake] */
+	long max_entries;
+	long max_frames;
+	long orphan_grace;  /* seconds */
+	long settle;        /* seconds a written-in-place file must stay unchanged */
+	long processes;     /* concurrent intake processes */
+	long rescan_ms;     /* [watcherd] */
+	bool use_inotify;
+	bool fsync;
+};
+
+struct spool {
+	char *path;
+	int root;
+	int dir[DIR_COUNT];
+	struct site_conf conf;
+	struct strlist conf_warnings;
+};
+
+/* Create every folder of the tree below PATH (creating PATH too), seed
+ * PATH/conf from CONFSRC without overwriting, and never delete anything.
+ * Each folder or file made is added to MADE. Returns 0 or -1 with ERR. */
+int spool_init(const char *path, const char *confsrc, struct strlist *made, char *err, size_t errsize);
+/* Open an existing spool and read its site configuration. */
+int spool_open(const char *path, struct spool *sp, char *err, size_t errsize);
+void spool_close(struct spool *sp);
+int spool_fd(const struct spool *sp, enum spool_dir d);
+int state_fd(const struct spool *sp, enum job_state s);
+/* Where the spool is when no --spool is given: $HOTFARM_SPOOL, else the
+ * site default. */
+const char *spool_default(void);
+
+/* Job entries are named PPP-SEQ-NAME: priority, then submission order in
+ * microseconds, so that a plain sort of queue/ is the queue. */
+void entry_format(char out[ENTRY_MAX_LEN], int priority, int64_t seq, const char *name);
+bool entry_parse(const char *entry, int *priority, int64_t *seq, char name[NAME_MAX_LEN + 1]);
+/* Find a job's entry in whichever state folder holds it. */
+enum job_state job_find(const struct spool *sp, const char *name, char entry[ENTRY_MAX_LEN]);
+/* Move an entry from one state to another (and maybe a new name: a
+ * priority change) with one rename. Returns 0, or -1 with errno
+ * (ENOENT: somebody else moved it first). */
+int entry_move(const struct spool *sp, enum job_state from, const char *entry, enum job_state to,
+	       const char *newentry);
+/* List the entries of one state folder, sorted (the queue order). */
+int state_list(const struct spool *sp, enum job_state s, struct strlist *out);
+
+/* A job's own folder. */
+int job_dir_open(const struct spool *sp, const char *name);
+
+/* jobs/NAME/status.ini: what scripts read. The entry's folder is the truth;
+ * status.ini follows it and says why in words. */
+struct job_status {
+	char state[16];
+	char reason[512];
+	char original[256]; /* the name the user dropped, escaped */
+	char owner[128];
+	int priority;
+	long frames_total, frames_done, frames_failed, tickets;
+	int64_t submitted_us, updated_us, started_us, finished_us;
+	struct strlist warnings;
+};
+int job_status_read(int jobfd, struct job_status *st);
+int job_status_write(int jobfd, const struct job_status *st);
+void job_status_free(struct job_status *st);
+/* Bring status.ini in line with a move already made (STATE_NONE: keep the
+ * state; PRIORITY < 0: keep it). */
+int job_status_update(const struct spool *sp, const char *name, enum job_state to, const char *reason,
+		      int priority);
+/* Move a job to STATE and bring its status.ini along, with REASON. */
+int job_change_state(const struct spool *sp, const char *name, enum job_state to, const char *reason);
+/* Change a job's priority: a rename within its state folder. */
+int job_change_priority(const struct spool *sp, const char *name, int priority);
+
+/* Frame tickets: RANK-FIRST[-LAST] so that a sort of todo/ gives the
+ * samples-first order; the ticket file lists its frames. */
+enum ticket_state { TICKET_TODO, TICKET_ACTIVE, TICKET_DONE, TICKET_FAILED, TICKET_COUNT };
+const char *ticket_dir_name(enum ticket_state s);
+void ticket_format(char out[64], long rank, long first, long last);
+long ticket_count(int jobfd, enum ticket_state s);
+
+/* The intake commit: jobs/NAME/intake.pending becomes the new/ entry in one
+ * rename. */
+#define INTAKE_PENDING "intake.pending"
+int intake_commit(const struct spool *sp, const char *name, const char *entry);
+
+/* The cancel folder: requests by name. */
+#endif

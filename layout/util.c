@@ -1,0 +1,568 @@
+/* util.c - messages, memory, clocks, atomic writes, names and number parsing
+ * shared by every hotfarm program. Trusts nothing it is given as text. */
+#define _GNU_SOURCE
+#include "util.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <iconv.h>
+#include <limits.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *progname = "hotfarm";
+static bool stamps;
+bool sync_writes = true;
+
+void msg_init(const char *name)
+{
+	const char *s = strrchr(name, '/');
+	progname = s ? s + 1 : name;
+}
+
+void msg_timestamps(bool on) { stamps = on; }
+
+void spooler_start(void)
+{
+	const char *parent = getenv("HOTFARM_PARENT");
+	if (!parent)
+		return;
+	stamps = true;
+	if (atol(parent) == (long)getppid())
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void vmsg(const char *kind, int err, const char *fmt, va_list ap)
+{
+	char line[2048];
+	size_t n = 0;
+	if (stamps) {
+		struct timespec ts;
+		struct tm tm;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		n += strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
+		n += (size_t)snprintf(line + n, sizeof line - n, ".%03ld ", ts.tv_nsec / 1000000);
+	}
+	n += (size_t)snprintf(line + n, sizeof line - n, "%s: %s", progname, kind);
+	if (n < sizeof line)
+		n += (size_t)vsnprintf(line + n, sizeof line - n, fmt, ap);
+	if (n < sizeof line && err)
+		n += (size_t)snprintf(line + n, sizeof line - n, ": %s", strerror(err));
+	if (n >= sizeof line - 1)
+		n = sizeof line - 2;
+	line[n++] = '\n';
+	(void)!write(2, line, n);
+}
+
+void say(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("", 0, fmt, ap);
+	va_end(ap);
+}
+
+void warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("warning: ", 0, fmt, ap);
+	va_end(ap);
+}
+
+void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("fatal: ", 0, fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+void die_errno(int code, const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("fatal: ", e, fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		die(EXIT_TEMPFAIL, "out of memory");
+	return p;
+}
+
+void *xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+	if (!p)
+		die(EXIT_TEMPFAIL, "out of memory");
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		die(EXIT_TEMPFAIL, "out of memory");
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		die(EXIT_TEMPFAIL, "out of memory");
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	char *p;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		die(EXIT_TEMPFAIL, "out of memory");
+	return p;
+}
+
+void buf_add(struct buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->data = xrealloc(b->data, b->cap);
+	}
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = 0;
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+	char *s;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		die(EXIT_TEMPFAIL, "out of memory");
+	buf_add(b, s, (size_t)n);
+	free(s);
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void strlist_take(struct strlist *l, char *s)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	l->v[l->n++] = s;
+}
+
+void strlist_add(struct strlist *l, const char *s) { strlist_take(l, xstrdup(s)); }
+
+bool strlist_has(const struct strlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void strlist_sort(struct strlist *l)
+{
+	if (l->n)
+		qsort(l->v, l->n, sizeof *l->v, cmp_str);
+}
+
+void strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void time_iso(int64_t us, char out[32])
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int fsync_dir(int dirfd)
+{
+	if (!sync_writes)
+		return 0;
+	if (fsync(dirfd) < 0 && errno != EINVAL && errno != EROFS)
+		return -1;
+	return 0;
+}
+
+int file_write_atomic(int dirfd, const char *name, const char *data, size_t len, mode_t mode)
+{
+	char tmp[NAME_MAX + 1];
+	if (snprintf(tmp, sizeof tmp, ".%.200s.%ld.tmp", name, (long)getpid()) >= (int)sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	size_t off = 0;
+	while (off < len) {
+		ssize_t n = write(fd, data + off, len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (sync_writes && fdatasync(fd) < 0)
+		goto fail;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	return 0;
+fail:;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	unlinkat(dirfd, tmp, 0);
+	errno = e;
+	return -1;
+}
+
+char *file_read_small(int dirfd, const char *name, size_t max, size_t *lenp)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((unsigned long long)st.st_size > max) {
+		close(fd);
+		errno = EFBIG;
+		return NULL;
+	}
+	size_t cap = (size_t)st.st_size + 1, len = 0;
+	char *p = xmalloc(cap + 1);
+	for (;;) {
+		if (len == cap) {
+			if (cap > max) {
+				free(p);
+				close(fd);
+				errno = EFBIG;
+				return NULL;
+			}
+			cap *= 2;
+			p = xrealloc(p, cap + 1);
+		}
+		ssize_t n = read(fd, p + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			free(p);
+			close(fd);
+			errno = e;
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len > max) {
+		free(p);
+		errno = EFBIG;
+		return NULL;
+	}
+	p[len] = 0;
+	if (lenp)
+		*lenp = len;
+	return p;
+}
+
+int tree_remove(int dirfd, const char *name)
+{
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -1;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	struct dirent *e;
+	int rc = 0;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (tree_remove(fd, e->d_name) < 0)
+			rc = -1;
+	}
+	closedir(d);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = -1;
+	return rc;
+}
+
+static bool name_char_ok(unsigned char c)
+{
+	return isascii(c) && (isalnum(c) || c == '.' || c == '_' || c == '-');
+}
+
+void name_sanitize(const char *in, char *out, size_t outsize)
+{
+	/* Transliterate to ASCII first so that "Müller" reads "Muller". */
+	char ascii[512];
+	size_t inlen = strnlen(in, 400);
+	char *ip = (char *)in, *op = ascii;
+	size_t il = inlen, ol = sizeof ascii - 1;
+	locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	locale_t old = loc ? uselocale(loc) : (locale_t)0;
+	iconv_t cd = iconv_open("ASCII//TRANSLIT", "UTF-8");
+	if (cd != (iconv_t)-1) {
+		while (il > 0) {
+			if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1) {
+				if (errno == E2BIG)
+					break;
+				/* invalid byte: skip it */
+				ip++, il--;
+				if (ol) {
+					*op++ = '_';
+					ol--;
+				}
+			}
+		}
+		iconv_close(cd);
+	} else {
+		size_t n = inlen < ol ? inlen : ol;
+		memcpy(op, in, n);
+		op += n;
+	}
+	*op = 0;
+	if (loc) {
+		uselocale(old);
+		freelocale(loc);
+	}
+	size_t n = 0;
+	for (const char *p = ascii; *p && n + 1 < outsize && n < 64; p++) {
+		unsigned char c = (unsigned char)*p;
+		char o = name_char_ok(c) ? (char)c : '_';
+		if (o == '_' && n > 0 && out[n - 1] == '_')
+			continue;
+		if (n == 0 && (o == '.' || o == '-' || o == '_'))
+			continue;
+		out[n++] = o;
+	}
+	while (n > 0 && (out[n - 1] == '_' || out[n - 1] == '.'))
+		n--;
+	out[n] = 0;
+	if (n == 0)
+		snprintf(out, outsize, "job");
+}
+
+bool name_is_valid(const char *s)
+{
+	size_t n = 0;
+	if (!*s || *s == '.' || *s == '-')
+		return false;
+	for (; s[n]; n++)
+		if (!name_char_ok((unsigned char)s[n]) || n >= 80)
+			return false;
+	return true;
+}
+
+void text_escape(const char *in, char *out, size_t outsize)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p && n + 5 < outsize; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			n += (size_t)snprintf(out + n, outsize - n, "\\x%02x", *p);
+		else
+			out[n++] = (char)*p;
+	}
+	out[n] = 0;
+}
+
+bool parse_long(const char *s, long min, long max, long *out)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (!*s)
+		return false;
+	const char *p = s;
+	if (*p == '-' || *p == '+')
+		p++;
+	if (!isdigit((unsigned char)*p))
+		return false;
+	errno = 0;
+	char *end;
+	long v = strtol(s, &end, 10); /* base 10: "0010" is ten, not eight */
+	if (errno == ERANGE)
+		return false;
+	while (*end == ' ' || *end == '\t')
+		end++;
+	if (*end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool parse_bytes(const char *s, unsigned long long *out)
+{
+	while (*s == ' ')
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return false;
+	int shift = 0;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	}
+	if (shift && (*end == 'i' || *end == 'I'))
+		end++;
+	if (shift && (*end == 'B' || *end == 'b'))
+		end++;
+	while (*end == ' ')
+		end++;
+	if (*end || (shift && v > (~0ULL >> shift)))
+		return false;
+	*out = v << shift;
+	return true;
+}
+
+bool parse_seconds(const char *s, long max, long *out)
+{
+	while (*s == ' ')
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (errno == ERANGE)
+		return false;
+	long mul = 1;
+	switch (*end) {
+	case 's': end++; break;
+	case 'm': mul = 60; end++; break;
+	case 'h': mul = 3600; end++; break;
+	case 'd': mul = 86400; end++; break;
+	}
+	while (*end == ' ')
+		end++;
+	if (*end || v > max / mul)
+		return false;
+	*out = v * mul;
+	return *out <= max;
+}
+
+bool path_is_inside(const char *path)
+{
+	if (!*path || *path == '/' || strlen(path) > 4000)
+		return false;
+	const char *p = path;
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n == 0 || n > 255 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+				return false;
+		p += n;
+		if (*p == '/')
+			p++;
+		if (slash && !*p)
+			return false; /* trailing slash */
+	}
+	return true;
+}
+
+void human_bytes(unsigned long long n, char out[32])
+{
+	const char *u[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+	int i = 0;
+	double v = (double)n;
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	if (i == 0)
+		snprintf(out, 32, "%llu bytes", n);
+	else
+		snprintf(out, 32, "%.1f %s", v, u[i]);
+}

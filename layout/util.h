@@ -1,0 +1,96 @@
+/* util.h - the small ground every hotfarm program stands on: messages and
+ * exit codes, memory, clocks, atomic file writes, safe names and paths. */
+#ifndef HOTFARM_UTIL_H
+#define HOTFARM_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Exit codes are a contract (daemontools style). */
+enum {
+	EXIT_OK = 0,
+	EXIT_BADINPUT = 100, /* permanent: bad input or usage */
+	EXIT_WAIT = 101,     /* intake: not complete yet, ask again later */
+	EXIT_TEMPFAIL = 111, /* temporary: a system call failed, try again */
+};
+
+extern const char *progname;
+
+void msg_init(const char *name);
+/* A spooler started by watcherd (HOTFARM_PARENT names it) dies with it
+ * and stamps its messages; recovery cleans up after it. */
+void spooler_start(void);
+void msg_timestamps(bool on);
+void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+_Noreturn void die_errno(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable string. */
+struct buf {
+	char *data;
+	size_t len, cap;
+};
+void buf_add(struct buf *b, const char *s, size_t n);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_free(struct buf *b);
+
+/* A growable list of strings. */
+struct strlist {
+	char **v;
+	size_t n, cap;
+};
+void strlist_add(struct strlist *l, const char *s);
+void strlist_take(struct strlist *l, char *s);
+bool strlist_has(const struct strlist *l, const char *s);
+void strlist_sort(struct strlist *l);
+void strlist_free(struct strlist *l);
+
+int64_t now_us(void);   /* wall clock, microseconds since the epoch */
+int64_t mono_us(void);  /* monotonic clock, microseconds */
+void time_iso(int64_t us, char out[32]); /* 2026-11-22T02:17:09Z */
+
+/* Whether writes are flushed to the disk (fsync) before they are renamed
+ * into place; on by default, off for throwaway spools in tests. */
+extern bool sync_writes;
+int fsync_dir(int dirfd);
+
+/* Write NAME in DIRFD atomically: a temporary name, flush, rename.
+ * Returns 0 or -1 with errno set. */
+int file_write_atomic(int dirfd, const char *name, const char *data, size_t len, mode_t mode);
+/* Read a whole small regular file (at most MAX bytes, no symlinks).
+ * Returns a NUL-terminated buffer or NULL with errno set. */
+char *file_read_small(int dirfd, const char *name, size_t max, size_t *len);
+
+/* Remove a directory tree below DIRFD without following symlinks. */
+int tree_remove(int dirfd, const char *name);
+
+/* Names: turn anything a user typed into a readable job name of
+ * [A-Za-z0-9._-], at most 64 bytes, never starting with '.' or '-'. */
+void name_sanitize(const char *in, char *out, size_t outsize);
+bool name_is_valid(const char *s);
+/* Escape untrusted text for one line of a terminal or log. */
+void text_escape(const char *in, char *out, size_t outsize);
+
+/* Parse a decimal integer with range and trailing-garbage checks. */
+bool parse_long(const char *s, long min, long max, long *out);
+/* Parse a byte size: 20G, 512M, 1024 (suffixes K M G T are binary). */
+bool parse_bytes(const char *s, unsigned long long *out);
+/* Parse a duration: 90, 90s, 5m, 2h, 1d. */
+bool parse_seconds(const char *s, long max, long *out);
+
+/* A relative path that stays inside its root: no empty, '.', '..'
+ * components, no leading '/', no control characters. */
+bool path_is_inside(const char *path);
+void human_bytes(unsigned long long n, char out[32]);
+
+#endif

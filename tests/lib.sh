@@ -1,0 +1,118 @@
+# tests/lib.sh - the little a shell test needs: TAP output, temporary
+# spools, daemons that are always stopped, and waiting with deadlines.
+# Source it first thing: . "$(dirname "$0")/lib.sh"
+set -u
+HF_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$HF_ROOT/bin
+export PATH="$BIN:$PATH"
+TMPBASE=${HF_TMP:-/tmp}
+T=$(mktemp -d "$TMPBASE/hotfarm-test.XXXXXX")
+_n=0
+_fails=0
+_pids=""
+
+_cleanup() {
+	for p in $_pids; do kill -TERM "$p" 2>/dev/null; done
+	for p in $_pids; do
+		# give each a moment, then make sure
+		_i=0
+		while kill -0 "$p" 2>/dev/null && [ $_i -lt 200 ]; do sleep 0.01; _i=$((_i + 1)); done
+		kill -KILL "$p" 2>/dev/null
+	done
+	if [ "${KEEP:-}" ]; then echo "# kept $T" >&2; else rm -rf "$T"; fi
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() { _n=$((_n + 1)); echo "ok $_n - $*"; }
+not_ok() { _n=$((_n + 1)); _fails=$((_fails + 1)); echo "not ok $_n - $*"; }
+# check DESC COMMAND...: passes when COMMAND succeeds
+check() { _d=$1; shift; if "$@"; then ok "$_d"; else not_ok "$_d"; fi; }
+diag() { echo "# $*"; }
+done_testing() { echo "1..$_n"; [ "$_fails" -eq 0 ]; exit $?; }
+
+# wait_for SECONDS COMMAND...: poll COMMAND until it succeeds or the
+# deadline passes (returns 1 then). Polling, not sleeping for an answer.
+wait_for() {
+	_limit=$1; shift
+	_end=$(($(date +%s%N) / 1000000 + _limit * 1000))
+	while ! "$@"; do
+		[ "$(($(date +%s%N) / 1000000))" -ge "$_end" ] && return 1
+		sleep 0.005
+	done
+	return 0
+}
+
+# new_spool [NAME]: a fresh spool with test-friendly settings; sets $SPOOL
+new_spool() {
+	SPOOL=$T/${1:-spool}
+	hotfarm init "$SPOOL" >/dev/null || { echo "hotfarm init failed" >&2; exit 1; }
+	cat >"$SPOOL/conf/hotfarm.ini" <<-INI
+	[site]
+	name = testsite
+	fsync = no
+	[intake]
+	orphan_grace = ${GRACE:-300}
+	settle = 1
+	[watcherd]
+	rescan_ms = ${RESCAN_MS:-500}
+	INI
+	export HOTFARM_SPOOL=$SPOOL
+}
+
+# start_watcherd [ARGS...]: run watcherd on $SPOOL in the background and
+# wait until it is ready (its pid file names it); sets $WATCHERD
+start_watcherd() {
+	watcherd --spool "$SPOOL" "$@" 2>>"$SPOOL.watcherd.log" &
+	WATCHERD=$!
+	_pids="$_pids $WATCHERD"
+	wait_for 10 _ready "$WATCHERD" || { echo "# watcherd did not start:" >&2; tail -5 "$SPOOL.watcherd.log" >&2; return 1; }
+}
+_ready() { [ -f "$SPOOL/run/watcherd.pid" ] && [ "$(cat "$SPOOL/run/watcherd.pid" 2>/dev/null)" = "$1" ]; }
+stop_watcherd() {
+	kill -TERM "$WATCHERD" 2>/dev/null
+	wait "$WATCHERD" 2>/dev/null
+}
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# A small POV-Ray animation scene.
+write_scene() {
+	cat >"$1" <<-'POV'
+	camera { location <0, 2, -6> look_at <0, 0.5, 0> }
+	light_source { <10, 20, -10> color rgb 1 }
+	plane { y, 0 pigment { checker color rgb 1 color rgb 0.2 } }
+	sphere { <2 * sin(clock * 2 * pi), 0.8, 0>, 0.8 pigment { color rgb <1, 0.3, 0.2> } }
+	POV
+}
+
+# make_job DIR NAME [KEY=VALUE...]: a job folder DIR/NAME.d with a scene and
+# DIR/NAME.ini describing it (frames 1-4 unless given).
+make_job() {
+	_dir=$1 _name=$2; shift 2
+	mkdir -p "$_dir/$_name.d"
+	write_scene "$_dir/$_name.d/scene.pov"
+	{
+		echo "[job]"
+		echo "frames = ${FRAMES:-1-4}"
+		echo "priority = ${PRIORITY:-500}"
+		echo "[render]"
+		echo "scene = scene.pov"
+		echo "width = 64"
+		echo "height = 48"
+	} >"$_dir/$_name.ini"
+}
+
+# drop_job NAME: the careful way (archive first, .ini last, each renamed
+# into inbox/). Extra env: PRIORITY, FRAMES.
+drop_job() {
+	make_job "$T/src" "$1"
+	tar -C "$T/src/$1.d" -cf "$T/src/$1.tar" .
+	mv "$T/src/$1.tar" "$SPOOL/inbox/.$1.tar.tmp" && mv "$SPOOL/inbox/.$1.tar.tmp" "$SPOOL/inbox/$1.tar"
+	mv "$T/src/$1.ini" "$SPOOL/inbox/.$1.ini.tmp" && mv "$SPOOL/inbox/.$1.ini.tmp" "$SPOOL/inbox/$1.ini"
+}
+
+queued() { ls "$SPOOL/queue" 2>/dev/null | grep -q -- "-$1\$"; }
+rejected() { [ -f "$SPOOL/rejected/$1/reason.txt" ]; }
+reason() { head -n 1 "$SPOOL/rejected/$1/reason.txt" 2>/dev/null; }
+inbox_empty() { [ -z "$(ls -A "$SPOOL/inbox")" ]; }
+count() { ls "$1" 2>/dev/null | wc -l; }
