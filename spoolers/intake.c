@@ -330,10 +330,17 @@ static enum verdict probe_embedded(void)
 	}
 	if (r == ARCHIVE_FATAL && !found)
 		v = archive_damaged(a, NULL);
-	else if (!found)
-		v = maybe_incomplete(archive_drop,
-				     "%s holds no job.ini at its top, and no description %s.ini was dropped next to it",
-				     archive_drop->shown, stem);
+	else if (!found) {
+		/* Its description may be on its way (careful writers drop the
+		 * archive first): wait for it until the orphan grace is over. */
+		char ini[300];
+		snprintf(ini, sizeof ini, "%s.ini", stem);
+		v = reject("%s holds no job.ini at its top, and no description %s.ini arrived next to it within %ld s",
+			   archive_drop->shown, stem, sp.conf.orphan_grace);
+		if (age_seconds(&archive_drop->st) < sp.conf.orphan_grace ||
+		    faccessat(spool_fd(&sp, DIR_INBOX), ini, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			v = WAIT;
+	}
 	archive_read_free(a);
 	return v;
 }
