@@ -158,11 +158,13 @@ struct ini *ini_parse(const char *text, size_t len, const char *display, char *e
 		if (!*section)
 			FAIL("%s line %d: '%s' comes before any [section]", display, lineno, key);
 		size_t vl = strlen(value);
-		if (vl >= 2 && (value[0] == '"' || value[0] == '\'') && value[vl - 1] == value[0]) {
+		if (vl >= 2 && (value[0] == '"' || value[0] == '\'') && value[vl - 1] == value[0] &&
+		    !memchr(value + 1, value[0], vl - 2)) {
+			/* one quoted value: the quotes are not part of it */
 			value[vl - 1] = 0;
 			value++;
-			if (strchr(value, value[-1]))
-				FAIL("%s line %d: the value of '%s' has a stray quote", display, lineno, key);
+		} else if (value[0] == '"' || value[0] == '\'') {
+			/* quoted words, as in args = "a b" "c": kept as written */
 		} else {
 			/* A comment starts only where '#' or ';' follows a blank, so
 			 * that "shot_####.png" keeps its frame-number marks. */

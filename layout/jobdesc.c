@@ -294,8 +294,8 @@ static int get_text(const struct ini *ini, const char *display, const char *sec,
 	return 0;
 }
 
-int job_desc_parse(const struct ini *ini, const char *display, long max_frames, struct job_desc *jd, char *err,
-		   size_t errsize)
+static int parse_desc(const struct ini *ini, const char *display, long max_frames, struct job_desc *jd, char *err,
+		      size_t errsize)
 {
 	memset(jd, 0, sizeof *jd);
 	jd->priority = 500;
@@ -459,6 +459,15 @@ int job_desc_parse(const struct ini *ini, const char *display, long max_frames, 
 	warn_unknown(jd, ini, display, "render", render_keys);
 	warn_unknown(jd, ini, display, "archive", archive_keys);
 	return 0;
+}
+
+int job_desc_parse(const struct ini *ini, const char *display, long max_frames, struct job_desc *jd, char *err,
+		   size_t errsize)
+{
+	if (parse_desc(ini, display, max_frames, jd, err, errsize) == 0)
+		return 0;
+	job_desc_free(jd);
+	return -1;
 }
 
 void job_desc_free(struct job_desc *jd)

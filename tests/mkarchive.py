@@ -2,12 +2,14 @@
 """tests/mkarchive.py KIND OUT [TARGET] - write a hostile or edge-case job
 archive for the intake tests (stdlib only).
 
-Every archive holds a valid scene.pov and, unless KIND is noini, a valid
-job.ini at its top (written first, so a lone archive is a whole job), then
-the hostile part. TARGET is the outside path an escaping entry aims at
+Every archive holds a valid scene.pov, then the hostile part. KIND+ini
+(e.g. dotdot+ini) also puts a valid job.ini at the top, first, so the archive
+dropped alone is a whole job; without it the archive is meant to be dropped
+with its NAME.ini, the way hotfarm submit does. TARGET is the outside path an escaping entry aims at
 (default /tmp/hotfarm-evil); the test checks it never appears.
 
   mkarchive.py --list     prints the kinds
+  mkarchive.py --batch TARGET KIND=OUT...   writes several in one run
 """
 import io
 import os
@@ -89,7 +91,11 @@ def base(tf, ini=True, ini_text=JOB_INI):
     add(tf, "scene.pov", SCENE)
 
 
-def make_tar(out, entries, mode="w", ini=True, ini_text=JOB_INI, fmt=tarfile.GNU_FORMAT, **openkw):
+WITH_INI = False  # KIND+ini
+
+
+def make_tar(out, entries, mode="w", ini=None, ini_text=JOB_INI, fmt=tarfile.GNU_FORMAT, **openkw):
+    ini = WITH_INI if ini is None else ini
     with tarfile.open(out, mode, format=fmt, **openkw) as tf:
         base(tf, ini, ini_text)
         for e in entries:
@@ -100,21 +106,32 @@ def make_tar(out, entries, mode="w", ini=True, ini_text=JOB_INI, fmt=tarfile.GNU
                 tf.addfile(e)
 
 
-def make_zip(out, entries, ini=True, stream=False):
+def make_zip(out, entries, stream=False):
     """entries: (ZipInfo or name, data)"""
+    ini = WITH_INI
     f = open(out, "wb")
     target = NoSeek(f) if stream else f
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
         if ini:
-            zf.writestr("job.ini", JOB_INI)
-        zf.writestr("scene.pov", SCENE)
+            zf.writestr(zip_file("job.ini"), JOB_INI)
+        zf.writestr(zip_file("scene.pov"), SCENE)
         for zi, data in entries:
+            if isinstance(zi, str):
+                zi = zip_file(zi)
             if callable(data):
                 with zf.open(zi, "w") as w:
                     data(w)
             else:
                 zf.writestr(zi, data)
     f.close()
+
+
+def zip_file(name):
+    zi = zipfile.ZipInfo(name, time.localtime(time.time() - 60)[:6])
+    zi.create_system = 3
+    zi.external_attr = 0o100644 << 16
+    zi.compress_type = zipfile.ZIP_DEFLATED
+    return zi
 
 
 def zip_symlink(name, target):
@@ -136,14 +153,15 @@ def zeros_writer(n):
 
 
 def build(kind, out, target):
+    global WITH_INI
+    WITH_INI = kind.endswith("+ini")
+    kind = kind[:-4] if WITH_INI else kind
     rel = target.lstrip("/")
     deep = "../" * 24 + rel
     if kind == "good":
         make_tar(out, [])
-    elif kind == "noini":
-        make_tar(out, [], ini=False)
     elif kind == "badini":  # job.ini inside with a syntax error on line 3
-        make_tar(out, [], ini_text=BAD_JOB_INI)
+        make_tar(out, [], ini=True, ini_text=BAD_JOB_INI)
     elif kind == "dotdot":
         make_tar(out, [(info("../evil-dotdot", size=5), b"evil\n")])
     elif kind == "dotdot-deep":  # climbs to / and back down to TARGET
@@ -217,7 +235,7 @@ def build(kind, out, target):
     elif kind == "notarchive":
         with open(out, "wb") as f:
             f.write(b"Dear render farm,\nplease render my shot.\nThis is not an archive.\n" * 20)
-    elif kind == "empty":  # a tar with no entries at all
+    elif kind == "empty":  # a tar with no entries at all (+ini makes no difference)
         with tarfile.open(out, "w", format=tarfile.GNU_FORMAT):
             pass
     elif kind == "duplicate":  # scene.pov twice
@@ -228,8 +246,7 @@ def build(kind, out, target):
     elif kind == "zip-dotdot":
         make_zip(out, [("../evil-zip", b"evil\n")])
     elif kind == "zip-absolute":
-        zi = zipfile.ZipInfo(target, time.localtime(time.time() - 60)[:6])
-        make_zip(out, [(zi, b"evil\n")])
+        make_zip(out, [(zip_file(target), b"evil\n")])
     elif kind == "zip-symlink-out":
         make_zip(out, [zip_symlink("passwd", "/etc/passwd")])
     elif kind == "zip-good":
@@ -238,7 +255,7 @@ def build(kind, out, target):
         sys.exit("mkarchive.py: unknown kind '%s' (see --list)" % kind)
 
 
-KINDS = """good noini badini dotdot dotdot-deep dotdot-mid dotdot-long pax-dotdot absolute
+KINDS = """good badini dotdot dotdot-deep dotdot-mid dotdot-long pax-dotdot absolute
 ctrlname symlink-out symlink-abs symlink-chain symlink-write symlink-ok hardlink-out
 hardlink-dotdot chardev blockdev fifo setuid many-entries bomb bomb-many bomb-zip truncated
 truncated-gz notarchive empty duplicate dir-then-file zip-dotdot zip-absolute zip-symlink-out
@@ -249,8 +266,18 @@ def main():
     if len(sys.argv) == 2 and sys.argv[1] == "--list":
         print("\n".join(KINDS))
         return
+    if len(sys.argv) >= 3 and sys.argv[1] == "--batch":
+        target = sys.argv[2]
+        if not target.startswith("/"):
+            sys.exit("mkarchive.py: TARGET must be an absolute path")
+        for arg in sys.argv[3:]:
+            kind, eq, out = arg.partition("=")
+            if not eq or not out:
+                sys.exit("mkarchive.py: --batch wants KIND=OUT, not '%s'" % arg)
+            build(kind, out, target)
+        return
     if len(sys.argv) not in (3, 4):
-        sys.exit("usage: mkarchive.py KIND OUT [TARGET] | mkarchive.py --list")
+        sys.exit("usage: mkarchive.py KIND OUT [TARGET] | mkarchive.py --batch TARGET KIND=OUT... | mkarchive.py --list")
     kind, out = sys.argv[1], sys.argv[2]
     target = sys.argv[3] if len(sys.argv) == 4 else "/tmp/hotfarm-evil"
     if not target.startswith("/"):

@@ -1,0 +1,62 @@
+# t-watcherd.sh - watcherd runs in the foreground or as a daemon, logs with
+# timestamps, stops cleanly on SIGTERM, and only one may hold a spool.
+. "$(dirname "$0")/lib.sh"
+
+new_spool
+start_watcherd
+check "watcherd starts and writes its pid file" alive "$WATCHERD"
+check "it logs one line per event with a timestamp" \
+	grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+ watcherd: watching' "$SPOOL.watcherd.log"
+
+watcherd --spool "$SPOOL" >"$T/second.out" 2>&1
+rc=$?
+check "a second watcherd on the same spool exits non-zero ($rc)" [ $rc -ne 0 ]
+check "and names the running one" grep -q "pid=$WATCHERD" "$T/second.out"
+check "the first keeps running" alive "$WATCHERD"
+
+drop_job first
+check "a job goes through" wait_for 10 queued first
+grep -q "inbox: first.ini landed" "$SPOOL.watcherd.log"
+check "the log says what landed" [ $? -eq 0 ]
+
+kill -TERM "$WATCHERD"
+stopped() { ! alive "$WATCHERD"; }
+check "SIGTERM stops it" wait_for 10 stopped
+wait "$WATCHERD"
+check "with exit code 0" [ $? -eq 0 ]
+check "and removes its pid file" [ ! -f "$SPOOL/run/watcherd.pid" ]
+check "it says it stopped" grep -q "watcherd: stopped" "$SPOOL.watcherd.log"
+
+# daemon mode
+watcherd -d --spool "$SPOOL"
+check "watcherd -d returns 0 once running" [ $? -eq 0 ]
+DPID=$(cat "$SPOOL/run/watcherd.pid" 2>/dev/null)
+_pids="$_pids $DPID"
+check "its pid file names a live process" alive "$DPID"
+watcherd -d --spool "$SPOOL" 2>"$T/second-d.out"
+check "a second watcherd -d fails" [ $? -ne 0 ]
+check "naming the running one" grep -q "pid=$DPID" "$T/second-d.out"
+drop_job daemonjob
+check "the daemon takes jobs in" wait_for 10 queued daemonjob
+check "and logs to run/watcherd.log" grep -q "accepted daemonjob" "$SPOOL/run/watcherd.log"
+kill -TERM "$DPID"
+dstopped() { ! alive "$DPID"; }
+check "SIGTERM stops the daemon" wait_for 10 dstopped
+
+# another host holds the spool (a filesystem without shared locks): its
+# fresh heartbeat keeps us out; a stale one does not
+printf 'pid=4242 host=render-other since=2026-01-01T00:00:00Z\n' >"$SPOOL/run/watcherd.lock"
+watcherd --spool "$SPOOL" >"$T/other.out" 2>&1
+rc=$?
+check "a fresh heartbeat from another host keeps watcherd out ($rc)" [ $rc -ne 0 ]
+check "and the message names that host" grep -q "render-other" "$T/other.out"
+touch -d '-10 minutes' "$SPOOL/run/watcherd.lock"
+start_watcherd
+check "a stale heartbeat does not" alive "$WATCHERD"
+stop_watcherd
+
+watcherd --spool "$T/nospool" >"$T/nospool.out" 2>&1
+check "no spool: exit 111 with a message" [ $? -eq 111 -a -s "$T/nospool.out" ]
+watcherd --bogus >/dev/null 2>&1
+check "bad usage: exit 100" [ $? -eq 100 ]
+done_testing

@@ -1,0 +1,262 @@
+/* unit.c - unit tests of the layout library: frame lists, samples-first
+ * order, names, entry names, the .ini guard, number parsing. Built plain
+ * and under ASan+UBSan; prints TAP. */
+#define _GNU_SOURCE
+#include "../layout/ini.h"
+#include "../layout/jobdesc.h"
+#include "../layout/layout.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int n, failed;
+
+#define CHECK(cond, ...)                                                             \
+	do {                                                                         \
+		n++;                                                                 \
+		if (cond)                                                            \
+			printf("ok %d - ", n);                                       \
+		else {                                                               \
+			printf("not ok %d - ", n);                                   \
+			failed++;                                                    \
+		}                                                                    \
+		printf(__VA_ARGS__);                                                 \
+		printf("\n");                                                        \
+	} while (0)
+
+static void frames(const char *spec, long max, const char *expect)
+{
+	long *f = NULL;
+	size_t k = 0;
+	char err[256] = "", got[512] = "";
+	int rc = frames_parse(spec, max, &f, &k, err, sizeof err);
+	if (rc == 0) {
+		size_t off = 0;
+		for (size_t i = 0; i < k && off < sizeof got - 16; i++)
+			off += (size_t)snprintf(got + off, sizeof got - off, "%s%ld", i ? "," : "", f[i]);
+		free(f);
+	} else
+		snprintf(got, sizeof got, "error");
+	CHECK(!strcmp(got, expect), "frames '%s' -> %s (got %s %s)", spec, expect, got, err);
+}
+
+static void test_frames(void)
+{
+	frames("1-5", 100, "1,2,3,4,5");
+	frames("1-10x3", 100, "1,4,7,10");
+	frames("1,5,9-12", 100, "1,5,9,10,11,12");
+	frames(" 3 , 1-2 ", 100, "1,2,3");
+	frames("5,5,5", 100, "5");
+	frames("0", 100, "0");
+	frames("1-1000000000000", 100000, "error");
+	frames("1-200", 100, "error");
+	frames("10-1", 100, "error");
+	frames("", 100, "error");
+	frames("1-", 100, "error");
+	frames("a-b", 100, "error");
+	frames("-1", 100, "error");
+	frames("1-10x0", 100, "error");
+	frames("1,", 100, "error");
+	frames("1-9999999", 1000000, "error"); /* more frames than the site allows */
+}
+
+static void test_samples(void)
+{
+	size_t *o = samples_order(240);
+	CHECK(o[0] == 0 && o[1] == 239 && o[2] == 119, "samples: first, last, middle (%zu %zu %zu)", o[0], o[1],
+	      o[2]);
+	CHECK((o[3] == 59 && o[4] == 179), "samples: then the quartiles (%zu %zu)", o[3], o[4]);
+	bool seen[240] = {0}, dup = false;
+	for (size_t i = 0; i < 240; i++) {
+		if (seen[o[i]])
+			dup = true;
+		seen[o[i]] = true;
+	}
+	CHECK(!dup, "samples: every ticket exactly once");
+	bool ascending = true;
+	for (size_t i = 10; i < 240; i++)
+		if (o[i] < o[i - 1])
+			ascending = false;
+	CHECK(ascending, "samples: the rest in frame order");
+	free(o);
+	o = samples_order(1);
+	CHECK(o[0] == 0, "samples of one");
+	free(o);
+	o = samples_order(2);
+	CHECK(o[0] == 0 && o[1] == 1, "samples of two");
+	free(o);
+}
+
+static void name(const char *in, const char *expect)
+{
+	char out[NAME_MAX_LEN + 1];
+	name_sanitize(in, out, sizeof out);
+	char shown[200];
+	text_escape(in, shown, sizeof shown);
+	CHECK(!strcmp(out, expect) && name_is_valid(out), "name '%s' -> '%s' (got '%s')", shown, expect, out);
+}
+
+static void test_names(void)
+{
+	name("shot42", "shot42");
+	name("Shot 42 \xe2\x80\x93 M\xc3\xbcller's \"final\"", "Shot_42_-_Muller_s_final");
+	name("../../etc/passwd", "etc_passwd");
+	name("a\nb", "a_b");
+	name("...", "job");
+	name("", "job");
+	name("\xff\xfe", "job");
+	name("-rf", "rf");
+	CHECK(!name_is_valid("a/b") && !name_is_valid(".x") && !name_is_valid("") && name_is_valid("a-b_c.d"),
+	      "name_is_valid");
+	char e[ENTRY_MAX_LEN], nm[NAME_MAX_LEN + 1];
+	int p;
+	int64_t s;
+	entry_format(e, 7, 1234567890123456LL, "shot-2");
+	CHECK(!strcmp(e, "007-1234567890123456-shot-2"), "entry_format (%s)", e);
+	CHECK(entry_parse(e, &p, &s, nm) && p == 7 && s == 1234567890123456LL && !strcmp(nm, "shot-2"),
+	      "entry_parse round trip");
+	CHECK(!entry_parse("07-1234567890123456-x", NULL, NULL, NULL) &&
+		      !entry_parse("007-123456789012345x-x", NULL, NULL, NULL) &&
+		      !entry_parse("007-1234567890123456-", NULL, NULL, NULL) &&
+		      !entry_parse("007-1234567890123456-../x", NULL, NULL, NULL),
+	      "entry_parse refuses malformed names");
+	CHECK(path_is_inside("a/b.pov") && !path_is_inside("../a") && !path_is_inside("/a") &&
+		      !path_is_inside("a/../b") && !path_is_inside("a//b") && !path_is_inside("a/") &&
+		      !path_is_inside(""),
+	      "path_is_inside");
+}
+
+static struct ini *parse(const char *text, char *err)
+{
+	return ini_parse(text, strlen(text), "job.ini", err, 512);
+}
+
+static void test_ini(void)
+{
+	char err[512];
+	struct ini *ini = parse("[job]\nframes = 1-10 # comment\noutput = shot_####.png\nq = \"a;b#c\"\n"
+				"[Render]\nScene = x.pov\nempty =\n",
+				err);
+	CHECK(ini != NULL, "ini: parses (%s)", ini ? "" : err);
+	if (ini) {
+		CHECK(!strcmp(ini_get(ini, "job", "frames"), "1-10"), "ini: comment after a blank is cut");
+		CHECK(!strcmp(ini_get(ini, "job", "output"), "shot_####.png"), "ini: #### inside a word is kept");
+		CHECK(!strcmp(ini_get(ini, "job", "q"), "a;b#c"), "ini: quoted value kept whole");
+		CHECK(!strcmp(ini_get(ini, "render", "scene"), "x.pov"), "ini: names are case-insensitive");
+		CHECK(!strcmp(ini_get(ini, "render", "empty"), ""), "ini: empty value");
+		CHECK(ini_get(ini, "job", "nope") == NULL && ini_get(ini, "job", "") == NULL, "ini: absent key");
+		CHECK(ini_line(ini, "render", "scene") == 6, "ini: line numbers");
+		ini_free(ini);
+	}
+	ini = parse("[job]\nargs = \"a b\" \"c\"\n", err);
+	CHECK(ini && !strcmp(ini_get(ini, "job", "args"), "\"a b\" \"c\""), "ini: quoted words kept as written");
+	ini_free(ini);
+	ini = parse("[job]\nframes = 1\nframes = 2\n", err);
+	CHECK(!ini && strstr(err, "line 3") && strstr(err, "twice"), "ini: duplicate key named with line (%s)", err);
+	ini = parse("[job]\nthis is not ini\n", err);
+	CHECK(!ini && strstr(err, "line 2"), "ini: syntax error names the line (%s)", err);
+	ini = parse("frames = 1\n", err);
+	CHECK(!ini && strstr(err, "line 1"), "ini: key outside a section (%s)", err);
+	char longline[2000];
+	memset(longline, 'x', sizeof longline);
+	memcpy(longline, "[job]\na = ", 10);
+	longline[sizeof longline - 1] = 0;
+	ini = parse(longline, err);
+	CHECK(!ini && strstr(err, "line 2") && strstr(err, "longer"), "ini: long line (%s)", err);
+	ini = parse("[job\n", err);
+	CHECK(!ini, "ini: broken section header (%s)", err);
+	ini = parse("\xef\xbb\xbf[job]\r\nframes = 1-2\r\n", err);
+	CHECK(ini && !strcmp(ini_get(ini, "job", "frames"), "1-2"), "ini: BOM and CRLF from Windows editors");
+	ini_free(ini);
+}
+
+static int desc(const char *text, struct job_desc *jd, char *err)
+{
+	struct ini *ini = parse(text, err);
+	if (!ini)
+		return -1;
+	int rc = job_desc_parse(ini, "job.ini", 100000, jd, err, 512);
+	ini_free(ini);
+	return rc;
+}
+
+static void test_desc(void)
+{
+	char err[512];
+	struct job_desc jd;
+	int rc = desc("[job]\nframes = 1-240\npriority = 0010\nprioritty = 3\n[render]\nscene = ./a.pov\n"
+		      "args = +A0.3 \"+L/my lib\" \"x y\"\n[requires]\nversion = 3.7.*\nmin_ram_mb = 512\n",
+		      &jd, err);
+	CHECK(rc == 0, "desc: parses (%s)", rc ? err : "");
+	if (rc == 0) {
+		CHECK(jd.priority == 10, "desc: 0010 is ten, not octal eight (%d)", jd.priority);
+		CHECK(jd.nframes == 240 && jd.chunk == 1 && !strcmp(jd.package, "povray"), "desc: defaults");
+		CHECK(!strcmp(jd.scene, "a.pov"), "desc: ./ stripped from scene");
+		CHECK(jd.argv.n == 3 && !strcmp(jd.argv.v[1], "+L/my lib") && !strcmp(jd.argv.v[2], "x y"),
+		      "desc: args split into words, quotes group");
+		CHECK(jd.nreq == 1 && !strcmp(jd.req[0].pattern, "3.7.*") && jd.min_ram_mb == 512,
+		      "desc: requirements");
+		CHECK(jd.warnings.n == 1 && strstr(jd.warnings.v[0], "did you mean 'priority'") &&
+			      strstr(jd.warnings.v[0], "line 4"),
+		      "desc: unknown key reported with a suggestion");
+		job_desc_free(&jd);
+	}
+	struct {
+		const char *text, *want;
+	} bad[] = {
+		{"[job]\nframes = 1\n[render]\n", "scene is missing"},
+		{"[job]\n[render]\nscene = a\n", "frames is missing"},
+		{"[job]\nframes = 1-1000000000000\n[render]\nscene = a\n", "line 2"},
+		{"[job]\nframes = 1\nchunk = 0\n[render]\nscene = a\n", "chunk"},
+		{"[job]\nframes = 1\npriority = -1\n[render]\nscene = a\n", "priority"},
+		{"[job]\nframes = 1\npriority = 1000\n[render]\nscene = a\n", "priority"},
+		{"[job]\nframes = 1\n[render]\nscene = a\nwidth = 0\n", "width"},
+		{"[job]\nframes = 1\n[render]\nscene = ../a\n", "inside"},
+		{"[job]\nframes = 1\n[render]\nscene = /etc/passwd\n", "inside"},
+		{"[job]\nframes = 1\n[render]\nscene = a\noutput = ../../x_####.png\n", "output"},
+		{"[job]\nframes = 1\n[render]\nscene = a\nargs = \"unterminated\n", "quote"},
+		{"[job]\nframes = 1\nemail = a@b; rm -rf /\n[render]\nscene = a\n", "email"},
+		{"[job]\nframes = 1\n[render]\nscene = a\npackage = ../x\n", "package"},
+		{"[render]\nscene = a\n", "[job]"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		rc = desc(bad[i].text, &jd, err);
+		CHECK(rc < 0 && strstr(err, bad[i].want), "desc: refuses case %zu with '%s' (%s)", i, bad[i].want,
+		      rc < 0 ? err : "accepted");
+		if (rc == 0)
+			job_desc_free(&jd);
+	}
+	rc = desc("[job]\nframes = 1\n[render]\nscene = a\noutput = img.png\n", &jd, err);
+	CHECK(rc == 0 && !strcmp(jd.output, "img_####.png"), "desc: output without #### gets it (%s)", jd.output);
+	if (rc == 0)
+		job_desc_free(&jd);
+}
+
+static void test_numbers(void)
+{
+	long v;
+	unsigned long long b;
+	CHECK(parse_long("42", 0, 100, &v) && v == 42, "parse_long 42");
+	CHECK(!parse_long("42x", 0, 100, &v) && !parse_long("", 0, 100, &v) && !parse_long("101", 0, 100, &v) &&
+		      !parse_long("99999999999999999999", 0, 100, &v),
+	      "parse_long refuses garbage, range, overflow");
+	CHECK(parse_bytes("20G", &b) && b == 20ULL << 30, "parse_bytes 20G");
+	CHECK(parse_bytes("512MiB", &b) && b == 512ULL << 20, "parse_bytes 512MiB");
+	CHECK(!parse_bytes("-1", &b) && !parse_bytes("1X", &b) && !parse_bytes("99999999999999T", &b),
+	      "parse_bytes refuses garbage and overflow");
+	CHECK(parse_seconds("5m", 1000, &v) && v == 300, "parse_seconds 5m");
+	CHECK(!parse_seconds("2h", 1000, &v), "parse_seconds over the limit");
+}
+
+int main(void)
+{
+	test_frames();
+	test_samples();
+	test_names();
+	test_ini();
+	test_desc();
+	test_numbers();
+	printf("1..%d\n", n);
+	return failed ? 1 : 0;
+}
