@@ -112,6 +112,8 @@ drop_job() {
 }
 
 queued() { ls "$SPOOL/queue" 2>/dev/null | grep -q -- "-$1\$"; }
+# in_state DIR NAME: the job's entry is in DIR (queue, held, cancelled...)
+in_state() { ls "$SPOOL/$1" 2>/dev/null | grep -q -- "-$2\$"; }
 rejected() { [ -f "$SPOOL/rejected/$1/reason.txt" ]; }
 reason() { head -n 1 "$SPOOL/rejected/$1/reason.txt" 2>/dev/null; }
 inbox_empty() { [ -z "$(ls -A "$SPOOL/inbox")" ]; }

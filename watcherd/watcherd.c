@@ -111,9 +111,11 @@ struct child {
 	enum child_kind kind;
 	char key[300]; /* the stem or the cancel request */
 	int64_t started;
+	unsigned long arrivals; /* jobs seen in new/ when it started */
 	struct child *next;
 };
 static struct child *children;
+static unsigned long arrivals; /* entries seen in new/ so far */
 static int running[4];
 
 static pid_t spawn(enum child_kind kind, const char *key, char *const argv[])
@@ -147,6 +149,7 @@ static pid_t spawn(enum child_kind kind, const char *key, char *const argv[])
 	c->kind = kind;
 	snprintf(c->key, sizeof c->key, "%s", key);
 	c->started = mono_us();
+	c->arrivals = arrivals;
 	c->next = children;
 	children = c;
 	running[kind]++;
@@ -457,10 +460,17 @@ static void start_cancels(void)
 	}
 }
 
+static bool cancel_recheck;
+
 static void note_new(const char *entry)
 {
-	if (entry_parse(entry, NULL, NULL, NULL) && !strlist_has(&route_pending, entry))
+	if (entry_parse(entry, NULL, NULL, NULL) && !strlist_has(&route_pending, entry)) {
 		strlist_add(&route_pending, entry);
+		arrivals++;
+		/* a cancel request may have been waiting for this job */
+		if (cancel_waiting.n)
+			cancel_recheck = true;
+	}
 }
 
 static bool child_has_key(enum child_kind k, const char *key)
@@ -635,8 +645,11 @@ static void reap(void)
 					s->retry_at = mono_us() + 5 * 1000000LL;
 			}
 		} else if (c->kind == CHILD_CANCEL) {
-			if (code == EXIT_WAIT)
+			if (code == EXIT_WAIT) {
 				strlist_add(&cancel_waiting, c->key);
+				if (c->arrivals != arrivals)
+					cancel_recheck = true; /* its job may have come meanwhile */
+			}
 		} else if (code != 0) {
 			warn("%s exited %d", c->kind == CHILD_ROUTE ? "hf-route" : "hf-intake --recover", code);
 		}
@@ -983,6 +996,11 @@ int main(int argc, char **argv)
 				}
 				handle_event(&m);
 			}
+		}
+		if (cancel_recheck) {
+			cancel_recheck = false;
+			strlist_free(&cancel_waiting);
+			scan_dir(DIR_CANCEL, note_cancel);
 		}
 		if (want_rescan || mono_us() >= next_rescan) {
 			want_rescan = false;
