@@ -137,9 +137,10 @@ struct ini *ini_parse(const char *text, size_t len, const char *display, char *e
 				FAIL("%s line %d: '[%s]' is not a valid section name", display, lineno, name);
 			lower(name);
 			snprintf(section, sizeof section, "%s", name);
-			if (strlist_has(&ini->sections, section))
-				FAIL("%s line %d: section [%s] appears twice", display, lineno, section);
-			strlist_add(&ini->sections, section);
+			/* a section may be continued further down; keys still
+			 * may not repeat */
+			if (!strlist_has(&ini->sections, section))
+				strlist_add(&ini->sections, section);
 			buf_printf(&norm, "[%s]\n", section);
 			continue;
 		}

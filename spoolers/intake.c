@@ -904,6 +904,8 @@ static int take(void)
 
 /* ---- recovery ------------------------------------------------------------ */
 
+static bool recover_all; /* --recover=start: watcherd is starting */
+
 /* Put the dropped files of an abandoned work folder back into inbox/. */
 static void recover_work(const char *wname)
 {
@@ -917,10 +919,13 @@ static void recover_work(const char *wname)
 		close(w);
 		return; /* its intake is alive */
 	}
+	/* Without a lock file its intake died before it could claim anything
+	 * (the lock comes first), or is just making it: clear it when old
+	 * enough, or at once when watcherd starts (no intake of its runs). */
 	struct stat st;
-	if (lfd < 0 && fstat(w, &st) == 0 && now_us() / 1000000 - st.st_mtim.tv_sec < 60) {
+	if (lfd < 0 && !recover_all && fstat(w, &st) == 0 && now_us() / 1000000 - st.st_mtim.tv_sec < 60) {
 		close(w);
-		return; /* just being made */
+		return;
 	}
 	bool committed = faccessat(w, "job", F_OK, AT_SYMLINK_NOFOLLOW) < 0;
 	int dfd = openat(w, "dropped", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -1004,11 +1009,12 @@ static _Noreturn void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: hf-intake --spool DIR [--landed] FILE [FILE]\n"
-		"       hf-intake --spool DIR --recover\n"
+		"       hf-intake --spool DIR --recover[=start]\n"
 		"Take one dropped job (an archive and/or its .ini, by their names in\n"
 		"inbox/) into jobs/ and new/, or into rejected/ with reason.txt.\n"
 		"--landed says the archive arrived by rename and is complete.\n"
-		"--recover finishes or undoes intakes that were interrupted.\n"
+		"--recover finishes or undoes intakes that were interrupted (=start: no\n"
+		"intake runs now, so even the youngest leftovers are cleared).\n"
 		"Exit: 0 accepted (or already taken), 100 rejected or usage, 101 not\n"
 		"complete yet (ask again later), 111 temporary failure.\n");
 	exit(code);
@@ -1021,7 +1027,7 @@ int main(int argc, char **argv)
 	bool do_recover = false;
 	static const struct option opts[] = {{"spool", required_argument, 0, 's'},
 					     {"landed", no_argument, 0, 'l'},
-					     {"recover", no_argument, 0, 'r'},
+					     {"recover", optional_argument, 0, 'r'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
@@ -1029,7 +1035,10 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's': spool = optarg; break;
 		case 'l': landed = true; break;
-		case 'r': do_recover = true; break;
+		case 'r':
+			do_recover = true;
+			recover_all = optarg && !strcmp(optarg, "start");
+			break;
 		case 'h': usage(EXIT_OK);
 		default: usage(EXIT_BADINPUT);
 		}

@@ -240,6 +240,8 @@ def build(kind, out, target):
             pass
     elif kind == "duplicate":  # scene.pov twice
         make_tar(out, [(info("scene.pov", size=len(SCENE)), SCENE)])
+    elif kind == "duplicate-empty":  # an empty file, then the same name again, empty
+        make_tar(out, [(info("notes.txt", size=0), b""), (info("notes.txt", size=0), b"")])
     elif kind == "dir-then-file":  # the same name as a folder, then as a file
         make_tar(out, [info("thing/", tarfile.DIRTYPE, mode=0o755),
                        (info("thing", size=5), b"evil\n")])
@@ -258,7 +260,7 @@ def build(kind, out, target):
 KINDS = """good badini dotdot dotdot-deep dotdot-mid dotdot-long pax-dotdot absolute
 ctrlname symlink-out symlink-abs symlink-chain symlink-write symlink-ok hardlink-out
 hardlink-dotdot chardev blockdev fifo setuid many-entries bomb bomb-many bomb-zip truncated
-truncated-gz notarchive empty duplicate dir-then-file zip-dotdot zip-absolute zip-symlink-out
+truncated-gz notarchive empty duplicate duplicate-empty dir-then-file zip-dotdot zip-absolute zip-symlink-out
 zip-good""".split()
 
 

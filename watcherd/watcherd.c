@@ -789,12 +789,16 @@ static void handle_event(const struct event_msg *m)
 
 /* ---- main ---------------------------------------------------------------------- */
 
-static void run_recovery(void)
+/* Recovery runs at start, before anything else, and then now and then in
+ * the background for spoolers run by hand that died half way. */
+static void run_recovery(bool wait)
 {
-	char *argv[] = {prog("hf-intake"), "--spool", sp.path, "--recover", NULL};
+	if (running[CHILD_RECOVER])
+		return;
+	char *argv[] = {prog("hf-intake"), "--spool", sp.path, wait ? "--recover=start" : "--recover", NULL};
 	pid_t pid = spawn(CHILD_RECOVER, "", argv);
 	free(argv[0]);
-	if (pid < 0)
+	if (pid < 0 || !wait)
 		return;
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -946,7 +950,7 @@ int main(int argc, char **argv)
 		   fs.f_type != 0xFE534D42 /* SMB2 */ && fs.f_type != 0x65735546 /* FUSE */ &&
 		   fs.f_type != 0x517B /* SMB */;
 	bool use_inotify = sp.conf.use_inotify && start_inotify();
-	run_recovery();
+	run_recovery(true);
 	say("watching %s (site %s, rescan every %ld ms%s%s)", sp.path, sp.conf.name, sp.conf.rescan_ms,
 	    use_inotify ? ", inotify" : ", no inotify", local_fs ? "" : ", network filesystem");
 	rescan();
@@ -957,6 +961,7 @@ int main(int argc, char **argv)
 	}
 
 	int64_t next_rescan = mono_us() + sp.conf.rescan_ms * 1000;
+	int64_t next_recovery = mono_us() + 60 * 1000000LL;
 	bool stop = false;
 	while (!stop) {
 		schedule();
@@ -1007,6 +1012,10 @@ int main(int argc, char **argv)
 			rescan();
 			twalk_r(stems_tree, waiting_walk, NULL);
 			next_rescan = mono_us() + sp.conf.rescan_ms * 1000;
+		}
+		if (mono_us() >= next_recovery) {
+			run_recovery(false);
+			next_recovery = mono_us() + 60 * 1000000LL;
 		}
 	}
 	/* Children are spoolers: each is crash-safe, but let the running ones
