@@ -17,7 +17,7 @@ LDFLAGS ?=
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
 DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev libiniparser-dev \
-	librsync-dev libssl-dev libarchive-tools zstd p7zip-full zip povray clang
+	librsync-dev nettle-dev libarchive-tools zstd p7zip-full zip povray clang
 
 LAYOUT_SRC := layout/util.c layout/ini.c layout/layout.c layout/jobdesc.c
 LAYOUT_HDR := $(wildcard layout/*.h)
@@ -34,9 +34,14 @@ build/%.o: %.c $(LAYOUT_HDR)
 build/liblayout.a: $(LAYOUT_OBJ)
 	ar rcs $@ $^
 
+# libarchive is linked statically: the shared one drags in libxml2, ICU and
+# libstdc++ for formats a job never uses, and an intake runs once per job
+# (3.7 ms of loading against 1.3 ms). Its own libraries stay shared.
+ARCHIVE_LIBS := -Wl,-Bstatic -larchive -Wl,-Bdynamic -lnettle -l:libacl.so.1 -llzma -l:libzstd.so.1 \
+	-l:liblz4.so.1 -lbz2 -lz
 bin/hf-intake: build/spoolers/intake.o build/liblayout.a
 	@mkdir -p bin
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -larchive -liniparser -lcrypto
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ARCHIVE_LIBS) -liniparser
 
 bin/hf-route: build/spoolers/route.o build/liblayout.a
 	@mkdir -p bin

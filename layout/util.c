@@ -381,6 +381,16 @@ void name_sanitize(const char *in, char *out, size_t outsize)
 	/* Transliterate to ASCII first so that "Müller" reads "Muller". */
 	char ascii[512];
 	size_t inlen = strnlen(in, 400);
+	bool plain = true;
+	for (size_t i = 0; i < inlen; i++)
+		if ((unsigned char)in[i] >= 0x80)
+			plain = false;
+	if (plain) {
+		/* the common case needs no transliteration (nor its locale) */
+		memcpy(ascii, in, inlen);
+		ascii[inlen] = 0;
+		goto filter;
+	}
 	char *ip = (char *)in, *op = ascii;
 	size_t il = inlen, ol = sizeof ascii - 1;
 	locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
@@ -410,6 +420,7 @@ void name_sanitize(const char *in, char *out, size_t outsize)
 		uselocale(old);
 		freelocale(loc);
 	}
+filter:;
 	size_t n = 0;
 	for (const char *p = ascii; *p && n + 1 < outsize && n < 64; p++) {
 		unsigned char c = (unsigned char)*p;

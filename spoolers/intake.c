@@ -17,7 +17,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <linux/openat2.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -546,20 +546,19 @@ static enum verdict check_digest(const struct job_desc *jd)
 	}
 	if (!*jd->archive_sha256)
 		return OK;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	/* nettle: libarchive's own hashing library, already loaded */
+	struct sha256_ctx ctx;
+	sha256_init(&ctx);
 	char buf[1 << 16];
 	ssize_t n;
 	if (lseek(archive_drop->fd, 0, SEEK_SET) < 0)
 		die_errno(EXIT_TEMPFAIL, "lseek");
 	while ((n = read(archive_drop->fd, buf, sizeof buf)) > 0)
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		sha256_update(&ctx, (size_t)n, (const uint8_t *)buf);
 	if (n < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to read inbox/%s", archive_drop->shown);
-	unsigned char md[32];
-	unsigned int len;
-	EVP_DigestFinal_ex(ctx, md, &len);
-	EVP_MD_CTX_free(ctx);
+	uint8_t md[SHA256_DIGEST_SIZE];
+	sha256_digest(&ctx, sizeof md, md);
 	char hex[65];
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
@@ -619,6 +618,9 @@ static void write_or_die(int dirfd, const char *name, struct buf *b)
 
 static void build_job(const struct job_desc *jd, const char *original, int64_t seq)
 {
+	/* one syncfs at the end flushes everything written here */
+	bool flush = sync_writes;
+	sync_writes = false;
 	int job = openat(work_fd, "job", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (job < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open work/%s/job", work_name);
@@ -698,6 +700,7 @@ static void build_job(const struct job_desc *jd, const char *original, int64_t s
 	buf_printf(&p, "%03d-%016lld\n", jd->priority, (long long)seq);
 	write_or_die(job, INTAKE_PENDING, &p);
 	buf_free(&p);
+	sync_writes = flush;
 	if (sync_writes && syncfs(job) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to flush the job to disk");
 	close(job);

@@ -548,6 +548,36 @@ static void rescan(void)
 
 /* ---- deciding what to start ------------------------------------------------------ */
 
+/* How long a lone archive that arrived by rename waits for its .ini. */
+#define PAIR_WAIT_US 15000
+static struct stem *pairing[64];
+static size_t npairing;
+static int64_t pair_due; /* the earliest wake-up for them, 0: none */
+
+static void pair_wait(struct stem *s, int64_t due)
+{
+	for (size_t i = 0; i < npairing; i++)
+		if (pairing[i] == s)
+			goto set;
+	if (npairing == sizeof pairing / sizeof *pairing)
+		return; /* a flood of lone archives: the rescan brings them */
+	pairing[npairing++] = s;
+set:
+	if (!pair_due || due < pair_due)
+		pair_due = due;
+}
+
+static void pair_wake(void)
+{
+	if (!pair_due || mono_us() < pair_due)
+		return;
+	pair_due = 0;
+	size_t n = npairing;
+	npairing = 0;
+	for (size_t i = 0; i < n; i++)
+		stem_touch(pairing[i]);
+}
+
 static void stem_consider(struct stem *s)
 {
 	s->dirty = false;
@@ -555,6 +585,9 @@ static void stem_consider(struct stem *s)
 		return;
 	struct stem_files sf = stem_files(s);
 	if (sf.count == 0) {
+		for (size_t i = 0; i < npairing; i++)
+			if (pairing[i] == s)
+				pairing[i] = pairing[--npairing];
 		tdelete(s, &stems_tree, cmp_name);
 		free(s);
 		return;
@@ -563,6 +596,12 @@ static void stem_consider(struct stem *s)
 		return; /* intake said wait, and nothing changed */
 	if ((sf.ini && !file_ready(sf.ini)) || (sf.archive && !file_ready(sf.archive)))
 		return; /* the rescan or a close event brings it back */
+	if (sf.archive && !sf.ini && sf.archive->landed && mono_us() < sf.archive->changed + PAIR_WAIT_US) {
+		/* Careful writers rename the archive in, then its .ini: give
+		 * the .ini a moment rather than open the archive twice. */
+		pair_wait(s, sf.archive->changed + PAIR_WAIT_US);
+		return;
+	}
 	if (running[CHILD_INTAKE] >= sp.conf.processes) {
 		s->dirty = true; /* stays in the dirty list */
 		return;
@@ -969,6 +1008,11 @@ int main(int argc, char **argv)
 		int timeout = (int)((next_rescan - now) / 1000);
 		if (timeout < 0)
 			timeout = 0;
+		if (pair_due) {
+			int t = (int)((pair_due - now + 999) / 1000);
+			if (t < timeout)
+				timeout = t < 0 ? 0 : t;
+		}
 		if (ndirty && running[CHILD_INTAKE] < sp.conf.processes)
 			timeout = 0;
 		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = event_pipe[0], .events = POLLIN}};
@@ -1002,6 +1046,7 @@ int main(int argc, char **argv)
 				handle_event(&m);
 			}
 		}
+		pair_wake();
 		if (cancel_recheck) {
 			cancel_recheck = false;
 			strlist_free(&cancel_waiting);
