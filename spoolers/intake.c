@@ -44,6 +44,7 @@ static int ndrop;
 static struct dropped *ini_drop, *archive_drop;
 
 static struct strlist warnings;
+static struct strlist extracted; /* the archive's regular files, as unpacked */
 static char stem[256]; /* the dropped job's name, before it is made safe */
 
 /* The outcome of looking at an archive or description. */
@@ -528,7 +529,7 @@ static enum verdict extract(void)
 	archive_write_close(w);
 	archive_write_free(w);
 	archive_read_free(a);
-	strlist_free(&xs.files);
+	extracted = xs.files;
 	if (chdir("/") < 0)
 		die_errno(EXIT_TEMPFAIL, "chdir /");
 	return v;
@@ -604,8 +605,13 @@ static enum verdict check_job(struct job_desc *jd, const char *inishown)
 	if (!ok) {
 		char s[1100];
 		text_escape(jd->scene, s, sizeof s);
-		return reject("%s: the scene '%s' is not in the archive%s", inishown, s,
-			      archive_drop ? "" : " (no archive was dropped)");
+		struct buf held = {0};
+		for (size_t i = 0; i < extracted.n && i < 6; i++)
+			buf_printf(&held, "%s%s", i ? ", " : "", i == 5 ? "..." : extracted.v[i]);
+		char h[600];
+		text_escape(held.data ? held.data : "nothing", h, sizeof h);
+		buf_free(&held);
+		return reject("%s: the scene '%s' is not in the archive (it holds: %s)", inishown, s, h);
 	}
 	return OK;
 }
