@@ -17,7 +17,7 @@ LDFLAGS ?=
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
 DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev libiniparser-dev \
-	librsync-dev nettle-dev libarchive-tools zstd p7zip-full zip povray clang
+	librsync-dev nettle-dev libarchive-tools zstd python3 povray
 
 LAYOUT_SRC := layout/util.c layout/ini.c layout/layout.c layout/jobdesc.c
 LAYOUT_HDR := $(wildcard layout/*.h)

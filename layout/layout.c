@@ -598,3 +598,24 @@ int intake_commit(const struct spool *sp, const char *name, const char *entry)
 	errno = e;
 	return rc;
 }
+
+static const char *const archive_exts[] = {".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tar.lz4", ".tgz",
+					   ".tbz2",   ".txz",     ".tzst",   ".tar",     ".zip",     ".7z",
+					   NULL};
+
+void drop_stem(const char *file, char *out, size_t outsize)
+{
+	snprintf(out, outsize, "%s", file);
+	if (has_suffix(out, ".ini")) {
+		out[strlen(out) - 4] = 0;
+		return;
+	}
+	for (const char *const *e = archive_exts; *e; e++)
+		if (has_suffix(out, *e) && strlen(out) > strlen(*e)) {
+			out[strlen(out) - strlen(*e)] = 0;
+			return;
+		}
+	char *dot = strrchr(out, '.');
+	if (dot && dot != out)
+		*dot = 0;
+}

@@ -135,5 +135,8 @@ long ticket_count(int jobfd, enum ticket_state s);
 #define INTAKE_PENDING "intake.pending"
 int intake_commit(const struct spool *sp, const char *name, const char *entry);
 
-/* The cancel folder: requests by name. */
+/* The stem that pairs a dropped archive with its .ini:
+ * shot42.tar.gz and shot42.ini -> shot42. */
+void drop_stem(const char *file, char *out, size_t outsize);
+
 #endif

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -576,4 +577,10 @@ void human_bytes(unsigned long long n, char out[32])
 		snprintf(out, 32, "%llu bytes", n);
 	else
 		snprintf(out, 32, "%.1f %s", v, u[i]);
+}
+
+bool has_suffix(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+	return a >= b && !strcasecmp(s + a - b, suf);
 }

@@ -91,6 +91,7 @@ bool parse_seconds(const char *s, long max, long *out);
 /* A relative path that stays inside its root: no empty, '.', '..'
  * components, no leading '/', no control characters. */
 bool path_is_inside(const char *path);
+bool has_suffix(const char *s, const char *suffix); /* case-insensitive */
 void human_bytes(unsigned long long n, char out[32]);
 
 #endif

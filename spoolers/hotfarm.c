@@ -287,7 +287,9 @@ static int cmd_hold(const char *name)
 	}
 	if (s != STATE_QUEUED && s != STATE_NEW)
 		die(EXIT_BADINPUT, "%s is %s; only new or queued jobs can be held", name, state_word(s));
-	change(name, STATE_HELD, "held by a user; run: hotfarm release NAME");
+	char why[200];
+	snprintf(why, sizeof why, "held by a user; run: hotfarm release %s", name);
+	change(name, STATE_HELD, why);
 	printf("%s held\n", name);
 	return EXIT_OK;
 }

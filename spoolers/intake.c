@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <search.h>
 #include <signal.h>
 #include <linux/openat2.h>
 #include <nettle/sha2.h>
@@ -82,11 +83,6 @@ static enum verdict maybe_incomplete(const struct dropped *d, const char *fmt, .
 	return WAIT;
 }
 
-static bool has_suffix(const char *s, const char *suf)
-{
-	size_t a = strlen(s), b = strlen(suf);
-	return a >= b && !strcasecmp(s + a - b, suf);
-}
 
 /* ---- the work folder ---------------------------------------------------- */
 
@@ -120,27 +116,6 @@ static void work_remove(void)
 
 /* ---- names --------------------------------------------------------------- */
 
-static const char *const archive_exts[] = {".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tar.lz4", ".tgz",
-					   ".tbz2",   ".txz",     ".tzst",   ".tar",     ".zip",     ".7z",
-					   NULL};
-
-/* The stem of a dropped file: shot42.tar.gz -> shot42 */
-static void stem_of(const char *file, char *out, size_t outsize)
-{
-	snprintf(out, outsize, "%s", file);
-	if (has_suffix(out, ".ini")) {
-		out[strlen(out) - 4] = 0;
-		return;
-	}
-	for (const char *const *e = archive_exts; *e; e++)
-		if (has_suffix(out, *e) && strlen(out) > strlen(*e)) {
-			out[strlen(out) - strlen(*e)] = 0;
-			return;
-		}
-	char *dot = strrchr(out, '.');
-	if (dot && dot != out)
-		*dot = 0;
-}
 
 /* ---- claiming and finishing --------------------------------------------- */
 
@@ -377,10 +352,68 @@ static bool symlink_target_ok(const char *linkpath, const char *target)
 }
 
 struct extract_state {
-	struct strlist files;      /* regular files extracted, for hard links */
+	void *seen;                /* every path unpacked so far (struct seen) */
+	struct strlist files;      /* the first regular files, for messages */
 	unsigned long long bytes;
 	long entries;
 };
+
+/* A path unpacked, and what it is: 'f' file, 'd' folder, 'l' link. */
+struct seen {
+	char kind;
+	char path[];
+};
+
+static int cmp_seen(const void *a, const void *b)
+{
+	return strcmp(((const struct seen *)a)->path, ((const struct seen *)b)->path);
+}
+
+static struct seen *seen_new(const char *path, char kind)
+{
+	size_t n = strlen(path);
+	struct seen *x = xmalloc(sizeof *x + n + 1);
+	x->kind = kind;
+	memcpy(x->path, path, n + 1);
+	return x;
+}
+
+/* Note PATH (and its parent folders). Returns the earlier entry when the
+ * path was there already (folders may repeat), else NULL. */
+static struct seen *seen_add(struct extract_state *xs, const char *path, char kind)
+{
+	char parent[4096];
+	snprintf(parent, sizeof parent, "%s", path);
+	for (char *slash = strchr(parent, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = 0;
+		struct seen *d = seen_new(parent, 'd');
+		struct seen **r = tsearch(d, &xs->seen, cmp_seen);
+		if (*r != d) {
+			free(d);
+			if ((*r)->kind != 'd') {
+				*slash = '/';
+				return *r; /* a file where a folder must be */
+			}
+		}
+		*slash = '/';
+	}
+	struct seen *x = seen_new(path, kind);
+	struct seen **r = tsearch(x, &xs->seen, cmp_seen);
+	if (*r == x)
+		return NULL;
+	free(x);
+	if (kind == 'd' && (*r)->kind == 'd')
+		return NULL;
+	return *r;
+}
+
+static bool seen_is_file(struct extract_state *xs, const char *path)
+{
+	struct seen *key = seen_new(path, 0);
+	struct seen **r = tfind(key, &xs->seen, cmp_seen);
+	free(key);
+	return r && (*r)->kind == 'f';
+}
 
 static enum verdict extract_entry(struct archive *a, struct archive *w, struct archive_entry *e,
 				  struct extract_state *xs)
@@ -411,7 +444,7 @@ static enum verdict extract_entry(struct archive *a, struct archive *w, struct a
 	if (hard) {
 		char target[4096];
 		if (!clean_path(hard, target, sizeof target) || !path_is_inside(target) ||
-		    !strlist_has(&xs->files, target)) {
+		    !seen_is_file(xs, target)) {
 			char t[600];
 			text_escape(hard, t, sizeof t);
 			return reject("%s holds a hard link '%s' to '%s', which is not a file inside the job",
@@ -434,6 +467,13 @@ static enum verdict extract_entry(struct archive *a, struct archive *w, struct a
 			      archive_drop->shown, shown, type == AE_IFIFO ? "FIFO (named pipe)" : "socket");
 	} else if (type != AE_IFREG && type != AE_IFDIR) {
 		return reject("%s holds '%s' of a type hotfarm does not unpack", archive_drop->shown, shown);
+	}
+	struct seen *dup = seen_add(xs, path, hard || type == AE_IFREG ? 'f' : type == AE_IFDIR ? 'd' : 'l');
+	if (dup) {
+		if ((dup->kind == 'd') != (type == AE_IFDIR && !hard))
+			return reject("%s holds '%s' both as a folder and as a file", archive_drop->shown,
+				      dup->kind == 'd' ? shown : dup->path);
+		return reject("%s holds '%s' twice", archive_drop->shown, shown);
 	}
 	mode_t perm = archive_entry_perm(e);
 	if (perm & (S_ISUID | S_ISGID)) {
@@ -483,7 +523,8 @@ static enum verdict extract_entry(struct archive *a, struct archive *w, struct a
 					      archive_error_string(w));
 			}
 		}
-		strlist_add(&xs->files, path);
+		if (xs->files.n < 6)
+			strlist_add(&xs->files, path);
 	}
 	if (archive_write_finish_entry(w) != ARCHIVE_OK) {
 		if (archive_errno(w) == ENOSPC || archive_errno(w) == EDQUOT)
@@ -530,6 +571,7 @@ static enum verdict extract(void)
 	archive_write_free(w);
 	archive_read_free(a);
 	extracted = xs.files;
+	tdestroy(xs.seen, free);
 	if (chdir("/") < 0)
 		die_errno(EXIT_TEMPFAIL, "chdir /");
 	return v;
@@ -804,10 +846,10 @@ static enum verdict parse_description(struct ini **inip, struct job_desc *jd, co
 
 static int take(void)
 {
-	stem_of(drop[0].name, stem, sizeof stem);
+	drop_stem(drop[0].name, stem, sizeof stem);
 	for (int i = 0; i < ndrop; i++) {
 		char s[256];
-		stem_of(drop[i].name, s, sizeof s);
+		drop_stem(drop[i].name, s, sizeof s);
 		if (strcmp(s, stem))
 			die(EXIT_BADINPUT, "inbox/%s and inbox/%s are not one job", drop[0].shown, drop[i].shown);
 		if (has_suffix(drop[i].name, ".ini") && !ini_drop)

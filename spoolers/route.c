@@ -36,6 +36,19 @@ static bool site_linked(const char *site)
 	return found;
 }
 
+static bool any_host(void)
+{
+	DIR *d = fdopendir(dup(spool_fd(&sp, DIR_HOSTS)));
+	struct dirent *e;
+	bool found = false;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			found = true;
+	if (d)
+		closedir(d);
+	return found;
+}
+
 static void route(const char *entry)
 {
 	char name[NAME_MAX_LEN + 1];
@@ -62,6 +75,8 @@ static void route(const char *entry)
 		to = STATE_FAILED;
 		snprintf(reason, sizeof reason, "it asks for site '%s', which is not linked to this site (%s)", site,
 			 sp.conf.name);
+	} else if (!any_host()) {
+		snprintf(reason, sizeof reason, "queued; no render host has registered yet (start render-agent on one)");
 	} else {
 		snprintf(reason, sizeof reason, "queued; waiting for a free render slot");
 	}

@@ -62,7 +62,7 @@ PRIORITY=500 drop_job normal
 wait_for 10 queued low && wait_for 10 queued urgent && wait_for 10 queued normal
 order=$(ls "$SPOOL/queue" | grep -E -- '-(low|urgent|normal)$' | sed 's/^[0-9]*-[0-9]*-//' | tr '\n' ' ')
 check "the queue sorts by priority: urgent normal low ($order)" [ "$order" = "urgent normal low " ]
-check "the entry name carries the priority" ls "$SPOOL/queue/010-"*-urgent >/dev/null
+check "the entry name carries the priority" [ -e "$(ls -d "$SPOOL/queue/010-"*-urgent 2>/dev/null)" ]
 
 # --- samples first: first, last, middle, quartiles, then the rest
 FRAMES=1-240 drop_job long

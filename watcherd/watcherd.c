@@ -223,11 +223,6 @@ static void stem_touch(struct stem *s)
 	dirty[ndirty++] = s;
 }
 
-static bool has_suffix(const char *s, const char *suf)
-{
-	size_t a = strlen(s), b = strlen(suf);
-	return a >= b && !strcasecmp(s + a - b, suf);
-}
 
 /* Names a careful writer or a file browser uses while a file is still
  * being written; the final rename brings the real name. */
@@ -244,26 +239,6 @@ static bool is_temporary(const char *name)
 	return false;
 }
 
-static const char *const archive_exts[] = {".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tar.lz4", ".tgz",
-					   ".tbz2",   ".txz",     ".tzst",   ".tar",     ".zip",     ".7z",
-					   NULL};
-
-static void stem_of(const char *file, char *out, size_t outsize)
-{
-	snprintf(out, outsize, "%s", file);
-	if (has_suffix(out, ".ini")) {
-		out[strlen(out) - 4] = 0;
-		return;
-	}
-	for (const char *const *e = archive_exts; *e; e++)
-		if (has_suffix(out, *e) && strlen(out) > strlen(*e)) {
-			out[strlen(out) - strlen(*e)] = 0;
-			return;
-		}
-	char *dot = strrchr(out, '.');
-	if (dot && dot != out)
-		*dot = 0;
-}
 
 static struct file *file_get(const char *name)
 {
@@ -304,7 +279,7 @@ static void file_update(const char *name, bool moved_in)
 	if (!f) {
 		f = xcalloc(1, sizeof *f);
 		snprintf(f->name, sizeof f->name, "%s", name);
-		stem_of(name, f->stem, sizeof f->stem);
+		drop_stem(name, f->stem, sizeof f->stem);
 		f->is_ini = has_suffix(name, ".ini");
 		f->changed = mono_us();
 		tsearch(f, &files_tree, cmp_name);
