@@ -469,6 +469,15 @@ static enum verdict extract_entry(struct archive *a, struct archive *w, struct a
 		return reject("%s holds '%s' of a type hotfarm does not unpack", archive_drop->shown, shown);
 	}
 	struct seen *dup = seen_add(xs, path, hard || type == AE_IFREG ? 'f' : type == AE_IFDIR ? 'd' : 'l');
+	if (dup && strlen(dup->path) < strlen(path)) {
+		/* an earlier file or link stands where a parent folder must be */
+		char p[600];
+		text_escape(dup->path, p, sizeof p);
+		if (dup->kind == 'l')
+			return reject("%s holds '%s', which goes through the symbolic link '%s'", archive_drop->shown,
+				      shown, p);
+		return reject("%s holds '%s' both as a file and as a folder", archive_drop->shown, p);
+	}
 	if (dup) {
 		if ((dup->kind == 'd') != (type == AE_IFDIR && !hard))
 			return reject("%s holds '%s' both as a folder and as a file", archive_drop->shown,

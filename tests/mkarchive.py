@@ -242,6 +242,12 @@ def build(kind, out, target):
         make_tar(out, [(info("scene.pov", size=len(SCENE)), SCENE)])
     elif kind == "duplicate-empty":  # an empty file, then the same name again, empty
         make_tar(out, [(info("notes.txt", size=0), b""), (info("notes.txt", size=0), b"")])
+    elif kind == "file-then-child":  # a file, then an entry below it as if a folder
+        make_tar(out, [(info("thing", size=5), b"file\n"), (info("thing/x", size=5), b"evil\n")])
+    elif kind == "symlink-through":  # an in-tree link to a folder, then a file through it
+        make_tar(out, [info("sub/", tarfile.DIRTYPE, mode=0o755),
+                       info("l", tarfile.SYMTYPE, linkname="sub", mode=0o777),
+                       (info("l/x", size=5), b"evil\n")])
     elif kind == "dir-then-file":  # the same name as a folder, then as a file
         make_tar(out, [info("thing/", tarfile.DIRTYPE, mode=0o755),
                        (info("thing", size=5), b"evil\n")])
@@ -260,7 +266,8 @@ def build(kind, out, target):
 KINDS = """good badini dotdot dotdot-deep dotdot-mid dotdot-long pax-dotdot absolute
 ctrlname symlink-out symlink-abs symlink-chain symlink-write symlink-ok hardlink-out
 hardlink-dotdot chardev blockdev fifo setuid many-entries bomb bomb-many bomb-zip truncated
-truncated-gz notarchive empty duplicate duplicate-empty dir-then-file zip-dotdot zip-absolute zip-symlink-out
+truncated-gz notarchive empty duplicate duplicate-empty dir-then-file
+file-then-child symlink-through zip-dotdot zip-absolute zip-symlink-out
 zip-good""".split()
 
 

@@ -50,7 +50,7 @@ KINDS="good good+ini badini dotdot dotdot+ini dotdot-deep dotdot-mid dotdot-long
 absolute absolute+ini ctrlname symlink-out symlink-abs symlink-chain symlink-chain+ini
 symlink-write symlink-ok hardlink-out hardlink-dotdot chardev blockdev fifo setuid many-entries
 many-entries+ini bomb bomb-many truncated truncated+ini truncated-gz empty duplicate duplicate-empty
-dir-then-file"
+dir-then-file file-then-child symlink-through"
 set --
 for k in $KINDS; do set -- "$@" "$k=$A/$k.tar"; done
 for k in zip-dotdot zip-absolute zip-symlink-out zip-good bomb-zip; do set -- "$@" "$k=$A/$k.zip"; done
@@ -77,9 +77,13 @@ stage() { cp "$1" "$T/in/$2" && cp "$1" "$T/orig/$2"; }
 # stage_ini NAME [LINE...]: a valid NAME.ini
 stage_ini() { c_s=$1; shift; std_ini "$T/in/$c_s.ini" "$@" && cp "$T/in/$c_s.ini" "$T/orig/$c_s.ini"; }
 
+# accepted NAME: jobs/NAME and its entry (new/, or queue/ once routed)
 accepted() {
-	[ -d "$SPOOL/jobs/$1" ] && ls "$SPOOL/new" "$SPOOL/queue" "$SPOOL/held" "$SPOOL/done" 2>/dev/null |
-		grep -q -- "-$1\$"
+	[ -d "$SPOOL/jobs/$1" ] || return 1
+	for c_e in "$SPOOL"/new/*-"$1" "$SPOOL"/queue/*-"$1" "$SPOOL"/held/*-"$1"; do
+		[ -e "$c_e" ] && return 0
+	done
+	return 1
 }
 outcome() { rejected "$1" || accepted "$1"; }
 
@@ -108,17 +112,23 @@ outside() {
 		-o -path "$SPOOL/done" -o -path "$SPOOL/failed" -o -path "$SPOOL/cancelled" \
 		-o -path "$SPOOL/status" -o -path "$SPOOL/run" -o -path "$SPOOL/hosts" \
 		-o -path "$SPOOL/work/in.*" \) -prune -o -print | sort
-	find "$T" -name 'evil*' -o -name 'injected*'
-	find . -maxdepth 1 -name 'injected*'
-	find / -maxdepth 1 -name 'evil*'
-	[ -e /tmp/hotfarm-evil ] && echo /tmp/hotfarm-evil
 	ls -l /etc/passwd 2>&1
+}
+# what an escaping entry or an injected command would have made
+escaped() {
+	find "$T" "$HF_ROOT" / -maxdepth 1 \( -name 'evil*' -o -name 'injected*' \) 2>/dev/null
+	find "$T" \( -name 'evil*' -o -name 'injected*' \) 2>/dev/null
+	[ -e /tmp/hotfarm-evil ] && echo /tmp/hotfarm-evil
 }
 snapshot() { outside >"$T/before"; }
 nothing_outside() {
 	outside >"$T/after"
-	cmp -s "$T/before" "$T/after" && return 0
+	escaped | sort -u >"$T/escaped"
+	cmp -s "$T/before" "$T/after" && [ ! -s "$T/escaped" ] && return 0
 	diff "$T/before" "$T/after" | sed 's/^/#   /'
+	sed 's/^/#   escaped: /' "$T/escaped"
+	# so that the next case is judged on its own
+	grep "^$T/" "$T/escaped" | while read -r c_e; do rm -rf "$c_e"; done
 	return 1
 }
 
@@ -248,7 +258,9 @@ bad_archive notarchive notarchive "not an archive"
 bad_archive empty empty "empty archive"
 bad_archive duplicate duplicate "'scene.pov' twice"
 bad_archive duplicate-empty duplicate-empty "'notes.txt' twice"
-bad_archive dir-then-file dir-then-file "'thing' twice"
+bad_archive dir-then-file dir-then-file "'thing' both as a folder and as a file"
+bad_archive file-then-child file-then-child "'thing'"
+bad_archive symlink-through symlink-through "symbolic link"
 bad_lone badini badini "job.ini line 3"
 
 # ---- descriptions ----------------------------------------------------------------
@@ -520,7 +532,9 @@ stage "$A/good.tar" orphan-tar.tar
 young orphan-tar orphan-tar.tar
 # an archive without job.ini waits for its .ini even when it landed
 stage "$A/good.tar" orphan-landed.tar
-LANDED=--landed young orphan-landed orphan-landed.tar
+LANDED=--landed
+young orphan-landed orphan-landed.tar
+LANDED=
 stage "$A/truncated+ini.tar" young-truncated.tar
 young young-truncated young-truncated.tar
 stage "$A/truncated.tar" young-truncated2.tar && stage_ini young-truncated2
