@@ -619,3 +619,62 @@ void drop_stem(const char *file, char *out, size_t outsize)
 	if (dot && dot != out)
 		*dot = 0;
 }
+
+static const char *claimed_name(const char *name)
+{
+	return strcmp(name, "reason.txt") ? name : "dropped-reason.txt";
+}
+
+const char *drop_return(const struct spool *sp, int dirfd, const char *name)
+{
+	const char *back = strcmp(name, "dropped-reason.txt") ? name : "reason.txt";
+	if (renameat2(dirfd, name, spool_fd(sp, DIR_INBOX), back, RENAME_NOREPLACE) < 0)
+		return NULL;
+	return back;
+}
+
+int drop_claim(const struct spool *sp, int dirfd, const char *const names[], int n)
+{
+	int in = spool_fd(sp, DIR_INBOX);
+	for (int i = 0; i < n; i++) {
+		if (renameat(in, names[i], dirfd, claimed_name(names[i])) == 0)
+			continue;
+		int e = errno;
+		for (int j = 0; j < i; j++)
+			drop_return(sp, dirfd, claimed_name(names[j]));
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+int rename_unique(int srcfd, const char *src, int dirfd, const char *base, char out[NAME_MAX_LEN + 1])
+{
+	for (int n = 1; n < 100000; n++) {
+		if (n == 1)
+			snprintf(out, NAME_MAX_LEN + 1, "%s", base);
+		else
+			snprintf(out, NAME_MAX_LEN + 1, "%.*s-%d", NAME_MAX_LEN - 7, base, n);
+		if (renameat2(srcfd, src, dirfd, out, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno == EEXIST || errno == ENOTEMPTY)
+			continue;
+		if (errno != EINVAL)
+			return -1;
+		/* NFS and sshfs refuse the flag: reserve the name with mkdir,
+		 * then rename over our own empty folder. */
+		if (mkdirat(dirfd, out, 0755) < 0) {
+			if (errno == EEXIST)
+				continue;
+			return -1;
+		}
+		if (renameat(srcfd, src, dirfd, out) == 0)
+			return 0;
+		int e = errno;
+		unlinkat(dirfd, out, AT_REMOVEDIR);
+		errno = e;
+		return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}

@@ -135,6 +135,18 @@ long ticket_count(int jobfd, enum ticket_state s);
 #define INTAKE_PENDING "intake.pending"
 int intake_commit(const struct spool *sp, const char *name, const char *entry);
 
+/* Claim dropped files: inbox/NAME -> DIRFD/NAME, each by rename (a user's
+ * "reason.txt" becomes "dropped-reason.txt": the name is ours). Returns 0,
+ * or -1 with errno (ENOENT: somebody else took one first); whatever was
+ * claimed is put back then. */
+int drop_claim(const struct spool *sp, int dirfd, const char *const names[], int n);
+/* Put a claimed file back into inbox/ under the name it came with, never
+ * replacing anything. Returns that name, or NULL with errno. */
+const char *drop_return(const struct spool *sp, int dirfd, const char *name);
+/* Rename SRC to DIRFD/BASE, or BASE-2, BASE-3... never replacing
+ * anything; OUT gets the name used. Returns 0 or -1 with errno. */
+int rename_unique(int srcfd, const char *src, int dirfd, const char *base, char out[NAME_MAX_LEN + 1]);
+
 /* The stem that pairs a dropped archive with its .ini:
  * shot42.tar.gz and shot42.ini -> shot42. */
 void drop_stem(const char *file, char *out, size_t outsize);

@@ -123,58 +123,21 @@ static void work_remove(void)
  * else took them first (everything claimed is put back). */
 static bool claim(void)
 {
-	int in = spool_fd(&sp, DIR_INBOX);
 	int dfd = openat(work_fd, "dropped", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open work/%s/dropped", work_name);
-	for (int i = 0; i < ndrop; i++) {
-		const char *target = strcmp(drop[i].name, "reason.txt") ? drop[i].name : "dropped-reason.txt";
-		if (renameat(in, drop[i].name, dfd, target) < 0) {
-			int e = errno;
-			for (int j = 0; j < i; j++)
-				renameat(dfd, drop[j].name, in, drop[j].name);
-			close(dfd);
-			if (e == ENOENT)
-				return false;
-			errno = e;
-			die_errno(EXIT_TEMPFAIL, "unable to claim inbox/%s", drop[i].shown);
-		}
-	}
+	const char *names[2];
+	for (int i = 0; i < ndrop; i++)
+		names[i] = drop[i].name;
+	int rc = drop_claim(&sp, dfd, names, ndrop);
+	int e = errno;
 	close(dfd);
-	return true;
-}
-
-/* Rename SRC (below SRCFD) to DIRFD/BASE, or BASE-2, BASE-3... without ever
- * replacing anything. Writes the name used into OUT. */
-static int rename_unique(int srcfd, const char *src, int dirfd, const char *base, char out[NAME_MAX_LEN + 1])
-{
-	for (int n = 1; n < 100000; n++) {
-		if (n == 1)
-			snprintf(out, NAME_MAX_LEN + 1, "%s", base);
-		else
-			snprintf(out, NAME_MAX_LEN + 1, "%.*s-%d", NAME_MAX_LEN - 7, base, n);
-		if (renameat2(srcfd, src, dirfd, out, RENAME_NOREPLACE) == 0)
-			return 0;
-		if (errno == EEXIST || errno == ENOTEMPTY)
-			continue;
-		if (errno != EINVAL)
-			return -1;
-		/* NFS and sshfs refuse the flag: reserve the name with mkdir,
-		 * then rename over our own empty folder. */
-		if (mkdirat(dirfd, out, 0755) < 0) {
-			if (errno == EEXIST)
-				continue;
-			return -1;
-		}
-		if (renameat(srcfd, src, dirfd, out) == 0)
-			return 0;
-		int e = errno;
-		unlinkat(dirfd, out, AT_REMOVEDIR);
-		errno = e;
-		return -1;
-	}
-	errno = EEXIST;
-	return -1;
+	if (rc == 0)
+		return true;
+	if (e == ENOENT)
+		return false;
+	errno = e;
+	die_errno(EXIT_TEMPFAIL, "unable to claim the dropped files from inbox/");
 }
 
 static _Noreturn void finish_rejected(void)
@@ -996,8 +959,8 @@ static void recover_work(const char *wname)
 		while (d && (e = readdir(d))) {
 			if (e->d_name[0] == '.' || !strcmp(e->d_name, "reason.txt"))
 				continue;
-			const char *back = strcmp(e->d_name, "dropped-reason.txt") ? e->d_name : "reason.txt";
-			if (renameat2(dfd, e->d_name, spool_fd(&sp, DIR_INBOX), back, RENAME_NOREPLACE) < 0) {
+			const char *back = drop_return(&sp, dfd, e->d_name);
+			if (!back) {
 				warn("unable to put work/%s/dropped/%s back into inbox/: %s", wname, e->d_name,
 				     strerror(errno));
 				keep = true;
