@@ -24,6 +24,26 @@ static int cmp_long(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* One number of a frame list, and the blanks after it: 0, or 1 when
+ * there is no number, 2 when it is out of range. */
+static int read_frame(const char **pp, long *out)
+{
+	const char *p = *pp;
+	while (*p == ' ')
+		p++;
+	if (!isdigit((unsigned char)*p))
+		return 1;
+	char *end;
+	errno = 0;
+	*out = strtol(p, &end, 10);
+	if (errno || *out > MAX_FRAME)
+		return 2;
+	for (p = end; *p == ' ';)
+		p++;
+	*pp = p;
+	return 0;
+}
+
 int frames_parse(const char *spec, long max_count, long **framesp, size_t *np, char *err, size_t errsize)
 {
 	size_t cap = 64, n = 0;
@@ -35,46 +55,26 @@ int frames_parse(const char *spec, long max_count, long **framesp, size_t *np, c
 		snprintf(err, errsize, "frames is empty; write a range like 1-240");
 		goto fail;
 	}
+	int r;
 	while (*p) {
-		char *end;
 		long a, b, step = 1;
-		if (!isdigit((unsigned char)*p))
-			goto syntax;
-		errno = 0;
-		a = strtol(p, &end, 10);
-		if (errno || a > MAX_FRAME)
-			goto range;
+		r = read_frame(&p, &a);
+		if (r)
+			goto bad;
 		b = a;
-		p = end;
-		while (*p == ' ')
-			p++;
 		if (*p == '-') {
 			p++;
-			while (*p == ' ')
-				p++;
-			if (!isdigit((unsigned char)*p))
-				goto syntax;
-			errno = 0;
-			b = strtol(p, &end, 10);
-			if (errno || b > MAX_FRAME)
-				goto range;
-			p = end;
-			while (*p == ' ')
-				p++;
+			if ((r = read_frame(&p, &b)))
+				goto bad;
 			if (*p == 'x' || *p == ':') {
 				p++;
-				while (*p == ' ')
-					p++;
-				if (!isdigit((unsigned char)*p))
-					goto syntax;
-				errno = 0;
-				step = strtol(p, &end, 10);
-				if (errno || step < 1 || step > MAX_FRAME) {
+				if ((r = read_frame(&p, &step)))
+					goto bad;
+				if (step < 1) {
 					snprintf(err, errsize, "frames '%s': the step after 'x' must be from 1 to %ld",
 						 spec, MAX_FRAME);
 					goto fail;
 				}
-				p = end;
 			}
 		}
 		if (b < a) {
@@ -92,14 +92,15 @@ int frames_parse(const char *spec, long max_count, long **framesp, size_t *np, c
 		}
 		while (*p == ' ')
 			p++;
+		r = 1; /* a list goes on after a comma, or ends */
 		if (*p == ',') {
 			p++;
 			while (*p == ' ')
 				p++;
 			if (!*p)
-				goto syntax;
+				goto bad;
 		} else if (*p)
-			goto syntax;
+			goto bad;
 	}
 	qsort(f, n, sizeof *f, cmp_long);
 	size_t u = 0;
@@ -109,11 +110,11 @@ int frames_parse(const char *spec, long max_count, long **framesp, size_t *np, c
 	*framesp = f;
 	*np = u;
 	return 0;
-syntax:
-	snprintf(err, errsize, "frames '%s' is not a frame list; write e.g. 1-240, 1-240x2 or 1,5,9-12", spec);
-	goto fail;
-range:
-	snprintf(err, errsize, "frames '%s': frame numbers go from 0 to %ld", spec, MAX_FRAME);
+bad:
+	if (r == 1)
+		snprintf(err, errsize, "frames '%s' is not a frame list; write e.g. 1-240, 1-240x2 or 1,5,9-12", spec);
+	else
+		snprintf(err, errsize, "frames '%s': frame numbers go from 0 to %ld", spec, MAX_FRAME);
 	goto fail;
 count:
 	snprintf(err, errsize, "frames '%s' asks for more than %ld frames, this site's limit ([intake] max_frames)",

@@ -329,14 +329,9 @@ bool entry_parse(const char *entry, int *priority, int64_t *seq, char name[NAME_
 
 int state_list(const struct spool *sp, enum job_state s, struct strlist *out)
 {
-	int fd = openat(state_fd(sp, s), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = dir_open(state_fd(sp, s), ".");
+	if (!d)
 		return -1;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -1;
-	}
 	struct dirent *e;
 	while ((e = readdir(d)))
 		if (entry_parse(e->d_name, NULL, NULL, NULL))
@@ -351,14 +346,9 @@ enum job_state job_find(const struct spool *sp, const char *name, char entry[ENT
 	/* Entries only move forward from new/, so look there first; then the
 	 * rest. A caller that must not miss a moving entry retries. */
 	for (int s = 0; s < STATE_COUNT; s++) {
-		int fd = openat(state_fd(sp, (enum job_state)s), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
+		DIR *d = dir_open(state_fd(sp, (enum job_state)s), ".");
+		if (!d)
 			continue;
-		DIR *d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			continue;
-		}
 		struct dirent *e;
 		char n[NAME_MAX_LEN + 1];
 		while ((e = readdir(d)))
@@ -570,14 +560,9 @@ long ticket_count(int jobfd, enum ticket_state s)
 {
 	char path[32];
 	snprintf(path, sizeof path, "frames/%s", ticket_dirs[s]);
-	int fd = openat(jobfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = dir_open(jobfd, path);
+	if (!d)
 		return -1;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -1;
-	}
 	long n = 0;
 	struct dirent *e;
 	while ((e = readdir(d)))

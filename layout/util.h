@@ -71,6 +71,11 @@ int file_write_atomic(int dirfd, const char *name, const char *data, size_t len,
  * Returns a NUL-terminated buffer or NULL with errno set. */
 char *file_read_small(int dirfd, const char *name, size_t max, size_t *len);
 
+/* Open PATH below DIRFD (".": DIRFD itself) for listing, without
+ * following a symlink; NULL with errno on failure. */
+#include <dirent.h>
+DIR *dir_open(int dirfd, const char *path);
+
 /* Remove a directory tree below DIRFD without following symlinks. */
 int tree_remove(int dirfd, const char *name);
 

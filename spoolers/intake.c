@@ -954,7 +954,7 @@ static void recover_work(const char *wname)
 	int dfd = openat(w, "dropped", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	bool keep = false;
 	if (dfd >= 0 && !committed) {
-		DIR *d = fdopendir(dup(dfd));
+		DIR *d = dir_open(dfd, ".");
 		struct dirent *e;
 		while (d && (e = readdir(d))) {
 			if (e->d_name[0] == '.' || !strcmp(e->d_name, "reason.txt"))
@@ -1000,7 +1000,7 @@ static void recover_pending(const char *name)
 
 static int recover(void)
 {
-	DIR *d = fdopendir(dup(spool_fd(&sp, DIR_WORK)));
+	DIR *d = dir_open(spool_fd(&sp, DIR_WORK), ".");
 	struct dirent *e;
 	struct strlist names = {0};
 	while (d && (e = readdir(d)))
@@ -1011,7 +1011,7 @@ static int recover(void)
 	for (size_t i = 0; i < names.n; i++)
 		recover_work(names.v[i]);
 	strlist_free(&names);
-	d = fdopendir(dup(spool_fd(&sp, DIR_JOBS)));
+	d = dir_open(spool_fd(&sp, DIR_JOBS), ".");
 	while (d && (e = readdir(d))) {
 		if (!name_is_valid(e->d_name))
 			continue;

@@ -38,7 +38,7 @@ static bool site_linked(const char *site)
 
 static bool any_host(void)
 {
-	DIR *d = fdopendir(dup(spool_fd(&sp, DIR_HOSTS)));
+	DIR *d = dir_open(spool_fd(&sp, DIR_HOSTS), ".");
 	struct dirent *e;
 	bool found = false;
 	while (d && (e = readdir(d)))

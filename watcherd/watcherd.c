@@ -489,7 +489,7 @@ static void file_collect_gone(const void *node, VISIT v, void *closure)
 
 static void scan_dir(enum spool_dir d, void (*each)(const char *name))
 {
-	DIR *dir = fdopendir(openat(spool_fd(&sp, d), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	DIR *dir = dir_open(spool_fd(&sp, d), ".");
 	if (!dir) {
 		warn("unable to list %s/: %s", spool_dir_name(d), strerror(errno));
 		return;
