@@ -17,13 +17,14 @@ LDFLAGS ?=
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
 DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev libiniparser-dev \
-	librsync-dev nettle-dev libarchive-tools zstd python3 povray
+	librsync-dev nettle-dev libpng-dev libarchive-tools zstd python3 povray
 
-LAYOUT_SRC := layout/util.c layout/ini.c layout/layout.c layout/jobdesc.c
+LAYOUT_SRC := layout/util.c layout/ini.c layout/layout.c layout/jobdesc.c layout/watch.c layout/host.c \
+	layout/package.c
 LAYOUT_HDR := $(wildcard layout/*.h)
 LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=build/layout/%.o)
 
-PROGRAMS := bin/hotfarm bin/watcherd bin/hf-intake bin/hf-route
+PROGRAMS := bin/hotfarm bin/watcherd bin/hf-intake bin/hf-route bin/render-agent bin/hf-check
 
 all: $(PROGRAMS)
 
@@ -51,6 +52,14 @@ bin/hotfarm: build/spoolers/hotfarm.o build/liblayout.a
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
+bin/render-agent: build/spoolers/agent.o build/spoolers/probe.o build/liblayout.a
+	@mkdir -p bin
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -linotifytools -liniparser -lpthread
+
+bin/hf-check: build/spoolers/check.o build/liblayout.a
+	@mkdir -p bin
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpng
+
 bin/watcherd: build/watcherd/watcherd.o build/liblayout.a
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -linotifytools -liniparser -lpthread
@@ -59,10 +68,10 @@ bin/watcherd: build/watcherd/watcherd.o build/liblayout.a
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 bin/unit: tests/unit.c $(LAYOUT_SRC) $(LAYOUT_HDR)
 	@mkdir -p bin
-	$(CC) -std=c17 $(WARN) -O1 -g -o $@ tests/unit.c $(LAYOUT_SRC) -liniparser
+	$(CC) -std=c17 $(WARN) -O1 -g -o $@ tests/unit.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
 bin/unit-san: tests/unit.c $(LAYOUT_SRC) $(LAYOUT_HDR)
 	@mkdir -p bin
-	$(CC) -std=c17 $(WARN) -O1 -g $(SAN) -o $@ tests/unit.c $(LAYOUT_SRC) -liniparser
+	$(CC) -std=c17 $(WARN) -O1 -g $(SAN) -o $@ tests/unit.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
 
 check: all bin/unit bin/unit-san
 	@tests/run
@@ -83,7 +92,7 @@ deps:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hotfarm/conf/packages
-	install -m 755 bin/hotfarm bin/watcherd bin/hf-intake bin/hf-route $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
 	cp -R conf/. $(DESTDIR)$(PREFIX)/share/hotfarm/conf/
 
 clean:

@@ -202,6 +202,12 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 	c->rescan_ms = 2000;
 	c->use_inotify = true;
 	c->fsync = true;
+	c->heartbeat = 2;
+	c->host_timeout = 30;
+	c->hang_timeout = 300;
+	c->kill_grace_ms = 800;
+	c->fail_limit = 3;
+	c->fair_share = false;
 
 	int conf = spool_fd(sp, DIR_CONF);
 	if (faccessat(conf, "hotfarm.ini", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
@@ -232,8 +238,16 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 	    !conf_seconds(ini, "intake", "settle", 3600, &c->settle, err, errsize) ||
 	    !conf_seconds(ini, "watcherd", "rescan", 3600, &rescan, err, errsize) ||
 	    !conf_bool(ini, "watcherd", "inotify", &c->use_inotify, err, errsize) ||
-	    !conf_bool(ini, "site", "fsync", &c->fsync, err, errsize))
+	    !conf_bool(ini, "site", "fsync", &c->fsync, err, errsize) ||
+	    !conf_seconds(ini, "agent", "heartbeat", 3600, &c->heartbeat, err, errsize) ||
+	    !conf_seconds(ini, "agent", "host_timeout", 86400, &c->host_timeout, err, errsize) ||
+	    !conf_seconds(ini, "agent", "hang_timeout", 86400 * 7, &c->hang_timeout, err, errsize) ||
+	    !conf_number(ini, "agent", "kill_grace_ms", 0, 600000, &c->kill_grace_ms, err, errsize) ||
+	    !conf_number(ini, "agent", "fail_limit", 1, 1000, &c->fail_limit, err, errsize) ||
+	    !conf_bool(ini, "agent", "fair_share", &c->fair_share, err, errsize))
 		goto out;
+	if (c->heartbeat < 1)
+		c->heartbeat = 1;
 	if ((v = ini_get(ini, "watcherd", "rescan_ms"))) {
 		if (!conf_number(ini, "watcherd", "rescan_ms", 50, 3600000, &c->rescan_ms, err, errsize))
 			goto out;
@@ -662,4 +676,252 @@ int rename_unique(int srcfd, const char *src, int dirfd, const char *base, char 
 	}
 	errno = EEXIST;
 	return -1;
+}
+
+int ticket_claim(int jobfd, const char *ticket, const char *owner)
+{
+	char from[128], to[256];
+	snprintf(from, sizeof from, "frames/todo/%s", ticket);
+	snprintf(to, sizeof to, "frames/active/%s@%s", ticket, owner);
+	if (renameat(jobfd, from, jobfd, to) == 0)
+		return 0;
+	int e = errno;
+	/* the target name is ours alone: if it is there, we won */
+	if (faccessat(jobfd, to, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	errno = e;
+	return -1;
+}
+
+int ticket_finish(int jobfd, const char *ticket, const char *owner, enum ticket_state to)
+{
+	char from[256], dest[128];
+	snprintf(from, sizeof from, "frames/active/%s@%s", ticket, owner);
+	snprintf(dest, sizeof dest, "frames/%s/%s", ticket_dirs[to], ticket);
+	if (renameat(jobfd, from, jobfd, dest) == 0)
+		return 0;
+	int e = errno;
+	if (faccessat(jobfd, dest, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    faccessat(jobfd, from, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	errno = e;
+	return -1;
+}
+
+int ticket_return(int jobfd, const char *active_name)
+{
+	char ticket[128], from[256], dest[160];
+	snprintf(ticket, sizeof ticket, "%s", active_name);
+	char *at = strchr(ticket, '@');
+	if (!at) {
+		errno = EINVAL;
+		return -1;
+	}
+	*at = 0;
+	snprintf(from, sizeof from, "frames/active/%s", active_name);
+	snprintf(dest, sizeof dest, "frames/todo/%s", ticket);
+	return renameat(jobfd, from, jobfd, dest);
+}
+
+int tickets_none(int jobfd, enum ticket_state s)
+{
+	char path[32];
+	snprintf(path, sizeof path, "frames/%s", ticket_dirs[s]);
+	DIR *d = dir_open(jobfd, path);
+	if (!d)
+		return -1;
+	struct dirent *e;
+	int none = 1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.') {
+			none = 0;
+			break;
+		}
+	closedir(d);
+	return none;
+}
+
+int limit_take(const struct spool *sp, const char *limit, const char *owner, char out[256])
+{
+	if (!name_is_valid(limit)) {
+		errno = EINVAL;
+		return -1;
+	}
+	DIR *d = dir_open(spool_fd(sp, DIR_LIMITS), limit);
+	if (!d)
+		return -1;
+	int dfd = dirfd(d);
+	struct dirent *e;
+	int rc = -1;
+	errno = EAGAIN;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || strchr(e->d_name, '@') || strlen(e->d_name) > 100)
+			continue;
+		snprintf(out, 256, "%s@%s", e->d_name, owner);
+		if (renameat(dfd, e->d_name, dfd, out) == 0 || faccessat(dfd, out, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+			rc = 0;
+			break;
+		}
+		errno = EAGAIN;
+	}
+	closedir(d);
+	return rc;
+}
+
+int limit_give(const struct spool *sp, const char *limit, const char *held)
+{
+	char token[256];
+	snprintf(token, sizeof token, "%s", held);
+	char *at = strchr(token, '@');
+	if (!at || !name_is_valid(limit)) {
+		errno = EINVAL;
+		return -1;
+	}
+	*at = 0;
+	int dfd = openat(spool_fd(sp, DIR_LIMITS), limit, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	int rc = renameat(dfd, held, dfd, token);
+	int e = errno;
+	close(dfd);
+	errno = e;
+	return rc;
+}
+
+int job_counts(int jobfd, struct job_counts *c)
+{
+	c->todo = ticket_count(jobfd, TICKET_TODO);
+	c->active = ticket_count(jobfd, TICKET_ACTIVE);
+	c->done = ticket_count(jobfd, TICKET_DONE);
+	c->failed = ticket_count(jobfd, TICKET_FAILED);
+	return (c->todo < 0 || c->active < 0 || c->done < 0 || c->failed < 0) ? -1 : 0;
+}
+
+/* Sum the billing lines of every ticket in frames/STATE into the totals. */
+struct billing {
+	long frames, attempts;
+	double wall, user, sys;
+	long max_rss_kb;
+	unsigned long long bytes;
+	struct strlist hosts;
+	struct strlist reasons; /* of tickets that failed for good */
+};
+
+static void billing_read(int jobfd, enum ticket_state s, struct billing *b)
+{
+	char path[32];
+	snprintf(path, sizeof path, "frames/%s", ticket_dirs[s]);
+	DIR *d = dir_open(jobfd, path);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		size_t len;
+		char *text = file_read_small(dirfd(d), e->d_name, 1 << 20, &len);
+		if (!text)
+			continue;
+		char *save = NULL, *last_attempt = NULL;
+		for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			if (!strncmp(line, "attempt = ", 10))
+				last_attempt = line + 10;
+			if (strncmp(line, "billing = ", 10))
+				continue;
+			double wall = 0, user = 0, sys = 0;
+			long rss = 0, frame = 0, ok = 0;
+			unsigned long long bytes = 0;
+			char host[80] = "";
+			if (sscanf(line + 10, "frame=%ld ok=%ld host=%79s wall=%lf user=%lf sys=%lf rss_kb=%ld bytes=%llu",
+				   &frame, &ok, host, &wall, &user, &sys, &rss, &bytes) < 7)
+				continue;
+			b->attempts++;
+			b->frames += ok;
+			b->wall += wall, b->user += user, b->sys += sys;
+			b->bytes += bytes;
+			if (rss > b->max_rss_kb)
+				b->max_rss_kb = rss;
+			char *dot = strrchr(host, '.');
+			if (dot)
+				*dot = 0; /* HOST.SLOT -> HOST */
+			if (*host && !strlist_has(&b->hosts, host))
+				strlist_add(&b->hosts, host);
+		}
+		if (s == TICKET_FAILED && b->reasons.n < 5) {
+			char r[400];
+			snprintf(r, sizeof r, "%s: %s", e->d_name, last_attempt ? last_attempt : "failed");
+			strlist_add(&b->reasons, r);
+		}
+		free(text);
+	}
+	closedir(d);
+}
+
+static int billing_write(int jobfd, const struct billing *b)
+{
+	struct buf t = {0};
+	buf_printf(&t, "# written when the job ended: what rendering it cost, summed over every attempt\n[billing]\n");
+	buf_printf(&t, "frames = %ld\nattempts = %ld\nwall_seconds = %.3f\ncpu_user_seconds = %.3f\n"
+		       "cpu_system_seconds = %.3f\npeak_rss_kb = %ld\noutput_bytes = %llu\nhosts = ",
+		   b->frames, b->attempts, b->wall, b->user, b->sys, b->max_rss_kb, b->bytes);
+	for (size_t i = 0; i < b->hosts.n; i++)
+		buf_printf(&t, "%s%s", i ? "," : "", b->hosts.v[i]);
+	buf_printf(&t, "\n");
+	int rc = file_write_atomic(jobfd, "billing.ini", t.data, t.len, 0644);
+	buf_free(&t);
+	return rc;
+}
+
+int job_try_finish(const struct spool *sp, const char *name)
+{
+	int jfd = job_dir_open(sp, name);
+	if (jfd < 0)
+		return -1;
+	int rc = 0;
+	if (tickets_none(jfd, TICKET_TODO) != 1 || tickets_none(jfd, TICKET_ACTIVE) != 1)
+		goto out;
+	char entry[ENTRY_MAX_LEN];
+	enum job_state from = job_find(sp, name, entry);
+	if (from != STATE_QUEUED && from != STATE_HELD)
+		goto out;
+	bool failed = tickets_none(jfd, TICKET_FAILED) != 1;
+	enum job_state to = failed ? STATE_FAILED : STATE_DONE;
+	if (entry_move(sp, from, entry, to, NULL) < 0) {
+		rc = errno == ENOENT ? 0 : -1;
+		goto out;
+	}
+	struct billing b = {0};
+	billing_read(jfd, TICKET_DONE, &b);
+	billing_read(jfd, TICKET_FAILED, &b);
+	billing_write(jfd, &b);
+	struct job_counts c;
+	job_counts(jfd, &c);
+	struct job_status st;
+	if (job_status_read(jfd, &st) < 0)
+		memset(&st, 0, sizeof st);
+	snprintf(st.state, sizeof st.state, "%s", state_word(to));
+	st.frames_failed = 0;
+	if (failed) {
+		struct buf r = {0};
+		buf_printf(&r, "%ld ticket%s failed every retry", c.failed, c.failed == 1 ? "" : "s");
+		for (size_t i = 0; i < b.reasons.n; i++)
+			buf_printf(&r, "%s%s", i ? "; " : ": ", b.reasons.v[i]);
+		snprintf(st.reason, sizeof st.reason, "%s", r.data);
+		buf_free(&r);
+	} else {
+		snprintf(st.reason, sizeof st.reason, "all %ld frames rendered", b.frames);
+	}
+	st.frames_done = b.frames;
+	if (st.frames_total > st.frames_done)
+		st.frames_failed = st.frames_total - st.frames_done;
+	st.updated_us = now_us();
+	st.finished_us = st.updated_us;
+	job_status_write(jfd, &st);
+	job_status_free(&st);
+	strlist_free(&b.hosts);
+	strlist_free(&b.reasons);
+	rc = 1;
+out:
+	close(jfd);
+	return rc;
 }

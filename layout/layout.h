@@ -59,6 +59,12 @@ struct site_conf {
 	long rescan_ms;     /* [watcherd] */
 	bool use_inotify;
 	bool fsync;
+	long heartbeat;     /* [agent] seconds between heartbeats */
+	long host_timeout;  /* [agent] a host silent this long is lost */
+	long hang_timeout;  /* [agent] no log growth and no CPU for this long: hung */
+	long kill_grace_ms; /* [agent] SIGTERM, then SIGKILL after this */
+	long fail_limit;    /* [agent] frames failed in a row before a host skips a job */
+	bool fair_share;    /* [agent] share slots among jobs of one priority */
 };
 
 struct spool {
@@ -129,6 +135,36 @@ enum ticket_state { TICKET_TODO, TICKET_ACTIVE, TICKET_DONE, TICKET_FAILED, TICK
 const char *ticket_dir_name(enum ticket_state s);
 void ticket_format(char out[64], long rank, long first, long last);
 long ticket_count(int jobfd, enum ticket_state s);
+
+/* Claim frames/todo/T for OWNER (HOST.SLOT): one rename to
+ * frames/active/T@OWNER. Returns 0 when we own it, -1 with errno ENOENT
+ * when another took it first. A failed rename is checked: on NFS the
+ * winner can be told it lost. */
+int ticket_claim(int jobfd, const char *ticket, const char *owner);
+/* Move our frames/active/T@OWNER to frames/TO/T. */
+int ticket_finish(int jobfd, const char *ticket, const char *owner, enum ticket_state to);
+/* Move any frames/active/NAME (T@OWNER) back to frames/todo/T. */
+int ticket_return(int jobfd, const char *active_name);
+/* Whether frames/STATE has no tickets (1), has some (0), or -1. */
+int tickets_none(int jobfd, enum ticket_state s);
+
+/* License and concurrency tokens: limits/NAME/TOKEN is free,
+ * limits/NAME/TOKEN@OWNER is held. Take one (its held name goes to OUT),
+ * give it back. -1 with errno EAGAIN when none is free. */
+int limit_take(const struct spool *sp, const char *limit, const char *owner, char out[256]);
+int limit_give(const struct spool *sp, const char *limit, const char *held);
+
+/* Ticket counts of a job, by state. */
+struct job_counts {
+	long todo, active, done, failed;
+};
+int job_counts(int jobfd, struct job_counts *c);
+/* When a job has no ticket left to do or running, move its entry to done/
+ * (or failed/ when frames failed every retry), write its final status.ini
+ * and billing.ini. Safe when several call it at once: one rename wins.
+ * Returns 1 when this call finished it, 0 when not finished (or another
+ * did), -1 on error. */
+int job_try_finish(const struct spool *sp, const char *name);
 
 /* The intake commit: jobs/NAME/intake.pending becomes the new/ entry in one
  * rename. */

@@ -5,16 +5,15 @@
  * file can crash a spooler but never watcherd. */
 #define _GNU_SOURCE
 #include "../layout/layout.h"
+#include "../layout/watch.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inotifytools/inotify.h>
-#include <inotifytools/inotifytools.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <search.h>
 #include <signal.h>
 #include <spawn.h>
@@ -671,116 +670,31 @@ static void reap(void)
 	}
 }
 
-/* ---- inotify, in a thread of its own --------------------------------------------- */
+/* ---- inotify -------------------------------------------------------------------- */
 
-/* libinotifytools keeps global state and its next_event blocks when asked
- * not to, so one thread owns it and passes events on through a pipe. */
-struct event_msg {
-	int8_t dir; /* spool_dir, or -1: overflow */
-	uint32_t mask;
-	char name[256];
-};
-static int event_pipe[2] = {-1, -1};
-static int watch_wd[DIR_COUNT];
-
-static void *inotify_thread(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		struct inotify_event *ev = inotifytools_next_event(-1);
-		if (!ev) {
-			if (inotifytools_error() == EINTR)
-				continue;
-			struct event_msg m = {.dir = -1, .mask = IN_Q_OVERFLOW};
-			(void)!write(event_pipe[1], &m, sizeof m);
-			return NULL;
-		}
-		struct event_msg m = {.dir = -1, .mask = ev->mask};
-		if (!(ev->mask & IN_Q_OVERFLOW)) {
-			for (int d = 0; d < DIR_COUNT; d++)
-				if (watch_wd[d] == ev->wd)
-					m.dir = (int8_t)d;
-			if (m.dir < 0)
-				continue;
-			if (ev->len)
-				snprintf(m.name, sizeof m.name, "%s", ev->name);
-		}
-		if (write(event_pipe[1], &m, sizeof m) != (ssize_t)sizeof m)
-			return NULL;
-	}
-}
-
-/* The library does not say which descriptor is its own; find it and keep
- * it from leaking into children. */
-static void inotify_cloexec(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		char path[64], link[64];
-		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
-		ssize_t n = readlink(path, link, sizeof link - 1);
-		if (n > 0) {
-			link[n] = 0;
-			if (!strcmp(link, "anon_inode:inotify"))
-				fcntl(atoi(e->d_name), F_SETFD, FD_CLOEXEC);
-		}
-	}
-	if (d)
-		closedir(d);
-}
+static const enum spool_dir watched[] = {DIR_INBOX, DIR_CANCEL, DIR_STATE_FIRST + STATE_NEW};
+static int event_fd = -1;
 
 static bool start_inotify(void)
 {
-	if (!inotifytools_initialize()) {
-		warn("inotify is not available (%s); relying on rescans every %ld ms",
-		     strerror(inotifytools_error()), sp.conf.rescan_ms);
-		return false;
-	}
-	inotify_cloexec();
-	for (int d = 0; d < DIR_COUNT; d++)
-		watch_wd[d] = -1;
-	const enum spool_dir watched[] = {DIR_INBOX, DIR_CANCEL, DIR_STATE_FIRST + STATE_NEW};
-	for (size_t i = 0; i < sizeof watched / sizeof *watched; i++) {
-		char *path = xasprintf("%s/%s", sp.path, spool_dir_name(watched[i]));
-		int mask = IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_ATTRIB;
-		if (!inotifytools_watch_file(path, mask)) {
-			warn("unable to watch %s: %s; relying on rescans", path, strerror(inotifytools_error()));
-			free(path);
-			return false;
-		}
-		/* the library files directories under "path/" */
-		char *slashed = xasprintf("%s/", path);
-		watch_wd[watched[i]] = inotifytools_wd_from_filename(slashed);
-		if (watch_wd[watched[i]] < 0)
-			watch_wd[watched[i]] = inotifytools_wd_from_filename(path);
-		if (watch_wd[watched[i]] < 0)
-			die(EXIT_TEMPFAIL, "inotify: no watch descriptor for %s", path);
-		free(slashed);
-		free(path);
-	}
-	if (pipe2(event_pipe, O_CLOEXEC) < 0)
-		die_errno(EXIT_TEMPFAIL, "pipe");
-	pthread_t t;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	if (pthread_create(&t, NULL, inotify_thread, NULL))
-		die(EXIT_TEMPFAIL, "unable to start the inotify thread");
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_detach(t);
-	return true;
+	const char *dirs[3];
+	for (int i = 0; i < 3; i++)
+		dirs[i] = spool_dir_name(watched[i]);
+	event_fd = watch_start(sp.path, dirs, 3,
+			       IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_ATTRIB);
+	return event_fd >= 0;
 }
 
 static bool want_rescan;
 
-static void handle_event(const struct event_msg *m)
+static void handle_event(struct watch_event *m)
 {
 	if (m->mask & IN_Q_OVERFLOW) {
 		warn("inotify queue overflowed; rescanning everything");
 		want_rescan = true;
 		return;
 	}
+	m->dir = (int8_t)watched[m->dir];
 	if (m->mask & IN_ISDIR && m->dir != DIR_INBOX)
 		return;
 	switch (m->dir) {
@@ -990,7 +904,7 @@ int main(int argc, char **argv)
 		}
 		if (ndirty && running[CHILD_INTAKE] < sp.conf.processes)
 			timeout = 0;
-		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = event_pipe[0], .events = POLLIN}};
+		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = event_fd, .events = POLLIN}};
 		int n = poll(pfd, use_inotify ? 2 : 1, timeout);
 		if (n < 0 && errno != EINTR)
 			die_errno(EXIT_TEMPFAIL, "poll");
@@ -1007,18 +921,14 @@ int main(int argc, char **argv)
 			reap();
 		}
 		if (use_inotify && n > 0 && (pfd[1].revents & POLLIN)) {
-			struct event_msg m;
+			struct watch_event m;
+			int r = 0;
 			/* take what is there, without blocking */
-			for (int k = 0; k < 256; k++) {
-				struct pollfd q = {.fd = event_pipe[0], .events = POLLIN};
-				if (k && poll(&q, 1, 0) <= 0)
-					break;
-				if (read(event_pipe[0], &m, sizeof m) != (ssize_t)sizeof m) {
-					warn("the inotify thread stopped; relying on rescans");
-					use_inotify = false;
-					break;
-				}
+			for (int k = 0; k < 256 && (r = watch_read(event_fd, &m)) > 0; k++)
 				handle_event(&m);
+			if (r < 0) {
+				warn("the inotify thread stopped; relying on rescans");
+				use_inotify = false;
 			}
 		}
 		pair_wake();

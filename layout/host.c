@@ -1,0 +1,158 @@
+/* host.c - read host records and match jobs against them. A record is
+ * written by an agent of this farm, but the spool is shared: names and
+ * values are checked, and a malformed record matches nothing. */
+#define _GNU_SOURCE
+#include "host.h"
+#include "ini.h"
+#include "layout.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int host_read(const struct spool *sp, const char *name, struct host_record *h)
+{
+	memset(h, 0, sizeof *h);
+	if (!name_is_valid(name) || strlen(name) >= sizeof h->name)
+		return -1;
+	snprintf(h->name, sizeof h->name, "%s", name);
+	int dfd = openat(spool_fd(sp, DIR_HOSTS), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	char err[512];
+	struct ini *ini = ini_load(dfd, "host.ini", "host.ini", err, sizeof err);
+	struct stat st;
+	if (fstatat(dfd, "heartbeat", &st, AT_SYMLINK_NOFOLLOW) == 0)
+		h->heartbeat_us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+	h->lost = faccessat(dfd, "lost", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	close(dfd);
+	if (!ini)
+		return -1;
+	const char **keys;
+	size_t n = ini_keys(ini, "host", &keys);
+	for (size_t i = 0; i < n; i++) {
+		strlist_add(&h->keys, keys[i]);
+		strlist_add(&h->values, ini_get(ini, "host", keys[i]));
+	}
+	n = ini_keys(ini, "packages", &keys);
+	for (size_t i = 0; i < n; i++) {
+		strlist_add(&h->packages, keys[i]);
+		strlist_add(&h->versions, ini_get(ini, "packages", keys[i]));
+	}
+	ini_free(ini);
+	return 0;
+}
+
+void host_free(struct host_record *h)
+{
+	strlist_free(&h->keys);
+	strlist_free(&h->values);
+	strlist_free(&h->packages);
+	strlist_free(&h->versions);
+}
+
+const char *host_get(const struct host_record *h, const char *key)
+{
+	for (size_t i = 0; i < h->keys.n; i++)
+		if (!strcmp(h->keys.v[i], key))
+			return h->values.v[i];
+	return NULL;
+}
+
+const char *host_package_version(const struct host_record *h, const char *package)
+{
+	for (size_t i = 0; i < h->packages.n; i++)
+		if (!strcmp(h->packages.v[i], package))
+			return h->versions.v[i];
+	return NULL;
+}
+
+static long host_number(const struct host_record *h, const char *key)
+{
+	const char *v = host_get(h, key);
+	long x;
+	return v && parse_long(v, 0, 1L << 50, &x) ? x : -1;
+}
+
+bool host_matches(const struct host_record *h, const struct job_desc *jd, char *why, size_t whysize)
+{
+	const char *version = host_package_version(h, jd->package);
+	const char *want_version = "*";
+	for (size_t i = 0; i < jd->nreq; i++)
+		if (!strcmp(jd->req[i].key, "version"))
+			want_version = jd->req[i].pattern;
+	if (!version || fnmatch(want_version, version, 0) != 0) {
+		if (strcmp(want_version, "*"))
+			snprintf(why, whysize, "package %s %s", jd->package, want_version);
+		else
+			snprintf(why, whysize, "package %s", jd->package);
+		return false;
+	}
+	for (size_t i = 0; i < jd->nreq; i++) {
+		const char *key = jd->req[i].key, *pat = jd->req[i].pattern;
+		if (!strcmp(key, "version"))
+			continue;
+		/* "package = blender" names a package the host must also have */
+		const char *v = host_get(h, key);
+		if (!v && !strcmp(key, "package"))
+			v = host_package_version(h, pat) ? pat : NULL;
+		if (!v) {
+			const char *pv = host_package_version(h, key);
+			if (pv) { /* "blender = 4.*": a second package and its version */
+				if (fnmatch(pat, pv, 0) == 0)
+					continue;
+				snprintf(why, whysize, "package %s %s", key, pat);
+				return false;
+			}
+		}
+		if (!v || fnmatch(pat, v, 0) != 0) {
+			if (!strcmp(pat, "*") && v)
+				continue;
+			snprintf(why, whysize, "%s = %s", key, pat);
+			return false;
+		}
+	}
+	if (jd->min_ram_mb && host_number(h, "ram_mb") < jd->min_ram_mb) {
+		snprintf(why, whysize, "ram_mb >= %ld", jd->min_ram_mb);
+		return false;
+	}
+	if (jd->min_cpus && host_number(h, "cpus") < jd->min_cpus) {
+		snprintf(why, whysize, "cpus >= %ld", jd->min_cpus);
+		return false;
+	}
+	return true;
+}
+
+int host_list(const struct spool *sp, struct strlist *out)
+{
+	DIR *d = dir_open(spool_fd(sp, DIR_HOSTS), ".");
+	if (!d)
+		return -1;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (name_is_valid(e->d_name))
+			strlist_add(out, e->d_name);
+	closedir(d);
+	strlist_sort(out);
+	return 0;
+}
+
+int64_t server_now_us(const struct spool *sp)
+{
+	/* utimensat(UTIME_NOW) lets the file server set the time: on NFS it
+	 * is the server's clock, the one every host's heartbeat is in. */
+	int fd = spool_fd(sp, DIR_RUN);
+	int f = openat(fd, "clock", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (f >= 0)
+		close(f);
+	struct timespec now[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_NOW}};
+	struct stat st;
+	if (utimensat(fd, "clock", now, 0) < 0 || fstatat(fd, "clock", &st, 0) < 0)
+		return now_us();
+	return (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+}

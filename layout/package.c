@@ -1,0 +1,144 @@
+/* package.c - load a package description and expand its argv template.
+ * Package files are the admin's; the values put into the template come
+ * from a job (untrusted) and only ever become parts of argv words. */
+#define _GNU_SOURCE
+#include "package.h"
+#include "ini.h"
+#include "jobdesc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int package_load(int confdir, const char *name, struct package *p, char *err, size_t errsize)
+{
+	memset(p, 0, sizeof *p);
+	if (!name_is_valid(name)) {
+		snprintf(err, errsize, "'%s' is not a package name", name);
+		return -1;
+	}
+	snprintf(p->name, sizeof p->name, "%s", name);
+	char path[128], display[128];
+	snprintf(path, sizeof path, "packages/%s.ini", name);
+	snprintf(display, sizeof display, "conf/packages/%s.ini", name);
+	struct ini *ini = ini_load(confdir, path, display, err, errsize);
+	if (!ini)
+		return -1;
+	const char *v;
+	int rc = -1;
+	if ((v = ini_get(ini, "package", "description")))
+		snprintf(p->description, sizeof p->description, "%s", v);
+	if ((v = ini_get(ini, "package", "builtin")) && !strcmp(v, "null"))
+		p->builtin_null = true;
+	if ((v = ini_get(ini, "package", "version")))
+		snprintf(p->version, sizeof p->version, "%s", v);
+	if ((v = ini_get(ini, "probe", "command")))
+		snprintf(p->probe_command, sizeof p->probe_command, "%s", v);
+	if ((v = ini_get(ini, "probe", "version_args")) && args_split(v, &p->probe_args, err, errsize) < 0)
+		goto out;
+	if ((v = ini_get(ini, "probe", "version_regex")))
+		snprintf(p->version_regex, sizeof p->version_regex, "%s", v);
+	v = ini_get(ini, "render", "argv");
+	if (!p->builtin_null) {
+		if (!v || !*v) {
+			snprintf(err, errsize, "%s has no [render] argv", display);
+			goto out;
+		}
+		if (args_split(v, &p->argv, err, errsize) < 0)
+			goto out;
+	}
+	if (!*p->probe_command && !*p->version)
+		snprintf(p->version, sizeof p->version, "1");
+	rc = 0;
+out:
+	ini_free(ini);
+	if (rc < 0)
+		package_free(p);
+	return rc;
+}
+
+void package_free(struct package *p)
+{
+	strlist_free(&p->probe_args);
+	strlist_free(&p->argv);
+}
+
+static int expand(const char *word, const struct render_vars *v, struct buf *out, char *err, size_t errsize)
+{
+	for (const char *p = word; *p;) {
+		if (*p != '{') {
+			buf_add(out, p, 1);
+			p++;
+			continue;
+		}
+		const char *close = strchr(p, '}');
+		if (!close || close - p > 40) {
+			buf_add(out, p, 1);
+			p++;
+			continue;
+		}
+		char key[48];
+		snprintf(key, sizeof key, "%.*s", (int)(close - p - 1), p + 1);
+		char num[32];
+		const char *val = NULL;
+		if (!strcmp(key, "scene"))
+			val = v->scene;
+		else if (!strcmp(key, "files"))
+			val = v->files;
+		else if (!strcmp(key, "output"))
+			val = v->output;
+		else if (!strcmp(key, "outdir"))
+			val = v->outdir;
+		else if (!strcmp(key, "job"))
+			val = v->job;
+		else if (!strcmp(key, "frame"))
+			snprintf(num, sizeof num, "%ld", v->frame), val = num;
+		else if (!strcmp(key, "frame4"))
+			snprintf(num, sizeof num, "%04ld", v->frame), val = num;
+		else if (!strcmp(key, "first_frame"))
+			snprintf(num, sizeof num, "%ld", v->first_frame), val = num;
+		else if (!strcmp(key, "last_frame"))
+			snprintf(num, sizeof num, "%ld", v->last_frame), val = num;
+		else if (!strcmp(key, "width"))
+			snprintf(num, sizeof num, "%ld", v->width), val = num;
+		else if (!strcmp(key, "height"))
+			snprintf(num, sizeof num, "%ld", v->height), val = num;
+		else {
+			snprintf(err, errsize, "unknown placeholder {%s}", key);
+			return -1;
+		}
+		buf_add(out, val ? val : "", strlen(val ? val : ""));
+		p = close + 1;
+	}
+	buf_add(out, "", 0);
+	return 0;
+}
+
+int package_argv(const struct package *p, const struct render_vars *v, struct strlist *argv, char *err,
+		 size_t errsize)
+{
+	for (size_t i = 0; i < p->argv.n; i++) {
+		if (!strcmp(p->argv.v[i], "{args}")) {
+			for (size_t k = 0; v->args && k < v->args->n; k++) {
+				struct buf b = {0};
+				if (expand(v->args->v[k], v, &b, err, errsize) < 0) {
+					buf_free(&b);
+					return -1;
+				}
+				strlist_take(argv, b.data);
+			}
+			continue;
+		}
+		struct buf b = {0};
+		if (expand(p->argv.v[i], v, &b, err, errsize) < 0) {
+			buf_free(&b);
+			return -1;
+		}
+		strlist_take(argv, b.data);
+	}
+	if (argv->n == 0) {
+		snprintf(err, errsize, "the command is empty");
+		return -1;
+	}
+	return 0;
+}

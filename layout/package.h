@@ -1,0 +1,37 @@
+/* package.h - render packages (conf/packages/NAME.ini): how an agent probes
+ * for the renderer and its version, and the argv that renders one frame. */
+#ifndef HOTFARM_PACKAGE_H
+#define HOTFARM_PACKAGE_H
+
+#include <stdbool.h>
+
+#include "util.h"
+
+struct package {
+	char name[64];
+	char description[256];
+	char probe_command[256];   /* looked up in PATH; empty: always there */
+	struct strlist probe_args;
+	char version_regex[256];   /* POSIX extended; group 1 is the version */
+	char version[64];          /* fixed version when there is nothing to probe */
+	struct strlist argv;       /* the template, one word each */
+	bool builtin_null;         /* benchmarking only: renders nothing, runs nothing */
+};
+
+/* The values placeholders stand for. */
+struct render_vars {
+	const char *scene, *files, *output, *outdir, *job;
+	long frame, first_frame, last_frame, width, height;
+	const struct strlist *args; /* the job's [render] args, already split */
+};
+
+int package_load(int confdir, const char *name, struct package *p, char *err, size_t errsize);
+void package_free(struct package *p);
+/* Expand the template: {scene} {files} {output} {outdir} {job} {frame}
+ * {frame4} {first_frame} {last_frame} {width} {height} inside words, and
+ * {args} as a word of its own becomes the job's argument words (with the
+ * same placeholders expanded in them). Never a shell. */
+int package_argv(const struct package *p, const struct render_vars *v, struct strlist *argv, char *err,
+		 size_t errsize);
+
+#endif

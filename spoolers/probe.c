@@ -1,0 +1,297 @@
+/* probe.c - what a render host is: machine and OS (uname, os-release), CPUs
+ * (/proc/cpuinfo), memory (sysinfo), GPUs (/sys/class/drm) and each render
+ * package of conf/packages/ found by running its probe command. Distrusts
+ * the probe commands' output: only a version matching the package's
+ * pattern is kept, cut to a safe alphabet. */
+#define _GNU_SOURCE
+#include "probe.h"
+#include "../layout/ini.h"
+#include "../layout/layout.h"
+#include "../layout/package.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <regex.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void clean_value(const char *in, char *out, size_t outsize)
+{
+	size_t n = 0;
+	for (; *in && n + 1 < outsize; in++)
+		if (isprint((unsigned char)*in) && *in != '"' && *in != '\'')
+			out[n++] = *in;
+	out[n] = 0;
+	while (n && out[n - 1] == ' ')
+		out[--n] = 0;
+}
+
+static void put(struct buf *b, const char *key, const char *value)
+{
+	char clean[256], q[300];
+	clean_value(value, clean, sizeof clean);
+	buf_printf(b, "%s = %s\n", key, *clean ? ini_quote(clean, q, sizeof q) : "");
+}
+
+static void cpuinfo(char *model, size_t msize, char *mhz, size_t hsize)
+{
+	snprintf(model, msize, "unknown");
+	snprintf(mhz, hsize, "0");
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[512];
+	bool got_model = false, got_mhz = false;
+	while (f && fgets(line, sizeof line, f) && !(got_model && got_mhz)) {
+		char *colon = strchr(line, ':');
+		if (!colon)
+			continue;
+		char *v = colon + 1;
+		while (*v == ' ')
+			v++;
+		v[strcspn(v, "\n")] = 0;
+		if (!got_model && !strncmp(line, "model name", 10)) {
+			snprintf(model, msize, "%s", v);
+			got_model = true;
+		} else if (!got_mhz && !strncmp(line, "cpu MHz", 7)) {
+			snprintf(mhz, hsize, "%.0f", atof(v));
+			got_mhz = true;
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
+static void os_release(char *id, size_t isize, char *ver, size_t vsize)
+{
+	snprintf(id, isize, "unknown");
+	snprintf(ver, vsize, "unknown");
+	FILE *f = fopen("/etc/os-release", "re");
+	char line[512];
+	while (f && fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = 0;
+		char *v = strchr(line, '=');
+		if (!v)
+			continue;
+		*v++ = 0;
+		if (*v == '"') {
+			v++;
+			v[strcspn(v, "\"")] = 0;
+		}
+		if (!strcmp(line, "ID"))
+			snprintf(id, isize, "%s", v);
+		else if (!strcmp(line, "VERSION_ID"))
+			snprintf(ver, vsize, "%s", v);
+	}
+	if (f)
+		fclose(f);
+}
+
+static void gpus(struct buf *out)
+{
+	DIR *d = opendir("/sys/class/drm");
+	struct dirent *e;
+	int n = 0;
+	while (d && (e = readdir(d))) {
+		if (strncmp(e->d_name, "card", 4) || strchr(e->d_name, '-'))
+			continue;
+		char path[300], vendor[32] = "", device[32] = "";
+		snprintf(path, sizeof path, "/sys/class/drm/%s/device/vendor", e->d_name);
+		FILE *f = fopen(path, "re");
+		if (f) {
+			if (!fgets(vendor, sizeof vendor, f))
+				vendor[0] = 0;
+			fclose(f);
+		}
+		snprintf(path, sizeof path, "/sys/class/drm/%s/device/device", e->d_name);
+		f = fopen(path, "re");
+		if (f) {
+			if (!fgets(device, sizeof device, f))
+				device[0] = 0;
+			fclose(f);
+		}
+		vendor[strcspn(vendor, "\n")] = 0;
+		device[strcspn(device, "\n")] = 0;
+		const char *name = !strcmp(vendor, "0x10de") ? "nvidia"
+				   : !strcmp(vendor, "0x1002") ? "amd"
+				   : !strcmp(vendor, "0x8086") ? "intel"
+				   : !strcmp(vendor, "0x1af4") ? "virtio"
+							       : "other";
+		buf_printf(out, "%s%s:%s", n++ ? "," : "", name, device);
+	}
+	if (d)
+		closedir(d);
+	if (!n)
+		buf_printf(out, "none");
+}
+
+/* Whether COMMAND is an executable in $PATH (or a path). */
+static bool in_path(const char *command)
+{
+	if (strchr(command, '/'))
+		return access(command, X_OK) == 0;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	char *copy = xstrdup(path), *save = NULL;
+	bool found = false;
+	for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+		char *full = xasprintf("%s/%s", *dir ? dir : ".", command);
+		found = access(full, X_OK) == 0;
+		free(full);
+	}
+	free(copy);
+	return found;
+}
+
+/* Run the probe command, read what it prints (both streams, at most
+ * 64 KiB, at most 10 s) and pick the version out. */
+static bool probe_version(const struct package *p, char *version, size_t vsize)
+{
+	if (!*p->probe_command) {
+		snprintf(version, vsize, "%s", p->version);
+		return true;
+	}
+	if (!in_path(p->probe_command))
+		return false;
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return false;
+	char **argv = xcalloc(p->probe_args.n + 2, sizeof *argv);
+	argv[0] = (char *)p->probe_command;
+	for (size_t i = 0; i < p->probe_args.n; i++)
+		argv[i + 1] = p->probe_args.v[i];
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	sigset_t none, dflt;
+	sigemptyset(&none);
+	sigfillset(&dflt);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &dflt);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	pid_t pid;
+	int e = posix_spawnp(&pid, p->probe_command, &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	free(argv);
+	close(fds[1]);
+	if (e) {
+		close(fds[0]);
+		return false;
+	}
+	char out[65536];
+	size_t len = 0;
+	int64_t deadline = mono_us() + 10 * 1000000LL;
+	for (;;) {
+		struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+		int left = (int)((deadline - mono_us()) / 1000);
+		if (left <= 0 || poll(&pf, 1, left) <= 0)
+			break;
+		ssize_t n = read(fds[0], out + len, sizeof out - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof out - 1)
+			break;
+	}
+	out[len] = 0;
+	close(fds[0]);
+	kill(-pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	regex_t re;
+	if (regcomp(&re, *p->version_regex ? p->version_regex : "([0-9][0-9.]*)", REG_EXTENDED) != 0)
+		return false;
+	regmatch_t m[2];
+	bool ok = regexec(&re, out, 2, m, 0) == 0 && m[1].rm_so >= 0;
+	if (ok) {
+		size_t n = 0;
+		for (regoff_t i = m[1].rm_so; i < m[1].rm_eo && n + 1 < vsize; i++)
+			if (isalnum((unsigned char)out[i]) || strchr("._-+", out[i]))
+				version[n++] = out[i];
+		version[n] = 0;
+		ok = n > 0;
+	}
+	regfree(&re);
+	return ok;
+}
+
+void probe_host(const struct spool *sp, const char *name, int slots, struct buf *out)
+{
+	struct utsname u;
+	uname(&u);
+	char model[256], mhz[32], distro[64], distro_ver[64], host[256];
+	cpuinfo(model, sizeof model, mhz, sizeof mhz);
+	os_release(distro, sizeof distro, distro_ver, sizeof distro_ver);
+	gethostname(host, sizeof host);
+	host[sizeof host - 1] = 0;
+	struct sysinfo si;
+	sysinfo(&si);
+	unsigned long long ram = (unsigned long long)si.totalram * si.mem_unit >> 20;
+	unsigned long long swap = (unsigned long long)si.totalswap * si.mem_unit >> 20;
+	char num[64];
+	buf_printf(out, "# written by render-agent: what this host is and can render\n[host]\n");
+	put(out, "name", name);
+	put(out, "hostname", host);
+	put(out, "machine", u.machine);
+	put(out, "os", u.sysname);
+	put(out, "os_family", "linux");
+	put(out, "os_version", u.release);
+	put(out, "distro", distro);
+	put(out, "distro_version", distro_ver);
+	snprintf(num, sizeof num, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+	put(out, "cpus", num);
+	put(out, "cpu_model", model);
+	put(out, "cpu_mhz", mhz);
+	snprintf(num, sizeof num, "%llu", ram);
+	put(out, "ram_mb", num);
+	snprintf(num, sizeof num, "%llu", swap);
+	put(out, "swap_mb", num);
+	struct buf g = {0};
+	gpus(&g);
+	put(out, "gpu", g.data);
+	buf_free(&g);
+	snprintf(num, sizeof num, "%d", slots);
+	put(out, "slots", num);
+	buf_printf(out, "\n[packages]\n");
+	DIR *d = dir_open(spool_fd(sp, DIR_CONF), "packages");
+	struct dirent *e;
+	struct strlist names = {0};
+	while (d && (e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l > 4 && !strcmp(e->d_name + l - 4, ".ini") && e->d_name[0] != '.') {
+			e->d_name[l - 4] = 0;
+			strlist_add(&names, e->d_name);
+		}
+	}
+	if (d)
+		closedir(d);
+	strlist_sort(&names);
+	for (size_t i = 0; i < names.n; i++) {
+		struct package p;
+		char err[512], version[64];
+		if (package_load(spool_fd(sp, DIR_CONF), names.v[i], &p, err, sizeof err) < 0) {
+			warn("%s", err);
+			continue;
+		}
+		if (probe_version(&p, version, sizeof version))
+			put(out, p.name, version);
+		package_free(&p);
+	}
+	strlist_free(&names);
+}
