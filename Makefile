@@ -60,7 +60,7 @@ bin/hf-check: build/spoolers/check.o build/liblayout.a
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpng
 
-bin/watcherd: build/watcherd/watcherd.o build/liblayout.a
+bin/watcherd: build/watcherd/watcherd.o build/watcherd/farm.o build/liblayout.a
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -linotifytools -liniparser -lpthread
 

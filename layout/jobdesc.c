@@ -10,12 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_FRAME 9999999L
 
 static const char *const job_keys[] = {"name",  "priority", "frames", "chunk", "retries", "timeout",
 				       "owner", "email",    "site",   "limits", NULL};
-static const char *const render_keys[] = {"package", "scene", "width", "height", "output", "args", NULL};
+static const char *const render_keys[] = {"package", "scene", "width", "height", "output", "args", "allow_blank", NULL};
 static const char *const archive_keys[] = {"size", "sha256", NULL};
 
 static int cmp_long(const void *a, const void *b)
@@ -412,6 +413,13 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 	}
 	if (get_text(ini, display, "render", "args", jd->args, sizeof jd->args, err, errsize))
 		return -1;
+	if ((s = ini_get(ini, "render", "allow_blank"))) {
+		if (!strcasecmp(s, "yes") || !strcasecmp(s, "true") || !strcmp(s, "1"))
+			jd->allow_blank = true;
+		else if (strcasecmp(s, "no") && strcasecmp(s, "false") && strcmp(s, "0"))
+			BAD("%s line %d: allow_blank must be yes or no, not '%s'", display,
+			    ini_line(ini, "render", "allow_blank"), s);
+	}
 	char aerr[200];
 	if (args_split(jd->args, &jd->argv, aerr, sizeof aerr) < 0)
 		BAD("%s line %d: %s", display, ini_line(ini, "render", "args"), aerr);
@@ -507,6 +515,7 @@ void job_desc_format(const struct job_desc *jd, struct buf *b)
 	buf_printf(b, "width = %ld\nheight = %ld\n", jd->width, jd->height);
 	kv(b, "output", jd->output);
 	kv(b, "args", jd->args);
+	buf_printf(b, "allow_blank = %s\n", jd->allow_blank ? "yes" : "no");
 	buf_printf(b, "\n[requires]\n");
 	for (size_t i = 0; i < jd->nreq; i++)
 		kv(b, jd->req[i].key, jd->req[i].pattern);

@@ -26,6 +26,7 @@ struct job_desc {
 	char package[64], scene[1024], output[1024], args[1024];
 	struct strlist argv;
 	long width, height;
+	bool allow_blank; /* a single-colour frame is what the job wants */
 	struct job_require *req;
 	size_t nreq;
 	long min_ram_mb, min_cpus;

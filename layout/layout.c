@@ -208,6 +208,7 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 	c->kill_grace_ms = 800;
 	c->fail_limit = 3;
 	c->fair_share = false;
+	c->probe_interval = 30;
 
 	int conf = spool_fd(sp, DIR_CONF);
 	if (faccessat(conf, "hotfarm.ini", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
@@ -244,7 +245,8 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 	    !conf_seconds(ini, "agent", "hang_timeout", 86400 * 7, &c->hang_timeout, err, errsize) ||
 	    !conf_number(ini, "agent", "kill_grace_ms", 0, 600000, &c->kill_grace_ms, err, errsize) ||
 	    !conf_number(ini, "agent", "fail_limit", 1, 1000, &c->fail_limit, err, errsize) ||
-	    !conf_bool(ini, "agent", "fair_share", &c->fair_share, err, errsize))
+	    !conf_bool(ini, "agent", "fair_share", &c->fair_share, err, errsize) ||
+	    !conf_seconds(ini, "agent", "probe_interval", 86400, &c->probe_interval, err, errsize))
 		goto out;
 	if (c->heartbeat < 1)
 		c->heartbeat = 1;

@@ -65,6 +65,7 @@ struct site_conf {
 	long kill_grace_ms; /* [agent] SIGTERM, then SIGKILL after this */
 	long fail_limit;    /* [agent] frames failed in a row before a host skips a job */
 	bool fair_share;    /* [agent] share slots among jobs of one priority */
+	long probe_interval; /* [agent] seconds between probes of the host */
 };
 
 struct spool {

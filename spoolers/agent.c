@@ -133,8 +133,8 @@ static void job_load(struct job *j)
 	snprintf(marker, sizeof marker, "blocked/%s", host);
 	if (j->usable && faccessat(j->fd, marker, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
 		j->usable = false;
-		snprintf(j->why, sizeof j->why, "this host failed too many of its frames (jobs/%s/%s)", j->name,
-			 marker);
+		snprintf(j->why, sizeof j->why, "blocked: this host failed too many of its frames (jobs/%s/%s)",
+			 j->name, marker);
 	}
 }
 
@@ -160,6 +160,15 @@ static void queue_refresh(void)
 			tsearch(j, &job_tree, cmp_job);
 		}
 		snprintf(j->entry, sizeof j->entry, "%s", l.v[i]);
+		if (j->loaded && !j->usable && strstr(j->why, "blocked") && j->running == 0) {
+			/* an admin may have removed the marker: look again */
+			char marker[128];
+			snprintf(marker, sizeof marker, "blocked/%s", host);
+			if (faccessat(j->fd, marker, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+				j->usable = host_matches(&self, &j->jd, j->why, sizeof j->why);
+				j->fails_in_row = 0;
+			}
+		}
 		j->priority = prio;
 		j->queued = true;
 		j->retry_at = 0;
@@ -766,7 +775,9 @@ static void render_exited(struct slot *s, int status)
 	snprintf(w, sizeof w, "%ld", j->jd.width);
 	snprintf(h, sizeof h, "%ld", j->jd.height);
 	snprintf(out, sizeof out, "%s/.check", s->outdir);
-	char *argv[] = {checker, s->image, w, h, NULL};
+	char *plain[] = {checker, s->image, w, h, NULL};
+	char *blank[] = {checker, "--allow-blank", s->image, w, h, NULL};
+	char **argv = j->jd.allow_blank ? blank : plain;
 	s->pid = spawn_in(NULL, argv, out, false);
 	if (s->pid < 0) {
 		bill(s, false, 0);
@@ -1187,7 +1198,7 @@ int main(int argc, char **argv)
 	queue_refresh();
 	int64_t next_beat = mono_us() + sp.conf.heartbeat * 1000000LL;
 	int64_t next_rescan = mono_us() + sp.conf.rescan_ms * 1000LL;
-	int64_t next_probe = mono_us() + 30 * 1000000LL;
+	int64_t next_probe = mono_us() + sp.conf.probe_interval * 1000000LL;
 	int64_t stop_deadline = 0;
 	for (;;) {
 		fill_slots();
@@ -1246,7 +1257,7 @@ int main(int argc, char **argv)
 		}
 		if (now >= next_probe) {
 			publish_host(false);
-			next_probe = now + 30 * 1000000LL;
+			next_probe = now + sp.conf.probe_interval * 1000000LL;
 		}
 		if (stopping && now > stop_deadline)
 			break;

@@ -316,7 +316,7 @@ static size_t read_head(int fd, unsigned char *head, size_t size)
 
 static _Noreturn void usage(void)
 {
-	die(EXIT_BADINPUT, "usage: hf-check [--allow-blank] FILE WIDTH HEIGHT");
+	die(EXIT_BADINPUT, "usage: hf-check [--allow-blank] FILE WIDTH HEIGHT (each 1 to %d)", FRAME_MAX_SIDE);
 }
 
 int main(int argc, char **argv)

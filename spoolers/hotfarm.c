@@ -128,7 +128,10 @@ static void job_status_live(const struct job_row *r, struct job_status *st)
 			st->frames_done = d;
 		close(jfd);
 	}
-	snprintf(st->state, sizeof st->state, "%s", state_word(r->state));
+	/* the entry's folder is the truth; "rendering" is a queued job with
+	 * frames running, which status.ini knows */
+	if (!(r->state == STATE_QUEUED && !strcmp(st->state, "rendering")))
+		snprintf(st->state, sizeof st->state, "%s", state_word(r->state));
 	entry_parse(r->entry, &st->priority, NULL, NULL);
 }
 

@@ -56,6 +56,13 @@ new_spool() {
 	settle = 1
 	[watcherd]
 	rescan_ms = ${RESCAN_MS:-500}
+	[agent]
+	heartbeat = 1
+	host_timeout = ${HOST_TIMEOUT:-4}
+	hang_timeout = ${HANG_TIMEOUT:-300}
+	fail_limit = ${FAIL_LIMIT:-3}
+	fair_share = ${FAIR_SHARE:-no}
+	probe_interval = ${PROBE_INTERVAL:-30}
 	INI
 	export HOTFARM_SPOOL=$SPOOL
 }
@@ -74,6 +81,30 @@ stop_watcherd() {
 	wait "$WATCHERD" 2>/dev/null
 }
 alive() { kill -0 "$1" 2>/dev/null; }
+
+# start_agent NAME [ARGS...]: a render agent named NAME on $SPOOL, in the
+# background; waits until its host record is written. Sets $AGENT (its pid).
+start_agent() {
+	_an=$1; shift
+	render-agent --spool "$SPOOL" --name "$_an" "$@" 2>>"$SPOOL.agent-$_an.log" &
+	AGENT=$!
+	_pids="$_pids $AGENT"
+	wait_for 15 _agent_ready "$_an" || { echo "# agent $_an did not start:" >&2; tail -5 "$SPOOL.agent-$_an.log" >&2; return 1; }
+}
+_agent_ready() { [ -f "$SPOOL/hosts/$1/host.ini" ] && [ -f "$SPOOL/hosts/$1/heartbeat" ]; }
+job_done() { in_state done "$1"; }
+job_failed() { in_state failed "$1"; }
+# drop_dir NAME DIR: pack DIR (holding job.ini) and drop it the careful way
+drop_dir() {
+	tar -C "$2" -cf "$T/$1.tar" . && mv "$T/$1.tar" "$SPOOL/inbox/.$1.tar" && mv "$SPOOL/inbox/.$1.tar" "$SPOOL/inbox/$1.tar"
+}
+# povray_job DIR FRAMES [W H]: DIR/scene.pov (the orbit example) + DIR/job.ini
+povray_job() {
+	mkdir -p "$1"
+	cp "$HF_ROOT/examples/orbit/scene.pov" "$1/scene.pov"
+	printf '[job]\nframes = %s\nretries = %s\n[render]\nscene = scene.pov\nwidth = %s\nheight = %s\noutput = "f_####.png"\n' \
+		"$2" "${RETRIES:-2}" "${3:-64}" "${4:-48}" >"$1/job.ini"
+}
 
 # A small POV-Ray animation scene.
 write_scene() {

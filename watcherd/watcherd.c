@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "../layout/layout.h"
 #include "../layout/watch.h"
+#include "farm.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -516,8 +517,8 @@ static void rescan(void)
 		cancel_retry_at = mono_us() + 30 * 1000000LL;
 	}
 	scan_dir(DIR_CANCEL, note_cancel);
-	/* a stem whose wait timer has run out is looked at again */
 	heartbeat();
+	farm_rescan(&sp);
 }
 
 /* ---- deciding what to start ------------------------------------------------------ */

@@ -1,0 +1,230 @@
+/* farm.c - the supervision part of watcherd: hosts that stopped beating
+ * lose their claims (tickets back to todo/, tokens back to limits/), queued
+ * jobs get current counts and a sentence saying why they wait, and jobs
+ * whose last ticket finished are finished if their agent could not.
+ * Reads host records and job descriptions written by this farm's agents
+ * and intake; a malformed one is skipped. */
+#define _GNU_SOURCE
+#include "farm.h"
+#include "../layout/host.h"
+#include "../layout/ini.h"
+#include "../layout/jobdesc.h"
+#include "../layout/layout.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static bool owned_by(const char *name, const char *host)
+{
+	const char *at = strchr(name, '@');
+	size_t hl = strlen(host);
+	return at && !strncmp(at + 1, host, hl) && at[1 + hl] == '.';
+}
+
+/* Give back everything HOST holds: active tickets of every job that can
+ * have them, and license tokens. */
+static int release_host(const struct spool *sp, const char *host)
+{
+	int n = 0;
+	enum job_state states[] = {STATE_QUEUED, STATE_HELD, STATE_CANCELLED};
+	for (size_t k = 0; k < 3; k++) {
+		struct strlist l = {0};
+		state_list(sp, states[k], &l);
+		for (size_t i = 0; i < l.n; i++) {
+			char name[NAME_MAX_LEN + 1];
+			entry_parse(l.v[i], NULL, NULL, name);
+			int jfd = job_dir_open(sp, name);
+			if (jfd < 0)
+				continue;
+			DIR *d = dir_open(jfd, "frames/active");
+			struct dirent *e;
+			struct strlist mine = {0};
+			while (d && (e = readdir(d)))
+				if (owned_by(e->d_name, host))
+					strlist_add(&mine, e->d_name);
+			if (d)
+				closedir(d);
+			for (size_t m = 0; m < mine.n; m++)
+				if (ticket_return(jfd, mine.v[m]) == 0)
+					n++;
+			strlist_free(&mine);
+			close(jfd);
+		}
+		strlist_free(&l);
+	}
+	DIR *ld = dir_open(spool_fd(sp, DIR_LIMITS), ".");
+	struct dirent *e;
+	while (ld && (e = readdir(ld))) {
+		if (!name_is_valid(e->d_name))
+			continue;
+		DIR *t = dir_open(dirfd(ld), e->d_name);
+		struct dirent *te;
+		struct strlist mine = {0};
+		while (t && (te = readdir(t)))
+			if (owned_by(te->d_name, host))
+				strlist_add(&mine, te->d_name);
+		if (t)
+			closedir(t);
+		for (size_t m = 0; m < mine.n; m++)
+			if (limit_give(sp, e->d_name, mine.v[m]) == 0)
+				n++;
+		strlist_free(&mine);
+	}
+	if (ld)
+		closedir(ld);
+	return n;
+}
+
+static struct host_record *hosts;
+static size_t nhosts;
+
+static void hosts_check(const struct spool *sp)
+{
+	for (size_t i = 0; i < nhosts; i++)
+		host_free(&hosts[i]);
+	nhosts = 0;
+	struct strlist names = {0};
+	host_list(sp, &names);
+	hosts = xrealloc(hosts, (names.n ? names.n : 1) * sizeof *hosts);
+	int64_t now = server_now_us(sp);
+	for (size_t i = 0; i < names.n; i++) {
+		struct host_record h;
+		if (host_read(sp, names.v[i], &h) < 0)
+			continue;
+		int64_t age = now - h.heartbeat_us;
+		if (!h.lost && h.heartbeat_us && age > sp->conf.host_timeout * 1000000LL) {
+			int hfd = openat(spool_fd(sp, DIR_HOSTS), h.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			char text[200];
+			char iso[32];
+			time_iso(now_us(), iso);
+			int len = snprintf(text, sizeof text, "heartbeat %lld s old at %s; its frames were given back\n",
+					   (long long)(age / 1000000), iso);
+			if (hfd >= 0) {
+				file_write_atomic(hfd, "lost", text, (size_t)len, 0644);
+				close(hfd);
+			}
+			h.lost = true;
+			int n = release_host(sp, h.name);
+			warn("host %s lost (heartbeat %lld s old, limit %ld s): %d claims given back", h.name,
+			     (long long)(age / 1000000), sp->conf.host_timeout, n);
+		}
+		if (h.lost) {
+			/* a lost host keeps nothing, also what it claims after */
+			release_host(sp, h.name);
+			host_free(&h);
+			continue;
+		}
+		hosts[nhosts++] = h;
+	}
+	strlist_free(&names);
+}
+
+/* Why no host takes the job: "" when some live host could. */
+static void why_waiting(int jfd, const struct job_desc *jd, char *why, size_t whysize)
+{
+	if (nhosts == 0) {
+		snprintf(why, whysize, "waiting: no render host is running");
+		return;
+	}
+	char first[300] = "";
+	int blocked = 0;
+	for (size_t i = 0; i < nhosts; i++) {
+		char w[300], marker[128];
+		if (host_matches(&hosts[i], jd, w, sizeof w)) {
+			snprintf(marker, sizeof marker, "blocked/%s", hosts[i].name);
+			if (faccessat(jfd, marker, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+				*why = 0;
+				return;
+			}
+			blocked++;
+			continue;
+		}
+		if (!*first)
+			snprintf(first, sizeof first, "%s", w);
+	}
+	if (blocked)
+		snprintf(why, whysize,
+			 "waiting: every host that could render it failed too many of its frames "
+			 "(remove the markers in its blocked/ folder to let them try again)");
+	else
+		snprintf(why, whysize, "waiting: no host has %s", first);
+}
+
+static void job_update(const struct spool *sp, const char *name, long ahead)
+{
+	int jfd = job_dir_open(sp, name);
+	if (jfd < 0)
+		return;
+	struct job_counts c;
+	if (job_counts(jfd, &c) < 0) {
+		close(jfd);
+		return;
+	}
+	if (c.todo == 0 && c.active == 0) {
+		close(jfd);
+		if (job_try_finish(sp, name) == 1)
+			say("%s finished (its last frame was done)", name);
+		return;
+	}
+	struct job_status st;
+	if (job_status_read(jfd, &st) < 0) {
+		close(jfd);
+		return;
+	}
+	char state[16], reason[512];
+	if (c.active > 0) {
+		snprintf(state, sizeof state, "rendering");
+		snprintf(reason, sizeof reason, "rendering on %ld slot%s; %ld of %ld tickets done", c.active,
+			 c.active == 1 ? "" : "s", c.done, c.todo + c.active + c.done + c.failed);
+	} else {
+		snprintf(state, sizeof state, "queued");
+		char err[512];
+		struct ini *ini = ini_load(jfd, "job.ini", "job.ini", err, sizeof err);
+		struct job_desc jd;
+		char why[400] = "";
+		if (ini && job_desc_parse(ini, "job.ini", 10000000, &jd, err, sizeof err) == 0) {
+			why_waiting(jfd, &jd, why, sizeof why);
+			job_desc_free(&jd);
+		}
+		ini_free(ini);
+		if (*why)
+			snprintf(reason, sizeof reason, "%s", why);
+		else if (ahead)
+			snprintf(reason, sizeof reason, "queued; waiting for a free render slot (%ld job%s ahead)", ahead,
+				 ahead == 1 ? "" : "s");
+		else
+			snprintf(reason, sizeof reason, "queued; waiting for a free render slot");
+	}
+	long done_frames = st.frames_total && c.todo + c.active + c.done + c.failed == st.tickets
+				   ? c.done * st.frames_total / (st.tickets ? st.tickets : 1)
+				   : c.done;
+	if (strcmp(st.state, state) || strcmp(st.reason, reason) || st.frames_done != done_frames) {
+		if (!strcmp(state, "rendering") && !st.started_us)
+			st.started_us = now_us();
+		snprintf(st.state, sizeof st.state, "%s", state);
+		snprintf(st.reason, sizeof st.reason, "%s", reason);
+		st.frames_done = done_frames;
+		st.updated_us = now_us();
+		job_status_write(jfd, &st);
+	}
+	job_status_free(&st);
+	close(jfd);
+}
+
+void farm_rescan(const struct spool *sp)
+{
+	hosts_check(sp);
+	struct strlist l = {0};
+	state_list(sp, STATE_QUEUED, &l);
+	for (size_t i = 0; i < l.n; i++) {
+		char name[NAME_MAX_LEN + 1];
+		if (entry_parse(l.v[i], NULL, NULL, name))
+			job_update(sp, name, (long)i);
+	}
+	strlist_free(&l);
+}

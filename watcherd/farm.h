@@ -1,0 +1,11 @@
+/* farm.h - watcherd's watch over render hosts and running jobs. */
+#ifndef HOTFARM_FARM_H
+#define HOTFARM_FARM_H
+
+struct spool;
+/* Mark hosts whose heartbeat stopped as lost and give their frames and
+ * tokens back; bring each queued job's status.ini up to date (counts,
+ * rendering or why it waits); finish jobs whose last ticket is done. */
+void farm_rescan(const struct spool *sp);
+
+#endif
