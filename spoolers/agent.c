@@ -738,7 +738,11 @@ static void render_exited(struct slot *s, int status)
 	}
 	if (s->killing == KILL_HANG) {
 		bill(s, false, 0);
-		snprintf(why, sizeof why, "hung: no log output and no CPU progress for %ld s", sp.conf.hang_timeout);
+		if (s->state == SLOT_CHECK)
+			snprintf(why, sizeof why, "the image took more than a minute to check");
+		else
+			snprintf(why, sizeof why, "hung: no log output and no CPU progress for %ld s",
+				 sp.conf.hang_timeout);
 		ticket_failed(s, why);
 		return;
 	}
@@ -753,6 +757,9 @@ static void render_exited(struct slot *s, int status)
 		ticket_failed(s, why);
 		return;
 	}
+	/* whatever the renderer left running goes now, before its image is
+	 * checked: nothing may touch it between the check and publishing */
+	kill(-s->pid, SIGKILL);
 	/* exactly one image in the slot's folder */
 	DIR *d = opendir(s->outdir);
 	struct dirent *e;
@@ -785,6 +792,7 @@ static void render_exited(struct slot *s, int status)
 		return;
 	}
 	s->state = SLOT_CHECK;
+	s->frame_started = mono_us();
 }
 
 static void check_exited(struct slot *s, int status)
@@ -792,6 +800,15 @@ static void check_exited(struct slot *s, int status)
 	struct job *j = s->job;
 	if (s->killing) {
 		render_exited(s, status);
+		return;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_TEMPFAIL) {
+		/* the checker's own trouble (memory): not the frame's fault */
+		bill(s, false, 0);
+		ticket_finish(j->fd, s->ticket, s->owner, TICKET_TODO);
+		warn("%s frame %ld: the image checker failed for want of resources; the frame goes back", j->name,
+		     s->frames[s->cur]);
+		slot_idle(s);
 		return;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -900,8 +917,12 @@ static void watch_slots(void)
 				kill(-s->pid, SIGKILL);
 			continue;
 		}
-		if (s->state != SLOT_RENDER)
+		if (s->state == SLOT_CHECK) {
+			/* a hostile image may be slow to decode: the checker gets a minute */
+			if (now - s->frame_started > 60 * 1000000LL)
+				slot_kill(s, KILL_HANG);
 			continue;
+		}
 		if (s->job->jd.timeout && now - s->frame_started > s->job->jd.timeout * 1000000LL) {
 			say("%s frame %ld: timeout after %ld s, stopping it", s->job->name, s->frames[s->cur],
 			    s->job->jd.timeout);
