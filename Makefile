@@ -73,14 +73,23 @@ bin/unit-san: tests/unit.c $(LAYOUT_SRC) $(LAYOUT_HDR)
 	@mkdir -p bin
 	$(CC) -std=c17 $(WARN) -O1 -g $(SAN) -o $@ tests/unit.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
 
-check: all bin/unit bin/unit-san
+# check and demo install what is missing first (as root; else they say what)
+check: need-deps
+	@$(MAKE) --no-print-directory all bin/unit bin/unit-san
 	@tests/run
 
-bench: all
+bench: need-deps
+	@$(MAKE) --no-print-directory all
 	@bench/run
 
-demo: all
+demo: need-deps
+	@$(MAKE) --no-print-directory all
 	@tests/demo
+
+need-deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "missing Debian packages:" $$missing; $(MAKE) --no-print-directory deps; fi
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -98,4 +107,4 @@ install: all
 clean:
 	rm -rf build bin
 
-.PHONY: all check bench demo deps install clean
+.PHONY: all check bench demo deps need-deps install clean

@@ -2,7 +2,9 @@
  * order, names, entry names, the .ini guard, number parsing. Built plain
  * and under ASan+UBSan; prints TAP. */
 #define _GNU_SOURCE
+#include "../layout/host.h"
 #include "../layout/ini.h"
+#include "../layout/package.h"
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"
 
@@ -249,8 +251,88 @@ static void test_numbers(void)
 	CHECK(!parse_seconds("2h", 1000, &v), "parse_seconds over the limit");
 }
 
+static void host_set(struct host_record *h, const char *key, const char *value)
+{
+	strlist_add(&h->keys, key);
+	strlist_add(&h->values, value);
+}
+
+static bool match(const struct host_record *h, const char *requires, char *why)
+{
+	char text[1024], err[512];
+	snprintf(text, sizeof text, "[job]\nframes = 1\n[render]\nscene = a.pov\n%s\n[requires]\n%s\n",
+		 strstr(requires, "package=") ? "package = blender" : "", strstr(requires, "package=") ? "" : requires);
+	struct ini *ini = ini_parse(text, strlen(text), "job.ini", err, sizeof err);
+	struct job_desc jd;
+	if (!ini || job_desc_parse(ini, "job.ini", 100, &jd, err, sizeof err) < 0) {
+		printf("# %s\n", err);
+		ini_free(ini);
+		return false;
+	}
+	*why = 0;
+	bool ok = host_matches(h, &jd, why, 200);
+	job_desc_free(&jd);
+	ini_free(ini);
+	return ok;
+}
+
+static void test_matching(void)
+{
+	struct host_record h = {0};
+	host_set(&h, "os", "Linux");
+	host_set(&h, "os_version", "6.1.0-13-amd64");
+	host_set(&h, "cpus", "16");
+	host_set(&h, "ram_mb", "32000");
+	host_set(&h, "gpu", "nvidia:0x2204");
+	strlist_add(&h.packages, "povray");
+	strlist_add(&h.versions, "3.7.0.10");
+	char why[200];
+	CHECK(match(&h, "", why), "match: no requirements, package present");
+	CHECK(match(&h, "version = 3.7.*", why), "match: version wildcard");
+	CHECK(!match(&h, "version = 3.8.*", why) && !strcmp(why, "package povray 3.8.*"),
+	      "match: wrong version says which (%s)", why);
+	CHECK(match(&h, "os_version = 6.*\ngpu = nvidia*", why), "match: wildcards on host keys");
+	CHECK(!match(&h, "gpu = amd*", why) && !strcmp(why, "gpu = amd*"), "match: a key that differs (%s)", why);
+	CHECK(match(&h, "gpu = *", why), "match: * is don't care");
+	CHECK(!match(&h, "license_key = *", why), "match: a key the host lacks does not match");
+	CHECK(match(&h, "min_ram_mb = 32000\nmin_cpus = 16", why), "match: minimums met exactly");
+	CHECK(!match(&h, "min_ram_mb = 32001", why) && !strcmp(why, "ram_mb >= 32001"), "match: RAM minimum (%s)",
+	      why);
+	CHECK(!match(&h, "min_cpus = 17", why) && !strcmp(why, "cpus >= 17"), "match: CPU minimum (%s)", why);
+	CHECK(!match(&h, "package=", why) && !strcmp(why, "package blender"), "match: package absent (%s)", why);
+	strlist_add(&h.packages, "blender");
+	strlist_add(&h.versions, "3.4.1");
+	CHECK(match(&h, "package=", why), "match: package present");
+	host_free(&h);
+}
+
+static void test_package(void)
+{
+	struct package p = {0};
+	args_split("povray +I{scene} +O{output} +SF{frame} +W{width} x{frame4}y {args}", &p.argv, NULL, 0);
+	struct strlist jargs = {0}, argv = {0};
+	args_split("+A0.3 \"+L{files}/inc\"", &jargs, NULL, 0);
+	struct render_vars v = {.scene = "/s/a.pov", .output = "/o/f.png", .files = "/f", .frame = 7,
+				.width = 320, .height = 240, .args = &jargs};
+	char err[200];
+	int rc = package_argv(&p, &v, &argv, err, sizeof err);
+	CHECK(rc == 0 && argv.n == 8 && !strcmp(argv.v[1], "+I/s/a.pov") && !strcmp(argv.v[3], "+SF7") &&
+		      !strcmp(argv.v[5], "x0007y") && !strcmp(argv.v[6], "+A0.3") && !strcmp(argv.v[7], "+L/f/inc"),
+	      "package: placeholders expand inside words, {args} becomes words");
+	strlist_free(&argv);
+	strlist_free(&p.argv);
+	args_split("run {nosuch}", &p.argv, NULL, 0);
+	CHECK(package_argv(&p, &v, &argv, err, sizeof err) < 0 && strstr(err, "{nosuch}"),
+	      "package: an unknown placeholder is an error (%s)", err);
+	strlist_free(&argv);
+	strlist_free(&p.argv);
+	strlist_free(&jargs);
+}
+
 int main(void)
 {
+	test_matching();
+	test_package();
 	test_frames();
 	test_samples();
 	test_names();
