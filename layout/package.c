@@ -30,6 +30,8 @@ int package_load(int confdir, const char *name, struct package *p, char *err, si
 		snprintf(p->description, sizeof p->description, "%s", v);
 	if ((v = ini_get(ini, "package", "builtin")) && !strcmp(v, "null"))
 		p->builtin_null = true;
+	if ((v = ini_get(ini, "package", "produces")) && !strcmp(v, "nothing"))
+		p->no_output = true;
 	if ((v = ini_get(ini, "package", "version")))
 		snprintf(p->version, sizeof p->version, "%s", v);
 	if ((v = ini_get(ini, "probe", "command")))

@@ -16,6 +16,7 @@ struct package {
 	char version[64];          /* fixed version when there is nothing to probe */
 	struct strlist argv;       /* the template, one word each */
 	bool builtin_null;         /* benchmarking only: renders nothing, runs nothing */
+	bool no_output;            /* [package] produces = nothing: exit 0 is success */
 };
 
 /* The values placeholders stand for. */

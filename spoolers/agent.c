@@ -64,6 +64,8 @@ struct job {
 	int running;      /* our slots busy with it */
 	int fails_in_row;
 	long active_all;  /* fair share: its active tickets, all hosts */
+	char program_name[256], program[PATH_MAX]; /* argv[0], found in $PATH */
+	int64_t queued_seen; /* when its entry was last seen in queue/ */
 	int64_t active_at;
 };
 
@@ -224,6 +226,7 @@ struct slot {
 	double wall;
 	enum kill_reason killing;
 	int64_t kill_at;
+	bool shown; /* its slot file says busy */
 };
 
 static struct slot *slots;
@@ -231,9 +234,8 @@ static int nslots;
 
 static void slot_write(struct slot *s)
 {
-	if (s->job && s->job->pkg.builtin_null)
-		return; /* benchmarking: no bookkeeping */
 	char name[32], iso[32];
+	s->shown = s->state != SLOT_IDLE;
 	snprintf(name, sizeof name, "slot.%d", s->index);
 	struct buf b = {0};
 	if (s->state == SLOT_IDLE) {
@@ -282,10 +284,18 @@ static bool ticket_read(struct slot *s, bool *failed_here)
 {
 	char path[256];
 	snprintf(path, sizeof path, "frames/active/%s@%s", s->ticket, s->owner);
-	size_t len;
-	char *text = file_read_small(s->job->fd, path, 1 << 20, &len);
-	if (!text)
+	/* one read: a ticket is a few lines */
+	int fd = openat(s->job->fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return false;
+	char *text = xmalloc(16384);
+	ssize_t n = read(fd, text, 16383);
+	close(fd);
+	if (n <= 0) {
+		free(text);
+		return false;
+	}
+	text[n] = 0;
 	free(s->frames);
 	s->frames = NULL;
 	s->nframes = s->cur = 0;
@@ -321,15 +331,17 @@ static bool ticket_read(struct slot *s, bool *failed_here)
 
 /* ---- processes ---------------------------------------------------------------------- */
 
-static pid_t spawn_in(const char *dir, char *const argv[], const char *out, bool search)
+/* Start ARGV[0] (a path) in DIR with its output going to OUTFD, in a
+ * process group of its own so that it can be killed whole. */
+static pid_t spawn_in(const char *dir, char *const argv[], int outfd)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&at);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0644);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	posix_spawn_file_actions_adddup2(&fa, outfd, 1);
+	posix_spawn_file_actions_adddup2(&fa, outfd, 2);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	if (dir)
 		posix_spawn_file_actions_addchdir_np(&fa, dir);
@@ -338,11 +350,10 @@ static pid_t spawn_in(const char *dir, char *const argv[], const char *out, bool
 	sigfillset(&dflt);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &dflt);
-	posix_spawnattr_setpgroup(&at, 0); /* its own group: killed whole */
+	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 	pid_t pid;
-	int e = search ? posix_spawnp(&pid, argv[0], &fa, &at, argv, environ)
-		       : posix_spawn(&pid, argv[0], &fa, &at, argv, environ);
+	int e = posix_spawn(&pid, argv[0], &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	if (e) {
@@ -350,6 +361,24 @@ static pid_t spawn_in(const char *dir, char *const argv[], const char *out, bool
 		return -1;
 	}
 	return pid;
+}
+
+/* Where a command lives: looked up in $PATH once per job and program. */
+static bool find_program(const char *name, char *out, size_t outsize)
+{
+	if (strchr(name, '/')) {
+		snprintf(out, outsize, "%s", name);
+		return access(out, X_OK) == 0;
+	}
+	const char *path = getenv("PATH");
+	char *copy = xstrdup(path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
+	bool found = false;
+	for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+		snprintf(out, outsize, "%s/%s", *dir ? dir : ".", name);
+		found = access(out, X_OK) == 0;
+	}
+	free(copy);
+	return found;
 }
 
 static void slot_kill(struct slot *s, enum kill_reason why)
@@ -385,7 +414,7 @@ static void slot_idle(struct slot *s)
 	if (*s->outdir)
 		tree_remove(AT_FDCWD, s->outdir);
 	s->outdir[0] = 0;
-	if (!quiet)
+	if (!quiet && s->shown)
 		slot_write(s);
 }
 
@@ -424,11 +453,16 @@ static void frame_start(struct slot *s)
 		slot_idle(s);
 		return;
 	}
-	snprintf(s->outdir, sizeof s->outdir, "%s/jobs/%s/output/.%s", sp.path, j->name, s->owner);
-	tree_remove(AT_FDCWD, s->outdir);
-	if (mkdir(s->outdir, 0755) < 0) {
-		ticket_failed(s, "cannot make a temporary folder for the image");
-		return;
+	char outdir[PATH_MAX];
+	snprintf(outdir, sizeof outdir, "%s/jobs/%s/output/.%s", sp.path, j->name, s->owner);
+	if (!j->pkg.no_output) {
+		/* the render writes into a folder of its own, then we look */
+		snprintf(s->outdir, sizeof s->outdir, "%s", outdir);
+		tree_remove(AT_FDCWD, s->outdir);
+		if (mkdir(s->outdir, 0755) < 0) {
+			ticket_failed(s, "cannot make a temporary folder for the image");
+			return;
+		}
 	}
 	snprintf(s->log, sizeof s->log, "%s/jobs/%s/logs/frame%04ld.try%d.%s.log", sp.path, j->name, frame,
 		 s->attempt, s->owner);
@@ -437,11 +471,11 @@ static void frame_start(struct slot *s)
 	if (dot && strlen(dot) < sizeof ext && !strchr(dot, '/'))
 		snprintf(ext, sizeof ext, "%s", dot);
 	char output[PATH_MAX], files[PATH_MAX], scene[PATH_MAX];
-	snprintf(output, sizeof output, "%s/frame%s", s->outdir, ext);
+	snprintf(output, sizeof output, "%s/frame%s", outdir, ext);
 	snprintf(files, sizeof files, "%s/jobs/%s/files", sp.path, j->name);
 	snprintf(scene, sizeof scene, "%s/%s", files, j->jd.scene);
 	struct render_vars v = {
-		.scene = scene, .files = files, .output = output, .outdir = s->outdir, .job = j->name,
+		.scene = scene, .files = files, .output = output, .outdir = outdir, .job = j->name,
 		.frame = frame, .first_frame = j->jd.frames[0], .last_frame = j->jd.frames[j->jd.nframes - 1],
 		.width = j->jd.width, .height = j->jd.height, .args = &j->jd.argv,
 	};
@@ -453,23 +487,46 @@ static void frame_start(struct slot *s)
 		return;
 	}
 	/* the log starts with what was run, where and when */
-	FILE *log = fopen(s->log, "we");
-	if (log) {
-		char iso[32];
-		time_iso(now_us(), iso);
-		fprintf(log, "# hotfarm: job %s frame %ld attempt %d on %s at %s\n# hotfarm: argv:", j->name, frame,
-			s->attempt, s->owner, iso);
-		for (size_t i = 0; i < argv.n; i++) {
-			char w[600];
-			text_escape(argv.v[i], w, sizeof w);
-			fprintf(log, " [%s]", w);
-		}
-		fprintf(log, "\n");
-		fclose(log);
+	int logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (logfd < 0) {
+		strlist_free(&argv);
+		ticket_failed(s, "cannot create the frame's log");
+		return;
 	}
+	struct buf head = {0};
+	char iso[32];
+	time_iso(now_us(), iso);
+	buf_printf(&head, "# hotfarm: job %s frame %ld attempt %d on %s at %s\n# hotfarm: argv:", j->name, frame,
+		   s->attempt, s->owner, iso);
+	for (size_t i = 0; i < argv.n; i++) {
+		char w[600];
+		text_escape(argv.v[i], w, sizeof w);
+		buf_printf(&head, " [%s]", w);
+	}
+	buf_printf(&head, "\n");
+	if (write(logfd, head.data, head.len) != (ssize_t)head.len)
+		warn("unable to write %s: %s", s->log, strerror(errno));
+	buf_free(&head);
+	if (strcmp(argv.v[0], j->program_name)) {
+		snprintf(j->program_name, sizeof j->program_name, "%s", argv.v[0]);
+		if (!find_program(argv.v[0], j->program, sizeof j->program))
+			j->program[0] = 0;
+	}
+	if (!j->program[0]) {
+		char why[400], w[200];
+		text_escape(argv.v[0], w, sizeof w);
+		snprintf(why, sizeof why, "the renderer '%s' is not installed on %s", w, host);
+		close(logfd);
+		strlist_free(&argv);
+		ticket_failed(s, why);
+		return;
+	}
+	free(argv.v[0]);
+	argv.v[0] = xstrdup(j->program);
 	strlist_take(&argv, NULL);
-	s->pid = spawn_in(files, argv.v, s->log, true);
+	s->pid = spawn_in(files, argv.v, logfd);
 	int e = errno;
+	close(logfd);
 	argv.n--;
 	strlist_free(&argv);
 	if (s->pid < 0) {
@@ -483,7 +540,8 @@ static void frame_start(struct slot *s)
 	s->log_seen = 0;
 	s->cpu_seen = 0;
 	s->killing = KILL_NONE;
-	slot_write(s);
+	/* the slot file says busy once the frame has run for a moment (see
+	 * slots_show): a frame of a few ms costs no file writes */
 }
 
 /* Whether another live host could render job J (for retrying a frame
@@ -549,14 +607,18 @@ static bool slot_take(struct slot *s, struct job *j)
 				j->running--;
 				continue;
 			}
-			/* still queued? (a cancel or hold may have come meanwhile) */
-			if (faccessat(state_fd(&sp, STATE_QUEUED), j->entry, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+			/* still queued? (a cancel or hold may have come meanwhile;
+			 * inotify tells us too, so looking every 50 ms is enough) */
+			int64_t now = mono_us();
+			if (now - j->queued_seen > 50000 &&
+			    faccessat(state_fd(&sp, STATE_QUEUED), j->entry, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 				ticket_finish(j->fd, t, s->owner, TICKET_TODO);
 				s->job = NULL;
 				j->running--;
 				j->retry_at = INT64_MAX;
 				break;
 			}
+			j->queued_seen = now;
 			if (failed_here && others_can(j)) {
 				/* it failed here before: let another host try it */
 				ticket_finish(j->fd, t, s->owner, TICKET_TODO);
@@ -584,8 +646,10 @@ static bool slot_take(struct slot *s, struct job *j)
 				break;
 		}
 	}
-	/* nothing to take now: look again on the next event or rescan */
+	/* nothing to take now: look again on the next event or rescan; and
+	 * if nothing runs either, the job is over */
 	j->retry_at = mono_us() + 1000000LL * sp.conf.heartbeat;
+	job_done_check(j);
 	for (size_t k = 0; k < s->tokens.n; k++) {
 		char *tab = strchr(s->tokens.v[k], '\t');
 		*tab = 0;
@@ -712,7 +776,8 @@ static void frame_published(struct slot *s)
 	if (ticket_finish(j->fd, s->ticket, s->owner, TICKET_DONE) < 0 && errno != ENOENT)
 		warn("unable to finish ticket %s of %s: %s", s->ticket, j->name, strerror(errno));
 	slot_idle(s);
-	job_done_check(j);
+	/* the next look for a ticket finds the job over, if it is */
+	j->retry_at = 0;
 }
 
 /* The renderer exited: find its image and have it checked. */
@@ -760,6 +825,12 @@ static void render_exited(struct slot *s, int status)
 	/* whatever the renderer left running goes now, before its image is
 	 * checked: nothing may touch it between the check and publishing */
 	kill(-s->pid, SIGKILL);
+	if (j->pkg.no_output) {
+		/* a package that makes no image: its exit status is all */
+		bill(s, true, 0);
+		frame_published(s);
+		return;
+	}
 	/* exactly one image in the slot's folder */
 	DIR *d = opendir(s->outdir);
 	struct dirent *e;
@@ -785,7 +856,10 @@ static void render_exited(struct slot *s, int status)
 	char *plain[] = {checker, s->image, w, h, NULL};
 	char *blank[] = {checker, "--allow-blank", s->image, w, h, NULL};
 	char **argv = j->jd.allow_blank ? blank : plain;
-	s->pid = spawn_in(NULL, argv, out, false);
+	int outfd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	s->pid = outfd < 0 ? -1 : spawn_in(NULL, argv, outfd);
+	if (outfd >= 0)
+		close(outfd);
 	if (s->pid < 0) {
 		bill(s, false, 0);
 		ticket_failed(s, "the image checker could not be started");
@@ -941,6 +1015,17 @@ static void watch_slots(void)
 			    s->frames[s->cur], sp.conf.hang_timeout);
 			slot_kill(s, KILL_HANG);
 		}
+	}
+}
+
+/* Slot files catch up with frames that have run for a moment. */
+static void slots_show(void)
+{
+	int64_t now = mono_us();
+	for (int i = 0; i < nslots; i++) {
+		struct slot *s = &slots[i];
+		if (s->state != SLOT_IDLE && !s->shown && now - s->frame_started > 20000)
+			slot_write(s);
 	}
 }
 
@@ -1220,15 +1305,15 @@ int main(int argc, char **argv)
 	int64_t next_beat = mono_us() + sp.conf.heartbeat * 1000000LL;
 	int64_t next_rescan = mono_us() + sp.conf.rescan_ms * 1000LL;
 	int64_t next_probe = mono_us() + sp.conf.probe_interval * 1000000LL;
-	int64_t stop_deadline = 0;
+	int64_t stop_deadline = 0, next_watch = 0;
 	for (;;) {
 		fill_slots();
 		if (stopping && !busy())
 			break;
 		int64_t now = mono_us();
 		int64_t wake = next_beat < next_rescan ? next_beat : next_rescan;
-		if (busy() && wake > now + 250000)
-			wake = now + 250000;
+		if (busy() && wake > next_watch)
+			wake = next_watch > now ? next_watch : now + 20000;
 		int timeout = wake > now ? (int)((wake - now) / 1000) + 1 : 0;
 		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = efd, .events = POLLIN}};
 		int n = poll(pfd, efd >= 0 ? 2 : 1, timeout);
@@ -1264,8 +1349,11 @@ int main(int argc, char **argv)
 				queue_refresh();
 		}
 		now = mono_us();
-		if (busy())
+		if (busy() && now >= next_watch) {
 			watch_slots();
+			slots_show();
+			next_watch = now + 20000;
+		}
 		if (now >= next_beat) {
 			heartbeat();
 			next_beat = now + sp.conf.heartbeat * 1000000LL;
