@@ -580,6 +580,8 @@ static bool slot_take(struct slot *s, struct job *j)
 	for (size_t i = 0; i < j->limits.n; i++) {
 		char held[256];
 		if (limit_take(&sp, j->limits.v[i], s->owner, held) < 0) {
+			/* all taken: look again soon (tokens come back as frames end) */
+			j->retry_at = mono_us() + 200000;
 			for (size_t k = 0; k < s->tokens.n; k++) {
 				char *tab = strchr(s->tokens.v[k], '\t');
 				*tab = 0;
@@ -668,57 +670,52 @@ static long active_all(struct job *j)
 	return j->active_all;
 }
 
+/* Give slot S a ticket: queue order; in fair-share mode, among the jobs of
+ * the best priority the one with the fewest running frames first. */
+static bool slot_fill(struct slot *s)
+{
+	int64_t now = mono_us();
+	for (size_t q = 0; q < nqueue;) {
+		size_t end = q;
+		while (end < nqueue && queue[end]->priority == queue[q]->priority)
+			end++;
+		struct job *best = NULL;
+		for (size_t k = q; k < end; k++) {
+			struct job *j = queue[k];
+			if (j->retry_at > now)
+				continue;
+			job_load(j);
+			if (!j->usable)
+				continue;
+			if (!sp.conf.fair_share) {
+				if (slot_take(s, j))
+					return true;
+			} else if (!best || active_all(j) < active_all(best)) {
+				best = j;
+			}
+		}
+		if (best) {
+			if (slot_take(s, best)) {
+				best->active_at = 0;
+				return true;
+			}
+			continue; /* best had nothing after all: this priority again without it */
+		}
+		q = end;
+	}
+	return false;
+}
+
 static void fill_slots(void)
 {
 	if (stopping)
 		return;
 	for (int i = 0; i < nslots; i++) {
 		struct slot *s = &slots[i];
-		if (s->state != SLOT_IDLE)
-			continue;
-		int64_t now = mono_us();
-		bool took = false;
-		if (0) {
-		again:
-			took = false;
-		}
-		/* queue order; in fair-share mode, among the jobs of the best
-		 * priority the one with the fewest running frames goes first */
-		for (size_t q = 0; q < nqueue && !took;) {
-			struct job *best = NULL;
-			size_t end = q;
-			while (end < nqueue && queue[end]->priority == queue[q]->priority)
-				end++;
-			for (size_t k = q; k < end; k++) {
-				struct job *j = queue[k];
-				if (j->retry_at > now)
-					continue;
-				job_load(j);
-				if (!j->usable)
-					continue;
-				if (!sp.conf.fair_share) {
-					if (slot_take(s, j)) {
-						took = true;
-						break;
-					}
-					continue;
-				}
-				if (!best || active_all(j) < active_all(best))
-					best = j;
-			}
-			if (sp.conf.fair_share && best && !took) {
-				if (slot_take(s, best)) {
-					took = true;
-					best->active_at = 0;
-				}
-				continue; /* look at this priority again without it */
-			}
-			q = end;
-		}
-		if (!took)
-			break; /* nothing to do for any slot */
-		if (s->state == SLOT_IDLE)
-			goto again; /* it finished at once (the null package): take the next */
+		/* a frame of the null package is over at once: take the next */
+		while (s->state == SLOT_IDLE)
+			if (!slot_fill(s))
+				return; /* nothing to do for any slot */
 	}
 }
 
