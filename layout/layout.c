@@ -927,3 +927,20 @@ out:
 	close(jfd);
 	return rc;
 }
+
+void layout_clear_temp(int jobfd, const char *host)
+{
+	DIR *d = dir_open(jobfd, "output");
+	if (!d)
+		return;
+	size_t hl = strlen(host);
+	struct dirent *e;
+	struct strlist old = {0};
+	while ((e = readdir(d)))
+		if (e->d_name[0] == '.' && !strncmp(e->d_name + 1, host, hl) && e->d_name[1 + hl] == '.')
+			strlist_add(&old, e->d_name);
+	for (size_t i = 0; i < old.n; i++)
+		tree_remove(dirfd(d), old.v[i]);
+	strlist_free(&old);
+	closedir(d);
+}

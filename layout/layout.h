@@ -146,6 +146,9 @@ int ticket_claim(int jobfd, const char *ticket, const char *owner);
 int ticket_finish(int jobfd, const char *ticket, const char *owner, enum ticket_state to);
 /* Move any frames/active/NAME (T@OWNER) back to frames/todo/T. */
 int ticket_return(int jobfd, const char *active_name);
+/* Remove the temporary image folders HOST's slots left in output/
+ * (output/.HOST.SLOT...). */
+void layout_clear_temp(int jobfd, const char *host);
 /* Whether frames/STATE has no tickets (1), has some (0), or -1. */
 int tickets_none(int jobfd, enum ticket_state s);
 

@@ -23,10 +23,10 @@
 #include <poll.h>
 #include <search.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -332,35 +332,94 @@ static bool ticket_read(struct slot *s, bool *failed_here)
 /* ---- processes ---------------------------------------------------------------------- */
 
 /* Start ARGV[0] (a path) in DIR with its output going to OUTFD, in a
- * process group of its own so that it can be killed whole. */
-static pid_t spawn_in(const char *dir, char *const argv[], int outfd)
+ * process group of its own so that it can be killed whole, dying with the
+ * agent (PR_SET_PDEATHSIG), and marked with HOTFARM_SLOT=OWNER in its
+ * environment so that a restarted agent finds what a killed one left. */
+static volatile int spawn_errno;
+
+static pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, outfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, outfd, 2);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	if (dir)
-		posix_spawn_file_actions_addchdir_np(&fa, dir);
-	sigset_t none, dflt;
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **envp = xcalloc(n + 2, sizeof *envp);
+	char *mark = xasprintf("HOTFARM_SLOT=%s", owner);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "HOTFARM_SLOT=", 13))
+			envp[k++] = environ[i];
+	envp[k++] = mark;
+	sigset_t none;
 	sigemptyset(&none);
-	sigfillset(&dflt);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dflt);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-	pid_t pid;
-	int e = posix_spawn(&pid, argv[0], &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (e) {
+	spawn_errno = 0;
+	/* vfork: the agent is paused until exec, and the child makes only
+	 * system calls (as posix_spawn does); errors come back through
+	 * spawn_errno, which the two share */
+	pid_t pid = vfork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		setpgid(0, 0);
+		for (int sig = 1; sig < NSIG; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				signal(sig, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul < 0 || dup2(nul, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0 ||
+		    close_range(3, ~0U, 0) < 0 || (dir && chdir(dir) < 0)) {
+			spawn_errno = errno;
+			_exit(127);
+		}
+		execve(argv[0], argv, envp);
+		spawn_errno = errno;
+		_exit(127);
+	}
+	int e = pid < 0 ? errno : spawn_errno;
+	free(mark);
+	free(envp);
+	if (pid > 0 && e) {
+		waitpid(pid, NULL, 0);
+		pid = -1;
+	}
+	if (pid < 0) {
 		errno = e;
 		return -1;
 	}
 	return pid;
+}
+
+/* What a killed agent of this host left running: processes marked with
+ * one of our slots. They would write into folders we are about to reuse. */
+static void kill_leftovers(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	char want[100];
+	int n = snprintf(want, sizeof want, "HOTFARM_SLOT=%s.", host);
+	int killed = 0;
+	while (d && (e = readdir(d))) {
+		long pid = atol(e->d_name);
+		if (pid <= 1 || pid == (long)getpid())
+			continue;
+		char path[64], env[65536];
+		snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, env, sizeof env - 1);
+		close(fd);
+		for (ssize_t i = 0; i < len;) {
+			if (!strncmp(env + i, want, (size_t)n) && i + n <= len) {
+				kill((pid_t)pid, SIGKILL);
+				killed++;
+				break;
+			}
+			i += (ssize_t)strnlen(env + i, (size_t)(len - i)) + 1;
+		}
+	}
+	if (d)
+		closedir(d);
+	if (killed)
+		say("killed %d processes an earlier run of %s left behind", killed, host);
 }
 
 /* Where a command lives: looked up in $PATH once per job and program. */
@@ -454,7 +513,11 @@ static void frame_start(struct slot *s)
 		return;
 	}
 	char outdir[PATH_MAX];
-	snprintf(outdir, sizeof outdir, "%s/jobs/%s/output/.%s", sp.path, j->name, s->owner);
+	/* a folder of its own per attempt: nothing left by an earlier one
+	 * can land in it */
+	static unsigned long attempts;
+	snprintf(outdir, sizeof outdir, "%s/jobs/%s/output/.%s.%ld.%lu", sp.path, j->name, s->owner, (long)getpid(),
+		 ++attempts);
 	if (!j->pkg.no_output) {
 		/* the render writes into a folder of its own, then we look */
 		snprintf(s->outdir, sizeof s->outdir, "%s", outdir);
@@ -524,7 +587,7 @@ static void frame_start(struct slot *s)
 	free(argv.v[0]);
 	argv.v[0] = xstrdup(j->program);
 	strlist_take(&argv, NULL);
-	s->pid = spawn_in(files, argv.v, logfd);
+	s->pid = spawn_in(files, argv.v, logfd, s->owner);
 	int e = errno;
 	close(logfd);
 	argv.n--;
@@ -743,13 +806,16 @@ static void ticket_failed(struct slot *s, const char *reason)
 	if (++j->fails_in_row >= sp.conf.fail_limit && j->fd >= 0) {
 		/* a marker admins can see and remove */
 		mkdirat(j->fd, "blocked", 0755);
-		char name[128], text[900];
-		snprintf(name, sizeof name, "blocked/%s", host);
+		char text[900];
 		int n = snprintf(text, sizeof text,
 				 "%s failed %d frames of this job in a row and takes no more of them.\n"
 				 "Last: %s\nRemove this file to let it try again.\n",
 				 host, j->fails_in_row, clean);
-		file_write_atomic(j->fd, name, text, (size_t)n, 0644);
+		int bfd = openat(j->fd, "blocked", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (bfd < 0 || file_write_atomic(bfd, host, text, (size_t)n, 0644) < 0)
+			warn("unable to write jobs/%s/blocked/%s: %s", j->name, host, strerror(errno));
+		if (bfd >= 0)
+			close(bfd);
 		j->usable = false;
 		snprintf(j->why, sizeof j->why, "blocked after %d failures in a row", j->fails_in_row);
 		warn("%s: this host stops taking frames of %s after %d failures in a row", host, j->name,
@@ -854,7 +920,7 @@ static void render_exited(struct slot *s, int status)
 	char *blank[] = {checker, "--allow-blank", s->image, w, h, NULL};
 	char **argv = j->jd.allow_blank ? blank : plain;
 	int outfd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	s->pid = outfd < 0 ? -1 : spawn_in(NULL, argv, outfd);
+	s->pid = outfd < 0 ? -1 : spawn_in(NULL, argv, outfd, s->owner);
 	if (outfd >= 0)
 		close(outfd);
 	if (s->pid < 0) {
@@ -1141,8 +1207,10 @@ static void return_stale(void)
 				if (ticket_return(jfd, mine.v[m]) == 0)
 					returned++;
 			strlist_free(&mine);
-			if (jfd >= 0)
+			if (jfd >= 0) {
+				layout_clear_temp(jfd, host);
 				close(jfd);
+			}
 		}
 		strlist_free(&l);
 	}
@@ -1278,6 +1346,7 @@ int main(int argc, char **argv)
 		slot_write(&slots[i]);
 	}
 	heartbeat();
+	kill_leftovers();
 	publish_host(true);
 	return_stale();
 

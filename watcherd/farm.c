@@ -53,6 +53,7 @@ static int release_host(const struct spool *sp, const char *host)
 				if (ticket_return(jfd, mine.v[m]) == 0)
 					n++;
 			strlist_free(&mine);
+			layout_clear_temp(jfd, host);
 			close(jfd);
 		}
 		strlist_free(&l);
