@@ -3,6 +3,7 @@
  * (the careful writer's rename of its .ini) to the job's entry appearing in
  * queue/. Prints one line per figure: name value unit. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -151,6 +152,18 @@ int main(int argc, char **argv)
 		move_in(ini);
 	}
 	int got = wait_queued("-burst", burst, t0 + 120000, &last);
+	/* cross-check the events against the folder itself */
+	char qpath[4096];
+	snprintf(qpath, sizeof qpath, "%s/queue", spool);
+	DIR *d = opendir(qpath);
+	struct dirent *e;
+	int listed = 0;
+	while (d && (e = readdir(d)))
+		if (strstr(e->d_name, "-burst"))
+			listed++;
+	if (d)
+		closedir(d);
+	printf("burst_listed %d\n", listed);
 	printf("burst_jobs %d\n", got);
 	printf("burst_seconds %.3f\n", (last - t0) / 1e3);
 	printf("jobs_per_second %.1f\n", got / ((last - t0) / 1e3));
