@@ -6,6 +6,7 @@
 #include "ini.h"
 #include "layout.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -155,4 +156,67 @@ int64_t server_now_us(const struct spool *sp)
 	if (utimensat(fd, "clock", now, 0) < 0 || fstatat(fd, "clock", &st, 0) < 0)
 		return now_us();
 	return (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+}
+
+static bool owned_by(const char *name, const char *host)
+{
+	const char *at = strchr(name, '@');
+	size_t hl = strlen(host);
+	return at && !strncmp(at + 1, host, hl) && at[1 + hl] == '.';
+}
+
+/* The names in folder PATH below DIRFD that HOST holds. */
+static void held_in(int dirfd, const char *path, const char *host, struct strlist *out)
+{
+	DIR *d = dir_open(dirfd, path);
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (owned_by(e->d_name, host))
+			strlist_add(out, e->d_name);
+	if (d)
+		closedir(d);
+}
+
+int host_release(const struct spool *sp, const char *host)
+{
+	int n = 0;
+	enum job_state states[] = {STATE_QUEUED, STATE_HELD, STATE_CANCELLED};
+	for (size_t k = 0; k < 3; k++) {
+		struct strlist l = {0};
+		state_list(sp, states[k], &l);
+		for (size_t i = 0; i < l.n; i++) {
+			char name[NAME_MAX_LEN + 1];
+			entry_parse(l.v[i], NULL, NULL, name);
+			int jfd = job_dir_open(sp, name);
+			if (jfd < 0)
+				continue;
+			struct strlist mine = {0};
+			held_in(jfd, "frames/active", host, &mine);
+			for (size_t m = 0; m < mine.n; m++)
+				if (ticket_return(jfd, mine.v[m]) == 0)
+					n++;
+			strlist_free(&mine);
+			layout_clear_temp(jfd, host);
+			close(jfd);
+		}
+		strlist_free(&l);
+	}
+	struct strlist limits = {0};
+	DIR *ld = dir_open(spool_fd(sp, DIR_LIMITS), ".");
+	struct dirent *e;
+	while (ld && (e = readdir(ld)))
+		if (name_is_valid(e->d_name))
+			strlist_add(&limits, e->d_name);
+	if (ld)
+		closedir(ld);
+	for (size_t i = 0; i < limits.n; i++) {
+		struct strlist mine = {0};
+		held_in(spool_fd(sp, DIR_LIMITS), limits.v[i], host, &mine);
+		for (size_t m = 0; m < mine.n; m++)
+			if (limit_give(sp, limits.v[i], mine.v[m]) == 0)
+				n++;
+		strlist_free(&mine);
+	}
+	strlist_free(&limits);
+	return n;
 }

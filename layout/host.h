@@ -29,6 +29,10 @@ const char *host_package_version(const struct host_record *h, const char *packag
 bool host_matches(const struct host_record *h, const struct job_desc *jd, char *why, size_t whysize);
 /* The names of the hosts in hosts/ (not necessarily alive). */
 int host_list(const struct spool *sp, struct strlist *out);
+/* Give back everything HOST holds: its active tickets (in queued, held and
+ * cancelled jobs) go back to todo/, its tokens back to limits/, its
+ * temporary image folders are removed. Returns how many claims. */
+int host_release(const struct spool *sp, const char *host);
 /* The file server's idea of now: touch a private file and read its time. */
 int64_t server_now_us(const struct spool *sp);
 

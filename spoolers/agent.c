@@ -1183,59 +1183,7 @@ static void publish_host(bool force)
 /* Our own claims from before a crash go back at once. */
 static void return_stale(void)
 {
-	size_t hl = strlen(host);
-	enum job_state states[] = {STATE_QUEUED, STATE_HELD, STATE_CANCELLED};
-	int returned = 0;
-	for (size_t k = 0; k < 3; k++) {
-		struct strlist l = {0};
-		state_list(&sp, states[k], &l);
-		for (size_t i = 0; i < l.n; i++) {
-			char name[NAME_MAX_LEN + 1];
-			entry_parse(l.v[i], NULL, NULL, name);
-			int jfd = job_dir_open(&sp, name);
-			DIR *d = jfd >= 0 ? dir_open(jfd, "frames/active") : NULL;
-			struct dirent *e;
-			struct strlist mine = {0};
-			while (d && (e = readdir(d))) {
-				const char *at = strchr(e->d_name, '@');
-				if (at && !strncmp(at + 1, host, hl) && at[1 + hl] == '.')
-					strlist_add(&mine, e->d_name);
-			}
-			if (d)
-				closedir(d);
-			for (size_t m = 0; m < mine.n; m++)
-				if (ticket_return(jfd, mine.v[m]) == 0)
-					returned++;
-			strlist_free(&mine);
-			if (jfd >= 0) {
-				layout_clear_temp(jfd, host);
-				close(jfd);
-			}
-		}
-		strlist_free(&l);
-	}
-	DIR *ld = dir_open(spool_fd(&sp, DIR_LIMITS), ".");
-	struct dirent *e;
-	while (ld && (e = readdir(ld))) {
-		if (!name_is_valid(e->d_name))
-			continue;
-		DIR *t = dir_open(dirfd(ld), e->d_name);
-		struct dirent *te;
-		struct strlist mine = {0};
-		while (t && (te = readdir(t))) {
-			const char *at = strchr(te->d_name, '@');
-			if (at && !strncmp(at + 1, host, hl) && at[1 + hl] == '.')
-				strlist_add(&mine, te->d_name);
-		}
-		if (t)
-			closedir(t);
-		for (size_t m = 0; m < mine.n; m++)
-			if (limit_give(&sp, e->d_name, mine.v[m]) == 0)
-				returned++;
-		strlist_free(&mine);
-	}
-	if (ld)
-		closedir(ld);
+	int returned = host_release(&sp, host);
 	if (returned)
 		say("returned %d claims left from an earlier run of %s", returned, host);
 }

@@ -19,68 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static bool owned_by(const char *name, const char *host)
-{
-	const char *at = strchr(name, '@');
-	size_t hl = strlen(host);
-	return at && !strncmp(at + 1, host, hl) && at[1 + hl] == '.';
-}
-
-/* Give back everything HOST holds: active tickets of every job that can
- * have them, and license tokens. */
-static int release_host(const struct spool *sp, const char *host)
-{
-	int n = 0;
-	enum job_state states[] = {STATE_QUEUED, STATE_HELD, STATE_CANCELLED};
-	for (size_t k = 0; k < 3; k++) {
-		struct strlist l = {0};
-		state_list(sp, states[k], &l);
-		for (size_t i = 0; i < l.n; i++) {
-			char name[NAME_MAX_LEN + 1];
-			entry_parse(l.v[i], NULL, NULL, name);
-			int jfd = job_dir_open(sp, name);
-			if (jfd < 0)
-				continue;
-			DIR *d = dir_open(jfd, "frames/active");
-			struct dirent *e;
-			struct strlist mine = {0};
-			while (d && (e = readdir(d)))
-				if (owned_by(e->d_name, host))
-					strlist_add(&mine, e->d_name);
-			if (d)
-				closedir(d);
-			for (size_t m = 0; m < mine.n; m++)
-				if (ticket_return(jfd, mine.v[m]) == 0)
-					n++;
-			strlist_free(&mine);
-			layout_clear_temp(jfd, host);
-			close(jfd);
-		}
-		strlist_free(&l);
-	}
-	DIR *ld = dir_open(spool_fd(sp, DIR_LIMITS), ".");
-	struct dirent *e;
-	while (ld && (e = readdir(ld))) {
-		if (!name_is_valid(e->d_name))
-			continue;
-		DIR *t = dir_open(dirfd(ld), e->d_name);
-		struct dirent *te;
-		struct strlist mine = {0};
-		while (t && (te = readdir(t)))
-			if (owned_by(te->d_name, host))
-				strlist_add(&mine, te->d_name);
-		if (t)
-			closedir(t);
-		for (size_t m = 0; m < mine.n; m++)
-			if (limit_give(sp, e->d_name, mine.v[m]) == 0)
-				n++;
-		strlist_free(&mine);
-	}
-	if (ld)
-		closedir(ld);
-	return n;
-}
-
 static struct host_record *hosts;
 static size_t nhosts;
 
@@ -110,13 +48,13 @@ static void hosts_check(const struct spool *sp)
 				close(hfd);
 			}
 			h.lost = true;
-			int n = release_host(sp, h.name);
+			int n = host_release(sp, h.name);
 			warn("host %s lost (heartbeat %lld s old, limit %ld s): %d claims given back", h.name,
 			     (long long)(age / 1000000), sp->conf.host_timeout, n);
 		}
 		if (h.lost) {
 			/* a lost host keeps nothing, also what it claims after */
-			release_host(sp, h.name);
+			host_release(sp, h.name);
 			host_free(&h);
 			continue;
 		}
