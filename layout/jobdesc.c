@@ -15,7 +15,7 @@
 #define MAX_FRAME 9999999L
 
 static const char *const job_keys[] = {"name",  "priority", "frames", "chunk", "retries", "timeout",
-				       "owner", "email",    "site",   "limits", NULL};
+				       "owner", "email",    "site",   "limits", "after",   NULL};
 static const char *const render_keys[] = {"package", "scene", "width", "height", "output", "args", "allow_blank", NULL};
 static const char *const archive_keys[] = {"size", "sha256", NULL};
 
@@ -357,6 +357,19 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 	    get_text(ini, display, "job", "site", jd->site, sizeof jd->site, err, errsize) ||
 	    get_text(ini, display, "job", "limits", jd->limits, sizeof jd->limits, err, errsize))
 		return -1;
+	if ((s = ini_get(ini, "job", "after"))) {
+		char *copy = xstrdup(s), *save = NULL;
+		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+			if (!name_is_valid(t) || strlen(t) > 80) {
+				free(copy);
+				BAD("%s line %d: after must list job names like 'shot41, shot42', not '%s'", display,
+				    ini_line(ini, "job", "after"), s);
+			}
+			if (!strlist_has(&jd->after, t))
+				strlist_add(&jd->after, t);
+		}
+		free(copy);
+	}
 	if (*jd->email && (!strchr(jd->email, '@') || strpbrk(jd->email, " \t,;<>\"'")))
 		BAD("%s line %d: email '%s' is not one mail address", display, ini_line(ini, "job", "email"),
 		    jd->email);
@@ -484,6 +497,7 @@ void job_desc_free(struct job_desc *jd)
 	free(jd->frames);
 	free(jd->req);
 	strlist_free(&jd->argv);
+	strlist_free(&jd->after);
 	strlist_free(&jd->warnings);
 	memset(jd, 0, sizeof *jd);
 }
@@ -509,6 +523,10 @@ void job_desc_format(const struct job_desc *jd, struct buf *b)
 	kv(b, "email", jd->email);
 	kv(b, "site", jd->site);
 	kv(b, "limits", jd->limits);
+	buf_printf(b, "after =");
+	for (size_t i = 0; i < jd->after.n; i++)
+		buf_printf(b, "%s%s", i ? ", " : " ", jd->after.v[i]);
+	buf_printf(b, "\n");
 	buf_printf(b, "\n[render]\n");
 	kv(b, "package", jd->package);
 	kv(b, "scene", jd->scene);

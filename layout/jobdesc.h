@@ -23,6 +23,7 @@ struct job_desc {
 	size_t nframes;
 	long chunk, retries, timeout;
 	char owner[128], email[256], site[64], limits[256];
+	struct strlist after; /* jobs that must be done first */
 	char package[64], scene[1024], output[1024], args[1024];
 	struct strlist argv;
 	long width, height;

@@ -944,3 +944,74 @@ void layout_clear_temp(int jobfd, const char *host)
 	strlist_free(&old);
 	closedir(d);
 }
+
+int job_deps_ready(const struct spool *sp, const struct strlist *after, char *why, size_t whysize)
+{
+	for (size_t i = 0; i < after->n; i++) {
+		char entry[ENTRY_MAX_LEN];
+		enum job_state st = job_find(sp, after->v[i], entry);
+		if (st == STATE_DONE)
+			continue;
+		if (st == STATE_FAILED || st == STATE_CANCELLED) {
+			snprintf(why, whysize, "%s, which it waits for, %s", after->v[i], state_word(st));
+			return -1;
+		}
+		if (st == STATE_NONE) {
+			/* maybe still being taken in: a rejected one never comes */
+			char path[NAME_MAX_LEN + 16];
+			snprintf(path, sizeof path, "%s/reason.txt", after->v[i]);
+			if (faccessat(spool_fd(sp, DIR_REJECTED), path, F_OK, 0) == 0) {
+				snprintf(why, whysize, "%s, which it waits for, was rejected", after->v[i]);
+				return -1;
+			}
+			snprintf(why, whysize, "waiting for %s, which is not in the farm (yet)", after->v[i]);
+			return 0;
+		}
+		snprintf(why, whysize, "waiting for %s (%s)", after->v[i], state_word(st));
+		return 0;
+	}
+	return 1;
+}
+
+int inbox_drop(const struct spool *sp, const char *tmp, const char *name)
+{
+	int in = spool_fd(sp, DIR_INBOX);
+	if (renameat2(in, tmp, in, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	/* NFS: link refuses to replace, then the temporary name goes */
+	if (linkat(in, tmp, in, name, 0) < 0)
+		return -1;
+	unlinkat(in, tmp, 0);
+	return 0;
+}
+
+int ticket_retry(int jobfd, const char *ticket)
+{
+	char path[160], dest[160];
+	snprintf(path, sizeof path, "frames/failed/%s", ticket);
+	snprintf(dest, sizeof dest, "frames/todo/%s", ticket);
+	size_t len;
+	char *text = file_read_small(jobfd, path, 1 << 20, &len);
+	if (!text)
+		return -1;
+	struct buf b = {0};
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "attempt = ", 10))
+			buf_printf(&b, "retried = %s\n", line + 10);
+		else
+			buf_printf(&b, "%s\n", line);
+	}
+	free(text);
+	/* rewritten in place under its failed/ name, then moved: one rename */
+	int ffd = openat(jobfd, "frames/failed", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int rc = ffd < 0 ? -1 : file_write_atomic(ffd, ticket, b.data, b.len, 0644);
+	if (ffd >= 0)
+		close(ffd);
+	buf_free(&b);
+	if (rc < 0)
+		return -1;
+	return renameat(jobfd, path, jobfd, dest);
+}

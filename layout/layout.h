@@ -149,6 +149,9 @@ int ticket_return(int jobfd, const char *active_name);
 /* Remove the temporary image folders HOST's slots left in output/
  * (output/.HOST.SLOT...). */
 void layout_clear_temp(int jobfd, const char *host);
+/* A failed ticket gets another go: its attempt lines are dropped (kept as
+ * "retried" lines) and it moves from failed/ to todo/. */
+int ticket_retry(int jobfd, const char *ticket);
 /* Whether frames/STATE has no tickets (1), has some (0), or -1. */
 int tickets_none(int jobfd, enum ticket_state s);
 
@@ -170,6 +173,11 @@ int job_counts(int jobfd, struct job_counts *c);
  * did), -1 on error. */
 int job_try_finish(const struct spool *sp, const char *name);
 
+/* Dependencies ([job] after): 1 when every job named is done, 0 when some
+ * still run or wait (WHY says which), -1 when one failed, was cancelled
+ * or does not exist (WHY says which). */
+int job_deps_ready(const struct spool *sp, const struct strlist *after, char *why, size_t whysize);
+
 /* The intake commit: jobs/NAME/intake.pending becomes the new/ entry in one
  * rename. */
 #define INTAKE_PENDING "intake.pending"
@@ -183,6 +191,9 @@ int drop_claim(const struct spool *sp, int dirfd, const char *const names[], int
 /* Put a claimed file back into inbox/ under the name it came with, never
  * replacing anything. Returns that name, or NULL with errno. */
 const char *drop_return(const struct spool *sp, int dirfd, const char *name);
+/* Drop inbox/TMP as inbox/NAME (a careful writer's last step), never
+ * replacing a file already there. */
+int inbox_drop(const struct spool *sp, const char *tmp, const char *name);
 /* Rename SRC to DIRFD/BASE, or BASE-2, BASE-3... never replacing
  * anything; OUT gets the name used. Returns 0 or -1 with errno. */
 int rename_unique(int srcfd, const char *src, int dirfd, const char *base, char out[NAME_MAX_LEN + 1]);

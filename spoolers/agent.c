@@ -66,6 +66,7 @@ struct job {
 	long active_all;  /* fair share: its active tickets, all hosts */
 	char program_name[256], program[PATH_MAX]; /* argv[0], found in $PATH */
 	int64_t queued_seen; /* when its entry was last seen in queue/ */
+	bool waiting_deps;   /* its [job] after jobs are not done yet */
 	int64_t active_at;
 };
 
@@ -131,6 +132,10 @@ static void job_load(struct job *j)
 		strlist_add(&j->limits, t);
 	free(copy);
 	j->usable = host_matches(&self, &j->jd, j->why, sizeof j->why);
+	if (j->usable && j->jd.after.n && job_deps_ready(&sp, &j->jd.after, j->why, sizeof j->why) != 1) {
+		j->usable = false;
+		j->waiting_deps = true;
+	}
 	char marker[128];
 	snprintf(marker, sizeof marker, "blocked/%s", host);
 	if (j->usable && faccessat(j->fd, marker, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -140,7 +145,10 @@ static void job_load(struct job *j)
 	}
 }
 
-/* Re-read queue/: the order of the jobs we may take frames of. */
+/* Re-read queue/: the order of the jobs we may take frames of. On a
+ * rescan, jobs waiting for others are looked at again too. */
+static bool rescanning;
+
 static void queue_refresh(void)
 {
 	struct strlist l = {0};
@@ -170,6 +178,11 @@ static void queue_refresh(void)
 				j->usable = host_matches(&self, &j->jd, j->why, sizeof j->why);
 				j->fails_in_row = 0;
 			}
+		}
+		if (j->loaded && j->waiting_deps && rescanning &&
+		    job_deps_ready(&sp, &j->jd.after, j->why, sizeof j->why) == 1) {
+			j->waiting_deps = false;
+			j->usable = host_matches(&self, &j->jd, j->why, sizeof j->why);
 		}
 		j->priority = prio;
 		j->queued = true;
@@ -205,7 +218,7 @@ static void jobs_tidy(void)
 /* ---- slots ------------------------------------------------------------------------ */
 
 enum slot_state { SLOT_IDLE, SLOT_RENDER, SLOT_CHECK };
-enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_HANG, KILL_CANCEL, KILL_LOST, KILL_STOP };
+enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_HANG, KILL_CANCEL, KILL_LOST, KILL_STOP, KILL_USER };
 
 struct slot {
 	int index;
@@ -769,9 +782,11 @@ static bool slot_fill(struct slot *s)
 	return false;
 }
 
+static bool draining; /* hosts/HOST/drain: finish what runs, take nothing new */
+
 static void fill_slots(void)
 {
-	if (stopping)
+	if (stopping || draining)
 		return;
 	for (int i = 0; i < nslots; i++) {
 		struct slot *s = &slots[i];
@@ -862,6 +877,11 @@ static void render_exited(struct slot *s, int status)
 		bill(s, false, 0);
 		snprintf(why, sizeof why, "timed out after %ld s (the job's timeout)", j->jd.timeout);
 		ticket_failed(s, why);
+		return;
+	}
+	if (s->killing == KILL_USER) {
+		bill(s, false, 0);
+		ticket_failed(s, "stopped by a user (hotfarm kill-frame)");
 		return;
 	}
 	if (s->killing == KILL_HANG) {
@@ -1054,6 +1074,13 @@ static void watch_slots(void)
 				kill(-s->pid, SIGKILL);
 			continue;
 		}
+		char req[32];
+		snprintf(req, sizeof req, "kill.%d", s->index);
+		if (unlinkat(hostfd, req, 0) == 0) {
+			say("%s frame %ld: stopped on request (hotfarm kill-frame)", s->job->name, s->frames[s->cur]);
+			slot_kill(s, KILL_USER);
+			continue;
+		}
 		if (s->state == SLOT_CHECK) {
 			/* a hostile image may be slow to decode: the checker gets a minute */
 			if (now - s->frame_started > 60 * 1000000LL)
@@ -1140,6 +1167,10 @@ static void heartbeat(void)
 		if (fd >= 0)
 			close(fd);
 	}
+	bool drain = faccessat(hostfd, "drain", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	if (drain != draining)
+		say(drain ? "draining: finishing what runs, taking no new frames" : "no longer draining");
+	draining = drain;
 	if (faccessat(hostfd, "lost", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
 		warn("watcherd marked this host lost (its heartbeat was late) and gave its frames away; "
 		     "stopping what runs here and starting afresh");
@@ -1292,6 +1323,9 @@ int main(int argc, char **argv)
 		slots[i].index = i;
 		snprintf(slots[i].owner, sizeof slots[i].owner, "%s.%d", host, i);
 		slot_write(&slots[i]);
+		char req[32];
+		snprintf(req, sizeof req, "kill.%d", i);
+		unlinkat(hostfd, req, 0); /* a request for an earlier run */
 	}
 	heartbeat();
 	kill_leftovers();
@@ -1373,7 +1407,9 @@ int main(int argc, char **argv)
 			next_beat = now + sp.conf.heartbeat * 1000000LL;
 		}
 		if (now >= next_rescan) {
+			rescanning = true;
 			queue_refresh();
+			rescanning = false;
 			check_running_jobs();
 			jobs_tidy();
 			next_rescan = now + sp.conf.rescan_ms * 1000LL;

@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "../layout/ini.h"
 #include "../layout/layout.h"
+#include "submit.h"
+#include "views.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -90,18 +92,25 @@ static size_t collect_jobs(struct job_row **rows)
 	return n;
 }
 
-static void json_string(const char *s)
+
+/* How long until the job is done, from its pace so far: "" when unknown. */
+static long eta_seconds(const struct job_status *st)
 {
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
+	if (strcmp(st->state, "rendering") || !st->started_us || st->frames_done <= 0 ||
+	    st->frames_done >= st->frames_total)
+		return -1;
+	double elapsed = (double)(now_us() - st->started_us) / 1e6;
+	return (long)(elapsed * (double)(st->frames_total - st->frames_done) / (double)st->frames_done + 0.5);
+}
+
+static void eta_text(long s, char out[32])
+{
+	if (s < 0)
+		snprintf(out, 32, "-");
+	else if (s < 3600)
+		snprintf(out, 32, "%ldm%02lds", s / 60, s % 60);
+	else
+		snprintf(out, 32, "%ldh%02ldm", s / 3600, s / 60 % 60);
 }
 
 static void progress_bar(long done, long total, char out[32])
@@ -130,7 +139,7 @@ static void job_status_live(const struct job_row *r, struct job_status *st)
 	}
 	/* the entry's folder is the truth; "rendering" is a queued job with
 	 * frames running, which status.ini knows */
-	if (!(r->state == STATE_QUEUED && !strcmp(st->state, "rendering")))
+	if (!(r->state == STATE_QUEUED && (!strcmp(st->state, "rendering") || !strcmp(st->state, "waiting"))))
 		snprintf(st->state, sizeof st->state, "%s", state_word(r->state));
 	entry_parse(r->entry, &st->priority, NULL, NULL);
 }
@@ -144,7 +153,7 @@ static int cmd_status_all(void)
 	else if (n == 0)
 		printf("no jobs\n");
 	else if (isatty(1))
-		printf("%-24s %-10s %4s %-22s %11s  %s\n", "JOB", "STATE", "PRIO", "PROGRESS", "FRAMES", "WHY");
+		printf("%-24s %-10s %4s %-22s %11s %8s  %s\n", "JOB", "STATE", "PRIO", "PROGRESS", "FRAMES", "ETA", "WHY");
 	for (size_t i = 0; i < n; i++) {
 		struct job_status st;
 		job_status_live(&rows[i], &st);
@@ -152,20 +161,21 @@ static int cmd_status_all(void)
 			printf("%s{\"name\":", i ? "," : "");
 			json_string(rows[i].name);
 			printf(",\"state\":\"%s\",\"priority\":%d,\"frames_total\":%ld,\"frames_done\":%ld,"
-			       "\"frames_failed\":%ld,\"reason\":",
-			       st.state, st.priority, st.frames_total, st.frames_done, st.frames_failed);
+			       "\"frames_failed\":%ld,\"eta_seconds\":%ld,\"reason\":",
+			       st.state, st.priority, st.frames_total, st.frames_done, st.frames_failed, eta_seconds(&st));
 			json_string(st.reason);
 			printf("}");
 		} else {
-			char bar[32], frames[32], reason[600];
+			char bar[32], frames[32], reason[600], eta[32];
 			progress_bar(st.frames_done, st.frames_total, bar);
 			snprintf(frames, sizeof frames, "%ld/%ld", st.frames_done, st.frames_total);
 			text_escape(st.reason, reason, sizeof reason);
+			eta_text(eta_seconds(&st), eta);
 			if (isatty(1))
-				printf("%-24s %-10s %4d %-22s %11s  %s\n", rows[i].name, st.state, st.priority, bar,
-				       frames, reason);
+				printf("%-24s %-10s %4d %-22s %11s %8s  %s\n", rows[i].name, st.state, st.priority, bar,
+				       frames, eta, reason);
 			else
-				printf("%s\t%s\t%d\t%s\t%s\n", rows[i].name, st.state, st.priority, frames, reason);
+				printf("%s\t%s\t%d\t%s\t%s\t%s\n", rows[i].name, st.state, st.priority, frames, reason, eta);
 		}
 		job_status_free(&st);
 	}
@@ -239,8 +249,12 @@ static int cmd_status_one(const char *name)
 		printf("%s: %s\n", name, st.state);
 		printf("  why:       %s\n", st.reason);
 		printf("  priority:  %d\n", st.priority);
+		char eta[32];
+		eta_text(eta_seconds(&st), eta);
 		printf("  frames:    %s %ld/%ld done, %ld failed (%ld tickets)\n", bar, st.frames_done,
 		       st.frames_total, st.frames_failed, st.tickets);
+		if (eta_seconds(&st) >= 0)
+			printf("  eta:       %s\n", eta);
 		printf("  submitted: %s\n", iso);
 		if (*st.original && strcmp(st.original, name))
 			printf("  dropped as: %s\n", st.original);
@@ -250,6 +264,43 @@ static int cmd_status_one(const char *name)
 	}
 	job_status_free(&st);
 	return EXIT_OK;
+}
+
+/* Follow one job until it ends: a line each time something changes. */
+static int cmd_watch(const char *name)
+{
+	char last[1200] = "";
+	for (;;) {
+		struct job_row r;
+		snprintf(r.name, sizeof r.name, "%s", name);
+		r.state = name_is_valid(name) ? job_find(&sp, name, r.entry) : STATE_NONE;
+		if (r.state == STATE_NONE)
+			die(EXIT_BADINPUT, "no job named '%s' in %s", name, sp.path);
+		struct job_status st;
+		job_status_live(&r, &st);
+		char bar[32], eta[32], reason[600], line[1200];
+		progress_bar(st.frames_done, st.frames_total, bar);
+		eta_text(eta_seconds(&st), eta);
+		text_escape(st.reason, reason, sizeof reason);
+		snprintf(line, sizeof line, "%s %-10s %s %ld/%ld ETA %s  %s", name, st.state, bar, st.frames_done,
+			 st.frames_total, eta, reason);
+		if (strcmp(line, last)) {
+			if (isatty(1))
+				printf("\r\033[K%s", line);
+			else
+				printf("%s\n", line);
+			fflush(stdout);
+			snprintf(last, sizeof last, "%s", line);
+		}
+		bool over = state_is_final(r.state);
+		job_status_free(&st);
+		if (over) {
+			if (isatty(1))
+				printf("\n");
+			return r.state == STATE_DONE ? EXIT_OK : EXIT_BADINPUT;
+		}
+		usleep(500000);
+	}
 }
 
 /* ---- steering ------------------------------------------------------------ */
@@ -388,7 +439,22 @@ static const struct command {
 	int nargs;
 } commands[] = {
 	{"init", "[DIR]", "create a spool with every folder, or repair a damaged one (never deletes)", -1},
-	{"status", "[NAME]", "list jobs with state and progress, or show one job", -1},
+	{"submit", "PATH --frames F [...]",
+	 "pack a scene file or folder and drop it into inbox/; prints the job's name.\n"
+	 "  options: --frames F --package P --priority P --width W --height H --requires KEY=PATTERN\n"
+	 "  --after NAME --name N --scene FILE --output PATTERN --chunk N --retries N --timeout T\n"
+	 "  --email ADDR --owner WHO --args \"ARGS\" --limits NAMES", -1},
+	{"status", "[NAME]", "list jobs with state, progress and ETA, or show one job", -1},
+	{"watch", "NAME", "follow one job until it ends (exit 0 when done)", 1},
+	{"jobs", "", "every job in every state, with owner and times", 0},
+	{"hosts", "", "each render host: state (up, draining, silent, lost), heartbeat, record, packages", 0},
+	{"slots", "", "each slot of each host: idle, or the job and frame it renders", 0},
+	{"log", "NAME FRAME [TRY]", "print a frame's log (the last attempt, or attempt TRY)", -1},
+	{"retry", "NAME", "give the failed frames of a job another go", 1},
+	{"kill-frame", "NAME FRAME", "stop one running frame (it counts as a failed attempt)", 2},
+	{"drain", "HOST", "let a host finish what it renders and take nothing new", 1},
+	{"undrain", "HOST", "let a drained host take frames again", 1},
+	{"billing", "[--owner X] [--since DATE] [--csv]", "CPU and wall hours, frames, output per owner and job", -1},
 	{"hold", "NAME", "keep a new or queued job from rendering (a rename into held/)", 1},
 	{"release", "NAME", "put a held job back into the queue", 1},
 	{"priority", "NAME P", "change a job's priority (0 runs first, 999 last)", 2},
@@ -402,7 +468,7 @@ static _Noreturn void usage(int code)
 	FILE *f = code ? stderr : stdout;
 	fprintf(f, "usage: hotfarm [--spool DIR] [--json] COMMAND [ARGS]\n\ncommands:\n");
 	for (const struct command *c = commands; c->name; c++)
-		fprintf(f, "  %-10s %-8s %s\n", c->name, c->args, c->help);
+		fprintf(f, "  %-10s %-18s %s\n", c->name, c->args, strchr(c->help, '\n') ? "(see --help)" : c->help);
 	fprintf(f, "\nThe spool is --spool DIR, else $HOTFARM_SPOOL, else /var/spool/hotfarm.\n"
 		   "Exit codes: 0 ok, 100 bad input or usage, 111 temporary failure.\n"
 		   "'hotfarm COMMAND --help' explains one command.\n");
@@ -442,7 +508,21 @@ int main(int argc, char **argv)
 	/* the command's own arguments and options */
 	int cargc = 0;
 	char **cargv = xcalloc((size_t)argc + 1, sizeof *cargv);
+	const char *owner = NULL, *since = NULL;
+	bool csv = false;
 	for (int i = optind; i < argc; i++) {
+		if (!strcmp(cmd->name, "billing") && !strcmp(argv[i], "--owner") && i + 1 < argc) {
+			owner = argv[++i];
+			continue;
+		}
+		if (!strcmp(cmd->name, "billing") && !strcmp(argv[i], "--since") && i + 1 < argc) {
+			since = argv[++i];
+			continue;
+		}
+		if (!strcmp(cmd->name, "billing") && !strcmp(argv[i], "--csv")) {
+			csv = true;
+			continue;
+		}
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			printf("usage: hotfarm %s %s\n  %s\n", cmd->name, cmd->args, cmd->help);
 			free(cargv);
@@ -473,6 +553,32 @@ int main(int argc, char **argv)
 		if (cargc > 2)
 			die(EXIT_BADINPUT, "usage: hotfarm status [NAME]");
 		rc = cargc == 2 ? cmd_status_one(cargv[1]) : cmd_status_all();
+	} else if (!strcmp(cmd->name, "submit"))
+		rc = cmd_submit(&sp, cargc, cargv);
+	else if (!strcmp(cmd->name, "watch"))
+		rc = cmd_watch(cargv[1]);
+	else if (!strcmp(cmd->name, "jobs"))
+		rc = cmd_jobs(&sp, json);
+	else if (!strcmp(cmd->name, "hosts"))
+		rc = cmd_hosts(&sp, json);
+	else if (!strcmp(cmd->name, "slots"))
+		rc = cmd_slots(&sp, json);
+	else if (!strcmp(cmd->name, "log")) {
+		if (cargc < 3 || cargc > 4)
+			die(EXIT_BADINPUT, "usage: hotfarm log NAME FRAME [TRY]");
+		rc = cmd_log(&sp, cargv[1], cargv[2], cargc == 4 ? cargv[3] : NULL);
+	} else if (!strcmp(cmd->name, "retry"))
+		rc = cmd_retry(&sp, cargv[1]);
+	else if (!strcmp(cmd->name, "kill-frame"))
+		rc = cmd_kill_frame(&sp, cargv[1], cargv[2]);
+	else if (!strcmp(cmd->name, "drain"))
+		rc = cmd_drain(&sp, cargv[1], true);
+	else if (!strcmp(cmd->name, "undrain"))
+		rc = cmd_drain(&sp, cargv[1], false);
+	else if (!strcmp(cmd->name, "billing")) {
+		if (cargc != 1)
+			die(EXIT_BADINPUT, "usage: hotfarm billing [--owner X] [--since DATE] [--csv]");
+		rc = cmd_billing(&sp, owner, since, csv, json);
 	} else if (!strcmp(cmd->name, "hold"))
 		rc = cmd_hold(cargv[1]);
 	else if (!strcmp(cmd->name, "release"))

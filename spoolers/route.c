@@ -49,6 +49,19 @@ static bool any_host(void)
 	return found;
 }
 
+/* Whether the jobs listed in AFTER are not all done yet (WHY says). */
+static bool waits_for(const char *after, char *why, size_t whysize)
+{
+	struct strlist names = {0};
+	char *copy = xstrdup(after), *save = NULL;
+	for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+		strlist_add(&names, t);
+	free(copy);
+	int r = job_deps_ready(&sp, &names, why, whysize);
+	strlist_free(&names);
+	return r == 0;
+}
+
 static void route(const char *entry)
 {
 	char name[NAME_MAX_LEN + 1];
@@ -75,6 +88,9 @@ static void route(const char *entry)
 		to = STATE_FAILED;
 		snprintf(reason, sizeof reason, "it asks for site '%s', which is not linked to this site (%s)", site,
 			 sp.conf.name);
+	} else if (ini_get(ini, "job", "after") && *ini_get(ini, "job", "after") &&
+		   waits_for(ini_get(ini, "job", "after"), reason, sizeof reason)) {
+		/* reason says what it waits for */
 	} else if (!any_host()) {
 		snprintf(reason, sizeof reason, "queued; no render host has registered yet (start render-agent on one)");
 	} else {

@@ -127,7 +127,23 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 		struct job_desc jd;
 		char why[400] = "";
 		if (ini && job_desc_parse(ini, "job.ini", 10000000, &jd, err, sizeof err) == 0) {
-			why_waiting(jfd, &jd, why, sizeof why);
+			int deps = jd.after.n ? job_deps_ready(sp, &jd.after, why, sizeof why) : 1;
+			if (deps < 0) {
+				/* what it waits for will never be done: neither will it */
+				char reason2[600];
+				snprintf(reason2, sizeof reason2, "%s", why);
+				job_desc_free(&jd);
+				ini_free(ini);
+				job_status_free(&st);
+				close(jfd);
+				if (job_change_state(sp, name, STATE_FAILED, reason2) == 0)
+					say("%s failed: %s", name, reason2);
+				return;
+			}
+			if (deps == 1)
+				why_waiting(jfd, &jd, why, sizeof why);
+			else
+				snprintf(state, sizeof state, "waiting");
 			job_desc_free(&jd);
 		}
 		ini_free(ini);

@@ -1,0 +1,273 @@
+/* submit.c - hotfarm submit: pack a scene file or folder with a job.ini made
+ * from the options into one tar, and drop it into inbox/ under a temporary
+ * name then a rename, so that an artist never writes tar or ini by hand.
+ * Trusts the user running it; distrusts nothing but the option values,
+ * which the farm's intake checks again anyway. */
+#define _GNU_SOURCE
+#include "submit.h"
+#include "../layout/ini.h"
+#include "../layout/jobdesc.h"
+#include "../layout/layout.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void add_file(struct archive *a, const char *path, const char *name, const struct stat *st)
+{
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_size(e, st->st_size);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, st->st_mode & 0755);
+	archive_entry_set_mtime(e, st->st_mtime, 0);
+	if (archive_write_header(a, e) != ARCHIVE_OK)
+		die(EXIT_TEMPFAIL, "unable to pack %s: %s", path, archive_error_string(a));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die_errno(EXIT_BADINPUT, "unable to read %s", path);
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		if (archive_write_data(a, buf, (size_t)n) != n)
+			die(EXIT_TEMPFAIL, "unable to pack %s: %s", path, archive_error_string(a));
+	if (n < 0)
+		die_errno(EXIT_BADINPUT, "unable to read %s", path);
+	close(fd);
+	archive_entry_free(e);
+}
+
+/* Pack DIR's files (recursively, regular files and folders; links and
+ * other kinds are left out with a warning) under the names below PREFIX. */
+static void add_tree(struct archive *a, const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		die_errno(EXIT_BADINPUT, "unable to read the folder %s", dir);
+	struct strlist names = {0};
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			strlist_add(&names, e->d_name);
+	closedir(d);
+	strlist_sort(&names);
+	for (size_t i = 0; i < names.n; i++) {
+		char *path = xasprintf("%s/%s", dir, names.v[i]);
+		char *name = *prefix ? xasprintf("%s/%s", prefix, names.v[i]) : xstrdup(names.v[i]);
+		struct stat st;
+		if (lstat(path, &st) < 0)
+			die_errno(EXIT_BADINPUT, "unable to read %s", path);
+		if (S_ISDIR(st.st_mode))
+			add_tree(a, path, name);
+		else if (S_ISREG(st.st_mode) && strcmp(name, "job.ini"))
+			add_file(a, path, name, &st);
+		else if (!S_ISREG(st.st_mode))
+			warn("%s is not a regular file or folder; it is left out", path);
+		free(path);
+		free(name);
+	}
+	strlist_free(&names);
+}
+
+/* The one scene file in DIR with one of the package's endings. */
+static bool find_scene(const char *dir, const char *package, char *out, size_t outsize)
+{
+	const char *ext = !strcmp(package, "blender") ? ".blend" : !strcmp(package, "povray") ? ".pov" : NULL;
+	if (!ext)
+		return false;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	while (d && (e = readdir(d)))
+		if (has_suffix(e->d_name, ext)) {
+			n++;
+			snprintf(out, outsize, "%s", e->d_name);
+		}
+	if (d)
+		closedir(d);
+	return n == 1;
+}
+
+static void kv(struct buf *b, const char *key, const char *value)
+{
+	char q[1100];
+	if (value && *value)
+		buf_printf(b, "%s = %s\n", key, ini_quote(value, q, sizeof q));
+}
+
+int cmd_submit(const struct spool *sp, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"frames", required_argument, 0, 'f'}, {"package", required_argument, 0, 'p'},
+		{"priority", required_argument, 0, 'P'}, {"width", required_argument, 0, 'W'},
+		{"height", required_argument, 0, 'H'}, {"requires", required_argument, 0, 'r'},
+		{"after", required_argument, 0, 'a'}, {"name", required_argument, 0, 'n'},
+		{"scene", required_argument, 0, 's'}, {"output", required_argument, 0, 'o'},
+		{"chunk", required_argument, 0, 'c'}, {"retries", required_argument, 0, 'R'},
+		{"timeout", required_argument, 0, 't'}, {"email", required_argument, 0, 'e'},
+		{"owner", required_argument, 0, 'O'}, {"args", required_argument, 0, 'A'},
+		{"limits", required_argument, 0, 'l'}, {0, 0, 0, 0}};
+	const char *frames = NULL, *package = "povray", *name = NULL, *scene = NULL;
+	struct buf job = {0}, render = {0}, requires = {0};
+	struct strlist after = {0};
+	int c;
+	optind = 0; /* glibc: a full restart of getopt */
+	while ((c = getopt_long(argc, argv, "f:p:P:W:H:r:a:n:s:o:c:R:t:e:O:A:l:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f': frames = optarg; break;
+		case 'p': package = optarg; break;
+		case 'P': kv(&job, "priority", optarg); break;
+		case 'W': kv(&render, "width", optarg); break;
+		case 'H': kv(&render, "height", optarg); break;
+		case 'o': kv(&render, "output", optarg); break;
+		case 'A': kv(&render, "args", optarg); break;
+		case 'c': kv(&job, "chunk", optarg); break;
+		case 'R': kv(&job, "retries", optarg); break;
+		case 't': kv(&job, "timeout", optarg); break;
+		case 'e': kv(&job, "email", optarg); break;
+		case 'O': kv(&job, "owner", optarg); break;
+		case 'l': kv(&job, "limits", optarg); break;
+		case 'n': name = optarg; break;
+		case 's': scene = optarg; break;
+		case 'a': strlist_add(&after, optarg); break;
+		case 'r': {
+			char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg)
+				die(EXIT_BADINPUT, "--requires takes KEY=PATTERN, like version=3.7.*");
+			*eq = 0;
+			kv(&requires, optarg, eq + 1);
+			break;
+		}
+		default: return EXIT_BADINPUT;
+		}
+	}
+	if (optind != argc - 1)
+		die(EXIT_BADINPUT, "usage: hotfarm submit PATH --frames 1-100 [options]; see hotfarm submit --help");
+	const char *path = argv[optind];
+	struct stat st;
+	if (stat(path, &st) < 0)
+		die_errno(EXIT_BADINPUT, "cannot submit %s", path);
+	char dir[PATH_MAX], scene_name[NAME_MAX + 1], stemsrc[NAME_MAX + 1];
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	if (!*base) { /* "shot/" */
+		snprintf(dir, sizeof dir, "%s", path);
+		dir[strlen(dir) - 1] = 0;
+		base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+	}
+	snprintf(stemsrc, sizeof stemsrc, "%s", base);
+	char *dot = strrchr(stemsrc, '.');
+	if (S_ISREG(st.st_mode) && dot && dot != stemsrc)
+		*dot = 0;
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(dir, sizeof dir, "%s", path);
+		if (scene)
+			snprintf(scene_name, sizeof scene_name, "%s", scene);
+		else if (!find_scene(dir, package, scene_name, sizeof scene_name))
+			die(EXIT_BADINPUT, "which file in %s is the scene? say --scene FILE", path);
+	} else if (S_ISREG(st.st_mode)) {
+		snprintf(scene_name, sizeof scene_name, "%s", base);
+	} else {
+		die(EXIT_BADINPUT, "%s is neither a scene file nor a folder", path);
+	}
+	if (!frames)
+		die(EXIT_BADINPUT, "say which frames to render: --frames 1-100");
+
+	/* a name not taken in jobs/, rejected/ or inbox/ */
+	char want[NAME_MAX_LEN + 1], final[NAME_MAX_LEN + 1];
+	name_sanitize(name ? name : stemsrc, want, sizeof want);
+	for (int n = 1;; n++) {
+		if (n == 1)
+			snprintf(final, sizeof final, "%s", want);
+		else
+			snprintf(final, sizeof final, "%.*s-%d", NAME_MAX_LEN - 7, want, n);
+		char tar[NAME_MAX_LEN + 8];
+		snprintf(tar, sizeof tar, "%s.tar", final);
+		if (faccessat(spool_fd(sp, DIR_JOBS), final, F_OK, AT_SYMLINK_NOFOLLOW) &&
+		    faccessat(spool_fd(sp, DIR_REJECTED), final, F_OK, AT_SYMLINK_NOFOLLOW) &&
+		    faccessat(spool_fd(sp, DIR_INBOX), tar, F_OK, AT_SYMLINK_NOFOLLOW))
+			break;
+	}
+
+	struct buf ini = {0};
+	char owner[128] = "";
+	const char *user = getenv("USER");
+	if (user)
+		snprintf(owner, sizeof owner, "%s", user);
+	buf_printf(&ini, "# written by hotfarm submit\n[job]\n");
+	kv(&ini, "name", final);
+	kv(&ini, "frames", frames);
+	if (!strstr(job.data ? job.data : "", "owner =") && *owner)
+		kv(&ini, "owner", owner);
+	if (job.data)
+		buf_add(&ini, job.data, job.len);
+	if (after.n) {
+		buf_printf(&ini, "after =");
+		for (size_t i = 0; i < after.n; i++)
+			buf_printf(&ini, "%s%s", i ? ", " : " ", after.v[i]);
+		buf_printf(&ini, "\n");
+	}
+	buf_printf(&ini, "[render]\n");
+	kv(&ini, "package", package);
+	kv(&ini, "scene", scene_name);
+	if (render.data)
+		buf_add(&ini, render.data, render.len);
+	if (requires.data) {
+		buf_printf(&ini, "[requires]\n");
+		buf_add(&ini, requires.data, requires.len);
+	}
+	/* the farm's own check, before anything is dropped */
+	char err[1024];
+	struct ini *parsed = ini_parse(ini.data, ini.len, "the job description", err, sizeof err);
+	struct job_desc jd;
+	if (!parsed || job_desc_parse(parsed, "the job description", sp->conf.max_frames, &jd, err, sizeof err) < 0)
+		die(EXIT_BADINPUT, "%s", err);
+	job_desc_free(&jd);
+	ini_free(parsed);
+
+	/* pack into inbox/.NAME.tar.PID, then rename: one complete drop */
+	char tmp[NAME_MAX_LEN + 40], tarname[NAME_MAX_LEN + 8];
+	snprintf(tmp, sizeof tmp, ".%s.tar.%ld", final, (long)getpid());
+	snprintf(tarname, sizeof tarname, "%s.tar", final);
+	int fd = openat(spool_fd(sp, DIR_INBOX), tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to write into %s/inbox", sp->path);
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	if (archive_write_open_fd(a, fd) != ARCHIVE_OK)
+		die(EXIT_TEMPFAIL, "unable to write the job: %s", archive_error_string(a));
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, "job.ini");
+	archive_entry_set_size(e, (la_int64_t)ini.len);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	if (archive_write_header(a, e) != ARCHIVE_OK || archive_write_data(a, ini.data, ini.len) != (la_ssize_t)ini.len)
+		die(EXIT_TEMPFAIL, "unable to write the job: %s", archive_error_string(a));
+	archive_entry_free(e);
+	if (S_ISDIR(st.st_mode))
+		add_tree(a, dir, "");
+	else
+		add_file(a, path, scene_name, &st);
+	if (archive_write_close(a) != ARCHIVE_OK)
+		die(EXIT_TEMPFAIL, "unable to write the job: %s", archive_error_string(a));
+	archive_write_free(a);
+	if (fsync(fd) < 0 || close(fd) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to write the job");
+	if (inbox_drop(sp, tmp, tarname) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to drop the job into inbox/");
+	printf("%s\n", final);
+	buf_free(&ini);
+	buf_free(&job);
+	buf_free(&render);
+	buf_free(&requires);
+	strlist_free(&after);
+	return EXIT_OK;
+}
