@@ -184,6 +184,8 @@ static void queue_refresh(void)
 			j->waiting_deps = false;
 			j->usable = host_matches(&self, &j->jd, j->why, sizeof j->why);
 		}
+		if (!j->queued)
+			j->fails_in_row = 0; /* back in the queue (retried): a clean slate */
 		j->priority = prio;
 		j->queued = true;
 		j->retry_at = 0;
@@ -786,6 +788,13 @@ static bool draining; /* hosts/HOST/drain: finish what runs, take nothing new */
 
 static void fill_slots(void)
 {
+	/* hosts/HOST/drain, looked at every 100 ms at most */
+	static int64_t drain_seen;
+	int64_t now = mono_us();
+	if (now - drain_seen > 100000) {
+		draining = faccessat(hostfd, "drain", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+		drain_seen = now;
+	}
 	if (stopping || draining)
 		return;
 	for (int i = 0; i < nslots; i++) {
@@ -1167,10 +1176,10 @@ static void heartbeat(void)
 		if (fd >= 0)
 			close(fd);
 	}
-	bool drain = faccessat(hostfd, "drain", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-	if (drain != draining)
-		say(drain ? "draining: finishing what runs, taking no new frames" : "no longer draining");
-	draining = drain;
+	static bool said_drain;
+	if (draining != said_drain)
+		say(draining ? "draining: finishing what runs, taking no new frames" : "no longer draining");
+	said_drain = draining;
 	if (faccessat(hostfd, "lost", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
 		warn("watcherd marked this host lost (its heartbeat was late) and gave its frames away; "
 		     "stopping what runs here and starting afresh");

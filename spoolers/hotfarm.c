@@ -274,8 +274,19 @@ static int cmd_watch(const char *name)
 		struct job_row r;
 		snprintf(r.name, sizeof r.name, "%s", name);
 		r.state = name_is_valid(name) ? job_find(&sp, name, r.entry) : STATE_NONE;
-		if (r.state == STATE_NONE)
+		if (r.state == STATE_NONE) {
+			/* just submitted: still in inbox/ or being taken in */
+			char tar[NAME_MAX_LEN + 8];
+			snprintf(tar, sizeof tar, "%s.tar", name);
+			if (status_rejected(name) == 0)
+				return EXIT_BADINPUT;
+			if (faccessat(spool_fd(&sp, DIR_INBOX), tar, F_OK, 0) == 0 ||
+			    faccessat(spool_fd(&sp, DIR_JOBS), name, F_OK, 0) == 0) {
+				usleep(100000);
+				continue;
+			}
 			die(EXIT_BADINPUT, "no job named '%s' in %s", name, sp.path);
+		}
 		struct job_status st;
 		job_status_live(&r, &st);
 		char bar[32], eta[32], reason[600], line[1200];

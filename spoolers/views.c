@@ -158,6 +158,8 @@ int cmd_hosts(const struct spool *sp, bool json)
 			json_string(h.name);
 			printf(",\"state\":\"%s\",\"heartbeat_age_s\":%ld,\"slots\":%ld,\"busy\":%ld", state, beat, slots, busy);
 			for (size_t k = 0; k < h.keys.n; k++) {
+				if (!strcmp(h.keys.v[k], "name") || !strcmp(h.keys.v[k], "slots"))
+					continue;
 				printf(",");
 				json_string(h.keys.v[k]);
 				printf(":");
@@ -326,6 +328,17 @@ int cmd_retry(const struct spool *sp, const char *name)
 	for (size_t i = 0; i < failed.n; i++)
 		if (ticket_retry(jfd, failed.v[i]) == 0)
 			n++;
+	/* a retry is a clean slate: hosts that were blocked may try again */
+	DIR *b = dir_open(jfd, "blocked");
+	struct strlist markers = {0};
+	while (b && (e = readdir(b)))
+		if (e->d_name[0] != '.')
+			strlist_add(&markers, e->d_name);
+	for (size_t i = 0; b && i < markers.n; i++)
+		unlinkat(dirfd(b), markers.v[i], 0);
+	if (b)
+		closedir(b);
+	strlist_free(&markers);
 	strlist_free(&failed);
 	close(jfd);
 	if (st == STATE_FAILED || st == STATE_DONE) {
