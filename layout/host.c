@@ -220,3 +220,36 @@ int host_release(const struct spool *sp, const char *host)
 	strlist_free(&limits);
 	return n;
 }
+
+int slot_read(int hostfd, int index, struct slot_view *v)
+{
+	memset(v, 0, sizeof *v);
+	char name[32], err[256];
+	snprintf(name, sizeof name, "slot.%d", index);
+	struct ini *ini = ini_load(hostfd, name, name, err, sizeof err);
+	if (!ini)
+		return -1;
+	const char *keys[] = {"state", "job", "ticket", "frame", "attempt", "since", "pid"};
+	char *outs[] = {v->state, v->job, v->ticket, v->frame, v->attempt, v->since, v->pid};
+	size_t sizes[] = {sizeof v->state, sizeof v->job, sizeof v->ticket, sizeof v->frame,
+			  sizeof v->attempt, sizeof v->since, sizeof v->pid};
+	for (int i = 0; i < 7; i++) {
+		const char *x = ini_get(ini, "slot", keys[i]);
+		text_escape(x ? x : "", outs[i], sizes[i]);
+	}
+	ini_free(ini);
+	return 0;
+}
+
+const char *host_state(const struct spool *sp, const struct host_record *h, int64_t server_now)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/drain", h->name);
+	if (h->lost)
+		return "lost";
+	if (server_now - h->heartbeat_us > sp->conf.host_timeout * 1000000LL)
+		return "silent";
+	if (faccessat(spool_fd(sp, DIR_HOSTS), path, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return "draining";
+	return "up";
+}

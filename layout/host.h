@@ -29,6 +29,14 @@ const char *host_package_version(const struct host_record *h, const char *packag
 bool host_matches(const struct host_record *h, const struct job_desc *jd, char *why, size_t whysize);
 /* The names of the hosts in hosts/ (not necessarily alive). */
 int host_list(const struct spool *sp, struct strlist *out);
+/* A slot file (hosts/HOST/slot.N), escaped for display. */
+struct slot_view {
+	char state[16], job[100], ticket[80], frame[24], attempt[16], since[40], pid[24];
+};
+int slot_read(int hostfd, int index, struct slot_view *v);
+/* up, draining, silent (heartbeat late) or lost. */
+const char *host_state(const struct spool *sp, const struct host_record *h, int64_t server_now);
+
 /* Give back everything HOST holds: its active tickets (in queued, held and
  * cancelled jobs) go back to todo/, its tokens back to limits/, its
  * temporary image folders are removed. Returns how many claims. */

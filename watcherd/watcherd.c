@@ -104,7 +104,7 @@ static void heartbeat(void)
 
 /* ---- children ------------------------------------------------------------- */
 
-enum child_kind { CHILD_INTAKE, CHILD_ROUTE, CHILD_CANCEL, CHILD_RECOVER };
+enum child_kind { CHILD_INTAKE, CHILD_ROUTE, CHILD_CANCEL, CHILD_RECOVER, CHILD_STATUS };
 
 struct child {
 	pid_t pid;
@@ -115,8 +115,10 @@ struct child {
 	struct child *next;
 };
 static struct child *children;
+static bool status_dirty = true; /* the status page should be written again */
+static int64_t status_last;
 static unsigned long arrivals; /* entries seen in new/ so far */
-static int running[4];
+static int running[5];
 
 static pid_t spawn(enum child_kind kind, const char *key, char *const argv[])
 {
@@ -519,6 +521,7 @@ static void rescan(void)
 	scan_dir(DIR_CANCEL, note_cancel);
 	heartbeat();
 	farm_rescan(&sp);
+	status_dirty = true; /* agents change things watcherd sees only here */
 }
 
 /* ---- deciding what to start ------------------------------------------------------ */
@@ -585,6 +588,19 @@ static void stem_consider(struct stem *s)
 	start_intake(s, &sf);
 }
 
+/* The status page: after changes, at most about once a second. */
+static void status_page(void)
+{
+	if (!status_dirty || running[CHILD_STATUS] || mono_us() - status_last < 1000000)
+		return;
+	char *argv[] = {prog("hf-status"), "--spool", sp.path, NULL};
+	if (spawn(CHILD_STATUS, "", argv) > 0) {
+		status_dirty = false;
+		status_last = mono_us();
+	}
+	free(argv[0]);
+}
+
 static void schedule(void)
 {
 	size_t keep = 0;
@@ -601,6 +617,7 @@ static void schedule(void)
 	ndirty = keep;
 	start_route();
 	start_cancels();
+	status_page();
 }
 
 static void waiting_walk(const void *node, VISIT v, void *closure)
@@ -665,8 +682,13 @@ static void reap(void)
 					cancel_recheck = true; /* its job may have come meanwhile */
 			}
 		} else if (code != 0) {
-			warn("%s exited %d", c->kind == CHILD_ROUTE ? "hf-route" : "hf-intake --recover", code);
+			warn("%s exited %d", c->kind == CHILD_ROUTE ? "hf-route"
+					     : c->kind == CHILD_STATUS ? "hf-status"
+								       : "hf-intake --recover",
+			     code);
 		}
+		if (c->kind != CHILD_STATUS)
+			status_dirty = true;
 		free(c);
 	}
 }
@@ -905,6 +927,11 @@ int main(int argc, char **argv)
 		}
 		if (ndirty && running[CHILD_INTAKE] < sp.conf.processes)
 			timeout = 0;
+		if (status_dirty && !running[CHILD_STATUS]) {
+			int t = (int)((status_last + 1000000 - now) / 1000) + 1;
+			if (t < timeout)
+				timeout = t < 0 ? 0 : t;
+		}
 		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = event_fd, .events = POLLIN}};
 		int n = poll(pfd, use_inotify ? 2 : 1, timeout);
 		if (n < 0 && errno != EINTR)

@@ -1,0 +1,369 @@
+/* statuspage.c - hf-status: write status/index.html and jobs/NAME/index.html,
+ * plain self-contained HTML that works opened straight from the share (no
+ * server, relative links, refreshing itself): the queue in order, hosts and
+ * their slots, each job's progress, ETA, thumbnails, failures with links to
+ * their logs, and why a waiting job waits. Every text from the spool is
+ * HTML-escaped; pages are written atomically. */
+#define _GNU_SOURCE
+#include "../layout/host.h"
+#include "../layout/ini.h"
+#include "../layout/layout.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct spool sp;
+
+static void esc(struct buf *b, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '<': buf_printf(b, "&lt;"); break;
+		case '>': buf_printf(b, "&gt;"); break;
+		case '&': buf_printf(b, "&amp;"); break;
+		case '"': buf_printf(b, "&quot;"); break;
+		case '\'': buf_printf(b, "&#39;"); break;
+		default:
+			if ((unsigned char)*s >= 0x20)
+				buf_add(b, s, 1);
+		}
+	}
+}
+
+static const char style[] =
+	"<style>body{font:14px/1.4 sans-serif;margin:1.5em;color:#222;background:#fafafa}"
+	"h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}"
+	"table{border-collapse:collapse;background:#fff}td,th{padding:.3em .6em;border-bottom:1px solid #ddd;"
+	"text-align:left;vertical-align:top}th{background:#eee}"
+	".bar{width:160px;height:12px;background:#ddd;border-radius:3px;overflow:hidden}"
+	".bar>div{height:100%;background:#3a7bd5}.why{color:#555}.state-failed,.lost{color:#b00}"
+	".state-done{color:#070}.busy{color:#3a7bd5}.idle{color:#888}"
+	".thumbs img{margin:2px;border:1px solid #ccc;max-width:160px}</style>";
+
+static void head(struct buf *b, const char *title)
+{
+	buf_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+		      "<meta http-equiv=\"refresh\" content=\"2\"><title>");
+	esc(b, title);
+	buf_printf(b, "</title>%s</head><body>\n", style);
+}
+
+static void bar(struct buf *b, long done, long total)
+{
+	int pct = total > 0 ? (int)(done * 100 / total) : 0;
+	buf_printf(b, "<div class=\"bar\" title=\"%d%%\"><div style=\"width:%d%%\"></div></div>", pct, pct);
+}
+
+static void eta(struct buf *b, const struct job_status *st)
+{
+	if (strcmp(st->state, "rendering") || !st->started_us || st->frames_done <= 0 ||
+	    st->frames_done >= st->frames_total) {
+		buf_printf(b, "-");
+		return;
+	}
+	double el = (double)(now_us() - st->started_us) / 1e6;
+	long s = (long)(el * (double)(st->frames_total - st->frames_done) / (double)st->frames_done);
+	buf_printf(b, "%ldm%02lds", s / 60, s % 60);
+}
+
+static void job_row(struct buf *b, const char *name, enum job_state state, const char *prefix)
+{
+	int jfd = job_dir_open(&sp, name);
+	struct job_status st;
+	if (jfd < 0 || job_status_read(jfd, &st) < 0)
+		memset(&st, 0, sizeof st);
+	if (jfd >= 0)
+		close(jfd);
+	char word[16];
+	snprintf(word, sizeof word, "%s", state_word(state));
+	if (state == STATE_QUEUED && (!strcmp(st.state, "rendering") || !strcmp(st.state, "waiting")))
+		snprintf(word, sizeof word, "%s", st.state);
+	snprintf(st.state, sizeof st.state, "%s", word);
+	buf_printf(b, "<tr class=\"job\"><td><a href=\"%sjobs/%s/index.html\">", prefix, name);
+	esc(b, name);
+	buf_printf(b, "</a></td><td class=\"state-%s\">%s</td><td>%d</td><td>", word, word, st.priority);
+	esc(b, st.owner);
+	buf_printf(b, "</td><td>");
+	bar(b, st.frames_done, st.frames_total);
+	buf_printf(b, "</td><td>%ld/%ld</td><td>", st.frames_done, st.frames_total);
+	eta(b, &st);
+	buf_printf(b, "</td><td class=\"why\">");
+	esc(b, st.reason);
+	buf_printf(b, "</td></tr>\n");
+	job_status_free(&st);
+}
+
+static void write_page(int dirfd, const char *name, struct buf *b)
+{
+	bool sync = sync_writes;
+	sync_writes = false; /* a page is a picture, rewritten every second */
+	if (file_write_atomic(dirfd, name, b->data, b->len, 0644) < 0)
+		warn("unable to write %s: %s", name, strerror(errno));
+	sync_writes = sync;
+}
+
+static void farm_page(void)
+{
+	struct buf b = {0};
+	char iso[32], title[128];
+	time_iso(now_us(), iso);
+	snprintf(title, sizeof title, "hotfarm: %s", sp.conf.name);
+	head(&b, title);
+	buf_printf(&b, "<h1>");
+	esc(&b, title);
+	buf_printf(&b, "</h1><p>as of %s (refreshes itself)</p>\n", iso);
+
+	buf_printf(&b, "<h2>Queue</h2>\n<table id=\"queue\"><tr><th>job</th><th>state</th><th>priority</th>"
+		       "<th>owner</th><th>progress</th><th>frames</th><th>ETA</th><th>why</th></tr>\n");
+	enum job_state live[] = {STATE_NEW, STATE_QUEUED, STATE_HELD, STATE_OUTSOURCED};
+	int n = 0;
+	for (size_t k = 0; k < 4; k++) {
+		struct strlist l = {0};
+		state_list(&sp, live[k], &l);
+		for (size_t i = 0; i < l.n; i++) {
+			char name[NAME_MAX_LEN + 1];
+			entry_parse(l.v[i], NULL, NULL, name);
+			job_row(&b, name, live[k], "../");
+			n++;
+		}
+		strlist_free(&l);
+	}
+	if (!n)
+		buf_printf(&b, "<tr><td colspan=\"8\">nothing queued</td></tr>\n");
+	buf_printf(&b, "</table>\n");
+
+	buf_printf(&b, "<h2>Hosts</h2>\n<table id=\"hosts\"><tr><th>host</th><th>state</th><th>heartbeat</th>"
+		       "<th>CPUs</th><th>RAM</th><th>packages</th><th>slots</th></tr>\n");
+	struct strlist hosts = {0};
+	host_list(&sp, &hosts);
+	int64_t now = server_now_us(&sp);
+	for (size_t i = 0; i < hosts.n; i++) {
+		struct host_record h;
+		if (host_read(&sp, hosts.v[i], &h) < 0)
+			continue;
+		const char *state = host_state(&sp, &h, now);
+		buf_printf(&b, "<tr class=\"host\"><td>");
+		esc(&b, h.name);
+		buf_printf(&b, "</td><td class=\"%s\">%s</td><td>%lds ago</td><td>", state, state,
+			   (long)((now - h.heartbeat_us) / 1000000));
+		esc(&b, host_get(&h, "cpus"));
+		buf_printf(&b, "</td><td>");
+		esc(&b, host_get(&h, "ram_mb"));
+		buf_printf(&b, " MB</td><td>");
+		for (size_t k = 0; k < h.packages.n; k++) {
+			buf_printf(&b, "%s", k ? ", " : "");
+			esc(&b, h.packages.v[k]);
+			buf_printf(&b, " ");
+			esc(&b, h.versions.v[k]);
+		}
+		buf_printf(&b, "</td><td>");
+		int hfd = openat(spool_fd(&sp, DIR_HOSTS), h.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		for (int k = 0; hfd >= 0 && k < 4096; k++) {
+			struct slot_view v;
+			if (slot_read(hfd, k, &v) < 0)
+				break;
+			if (!strcmp(v.state, "busy")) {
+				buf_printf(&b, "<div class=\"busy\">slot %d: busy, ", k);
+				esc(&b, v.job);
+				buf_printf(&b, " frame ");
+				esc(&b, v.frame);
+				buf_printf(&b, "</div>");
+			} else {
+				buf_printf(&b, "<div class=\"idle\">slot %d: idle</div>", k);
+			}
+		}
+		if (hfd >= 0)
+			close(hfd);
+		buf_printf(&b, "</td></tr>\n");
+		host_free(&h);
+	}
+	if (!hosts.n)
+		buf_printf(&b, "<tr><td colspan=\"7\">no render host is running</td></tr>\n");
+	strlist_free(&hosts);
+	buf_printf(&b, "</table>\n");
+
+	buf_printf(&b, "<h2>Finished</h2>\n<table id=\"finished\"><tr><th>job</th><th>state</th><th>priority</th>"
+		       "<th>owner</th><th>progress</th><th>frames</th><th>ETA</th><th>why</th></tr>\n");
+	enum job_state over[] = {STATE_FAILED, STATE_CANCELLED, STATE_DONE};
+	for (size_t k = 0; k < 3; k++) {
+		struct strlist l = {0};
+		state_list(&sp, over[k], &l);
+		/* the newest 50 of each: entries sort by submission */
+		for (size_t i = l.n > 50 ? l.n - 50 : 0; i < l.n; i++) {
+			char name[NAME_MAX_LEN + 1];
+			entry_parse(l.v[i], NULL, NULL, name);
+			job_row(&b, name, over[k], "../");
+		}
+		strlist_free(&l);
+	}
+	buf_printf(&b, "</table>\n</body></html>\n");
+	write_page(spool_fd(&sp, DIR_STATUS), "index.html", &b);
+	buf_free(&b);
+}
+
+/* jobs/NAME/index.html */
+static void job_page(const char *name, enum job_state state)
+{
+	int jfd = job_dir_open(&sp, name);
+	if (jfd < 0)
+		return;
+	struct job_status st;
+	if (job_status_read(jfd, &st) < 0)
+		memset(&st, 0, sizeof st);
+	char word[16];
+	snprintf(word, sizeof word, "%s", state_word(state));
+	if (state == STATE_QUEUED && (!strcmp(st.state, "rendering") || !strcmp(st.state, "waiting")))
+		snprintf(word, sizeof word, "%s", st.state);
+	snprintf(st.state, sizeof st.state, "%s", word);
+	struct buf b = {0};
+	char title[200];
+	snprintf(title, sizeof title, "%s: %s", name, word);
+	head(&b, title);
+	buf_printf(&b, "<p><a href=\"../../status/index.html\">&larr; the farm</a></p><h1>");
+	esc(&b, name);
+	buf_printf(&b, "</h1>\n<table id=\"summary\"><tr><th>state</th><td class=\"state-%s\">%s</td></tr>"
+		       "<tr><th>why</th><td class=\"why\">", word, word);
+	esc(&b, st.reason);
+	buf_printf(&b, "</td></tr><tr><th>progress</th><td>");
+	bar(&b, st.frames_done, st.frames_total);
+	buf_printf(&b, " %ld/%ld frames, %ld failed</td></tr><tr><th>ETA</th><td>", st.frames_done, st.frames_total,
+		   st.frames_failed);
+	eta(&b, &st);
+	buf_printf(&b, "</td></tr><tr><th>owner</th><td>");
+	esc(&b, st.owner);
+	buf_printf(&b, "</td></tr><tr><th>priority</th><td>%d</td></tr></table>\n", st.priority);
+	buf_printf(&b, "<p><a href=\"output/\">frames</a> &middot; <a href=\"logs/\">logs</a> &middot; "
+		       "<a href=\"status.ini\">status.ini</a> &middot; <a href=\"job.ini\">job.ini</a></p>\n");
+
+	/* thumbnails, when there are any */
+	DIR *d = dir_open(jfd, "previews");
+	struct dirent *e;
+	struct strlist thumbs = {0};
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.' && has_suffix(e->d_name, ".png") && strcmp(e->d_name, "contact.png"))
+			strlist_add(&thumbs, e->d_name);
+	if (d)
+		closedir(d);
+	strlist_sort(&thumbs);
+	if (thumbs.n) {
+		buf_printf(&b, "<h2>Samples</h2><div class=\"thumbs\">");
+		for (size_t i = 0; i < thumbs.n; i++) {
+			buf_printf(&b, "<img src=\"previews/");
+			esc(&b, thumbs.v[i]);
+			buf_printf(&b, "\" alt=\"");
+			esc(&b, thumbs.v[i]);
+			buf_printf(&b, "\">");
+		}
+		buf_printf(&b, "</div>\n");
+	}
+	strlist_free(&thumbs);
+
+	/* failures, with links to the logs */
+	buf_printf(&b, "<h2>Failures</h2>\n<table id=\"failures\"><tr><th>ticket</th><th>attempt</th><th>log</th></tr>\n");
+	int nf = 0;
+	const char *dirs[] = {"frames/failed", "frames/todo", "frames/active", "frames/done"};
+	for (int k = 0; k < 4 && nf < 200; k++) {
+		d = dir_open(jfd, dirs[k]);
+		struct strlist tickets = {0};
+		while (d && (e = readdir(d)))
+			if (e->d_name[0] != '.')
+				strlist_add(&tickets, e->d_name);
+		if (d)
+			closedir(d);
+		strlist_sort(&tickets);
+		for (size_t i = 0; i < tickets.n && nf < 200; i++) {
+			char path[300];
+			snprintf(path, sizeof path, "%s/%s", dirs[k], tickets.v[i]);
+			size_t len;
+			char *text = file_read_small(jfd, path, 1 << 16, &len);
+			if (!text || !strstr(text, "attempt = ")) {
+				free(text);
+				continue;
+			}
+			char *save = NULL;
+			long frame = -1;
+			for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+				if (!strncmp(line, "frames = ", 9))
+					frame = atol(line + 9);
+				if (strncmp(line, "attempt = ", 10))
+					continue;
+				int try = atoi(line + 10);
+				char who[100] = "";
+				sscanf(line + 10, "%*d %99s", who);
+				buf_printf(&b, "<tr class=\"failure\"><td>");
+				esc(&b, tickets.v[i]);
+				buf_printf(&b, "%s</td><td>", k == 0 ? " (failed for good)" : "");
+				esc(&b, line + 10);
+				buf_printf(&b, "</td><td><a href=\"logs/frame%04ld.try%d.", frame, try);
+				esc(&b, who);
+				buf_printf(&b, ".log\">log</a></td></tr>\n");
+				nf++;
+			}
+			free(text);
+		}
+		strlist_free(&tickets);
+	}
+	if (!nf)
+		buf_printf(&b, "<tr><td colspan=\"3\">none</td></tr>\n");
+	buf_printf(&b, "</table>\n</body></html>\n");
+	write_page(jfd, "index.html", &b);
+	buf_free(&b);
+	job_status_free(&st);
+	close(jfd);
+}
+
+int main(int argc, char **argv)
+{
+	msg_init("hf-status");
+	spooler_start();
+	const char *spool = NULL;
+	static const struct option opts[] = {{"spool", required_argument, 0, 's'},
+					     {"help", no_argument, 0, 'h'},
+					     {0, 0, 0, 0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+		if (c == 's')
+			spool = optarg;
+		else {
+			fprintf(c == 'h' ? stdout : stderr,
+				"usage: hf-status --spool DIR\nWrite status/index.html and each live job's index.html.\n");
+			return c == 'h' ? EXIT_OK : EXIT_BADINPUT;
+		}
+	}
+	char err[1024];
+	if (spool_open(spool ? spool : spool_default(), &sp, err, sizeof err) < 0)
+		die(EXIT_TEMPFAIL, "%s", err);
+	farm_page();
+	/* the pages of jobs that change: live ones, and those that ended
+	 * within the last minute */
+	for (int s = 0; s < STATE_COUNT; s++) {
+		struct strlist l = {0};
+		state_list(&sp, (enum job_state)s, &l);
+		for (size_t i = 0; i < l.n; i++) {
+			char name[NAME_MAX_LEN + 1];
+			entry_parse(l.v[i], NULL, NULL, name);
+			if (state_is_final((enum job_state)s)) {
+				int jfd = job_dir_open(&sp, name);
+				struct stat st;
+				bool fresh = jfd >= 0 && fstatat(jfd, "status.ini", &st, 0) == 0 &&
+					     now_us() / 1000000 - st.st_mtim.tv_sec < 60;
+				bool missing = jfd >= 0 && faccessat(jfd, "index.html", F_OK, 0) < 0;
+				if (jfd >= 0)
+					close(jfd);
+				if (!fresh && !missing)
+					continue;
+			}
+			job_page(name, (enum job_state)s);
+		}
+		strlist_free(&l);
+	}
+	spool_close(&sp);
+	return EXIT_OK;
+}
