@@ -945,9 +945,23 @@ static void render_exited(struct slot *s, int status)
 	snprintf(w, sizeof w, "%ld", j->jd.width);
 	snprintf(h, sizeof h, "%ld", j->jd.height);
 	snprintf(out, sizeof out, "%s/.check", s->outdir);
-	char *plain[] = {checker, s->image, w, h, NULL};
-	char *blank[] = {checker, "--allow-blank", s->image, w, h, NULL};
-	char **argv = j->jd.allow_blank ? blank : plain;
+	/* a sample of each frame for previews/ and its contact sheet */
+	char thumb[PATH_MAX], previews[PATH_MAX];
+	snprintf(previews, sizeof previews, "%s/jobs/%s/previews", sp.path, j->name);
+	snprintf(thumb, sizeof thumb, "%s/frame%07ld.png", previews, s->frames[s->cur]);
+	char *argv[10];
+	int k = 0;
+	argv[k++] = checker;
+	if (j->jd.allow_blank)
+		argv[k++] = "--allow-blank";
+	argv[k++] = "--thumb";
+	argv[k++] = thumb;
+	argv[k++] = "--contact";
+	argv[k++] = previews;
+	argv[k++] = s->image;
+	argv[k++] = w;
+	argv[k++] = h;
+	argv[k] = NULL;
 	int outfd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	s->pid = outfd < 0 ? -1 : spawn_in(NULL, argv, outfd, s->owner);
 	if (outfd >= 0)

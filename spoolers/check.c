@@ -1,12 +1,16 @@
 /* check.c - hf-check: is a rendered frame a complete PNG of the size the job
  * asks for, and not one flat colour? Distrusts the file entirely (a scene can
  * make the renderer write anything): it runs as its own process so a hostile
- * image can at worst crash it, never the agent that asked. */
+ * image can at worst crash it, never the agent that asked. With --thumb it
+ * also keeps a small copy of a frame that passed (box-filtered while it is
+ * decoded) and, with --contact, rebuilds the job's contact sheet. */
 #define _GNU_SOURCE
 #include "../layout/util.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <getopt.h>
 #include <png.h>
 #include <stdio.h>
@@ -33,7 +37,120 @@ struct frame_check {
 	unsigned char first[8];   /* the first pixel, to find a flat image */
 	bool varied;              /* some pixel differs from the first */
 	bool have_first;
+	/* the thumbnail, summed while decoding (non-interlaced images) */
+	unsigned long tw, th;
+	unsigned long *sum;       /* tw*th*3 channel sums */
+	unsigned long *count;     /* pixels summed into each cell */
+	unsigned long y;          /* the row being decoded */
 };
+
+enum { THUMB_W = 160, THUMB_H = 120, CONTACT_COLS = 8, CONTACT_MAX = 240 };
+
+static void thumb_row(struct frame_check *fc, png_uint_32 width, png_uint_32 height, int channels, int bytes)
+{
+	if (!fc->sum)
+		return;
+	unsigned long ty = fc->y * fc->th / height;
+	for (png_uint_32 x = 0; x < width; x++) {
+		unsigned long tx = (unsigned long)x * fc->tw / width;
+		const unsigned char *p = fc->row + (size_t)x * (size_t)channels * (size_t)bytes;
+		size_t cell = ty * fc->tw + tx;
+		for (int c = 0; c < 3; c++)
+			fc->sum[cell * 3 + (size_t)c] += bytes == 2 ? p[c * 2] : p[c];
+		fc->count[cell]++;
+	}
+	fc->y++;
+}
+
+/* Write an RGB image atomically: a temporary name beside PATH, then rename. */
+static void png_write_atomic(const char *path, const unsigned char *rgb, unsigned long w, unsigned long h)
+{
+	char tmp[4200];
+	const char *slash = strrchr(path, '/');
+	snprintf(tmp, sizeof tmp, "%.*s.%s.%ld.tmp", slash ? (int)(slash - path + 1) : 0, path,
+		 slash ? slash + 1 : path, (long)getpid());
+	png_image img;
+	memset(&img, 0, sizeof img);
+	img.version = PNG_IMAGE_VERSION;
+	img.width = (png_uint_32)w;
+	img.height = (png_uint_32)h;
+	img.format = PNG_FORMAT_RGB;
+	if (!png_image_write_to_file(&img, tmp, 0, rgb, 0, NULL) || rename(tmp, path) < 0) {
+		unlink(tmp);
+		die(EXIT_TEMPFAIL, "unable to write %s: %s", path, img.message[0] ? img.message : strerror(errno));
+	}
+}
+
+static void thumb_write(struct frame_check *fc, const char *path)
+{
+	unsigned char *rgb = xmalloc(fc->tw * fc->th * 3);
+	for (size_t i = 0; i < fc->tw * fc->th; i++)
+		for (int c = 0; c < 3; c++)
+			rgb[i * 3 + (size_t)c] = (unsigned char)(fc->count[i] ? fc->sum[i * 3 + (size_t)c] / fc->count[i] : 0);
+	png_write_atomic(path, rgb, fc->tw, fc->th);
+	free(rgb);
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Rebuild DIR/contact.png from the thumbnails in DIR (frameNNNN.png), one
+ * cell each in frame order, under a lock so that the last one to rebuild
+ * sees every thumbnail written before it. */
+static void contact_sheet(const char *dir)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/.lock", dir);
+	int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to lock %s", path);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0;
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, "frame", 5) && has_suffix(e->d_name, ".png") && n < CONTACT_MAX) {
+			names = xrealloc(names, (n + 1) * sizeof *names);
+			names[n++] = xstrdup(e->d_name);
+		}
+	if (d)
+		closedir(d);
+	if (n) {
+		qsort(names, n, sizeof *names, cmp_name);
+		size_t cols = n < CONTACT_COLS ? n : CONTACT_COLS, rows = (n + cols - 1) / cols;
+		size_t W = cols * (THUMB_W + 4), H = rows * (THUMB_H + 4);
+		unsigned char *sheet = xcalloc(W * H * 3, 1);
+		memset(sheet, 40, W * H * 3);
+		for (size_t i = 0; i < n; i++) {
+			snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+			png_image img;
+			memset(&img, 0, sizeof img);
+			img.version = PNG_IMAGE_VERSION;
+			if (!png_image_begin_read_from_file(&img, path))
+				continue;
+			img.format = PNG_FORMAT_RGB;
+			if (img.width > THUMB_W || img.height > THUMB_H) {
+				png_image_free(&img);
+				continue;
+			}
+			unsigned char *px = xmalloc(PNG_IMAGE_SIZE(img));
+			if (png_image_finish_read(&img, NULL, px, 0, NULL)) {
+				size_t x0 = (i % cols) * (THUMB_W + 4) + 2 + (THUMB_W - img.width) / 2;
+				size_t y0 = (i / cols) * (THUMB_H + 4) + 2 + (THUMB_H - img.height) / 2;
+				for (size_t y = 0; y < img.height; y++)
+					memcpy(sheet + ((y0 + y) * W + x0) * 3, px + y * img.width * 3, img.width * 3);
+			}
+			free(px);
+			png_image_free(&img);
+		}
+		snprintf(path, sizeof path, "%s/contact.png", dir);
+		png_write_atomic(path, sheet, W, H);
+		free(sheet);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	close(lock);
+}
 
 /* One sentence for the person who submitted the job, on stdout; exit 100. */
 __attribute__((format(printf, 1, 2))) _Noreturn static void frame_reject(const char *fmt, ...)
@@ -218,6 +335,8 @@ static int frame_decode(struct frame_check *fc, png_structp png, png_infop info,
 		for (png_uint_32 y = 0; y < rows; y++) {
 			png_read_row(png, fc->row, NULL);
 			frame_scan_row(fc, cols, *channels, *bytes);
+			if (!interlaced)
+				thumb_row(fc, *width, *height, *channels, *bytes);
 		}
 	}
 	png_read_end(png, NULL);
@@ -316,7 +435,9 @@ static size_t read_head(int fd, unsigned char *head, size_t size)
 
 static _Noreturn void usage(void)
 {
-	die(EXIT_BADINPUT, "usage: hf-check [--allow-blank] FILE WIDTH HEIGHT (each 1 to %d)", FRAME_MAX_SIDE);
+	die(EXIT_BADINPUT,
+	    "usage: hf-check [--allow-blank] [--thumb OUT.png [--contact DIR]] FILE WIDTH HEIGHT (each 1 to %d)",
+	    FRAME_MAX_SIDE);
 }
 
 int main(int argc, char **argv)
@@ -325,13 +446,21 @@ int main(int argc, char **argv)
 	struct frame_check fc = {.fd = -1};
 	static const struct option options[] = {
 		{"allow-blank", no_argument, NULL, 'b'},
+		{"thumb", required_argument, NULL, 't'},
+		{"contact", required_argument, NULL, 'c'},
 		{NULL, 0, NULL, 0},
 	};
+	const char *thumb = NULL, *contact = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
-		if (c != 'b')
+		if (c == 'b')
+			fc.allow_blank = true;
+		else if (c == 't')
+			thumb = optarg;
+		else if (c == 'c')
+			contact = optarg;
+		else
 			usage();
-		fc.allow_blank = true;
 	}
 	long width, height;
 	if (argc - optind != 3 || !parse_long(argv[optind + 1], 1, FRAME_MAX_SIDE, &width) ||
@@ -341,11 +470,31 @@ int main(int argc, char **argv)
 	fc.want_width = (unsigned long)width;
 	fc.want_height = (unsigned long)height;
 
+	if (thumb) {
+		/* fit THUMB_W x THUMB_H, keeping the frame's shape */
+		fc.tw = THUMB_W;
+		fc.th = (unsigned long)height * THUMB_W / (unsigned long)width;
+		if (fc.th > THUMB_H) {
+			fc.th = THUMB_H;
+			fc.tw = (unsigned long)width * THUMB_H / (unsigned long)height;
+		}
+		if (fc.tw < 1)
+			fc.tw = 1;
+		if (fc.th < 1)
+			fc.th = 1;
+		fc.sum = xcalloc(fc.tw * fc.th * 3, sizeof *fc.sum);
+		fc.count = xcalloc(fc.tw * fc.th, sizeof *fc.count);
+	}
 	fc.fd = frame_open(path);
 	unsigned char head[8];
 	size_t n = read_head(fc.fd, head, sizeof head);
 	if (n == sizeof head && png_sig_cmp(head, 0, sizeof head) == 0) {
 		frame_check_png(&fc);
+		/* it passed: keep its sample */
+		if (thumb && fc.y == (unsigned long)height)
+			thumb_write(&fc, thumb);
+		if (contact)
+			contact_sheet(contact);
 	} else {
 		const char *format = format_other(head, n, path);
 		if (!format)
@@ -353,5 +502,7 @@ int main(int argc, char **argv)
 		say("%s is not decoded; only its size on disk was checked", format);
 	}
 	close(fc.fd);
+	free(fc.sum);
+	free(fc.count);
 	return EXIT_OK;
 }
