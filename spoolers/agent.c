@@ -788,13 +788,8 @@ static bool draining; /* hosts/HOST/drain: finish what runs, take nothing new */
 
 static void fill_slots(void)
 {
-	/* hosts/HOST/drain, looked at every 100 ms at most */
-	static int64_t drain_seen;
-	int64_t now = mono_us();
-	if (now - drain_seen > 100000) {
-		draining = faccessat(hostfd, "drain", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-		drain_seen = now;
-	}
+	/* hosts/HOST/drain: one look before taking anything new */
+	draining = faccessat(hostfd, "drain", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 	if (stopping || draining)
 		return;
 	for (int i = 0; i < nslots; i++) {
