@@ -24,7 +24,7 @@ LAYOUT_SRC := layout/util.c layout/ini.c layout/layout.c layout/jobdesc.c layout
 LAYOUT_HDR := $(wildcard layout/*.h)
 LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=build/layout/%.o)
 
-PROGRAMS := bin/hotfarm bin/watcherd bin/hf-intake bin/hf-route bin/render-agent bin/hf-check bin/hf-status
+PROGRAMS := bin/hotfarm bin/watcherd bin/hf-intake bin/hf-route bin/render-agent bin/hf-check bin/hf-status bin/hf-notify
 
 all: $(PROGRAMS)
 
@@ -55,6 +55,10 @@ bin/hotfarm: build/spoolers/hotfarm.o build/spoolers/submit.o build/spoolers/vie
 bin/render-agent: build/spoolers/agent.o build/spoolers/probe.o build/liblayout.a
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -linotifytools -liniparser -lpthread
+
+bin/hf-notify: build/spoolers/notify.o build/liblayout.a
+	@mkdir -p bin
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser -lnettle
 
 bin/hf-status: build/spoolers/statuspage.o build/liblayout.a
 	@mkdir -p bin

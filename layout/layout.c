@@ -209,6 +209,9 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 	c->fail_limit = 3;
 	c->fair_share = false;
 	c->probe_interval = 30;
+	if (access("/usr/sbin/sendmail", X_OK) == 0)
+		snprintf(c->notify_command, sizeof c->notify_command, "/usr/sbin/sendmail -t");
+	c->notify_progress = 3600;
 
 	int conf = spool_fd(sp, DIR_CONF);
 	if (faccessat(conf, "hotfarm.ini", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
@@ -250,6 +253,10 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 		goto out;
 	if (c->heartbeat < 1)
 		c->heartbeat = 1;
+	if ((v = ini_get(ini, "notify", "command")))
+		snprintf(c->notify_command, sizeof c->notify_command, "%s", v);
+	if (!conf_seconds(ini, "notify", "progress", 86400 * 30, &c->notify_progress, err, errsize))
+		goto out;
 	if ((v = ini_get(ini, "watcherd", "rescan_ms"))) {
 		if (!conf_number(ini, "watcherd", "rescan_ms", 50, 3600000, &c->rescan_ms, err, errsize))
 			goto out;

@@ -66,6 +66,8 @@ struct site_conf {
 	long fail_limit;    /* [agent] frames failed in a row before a host skips a job */
 	bool fair_share;    /* [agent] share slots among jobs of one priority */
 	long probe_interval; /* [agent] seconds between probes of the host */
+	char notify_command[512]; /* [notify] command: gets RFC 5322 messages on stdin */
+	long notify_progress;     /* [notify] progress: seconds between progress mails, 0: none */
 };
 
 struct spool {

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,4 +183,92 @@ void farm_rescan(const struct spool *sp)
 			job_update(sp, name, (long)i);
 	}
 	strlist_free(&l);
+}
+
+/* What the log says went out: a bit per event, and the last time. */
+enum { SENT_ACCEPTED = 1, SENT_SAMPLES = 2, SENT_FINAL = 4 };
+
+static int sent_events(int jfd, int64_t *last_us)
+{
+	size_t len;
+	char *text = file_read_small(jfd, "notifications.log", 64 << 20, &len);
+	int sent = 0;
+	*last_us = 0;
+	if (!text)
+		return 0;
+	for (char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, "=== ", 4))
+			continue;
+		if (!strncmp(p + 4, "accepted ", 9))
+			sent |= SENT_ACCEPTED;
+		else if (!strncmp(p + 4, "samples ", 8))
+			sent |= SENT_SAMPLES;
+		else if (!strncmp(p + 4, "final ", 6))
+			sent |= SENT_FINAL;
+	}
+	free(text);
+	struct stat st;
+	if (fstatat(jfd, "notifications.log", &st, 0) == 0)
+		*last_us = (int64_t)st.st_mtim.tv_sec * 1000000;
+	return sent;
+}
+
+static void notices_for(const struct spool *sp, const char *name, enum job_state state, struct strlist *out)
+{
+	int jfd = job_dir_open(sp, name);
+	if (jfd < 0)
+		return;
+	struct stat sst;
+	if (state_is_final(state) &&
+	    (fstatat(jfd, "status.ini", &sst, 0) < 0 || now_us() / 1000000 - sst.st_mtim.tv_sec > 3600)) {
+		close(jfd); /* long over: told, or never to be */
+		return;
+	}
+	char err[256];
+	struct ini *ini = ini_load(jfd, "job.ini", "job.ini", err, sizeof err);
+	const char *email = ini ? ini_get(ini, "job", "email") : NULL;
+	if (!email || !*email) {
+		ini_free(ini);
+		close(jfd);
+		return;
+	}
+	int64_t last;
+	int sent = sent_events(jfd, &last);
+	struct job_status st;
+	if (job_status_read(jfd, &st) < 0)
+		memset(&st, 0, sizeof st);
+	const char *event = NULL;
+	long samples = st.frames_total < 9 ? st.frames_total : 9;
+	bool sheet = faccessat(jfd, "previews/contact.png", F_OK, 0) == 0;
+	if (!(sent & SENT_ACCEPTED))
+		event = "accepted";
+	else if (state_is_final(state) && !(sent & SENT_FINAL))
+		event = "final";
+	else if (!(sent & SENT_SAMPLES) && sheet && st.frames_done >= samples && samples > 0)
+		event = "samples";
+	else if (!state_is_final(state) && sp->conf.notify_progress && (sent & SENT_SAMPLES) &&
+		 !strcmp(st.state, "rendering") && now_us() - last > sp->conf.notify_progress * 1000000LL)
+		event = "progress";
+	if (event)
+		strlist_take(out, xasprintf("%s\t%s", name, event));
+	job_status_free(&st);
+	ini_free(ini);
+	close(jfd);
+}
+
+void farm_notices(const struct spool *sp, struct strlist *out)
+{
+	if (!*sp->conf.notify_command)
+		return;
+	enum job_state states[] = {STATE_QUEUED, STATE_HELD, STATE_DONE, STATE_FAILED, STATE_CANCELLED};
+	for (size_t k = 0; k < 5; k++) {
+		struct strlist l = {0};
+		state_list(sp, states[k], &l);
+		for (size_t i = 0; i < l.n; i++) {
+			char name[NAME_MAX_LEN + 1];
+			if (entry_parse(l.v[i], NULL, NULL, name))
+				notices_for(sp, name, states[k], out);
+		}
+		strlist_free(&l);
+	}
 }

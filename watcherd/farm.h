@@ -7,5 +7,9 @@ struct spool;
  * tokens back; bring each queued job's status.ini up to date (counts,
  * rendering or why it waits); finish jobs whose last ticket is done. */
 void farm_rescan(const struct spool *sp);
+/* Notices due ("NAME\tEVENT": accepted, samples, progress, final) for jobs
+ * with an email, judged from what jobs/NAME/notifications.log says went out. */
+#include "../layout/util.h"
+void farm_notices(const struct spool *sp, struct strlist *out);
 
 #endif

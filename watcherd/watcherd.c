@@ -104,7 +104,7 @@ static void heartbeat(void)
 
 /* ---- children ------------------------------------------------------------- */
 
-enum child_kind { CHILD_INTAKE, CHILD_ROUTE, CHILD_CANCEL, CHILD_RECOVER, CHILD_STATUS };
+enum child_kind { CHILD_INTAKE, CHILD_ROUTE, CHILD_CANCEL, CHILD_RECOVER, CHILD_STATUS, CHILD_NOTIFY };
 
 struct child {
 	pid_t pid;
@@ -118,7 +118,7 @@ static struct child *children;
 static bool status_dirty = true; /* the status page should be written again */
 static int64_t status_last;
 static unsigned long arrivals; /* entries seen in new/ so far */
-static int running[5];
+static int running[6];
 
 static pid_t spawn(enum child_kind kind, const char *key, char *const argv[])
 {
@@ -522,6 +522,19 @@ static void rescan(void)
 	heartbeat();
 	farm_rescan(&sp);
 	status_dirty = true; /* agents change things watcherd sees only here */
+	/* notices due: one hf-notify per job at a time */
+	struct strlist due = {0};
+	farm_notices(&sp, &due);
+	for (size_t i = 0; i < due.n; i++) {
+		char *tab = strchr(due.v[i], '\t');
+		*tab = 0;
+		if (child_has_key(CHILD_NOTIFY, due.v[i]) || running[CHILD_NOTIFY] >= 4)
+			continue;
+		char *argv[] = {prog("hf-notify"), "--spool", sp.path, due.v[i], tab + 1, NULL};
+		spawn(CHILD_NOTIFY, due.v[i], argv);
+		free(argv[0]);
+	}
+	strlist_free(&due);
 }
 
 /* ---- deciding what to start ------------------------------------------------------ */
@@ -684,6 +697,7 @@ static void reap(void)
 		} else if (code != 0) {
 			warn("%s exited %d", c->kind == CHILD_ROUTE ? "hf-route"
 					     : c->kind == CHILD_STATUS ? "hf-status"
+					     : c->kind == CHILD_NOTIFY ? "hf-notify"
 								       : "hf-intake --recover",
 			     code);
 		}

@@ -1,0 +1,224 @@
+/* notify.c - hf-notify: tell a job's owner what happened, as a proper
+ * RFC 5322 message piped into the site's [notify] command (sendmail -t by
+ * default): accepted, first samples (with the contact sheet attached),
+ * progress, and done / failed / cancelled with the billing. Each message is
+ * also appended to jobs/NAME/notifications.log, which is how watcherd knows
+ * what was sent. Trusts job.ini (intake checked the address); escapes
+ * nothing into headers but checked names and that address. */
+#define _GNU_SOURCE
+#include "../layout/ini.h"
+#include "../layout/jobdesc.h"
+#include "../layout/layout.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <nettle/base64.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static struct spool sp;
+
+static void rfc_date(char out[64])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 64, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+}
+
+/* base64 in lines of 76, through nettle */
+static void base64_lines(struct buf *b, const unsigned char *data, size_t len)
+{
+	for (size_t off = 0; off < len; off += 57) {
+		size_t n = len - off < 57 ? len - off : 57;
+		char line[80];
+		base64_encode_raw((char *)line, n, data + off);
+		buf_add(b, line, BASE64_ENCODE_RAW_LENGTH(n));
+		buf_add(b, "\r\n", 2);
+	}
+}
+
+/* Run the notify command with MSG on its stdin; 0 when it took it. */
+static int deliver(const char *command, const struct buf *msg)
+{
+	struct strlist argv = {0};
+	char err[256];
+	if (args_split(command, &argv, err, sizeof err) < 0 || argv.n == 0) {
+		warn("[notify] command: %s", err);
+		strlist_free(&argv);
+		return -1;
+	}
+	strlist_take(&argv, NULL);
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		die_errno(EXIT_TEMPFAIL, "pipe");
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+	pid_t pid;
+	int e = posix_spawnp(&pid, argv.v[0], &fa, NULL, argv.v, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[0]);
+	argv.n--;
+	strlist_free(&argv);
+	if (e) {
+		close(fds[1]);
+		warn("unable to run the notify command: %s", strerror(e));
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	size_t off = 0;
+	while (off < msg->len) {
+		ssize_t n = write(fds[1], msg->data + off, msg->len - off);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fds[1]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (off < msg->len || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		warn("the notify command did not take the message (status %d)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	msg_init("hf-notify");
+	spooler_start();
+	const char *spool = NULL;
+	static const struct option opts[] = {{"spool", required_argument, 0, 's'}, {0, 0, 0, 0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "s:", opts, NULL)) != -1)
+		if (c == 's')
+			spool = optarg;
+		else
+			return EXIT_BADINPUT;
+	if (argc - optind != 2) {
+		fprintf(stderr, "usage: hf-notify --spool DIR JOB accepted|samples|progress|final\n");
+		return EXIT_BADINPUT;
+	}
+	const char *name = argv[optind], *event = argv[optind + 1];
+	char err[1024];
+	if (spool_open(spool ? spool : spool_default(), &sp, err, sizeof err) < 0)
+		die(EXIT_TEMPFAIL, "%s", err);
+	if (!*sp.conf.notify_command)
+		return EXIT_OK; /* nowhere to send: nothing to do */
+	int jfd = job_dir_open(&sp, name);
+	if (jfd < 0)
+		die(EXIT_BADINPUT, "no job %s", name);
+	struct ini *ini = ini_load(jfd, "job.ini", "job.ini", err, sizeof err);
+	const char *email = ini ? ini_get(ini, "job", "email") : NULL;
+	if (!email || !*email || strpbrk(email, " \t\r\n,;<>\"'") || !strchr(email, '@'))
+		return EXIT_OK;
+	struct job_status st;
+	if (job_status_read(jfd, &st) < 0)
+		memset(&st, 0, sizeof st);
+	char entry[ENTRY_MAX_LEN];
+	enum job_state state = job_find(&sp, name, entry);
+
+	char subject[300], date[64], iso[32];
+	struct buf body = {0};
+	rfc_date(date);
+	time_iso(now_us(), iso);
+	bool attach = false;
+	if (!strcmp(event, "accepted")) {
+		snprintf(subject, sizeof subject, "[hotfarm] %s accepted: %ld frames", name, st.frames_total);
+		buf_printf(&body, "Your job %s was accepted by the farm on site %s: %ld frames, priority %d.\r\n", name,
+			   sp.conf.name, st.frames_total, st.priority);
+		buf_printf(&body, "You get a mail with the first samples as soon as they are rendered.\r\n");
+	} else if (!strcmp(event, "samples")) {
+		snprintf(subject, sizeof subject, "[hotfarm] %s: first samples (%ld of %ld frames)", name,
+			 st.frames_done, st.frames_total);
+		buf_printf(&body, "The first frames of %s are rendered; they span the whole shot (first, last,\r\n"
+				  "middle, quartiles...). The contact sheet is attached.\r\n\r\n", name);
+		buf_printf(&body, "If they are not what you want, cancel the job: reply to this mail is a cancel\r\n"
+				  "request for your farm admin, or do it yourself with\r\n"
+				  "    hotfarm cancel %s\r\n"
+				  "or drop a file named %s into the farm's cancel/ folder.\r\n", name, name);
+		attach = true;
+	} else if (!strcmp(event, "progress")) {
+		snprintf(subject, sizeof subject, "[hotfarm] %s: %ld of %ld frames", name, st.frames_done, st.frames_total);
+		buf_printf(&body, "%s: %ld of %ld frames done, %ld failed.\r\n%s\r\n", name, st.frames_done,
+			   st.frames_total, st.frames_failed, st.reason);
+		buf_printf(&body, "To cancel: hotfarm cancel %s, or a file named %s in cancel/.\r\n", name, name);
+	} else if (!strcmp(event, "final")) {
+		snprintf(subject, sizeof subject, "[hotfarm] %s %s", name, state_word(state));
+		buf_printf(&body, "%s is %s: %s\r\n\r\n", name, state_word(state), st.reason);
+		buf_printf(&body, "Frames: %ld of %ld done, %ld failed.\r\nFrames are in jobs/%s/output/ on the farm's share.\r\n",
+			   st.frames_done, st.frames_total, st.frames_failed, name);
+		struct ini *bill = ini_load(jfd, "billing.ini", "billing.ini", err, sizeof err);
+		if (bill) {
+			buf_printf(&body, "\r\nBilling:\r\n");
+			const char *keys[] = {"frames", "wall_seconds", "cpu_user_seconds", "cpu_system_seconds",
+					      "peak_rss_kb", "output_bytes", "hosts"};
+			for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+				const char *v = ini_get(bill, "billing", keys[i]);
+				char clean[200];
+				text_escape(v ? v : "", clean, sizeof clean);
+				buf_printf(&body, "  %s = %s\r\n", keys[i], clean);
+			}
+			ini_free(bill);
+		}
+	} else {
+		die(EXIT_BADINPUT, "unknown event %s", event);
+	}
+
+	struct buf msg = {0};
+	buf_printf(&msg, "From: hotfarm on %s <hotfarm@%s>\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n"
+			 "Message-ID: <%s.%s.%lld@%s>\r\nMIME-Version: 1.0\r\nX-Hotfarm-Job: %s\r\n",
+		   sp.conf.name, sp.conf.name, email, subject, date, name, event, (long long)now_us(), sp.conf.name,
+		   name);
+	size_t len = 0;
+	char *png = attach ? file_read_small(jfd, "previews/contact.png", 32 << 20, &len) : NULL;
+	if (png) {
+		const char *boundary = "hotfarm-boundary-7d1c";
+		buf_printf(&msg, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", boundary);
+		buf_printf(&msg, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+			   boundary);
+		buf_add(&msg, body.data, body.len);
+		buf_printf(&msg, "\r\n--%s\r\nContent-Type: image/png; name=\"%s-contact.png\"\r\n"
+				 "Content-Disposition: attachment; filename=\"%s-contact.png\"\r\n"
+				 "Content-Transfer-Encoding: base64\r\n\r\n",
+			   boundary, name, name);
+		base64_lines(&msg, (const unsigned char *)png, len);
+		buf_printf(&msg, "--%s--\r\n", boundary);
+		free(png);
+	} else {
+		buf_printf(&msg, "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
+		buf_add(&msg, body.data, body.len);
+	}
+	int rc = deliver(sp.conf.notify_command, &msg);
+	/* the log says what went out; watcherd reads it to know */
+	if (rc == 0) {
+		int fd = openat(jfd, "notifications.log", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+		struct buf logb = {0};
+		buf_printf(&logb, "=== %s %s to %s: %s\n", event, iso, email, subject);
+		buf_add(&logb, msg.data, msg.len);
+		buf_printf(&logb, "\n");
+		if (fd < 0 || write(fd, logb.data, logb.len) != (ssize_t)logb.len)
+			warn("unable to append to jobs/%s/notifications.log", name);
+		if (fd >= 0)
+			close(fd);
+		buf_free(&logb);
+		say("%s: %s notice sent to %s", name, event, email);
+	}
+	buf_free(&msg);
+	buf_free(&body);
+	job_status_free(&st);
+	ini_free(ini);
+	close(jfd);
+	return rc == 0 ? EXIT_OK : EXIT_TEMPFAIL;
+}
