@@ -1022,3 +1022,33 @@ int ticket_retry(int jobfd, const char *ticket)
 		return -1;
 	return renameat(jobfd, path, jobfd, dest);
 }
+
+int output_publish(int jobfd, const char *image, const char *name)
+{
+	if (!path_is_inside(name)) {
+		errno = EINVAL;
+		return -1;
+	}
+	int out = openat(jobfd, "output", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (out < 0)
+		return -1;
+	char dirs[PATH_MAX];
+	snprintf(dirs, sizeof dirs, "%s", name);
+	for (char *slash = strchr(dirs, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = 0;
+		mkdirat(out, dirs, 0755);
+		*slash = '/';
+	}
+	if (sync_writes) {
+		int fd = open(image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			fdatasync(fd);
+			close(fd);
+		}
+	}
+	int rc = renameat(AT_FDCWD, image, out, name);
+	int e = errno;
+	close(out);
+	errno = e;
+	return rc;
+}

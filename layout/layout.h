@@ -148,6 +148,11 @@ int ticket_claim(int jobfd, const char *ticket, const char *owner);
 int ticket_finish(int jobfd, const char *ticket, const char *owner, enum ticket_state to);
 /* Move any frames/active/NAME (T@OWNER) back to frames/todo/T. */
 int ticket_return(int jobfd, const char *active_name);
+/* Publish a checked frame: IMAGE (a complete file on the same
+ * filesystem) becomes output/NAME of the job, flushed first when the site
+ * flushes; folders in NAME are made. One rename: a reader of output/
+ * never sees a partial frame. */
+int output_publish(int jobfd, const char *image, const char *name);
 /* Remove the temporary image folders HOST's slots left in output/
  * (output/.HOST.SLOT...). */
 void layout_clear_temp(int jobfd, const char *host);

@@ -1008,25 +1008,11 @@ static void check_exited(struct slot *s, int status)
 		return;
 	}
 	/* publish: the complete image, renamed into output/ */
-	char name[PATH_MAX], final[PATH_MAX];
+	char name[PATH_MAX];
 	output_name(j, s->frames[s->cur], name, sizeof name);
-	snprintf(final, sizeof final, "%s/jobs/%s/output/%s", sp.path, j->name, name);
-	for (char *slash = strchr(final + strlen(sp.path) + 6 + strlen(j->name) + 8, '/'); slash;
-	     slash = strchr(slash + 1, '/')) {
-		*slash = 0;
-		mkdir(final, 0755);
-		*slash = '/';
-	}
 	struct stat st;
 	unsigned long long bytes = stat(s->image, &st) == 0 ? (unsigned long long)st.st_size : 0;
-	if (sync_writes) {
-		int fd = open(s->image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd >= 0) {
-			fdatasync(fd);
-			close(fd);
-		}
-	}
-	if (rename(s->image, final) < 0) {
+	if (output_publish(j->fd, s->image, name) < 0) {
 		char why[400];
 		snprintf(why, sizeof why, "the image could not be put into output/: %s", strerror(errno));
 		bill(s, false, 0);

@@ -62,23 +62,32 @@ static void thumb_row(struct frame_check *fc, png_uint_32 width, png_uint_32 hei
 	fc->y++;
 }
 
-/* Write an RGB image atomically: a temporary name beside PATH, then rename. */
+/* Write an RGB image atomically (layout's temporary name, then rename). */
 static void png_write_atomic(const char *path, const unsigned char *rgb, unsigned long w, unsigned long h)
 {
-	char tmp[4200];
-	const char *slash = strrchr(path, '/');
-	snprintf(tmp, sizeof tmp, "%.*s.%s.%ld.tmp", slash ? (int)(slash - path + 1) : 0, path,
-		 slash ? slash + 1 : path, (long)getpid());
 	png_image img;
 	memset(&img, 0, sizeof img);
 	img.version = PNG_IMAGE_VERSION;
 	img.width = (png_uint_32)w;
 	img.height = (png_uint_32)h;
 	img.format = PNG_FORMAT_RGB;
-	if (!png_image_write_to_file(&img, tmp, 0, rgb, 0, NULL) || rename(tmp, path) < 0) {
-		unlink(tmp);
-		die(EXIT_TEMPFAIL, "unable to write %s: %s", path, img.message[0] ? img.message : strerror(errno));
-	}
+	png_alloc_size_t size = 0;
+	if (!png_image_write_to_memory(&img, NULL, &size, 0, rgb, 0, NULL))
+		die(EXIT_TEMPFAIL, "unable to encode %s: %s", path, img.message);
+	void *mem = xmalloc(size);
+	if (!png_image_write_to_memory(&img, mem, &size, 0, rgb, 0, NULL))
+		die(EXIT_TEMPFAIL, "unable to encode %s: %s", path, img.message);
+	char dir[4200];
+	const char *slash = strrchr(path, '/');
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	bool sync = sync_writes;
+	sync_writes = false; /* a sample, not state */
+	if (dfd < 0 || file_write_atomic(dfd, slash ? slash + 1 : path, mem, size, 0644) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to write %s", path);
+	sync_writes = sync;
+	close(dfd);
+	free(mem);
 }
 
 static void thumb_write(struct frame_check *fc, const char *path)
