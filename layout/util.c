@@ -593,3 +593,15 @@ bool has_suffix(const char *s, const char *suf)
 	size_t a = strlen(s), b = strlen(suf);
 	return a >= b && !strcasecmp(s + a - b, suf);
 }
+
+void spawn_attr_child(posix_spawnattr_t *at)
+{
+	posix_spawnattr_init(at);
+	sigset_t none, dflt;
+	sigemptyset(&none);
+	sigfillset(&dflt);
+	posix_spawnattr_setsigmask(at, &none);
+	posix_spawnattr_setsigdefault(at, &dflt);
+	posix_spawnattr_setpgroup(at, 0);
+	posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+}

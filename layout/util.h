@@ -35,6 +35,11 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Attributes for a child process: default signal handling, nothing
+ * blocked, a process group of its own (so it can be killed whole). */
+#include <spawn.h>
+void spawn_attr_child(posix_spawnattr_t *at);
+
 /* A growable string. */
 struct buf {
 	char *data;

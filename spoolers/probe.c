@@ -177,14 +177,7 @@ static bool probe_version(const struct package *p, char *version, size_t vsize)
 	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
 	posix_spawnattr_t at;
-	posix_spawnattr_init(&at);
-	sigset_t none, dflt;
-	sigemptyset(&none);
-	sigfillset(&dflt);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dflt);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	spawn_attr_child(&at);
 	pid_t pid;
 	int e = posix_spawnp(&pid, p->probe_command, &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
