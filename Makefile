@@ -48,9 +48,10 @@ bin/hf-route: build/spoolers/route.o build/liblayout.a
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
-bin/hotfarm: build/spoolers/hotfarm.o build/spoolers/submit.o build/spoolers/views.o build/liblayout.a
+bin/hotfarm: build/spoolers/hotfarm.o build/spoolers/submit.o build/spoolers/views.o build/spoolers/sync.o \
+		build/liblayout.a
 	@mkdir -p bin
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -larchive -liniparser
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -larchive -lrsync -lnettle -liniparser
 
 bin/render-agent: build/spoolers/agent.o build/spoolers/probe.o build/liblayout.a
 	@mkdir -p bin

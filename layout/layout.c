@@ -5,6 +5,7 @@
 #include "layout.h"
 #include "ini.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -229,6 +230,9 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 			goto out;
 		}
 		snprintf(c->name, sizeof c->name, "%s", v);
+		/* site names are case-blind: [site NAME] sections are lower case */
+		for (char *p = c->name; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
 	}
 	if ((v = ini_get(ini, "intake", "max_bytes")) && !parse_bytes(v, &c->max_bytes)) {
 		snprintf(err, errsize, "conf/hotfarm.ini line %d: [intake] max_bytes must be a size like 20G or 512M, not '%s'",
@@ -1051,4 +1055,18 @@ int output_publish(int jobfd, const char *image, const char *name)
 	close(out);
 	errno = e;
 	return rc;
+}
+
+int site_publish(int srcdir, const char *src, int dstdir, const char *dst, bool replace)
+{
+	if (replace)
+		return renameat(srcdir, src, dstdir, dst);
+	if (renameat2(srcdir, src, dstdir, dst, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	if (linkat(srcdir, src, dstdir, dst, 0) < 0)
+		return -1;
+	unlinkat(srcdir, src, 0);
+	return 0;
 }

@@ -198,6 +198,10 @@ int drop_claim(const struct spool *sp, int dirfd, const char *const names[], int
 /* Put a claimed file back into inbox/ under the name it came with, never
  * replacing anything. Returns that name, or NULL with errno. */
 const char *drop_return(const struct spool *sp, int dirfd, const char *name);
+/* A file received from a linked site: SRCDIR/SRC becomes DSTDIR/DST in
+ * one rename; REPLACE says whether an older one may be replaced (the
+ * basis store) or not (sites/PEER/in/, where a job may still wait). */
+int site_publish(int srcdir, const char *src, int dstdir, const char *dst, bool replace);
 /* Drop inbox/TMP as inbox/NAME (a careful writer's last step), never
  * replacing a file already there. */
 int inbox_drop(const struct spool *sp, const char *tmp, const char *name);

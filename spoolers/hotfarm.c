@@ -5,6 +5,7 @@
 #include "../layout/ini.h"
 #include "../layout/layout.h"
 #include "submit.h"
+#include "sync.h"
 #include "views.h"
 
 #include <dirent.h>
@@ -466,6 +467,7 @@ static const struct command {
 	{"drain", "HOST", "let a host finish what it renders and take nothing new", 1},
 	{"undrain", "HOST", "let a drained host take frames again", 1},
 	{"billing", "[--owner X] [--since DATE] [--csv]", "CPU and wall hours, frames, output per owner and job", -1},
+	{"sync", "[PEER] | --serve --peer P", "push sites/PEER/out/ to linked sites as librsync deltas; or serve a peer", -1},
 	{"hold", "NAME", "keep a new or queued job from rendering (a rename into held/)", 1},
 	{"release", "NAME", "put a held job back into the queue", 1},
 	{"priority", "NAME P", "change a job's priority (0 runs first, 999 last)", 2},
@@ -586,6 +588,8 @@ int main(int argc, char **argv)
 		rc = cmd_drain(&sp, cargv[1], true);
 	else if (!strcmp(cmd->name, "undrain"))
 		rc = cmd_drain(&sp, cargv[1], false);
+	else if (!strcmp(cmd->name, "sync"))
+		rc = cmd_sync(&sp, cargc, cargv);
 	else if (!strcmp(cmd->name, "billing")) {
 		if (cargc != 1)
 			die(EXIT_BADINPUT, "usage: hotfarm billing [--owner X] [--since DATE] [--csv]");

@@ -1,0 +1,495 @@
+/* sync.c - hotfarm sync: push each file of sites/PEER/out/ to a linked site
+ * as a librsync delta against the best basis the peer already holds, over
+ * a byte stream (the [site PEER] transport command: ssh in production);
+ * and, with --serve, the peer's side: receive into sites/PEER/in/. The wire
+ * protocol is versioned and framed; every field from the other side is
+ * checked (frame sizes, names, sizes, hashes, signature kind). Nothing is
+ * renamed into in/ before its whole-file SHA-256 matches, and nothing
+ * leaves out/ before the peer acknowledged it. */
+#define _GNU_SOURCE
+#include "sync.h"
+#include "../layout/ini.h"
+#include "../layout/jobdesc.h"
+#include "../layout/layout.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <librsync.h>
+#include <nettle/sha2.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define SYNC_VERSION "hotfarm-sync/1"
+#define FRAME_MAX (1u << 20)
+
+enum frame_type {
+	F_HELLO = 'H', F_OFFER = 'O', F_SIG = 'S', F_SIG_END = 's', F_DELTA = 'D', F_DELTA_END = 'd',
+	F_ACK = 'A', F_NAK = 'N', F_QUIT = 'Q',
+};
+
+struct wire {
+	int in, out;
+	unsigned long long sent, received; /* bytes on the wire */
+};
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w, n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *p, size_t n)
+{
+	char *c = p;
+	while (n) {
+		ssize_t r = read(fd, c, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		c += r, n -= (size_t)r;
+	}
+	return 0;
+}
+
+static int frame_send(struct wire *w, char type, const void *data, size_t len)
+{
+	unsigned char head[5] = {(unsigned char)(len >> 24), (unsigned char)(len >> 16), (unsigned char)(len >> 8),
+				 (unsigned char)len, (unsigned char)type};
+	if (write_all(w->out, head, 5) < 0 || (len && write_all(w->out, data, len) < 0))
+		return -1;
+	w->sent += 5 + len;
+	return 0;
+}
+
+/* One frame into BUF (FRAME_MAX + 1 bytes, NUL-terminated). */
+static int frame_recv(struct wire *w, char *type, char *buf, size_t *len)
+{
+	unsigned char head[5];
+	if (read_all(w->in, head, 5) < 0)
+		return -1;
+	size_t n = (size_t)head[0] << 24 | (size_t)head[1] << 16 | (size_t)head[2] << 8 | head[3];
+	if (n > FRAME_MAX) {
+		warn("the peer sent a frame of %zu bytes (at most %u)", n, FRAME_MAX);
+		return -1;
+	}
+	if (n && read_all(w->in, buf, n) < 0)
+		return -1;
+	buf[n] = 0;
+	*type = (char)head[4];
+	*len = n;
+	w->received += 5 + n;
+	return 0;
+}
+
+static int stream_send(struct wire *w, FILE *f, char type, char end)
+{
+	char buf[65536];
+	size_t n;
+	rewind(f);
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		if (frame_send(w, type, buf, n) < 0)
+			return -1;
+	return frame_send(w, end, NULL, 0);
+}
+
+static int stream_recv(struct wire *w, FILE *f, char type, char end, unsigned long long limit, char *buf)
+{
+	unsigned long long total = 0;
+	for (;;) {
+		char t;
+		size_t n;
+		if (frame_recv(w, &t, buf, &n) < 0)
+			return -1;
+		if (t == end)
+			break;
+		if (t != type) {
+			warn("the peer sent frame '%c' inside a stream of '%c'", t, type);
+			return -1;
+		}
+		total += n;
+		if (total > limit) {
+			warn("the peer sent more than %llu bytes", limit);
+			return -1;
+		}
+		if (fwrite(buf, 1, n, f) != n)
+			return -1;
+	}
+	return fflush(f) == 0 && fseek(f, 0, SEEK_SET) == 0 ? 0 : -1;
+}
+
+static bool sync_name_ok(const char *s)
+{
+	return name_is_valid(s) && strlen(s) <= 200;
+}
+
+static int sha256_file(FILE *f, char hex[65])
+{
+	struct sha256_ctx ctx;
+	sha256_init(&ctx);
+	char buf[65536];
+	size_t n;
+	rewind(f);
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		sha256_update(&ctx, n, (const uint8_t *)buf);
+	if (ferror(f))
+		return -1;
+	uint8_t md[SHA256_DIGEST_SIZE];
+	sha256_digest(&ctx, sizeof md, md);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	rewind(f);
+	return 0;
+}
+
+/* ---- the receiving side ----------------------------------------------------- */
+
+static int site_dir(const struct spool *sp, const char *peer, const char *sub)
+{
+	int s = spool_fd(sp, DIR_SITES);
+	mkdirat(s, peer, 0755);
+	int p = openat(s, peer, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (p < 0)
+		return -1;
+	mkdirat(p, sub, 0755);
+	int d = openat(p, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(p);
+	return d;
+}
+
+static FILE *open_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? NULL : fdopen(fd, "rb");
+}
+
+static int serve_file(const struct spool *sp, struct wire *w, const char *peer, char *buf)
+{
+	char name[256], hex[65];
+	unsigned long long size;
+	if (sscanf(buf, "%255s %llu %64s", name, &size, hex) != 3 || !sync_name_ok(name) || strlen(hex) != 64 ||
+	    strspn(hex, "0123456789abcdef") != 64 || size > sp->conf.max_bytes) {
+		char shown[120];
+		text_escape(buf, shown, sizeof shown);
+		warn("peer %s offered a file hotfarm refuses: '%s'", peer, shown);
+		frame_send(w, F_NAK, "- bad offer", 11);
+		return -1;
+	}
+	int basis_dir = site_dir(sp, peer, ".basis"), inc = site_dir(sp, peer, ".incoming"),
+	    in = site_dir(sp, peer, "in");
+	if (basis_dir < 0 || inc < 0 || in < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to open sites/%s", peer);
+	/* the basis: what we last received under this name */
+	FILE *basis = open_at(basis_dir, name);
+	char have[65] = "";
+	if (basis && sha256_file(basis, have) == 0 && !strcmp(have, hex)) {
+		/* already here (its acknowledgement was lost): nothing twice */
+		fclose(basis);
+		frame_send(w, F_SIG_END, NULL, 0);
+		char t;
+		size_t n;
+		while (frame_recv(w, &t, buf, &n) == 0 && t == F_DELTA)
+			;
+		snprintf(buf, FRAME_MAX, "%s %s", name, hex);
+		close(basis_dir), close(inc), close(in);
+		return frame_send(w, F_ACK, buf, strlen(buf));
+	}
+	if (!basis)
+		basis = fopen("/dev/null", "rbe");
+	struct stat bst;
+	fstat(fileno(basis), &bst);
+	rs_magic_number magic = 0;
+	size_t block = 0, strong = 0;
+	FILE *sig = tmpfile(), *delta = tmpfile();
+	if (!sig || !delta || rs_sig_args(bst.st_size, &magic, &block, &strong) != RS_DONE ||
+	    rs_sig_file(basis, sig, block, strong, magic, NULL) != RS_DONE)
+		die(EXIT_TEMPFAIL, "unable to make a signature");
+	if (stream_send(w, sig, F_SIG, F_SIG_END) < 0 ||
+	    stream_recv(w, delta, F_DELTA, F_DELTA_END, size + size / 4 + (1 << 20), buf) < 0)
+		return -1;
+	char tmp[300];
+	snprintf(tmp, sizeof tmp, "%s.%ld", name, (long)getpid());
+	int nfd = openat(inc, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	FILE *out = nfd < 0 ? NULL : fdopen(nfd, "w+b");
+	rewind(basis);
+	if (!out || rs_patch_file(basis, delta, out, NULL) != RS_DONE || fflush(out) != 0) {
+		warn("peer %s: the delta for %s does not apply", peer, name);
+		unlinkat(inc, tmp, 0);
+		frame_send(w, F_NAK, "- delta does not apply", 22);
+		return -1;
+	}
+	struct stat nst;
+	char got[65] = "";
+	fstat(fileno(out), &nst);
+	if ((unsigned long long)nst.st_size != size || sha256_file(out, got) < 0 || strcmp(got, hex)) {
+		warn("peer %s: %s arrived damaged (size %lld, sha256 %s); not taken", peer, name, (long long)nst.st_size,
+		     got);
+		unlinkat(inc, tmp, 0);
+		snprintf(buf, FRAME_MAX, "%s damaged in transit", name);
+		frame_send(w, F_NAK, buf, strlen(buf));
+		return -1;
+	}
+	if (sync_writes)
+		fsync(fileno(out));
+	fclose(out), fclose(basis), fclose(sig), fclose(delta);
+	/* keep it as the next basis, then deliver it: in/ never sees a
+	 * partial file, and a repeated offer finds it in .basis/ */
+	char btmp[300];
+	snprintf(btmp, sizeof btmp, ".%s.%ld", name, (long)getpid());
+	if (linkat(inc, tmp, basis_dir, btmp, 0) < 0 || site_publish(basis_dir, btmp, basis_dir, name, true) < 0 ||
+	    site_publish(inc, tmp, in, name, false) < 0) {
+		int e = errno;
+		unlinkat(inc, tmp, 0);
+		snprintf(buf, FRAME_MAX, "%s could not be stored: %s", name, strerror(e));
+		frame_send(w, F_NAK, buf, strlen(buf));
+		return -1;
+	}
+	say("received %s from %s (%llu bytes)", name, peer, size);
+	close(basis_dir), close(inc), close(in);
+	snprintf(buf, FRAME_MAX, "%s %s", name, hex);
+	return frame_send(w, F_ACK, buf, strlen(buf));
+}
+
+static int sync_serve(const struct spool *sp, const char *peer)
+{
+	if (!sync_name_ok(peer))
+		die(EXIT_BADINPUT, "'%s' is not a site name", peer);
+	struct wire w = {.in = 0, .out = 1};
+	char *buf = xmalloc(FRAME_MAX + 1);
+	char type;
+	size_t n;
+	/* one session per peer at a time */
+	int lock = site_dir(sp, peer, ".incoming");
+	if (lock < 0 || flock(lock, LOCK_EX) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to lock sites/%s", peer);
+	/* what an interrupted session left half-received goes: it is sent again */
+	DIR *d = fdopendir(dup(lock));
+	struct dirent *de;
+	struct strlist stale = {0};
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			strlist_add(&stale, de->d_name);
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < stale.n; i++)
+		unlinkat(lock, stale.v[i], 0);
+	strlist_free(&stale);
+	if (frame_recv(&w, &type, buf, &n) < 0 || type != F_HELLO || strncmp(buf, SYNC_VERSION " ", strlen(SYNC_VERSION) + 1))
+		die(EXIT_BADINPUT, "peer %s does not speak %s", peer, SYNC_VERSION);
+	if (strcmp(buf + strlen(SYNC_VERSION) + 1, peer))
+		die(EXIT_BADINPUT, "the peer says it is '%.80s', but this link is for %s", buf + strlen(SYNC_VERSION) + 1, peer);
+	char hello[128];
+	snprintf(hello, sizeof hello, "%s %s", SYNC_VERSION, sp->conf.name);
+	frame_send(&w, F_HELLO, hello, strlen(hello));
+	while (frame_recv(&w, &type, buf, &n) == 0) {
+		if (type == F_QUIT)
+			break;
+		if (type != F_OFFER || serve_file(sp, &w, peer, buf) < 0)
+			break;
+	}
+	free(buf);
+	return EXIT_OK;
+}
+
+/* ---- the sending side ----------------------------------------------------------- */
+
+static int send_file(struct wire *w, int outdir, const char *name, char *buf)
+{
+	FILE *f = open_at(outdir, name);
+	struct stat st;
+	char hex[65];
+	if (!f || fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || sha256_file(f, hex) < 0)
+		return -1;
+	snprintf(buf, FRAME_MAX, "%s %lld %s", name, (long long)st.st_size, hex);
+	FILE *sig = tmpfile(), *delta = tmpfile();
+	if (!sig || !delta || frame_send(w, F_OFFER, buf, strlen(buf)) < 0 ||
+	    stream_recv(w, sig, F_SIG, F_SIG_END, 64ULL << 20, buf) < 0)
+		return -1;
+	struct stat sst;
+	fstat(fileno(sig), &sst);
+	if (sst.st_size > 0) {
+		unsigned char m[4];
+		if (fread(m, 1, 4, sig) != 4)
+			return -1;
+		unsigned magic = (unsigned)m[0] << 24 | (unsigned)m[1] << 16 | (unsigned)m[2] << 8 | m[3];
+		if (magic != RS_BLAKE2_SIG_MAGIC && magic != RS_RK_BLAKE2_SIG_MAGIC) {
+			warn("the peer sent a signature of kind %08x; only BLAKE2 ones are accepted", magic);
+			return -1;
+		}
+		rewind(sig);
+		rs_signature_t *sums;
+		if (rs_loadsig_file(sig, &sums, NULL) != RS_DONE || rs_build_hash_table(sums) != RS_DONE)
+			return -1;
+		rewind(f);
+		rs_result r = rs_delta_file(sums, f, delta, NULL);
+		rs_free_sumset(sums);
+		if (r != RS_DONE || stream_send(w, delta, F_DELTA, F_DELTA_END) < 0)
+			return -1;
+	} else if (frame_send(w, F_DELTA_END, NULL, 0) < 0) {
+		/* the peer has it already: it answers without a delta */
+		return -1;
+	}
+	fclose(sig), fclose(delta), fclose(f);
+	char type;
+	size_t n;
+	if (frame_recv(w, &type, buf, &n) < 0)
+		return -1;
+	char want[300];
+	snprintf(want, sizeof want, "%s %s", name, hex);
+	if (type != F_ACK || strcmp(buf, want)) {
+		char shown[300];
+		text_escape(buf, shown, sizeof shown);
+		warn("the peer did not take %s: %s", name, shown);
+		return -1;
+	}
+	/* acknowledged: only now does it leave out/ (unless it changed) */
+	struct stat now;
+	if (fstatat(outdir, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st.st_ino &&
+	    now.st_size == st.st_size && now.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+	    now.st_mtim.tv_nsec == st.st_mtim.tv_nsec)
+		unlinkat(outdir, name, 0);
+	return 0;
+}
+
+static int push_peer(const struct spool *sp, const char *peer, const char *transport)
+{
+	struct strlist argv = {0};
+	char err[256];
+	if (args_split(transport, &argv, err, sizeof err) < 0 || !argv.n)
+		die(EXIT_BADINPUT, "[site %s] transport: %s", peer, argv.n ? err : "empty");
+	strlist_take(&argv, NULL);
+	int to[2], from[2];
+	if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0)
+		die_errno(EXIT_TEMPFAIL, "pipe");
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, to[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, from[1], 1);
+	pid_t pid;
+	int e = posix_spawnp(&pid, argv.v[0], &fa, NULL, argv.v, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(to[0]), close(from[1]);
+	argv.n--;
+	strlist_free(&argv);
+	if (e) {
+		errno = e;
+		die_errno(EXIT_TEMPFAIL, "unable to run the transport to %s", peer);
+	}
+	struct wire w = {.in = from[0], .out = to[1]};
+	char *buf = xmalloc(FRAME_MAX + 1);
+	char hello[128], type;
+	size_t n;
+	snprintf(hello, sizeof hello, "%s %s", SYNC_VERSION, sp->conf.name);
+	int sent = 0, failed = 0;
+	if (frame_send(&w, F_HELLO, hello, strlen(hello)) < 0 || frame_recv(&w, &type, buf, &n) < 0 ||
+	    type != F_HELLO || strncmp(buf, SYNC_VERSION " ", strlen(SYNC_VERSION) + 1)) {
+		warn("%s does not answer as a hotfarm site", peer);
+		failed = 1;
+	} else {
+		int outdir = site_dir(sp, peer, "out");
+		DIR *d = outdir < 0 ? NULL : fdopendir(dup(outdir));
+		struct dirent *de;
+		struct strlist names = {0};
+		while (d && (de = readdir(d)))
+			if (de->d_name[0] != '.' && sync_name_ok(de->d_name))
+				strlist_add(&names, de->d_name);
+		if (d)
+			closedir(d);
+		strlist_sort(&names);
+		for (size_t i = 0; i < names.n; i++) {
+			if (send_file(&w, outdir, names.v[i], buf) < 0) {
+				failed++;
+				break; /* the stream is in an unknown state: next time */
+			}
+			sent++;
+		}
+		strlist_free(&names);
+		if (!failed)
+			frame_send(&w, F_QUIT, NULL, 0);
+		if (outdir >= 0)
+			close(outdir);
+	}
+	close(w.out), close(w.in);
+	int status;
+	waitpid(pid, &status, 0);
+	printf("%s: %d file%s sent, %llu bytes on the wire out, %llu in%s\n", peer, sent, sent == 1 ? "" : "s", w.sent,
+	       w.received, failed ? " (interrupted: the rest goes next time)" : "");
+	free(buf);
+	return failed ? EXIT_TEMPFAIL : EXIT_OK;
+}
+
+int cmd_sync(const struct spool *sp, int argc, char **argv)
+{
+	const char *peer = NULL;
+	bool serve = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--serve"))
+			serve = true;
+		else if (!strcmp(argv[i], "--peer") && i + 1 < argc)
+			peer = argv[++i];
+		else if (!peer && argv[i][0] != '-')
+			peer = argv[i];
+		else
+			die(EXIT_BADINPUT, "usage: hotfarm sync [PEER] | hotfarm sync --serve --peer PEER");
+	}
+	signal(SIGPIPE, SIG_IGN);
+	char lower[128] = "";
+	if (peer) {
+		snprintf(lower, sizeof lower, "%s", peer);
+		for (char *p = lower; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		peer = lower;
+	}
+	if (serve) {
+		if (!peer)
+			die(EXIT_BADINPUT, "hotfarm sync --serve needs --peer NAME (pinned by the ssh key's forced command)");
+		return sync_serve(sp, peer);
+	}
+	char err[512];
+	struct ini *ini = ini_load(spool_fd(sp, DIR_CONF), "hotfarm.ini", "conf/hotfarm.ini", err, sizeof err);
+	if (!ini)
+		die(EXIT_TEMPFAIL, "%s", err);
+	const char **secs;
+	size_t ns = ini_sections(ini, &secs);
+	int rc = EXIT_OK, linked = 0;
+	for (size_t i = 0; i < ns; i++) {
+		if (strncmp(secs[i], "site ", 5))
+			continue;
+		const char *name = secs[i] + 5;
+		if (peer && strcmp(peer, name))
+			continue;
+		const char *transport = ini_get(ini, secs[i], "transport");
+		linked++;
+		if (!transport || !sync_name_ok(name)) {
+			warn("[%s] needs a transport", secs[i]);
+			rc = EXIT_BADINPUT;
+			continue;
+		}
+		int r = push_peer(sp, name, transport);
+		if (r != EXIT_OK)
+			rc = r;
+	}
+	ini_free(ini);
+	if (!linked)
+		die(EXIT_BADINPUT, peer ? "no [site %s] in conf/hotfarm.ini" : "no linked sites in conf/hotfarm.ini", peer);
+	return rc;
+}
