@@ -92,4 +92,20 @@ PY
 python3 "$T/hostile.py" "$BIN/hotfarm" --spool "$B" sync --serve --peer a 2>"$T/hostile.err"
 check "a peer offering hostile names and sizes, another site's name or a huge frame is refused" [ $? -eq 0 ]
 check "nothing was written outside sites/a/in" [ ! -e "$B/sites/escape" -a ! -e "$B/sites/a/escape" -a -z "$(ls "$B/sites/a/in" | grep -v '^f[0-4]\.tar$')" ]
+
+# watcherd pushes what appears in out/ by itself, and keeps trying a link
+# that is down, with pauses
+start_watcherd
+head -c 200000 /dev/urandom >"$T/auto.tar"
+cp "$T/auto.tar" "$OUT/.auto.tar.tmp" && mv "$OUT/.auto.tar.tmp" "$OUT/auto.tar"
+arrived() { cmp -s "$T/auto.tar" "$IN/auto.tar"; }
+check "watcherd syncs a file put into out/" wait_for 20 arrived
+check "and out/ empties" wait_for 10 sh -c "[ -z \"\$(ls '$OUT')\" ]"
+sed -i '/^transport = /d' "$A/conf/hotfarm.ini"
+printf 'transport = false\n' >>"$A/conf/hotfarm.ini"
+cp "$T/auto.tar" "$OUT/later.tar"
+retried() { [ "$(grep -c 'sync to b failed' "$SPOOL.watcherd.log")" -ge 2 ]; }
+check "a link that is down is tried again, with a pause" wait_for 20 retried
+check "and the file waits in out/" [ -f "$OUT/later.tar" ]
+check "watcherd keeps running" alive "$WATCHERD"
 done_testing

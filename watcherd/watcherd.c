@@ -104,7 +104,7 @@ static void heartbeat(void)
 
 /* ---- children ------------------------------------------------------------- */
 
-enum child_kind { CHILD_INTAKE, CHILD_ROUTE, CHILD_CANCEL, CHILD_RECOVER, CHILD_STATUS, CHILD_NOTIFY };
+enum child_kind { CHILD_INTAKE, CHILD_ROUTE, CHILD_CANCEL, CHILD_RECOVER, CHILD_STATUS, CHILD_NOTIFY, CHILD_SYNC };
 
 struct child {
 	pid_t pid;
@@ -118,7 +118,7 @@ static struct child *children;
 static bool status_dirty = true; /* the status page should be written again */
 static int64_t status_last;
 static unsigned long arrivals; /* entries seen in new/ so far */
-static int running[6];
+static int running[7];
 
 static pid_t spawn(enum child_kind kind, const char *key, char *const argv[])
 {
@@ -498,6 +498,8 @@ static void scan_dir(enum spool_dir d, void (*each)(const char *name))
 
 static void inbox_seen(const char *name) { file_update(name, false); }
 
+static void sync_due(void);
+
 static void rescan(void)
 {
 	twalk_r(files_tree, file_unseen, NULL);
@@ -528,6 +530,79 @@ static void rescan(void)
 		free(argv[0]);
 	}
 	strlist_free(&due);
+	sync_due();
+}
+
+/* ---- linked sites ------------------------------------------------------------------- */
+
+/* Each peer with files waiting in sites/PEER/out/ gets a `hotfarm sync
+ * PEER`; a failed one is tried again after a growing pause (2 s, 4 s ...
+ * at most a minute). */
+struct peer_sync {
+	char name[64];
+	int failures;
+	int64_t next;
+};
+static struct peer_sync peers[32];
+static int npeers;
+
+static struct peer_sync *peer_get(const char *name)
+{
+	for (int i = 0; i < npeers; i++)
+		if (!strcmp(peers[i].name, name))
+			return &peers[i];
+	if (npeers == 32)
+		return NULL;
+	struct peer_sync *p = &peers[npeers++];
+	memset(p, 0, sizeof *p);
+	snprintf(p->name, sizeof p->name, "%s", name);
+	return p;
+}
+
+static void sync_due(void)
+{
+	DIR *d = dir_open(spool_fd(&sp, DIR_SITES), ".");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (!name_is_valid(e->d_name) || strlen(e->d_name) >= 64)
+			continue;
+		char out[128];
+		snprintf(out, sizeof out, "%s/out", e->d_name);
+		DIR *o = dir_open(dirfd(d), out);
+		struct dirent *f;
+		bool waiting = false;
+		while (o && (f = readdir(o)))
+			if (f->d_name[0] != '.')
+				waiting = true;
+		if (o)
+			closedir(o);
+		struct peer_sync *p = waiting ? peer_get(e->d_name) : NULL;
+		if (!p || mono_us() < p->next || child_has_key(CHILD_SYNC, p->name))
+			continue;
+		char *argv[] = {prog("hotfarm"), "--spool", sp.path, "sync", p->name, NULL};
+		spawn(CHILD_SYNC, p->name, argv);
+		free(argv[0]);
+	}
+	if (d)
+		closedir(d);
+}
+
+static void sync_done(const char *name, int code)
+{
+	struct peer_sync *p = peer_get(name);
+	if (!p)
+		return;
+	if (code == 0) {
+		p->failures = 0;
+		p->next = 0;
+		return;
+	}
+	int64_t pause = 2000000LL << (p->failures < 5 ? p->failures : 5);
+	if (pause > 60000000LL)
+		pause = 60000000LL;
+	p->failures++;
+	p->next = mono_us() + pause;
+	warn("sync to %s failed (%d in a row); trying again in %lld s", name, p->failures, (long long)(pause / 1000000));
 }
 
 /* ---- deciding what to start ------------------------------------------------------ */
@@ -681,6 +756,8 @@ static void reap(void)
 				if (s)
 					s->retry_at = mono_us() + 5 * 1000000LL;
 			}
+		} else if (c->kind == CHILD_SYNC) {
+			sync_done(c->key, code);
 		} else if (c->kind == CHILD_CANCEL) {
 			if (code == EXIT_WAIT) {
 				strlist_add(&cancel_waiting, c->key);
