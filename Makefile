@@ -17,7 +17,7 @@ LDFLAGS ?=
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
 DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev libiniparser-dev \
-	librsync-dev nettle-dev libpng-dev libarchive-tools zstd python3 povray chromium
+	librsync-dev nettle-dev libpng-dev libarchive-tools zstd python3 povray chromium rsync
 
 LAYOUT_SRC := layout/util.c layout/ini.c layout/layout.c layout/jobdesc.c layout/watch.c layout/host.c \
 	layout/package.c

@@ -217,8 +217,11 @@ static int serve_file(const struct spool *sp, struct wire *w, const char *peer, 
 		basis = fopen("/dev/null", "rbe");
 	struct stat bst;
 	fstat(fileno(basis), &bst);
+	/* recommended kind and block size; the shortest strong sum that is
+	 * safe for this size (librsync's "minimum"): a smaller signature on
+	 * the wire, and BLAKE2 all the same */
 	rs_magic_number magic = 0;
-	size_t block = 0, strong = 0;
+	size_t block = 0, strong = (size_t)-1;
 	FILE *sig = tmpfile(), *delta = tmpfile();
 	if (!sig || !delta || rs_sig_args(bst.st_size, &magic, &block, &strong) != RS_DONE ||
 	    rs_sig_file(basis, sig, block, strong, magic, NULL) != RS_DONE)
