@@ -494,6 +494,19 @@ static void slot_idle(struct slot *s)
 
 static void job_done_check(struct job *j)
 {
+	/* the last word on the contact sheet, before the job is done */
+	if (j->fd >= 0 && !j->pkg.no_output && !j->pkg.builtin_null && tickets_none(j->fd, TICKET_TODO) == 1 &&
+	    tickets_none(j->fd, TICKET_ACTIVE) == 1 && faccessat(j->fd, "previews/contact.png", F_OK, 0) == 0) {
+		char previews[PATH_MAX];
+		snprintf(previews, sizeof previews, "%s/jobs/%s/previews", sp.path, j->name);
+		char *argv[] = {checker, "--contact-only", previews, NULL};
+		int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		pid_t pid = nul < 0 ? -1 : spawn_in(NULL, argv, nul, "sheet");
+		if (nul >= 0)
+			close(nul);
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+	}
 	if (job_try_finish(&sp, j->name) == 1) {
 		say("%s finished", j->name);
 		j->retry_at = INT64_MAX;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* No frame is larger than this on a side; the job's size is checked
@@ -105,9 +106,25 @@ static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const 
 /* Rebuild DIR/contact.png from the thumbnails in DIR (frameNNNN.png), one
  * cell each in frame order, under a lock so that the last one to rebuild
  * sees every thumbnail written before it. */
-static void contact_sheet(const char *dir)
+static void contact_sheet(const char *dir, bool always)
 {
 	char path[4200];
+	/* Rebuilding costs a decode of every sample: do it for the first
+	 * samples, then at most every few seconds; the agent asks for a
+	 * last one when the job ends. */
+	struct stat st;
+	snprintf(path, sizeof path, "%s/contact.png", dir);
+	if (!always && stat(path, &st) == 0 && time(NULL) - st.st_mtime < 3) {
+		DIR *c = opendir(dir);
+		struct dirent *x;
+		int have = 0;
+		while (c && (x = readdir(c)))
+			have += !strncmp(x->d_name, "frame", 5);
+		if (c)
+			closedir(c);
+		if (have > 9)
+			return;
+	}
 	snprintf(path, sizeof path, "%s/.lock", dir);
 	int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0)
@@ -445,7 +462,8 @@ static size_t read_head(int fd, unsigned char *head, size_t size)
 static _Noreturn void usage(void)
 {
 	die(EXIT_BADINPUT,
-	    "usage: hf-check [--allow-blank] [--thumb OUT.png [--contact DIR]] FILE WIDTH HEIGHT (each 1 to %d)",
+	    "usage: hf-check [--allow-blank] [--thumb OUT.png [--contact DIR]] FILE WIDTH HEIGHT (each 1 to %d)\n"
+	    "       hf-check --contact-only DIR",
 	    FRAME_MAX_SIDE);
 }
 
@@ -457,9 +475,10 @@ int main(int argc, char **argv)
 		{"allow-blank", no_argument, NULL, 'b'},
 		{"thumb", required_argument, NULL, 't'},
 		{"contact", required_argument, NULL, 'c'},
+		{"contact-only", required_argument, NULL, 'C'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *thumb = NULL, *contact = NULL;
+	const char *thumb = NULL, *contact = NULL, *final_sheet = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
 		if (c == 'b')
@@ -468,8 +487,14 @@ int main(int argc, char **argv)
 			thumb = optarg;
 		else if (c == 'c')
 			contact = optarg;
+		else if (c == 'C')
+			final_sheet = optarg;
 		else
 			usage();
+	}
+	if (final_sheet) {
+		contact_sheet(final_sheet, true);
+		return EXIT_OK;
 	}
 	long width, height;
 	if (argc - optind != 3 || !parse_long(argv[optind + 1], 1, FRAME_MAX_SIDE, &width) ||
@@ -503,7 +528,7 @@ int main(int argc, char **argv)
 		if (thumb && fc.y == (unsigned long)height)
 			thumb_write(&fc, thumb);
 		if (contact)
-			contact_sheet(contact);
+			contact_sheet(contact, false);
 	} else {
 		const char *format = format_other(head, n, path);
 		if (!format)
