@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1069,4 +1070,26 @@ int site_publish(int srcdir, const char *src, int dstdir, const char *dst, bool 
 		return -1;
 	unlinkat(srcdir, src, 0);
 	return 0;
+}
+
+int spooler_main(int argc, char **argv, const char *name, const char *usage, struct spool *sp)
+{
+	msg_init(name);
+	spooler_start();
+	const char *spool = NULL;
+	static const struct option opts[] = {
+		{"spool", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+		if (c == 's') {
+			spool = optarg;
+			continue;
+		}
+		fputs(usage, c == 'h' ? stdout : stderr);
+		exit(c == 'h' ? EXIT_OK : EXIT_BADINPUT);
+	}
+	char err[1024];
+	if (spool_open(spool ? spool : spool_default(), sp, err, sizeof err) < 0)
+		die(EXIT_TEMPFAIL, "%s", err);
+	return optind;
 }

@@ -78,6 +78,11 @@ struct spool {
 	struct strlist conf_warnings;
 };
 
+/* The start of every spooler: its name for messages, dying with watcherd
+ * when started by it, --spool DIR (else the default) and --help (USAGE,
+ * exit 0; anything else unknown: USAGE on stderr, exit 100), the spool
+ * opened (or exit 111). Returns the index of the first other argument. */
+int spooler_main(int argc, char **argv, const char *name, const char *usage, struct spool *sp);
 /* Create every folder of the tree below PATH (creating PATH too), seed
  * PATH/conf from CONFSRC without overwriting, and never delete anything.
  * Each folder or file made is added to MADE. Returns 0 or -1 with ERR. */

@@ -96,24 +96,14 @@ static int deliver(const char *command, const struct buf *msg)
 
 int main(int argc, char **argv)
 {
-	msg_init("hf-notify");
-	spooler_start();
-	const char *spool = NULL;
-	static const struct option opts[] = {{"spool", required_argument, 0, 's'}, {0, 0, 0, 0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "s:", opts, NULL)) != -1)
-		if (c == 's')
-			spool = optarg;
-		else
-			return EXIT_BADINPUT;
-	if (argc - optind != 2) {
-		fprintf(stderr, "usage: hf-notify --spool DIR JOB accepted|samples|progress|final\n");
+	const char *usage = "usage: hf-notify --spool DIR JOB accepted|samples|progress|final\n";
+	int first = spooler_main(argc, argv, "hf-notify", usage, &sp);
+	if (argc - first != 2) {
+		fputs(usage, stderr);
 		return EXIT_BADINPUT;
 	}
-	const char *name = argv[optind], *event = argv[optind + 1];
+	const char *name = argv[first], *event = argv[first + 1];
 	char err[1024];
-	if (spool_open(spool ? spool : spool_default(), &sp, err, sizeof err) < 0)
-		die(EXIT_TEMPFAIL, "%s", err);
 	if (!*sp.conf.notify_command)
 		return EXIT_OK; /* nowhere to send: nothing to do */
 	int jfd = job_dir_open(&sp, name);

@@ -109,28 +109,13 @@ static void route(const char *entry)
 
 int main(int argc, char **argv)
 {
-	msg_init("hf-route");
-	const char *spool = NULL;
-	static const struct option opts[] = {
-		{"spool", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
-		if (c == 's')
-			spool = optarg;
-		else {
-			fprintf(c == 'h' ? stdout : stderr,
-				"usage: hf-route --spool DIR [ENTRY...]\n"
-				"Move job entries from new/ to queue/ (or failed/, with the reason).\n"
-				"Without ENTRY, routes everything in new/.\n");
-			return c == 'h' ? EXIT_OK : EXIT_BADINPUT;
-		}
-	}
-	spooler_start();
-	char err[1024];
-	if (spool_open(spool ? spool : spool_default(), &sp, err, sizeof err) < 0)
-		die(EXIT_TEMPFAIL, "%s", err);
-	if (optind < argc) {
-		for (int i = optind; i < argc; i++)
+	int first = spooler_main(argc, argv, "hf-route",
+				  "usage: hf-route --spool DIR [ENTRY...]\n"
+				  "Move job entries from new/ to queue/ (or failed/, with the reason).\n"
+				  "Without ENTRY, routes everything in new/.\n",
+				  &sp);
+	if (first < argc) {
+		for (int i = first; i < argc; i++)
 			route(argv[i]);
 	} else {
 		struct strlist l = {0};

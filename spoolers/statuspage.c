@@ -321,25 +321,8 @@ static void job_page(const char *name, enum job_state state)
 
 int main(int argc, char **argv)
 {
-	msg_init("hf-status");
-	spooler_start();
-	const char *spool = NULL;
-	static const struct option opts[] = {{"spool", required_argument, 0, 's'},
-					     {"help", no_argument, 0, 'h'},
-					     {0, 0, 0, 0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
-		if (c == 's')
-			spool = optarg;
-		else {
-			fprintf(c == 'h' ? stdout : stderr,
-				"usage: hf-status --spool DIR\nWrite status/index.html and each live job's index.html.\n");
-			return c == 'h' ? EXIT_OK : EXIT_BADINPUT;
-		}
-	}
-	char err[1024];
-	if (spool_open(spool ? spool : spool_default(), &sp, err, sizeof err) < 0)
-		die(EXIT_TEMPFAIL, "%s", err);
+	spooler_main(argc, argv, "hf-status",
+		     "usage: hf-status --spool DIR\nWrite status/index.html and each live job's index.html.\n", &sp);
 	farm_page();
 	/* the pages of jobs that change: live ones, and those that ended
 	 * within the last minute */
