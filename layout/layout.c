@@ -985,18 +985,24 @@ int job_deps_ready(const struct spool *sp, const struct strlist *after, char *wh
 	return 1;
 }
 
-int inbox_drop(const struct spool *sp, const char *tmp, const char *name)
+/* Rename without replacing anything; NFS and sshfs refuse the flag
+ * (EINVAL): link refuses to replace too, then the old name goes. */
+static int rename_noreplace(int srcdir, const char *src, int dstdir, const char *dst)
 {
-	int in = spool_fd(sp, DIR_INBOX);
-	if (renameat2(in, tmp, in, name, RENAME_NOREPLACE) == 0)
+	if (renameat2(srcdir, src, dstdir, dst, RENAME_NOREPLACE) == 0)
 		return 0;
 	if (errno != EINVAL)
 		return -1;
-	/* NFS: link refuses to replace, then the temporary name goes */
-	if (linkat(in, tmp, in, name, 0) < 0)
+	if (linkat(srcdir, src, dstdir, dst, 0) < 0)
 		return -1;
-	unlinkat(in, tmp, 0);
+	unlinkat(srcdir, src, 0);
 	return 0;
+}
+
+int inbox_drop(const struct spool *sp, const char *tmp, const char *name)
+{
+	int in = spool_fd(sp, DIR_INBOX);
+	return rename_noreplace(in, tmp, in, name);
 }
 
 int ticket_retry(int jobfd, const char *ticket)
@@ -1062,14 +1068,7 @@ int site_publish(int srcdir, const char *src, int dstdir, const char *dst, bool 
 {
 	if (replace)
 		return renameat(srcdir, src, dstdir, dst);
-	if (renameat2(srcdir, src, dstdir, dst, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL)
-		return -1;
-	if (linkat(srcdir, src, dstdir, dst, 0) < 0)
-		return -1;
-	unlinkat(srcdir, src, 0);
-	return 0;
+	return rename_noreplace(srcdir, src, dstdir, dst);
 }
 
 int spooler_main(int argc, char **argv, const char *name, const char *usage, struct spool *sp)

@@ -11,14 +11,18 @@ _n=0
 _fails=0
 _pids=""
 
-_cleanup() {
+# stop_pids: SIGTERM every process this test started, give each a moment,
+# then make sure with SIGKILL
+stop_pids() {
 	for p in $_pids; do kill -TERM "$p" 2>/dev/null; done
 	for p in $_pids; do
-		# give each a moment, then make sure
 		_i=0
 		while kill -0 "$p" 2>/dev/null && [ $_i -lt 200 ]; do sleep 0.01; _i=$((_i + 1)); done
 		kill -KILL "$p" 2>/dev/null
 	done
+}
+_cleanup() {
+	stop_pids
 	if [ "${KEEP:-}" ]; then echo "# kept $T" >&2; else rm -rf "$T"; fi
 }
 trap _cleanup EXIT

@@ -355,14 +355,7 @@ case_restart() {
 
 # in a case's subshell: stop its daemons (not lib.sh's _cleanup, which
 # would remove $T)
-_case_cleanup() {
-	for p in $_pids; do kill -TERM "$p" 2>/dev/null; done
-	for p in $_pids; do
-		_i=0
-		while kill -0 "$p" 2>/dev/null && [ $_i -lt 200 ]; do sleep 0.01; _i=$((_i + 1)); done
-		kill -KILL "$p" 2>/dev/null
-	done
-}
+_case_cleanup() { stop_pids; }
 CASES=${FAULTS:-"basic blocked cancel tokens crash watcherd restart"}
 for c in $CASES; do
 	(
