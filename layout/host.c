@@ -185,7 +185,7 @@ int host_release(const struct spool *sp, const char *host)
 		struct strlist l = {0};
 		state_list(sp, states[k], &l);
 		for (size_t i = 0; i < l.n; i++) {
-			char name[NAME_MAX_LEN + 1];
+			char name[JOBID_MAX_LEN + 1];
 			entry_parse(l.v[i], NULL, NULL, name);
 			int jfd = job_dir_open(sp, name);
 			if (jfd < 0)

@@ -317,7 +317,7 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 			has_job = true;
 		else if (!strcmp(secs[i], "render"))
 			has_render = true;
-		else if (strcmp(secs[i], "requires") && strcmp(secs[i], "archive")) {
+		else if (strcmp(secs[i], "requires") && strcmp(secs[i], "archive") && strcmp(secs[i], "route")) {
 			char msg[300];
 			snprintf(msg, sizeof msg, "%s: unknown section [%s] is ignored", display, secs[i]);
 			strlist_add(&jd->warnings, msg);

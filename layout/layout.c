@@ -187,6 +187,41 @@ static bool conf_bool(struct ini *ini, const char *sec, const char *key, bool *o
 	return true;
 }
 
+/* [site NAME] sections: the linked sites and how to reach them. */
+static int site_links_load(struct ini *ini, struct site_conf *c, char *err, size_t errsize)
+{
+	const char **secs;
+	size_t ns = ini_sections(ini, &secs);
+	for (size_t i = 0; i < ns; i++) {
+		if (strncmp(secs[i], "site ", 5))
+			continue;
+		const char *peer = secs[i] + 5;
+		const char *t = ini_get(ini, secs[i], "transport");
+		if (!name_is_valid(peer) || strlen(peer) > SITE_NAME_MAX) {
+			snprintf(err, errsize, "conf/hotfarm.ini: [%s]: a site's name holds letters, digits, '.', '_' and '-' (at most %d)",
+				 secs[i], SITE_NAME_MAX);
+			return -1;
+		}
+		if (!strcmp(peer, c->name)) {
+			snprintf(err, errsize, "conf/hotfarm.ini: [%s] links this site (%s) to itself", secs[i], c->name);
+			return -1;
+		}
+		if (!t || !*t) {
+			snprintf(err, errsize, "conf/hotfarm.ini: [%s] needs a transport (a command that reaches the peer's `hotfarm sync --serve`)",
+				 secs[i]);
+			return -1;
+		}
+		if (c->nlinks == (int)(sizeof c->links / sizeof c->links[0])) {
+			snprintf(err, errsize, "conf/hotfarm.ini: at most %zu linked sites", sizeof c->links / sizeof c->links[0]);
+			return -1;
+		}
+		struct site_link *l = &c->links[c->nlinks++];
+		snprintf(l->name, sizeof l->name, "%s", peer);
+		snprintf(l->transport, sizeof l->transport, "%s", t);
+	}
+	return 0;
+}
+
 static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 {
 	struct site_conf *c = &sp->conf;
@@ -214,6 +249,9 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 	if (access("/usr/sbin/sendmail", X_OK) == 0)
 		snprintf(c->notify_command, sizeof c->notify_command, "/usr/sbin/sendmail -t");
 	c->notify_progress = 3600;
+	c->auto_wait = 600;
+	c->summary_interval = 5;
+	c->retain_days = 14;
 
 	int conf = spool_fd(sp, DIR_CONF);
 	if (faccessat(conf, "hotfarm.ini", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
@@ -261,6 +299,14 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 	if ((v = ini_get(ini, "notify", "command")))
 		snprintf(c->notify_command, sizeof c->notify_command, "%s", v);
 	if (!conf_seconds(ini, "notify", "progress", 86400 * 30, &c->notify_progress, err, errsize))
+		goto out;
+	if (!conf_seconds(ini, "site", "auto_wait", 86400 * 30, &c->auto_wait, err, errsize) ||
+	    !conf_seconds(ini, "site", "summary", 3600, &c->summary_interval, err, errsize) ||
+	    !conf_number(ini, "site", "retain_days", 0, 3650, &c->retain_days, err, errsize))
+		goto out;
+	if (c->summary_interval < 1)
+		c->summary_interval = 1;
+	if (site_links_load(ini, c, err, errsize) < 0)
 		goto out;
 	if ((v = ini_get(ini, "watcherd", "rescan_ms"))) {
 		if (!conf_number(ini, "watcherd", "rescan_ms", 50, 3600000, &c->rescan_ms, err, errsize))
@@ -326,11 +372,37 @@ void entry_format(char out[ENTRY_MAX_LEN], int priority, int64_t seq, const char
 	snprintf(out, ENTRY_MAX_LEN, "%03d-%016lld-%s", priority, (long long)seq, name);
 }
 
-bool entry_parse(const char *entry, int *priority, int64_t *seq, char name[NAME_MAX_LEN + 1])
+bool job_id_valid(const char *id)
 {
-	/* exactly: 3 digits, '-', 16 digits, '-', a valid name */
+	const char *at = strchr(id, '@');
+	if (!at)
+		return name_is_valid(id) && strlen(id) <= NAME_MAX_LEN;
+	size_t n = (size_t)(at - id);
+	char name[NAME_MAX_LEN + 1];
+	if (n == 0 || n > NAME_MAX_LEN || strlen(at + 1) > SITE_NAME_MAX || !name_is_valid(at + 1))
+		return false;
+	memcpy(name, id, n);
+	name[n] = 0;
+	return name_is_valid(name);
+}
+
+void job_id_split(const char *id, char name[NAME_MAX_LEN + 1], char site[SITE_NAME_MAX + 1])
+{
+	const char *at = strchr(id, '@');
+	if (!at) {
+		snprintf(name, NAME_MAX_LEN + 1, "%s", id);
+		site[0] = 0;
+		return;
+	}
+	snprintf(name, NAME_MAX_LEN + 1, "%.*s", (int)(at - id), id);
+	snprintf(site, SITE_NAME_MAX + 1, "%s", at + 1);
+}
+
+bool entry_parse(const char *entry, int *priority, int64_t *seq, char name[JOBID_MAX_LEN + 1])
+{
+	/* exactly: 3 digits, '-', 16 digits, '-', a valid job id */
 	size_t n = strlen(entry);
-	if (n < 22 || n > 21 + NAME_MAX_LEN || entry[3] != '-' || entry[20] != '-')
+	if (n < 22 || n > 21 + JOBID_MAX_LEN || entry[3] != '-' || entry[20] != '-')
 		return false;
 	long p = 0;
 	long long s = 0;
@@ -344,14 +416,14 @@ bool entry_parse(const char *entry, int *priority, int64_t *seq, char name[NAME_
 			return false;
 		s = s * 10 + (entry[i] - '0');
 	}
-	if (!name_is_valid(entry + 21))
+	if (!job_id_valid(entry + 21))
 		return false;
 	if (priority)
 		*priority = (int)p;
 	if (seq)
 		*seq = s;
 	if (name)
-		snprintf(name, NAME_MAX_LEN + 1, "%s", entry + 21);
+		snprintf(name, JOBID_MAX_LEN + 1, "%s", entry + 21);
 	return true;
 }
 
@@ -378,7 +450,7 @@ enum job_state job_find(const struct spool *sp, const char *name, char entry[ENT
 		if (!d)
 			continue;
 		struct dirent *e;
-		char n[NAME_MAX_LEN + 1];
+		char n[JOBID_MAX_LEN + 1];
 		while ((e = readdir(d)))
 			if (entry_parse(e->d_name, NULL, NULL, n) && !strcmp(n, name)) {
 				snprintf(entry, ENTRY_MAX_LEN, "%s", e->d_name);
@@ -411,11 +483,161 @@ int entry_move(const struct spool *sp, enum job_state from, const char *entry, e
 
 int job_dir_open(const struct spool *sp, const char *name)
 {
-	if (!name_is_valid(name)) {
+	if (!job_id_valid(name)) {
 		errno = EINVAL;
 		return -1;
 	}
-	return openat(spool_fd(sp, DIR_JOBS), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	char local[NAME_MAX_LEN + 1], site[SITE_NAME_MAX + 1];
+	job_id_split(name, local, site);
+	if (!*site)
+		return openat(spool_fd(sp, DIR_JOBS), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	char path[NAME_MAX_LEN + SITE_NAME_MAX + 16];
+	snprintf(path, sizeof path, "%s/jobs/%s", site, local);
+	/* O_NOFOLLOW guards the last part; the parts before are ours */
+	return openat(spool_fd(sp, DIR_SITES), path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+void job_relpath(const char *id, char *out, size_t outsize)
+{
+	char name[NAME_MAX_LEN + 1], site[SITE_NAME_MAX + 1];
+	job_id_split(id, name, site);
+	if (*site)
+		snprintf(out, outsize, "sites/%s/jobs/%s", site, name);
+	else
+		snprintf(out, outsize, "jobs/%s", name);
+}
+
+void job_path(const struct spool *sp, const char *id, char *out, size_t outsize)
+{
+	char rel[NAME_MAX_LEN + SITE_NAME_MAX + 16];
+	job_relpath(id, rel, sizeof rel);
+	snprintf(out, outsize, "%s/%s", sp->path, rel);
+}
+
+int job_remove(const struct spool *sp, const char *id)
+{
+	char entry[ENTRY_MAX_LEN], name[NAME_MAX_LEN + 1], site[SITE_NAME_MAX + 1];
+	if (!job_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	enum job_state s = job_find(sp, id, entry);
+	if (s != STATE_NONE && unlinkat(state_fd(sp, s), entry, 0) < 0 && errno != ENOENT)
+		return -1;
+	job_id_split(id, name, site);
+	int jobs = *site ? site_dir_open(sp, site, "jobs") : dup(spool_fd(sp, DIR_JOBS));
+	if (jobs < 0)
+		return -1;
+	int rc = tree_remove(jobs, name);
+	int e = errno;
+	close(jobs);
+	errno = e;
+	return rc < 0 && e == ENOENT ? 0 : rc;
+}
+
+/* ---- linked sites ---- */
+
+bool site_file_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 200 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!(isascii(c) && (isalnum(c) || c == '.' || c == '_' || c == '-' || c == '@')))
+			return false;
+	}
+	return true;
+}
+
+const struct site_link *site_link_find(const struct spool *sp, const char *peer)
+{
+	for (int i = 0; i < sp->conf.nlinks; i++)
+		if (!strcmp(sp->conf.links[i].name, peer))
+			return &sp->conf.links[i];
+	return NULL;
+}
+
+int site_dir_open(const struct spool *sp, const char *peer, const char *sub)
+{
+	if (!name_is_valid(peer) || strlen(peer) > SITE_NAME_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	int s = spool_fd(sp, DIR_SITES);
+	mkdirat(s, peer, 0755);
+	int p = openat(s, peer, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (p < 0)
+		return -1;
+	mkdirat(p, sub, 0755);
+	int d = openat(p, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int e = errno;
+	close(p);
+	errno = e;
+	return d;
+}
+
+int spool_view_site(struct spool *sp, const char *peer)
+{
+	const enum spool_dir which[] = {DIR_INBOX, DIR_JOBS, DIR_REJECTED};
+	const char *subs[] = {"in", "jobs", "rejected"};
+	for (int i = 0; i < 3; i++) {
+		int fd = site_dir_open(sp, peer, subs[i]);
+		if (fd < 0)
+			return -1;
+		close(sp->dir[which[i]]);
+		sp->dir[which[i]] = fd;
+	}
+	return 0;
+}
+
+int site_out_publish(const struct spool *sp, const char *peer, int srcdir, const char *src, const char *name)
+{
+	int out = site_dir_open(sp, peer, "out");
+	if (out < 0)
+		return -1;
+	int rc = renameat(srcdir, src, out, name);
+	int e = errno;
+	if (rc == 0 && sync_writes)
+		fsync_dir(out);
+	close(out);
+	errno = e;
+	return rc;
+}
+
+int site_out_write(const struct spool *sp, const char *peer, const char *name, const char *data, size_t len)
+{
+	int out = site_dir_open(sp, peer, "out");
+	if (out < 0)
+		return -1;
+	int rc = file_write_atomic(out, name, data, len, 0644);
+	int e = errno;
+	close(out);
+	errno = e;
+	return rc;
+}
+
+int site_in_move(const struct spool *sp, const char *peer, const char *name, const char *dstsub, const char *dst)
+{
+	int in = site_dir_open(sp, peer, "in");
+	int to = in < 0 ? -1 : site_dir_open(sp, peer, dstsub ? dstsub : "rejected");
+	int rc = -1, e = errno;
+	if (to >= 0) {
+		if (dst) {
+			rc = renameat(in, name, to, dst);
+		} else {
+			char used[NAME_MAX_LEN + 1], base[NAME_MAX_LEN + 1];
+			name_sanitize(name, base, sizeof base);
+			rc = rename_unique(in, name, to, base, used);
+		}
+		e = errno;
+	}
+	if (in >= 0)
+		close(in);
+	if (to >= 0)
+		close(to);
+	errno = e;
+	return rc;
 }
 
 static int64_t get_i64(struct ini *ini, const char *key)
@@ -896,7 +1118,7 @@ int job_try_finish(const struct spool *sp, const char *name)
 		goto out;
 	char entry[ENTRY_MAX_LEN];
 	enum job_state from = job_find(sp, name, entry);
-	if (from != STATE_QUEUED && from != STATE_HELD)
+	if (from != STATE_QUEUED && from != STATE_HELD && from != STATE_OUTSOURCED)
 		goto out;
 	bool failed = tickets_none(jfd, TICKET_FAILED) != 1;
 	enum job_state to = failed ? STATE_FAILED : STATE_DONE;
@@ -1062,6 +1284,75 @@ int output_publish(int jobfd, const char *image, const char *name)
 	close(out);
 	errno = e;
 	return rc;
+}
+
+int dir_walk(int dirfd, const char *path, bool make)
+{
+	char copy[PATH_MAX];
+	snprintf(copy, sizeof copy, "%s", path);
+	int fd = dup(dirfd);
+	char *save = NULL;
+	for (char *part = strtok_r(copy, "/", &save); part && fd >= 0; part = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(part, "..") || !strcmp(part, ".")) {
+			close(fd);
+			errno = EINVAL;
+			return -1;
+		}
+		int next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && make && mkdirat(fd, part, 0755) == 0)
+			next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int e = errno;
+		close(fd);
+		errno = e;
+		fd = next;
+	}
+	return fd;
+}
+
+int job_file_place(int jobfd, int srcdir, const char *src, const char *path)
+{
+	if (!path_is_inside(path)) {
+		errno = EINVAL;
+		return -1;
+	}
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	const char *base = path;
+	if (slash) {
+		*slash = 0;
+		base = path + (slash - dir) + 1;
+	} else {
+		snprintf(dir, sizeof dir, ".");
+	}
+	int d = dir_walk(jobfd, dir, true);
+	if (d < 0)
+		return -1;
+	int rc = renameat(srcdir, src, d, base);
+	int e = errno;
+	close(d);
+	errno = e;
+	return rc;
+}
+
+int ticket_place(int jobfd, int srcdir, const char *src, const char *ticket, enum ticket_state to)
+{
+	char path[128];
+	snprintf(path, sizeof path, "frames/%s/%s", ticket_dirs[to], ticket);
+	if (strchr(ticket, '/') || ticket[0] == '.' || renameat(srcdir, src, jobfd, path) < 0)
+		return -1;
+	snprintf(path, sizeof path, "frames/todo/%s", ticket);
+	if (unlinkat(jobfd, path, 0) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+int ticket_settle(int jobfd, const char *ticket, enum ticket_state to)
+{
+	char from[128], dst[128];
+	snprintf(from, sizeof from, "frames/todo/%s", ticket);
+	snprintf(dst, sizeof dst, "frames/%s/%s", ticket_dirs[to], ticket);
+	return renameat(jobfd, from, jobfd, dst);
 }
 
 int site_publish(int srcdir, const char *src, int dstdir, const char *dst, bool replace)

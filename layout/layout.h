@@ -11,7 +11,11 @@
 #include "util.h"
 
 #define NAME_MAX_LEN 80     /* a job name, sanitised */
-#define ENTRY_MAX_LEN 112   /* PPP-SEQ-NAME */
+#define SITE_NAME_MAX 32    /* a linked site's name */
+/* A job's id: NAME for this site's own jobs, NAME@SITE for a job received
+ * from linked site SITE (its folder is sites/SITE/jobs/NAME). */
+#define JOBID_MAX_LEN (NAME_MAX_LEN + 1 + SITE_NAME_MAX)
+#define ENTRY_MAX_LEN 136   /* PPP-SEQ-ID */
 
 /* A job's state is the folder its entry is in. */
 enum job_state {
@@ -67,6 +71,14 @@ struct site_conf {
 	bool fair_share;    /* [agent] share slots among jobs of one priority */
 	long probe_interval; /* [agent] seconds between probes of the host */
 	char notify_command[512]; /* [notify] command: gets RFC 5322 messages on stdin */
+	long auto_wait;        /* [site] auto_wait: a longer local wait sends an `auto` job away */
+	long summary_interval; /* [site] summary: seconds between load summaries to each peer */
+	long retain_days;      /* [site] retain_days: how long received jobs and bases are kept */
+	struct site_link {
+		char name[SITE_NAME_MAX + 1];
+		char transport[512];
+	} links[16];           /* [site NAME] sections */
+	int nlinks;
 	long notify_progress;     /* [notify] progress: seconds between progress mails, 0: none */
 };
 
@@ -99,7 +111,11 @@ const char *spool_default(void);
 /* Job entries are named PPP-SEQ-NAME: priority, then submission order in
  * microseconds, so that a plain sort of queue/ is the queue. */
 void entry_format(char out[ENTRY_MAX_LEN], int priority, int64_t seq, const char *name);
-bool entry_parse(const char *entry, int *priority, int64_t *seq, char name[NAME_MAX_LEN + 1]);
+bool entry_parse(const char *entry, int *priority, int64_t *seq, char name[JOBID_MAX_LEN + 1]);
+/* NAME or NAME@SITE, each part a valid name. */
+bool job_id_valid(const char *id);
+/* The site a job id came from ("" for this site's own) and its name there. */
+void job_id_split(const char *id, char name[NAME_MAX_LEN + 1], char site[SITE_NAME_MAX + 1]);
 /* Find a job's entry in whichever state folder holds it. */
 enum job_state job_find(const struct spool *sp, const char *name, char entry[ENTRY_MAX_LEN]);
 /* Move an entry from one state to another (and maybe a new name: a
@@ -110,8 +126,38 @@ int entry_move(const struct spool *sp, enum job_state from, const char *entry, e
 /* List the entries of one state folder, sorted (the queue order). */
 int state_list(const struct spool *sp, enum job_state s, struct strlist *out);
 
-/* A job's own folder. */
+/* A job's own folder: jobs/NAME, or sites/SITE/jobs/NAME for NAME@SITE. */
 int job_dir_open(const struct spool *sp, const char *name);
+
+/* Where job ID lives, relative to the spool ("jobs/NAME" or
+ * "sites/SITE/jobs/NAME"), and as a full path below the spool. */
+void job_relpath(const char *id, char *out, size_t outsize);
+void job_path(const struct spool *sp, const char *id, char *out, size_t outsize);
+/* Remove a job whose time is over: its entry, then its folder. */
+int job_remove(const struct spool *sp, const char *id);
+
+/* ---- linked sites ---- */
+/* A file name that may travel between sites: a job id's characters
+ * (letters, digits, '.', '_', '-', '@'), not starting with '.' or '-', at
+ * most 200 bytes. */
+bool site_file_name_ok(const char *s);
+/* The [site NAME] link of this site to PEER, or NULL. */
+const struct site_link *site_link_find(const struct spool *sp, const char *peer);
+/* sites/PEER/SUB (in, out, jobs, rejected, .basis, .incoming), made when
+ * missing. PEER must be a valid site name. -1 with errno. */
+int site_dir_open(const struct spool *sp, const char *peer, const char *sub);
+/* Make SP look at what PEER sent as if it were the spool's own: inbox/ is
+ * sites/PEER/in/, jobs/ is sites/PEER/jobs/, rejected/ is
+ * sites/PEER/rejected/ (intake --from uses this view). */
+int spool_view_site(struct spool *sp, const char *peer);
+/* A file for PEER: SRCDIR/SRC (complete, same filesystem) becomes
+ * sites/PEER/out/NAME in one rename, replacing an unsent older one. */
+int site_out_publish(const struct spool *sp, const char *peer, int srcdir, const char *src, const char *name);
+/* Write DATA as sites/PEER/out/NAME (temporary name, flush, rename). */
+int site_out_write(const struct spool *sp, const char *peer, const char *name, const char *data, size_t len);
+/* Move sites/PEER/in/NAME to sites/PEER/DSTSUB/DST (replacing: a summary)
+ * or, with DST NULL, to sites/PEER/rejected/ under a free name. */
+int site_in_move(const struct spool *sp, const char *peer, const char *name, const char *dstsub, const char *dst);
 
 /* jobs/NAME/status.ini: what scripts read. The entry's folder is the truth;
  * status.ini follows it and says why in words. */
@@ -158,6 +204,18 @@ int ticket_return(int jobfd, const char *active_name);
  * flushes; folders in NAME are made. One rename: a reader of output/
  * never sees a partial frame. */
 int output_publish(int jobfd, const char *image, const char *name);
+/* Open folder PATH below DIRFD, each part without following a link and
+ * made when MAKE and missing. -1 with errno. */
+int dir_walk(int dirfd, const char *path, bool make);
+/* A file received for a job (SRCDIR/SRC, complete, same filesystem)
+ * becomes the job's PATH (output/..., logs/..., previews/...; folders
+ * made, an older one replaced) in one rename. */
+int job_file_place(int jobfd, int srcdir, const char *src, const char *path);
+/* A ticket settled elsewhere (a linked site rendered it): SRCDIR/SRC
+ * becomes frames/TO/T, then frames/todo/T goes. */
+int ticket_place(int jobfd, int srcdir, const char *src, const char *ticket, enum ticket_state to);
+/* frames/todo/T moves to frames/TO/T as it is. */
+int ticket_settle(int jobfd, const char *ticket, enum ticket_state to);
 /* Remove the temporary image folders HOST's slots left in output/
  * (output/.HOST.SLOT...). */
 void layout_clear_temp(int jobfd, const char *host);

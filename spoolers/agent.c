@@ -49,8 +49,9 @@ static bool stopping;
 /* ---- jobs as this agent sees them ---------------------------------------- */
 
 struct job {
-	char name[NAME_MAX_LEN + 1];
+	char name[JOBID_MAX_LEN + 1];
 	char entry[ENTRY_MAX_LEN];
+	char path[PATH_MAX]; /* SPOOL/jobs/NAME (or sites/SITE/jobs/NAME) */
 	int priority;
 	int fd; /* jobs/NAME */
 	bool loaded, usable, queued;
@@ -158,7 +159,7 @@ static void queue_refresh(void)
 	queue = xrealloc(queue, (l.n ? l.n : 1) * sizeof *queue);
 	nqueue = 0;
 	for (size_t i = 0; i < l.n; i++) {
-		char name[NAME_MAX_LEN + 1];
+		char name[JOBID_MAX_LEN + 1];
 		int prio;
 		if (!entry_parse(l.v[i], &prio, NULL, name))
 			continue;
@@ -166,6 +167,7 @@ static void queue_refresh(void)
 		if (!j) {
 			j = xcalloc(1, sizeof *j);
 			snprintf(j->name, sizeof j->name, "%s", name);
+			job_path(&sp, name, j->path, sizeof j->path);
 			j->fd = -1;
 			tsearch(j, &job_tree, cmp_job);
 		}
@@ -497,7 +499,7 @@ static void job_done_check(struct job *j)
 	if (j->fd >= 0 && !j->pkg.no_output && !j->pkg.builtin_null && tickets_none(j->fd, TICKET_TODO) == 1 &&
 	    tickets_none(j->fd, TICKET_ACTIVE) == 1 && faccessat(j->fd, "previews/contact.png", F_OK, 0) == 0) {
 		char previews[PATH_MAX];
-		snprintf(previews, sizeof previews, "%s/jobs/%s/previews", sp.path, j->name);
+		snprintf(previews, sizeof previews, "%s/previews", j->path);
 		char *argv[] = {checker, "--contact-only", previews, NULL};
 		int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		pid_t pid = nul < 0 ? -1 : spawn_in(NULL, argv, nul, "sheet");
@@ -543,7 +545,7 @@ static void frame_start(struct slot *s)
 	/* a folder of its own per attempt: nothing left by an earlier one
 	 * can land in it */
 	static unsigned long attempts;
-	snprintf(outdir, sizeof outdir, "%s/jobs/%s/output/.%s.%ld.%lu", sp.path, j->name, s->owner, (long)getpid(),
+	snprintf(outdir, sizeof outdir, "%s/output/.%s.%ld.%lu", j->path, s->owner, (long)getpid(),
 		 ++attempts);
 	if (!j->pkg.no_output) {
 		/* the render writes into a folder of its own, then we look */
@@ -554,7 +556,7 @@ static void frame_start(struct slot *s)
 			return;
 		}
 	}
-	snprintf(s->log, sizeof s->log, "%s/jobs/%s/logs/frame%04ld.try%d.%s.log", sp.path, j->name, frame,
+	snprintf(s->log, sizeof s->log, "%s/logs/frame%04ld.try%d.%s.log", j->path, frame,
 		 s->attempt, s->owner);
 	char ext[16] = ".png";
 	const char *dot = strrchr(j->jd.output, '.');
@@ -562,7 +564,7 @@ static void frame_start(struct slot *s)
 		snprintf(ext, sizeof ext, "%s", dot);
 	char output[PATH_MAX], files[PATH_MAX], scene[PATH_MAX];
 	snprintf(output, sizeof output, "%s/frame%s", outdir, ext);
-	snprintf(files, sizeof files, "%s/jobs/%s/files", sp.path, j->name);
+	snprintf(files, sizeof files, "%s/files", j->path);
 	snprintf(scene, sizeof scene, "%s/%s", files, j->jd.scene);
 	struct render_vars v = {
 		.scene = scene, .files = files, .output = output, .outdir = outdir, .job = j->name,
@@ -954,7 +956,7 @@ static void render_exited(struct slot *s, int status)
 	snprintf(out, sizeof out, "%s/.check", s->outdir);
 	/* a sample of each frame for previews/ and its contact sheet */
 	char thumb[PATH_MAX], previews[PATH_MAX];
-	snprintf(previews, sizeof previews, "%s/jobs/%s/previews", sp.path, j->name);
+	snprintf(previews, sizeof previews, "%s/previews", j->path);
 	snprintf(thumb, sizeof thumb, "%s/frame%07ld.png", previews, s->frames[s->cur]);
 	char *argv[10];
 	int k = 0;
@@ -1147,7 +1149,7 @@ static bool busy(void)
 
 static void cancelled(const char *entry)
 {
-	char name[NAME_MAX_LEN + 1];
+	char name[JOBID_MAX_LEN + 1];
 	if (!entry_parse(entry, NULL, NULL, name))
 		return;
 	for (int i = 0; i < nslots; i++)

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "../layout/ini.h"
 #include "../layout/layout.h"
+#include "site.h"
 #include "submit.h"
 #include "sync.h"
 #include "views.h"
@@ -63,7 +64,7 @@ static int cmd_init(int argc, char **argv)
 /* ---- status ----------------------------------------------------------------- */
 
 struct job_row {
-	char name[NAME_MAX_LEN + 1];
+	char name[JOBID_MAX_LEN + 1];
 	char entry[ENTRY_MAX_LEN];
 	enum job_state state;
 };
@@ -259,7 +260,9 @@ static int cmd_status_one(const char *name)
 		printf("  submitted: %s\n", iso);
 		if (*st.original && strcmp(st.original, name))
 			printf("  dropped as: %s\n", st.original);
-		printf("  folder:    %s/jobs/%s/\n", sp.path, name);
+		char where[PATH_MAX];
+		job_path(&sp, name, where, sizeof where);
+		printf("  folder:    %s/\n", where);
 		for (size_t i = 0; i < st.warnings.n; i++)
 			printf("  warning:   %s\n", st.warnings.v[i]);
 	}
@@ -319,7 +322,7 @@ static int cmd_watch(const char *name)
 
 static const char *valid_name(const char *name)
 {
-	if (!name_is_valid(name)) {
+	if (!job_id_valid(name)) {
 		char shown[200];
 		text_escape(name, shown, sizeof shown);
 		die(EXIT_BADINPUT, "'%s' is not a job name", shown);
@@ -397,8 +400,30 @@ static int cancel_job(const char *name, const char *why)
 		return 0;
 	}
 	change(name, STATE_CANCELLED, why);
+	if (s == STATE_OUTSOURCED && site_forward_cancel(&sp, name) < 0)
+		warn("the site %s was sent to is not told yet (%s); hf-send will try again", name, strerror(errno));
 	printf("%s cancelled\n", name);
 	return 0;
+}
+
+static int cmd_outsource(const char *name, const char *site)
+{
+	char entry[ENTRY_MAX_LEN], err[600];
+	enum job_state s = must_find(name, entry);
+	if (s != STATE_QUEUED && s != STATE_HELD && s != STATE_NEW)
+		die(EXIT_BADINPUT, "%s is %s; only a new, queued or held job can be sent to another site", name,
+		    state_word(s));
+	int jfd = job_dir_open(&sp, name);
+	long active = jfd < 0 ? 0 : ticket_count(jfd, TICKET_ACTIVE);
+	if (jfd >= 0)
+		close(jfd);
+	if (active > 0)
+		die(EXIT_BADINPUT, "%s has %ld frame%s rendering here; hold it and let them finish first", name, active,
+		    active == 1 ? "" : "s");
+	if (site_outsource(&sp, name, site, err, sizeof err) < 0 || site_pack_job(&sp, name, err, sizeof err) < 0)
+		die(EXIT_BADINPUT, "%s", err);
+	printf("%s sent to site %s\n", name, site);
+	return EXIT_OK;
 }
 
 static int cmd_cancel(const char *name)
@@ -472,6 +497,7 @@ static const struct command {
 	{"release", "NAME", "put a held job back into the queue", 1},
 	{"priority", "NAME P", "change a job's priority (0 runs first, 999 last)", 2},
 	{"cancel", "NAME", "cancel a job (also: drop a file named NAME into cancel/)", 1},
+	{"outsource", "NAME SITE", "send a queued job to a linked site to render", 2},
 	{"cancel-drop", "FILE", "act on the request cancel/FILE (used by watcherd)", 1},
 	{NULL, NULL, NULL, 0},
 };
@@ -602,6 +628,8 @@ int main(int argc, char **argv)
 		rc = cmd_priority(cargv[1], cargv[2]);
 	else if (!strcmp(cmd->name, "cancel"))
 		rc = cmd_cancel(cargv[1]);
+	else if (!strcmp(cmd->name, "outsource"))
+		rc = cmd_outsource(cargv[1], cargv[2]);
 	else
 		rc = cmd_cancel_drop(cargv[1]);
 	free(cargv);

@@ -8,6 +8,7 @@
 #include "../layout/ini.h"
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"
+#include "site.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -32,7 +33,8 @@
 static struct spool sp;
 static bool landed;        /* the archive arrived by rename: it is complete */
 static int work_fd = -1;   /* work/in.XXXXXX */
-static char work_name[64];
+static char work_name[96];
+static const char *from_peer; /* --from PEER: a job a linked site sent */
 
 struct dropped {
 	char name[256];  /* in inbox/ */
@@ -88,7 +90,10 @@ static enum verdict maybe_incomplete(const struct dropped *d, const char *fmt, .
 
 static void work_create(void)
 {
-	snprintf(work_name, sizeof work_name, "in.%ld.%lld", (long)getpid(), (long long)now_us());
+	if (from_peer)
+		snprintf(work_name, sizeof work_name, "from.%s.%ld.%lld", from_peer, (long)getpid(), (long long)now_us());
+	else
+		snprintf(work_name, sizeof work_name, "in.%ld.%lld", (long)getpid(), (long long)now_us());
 	int wfd = spool_fd(&sp, DIR_WORK);
 	if (mkdirat(wfd, work_name, 0755) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to create work/%s", work_name);
@@ -163,6 +168,8 @@ static _Noreturn void finish_rejected(void)
 		die_errno(EXIT_TEMPFAIL, "unable to write the rejection reason");
 	close(dfd);
 	buf_free(&b);
+	if (from_peer && site_refuse(&sp, from_peer, stem, reason) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to answer site %s", from_peer);
 	char name[NAME_MAX_LEN + 1], used[NAME_MAX_LEN + 1];
 	name_sanitize(stem, name, sizeof name);
 	if (rename_unique(work_fd, "dropped", spool_fd(&sp, DIR_REJECTED), name, used) < 0)
@@ -636,6 +643,41 @@ static void write_or_die(int dirfd, const char *name, struct buf *b)
 		die_errno(EXIT_TEMPFAIL, "unable to write %s", name);
 }
 
+/* --from: where the job came from (this link, never what the package
+ * claims), its id there, and the sites it passed (checked names). */
+static struct strlist hops;
+
+static void route_format(struct buf *b)
+{
+	buf_printf(b, "\n[route]\nfrom = %s\njob = %s\nhops =", from_peer, stem);
+	for (size_t i = 0; i < hops.n; i++)
+		buf_printf(b, "%s %s", i ? "," : "", hops.v[i]);
+	buf_printf(b, "\n");
+}
+
+static enum verdict route_check(const struct ini *ini)
+{
+	const char *v = ini_get(ini, "route", "hops");
+	if (v) {
+		char *copy = xstrdup(v), *save = NULL;
+		for (char *h = strtok_r(copy, ", ", &save); h; h = strtok_r(NULL, ", ", &save)) {
+			if (!name_is_valid(h) || strlen(h) > SITE_NAME_MAX || hops.n >= 16) {
+				free(copy);
+				return reject("its route (%.200s) is not a list of at most 16 site names", v);
+			}
+			if (!strlist_has(&hops, h))
+				strlist_add(&hops, h);
+		}
+		free(copy);
+	}
+	if (!hops.n || strcmp(hops.v[hops.n - 1], from_peer))
+		strlist_add(&hops, from_peer);
+	if (strlist_has(&hops, sp.conf.name))
+		return reject("site %s refuses it: it has passed through this site already (a loop: %.200s)", sp.conf.name,
+			      v ? v : from_peer);
+	return OK;
+}
+
 static void build_job(const struct job_desc *jd, const char *original, int64_t seq)
 {
 	/* one syncfs at the end flushes everything written here */
@@ -672,6 +714,8 @@ static void build_job(const struct job_desc *jd, const char *original, int64_t s
 					*c = '\'';
 		buf_printf(&b, "%s = %s\n", k, ini_quote(v, q, sizeof q));
 	}
+	if (from_peer)
+		route_format(&b);
 	write_or_die(job, JOB_INI, &b);
 	buf_free(&b);
 
@@ -742,8 +786,10 @@ static int commit_entry(const char *name, int pending_fd)
 		errno = EINVAL;
 		return -1;
 	}
-	entry_format(entry, (int)prio, seq, name);
-	if (intake_commit(&sp, name, entry) < 0)
+	char id[JOBID_MAX_LEN + 1];
+	snprintf(id, sizeof id, "%s%s%s", name, from_peer ? "@" : "", from_peer ? from_peer : "");
+	entry_format(entry, (int)prio, seq, id);
+	if (intake_commit(&sp, id, entry) < 0)
 		return -1;
 	fsync_dir(state_fd(&sp, STATE_NEW));
 	return 0;
@@ -776,7 +822,8 @@ static void open_dropped(const char *name)
 
 static void check_kind(struct dropped *d)
 {
-	if (S_ISREG(d->st.st_mode) && d->st.st_nlink == 1)
+	/* (a file from a peer has a second link: the sync basis, ours) */
+	if (S_ISREG(d->st.st_mode) && (d->st.st_nlink == 1 || (from_peer && d->st.st_nlink == 2)))
 		return;
 	if (S_ISLNK(d->st.st_mode))
 		reject("%s is a symbolic link; drop the file itself, not a link to it", d->shown);
@@ -816,6 +863,26 @@ static enum verdict parse_description(struct ini **inip, struct job_desc *jd, co
 	return OK;
 }
 
+/* --from: a job already here under this id is either still at work (this
+ * is a repeat: drop it) or over (its folder makes way; the sync basis keeps
+ * its bytes for deltas). */
+static void from_existing(void)
+{
+	char name[NAME_MAX_LEN + 1], id[JOBID_MAX_LEN + 1], entry[ENTRY_MAX_LEN];
+	name_sanitize(stem, name, sizeof name);
+	snprintf(id, sizeof id, "%s@%s", name, from_peer);
+	enum job_state s = job_find(&sp, id, entry);
+	if (s == STATE_NONE)
+		return;
+	if (!state_is_final(s)) {
+		say("%s from site %s is here already (%s); the repeat is dropped", stem, from_peer, state_word(s));
+		unlinkat(spool_fd(&sp, DIR_INBOX), drop[0].name, 0);
+		exit(EXIT_OK);
+	}
+	if (job_remove(&sp, id) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to clear the earlier %s", id);
+}
+
 static int take(void)
 {
 	drop_stem(drop[0].name, stem, sizeof stem);
@@ -830,6 +897,15 @@ static int take(void)
 			archive_drop = &drop[i];
 		else
 			die(EXIT_BADINPUT, "give at most one archive and one .ini");
+	}
+	if (from_peer) {
+		size_t n = strlen(drop[0].name), k = strlen(SITE_JOB);
+		if (ndrop != 1 || n <= k || strcmp(drop[0].name + n - k, SITE_JOB))
+			die(EXIT_BADINPUT, "--from takes one NAME%s", SITE_JOB);
+		snprintf(stem, sizeof stem, "%.*s", (int)(n - k), drop[0].name);
+		if (!job_id_valid(stem))
+			die(EXIT_BADINPUT, "'%s' does not name a job", drop[0].shown);
+		from_existing();
 	}
 	/* One intake per drop: whoever holds the lock on the first file. */
 	struct dropped *primary = ini_drop ? ini_drop : archive_drop;
@@ -880,6 +956,8 @@ static int take(void)
 		snprintf(path, sizeof path, "job/files/%s%s%s", embedded_dir, *embedded_dir ? "/" : "", JOB_INI);
 		v = parse_description(&ini, &jd, inishown, work_fd, path, -1);
 	}
+	if (v == OK && from_peer)
+		v = route_check(ini);
 	if (v == OK)
 		v = check_job(&jd, inishown);
 	if (v == WAIT) {
@@ -890,8 +968,8 @@ static int take(void)
 		finish_rejected();
 
 	char name[NAME_MAX_LEN + 1];
-	name_sanitize(*jd.name ? jd.name : stem, name, sizeof name);
-	if (strcmp(name, *jd.name ? jd.name : stem)) {
+	name_sanitize(*jd.name && !from_peer ? jd.name : stem, name, sizeof name);
+	if (!from_peer && strcmp(name, *jd.name ? jd.name : stem)) {
 		char msg[800], o[500];
 		text_escape(*jd.name ? jd.name : stem, o, sizeof o);
 		snprintf(msg, sizeof msg, "the job's name '%s' was made safe as '%s'", o, name);
@@ -930,9 +1008,9 @@ static int take(void)
 static bool recover_all; /* --recover=start: watcherd is starting */
 
 /* Put the dropped files of an abandoned work folder back into inbox/. */
-static void recover_work(const char *wname)
+static void recover_work(const struct spool *s, const char *wname)
 {
-	int wfd = spool_fd(&sp, DIR_WORK);
+	int wfd = spool_fd(s, DIR_WORK);
 	int w = openat(wfd, wname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (w < 0)
 		return;
@@ -959,7 +1037,7 @@ static void recover_work(const char *wname)
 		while (d && (e = readdir(d))) {
 			if (e->d_name[0] == '.' || !strcmp(e->d_name, "reason.txt"))
 				continue;
-			const char *back = drop_return(&sp, dfd, e->d_name);
+			const char *back = drop_return(s, dfd, e->d_name);
 			if (!back) {
 				warn("unable to put work/%s/dropped/%s back into inbox/: %s", wname, e->d_name,
 				     strerror(errno));
@@ -980,9 +1058,11 @@ static void recover_work(const char *wname)
 		tree_remove(wfd, wname);
 }
 
-static void recover_pending(const char *name)
+static void recover_pending(const char *name, const char *peer)
 {
-	int job = job_dir_open(&sp, name);
+	char id[JOBID_MAX_LEN + 1];
+	snprintf(id, sizeof id, "%s%s%s", name, peer ? "@" : "", peer ? peer : "");
+	int job = job_dir_open(&sp, id);
 	if (job < 0)
 		return;
 	int p = openat(job, INTAKE_PENDING, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -990,12 +1070,35 @@ static void recover_pending(const char *name)
 	if (p < 0)
 		return;
 	if (flock(p, LOCK_EX | LOCK_NB) == 0) {
+		from_peer = peer;
 		if (commit_entry(name, p) == 0)
-			say("recovered %s: its interrupted intake is finished", name);
+			say("recovered %s: its interrupted intake is finished", id);
 		else if (errno != ENOENT)
-			warn("unable to finish the intake of %s: %s", name, strerror(errno));
+			warn("unable to finish the intake of %s: %s", id, strerror(errno));
+		from_peer = NULL;
 	}
 	close(p);
+}
+
+/* The pending intakes in one jobs/ folder (this site's, or a peer's). */
+static void recover_jobs(int jobsfd, const char *peer)
+{
+	DIR *d = dir_open(jobsfd, ".");
+	struct dirent *e;
+	struct strlist names = {0};
+	while (d && (e = readdir(d))) {
+		if (!name_is_valid(e->d_name))
+			continue;
+		char path[NAME_MAX_LEN + 32];
+		snprintf(path, sizeof path, "%s/%s", e->d_name, INTAKE_PENDING);
+		if (faccessat(jobsfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			strlist_add(&names, e->d_name);
+	}
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < names.n; i++)
+		recover_pending(names.v[i], peer);
+	strlist_free(&names);
 }
 
 static int recover(void)
@@ -1004,27 +1107,45 @@ static int recover(void)
 	struct dirent *e;
 	struct strlist names = {0};
 	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, "in.", 3))
+		if (!strncmp(e->d_name, "in.", 3) || !strncmp(e->d_name, "from.", 5))
 			strlist_add(&names, e->d_name);
 	if (d)
 		closedir(d);
-	for (size_t i = 0; i < names.n; i++)
-		recover_work(names.v[i]);
-	strlist_free(&names);
-	d = dir_open(spool_fd(&sp, DIR_JOBS), ".");
-	while (d && (e = readdir(d))) {
-		if (!name_is_valid(e->d_name))
+	for (size_t i = 0; i < names.n; i++) {
+		if (names.v[i][0] == 'i') {
+			recover_work(&sp, names.v[i]);
 			continue;
-		char path[NAME_MAX_LEN + 32];
-		snprintf(path, sizeof path, "%s/%s", e->d_name, INTAKE_PENDING);
-		if (faccessat(spool_fd(&sp, DIR_JOBS), path, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-			strlist_add(&names, e->d_name);
+		}
+		/* from.PEER.PID.TIME: its files go back to sites/PEER/in/ */
+		char peer[SITE_NAME_MAX + 1];
+		const char *p = names.v[i] + 5, *dot = strchr(p, '.');
+		struct spool v;
+		char err[512];
+		if (!dot || dot - p > SITE_NAME_MAX)
+			continue;
+		snprintf(peer, sizeof peer, "%.*s", (int)(dot - p), p);
+		if (spool_open(sp.path, &v, err, sizeof err) < 0)
+			continue;
+		if (spool_view_site(&v, peer) == 0)
+			recover_work(&v, names.v[i]);
+		spool_close(&v);
+	}
+	strlist_free(&names);
+	recover_jobs(spool_fd(&sp, DIR_JOBS), NULL);
+	d = dir_open(spool_fd(&sp, DIR_SITES), ".");
+	while (d && (e = readdir(d))) {
+		if (!name_is_valid(e->d_name) || strlen(e->d_name) > SITE_NAME_MAX)
+			continue;
+		char path[SITE_NAME_MAX + 8];
+		snprintf(path, sizeof path, "%s/jobs", e->d_name);
+		int j = openat(dirfd(d), path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (j >= 0) {
+			recover_jobs(j, e->d_name);
+			close(j);
+		}
 	}
 	if (d)
 		closedir(d);
-	for (size_t i = 0; i < names.n; i++)
-		recover_pending(names.v[i]);
-	strlist_free(&names);
 	return EXIT_OK;
 }
 
@@ -1032,10 +1153,13 @@ static _Noreturn void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: hf-intake --spool DIR [--landed] FILE [FILE]\n"
+		"       hf-intake --spool DIR --from PEER NAME.job.tar\n"
 		"       hf-intake --spool DIR --recover[=start]\n"
 		"Take one dropped job (an archive and/or its .ini, by their names in\n"
 		"inbox/) into jobs/ and new/, or into rejected/ with reason.txt.\n"
 		"--landed says the archive arrived by rename and is complete.\n"
+		"--from takes a job linked site PEER sent (in sites/PEER/in/) into\n"
+		"sites/PEER/jobs/, or refuses it back to PEER with the reason.\n"
 		"--recover finishes or undoes intakes that were interrupted (=start: no\n"
 		"intake runs now, so even the youngest leftovers are cleared).\n"
 		"Exit: 0 accepted (or already taken), 100 rejected or usage, 101 not\n"
@@ -1051,6 +1175,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {{"spool", required_argument, 0, 's'},
 					     {"landed", no_argument, 0, 'l'},
 					     {"recover", optional_argument, 0, 'r'},
+					     {"from", required_argument, 0, 'f'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
@@ -1058,6 +1183,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's': spool = optarg; break;
 		case 'l': landed = true; break;
+		case 'f': from_peer = optarg; break;
 		case 'r':
 			do_recover = true;
 			recover_all = optarg && !strcmp(optarg, "start");
@@ -1072,6 +1198,13 @@ int main(int argc, char **argv)
 	if (spool_open(spool ? spool : spool_default(), &sp, err, sizeof err) < 0)
 		die(EXIT_TEMPFAIL, "%s", err);
 	umask(022);
+	if (from_peer) {
+		if (!site_link_find(&sp, from_peer))
+			die(EXIT_BADINPUT, "site '%s' is not linked to this site", from_peer);
+		if (spool_view_site(&sp, from_peer) < 0)
+			die_errno(EXIT_TEMPFAIL, "unable to open sites/%s", from_peer);
+		landed = true; /* the sync spooler renames whole files in */
+	}
 	if (do_recover) {
 		if (optind != argc)
 			usage(EXIT_BADINPUT);

@@ -147,8 +147,10 @@ int main(int argc, char **argv)
 	} else if (!strcmp(event, "final")) {
 		snprintf(subject, sizeof subject, "[hotfarm] %s %s", name, state_word(state));
 		buf_printf(&body, "%s is %s: %s\r\n\r\n", name, state_word(state), st.reason);
-		buf_printf(&body, "Frames: %ld of %ld done, %ld failed.\r\nFrames are in jobs/%s/output/ on the farm's share.\r\n",
-			   st.frames_done, st.frames_total, st.frames_failed, name);
+		char rel[200];
+		job_relpath(name, rel, sizeof rel);
+		buf_printf(&body, "Frames: %ld of %ld done, %ld failed.\r\nFrames are in %s/output/ on the farm's share.\r\n",
+			   st.frames_done, st.frames_total, st.frames_failed, rel);
 		struct ini *bill = ini_load(jfd, "billing.ini", "billing.ini", err, sizeof err);
 		if (bill) {
 			buf_printf(&body, "\r\nBilling:\r\n");

@@ -1,10 +1,14 @@
 /* route.c - move jobs from new/ to the state their description asks for:
- * queue/ for this site (priority order is the entry's name), failed/ when
- * they name a site this one is not linked to. Trusts job.ini: intake wrote
- * it normalised; checks entry names it reads from new/. */
+ * queue/ for this site (priority order is the entry's name); outsourced/
+ * (hf-send packs them into sites/PEER/out/) when they name a linked site, or say
+ * `auto` and no live host here matches or the wait here is too long; or
+ * failed/ with the reason. A job a peer sent that this site cannot serve
+ * nor pass on is refused back to it. Trusts job.ini: intake wrote it
+ * normalised; checks entry names it reads from new/. */
 #define _GNU_SOURCE
 #include "../layout/ini.h"
 #include "../layout/layout.h"
+#include "site.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,24 +21,6 @@
 #include <unistd.h>
 
 static struct spool sp;
-
-static bool site_linked(const char *site)
-{
-	char err[512];
-	struct ini *ini = ini_load(spool_fd(&sp, DIR_CONF), "hotfarm.ini", "conf/hotfarm.ini", err, sizeof err);
-	if (!ini)
-		return false;
-	char sec[128];
-	snprintf(sec, sizeof sec, "site %s", site);
-	const char **secs;
-	size_t n = ini_sections(ini, &secs);
-	bool found = false;
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(secs[i], sec))
-			found = true;
-	ini_free(ini);
-	return found;
-}
 
 static bool any_host(void)
 {
@@ -49,61 +35,130 @@ static bool any_host(void)
 	return found;
 }
 
-/* Whether the jobs listed in AFTER are not all done yet (WHY says). */
-static bool waits_for(const char *after, char *why, size_t whysize)
+/* Where job ID goes; TO and REASON, or PEER when it goes to a site. */
+static enum job_state decide(const char *id, int job, const struct ini *ini, char peer[SITE_NAME_MAX + 1], char *reason,
+			     size_t rsize)
 {
-	struct strlist names = {0};
-	char *copy = xstrdup(after), *save = NULL;
-	for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-		strlist_add(&names, t);
-	free(copy);
-	int r = job_deps_ready(&sp, &names, why, whysize);
-	strlist_free(&names);
-	return r == 0;
+	char err[512];
+	struct job_desc jd;
+	if (job_desc_parse(ini, "job.ini", sp.conf.max_frames, &jd, err, sizeof err) < 0) {
+		snprintf(reason, rsize, "its job.ini cannot be read: %s", err);
+		return STATE_FAILED;
+	}
+	struct job_route r;
+	job_route_read(job, &r);
+	bool remote = strchr(id, '@') != NULL;
+	/* sites it must not go to: those it passed, and those that refused it */
+	struct strlist avoid = {0};
+	for (size_t i = 0; i < r.hops.n; i++)
+		strlist_add(&avoid, r.hops.v[i]);
+	strlist_add(&avoid, sp.conf.name);
+	struct ini *o = ini_load(job, OUTSOURCED_INI, OUTSOURCED_INI, err, sizeof err);
+	const char *refused = o ? ini_get(o, "outsourced", "refused") : NULL;
+	if (refused) {
+		char *copy = xstrdup(refused), *save = NULL;
+		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+			strlist_add(&avoid, t);
+		free(copy);
+	}
+	ini_free(o);
+	enum job_state to = STATE_QUEUED;
+	const char *site = jd.site;
+	char why[400] = "";
+	*peer = 0;
+	bool here = !strcmp(site, "local") || !strcmp(site, sp.conf.name);
+	if (here || !strcmp(site, "auto")) {
+		bool can = site_local_can(&sp, &jd, why, sizeof why);
+		long wait = can ? site_local_wait(&sp, &jd) : -1;
+		if (!here && (!can || wait > sp.conf.auto_wait)) {
+			char w2[600];
+			if (site_choose(&sp, &jd, "auto", &avoid, peer, w2, sizeof w2) == 0)
+				to = STATE_OUTSOURCED;
+			else if (!can && remote) {
+				snprintf(reason, rsize, "site %s cannot render it (%s) nor pass it on (%s)", sp.conf.name, why, w2);
+				to = STATE_FAILED;
+			}
+		} else if (!can && remote) {
+			snprintf(reason, rsize, "site %s cannot render it: %s", sp.conf.name, why);
+			to = STATE_FAILED;
+		}
+	} else if (strlist_has(&avoid, site) && strcmp(site, sp.conf.name)) {
+		snprintf(reason, rsize, "it asks for site '%s', which it has passed already (a loop)", site);
+		to = STATE_FAILED;
+	} else if (site_link_find(&sp, site)) {
+		snprintf(peer, SITE_NAME_MAX + 1, "%s", site);
+		to = STATE_OUTSOURCED;
+	} else {
+		char w2[600];
+		if (site_choose(&sp, &jd, site, &avoid, peer, w2, sizeof w2) == 0) {
+			to = STATE_OUTSOURCED;
+		} else {
+			snprintf(reason, rsize, "it asks for site '%s', which is not linked to this site (%s)%s%s", site,
+				 sp.conf.name, sp.conf.nlinks ? " nor reached through a linked one: " : "",
+				 sp.conf.nlinks ? w2 : "");
+			to = STATE_FAILED;
+		}
+	}
+	if (to == STATE_QUEUED) {
+		if (jd.after.n && job_deps_ready(&sp, &jd.after, reason, rsize) == 0)
+			; /* reason says what it waits for */
+		else if (!any_host())
+			snprintf(reason, rsize, "queued; no render host has registered yet (start render-agent on one)");
+		else
+			snprintf(reason, rsize, "queued; waiting for a free render slot");
+	}
+	strlist_free(&avoid);
+	job_route_free(&r);
+	job_desc_free(&jd);
+	return to;
 }
 
 static void route(const char *entry)
 {
-	char name[NAME_MAX_LEN + 1];
+	char name[JOBID_MAX_LEN + 1];
 	if (!entry_parse(entry, NULL, NULL, name)) {
 		warn("skipping new/%s: not a job entry", entry);
 		return;
 	}
 	int job = job_dir_open(&sp, name);
 	if (job < 0) {
-		warn("new/%s has no job folder jobs/%s: %s", entry, name, strerror(errno));
+		warn("new/%s has no job folder: %s", entry, strerror(errno));
 		return;
 	}
-	char err[512];
+	char err[512], peer[SITE_NAME_MAX + 1] = "";
 	struct ini *ini = ini_load(job, "job.ini", "job.ini", err, sizeof err);
-	close(job);
-	const char *site = ini ? ini_get(ini, "job", "site") : NULL;
-	enum job_state to = STATE_QUEUED;
-	char reason[512];
-	if (!ini) {
-		to = STATE_FAILED;
+	enum job_state to = STATE_FAILED;
+	char reason[1024];
+	if (!ini)
 		snprintf(reason, sizeof reason, "its job.ini cannot be read: %s", err);
-	} else if (site && *site && strcmp(site, "local") && strcmp(site, "auto") && strcmp(site, sp.conf.name) &&
-		   !site_linked(site)) {
-		to = STATE_FAILED;
-		snprintf(reason, sizeof reason, "it asks for site '%s', which is not linked to this site (%s)", site,
-			 sp.conf.name);
-	} else if (ini_get(ini, "job", "after") && *ini_get(ini, "job", "after") &&
-		   waits_for(ini_get(ini, "job", "after"), reason, sizeof reason)) {
-		/* reason says what it waits for */
-	} else if (!any_host()) {
-		snprintf(reason, sizeof reason, "queued; no render host has registered yet (start render-agent on one)");
-	} else {
-		snprintf(reason, sizeof reason, "queued; waiting for a free render slot");
-	}
+	else
+		to = decide(name, job, ini, peer, reason, sizeof reason);
 	ini_free(ini);
+	if (to == STATE_OUTSOURCED) {
+		if (site_outsource(&sp, name, peer, reason, sizeof reason) == 0) {
+			close(job);
+			say("%s goes to site %s", name, peer);
+			return;
+		}
+		to = STATE_FAILED;
+	}
+	if (to == STATE_FAILED && strchr(name, '@')) {
+		/* a peer's job: it hears why, and may try elsewhere */
+		struct job_route r;
+		job_route_read(job, &r);
+		if (*r.from && *r.origin && site_refuse(&sp, r.from, r.origin, reason) < 0)
+			warn("unable to answer site %s about %s: %s", r.from, name, strerror(errno));
+		job_route_free(&r);
+		file_write_atomic(job, "returned", "refused\n", 8, 0644);
+	}
+	close(job);
 	if (entry_move(&sp, STATE_NEW, entry, to, NULL) < 0) {
 		if (errno != ENOENT)
 			warn("unable to move new/%s to %s/: %s", entry, state_dir_name(to), strerror(errno));
 		return;
 	}
 	if (job_status_update(&sp, name, to, reason, -1) < 0)
-		warn("unable to update jobs/%s/status.ini: %s", name, strerror(errno));
+		warn("unable to update the status of %s: %s", name, strerror(errno));
 	say("%s %s", name, to == STATE_QUEUED ? "queued" : reason);
 }
 

@@ -86,7 +86,9 @@ static void job_row(struct buf *b, const char *name, enum job_state state, const
 	if (state == STATE_QUEUED && (!strcmp(st.state, "rendering") || !strcmp(st.state, "waiting")))
 		snprintf(word, sizeof word, "%s", st.state);
 	snprintf(st.state, sizeof st.state, "%s", word);
-	buf_printf(b, "<tr class=\"job\"><td><a href=\"%sjobs/%s/index.html\">", prefix, name);
+	char rel[200];
+	job_relpath(name, rel, sizeof rel);
+	buf_printf(b, "<tr class=\"job\"><td><a href=\"%s%s/index.html\">", prefix, rel);
 	esc(b, name);
 	buf_printf(b, "</a></td><td class=\"state-%s\">%s</td><td>%d</td><td>", word, word, st.priority);
 	esc(b, st.owner);
@@ -128,7 +130,7 @@ static void farm_page(void)
 		struct strlist l = {0};
 		state_list(&sp, live[k], &l);
 		for (size_t i = 0; i < l.n; i++) {
-			char name[NAME_MAX_LEN + 1];
+			char name[JOBID_MAX_LEN + 1];
 			entry_parse(l.v[i], NULL, NULL, name);
 			job_row(&b, name, live[k], "../");
 			n++;
@@ -197,7 +199,7 @@ static void farm_page(void)
 		state_list(&sp, over[k], &l);
 		/* the newest 50 of each: entries sort by submission */
 		for (size_t i = l.n > 50 ? l.n - 50 : 0; i < l.n; i++) {
-			char name[NAME_MAX_LEN + 1];
+			char name[JOBID_MAX_LEN + 1];
 			entry_parse(l.v[i], NULL, NULL, name);
 			job_row(&b, name, over[k], "../");
 		}
@@ -330,7 +332,7 @@ int main(int argc, char **argv)
 		struct strlist l = {0};
 		state_list(&sp, (enum job_state)s, &l);
 		for (size_t i = 0; i < l.n; i++) {
-			char name[NAME_MAX_LEN + 1];
+			char name[JOBID_MAX_LEN + 1];
 			entry_parse(l.v[i], NULL, NULL, name);
 			if (state_is_final((enum job_state)s)) {
 				int jfd = job_dir_open(&sp, name);

@@ -137,10 +137,7 @@ static int stream_recv(struct wire *w, FILE *f, char type, char end, unsigned lo
 	return fflush(f) == 0 && fseek(f, 0, SEEK_SET) == 0 ? 0 : -1;
 }
 
-static bool sync_name_ok(const char *s)
-{
-	return name_is_valid(s) && strlen(s) <= 200;
-}
+static bool sync_name_ok(const char *s) { return site_file_name_ok(s); }
 
 static int sha256_file(FILE *f, char hex[65])
 {
@@ -165,15 +162,7 @@ static int sha256_file(FILE *f, char hex[65])
 
 static int site_dir(const struct spool *sp, const char *peer, const char *sub)
 {
-	int s = spool_fd(sp, DIR_SITES);
-	mkdirat(s, peer, 0755);
-	int p = openat(s, peer, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (p < 0)
-		return -1;
-	mkdirat(p, sub, 0755);
-	int d = openat(p, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	close(p);
-	return d;
+	return site_dir_open(sp, peer, sub);
 }
 
 static FILE *open_at(int dirfd, const char *name)
@@ -274,8 +263,11 @@ static int serve_file(const struct spool *sp, struct wire *w, const char *peer, 
 
 static int sync_serve(const struct spool *sp, const char *peer)
 {
-	if (!sync_name_ok(peer))
-		die(EXIT_BADINPUT, "'%s' is not a site name", peer);
+	if (!name_is_valid(peer) || strlen(peer) > SITE_NAME_MAX)
+		die(EXIT_BADINPUT, "'%.80s' is not a site name", peer);
+	if (!site_link_find(sp, peer))
+		die(EXIT_BADINPUT, "site %s is not linked to this site (%s): no [site %s] in conf/hotfarm.ini", peer,
+		    sp->conf.name, peer);
 	struct wire w = {.in = 0, .out = 1};
 	char *buf = xmalloc(FRAME_MAX + 1);
 	char type;
@@ -467,31 +459,16 @@ int cmd_sync(const struct spool *sp, int argc, char **argv)
 			die(EXIT_BADINPUT, "hotfarm sync --serve needs --peer NAME (pinned by the ssh key's forced command)");
 		return sync_serve(sp, peer);
 	}
-	char err[512];
-	struct ini *ini = ini_load(spool_fd(sp, DIR_CONF), "hotfarm.ini", "conf/hotfarm.ini", err, sizeof err);
-	if (!ini)
-		die(EXIT_TEMPFAIL, "%s", err);
-	const char **secs;
-	size_t ns = ini_sections(ini, &secs);
 	int rc = EXIT_OK, linked = 0;
-	for (size_t i = 0; i < ns; i++) {
-		if (strncmp(secs[i], "site ", 5))
+	for (int i = 0; i < sp->conf.nlinks; i++) {
+		const struct site_link *l = &sp->conf.links[i];
+		if (peer && strcmp(peer, l->name))
 			continue;
-		const char *name = secs[i] + 5;
-		if (peer && strcmp(peer, name))
-			continue;
-		const char *transport = ini_get(ini, secs[i], "transport");
 		linked++;
-		if (!transport || !sync_name_ok(name)) {
-			warn("[%s] needs a transport", secs[i]);
-			rc = EXIT_BADINPUT;
-			continue;
-		}
-		int r = push_peer(sp, name, transport);
+		int r = push_peer(sp, l->name, l->transport);
 		if (r != EXIT_OK)
 			rc = r;
 	}
-	ini_free(ini);
 	if (!linked)
 		die(EXIT_BADINPUT, peer ? "no [site %s] in conf/hotfarm.ini" : "no linked sites in conf/hotfarm.ini", peer);
 	return rc;

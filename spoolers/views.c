@@ -48,7 +48,7 @@ int cmd_jobs(const struct spool *sp, bool json)
 		struct strlist l = {0};
 		state_list(sp, (enum job_state)s, &l);
 		for (size_t i = 0; i < l.n; i++) {
-			char name[NAME_MAX_LEN + 1];
+			char name[JOBID_MAX_LEN + 1];
 			int prio;
 			entry_parse(l.v[i], &prio, NULL, name);
 			int jfd = job_dir_open(sp, name);

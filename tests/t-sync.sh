@@ -12,6 +12,7 @@ A=$SPOOL
 sed -i 's/^name = testsite$/name = a/' "$A/conf/hotfarm.ini"
 sed -i 's/^name = testsite$/name = b/' "$B/conf/hotfarm.ini"
 printf '[site b]\ntransport = %s --spool %s sync --serve --peer a\n' "$BIN/hotfarm" "$B" >>"$A/conf/hotfarm.ini"
+printf '[site a]\ntransport = %s --spool %s sync --serve --peer b\n' "$BIN/hotfarm" "$A" >>"$B/conf/hotfarm.ini"
 OUT=$A/sites/b/out
 IN=$B/sites/a/in
 mkdir -p "$OUT"
@@ -91,6 +92,8 @@ assert p.returncode != 0, p
 PY
 python3 "$T/hostile.py" "$BIN/hotfarm" --spool "$B" sync --serve --peer a 2>"$T/hostile.err"
 check "a peer offering hostile names and sizes, another site's name or a huge frame is refused" [ $? -eq 0 ]
+"$BIN/hotfarm" --spool "$B" sync --serve --peer mallory </dev/null >/dev/null 2>"$T/unlinked.err"
+check "serving a site that is not linked is refused ($(cat "$T/unlinked.err"))" grep -q 'not linked' "$T/unlinked.err"
 check "nothing was written outside sites/a/in" [ ! -e "$B/sites/escape" -a ! -e "$B/sites/a/escape" -a -z "$(ls "$B/sites/a/in" | grep -v '^f[0-4]\.tar$')" ]
 
 # watcherd pushes what appears in out/ by itself, and keeps trying a link
@@ -101,8 +104,7 @@ cp "$T/auto.tar" "$OUT/.auto.tar.tmp" && mv "$OUT/.auto.tar.tmp" "$OUT/auto.tar"
 arrived() { cmp -s "$T/auto.tar" "$IN/auto.tar"; }
 check "watcherd syncs a file put into out/" wait_for 20 arrived
 check "and out/ empties" wait_for 10 sh -c "[ -z \"\$(ls '$OUT')\" ]"
-sed -i '/^transport = /d' "$A/conf/hotfarm.ini"
-printf 'transport = false\n' >>"$A/conf/hotfarm.ini"
+sed -i 's|^transport = .*|transport = false|' "$A/conf/hotfarm.ini"
 cp "$T/auto.tar" "$OUT/later.tar"
 retried() { [ "$(grep -c 'sync to b failed' "$SPOOL.watcherd.log")" -ge 2 ]; }
 check "a link that is down is tried again, with a pause" wait_for 20 retried

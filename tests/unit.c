@@ -111,7 +111,7 @@ static void test_names(void)
 	name("-rf", "rf");
 	CHECK(!name_is_valid("a/b") && !name_is_valid(".x") && !name_is_valid("") && name_is_valid("a-b_c.d"),
 	      "name_is_valid");
-	char e[ENTRY_MAX_LEN], nm[NAME_MAX_LEN + 1];
+	char e[ENTRY_MAX_LEN], nm[JOBID_MAX_LEN + 1];
 	int p;
 	int64_t s;
 	entry_format(e, 7, 1234567890123456LL, "shot-2");
@@ -123,6 +123,24 @@ static void test_names(void)
 		      !entry_parse("007-1234567890123456-", NULL, NULL, NULL) &&
 		      !entry_parse("007-1234567890123456-../x", NULL, NULL, NULL),
 	      "entry_parse refuses malformed names");
+	/* job ids: NAME, or NAME@SITE for a job a linked site sent */
+	CHECK(job_id_valid("shot") && job_id_valid("shot@paris") && !job_id_valid("shot@") && !job_id_valid("@paris") &&
+		      !job_id_valid("a@b@c") && !job_id_valid("a@../b") && !job_id_valid("a/b@c") &&
+		      !job_id_valid("shot@this-site-name-is-far-too-long-for-a-site"),
+	      "job_id_valid");
+	entry_format(e, 500, 1, "shot@paris");
+	CHECK(entry_parse(e, NULL, NULL, nm) && !strcmp(nm, "shot@paris"), "an entry holds a job id");
+	char jn[NAME_MAX_LEN + 1], js[SITE_NAME_MAX + 1], rel[200];
+	job_id_split("shot@paris", jn, js);
+	CHECK(!strcmp(jn, "shot") && !strcmp(js, "paris"), "job_id_split");
+	job_relpath("shot@paris", rel, sizeof rel);
+	CHECK(!strcmp(rel, "sites/paris/jobs/shot"), "a peer's job lives beneath sites/PEER/ (%s)", rel);
+	job_relpath("shot", rel, sizeof rel);
+	CHECK(!strcmp(rel, "jobs/shot"), "this site's job lives in jobs/ (%s)", rel);
+	CHECK(site_file_name_ok("shot@a.result.tar") && site_file_name_ok("site.summary") && !site_file_name_ok("../x") &&
+		      !site_file_name_ok("a/b") && !site_file_name_ok(".hidden") && !site_file_name_ok("") &&
+		      !site_file_name_ok("a\nb") && !site_file_name_ok("-rf"),
+	      "site_file_name_ok");
 	CHECK(path_is_inside("a/b.pov") && !path_is_inside("../a") && !path_is_inside("/a") &&
 		      !path_is_inside("a/../b") && !path_is_inside("a//b") && !path_is_inside("a/") &&
 		      !path_is_inside(""),

@@ -10,6 +10,7 @@
 #include "../layout/ini.h"
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"
+#include "../spoolers/site.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -95,6 +96,36 @@ static void why_waiting(int jfd, const struct job_desc *jd, char *why, size_t wh
 		snprintf(why, whysize, "waiting: no host has %s", first);
 }
 
+/* An `auto` job no host here can render goes back to route once a linked
+ * site can take it (its summary may have come after the job). */
+static bool maybe_elsewhere(const struct spool *sp, const char *name, int jfd, const struct job_desc *jd)
+{
+	struct strlist avoid = {0};
+	struct job_route r;
+	job_route_read(jfd, &r);
+	for (size_t i = 0; i < r.hops.n; i++)
+		strlist_add(&avoid, r.hops.v[i]);
+	job_route_free(&r);
+	char err[256], peer[SITE_NAME_MAX + 1], why[600];
+	struct ini *o = ini_load(jfd, OUTSOURCED_INI, OUTSOURCED_INI, err, sizeof err);
+	const char *refused = o ? ini_get(o, "outsourced", "refused") : NULL;
+	if (refused) {
+		char *copy = xstrdup(refused), *save = NULL;
+		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+			strlist_add(&avoid, t);
+		free(copy);
+	}
+	ini_free(o);
+	bool moved = false;
+	if (site_choose(sp, jd, "auto", &avoid, peer, why, sizeof why) == 0 &&
+	    job_change_state(sp, name, STATE_NEW, "no host here can render it; a linked site can") == 0) {
+		say("%s: no host here can render it; routing it again (site %s can)", name, peer);
+		moved = true;
+	}
+	strlist_free(&avoid);
+	return moved;
+}
+
 static void job_update(const struct spool *sp, const char *name, long ahead)
 {
 	int jfd = job_dir_open(sp, name);
@@ -145,6 +176,14 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 				why_waiting(jfd, &jd, why, sizeof why);
 			else
 				snprintf(state, sizeof state, "waiting");
+			if (deps == 1 && *why && !strcmp(jd.site, "auto") && sp->conf.nlinks && c.done == 0 &&
+			    maybe_elsewhere(sp, name, jfd, &jd)) {
+				job_desc_free(&jd);
+				ini_free(ini);
+				job_status_free(&st);
+				close(jfd);
+				return;
+			}
 			job_desc_free(&jd);
 		}
 		ini_free(ini);
@@ -178,7 +217,7 @@ void farm_rescan(const struct spool *sp)
 	struct strlist l = {0};
 	state_list(sp, STATE_QUEUED, &l);
 	for (size_t i = 0; i < l.n; i++) {
-		char name[NAME_MAX_LEN + 1];
+		char name[JOBID_MAX_LEN + 1];
 		if (entry_parse(l.v[i], NULL, NULL, name))
 			job_update(sp, name, (long)i);
 	}
@@ -265,7 +304,7 @@ void farm_notices(const struct spool *sp, struct strlist *out)
 		struct strlist l = {0};
 		state_list(sp, states[k], &l);
 		for (size_t i = 0; i < l.n; i++) {
-			char name[NAME_MAX_LEN + 1];
+			char name[JOBID_MAX_LEN + 1];
 			if (entry_parse(l.v[i], NULL, NULL, name))
 				notices_for(sp, name, states[k], out);
 		}

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "../layout/layout.h"
 #include "../layout/watch.h"
+#include "../spoolers/site.h"
 #include "farm.h"
 
 #include <dirent.h>
@@ -104,7 +105,10 @@ static void heartbeat(void)
 
 /* ---- children ------------------------------------------------------------- */
 
-enum child_kind { CHILD_INTAKE, CHILD_ROUTE, CHILD_CANCEL, CHILD_RECOVER, CHILD_STATUS, CHILD_NOTIFY, CHILD_SYNC };
+enum child_kind {
+	CHILD_INTAKE, CHILD_ROUTE, CHILD_CANCEL, CHILD_RECOVER, CHILD_STATUS, CHILD_NOTIFY, CHILD_SYNC, CHILD_COLLECT,
+	CHILD_SEND, CHILD_KINDS
+};
 
 struct child {
 	pid_t pid;
@@ -118,7 +122,7 @@ static struct child *children;
 static bool status_dirty = true; /* the status page should be written again */
 static int64_t status_last;
 static unsigned long arrivals; /* entries seen in new/ so far */
-static int running[7];
+static int running[CHILD_KINDS];
 
 static pid_t spawn(enum child_kind kind, const char *key, char *const argv[])
 {
@@ -499,6 +503,7 @@ static void scan_dir(enum spool_dir d, void (*each)(const char *name))
 static void inbox_seen(const char *name) { file_update(name, false); }
 
 static void sync_due(void);
+static void sites_tick(bool rescanning);
 
 static void rescan(void)
 {
@@ -531,6 +536,7 @@ static void rescan(void)
 	}
 	strlist_free(&due);
 	sync_due();
+	sites_tick(true);
 }
 
 /* ---- linked sites ------------------------------------------------------------------- */
@@ -585,6 +591,61 @@ static void sync_due(void)
 	}
 	if (d)
 		closedir(d);
+}
+
+/* What linked sites delivered (sites/PEER/in/) is taken in by one
+ * hf-collect per peer; hf-send packs jobs routed away and answers peers,
+ * after each routing or collecting and at each rescan; this site's
+ * summary goes to every peer every [site] summary seconds. */
+static bool send_due;
+static int64_t summary_next;
+
+static bool dir_has_files(int dirfd, const char *path)
+{
+	DIR *o = dir_open(dirfd, path);
+	struct dirent *f;
+	bool any = false;
+	while (o && !any && (f = readdir(o)))
+		if (f->d_name[0] != '.')
+			any = true;
+	if (o)
+		closedir(o);
+	return any;
+}
+
+static void collect_due(const char *peer)
+{
+	if (child_has_key(CHILD_COLLECT, peer))
+		return;
+	char path[SITE_NAME_MAX + 8];
+	snprintf(path, sizeof path, "%s/in", peer);
+	if (!dir_has_files(spool_fd(&sp, DIR_SITES), path))
+		return;
+	char *argv[] = {prog("hf-collect"), "--spool", sp.path, (char *)peer, NULL};
+	spawn(CHILD_COLLECT, peer, argv);
+	free(argv[0]);
+}
+
+static void sites_tick(bool rescanning)
+{
+	if (!sp.conf.nlinks)
+		return;
+	if (mono_us() >= summary_next) {
+		site_summaries_write(&sp);
+		summary_next = mono_us() + sp.conf.summary_interval * 1000000LL;
+		rescanning = true;
+	}
+	if (rescanning)
+		for (int i = 0; i < sp.conf.nlinks; i++)
+			collect_due(sp.conf.links[i].name);
+	if ((send_due || rescanning) && !running[CHILD_SEND]) {
+		char *argv[] = {prog("hf-send"), "--spool", sp.path, NULL};
+		if (spawn(CHILD_SEND, "", argv) > 0)
+			send_due = false;
+		free(argv[0]);
+	}
+	if (rescanning)
+		sync_due();
 }
 
 static void sync_done(const char *name, int code)
@@ -699,6 +760,7 @@ static void schedule(void)
 	start_route();
 	start_cancels();
 	status_page();
+	sites_tick(false);
 }
 
 static void waiting_walk(const void *node, VISIT v, void *closure)
@@ -758,6 +820,12 @@ static void reap(void)
 			}
 		} else if (c->kind == CHILD_SYNC) {
 			sync_done(c->key, code);
+		} else if (c->kind == CHILD_COLLECT) {
+			send_due = true;
+			if (code == 0)
+				collect_due(c->key); /* more may have come meanwhile */
+		} else if (c->kind == CHILD_SEND) {
+			sync_due();
 		} else if (c->kind == CHILD_CANCEL) {
 			if (code == EXIT_WAIT) {
 				strlist_add(&cancel_waiting, c->key);
@@ -771,6 +839,8 @@ static void reap(void)
 								       : "hf-intake --recover",
 			     code);
 		}
+		if (c->kind == CHILD_ROUTE && sp.conf.nlinks)
+			send_due = true;
 		if (c->kind != CHILD_STATUS)
 			status_dirty = true;
 		free(c);
@@ -780,15 +850,29 @@ static void reap(void)
 /* ---- inotify -------------------------------------------------------------------- */
 
 static const enum spool_dir watched[] = {DIR_INBOX, DIR_CANCEL, DIR_STATE_FIRST + STATE_NEW};
+#define NWATCHED 3 /* then sites/PEER/in and sites/PEER/out for each link */
 static int event_fd = -1;
 
 static bool start_inotify(void)
 {
-	const char *dirs[3];
-	for (int i = 0; i < 3; i++)
-		dirs[i] = spool_dir_name(watched[i]);
-	event_fd = watch_start(sp.path, dirs, 3,
+	const char *dirs[NWATCHED + 2 * 16];
+	char *paths[2 * 16];
+	int n = 0;
+	for (int i = 0; i < NWATCHED; i++)
+		dirs[n++] = spool_dir_name(watched[i]);
+	for (int i = 0; i < sp.conf.nlinks; i++)
+		for (int k = 0; k < 2; k++) {
+			int fd = site_dir_open(&sp, sp.conf.links[i].name, k ? "out" : "in");
+			if (fd >= 0)
+				close(fd);
+			paths[2 * i + k] = xasprintf("%s/%s/%s", spool_dir_name(DIR_SITES), sp.conf.links[i].name,
+						     k ? "out" : "in");
+			dirs[n++] = paths[2 * i + k];
+		}
+	event_fd = watch_start(sp.path, dirs, n,
 			       IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_ATTRIB);
+	for (int i = 0; i < 2 * sp.conf.nlinks; i++)
+		free(paths[i]);
 	return event_fd >= 0;
 }
 
@@ -799,6 +883,17 @@ static void handle_event(struct watch_event *m)
 	if (m->mask & IN_Q_OVERFLOW) {
 		warn("inotify queue overflowed; rescanning everything");
 		want_rescan = true;
+		return;
+	}
+	if (m->dir >= NWATCHED) {
+		/* a linked site's in/ (something to collect) or out/ (to push) */
+		int link = (m->dir - NWATCHED) / 2;
+		if (link < sp.conf.nlinks && (m->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) && m->name[0] != '.') {
+			if ((m->dir - NWATCHED) % 2 == 0)
+				collect_due(sp.conf.links[link].name);
+			else
+				sync_due();
+		}
 		return;
 	}
 	m->dir = (int8_t)watched[m->dir];

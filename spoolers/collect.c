@@ -1,0 +1,510 @@
+/* collect.c - hf-collect: take in what linked site PEER delivered into
+ * sites/PEER/in/: jobs to render here (handed to hf-intake --from), the
+ * answers for jobs this site sent there (frames, logs, tickets and billing
+ * placed into the job, its entry moved from outsourced/ to done/ or failed/;
+ * or a refusal, which re-routes an `auto` job), progress (status and
+ * samples), cancels, and the peer's load summary. Everything from the peer
+ * is untrusted: names, paths, sizes, and which job it may speak about (only
+ * one this site sent it). Each file leaves in/ only once it is applied; an
+ * unknown or hostile one goes to sites/PEER/rejected/. */
+#define _GNU_SOURCE
+#include "../layout/ini.h"
+#include "site.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static struct spool sp;
+static const char *peer;
+static int in_fd = -1;
+
+static void refuse_file(const char *name, const char *why)
+{
+	char shown[300];
+	text_escape(name, shown, sizeof shown);
+	warn("site %s sent %s, which is refused: %s", peer, shown, why);
+	if (site_in_move(&sp, peer, name, NULL, NULL) < 0)
+		unlinkat(in_fd, name, 0);
+}
+
+static bool strip(const char *name, const char *suffix, char out[JOBID_MAX_LEN + 1])
+{
+	size_t n = strlen(name), k = strlen(suffix);
+	if (n <= k || strcmp(name + n - k, suffix) || n - k > JOBID_MAX_LEN)
+		return false;
+	snprintf(out, JOBID_MAX_LEN + 1, "%.*s", (int)(n - k), name);
+	return job_id_valid(out);
+}
+
+/* ---- unpacking an answer ------------------------------------------------- */
+
+static const char *const allowed[] = {"result.ini", "status.ini", "billing.ini", "previews/", "output/",
+				      "logs/",      "frames/done/", "frames/failed/", NULL};
+
+static bool path_allowed(const char *p)
+{
+	for (const char *const *a = allowed; *a; a++) {
+		size_t n = strlen(*a);
+		if ((*a)[n - 1] == '/' ? !strncmp(p, *a, n) && p[n] : !strcmp(p, *a))
+			return true;
+	}
+	return false;
+}
+
+/* Unpack tar FD into DIRFD: regular files and folders only, each path
+ * checked, the total size and count bounded. Returns 0 or -1 with WHY. */
+static int unpack(int fd, int dirfd, char *why, size_t whysize)
+{
+	struct archive *a = archive_read_new();
+	archive_read_support_format_tar(a);
+	if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
+		snprintf(why, whysize, "not a tar: %s", archive_error_string(a));
+		archive_read_free(a);
+		return -1;
+	}
+	struct archive_entry *e;
+	unsigned long long total = 0;
+	long count = 0;
+	int r, rc = 0;
+	char buf[65536];
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+		const char *p = archive_entry_pathname(e);
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s", p ? p : "");
+		while (!strncmp(path, "./", 2))
+			memmove(path, path + 2, strlen(path + 2) + 1);
+		size_t n = strlen(path);
+		while (n && path[n - 1] == '/')
+			path[--n] = 0;
+		char shown[200];
+		text_escape(path, shown, sizeof shown);
+		if (++count > sp.conf.max_entries) {
+			snprintf(why, whysize, "more than %ld entries", sp.conf.max_entries);
+			rc = -1;
+			break;
+		}
+		if (!path_is_inside(path)) {
+			snprintf(why, whysize, "the path '%s' leaves its folder", shown);
+			rc = -1;
+			break;
+		}
+		mode_t type = archive_entry_filetype(e);
+		if (type == AE_IFDIR) {
+			int d = dir_walk(dirfd, path, true);
+			if (d >= 0)
+				close(d);
+			continue;
+		}
+		if (type != AE_IFREG || !path_allowed(path)) {
+			snprintf(why, whysize, "'%s' is not something an answer holds", shown);
+			rc = -1;
+			break;
+		}
+		la_int64_t size = archive_entry_size(e);
+		if (size < 0 || (total += (unsigned long long)size) > sp.conf.max_bytes) {
+			snprintf(why, whysize, "it unpacks to more than [intake] max_bytes");
+			rc = -1;
+			break;
+		}
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof dir, "%s", path);
+		char *slash = strrchr(dir, '/');
+		const char *base = path;
+		if (slash) {
+			*slash = 0;
+			base = path + (slash - dir) + 1;
+		}
+		int d = slash ? dir_walk(dirfd, dir, true) : dup(dirfd);
+		int out = d < 0 ? -1 : openat(d, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (d >= 0)
+			close(d);
+		if (out < 0) {
+			snprintf(why, whysize, "'%s' cannot be unpacked: %s", shown, strerror(errno));
+			rc = -1;
+			break;
+		}
+		la_ssize_t got;
+		la_int64_t written = 0;
+		while ((got = archive_read_data(a, buf, sizeof buf)) > 0) {
+			if (write(out, buf, (size_t)got) != got) {
+				rc = -1;
+				break;
+			}
+			written += got;
+		}
+		if (close(out) < 0 || got < 0 || written != size) {
+			snprintf(why, whysize, "'%s' is damaged or could not be written", shown);
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0 && r != ARCHIVE_EOF) {
+		snprintf(why, whysize, "the tar is damaged: %s", archive_error_string(a));
+		rc = -1;
+	}
+	archive_read_free(a);
+	return rc;
+}
+
+/* Every file below SRC/REL goes to the job's DSTREL (same relative path). */
+static void place_tree(int jobfd, int src, const char *rel, const char *dstrel)
+{
+	DIR *d = dir_open(src, rel);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char r[PATH_MAX], t[PATH_MAX];
+		snprintf(r, sizeof r, "%s/%s", rel, e->d_name);
+		snprintf(t, sizeof t, "%s/%s", dstrel, e->d_name);
+		struct stat st;
+		if (fstatat(src, r, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			place_tree(jobfd, src, r, t);
+		else if (S_ISREG(st.st_mode) && job_file_place(jobfd, src, r, t) < 0)
+			warn("unable to place %s: %s", t, strerror(errno));
+	}
+	if (d)
+		closedir(d);
+}
+
+/* The received tickets settle ours; tickets the peer did not send failed. */
+static void place_tickets(int jobfd, int src)
+{
+	enum ticket_state states[] = {TICKET_DONE, TICKET_FAILED};
+	for (int k = 0; k < 2; k++) {
+		char rel[32];
+		snprintf(rel, sizeof rel, "frames/%s", ticket_dir_name(states[k]));
+		DIR *d = dir_open(src, rel);
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			if (e->d_name[0] == '.' || !name_is_valid(e->d_name))
+				continue;
+			char r[PATH_MAX];
+			snprintf(r, sizeof r, "%s/%s", rel, e->d_name);
+			if (ticket_place(jobfd, src, r, e->d_name, states[k]) < 0)
+				warn("unable to settle ticket %s: %s", e->d_name, strerror(errno));
+		}
+		if (d)
+			closedir(d);
+	}
+	DIR *d = dir_open(jobfd, "frames/todo");
+	struct dirent *e;
+	struct strlist left = {0};
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			strlist_add(&left, e->d_name);
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < left.n; i++)
+		ticket_settle(jobfd, left.v[i], TICKET_FAILED);
+	strlist_free(&left);
+}
+
+/* ---- applying an answer ----------------------------------------------------- */
+
+static void status_note(const char *id, int jobfd, int src, const char *state, const char *reason)
+{
+	struct job_status mine, theirs;
+	if (job_status_read(jobfd, &mine) < 0)
+		return;
+	if (job_status_read(src, &theirs) == 0) {
+		mine.frames_done = theirs.frames_done;
+		mine.frames_failed = theirs.frames_failed;
+		if (theirs.started_us && !mine.started_us)
+			mine.started_us = theirs.started_us;
+		job_status_free(&theirs);
+	}
+	if (!strcmp(state, "rendering") || !strcmp(state, "queued") || !strcmp(state, "waiting"))
+		snprintf(mine.reason, sizeof mine.reason, "%s at site %s: %ld of %ld frames done%s%s", state, peer,
+			 mine.frames_done, mine.frames_total, *reason ? "; " : "", reason);
+	mine.updated_us = now_us();
+	job_status_write(jobfd, &mine);
+	job_status_free(&mine);
+	(void)id;
+}
+
+/* The job this site sent PEER as ID, when it is still out there: its
+ * folder (and what outsourced.ini says about who refused it), else -1 and
+ * the answer is dropped. */
+static int sent_job(const char *name, const char *id, char refused_before[600])
+{
+	char entry[ENTRY_MAX_LEN], err[512];
+	enum job_state s = job_find(&sp, id, entry);
+	int jobfd = s == STATE_NONE ? -1 : job_dir_open(&sp, id);
+	struct ini *o = jobfd < 0 ? NULL : ini_load(jobfd, OUTSOURCED_INI, OUTSOURCED_INI, err, sizeof err);
+	const char *to = o ? ini_get(o, "outsourced", "site") : NULL;
+	if (s != STATE_OUTSOURCED || !to || strcmp(to, peer)) {
+		/* late (the job ended or went elsewhere), or not ours to speak of */
+		if (s == STATE_NONE || !to || strcmp(to, peer))
+			warn("site %s answered about %s, which this site did not send it; ignored", peer, id);
+		unlinkat(in_fd, name, 0);
+		ini_free(o);
+		if (jobfd >= 0)
+			close(jobfd);
+		return -1;
+	}
+	snprintf(refused_before, 600, "%s", ini_get(o, "outsourced", "refused") ? ini_get(o, "outsourced", "refused") : "");
+	ini_free(o);
+	return jobfd;
+}
+
+/* PEER did not take the job: choose again (auto) or fail, with its reason. */
+static void apply_refused(const char *name, const char *id)
+{
+	char refused_before[600], err[512];
+	int jobfd = sent_job(name, id, refused_before);
+	if (jobfd < 0)
+		return;
+	struct ini *r = ini_load(in_fd, name, "refusal", err, sizeof err);
+	const char *job = r ? ini_get(r, "refused", "job") : NULL, *reason = r ? ini_get(r, "refused", "reason") : NULL;
+	if (!job || strcmp(job, id)) {
+		refuse_file(name, r ? "it names another job" : err);
+		ini_free(r);
+		close(jobfd);
+		return;
+	}
+	char reasonbuf[700], line[1024];
+	text_escape(reason ? reason : "no reason given", reasonbuf, sizeof reasonbuf);
+	struct ini *ji = ini_load(jobfd, "job.ini", "job.ini", err, sizeof err);
+	const char *site = ji ? ini_get(ji, "job", "site") : NULL;
+	bool again = site && !strcmp(site, "auto");
+	ini_free(ji);
+	if (again) {
+		struct buf b = {0};
+		buf_printf(&b, "[outsourced]\nrefused = %s%s%s\n", refused_before, *refused_before ? ", " : "", peer);
+		file_write_atomic(jobfd, OUTSOURCED_INI, b.data, b.len, 0644);
+		buf_free(&b);
+		snprintf(line, sizeof line, "site %s refused it (%s); choosing again", peer, reasonbuf);
+		if (job_change_state(&sp, id, STATE_NEW, line) < 0)
+			die_errno(EXIT_TEMPFAIL, "unable to re-route %s", id);
+	} else {
+		snprintf(line, sizeof line, "site %s refused it: %s", peer, reasonbuf);
+		if (job_change_state(&sp, id, STATE_FAILED, line) < 0)
+			die_errno(EXIT_TEMPFAIL, "unable to fail %s", id);
+	}
+	say("%s: %s", id, line);
+	unlinkat(in_fd, name, 0);
+	ini_free(r);
+	close(jobfd);
+}
+
+static int apply_answer(const char *name, const char *id, bool progress)
+{
+	char refused_before[600], err[512];
+	int jobfd = sent_job(name, id, refused_before);
+	if (jobfd < 0)
+		return 0;
+	/* unpack into work/ */
+	char wname[96];
+	snprintf(wname, sizeof wname, "collect.%ld.%lld", (long)getpid(), (long long)now_us());
+	int wfd = spool_fd(&sp, DIR_WORK);
+	if (mkdirat(wfd, wname, 0755) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to make work/%s", wname);
+	int src = openat(wfd, wname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(in_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	char why[600];
+	if (src < 0 || fd < 0 || unpack(fd, src, why, sizeof why) < 0) {
+		if (fd < 0 || src < 0)
+			snprintf(why, sizeof why, "%s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		refuse_file(name, why);
+		goto done;
+	}
+	close(fd);
+	struct ini *r = ini_load(src, "result.ini", "result.ini", err, sizeof err);
+	const char *state = r ? ini_get(r, "result", "state") : NULL, *reason = r ? ini_get(r, "result", "reason") : NULL,
+		   *job = r ? ini_get(r, "result", "job") : NULL;
+	if (!state || !job || strcmp(job, id)) {
+		ini_free(r);
+		refuse_file(name, "its result.ini is missing or names another job");
+		goto done;
+	}
+	char reasonbuf[700];
+	text_escape(reason ? reason : "", reasonbuf, sizeof reasonbuf);
+	char line[1024];
+	if (progress) {
+		place_tree(jobfd, src, "previews", "previews");
+		status_note(id, jobfd, src, state, "");
+		unlinkat(in_fd, name, 0);
+	} else {
+		/* its end: frames, logs, samples, tickets, then the entry */
+		place_tree(jobfd, src, "output", "output");
+		char logs[64];
+		snprintf(logs, sizeof logs, "logs/site-%s", peer);
+		place_tree(jobfd, src, "logs", logs);
+		place_tree(jobfd, src, "previews", "previews");
+		place_tickets(jobfd, src);
+		if (!strcmp(state, "cancelled")) {
+			snprintf(line, sizeof line, "cancelled at site %s: %s", peer, reasonbuf);
+			job_change_state(&sp, id, STATE_CANCELLED, line);
+		} else {
+			if (job_try_finish(&sp, id) == 1) {
+				struct job_status st;
+				if (job_status_read(jobfd, &st) == 0) {
+					snprintf(line, sizeof line, "at site %s: %s", peer, st.reason);
+					snprintf(st.reason, sizeof st.reason, "%s", line);
+					job_status_write(jobfd, &st);
+					job_status_free(&st);
+				}
+			}
+		}
+		say("%s came back from site %s: %s", id, peer, state);
+		unlinkat(in_fd, name, 0);
+	}
+	ini_free(r);
+done:
+	if (src >= 0)
+		close(src);
+	tree_remove(wfd, wname);
+	close(jobfd);
+	return 0;
+}
+
+/* ---- the other kinds ----------------------------------------------------------- */
+
+/* Our copy of the job PEER knows as ORIGIN, or -1. */
+static int peer_job(const char *origin, char id[JOBID_MAX_LEN + 1])
+{
+	char name[NAME_MAX_LEN + 1];
+	name_sanitize(origin, name, sizeof name);
+	snprintf(id, JOBID_MAX_LEN + 1, "%s@%s", name, peer);
+	int jfd = job_dir_open(&sp, id);
+	if (jfd < 0)
+		return -1;
+	struct job_route r;
+	bool ours = job_route_read(jfd, &r) == 0 && !strcmp(r.origin, origin) && !strcmp(r.from, peer);
+	job_route_free(&r);
+	if (!ours) {
+		close(jfd);
+		return -1;
+	}
+	return jfd;
+}
+
+static void apply_cancel(const char *name, const char *origin)
+{
+	char id[JOBID_MAX_LEN + 1], entry[ENTRY_MAX_LEN];
+	int jfd = peer_job(origin, id);
+	if (jfd >= 0) {
+		close(jfd);
+		enum job_state s = job_find(&sp, id, entry);
+		if (s != STATE_NONE && !state_is_final(s)) {
+			char why[200];
+			snprintf(why, sizeof why, "cancelled at site %s, which sent it", peer);
+			if (job_change_state(&sp, id, STATE_CANCELLED, why) < 0)
+				die_errno(EXIT_TEMPFAIL, "unable to cancel %s", id);
+			if (s == STATE_OUTSOURCED)
+				site_forward_cancel(&sp, id);
+			say("%s cancelled (site %s asked)", id, peer);
+		}
+	} else {
+		warn("site %s cancelled %s, which it never sent here (or which is gone)", peer, origin);
+	}
+	unlinkat(in_fd, name, 0);
+}
+
+static void apply_summary(const char *name)
+{
+	char err[512];
+	struct ini *ini = ini_load(in_fd, name, "site.summary", err, sizeof err);
+	const char *site = ini ? ini_get(ini, "summary", "site") : NULL;
+	bool ok = site && !strcmp(site, peer);
+	ini_free(ini);
+	if (!ok) {
+		refuse_file(name, ini ? "it names another site" : err);
+		return;
+	}
+	if (site_in_move(&sp, peer, name, ".", "summary.ini") < 0)
+		warn("unable to keep the summary of %s: %s", peer, strerror(errno));
+}
+
+static int run_intake(const char *name)
+{
+	char *prog = xasprintf("%s/hf-intake", HOTFARM_LIBEXECDIR);
+	char *argv[] = {prog, "--spool", sp.path, "--from", (char *)peer, (char *)name, NULL};
+	pid_t pid;
+	int status = 0;
+	int e = posix_spawn(&pid, prog, NULL, NULL, argv, environ);
+	free(prog);
+	if (e) {
+		errno = e;
+		die_errno(EXIT_TEMPFAIL, "unable to run hf-intake");
+	}
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_TEMPFAIL;
+}
+
+int main(int argc, char **argv)
+{
+	int first = spooler_main(argc, argv, "hf-collect",
+				  "usage: hf-collect --spool DIR PEER\n"
+				  "Take in what linked site PEER delivered into sites/PEER/in/: jobs to\n"
+				  "render, answers for jobs sent there, progress, cancels, its summary.\n",
+				  &sp);
+	if (first != argc - 1)
+		die(EXIT_BADINPUT, "usage: hf-collect --spool DIR PEER");
+	peer = argv[first];
+	if (!site_link_find(&sp, peer))
+		die(EXIT_BADINPUT, "site '%s' is not linked to this site", peer);
+	in_fd = site_dir_open(&sp, peer, "in");
+	if (in_fd < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to open sites/%s/in", peer);
+	DIR *d = dir_open(in_fd, ".");
+	struct dirent *e;
+	struct strlist names = {0};
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			strlist_add(&names, e->d_name);
+	if (d)
+		closedir(d);
+	strlist_sort(&names);
+	int rc = EXIT_OK;
+	for (size_t i = 0; i < names.n; i++) {
+		const char *name = names.v[i];
+		char id[JOBID_MAX_LEN + 1];
+		struct stat st;
+		if (fstatat(in_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!S_ISREG(st.st_mode) || !site_file_name_ok(name))
+			refuse_file(name, "not a regular file with a plain name");
+		else if (!strcmp(name, SITE_SUMMARY))
+			apply_summary(name);
+		else if (strip(name, SITE_JOB, id)) {
+			int r = run_intake(name);
+			bool left = faccessat(in_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+			if (left && r == EXIT_BADINPUT)
+				refuse_file(name, "hf-intake would not take it");
+			else if (left)
+				rc = EXIT_TEMPFAIL; /* the next rescan tries again */
+		} else if (strip(name, SITE_RESULT, id))
+			apply_answer(name, id, false);
+		else if (strip(name, SITE_PROGRESS, id))
+			apply_answer(name, id, true);
+		else if (strip(name, SITE_REFUSED, id))
+			apply_refused(name, id);
+		else if (strip(name, SITE_CANCEL, id))
+			apply_cancel(name, id);
+		else
+			refuse_file(name, "not a kind of file sites exchange");
+	}
+	strlist_free(&names);
+	close(in_fd);
+	spool_close(&sp);
+	return rc;
+}

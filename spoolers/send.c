@@ -1,0 +1,169 @@
+/* send.c - hf-send: what this site sends its linked sites. Jobs routed to
+ * a site (outsourced/, not yet sent) are packed into sites/PEER/out/. A job
+ * from PEER (entry NAME@PEER) that ended goes back as one result package
+ * (frames, logs, tickets, billing) into sites/PEER/out/; one still
+ * rendering sends its status and samples when they change (at most every
+ * 2 s). Cancels of jobs this site sent away are forwarded, and what was
+ * received longer ago than [site] retain_days is cleared. Markers in the
+ * job folder (returned, progress.sent) make every step happen once. */
+#define _GNU_SOURCE
+#include "../layout/ini.h"
+#include "site.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct spool sp;
+
+static int64_t age_us(int dirfd, const char *name)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	return now_us() - ((int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000);
+}
+
+static void pack(const char *id)
+{
+	int jfd = job_dir_open(&sp, id);
+	if (jfd < 0)
+		return;
+	bool sent = faccessat(jfd, "outsourced.sent", F_OK, 0) == 0;
+	close(jfd);
+	char err[600];
+	if (sent)
+		return;
+	if (site_pack_job(&sp, id, err, sizeof err) < 0) {
+		warn("%s: %s", id, err);
+		if (job_change_state(&sp, id, STATE_FAILED, err) == 0)
+			say("%s failed: %s", id, err);
+	} else {
+		say("%s packed for its site", id);
+	}
+}
+
+static void answer(const char *id, enum job_state s)
+{
+	int jfd = job_dir_open(&sp, id);
+	if (jfd < 0)
+		return;
+	struct job_route r;
+	struct job_status st;
+	if (job_route_read(jfd, &r) < 0 || !*r.from || !*r.origin) {
+		close(jfd);
+		return;
+	}
+	if (job_status_read(jfd, &st) < 0)
+		memset(&st, 0, sizeof st);
+	if (state_is_final(s)) {
+		if (faccessat(jfd, "returned", F_OK, 0) < 0) {
+			if (site_reply(&sp, r.from, r.origin, jfd, state_word(s), st.reason, false) == 0) {
+				file_write_atomic(jfd, "returned", state_word(s), strlen(state_word(s)), 0644);
+				say("%s %s: the result goes back to site %s", id, state_word(s), r.from);
+			} else {
+				warn("unable to pack the result of %s for site %s: %s", id, r.from, strerror(errno));
+			}
+		}
+	} else if (s == STATE_QUEUED) {
+		char now[64], *was;
+		size_t len;
+		snprintf(now, sizeof now, "%s %ld %ld", st.state, st.frames_done, st.frames_failed);
+		was = file_read_small(jfd, "progress.sent", 256, &len);
+		int64_t age = age_us(jfd, "progress.sent");
+		if ((!was || strcmp(was, now)) && (age < 0 || age > 2000000)) {
+			if (site_reply(&sp, r.from, r.origin, jfd, st.state, st.reason, true) == 0)
+				file_write_atomic(jfd, "progress.sent", now, strlen(now), 0644);
+		}
+		free(was);
+	}
+	job_status_free(&st);
+	job_route_free(&r);
+	close(jfd);
+}
+
+/* Jobs received from peers whose result went back long enough ago, and
+ * sync bases nobody used for as long. */
+static void retain(void)
+{
+	int64_t keep = sp.conf.retain_days * 86400LL * 1000000LL;
+	enum job_state fin[] = {STATE_DONE, STATE_FAILED, STATE_CANCELLED};
+	for (int k = 0; k < 3; k++) {
+		struct strlist l = {0};
+		state_list(&sp, fin[k], &l);
+		for (size_t i = 0; i < l.n; i++) {
+			char id[JOBID_MAX_LEN + 1];
+			if (!strchr(l.v[i], '@') || !entry_parse(l.v[i], NULL, NULL, id))
+				continue;
+			int jfd = job_dir_open(&sp, id);
+			int64_t age = jfd < 0 ? -1 : age_us(jfd, "returned");
+			if (jfd >= 0)
+				close(jfd);
+			if (age > keep && job_remove(&sp, id) == 0)
+				say("%s removed: its result went back %lld days ago", id, (long long)(age / 86400000000LL));
+		}
+		strlist_free(&l);
+	}
+	for (int p = 0; p < sp.conf.nlinks; p++) {
+		int b = site_dir_open(&sp, sp.conf.links[p].name, ".basis");
+		DIR *d = b < 0 ? NULL : dir_open(b, ".");
+		struct dirent *e;
+		while (d && (e = readdir(d)))
+			if (e->d_name[0] != '.' && age_us(b, e->d_name) > keep)
+				unlinkat(b, e->d_name, 0);
+		if (d)
+			closedir(d);
+		if (b >= 0)
+			close(b);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	int first = spooler_main(argc, argv, "hf-send",
+				  "usage: hf-send --spool DIR [ID...]\n"
+				  "Pack the jobs routed to linked sites; send those sites the results\n"
+				  "and progress of the jobs they sent here; forward cancels of jobs\n"
+				  "sent away; clear what is older than [site] retain_days. Without ID,\n"
+				  "all that is due.\n",
+				  &sp);
+	if (first < argc) {
+		for (int i = first; i < argc; i++) {
+			char entry[ENTRY_MAX_LEN];
+			enum job_state s = job_id_valid(argv[i]) ? job_find(&sp, argv[i], entry) : STATE_NONE;
+			if (s == STATE_NONE)
+				die(EXIT_BADINPUT, "no job '%s'", argv[i]);
+			if (s == STATE_OUTSOURCED)
+				pack(argv[i]);
+			else
+				answer(argv[i], s);
+		}
+		spool_close(&sp);
+		return EXIT_OK;
+	}
+	enum job_state states[] = {STATE_OUTSOURCED, STATE_QUEUED, STATE_DONE, STATE_FAILED, STATE_CANCELLED};
+	for (int k = 0; k < 5; k++) {
+		struct strlist l = {0};
+		state_list(&sp, states[k], &l);
+		for (size_t i = 0; i < l.n; i++) {
+			char id[JOBID_MAX_LEN + 1];
+			if (!entry_parse(l.v[i], NULL, NULL, id))
+				continue;
+			if (states[k] == STATE_OUTSOURCED)
+				pack(id);
+			else if (strchr(id, '@'))
+				answer(id, states[k]);
+			if (states[k] == STATE_CANCELLED)
+				site_forward_cancel(&sp, id);
+		}
+		strlist_free(&l);
+	}
+	retain();
+	spool_close(&sp);
+	return EXIT_OK;
+}

@@ -1,0 +1,72 @@
+/* site.h - linked sites, seen from one site: packing a job for a peer and
+ * its results back (sitepack.c), and the load summaries sites exchange and
+ * the choice of where a job goes (siteload.c). */
+#ifndef HOTFARM_SITE_H
+#define HOTFARM_SITE_H
+
+#include "../layout/host.h"
+#include "../layout/jobdesc.h"
+#include "../layout/layout.h"
+
+/* Message files between sites, named after the sending side's job id. */
+#define SITE_JOB ".job.tar"           /* a job to render */
+#define SITE_RESULT ".result.tar"     /* its end: frames, logs, billing; or a refusal */
+#define SITE_PROGRESS ".progress.tar" /* status and samples while it renders */
+#define SITE_CANCEL ".cancel"         /* stop it */
+#define SITE_REFUSED ".refused"       /* not taken, and why */
+#define SITE_SUMMARY "site.summary"   /* the sender's capabilities and load */
+#define OUTSOURCED_INI "outsourced.ini" /* in a job sent away: where, when, who refused */
+
+/* ---- sitepack.c (libarchive) ---- */
+/* Pack outsourced job ID (job.ini normalised, with its route, and its
+ * files) into one uncompressed tar in sites/PEER/out/ (PEER from its
+ * outsourced.ini), then mark it sent. Returns 0, or -1 with ERR. */
+int site_pack_job(const struct spool *sp, const char *id, char *err, size_t errsize);
+/* The answer for a job PEER sent us (its id there: ORIGIN), from our copy
+ * JOBFD: STATE and REASON, its status and samples, and unless PROGRESS its
+ * frames, logs, tickets and billing too. */
+int site_reply(const struct spool *sp, const char *peer, const char *origin, int jobfd, const char *state,
+	       const char *reason, bool progress);
+
+/* ---- siteload.c ---- */
+/* Send job ID to linked site PEER: outsourced.ini says where (and keeps who
+ * refused it before), the entry moves to outsourced/; hf-send packs it. */
+int site_outsource(const struct spool *sp, const char *id, const char *peer, char *err, size_t errsize);
+/* Tell PEER we do not take the job it knows as ORIGIN, and why. */
+int site_refuse(const struct spool *sp, const char *peer, const char *origin, const char *reason);
+/* Tell the site a job was outsourced to that it is cancelled (once). */
+int site_forward_cancel(const struct spool *sp, const char *id);
+/* A job's [route]: where it came from and the sites it passed. */
+struct job_route {
+	char from[SITE_NAME_MAX + 1]; /* "" for our own jobs */
+	char origin[JOBID_MAX_LEN + 1]; /* its id at FROM */
+	struct strlist hops;
+};
+int job_route_read(int jobfd, struct job_route *r);
+void job_route_free(struct job_route *r);
+/* What a linked site last published: its live hosts (and those it can reach
+ * through its own links) and its load. */
+struct site_summary {
+	char site[SITE_NAME_MAX + 1];
+	int64_t received_us; /* on our clock */
+	long hosts, slots, busy, queued_jobs, frames_waiting;
+	struct host_record *host; /* host[i].name is SITE/HOST */
+	int *hops;                /* 1: the peer's own host */
+	size_t nhost;
+};
+int site_summary_read(const struct spool *sp, const char *peer, struct site_summary *s);
+void site_summary_free(struct site_summary *s);
+/* Write this site's summary into every peer's out/ (hosts that PEER itself
+ * published are not sent back to it). */
+void site_summaries_write(const struct spool *sp);
+/* Whether a live host of this site can render JD (WHY says what is missing),
+ * and roughly how long it would wait here, in seconds. */
+bool site_local_can(const struct spool *sp, const struct job_desc *jd, char *why, size_t whysize);
+long site_local_wait(const struct spool *sp, const struct job_desc *jd);
+/* Where a job that may not stay here goes: WANT is "auto" or a site's name;
+ * sites in AVOID are skipped (its route, and sites that refused it). Returns
+ * 0 with the linked site in PEER, or -1 with WHY. */
+int site_choose(const struct spool *sp, const struct job_desc *jd, const char *want, const struct strlist *avoid,
+		char peer[SITE_NAME_MAX + 1], char *why, size_t whysize);
+
+#endif

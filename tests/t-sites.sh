@@ -1,0 +1,136 @@
+# t-sites.sh - linked sites end to end: spools on one machine linked by a
+# local transport (hotfarm sync --serve of the other spool). A job asking
+# for site b renders there and its frames come back pixel-identical to
+# povray by hand; `auto` goes where a host can render it; a site that
+# cannot serve a job refuses it with a reason; a cancel reaches the remote
+# renders; three sites forward a job over two hops and refuse a loop.
+. "$(dirname "$0")/lib.sh"
+
+# site NAME: a spool for site NAME (summaries every second); sets $SPOOL
+site() {
+	new_spool "$1"
+	sed -i "s/^name = testsite\$/name = $1\\nsummary = 1/" "$SPOOL/conf/hotfarm.ini"
+}
+# link X Y: X pushes to Y with a local transport, and Y accepts X
+link() {
+	printf '[site %s]\ntransport = %s --spool %s sync --serve --peer %s\n' "$2" "$BIN/hotfarm" "$T/$2" "$1" \
+		>>"$T/$1/conf/hotfarm.ini"
+}
+on() { SPOOL=$T/$1; export HOTFARM_SPOOL=$SPOOL; }
+pixels() { python3 "$HF_ROOT/tests/pngpixels.py" "$1" 2>/dev/null | cut -d' ' -f1,2; }
+status_of() { sed -n "s/^$2 = //p" "$T/$1/jobs/$3/status.ini" 2>/dev/null; }
+
+site a
+site b
+link a b
+link b a
+on b
+start_watcherd
+WB=$WATCHERD
+start_agent b1 --slots 2
+on a
+start_watcherd
+WA=$WATCHERD
+has_summary() { [ -f "$T/$1/sites/$2/summary.ini" ]; }
+check "site a hears site b's summary (its hosts and load)" wait_for 20 has_summary a b
+lists_b1() { grep -q '^\[host b b1\]' "$T/a/sites/b/summary.ini" && grep -q '^package.povray = ' "$T/a/sites/b/summary.ini"; }
+check "the summary lists b's host with POV-Ray" wait_for 20 lists_b1
+
+# 1. site = b: rendered at b, frames back at a
+povray_job "$T/remote" 1-4
+printf '[job]\nsite = b\n' >>"$T/remote/job.ini"
+drop_dir remote "$T/remote"
+check "a job asking for site b is outsourced" wait_for 20 in_state outsourced remote
+check "it renders at b and comes back done" wait_for 120 in_state done remote
+O=$T/a/jobs/remote/output
+check "4 frames in a's output/ ($(ls "$O" 2>/dev/null | tr '\n' ' '))" [ "$(ls "$O" | grep -c '^f_000[1-4]\.png$')" -eq 4 ]
+mkdir -p "$T/hand"
+bad=""
+for f in 1 2 3 4; do
+	(cd "$T/remote" && povray -D -V +Iscene.pov +O"$T/hand/r$f.png" +W64 +H48 +FN +KFI1 +KFF4 +SF$f +EF$f) >/dev/null 2>&1
+	h=$(pixels "$T/hand/"r$f*.png)
+	[ -n "$h" ] && [ "$(pixels "$O/f_000$f.png")" = "$h" ] || bad="$bad $f"
+done
+check "every frame is pixel-identical to povray by hand (differ:$bad)" [ -z "$bad" ]
+check "b kept the job beneath sites/a/, not beside its own jobs" sh -c "[ -d '$T/b/sites/a/jobs/remote' ] && [ ! -e '$T/b/jobs/remote' ]"
+check "b's entry names the sender (remote@a)" sh -c "ls '$T/b/done' | grep -q -- '-remote@a\$'"
+where() { status_of a reason remote | grep -q 'at site b'; }
+check "a's status says where it was rendered ($(status_of a reason remote))" where
+check "a's status counts 4 frames done" [ "$(status_of a frames_done remote)" = 4 ]
+check "a's billing names b's host" grep -q '^hosts = b1$' "$T/a/jobs/remote/billing.ini"
+check "b's render logs came along" [ -n "$(ls "$T/a/jobs/remote/logs/site-b" 2>/dev/null)" ]
+hot_empty() { [ -z "$(ls "$T/a/sites/b/in" "$T/b/sites/a/in" "$T/a/sites/b/out" "$T/b/sites/a/out" | grep -v 'summary\|^$\|:$')" ]; }
+check "nothing is left in the hot folders" wait_for 10 hot_empty
+
+# 2. auto: a has no render host; b has one, so it goes there
+on a
+povray_job "$T/auto1" 1-2
+printf '[job]\nsite = auto\n' >>"$T/auto1/job.ini"
+drop_dir auto1 "$T/auto1"
+check "an auto job with no local host goes to the site that has one" wait_for 120 in_state done auto1
+check "and was rendered at b" grep -q "^site = b" "$T/a/jobs/auto1/outsourced.ini"
+
+# 3. a site that cannot serve a job refuses it; a hears why
+povray_job "$T/nope" 1-2
+printf '[job]\nsite = b\n[requires]\nos = plan9\n' >>"$T/nope/job.ini"
+drop_dir nope "$T/nope"
+check "a job b cannot render ends failed at a" wait_for 60 in_state failed nope
+why_nope() { status_of a reason nope | grep -q 'site b refused it.*os = plan9'; }
+check "with b's reason ($(status_of a reason nope))" why_nope
+
+# 4. cancel at a reaches b and stops the renders there; progress flows back
+povray_job "$T/long" 1-400 320 240
+printf '[job]\nsite = b\n' >>"$T/long/job.ini"
+drop_dir long "$T/long"
+progress() { status_of a reason long | grep -q 'at site b: [1-9][0-9]* of 400 frames done'; }
+check "progress from b shows at a while it renders" wait_for 120 progress
+check "samples came back early" wait_for 30 sh -c "ls '$T/a/jobs/long/previews' | grep -q png"
+on a
+hotfarm cancel long >/dev/null
+check "the cancel reaches b" wait_for 30 sh -c "ls '$T/b/cancelled' | grep -q -- '-long@a\$'"
+idle() { ! grep -q 'state = busy' "$T/b/hosts/b1/slot.0" "$T/b/hosts/b1/slot.1"; }
+check "and b's renders of it stop" wait_for 30 idle
+check "a keeps it cancelled" in_state cancelled long
+
+# 5. three sites: a reaches c through b; c renders; a loop is refused
+site c
+link c b
+link b c
+on c
+start_watcherd
+start_agent c1 --slots 1
+stop_pids_b() { kill -TERM "$WB"; wait "$WB" 2>/dev/null; }
+# b learns of c (its config changed): restart b's daemon without its agent
+kill -TERM "$WB"; wait "$WB" 2>/dev/null
+pkill -TERM -f "render-agent --spool $T/b " ; while pgrep -f "render-agent --spool $T/b " >/dev/null; do sleep 0.05; done
+on b
+start_watcherd
+reaches_c() { grep -q '^\[host c c1\]' "$T/a/sites/b/summary.ini" 2>/dev/null; }
+check "a learns through b's summary that it reaches c's host" wait_for 30 reaches_c
+on a
+povray_job "$T/far" 1-2
+printf '[job]\nsite = c\n' >>"$T/far/job.ini"
+drop_dir far "$T/far"
+check "a job for site c, which a does not link to, goes through b and comes back done" wait_for 120 in_state done far
+check "c rendered it beneath sites/b/" [ -d "$T/c/sites/b/jobs/far_a" ]
+check "b forwarded it (its copy was outsourced to c and is done)" sh -c "ls '$T/b/done' | grep -q -- '-far@a\$'"
+check "its frames are at a" [ "$(ls "$T/a/jobs/far/output" | grep -c '^f_000[12]\.png$')" -eq 2 ]
+
+# a loop: b sends c a job whose route says it passed c already
+mkdir -p "$T/loop"
+cp "$T/far/scene.pov" "$T/loop/"
+printf '[job]\nframes = 1\n[render]\nscene = scene.pov\n[route]\nhops = c, a\n' >"$T/loop/job.ini"
+tar -C "$T/loop" -cf "$T/loopy.job.tar" .
+mv "$T/loopy.job.tar" "$T/c/sites/b/in/loopy.job.tar"
+refused_loop() { grep -q 'loop' "$T/b/sites/c/in/loopy.refused" 2>/dev/null || grep -qs 'loop' "$T/b/sites/c/out/loopy.refused"; }
+seen_loop() { grep -q 'loopy.*loop\|loop.*loopy' "$T/c.watcherd.log" || ls "$T/c/sites/b/rejected" 2>/dev/null | grep -q loopy; }
+check "c refuses a job that has passed through it already" wait_for 30 seen_loop
+check "and nothing of it is queued at c" sh -c "! ls '$T/c/queue' '$T/c/new' | grep -q loopy"
+
+# a peer's hostile files in in/ are set aside, never taken
+printf 'x' >"$T/c/sites/b/in/evil.bin"
+printf '[refused]\nsite = b\njob = nosuch\nreason = x\n' >"$T/c/sites/b/in/nosuch.refused"
+check "an unknown kind of file is moved to rejected/" wait_for 30 sh -c "ls '$T/c/sites/b/rejected' | grep -q evil.bin"
+check "an answer about a job c never sent is dropped and logged" wait_for 30 grep -q 'nosuch, which this site did not send' "$T/c.watcherd.log"
+check "every daemon is still up" sh -c "kill -0 $WA && kill -0 $WATCHERD"
+done_testing
