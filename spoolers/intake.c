@@ -822,8 +822,8 @@ static void open_dropped(const char *name)
 
 static void check_kind(struct dropped *d)
 {
-	/* (a file from a peer has a second link: the sync basis, ours) */
-	if (S_ISREG(d->st.st_mode) && (d->st.st_nlink == 1 || (from_peer && d->st.st_nlink == 2)))
+	/* (a file from a peer has more links: the sync's bases, ours) */
+	if (S_ISREG(d->st.st_mode) && (d->st.st_nlink == 1 || from_peer))
 		return;
 	if (S_ISLNK(d->st.st_mode))
 		reject("%s is a symbolic link; drop the file itself, not a link to it", d->shown);

@@ -109,18 +109,19 @@ static void retain(void)
 		}
 		strlist_free(&l);
 	}
-	for (int p = 0; p < sp.conf.nlinks; p++) {
-		int b = site_dir_open(&sp, sp.conf.links[p].name, ".basis");
-		DIR *d = b < 0 ? NULL : dir_open(b, ".");
-		struct dirent *e;
-		while (d && (e = readdir(d)))
-			if (e->d_name[0] != '.' && age_us(b, e->d_name) > keep)
-				unlinkat(b, e->d_name, 0);
-		if (d)
-			closedir(d);
-		if (b >= 0)
-			close(b);
-	}
+	for (int p = 0; p < sp.conf.nlinks; p++)
+		for (int k = 0; k < 2; k++) {
+			int b = site_dir_open(&sp, sp.conf.links[p].name, k ? ".basis/.sha" : ".basis");
+			DIR *d = b < 0 ? NULL : dir_open(b, ".");
+			struct dirent *e;
+			while (d && (e = readdir(d)))
+				if (e->d_name[0] != '.' && age_us(b, e->d_name) > keep)
+					unlinkat(b, e->d_name, 0);
+			if (d)
+				closedir(d);
+			if (b >= 0)
+				close(b);
+		}
 }
 
 int main(int argc, char **argv)

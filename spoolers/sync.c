@@ -171,6 +171,62 @@ static FILE *open_at(int dirfd, const char *name)
 	return fd < 0 ? NULL : fdopen(fd, "rb");
 }
 
+/* NAME without its kind (".job.tar", or its last extension) and without a
+ * "-N" that intake adds to a repeated name: shot-3.job.tar -> shot. */
+static void family(const char *name, char *stem, size_t stemsize, const char **kind)
+{
+	static const char *const kinds[] = {".job.tar", ".result.tar", ".progress.tar", NULL};
+	*kind = strrchr(name, '.');
+	for (const char *const *k = kinds; *k; k++)
+		if (strlen(name) > strlen(*k) && !strcmp(name + strlen(name) - strlen(*k), *k))
+			*kind = name + strlen(name) - strlen(*k);
+	if (!*kind)
+		*kind = name + strlen(name);
+	snprintf(stem, stemsize, "%.*s", (int)(*kind - name), name);
+	char *dash = strrchr(stem, '-');
+	if (dash && dash[1] && strspn(dash + 1, "0123456789") == strlen(dash + 1))
+		*dash = 0;
+}
+
+/* The best basis this side holds for NAME (content HEX): the file last
+ * received under that name; else a received file with that very content
+ * (then only copy instructions travel); else the newest earlier version
+ * of the same job (shot.job.tar for shot-2.job.tar). NULL: none. */
+static FILE *basis_open(int basis_dir, const char *name, const char *hex)
+{
+	FILE *f = open_at(basis_dir, name);
+	if (f)
+		return f;
+	char path[80];
+	snprintf(path, sizeof path, ".sha/%s", hex);
+	if ((f = open_at(basis_dir, path)))
+		return f;
+	char stem[256], best[256] = "";
+	const char *kind;
+	family(name, stem, sizeof stem, &kind);
+	struct timespec newest = {0, 0};
+	DIR *d = dir_open(basis_dir, ".");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char estem[256];
+		const char *ekind;
+		struct stat st;
+		if (e->d_name[0] == '.')
+			continue;
+		family(e->d_name, estem, sizeof estem, &ekind);
+		if (strcmp(estem, stem) || strcmp(ekind, kind) || fstatat(basis_dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!*best || st.st_mtim.tv_sec > newest.tv_sec ||
+		    (st.st_mtim.tv_sec == newest.tv_sec && st.st_mtim.tv_nsec > newest.tv_nsec)) {
+			newest = st.st_mtim;
+			snprintf(best, sizeof best, "%s", e->d_name);
+		}
+	}
+	if (d)
+		closedir(d);
+	return *best ? open_at(basis_dir, best) : NULL;
+}
+
 static int serve_file(const struct spool *sp, struct wire *w, const char *peer, char *buf)
 {
 	char name[256], hex[65];
@@ -187,7 +243,8 @@ static int serve_file(const struct spool *sp, struct wire *w, const char *peer, 
 	    in = site_dir(sp, peer, "in");
 	if (basis_dir < 0 || inc < 0 || in < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open sites/%s", peer);
-	/* the basis: what we last received under this name */
+	/* what we last received under this name: the same again is not
+	 * delivered twice */
 	FILE *basis = open_at(basis_dir, name);
 	char have[65] = "";
 	if (basis && sha256_file(basis, have) == 0 && !strcmp(have, hex)) {
@@ -202,6 +259,8 @@ static int serve_file(const struct spool *sp, struct wire *w, const char *peer, 
 		close(basis_dir), close(inc), close(in);
 		return frame_send(w, F_ACK, buf, strlen(buf));
 	}
+	if (!basis)
+		basis = basis_open(basis_dir, name, hex);
 	if (!basis)
 		basis = fopen("/dev/null", "rbe");
 	struct stat bst;
@@ -247,6 +306,14 @@ static int serve_file(const struct spool *sp, struct wire *w, const char *peer, 
 	 * partial file, and a repeated offer finds it in .basis/ */
 	char btmp[300];
 	snprintf(btmp, sizeof btmp, ".%s.%ld", name, (long)getpid());
+	/* jobs and results are also found by their content (a job sent again
+	 * under another name) */
+	char byhash[80];
+	snprintf(byhash, sizeof byhash, ".sha/%s", hex);
+	mkdirat(basis_dir, ".sha", 0755);
+	if ((has_suffix(name, ".job.tar") || has_suffix(name, ".result.tar")) &&
+	    linkat(inc, tmp, basis_dir, byhash, 0) < 0 && errno != EEXIST)
+		warn("unable to index %s by its content: %s", name, strerror(errno));
 	if (linkat(inc, tmp, basis_dir, btmp, 0) < 0 || site_publish(basis_dir, btmp, basis_dir, name, true) < 0 ||
 	    site_publish(inc, tmp, in, name, false) < 0) {
 		int e = errno;

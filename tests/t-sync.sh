@@ -42,6 +42,25 @@ cp "$T/job1b.tar" "$OUT/job1.tar"
 hotfarm --spool "$A" sync >/dev/null 2>&1
 check "a file the peer already has is not delivered twice" [ ! -e "$IN/job1.tar" -a ! -e "$OUT/job1.tar" ]
 
+# the best basis when the name is new: an earlier version of the same job
+# (shot-2.job.tar after shot.job.tar), or a file with the same content
+head -c 2000000 /dev/urandom >"$T/shot.tar"
+cp "$T/shot.tar" "$OUT/shot.job.tar"
+hotfarm --spool "$A" sync >/dev/null 2>&1
+python3 -c "
+d=bytearray(open('$T/shot.tar','rb').read()); d[100:300]=b'z'*200; open('$T/shot2.tar','wb').write(d)"
+cp "$T/shot2.tar" "$OUT/shot-2.job.tar"
+hotfarm --spool "$A" sync >"$T/v2" 2>&1
+bytes=$(sed -n 's/.* sent, \([0-9]*\) bytes on the wire out.*/\1/p' "$T/v2")
+check "a re-submitted job (new name) goes as a delta against its earlier version ($bytes bytes)" [ "$bytes" -lt 50000 ]
+check "and arrives byte-identical" cmp -s "$T/shot2.tar" "$IN/shot-2.job.tar"
+cp "$T/shot2.tar" "$OUT/other.job.tar"
+hotfarm --spool "$A" sync >"$T/same" 2>&1
+bytes=$(sed -n 's/.* sent, \([0-9]*\) bytes on the wire out.*/\1/p' "$T/same")
+check "a job with content the peer holds under another name costs next to nothing ($bytes bytes)" [ "$bytes" -lt 50000 ]
+check "and is delivered under its own name" cmp -s "$T/shot2.tar" "$IN/other.job.tar"
+rm -f "$IN/shot.job.tar" "$IN/shot-2.job.tar" "$IN/other.job.tar"
+
 # the link cut mid-transfer 20 times, then whole: every file once, whole
 i=0
 while [ $i -lt 5 ]; do
