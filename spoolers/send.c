@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,33 @@ static void answer(const char *id, enum job_state s)
 	job_status_free(&st);
 	job_route_free(&r);
 	close(jfd);
+}
+
+/* What a killed hf-collect or hf-send left in work/ (collect.PID.TIME/,
+ * site.PID.TIME.tar): its process is gone and it is a minute old. */
+static void clear_work(void)
+{
+	int wfd = spool_fd(&sp, DIR_WORK);
+	DIR *d = dir_open(wfd, ".");
+	struct dirent *e;
+	struct strlist stale = {0};
+	while (d && (e = readdir(d))) {
+		long pid = 0;
+		const char *p = !strncmp(e->d_name, "collect.", 8) ? e->d_name + 8
+				: !strncmp(e->d_name, "site.", 5)  ? e->d_name + 5
+								   : NULL;
+		if (!p || sscanf(p, "%ld.", &pid) != 1 || pid <= 0)
+			continue;
+		if ((kill((pid_t)pid, 0) == 0 || errno != ESRCH) || age_us(wfd, e->d_name) < 60000000LL)
+			continue;
+		strlist_add(&stale, e->d_name);
+	}
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < stale.n; i++)
+		if (tree_remove(wfd, stale.v[i]) == 0)
+			say("cleared work/%s, left by a site spooler that was stopped", stale.v[i]);
+	strlist_free(&stale);
 }
 
 /* Jobs received from peers whose result went back long enough ago, and
@@ -165,6 +193,7 @@ int main(int argc, char **argv)
 		strlist_free(&l);
 	}
 	retain();
+	clear_work();
 	spool_close(&sp);
 	return EXIT_OK;
 }

@@ -70,6 +70,29 @@ drop_dir auto1 "$T/auto1"
 check "an auto job with no local host goes to the site that has one" wait_for 120 in_state done auto1
 check "and was rendered at b" grep -q "^site = b" "$T/a/jobs/auto1/outsourced.ini"
 
+# 2b. auto with a host here: a job that fits stays; one that would wait
+# longer than [site] auto_wait (5 s here) behind a long queue goes to b
+sed -i 's/^summary = 1$/summary = 1\nauto_wait = 5s/' "$T/a/conf/hotfarm.ini"
+on a
+start_agent a1 --slots 1
+A1=$AGENT
+povray_job "$T/near" 1-2
+printf '[job]\nsite = auto\n' >>"$T/near/job.ini"
+drop_dir near "$T/near"
+check "an auto job that fits here renders here" wait_for 60 in_state done near
+check "and was not sent anywhere" [ ! -e "$T/a/jobs/near/outsourced.ini" ]
+povray_job "$T/big" 1-300 320 240
+drop_dir big "$T/big"
+busy_a() { grep -q 'state = busy' "$T/a/hosts/a1/slot.0"; }
+check "a long local job keeps a's one slot busy" wait_for 30 busy_a
+povray_job "$T/busy" 1-2
+printf '[job]\nsite = auto\n' >>"$T/busy/job.ini"
+drop_dir busy "$T/busy"
+check "an auto job that would wait too long here goes to b and is done there" wait_for 60 in_state done busy
+check "b rendered it" grep -q '^site = b' "$T/a/jobs/busy/outsourced.ini"
+hotfarm cancel big >/dev/null
+kill -TERM "$A1"; wait "$A1" 2>/dev/null
+
 # 3. a site that cannot serve a job refuses it; a hears why
 povray_job "$T/nope" 1-2
 printf '[job]\nsite = b\n[requires]\nos = plan9\n' >>"$T/nope/job.ini"
@@ -133,4 +156,10 @@ printf '[refused]\nsite = b\njob = nosuch\nreason = x\n' >"$T/c/sites/b/in/nosuc
 check "an unknown kind of file is moved to rejected/" wait_for 30 sh -c "ls '$T/c/sites/b/rejected' | grep -q evil.bin"
 check "an answer about a job c never sent is dropped and logged" wait_for 30 grep -q 'nosuch, which this site did not send' "$T/c.watcherd.log"
 check "every daemon is still up" sh -c "kill -0 $WA && kill -0 $WATCHERD"
+
+# retain_days: b clears what a sent once its result went back that long ago
+sed -i 's/^summary = 1$/summary = 1\nretain_days = 0/' "$T/b/conf/hotfarm.ini"
+cleared() { [ ! -e "$T/b/sites/a/jobs/remote" ] && [ ! -e "$T/b/sites/a/.basis/remote.job.tar" ]; }
+check "b removes a's finished jobs and their bases after retain_days" wait_for 30 cleared
+check "and their entries" sh -c "! ls '$T/b/done' | grep -q -- '-remote@a\$'"
 done_testing
