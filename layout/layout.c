@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -732,12 +733,23 @@ int job_status_write(int jobfd, const struct job_status *st)
 
 void job_status_free(struct job_status *st) { strlist_free(&st->warnings); }
 
+int job_status_lock(int jobfd)
+{
+	int fd = openat(jobfd, "status.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int job_status_update(const struct spool *sp, const char *name, enum job_state to, const char *reason,
 		      int priority)
 {
 	int jfd = job_dir_open(sp, name);
 	if (jfd < 0)
 		return -1;
+	int lock = job_status_lock(jfd);
 	struct job_status st;
 	if (job_status_read(jfd, &st) < 0)
 		memset(&st, 0, sizeof st);
@@ -752,6 +764,8 @@ int job_status_update(const struct spool *sp, const char *name, enum job_state t
 		st.finished_us = st.updated_us;
 	int rc = job_status_write(jfd, &st);
 	job_status_free(&st);
+	if (lock >= 0)
+		close(lock);
 	close(jfd);
 	return rc;
 }
@@ -1114,8 +1128,12 @@ int job_try_finish(const struct spool *sp, const char *name)
 	if (jfd < 0)
 		return -1;
 	int rc = 0;
+	int lock = -1;
 	if (tickets_none(jfd, TICKET_TODO) != 1 || tickets_none(jfd, TICKET_ACTIVE) != 1)
 		goto out;
+	/* the move and the final status.ini together: watcherd's status
+	 * updates of queued jobs wait (see job_status_lock) */
+	lock = job_status_lock(jfd);
 	char entry[ENTRY_MAX_LEN];
 	enum job_state from = job_find(sp, name, entry);
 	if (from != STATE_QUEUED && from != STATE_HELD && from != STATE_OUTSOURCED)
@@ -1158,6 +1176,8 @@ int job_try_finish(const struct spool *sp, const char *name)
 	strlist_free(&b.reasons);
 	rc = 1;
 out:
+	if (lock >= 0)
+		close(lock);
 	close(jfd);
 	return rc;
 }

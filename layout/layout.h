@@ -174,6 +174,11 @@ struct job_status {
 int job_status_read(int jobfd, struct job_status *st);
 int job_status_write(int jobfd, const struct job_status *st);
 void job_status_free(struct job_status *st);
+/* Hold a job's status lock (close the result to let go): whoever writes
+ * status.ini from what it saw earlier (watcherd's updates of queued jobs)
+ * checks under it that the job is still where it saw it, and the writers
+ * that move an entry write their status under it. -1 with errno. */
+int job_status_lock(int jobfd);
 /* Bring status.ini in line with a move already made (STATE_NONE: keep the
  * state; PRIORITY < 0: keep it). */
 int job_status_update(const struct spool *sp, const char *name, enum job_state to, const char *reason,

@@ -220,8 +220,15 @@ static void place_tickets(int jobfd, int src)
 static void status_note(const char *id, int jobfd, int src, const char *state, const char *reason)
 {
 	struct job_status mine, theirs;
-	if (job_status_read(jobfd, &mine) < 0)
+	char entry[ENTRY_MAX_LEN];
+	/* under the status lock, and only while it is still out there (a
+	 * cancel here may have ended it meanwhile) */
+	int lock = job_status_lock(jobfd);
+	if (job_find(&sp, id, entry) != STATE_OUTSOURCED || job_status_read(jobfd, &mine) < 0) {
+		if (lock >= 0)
+			close(lock);
 		return;
+	}
 	if (job_status_read(src, &theirs) == 0) {
 		mine.frames_done = theirs.frames_done;
 		mine.frames_failed = theirs.frames_failed;
@@ -235,7 +242,8 @@ static void status_note(const char *id, int jobfd, int src, const char *state, c
 	mine.updated_us = now_us();
 	job_status_write(jobfd, &mine);
 	job_status_free(&mine);
-	(void)id;
+	if (lock >= 0)
+		close(lock);
 }
 
 /* The job this site sent PEER as ID, when it is still out there: its

@@ -486,6 +486,7 @@ static const struct command {
 	{"jobs", "", "every job in every state, with owner and times", 0},
 	{"hosts", "", "each render host: state (up, draining, silent, lost), heartbeat, record, packages", 0},
 	{"slots", "", "each slot of each host: idle, or the job and frame it renders", 0},
+	{"sites", "", "each linked site: when it was last heard, its hosts and load, jobs and files each way", 0},
 	{"log", "NAME FRAME [TRY]", "print a frame's log (the last attempt, or attempt TRY)", -1},
 	{"retry", "NAME", "give the failed frames of a job another go", 1},
 	{"kill-frame", "NAME FRAME", "stop one running frame (it counts as a failed attempt)", 2},
@@ -600,6 +601,8 @@ int main(int argc, char **argv)
 		rc = cmd_jobs(&sp, json);
 	else if (!strcmp(cmd->name, "hosts"))
 		rc = cmd_hosts(&sp, json);
+	else if (!strcmp(cmd->name, "sites"))
+		rc = cmd_sites(&sp, json);
 	else if (!strcmp(cmd->name, "slots"))
 		rc = cmd_slots(&sp, json);
 	else if (!strcmp(cmd->name, "log")) {

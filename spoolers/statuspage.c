@@ -228,7 +228,9 @@ static void job_page(const char *name, enum job_state state)
 	char title[200];
 	snprintf(title, sizeof title, "%s: %s", name, word);
 	head(&b, title);
-	buf_printf(&b, "<p><a href=\"../../status/index.html\">&larr; the farm</a></p><h1>");
+	/* back to the spool: two levels up from jobs/NAME, four from sites/PEER/jobs/NAME */
+	buf_printf(&b, "<p><a href=\"%sstatus/index.html\">&larr; the farm</a></p><h1>",
+		   strchr(name, '@') ? "../../../../" : "../../");
 	esc(&b, name);
 	buf_printf(&b, "</h1>\n<table id=\"summary\"><tr><th>state</th><td class=\"state-%s\">%s</td></tr>"
 		       "<tr><th>why</th><td class=\"why\">", word, word);

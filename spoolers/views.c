@@ -4,6 +4,7 @@
  * reaches a terminal; names typed by the user are checked first. */
 #define _GNU_SOURCE
 #include "views.h"
+#include "site.h"
 #include "../layout/host.h"
 #include "../layout/ini.h"
 #include "../layout/layout.h"
@@ -505,5 +506,98 @@ int cmd_billing(const struct spool *sp, const char *owner, const char *since, bo
 	}
 	free(owners);
 	free(jobs);
+	return EXIT_OK;
+}
+
+/* ---- linked sites ---- */
+
+static long files_in(const struct spool *sp, const char *peer, const char *sub)
+{
+	int fd = site_dir_open(sp, peer, sub);
+	DIR *d = fd < 0 ? NULL : dir_open(fd, ".");
+	struct dirent *e;
+	long n = 0;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	if (d)
+		closedir(d);
+	if (fd >= 0)
+		close(fd);
+	return n;
+}
+
+/* Jobs of this site out at PEER, and jobs PEER sent here not ended yet. */
+static void site_jobs(const struct spool *sp, const char *peer, long *out, long *here)
+{
+	*out = *here = 0;
+	struct strlist l = {0};
+	state_list(sp, STATE_OUTSOURCED, &l);
+	for (size_t i = 0; i < l.n; i++) {
+		char id[JOBID_MAX_LEN + 1], err[128];
+		if (!entry_parse(l.v[i], NULL, NULL, id))
+			continue;
+		int jfd = job_dir_open(sp, id);
+		struct ini *o = jfd < 0 ? NULL : ini_load(jfd, OUTSOURCED_INI, OUTSOURCED_INI, err, sizeof err);
+		const char *to = o ? ini_get(o, "outsourced", "site") : NULL;
+		if (to && !strcmp(to, peer))
+			(*out)++;
+		ini_free(o);
+		if (jfd >= 0)
+			close(jfd);
+	}
+	strlist_free(&l);
+	enum job_state live[] = {STATE_NEW, STATE_QUEUED, STATE_HELD, STATE_OUTSOURCED};
+	char tail[SITE_NAME_MAX + 2];
+	snprintf(tail, sizeof tail, "@%s", peer);
+	for (int k = 0; k < 4; k++) {
+		state_list(sp, live[k], &l);
+		for (size_t i = 0; i < l.n; i++)
+			if (strlen(l.v[i]) > strlen(tail) && !strcmp(l.v[i] + strlen(l.v[i]) - strlen(tail), tail))
+				(*here)++;
+		strlist_free(&l);
+	}
+}
+
+int cmd_sites(const struct spool *sp, bool json)
+{
+	if (json)
+		printf("[");
+	else if (!sp->conf.nlinks)
+		printf("no linked sites (add [site NAME] sections to conf/hotfarm.ini)\n");
+	else
+		printf("%-16s %-12s %6s %6s %6s %7s %8s %5s %5s %5s %5s\n", "SITE", "HEARD", "HOSTS", "SLOTS", "BUSY",
+		       "QUEUED", "FRAMES", "OUT", "HERE", "TO", "FROM");
+	for (int i = 0; i < sp->conf.nlinks; i++) {
+		const char *peer = sp->conf.links[i].name;
+		struct site_summary s;
+		bool have = site_summary_read(sp, peer, &s) == 0;
+		long age = have ? (long)((now_us() - s.received_us) / 1000000) : -1;
+		long out, here;
+		site_jobs(sp, peer, &out, &here);
+		long to = files_in(sp, peer, "out"), from = files_in(sp, peer, "in");
+		if (json) {
+			printf("%s{\"site\":", i ? "," : "");
+			json_string(peer);
+			printf(",\"summary_age_s\":%ld,\"hosts\":%ld,\"slots\":%ld,\"busy\":%ld,\"queued_jobs\":%ld,"
+			       "\"frames_waiting\":%ld,\"jobs_sent_there\":%ld,\"jobs_from_there\":%ld,"
+			       "\"files_to_send\":%ld,\"files_to_collect\":%ld}",
+			       age, have ? s.hosts : 0, have ? s.slots : 0, have ? s.busy : 0, have ? s.queued_jobs : 0,
+			       have ? s.frames_waiting : 0, out, here, to, from);
+		} else {
+			char heard[32];
+			if (age < 0)
+				snprintf(heard, sizeof heard, "never");
+			else
+				snprintf(heard, sizeof heard, "%lds ago", age);
+			printf("%-16s %-12s %6ld %6ld %6ld %7ld %8ld %5ld %5ld %5ld %5ld\n", peer, heard, have ? s.hosts : 0,
+			       have ? s.slots : 0, have ? s.busy : 0, have ? s.queued_jobs : 0, have ? s.frames_waiting : 0,
+			       out, here, to, from);
+		}
+		if (have)
+			site_summary_free(&s);
+	}
+	if (json)
+		printf("]\n");
 	return EXIT_OK;
 }

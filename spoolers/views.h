@@ -8,6 +8,7 @@
 struct spool;
 int cmd_jobs(const struct spool *sp, bool json);
 int cmd_hosts(const struct spool *sp, bool json);
+int cmd_sites(const struct spool *sp, bool json);
 int cmd_slots(const struct spool *sp, bool json);
 int cmd_log(const struct spool *sp, const char *name, const char *frame, const char *attempt);
 int cmd_retry(const struct spool *sp, const char *name);

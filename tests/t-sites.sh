@@ -24,6 +24,11 @@ site a
 site b
 link a b
 link b a
+# a's artists get mail (a stand-in for sendmail -t keeps each message)
+mkdir -p "$T/mail"
+printf '#!/bin/sh\ncat >"%s/mail/msg.$(date +%%s%%N).$$"\n' "$T" >"$T/capture"
+chmod +x "$T/capture"
+printf '[notify]\ncommand = %s\n' "$T/capture" >>"$T/a/conf/hotfarm.ini"
 on b
 start_watcherd
 WB=$WATCHERD
@@ -35,10 +40,13 @@ has_summary() { [ -f "$T/$1/sites/$2/summary.ini" ]; }
 check "site a hears site b's summary (its hosts and load)" wait_for 20 has_summary a b
 lists_b1() { grep -q '^\[host b b1\]' "$T/a/sites/b/summary.ini" && grep -q '^package.povray = ' "$T/a/sites/b/summary.ini"; }
 check "the summary lists b's host with POV-Ray" wait_for 20 lists_b1
+hotfarm --spool "$T/a" sites >"$T/sites.txt"
+check "hotfarm sites shows b, heard lately, with its host ($(sed -n 2p "$T/sites.txt"))" grep -q '^b  *[0-9]*s ago  *1  *2 ' "$T/sites.txt"
+check "and as JSON" sh -c "hotfarm --spool '$T/a' --json sites | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[0][\"site\"] == \"b\" and d[0][\"slots\"] == 2'"
 
 # 1. site = b: rendered at b, frames back at a
 povray_job "$T/remote" 1-4
-printf '[job]\nsite = b\n' >>"$T/remote/job.ini"
+printf '[job]\nsite = b\nemail = artist@example.com\n' >>"$T/remote/job.ini"
 drop_dir remote "$T/remote"
 check "a job asking for site b is outsourced" wait_for 20 in_state outsourced remote
 check "it renders at b and comes back done" wait_for 120 in_state done remote
@@ -58,6 +66,9 @@ where() { status_of a reason remote | grep -q 'at site b'; }
 check "a's status says where it was rendered ($(status_of a reason remote))" where
 check "a's status counts 4 frames done" [ "$(status_of a frames_done remote)" = 4 ]
 check "a's billing names b's host" grep -q '^hosts = b1$' "$T/a/jobs/remote/billing.ini"
+mailed() { grep -q '^=== final ' "$T/a/jobs/remote/notifications.log" 2>/dev/null; }
+check "the artist at a is mailed when it comes back" wait_for 20 mailed
+check "the mail says it was rendered at site b" sh -c "grep -l 'Subject: .hotfarm. remote done' '$T'/mail/* | xargs grep -q 'at site b'"
 check "b's render logs came along" [ -n "$(ls "$T/a/jobs/remote/logs/site-b" 2>/dev/null)" ]
 hot_empty() { [ -z "$(ls "$T/a/sites/b/in" "$T/b/sites/a/in" "$T/a/sites/b/out" "$T/b/sites/a/out" | grep -v 'summary\|^$\|:$')" ]; }
 check "nothing is left in the hot folders" wait_for 10 hot_empty

@@ -205,7 +205,14 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 		snprintf(st.reason, sizeof st.reason, "%s", reason);
 		st.frames_done = done_frames;
 		st.updated_us = now_us();
-		job_status_write(jfd, &st);
+		/* only while it is still queued: its last ticket may have
+		 * finished since we counted, and its final status be written */
+		int lock = job_status_lock(jfd);
+		char entry[ENTRY_MAX_LEN];
+		if (job_find(sp, name, entry) == STATE_QUEUED)
+			job_status_write(jfd, &st);
+		if (lock >= 0)
+			close(lock);
 	}
 	job_status_free(&st);
 	close(jfd);
@@ -299,8 +306,8 @@ void farm_notices(const struct spool *sp, struct strlist *out)
 {
 	if (!*sp->conf.notify_command)
 		return;
-	enum job_state states[] = {STATE_QUEUED, STATE_HELD, STATE_DONE, STATE_FAILED, STATE_CANCELLED};
-	for (size_t k = 0; k < 5; k++) {
+	enum job_state states[] = {STATE_QUEUED, STATE_HELD, STATE_OUTSOURCED, STATE_DONE, STATE_FAILED, STATE_CANCELLED};
+	for (size_t k = 0; k < 6; k++) {
 		struct strlist l = {0};
 		state_list(sp, states[k], &l);
 		for (size_t i = 0; i < l.n; i++) {
