@@ -26,7 +26,7 @@ LAYOUT_HDR := $(wildcard layout/*.h)
 LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=build/layout/%.o)
 
 PROGRAMS := bin/hotfarm bin/watcherd bin/hf-intake bin/hf-route bin/render-agent bin/hf-check bin/hf-status bin/hf-notify \
-	bin/hf-collect bin/hf-send
+	bin/hf-collect bin/hf-send bin/hf-confine
 SITE_OBJ := build/spoolers/sitepack.o build/spoolers/siteload.o
 
 all: $(PROGRAMS)
@@ -80,6 +80,11 @@ bin/hf-status: build/spoolers/statuspage.o build/liblayout.a
 bin/hf-check: build/spoolers/check.o build/liblayout.a
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpng
+
+# the confinement launcher stands alone: it runs before every render
+bin/hf-confine: build/wrapper/confine.o
+	@mkdir -p bin
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
 
 bin/watcherd: build/watcherd/watcherd.o build/watcherd/farm.o build/spoolers/siteload.o build/liblayout.a
 	@mkdir -p bin

@@ -1,0 +1,228 @@
+/* escape.c - a hostile "renderer" for the confinement tests: run in its job
+ * folder (cwd) with OTHER naming a file of another job and OUTSIDE a folder
+ * it must not write, it tries every way out it knows and prints one line
+ * per attempt: "ok NAME" (it got out) or "blocked NAME: why". Built twice:
+ * dynamically (the preload wrapper sees it) and statically (only the
+ * kernel can stop it). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *other, *outside;
+static int escaped;
+
+static void report(const char *name, int ok, int err)
+{
+	if (ok) {
+		escaped++;
+		printf("ok %s\n", name);
+	} else {
+		printf("blocked %s: %s\n", name, strerror(err));
+	}
+	fflush(stdout);
+}
+
+/* An fd that reads: the attempt worked when one byte of the secret comes. */
+static void try_fd(const char *name, int fd)
+{
+	int e = errno;
+	char c;
+	int ok = fd >= 0 && read(fd, &c, 1) == 1;
+	if (fd >= 0 && !ok)
+		e = errno;
+	if (fd >= 0)
+		close(fd);
+	report(name, ok, e);
+}
+
+static void try_rc(const char *name, int rc) { report(name, rc == 0, errno); }
+
+static char *join(const char *a, const char *b)
+{
+	char *s;
+	if (asprintf(&s, "%s%s", a, b) < 0)
+		exit(2);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 4) {
+		fprintf(stderr, "usage: escape OTHER-JOB-FILE OUTSIDE-DIR OTHER-SITE-FILE\n");
+		return 2;
+	}
+	other = argv[1];
+	outside = argv[2];
+	const char *site = argv[3];
+	char cwd[4096];
+	if (!getcwd(cwd, sizeof cwd))
+		return 2;
+	/* its own folder works: the control */
+	int own = open("own.txt", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	printf("%s own-folder\n", own >= 0 && write(own, "x", 1) == 1 ? "control-ok" : "control-FAILED");
+	if (own >= 0)
+		close(own);
+
+	try_fd("open-absolute", open(other, O_RDONLY));
+	try_fd("open-other-site", open(site, O_RDONLY));
+	try_fd("fopen-absolute", ({
+			FILE *f = fopen(other, "r");
+			int fd = f ? dup(fileno(f)) : -1;
+			if (f)
+				fclose(f);
+			fd;
+		}));
+	/* relative climbs: ../../<other's path relative to the spool> */
+	char rel[4096] = "";
+	{
+		/* find the common prefix of cwd and OTHER, climb out of the rest */
+		size_t i = 0, last = 0;
+		while (cwd[i] && other[i] && cwd[i] == other[i]) {
+			if (cwd[i] == '/')
+				last = i;
+			i++;
+		}
+		size_t n = 0;
+		for (const char *p = cwd + last; *p; p++)
+			if (*p == '/')
+				n += (size_t)snprintf(rel + n, sizeof rel - n, "../");
+		snprintf(rel + n, sizeof rel - n, "%s", other + last + 1);
+	}
+	try_fd("open-dotdot", open(rel, O_RDONLY));
+	int dfd = open(".", O_RDONLY | O_DIRECTORY);
+	try_fd("openat-dirfd-dotdot", openat(dfd, rel, O_RDONLY));
+	try_fd("openat-dirfd-absolute", openat(dfd, other, O_RDONLY));
+	try_fd("raw-syscall-openat", (int)syscall(SYS_openat, AT_FDCWD, other, O_RDONLY));
+#ifdef SYS_open
+	try_fd("raw-syscall-open", (int)syscall(SYS_open, other, O_RDONLY));
+#endif
+	{
+		struct {
+			unsigned long long flags, mode, resolve;
+		} how = {O_RDONLY, 0, 0};
+		try_fd("raw-syscall-openat2", (int)syscall(SYS_openat2, AT_FDCWD, other, &how, sizeof how));
+	}
+	char *p = join("/proc/self/root", other);
+	try_fd("proc-self-root", open(p, O_RDONLY));
+	free(p);
+	p = join("/proc/self/cwd/", rel);
+	try_fd("proc-self-cwd", open(p, O_RDONLY));
+	free(p);
+	{
+		/* O_PATH is not an open for reading: then reopen through /proc */
+		int path = open(other, O_PATH);
+		char via[64];
+		snprintf(via, sizeof via, "/proc/self/fd/%d", path);
+		try_fd("o-path-reopen", path >= 0 ? open(via, O_RDONLY) : -1);
+		if (path >= 0)
+			close(path);
+	}
+	unlink("link-to-other");
+	if (symlink(other, "link-to-other") == 0)
+		try_fd("symlink-in-own-folder", open("link-to-other", O_RDONLY));
+	else
+		report("symlink-in-own-folder", 0, errno);
+	unlink("hard-to-other");
+	if (link(other, "hard-to-other") == 0)
+		try_fd("hardlink-into-own-folder", open("hard-to-other", O_RDONLY));
+	else
+		report("hardlink-into-own-folder", 0, errno);
+	{
+		char dir[4096];
+		snprintf(dir, sizeof dir, "%s", other);
+		char *slash = strrchr(dir, '/');
+		*slash = 0;
+		DIR *d = opendir(dir);
+		report("list-other-job", d != NULL && readdir(d) != NULL, errno);
+		if (d)
+			closedir(d);
+		try_fd("chdir-then-open", chdir(dir) == 0 ? open(slash + 1, O_RDONLY) : -1);
+		if (chdir(cwd) < 0)
+			return 2;
+	}
+	{
+		struct file_handle *fh = malloc(sizeof *fh + 128);
+		fh->handle_bytes = 128;
+		int mount_id, fd = -1;
+		if (name_to_handle_at(AT_FDCWD, other, fh, &mount_id, 0) == 0) {
+			int m = open(".", O_RDONLY | O_DIRECTORY); /* any folder on its filesystem */
+			fd = open_by_handle_at(m, fh, O_RDONLY);
+			close(m);
+		}
+		try_fd("open-by-handle", fd);
+		free(fh);
+	}
+	p = join(outside, "/escaped.txt");
+	try_fd("write-outside", ({
+			int fd = open(p, O_CREAT | O_WRONLY, 0644);
+			fd >= 0 && write(fd, "x", 1) == 1 ? open(p, O_RDONLY) : (fd >= 0 ? (close(fd), -1) : -1);
+		}));
+	free(p);
+	p = join(outside, "/escaped-dir");
+	try_rc("mkdir-outside", mkdir(p, 0755));
+	free(p);
+	{
+		int fd = open(other, O_WRONLY | O_APPEND);
+		int ok = fd >= 0 && write(fd, "", 0) == 0;
+		report("write-other", ok, errno);
+		if (fd >= 0)
+			close(fd);
+	}
+	try_rc("truncate-other", truncate(other, 0));
+	try_rc("rename-into-own-folder", rename(other, "stolen"));
+	try_rc("unlink-other", unlink(other));
+	{
+		/* run a program the other job holds */
+		char prog[4096];
+		snprintf(prog, sizeof prog, "%s", other);
+		*strrchr(prog, '/') = 0;
+		strncat(prog, "/tool.sh", sizeof prog - strlen(prog) - 1);
+		pid_t pid = fork();
+		if (pid == 0) {
+			execl(prog, prog, (char *)NULL);
+			_exit(errno == EACCES ? 126 : 127);
+		}
+		int st = 0;
+		waitpid(pid, &st, 0);
+		errno = WEXITSTATUS(st) == 126 ? EACCES : ENOENT;
+		report("exec-other-job-program", WIFEXITED(st) && WEXITSTATUS(st) == 0, errno);
+	}
+	{
+		/* no network: a TCP connection to this host */
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(getenv("ESCAPE_PORT") ? getenv("ESCAPE_PORT") : "9"))};
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		int rc = connect(s, (struct sockaddr *)&a, sizeof a);
+		report("tcp-connect", rc == 0, errno);
+		close(s);
+	}
+	{
+		/* a signal to a process outside (the one that started us) */
+		pid_t target = getenv("ESCAPE_PID") ? (pid_t)atoi(getenv("ESCAPE_PID")) : getppid();
+		report("signal-outside", kill(target, 0) == 0, errno);
+	}
+	{
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		const char *name = getenv("ESCAPE_ABSTRACT") ? getenv("ESCAPE_ABSTRACT") : "hotfarm-escape";
+		memcpy(a.sun_path + 1, name, strlen(name));
+		int rc = connect(s, (struct sockaddr *)&a, (socklen_t)(sizeof a.sun_family + 1 + strlen(name)));
+		report("abstract-unix-socket", rc == 0, errno);
+		close(s);
+	}
+	printf("escaped %d\n", escaped);
+	return 0;
+}

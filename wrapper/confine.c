@@ -1,0 +1,256 @@
+/* confine.c - hf-confine: run one render (or any program an admin wants to
+ * try) confined to its job folder: a Landlock ruleset (read-only: the
+ * system's program and library folders, a few named files, the package's
+ * paths; read-write: the job folder; nothing else; no TCP, no signals or
+ * abstract sockets outside the render where the kernel can), no_new_privs,
+ * rlimits, maybe another Unix user, then exec. Without Landlock it still
+ * runs and says so. Says on stderr (the frame log) what it allowed. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <grp.h>
+#include <linux/landlock.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Rights newer than Debian 12's headers */
+#define LL_TRUNCATE (1ULL << 14)  /* ABI 3 */
+#define LL_IOCTL_DEV (1ULL << 15) /* ABI 5 */
+#define LL_NET_BIND (1ULL << 0)   /* ABI 4 */
+#define LL_NET_CONNECT (1ULL << 1)
+#define LL_SCOPE_UNIX (1ULL << 0) /* ABI 6 */
+#define LL_SCOPE_SIGNAL (1ULL << 1)
+
+struct ll_ruleset_attr {
+	uint64_t handled_access_fs, handled_access_net, scoped;
+};
+struct ll_path_beneath {
+	uint64_t allowed_access;
+	int32_t parent_fd;
+} __attribute__((packed));
+
+#define FS_READ (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_EXECUTE)
+#define FS_FILE_ONLY                                                                                          \
+	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE | LL_TRUNCATE | \
+	 LL_IOCTL_DEV)
+
+static const char *const system_ro[] = {
+	"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+	/* what the dynamic loader, libc and fontconfig read */
+	"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd", "/etc/group",
+	"/etc/nsswitch.conf", "/etc/fonts", "/etc/alternatives",
+	"/dev/zero", "/dev/urandom", "/dev/random", "/proc/self", "/proc/cpuinfo", "/proc/meminfo",
+	"/sys/devices/system/cpu", NULL};
+static const char *const system_rw[] = {"/dev/null", NULL};
+
+static uint64_t fs_handled;
+static int abi;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "hf-confine: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static _Noreturn void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static _Noreturn void fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "hf-confine: fatal: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(111);
+}
+
+/* Allow RIGHTS beneath PATH (a file gets only the rights a file can have).
+ * A path that does not exist is skipped: not every system has /lib32. */
+static int allow(int ruleset, const char *path, uint64_t rights)
+{
+	int fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode))
+		rights &= FS_FILE_ONLY;
+	struct ll_path_beneath pb = {.allowed_access = rights & fs_handled, .parent_fd = fd};
+	int rc = (int)syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+static void usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+		"usage: hf-confine --root JOBDIR [--ro PATH]... [--rw PATH]... [--cpu SECONDS] [--mem BYTES]\n"
+		"                  [--fsize BYTES] [--user NAME] -- PROGRAM ARGS...\n"
+		"Run PROGRAM confined: it may read the system's program and library folders\n"
+		"(and each --ro PATH), read and write JOBDIR (and each --rw PATH), nothing else;\n"
+		"no TCP and no signals out of it where the kernel's Landlock can say so; no new\n"
+		"privileges; the limits given. As root, --user runs it as that user.\n"
+		"Exit: the program's; 100 usage; 111 confinement could not be set up.\n");
+	exit(code);
+}
+
+static unsigned long long number(const char *s, const char *what)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		fail("%s must be a whole number, not '%s'", what, s);
+	switch (*end) {
+	case 'K': v <<= 10, end++; break;
+	case 'M': v <<= 20, end++; break;
+	case 'G': v <<= 30, end++; break;
+	}
+	if (*end)
+		fail("%s must be a whole number (K, M, G allowed), not '%s'", what, s);
+	return v;
+}
+
+static void limit(int resource, unsigned long long v)
+{
+	struct rlimit rl = {.rlim_cur = v, .rlim_max = v};
+	if (setrlimit(resource, &rl) < 0)
+		fail("setrlimit: %s", strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+	const char *root = NULL, *user = NULL;
+	const char *ro[64], *rw[64];
+	int nro = 0, nrw = 0;
+	unsigned long long cpu = 0, mem = 0, fsize = 0;
+	static const struct option opts[] = {{"root", required_argument, 0, 'r'}, {"ro", required_argument, 0, 'o'},
+					     {"rw", required_argument, 0, 'w'},   {"cpu", required_argument, 0, 'c'},
+					     {"mem", required_argument, 0, 'm'},  {"fsize", required_argument, 0, 'f'},
+					     {"user", required_argument, 0, 'u'}, {"help", no_argument, 0, 'h'},
+					     {0, 0, 0, 0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': root = optarg; break;
+		case 'o':
+			if (nro == 64)
+				fail("at most 64 --ro");
+			ro[nro++] = optarg;
+			break;
+		case 'w':
+			if (nrw == 64)
+				fail("at most 64 --rw");
+			rw[nrw++] = optarg;
+			break;
+		case 'c': cpu = number(optarg, "--cpu"); break;
+		case 'm': mem = number(optarg, "--mem"); break;
+		case 'f': fsize = number(optarg, "--fsize"); break;
+		case 'u': user = optarg; break;
+		case 'h': usage(0); break;
+		default: usage(100);
+		}
+	}
+	if (!root || optind >= argc)
+		usage(100);
+	struct stat st;
+	if (root[0] != '/' || stat(root, &st) < 0 || !S_ISDIR(st.st_mode))
+		fail("--root must be an existing folder given by its full path, not '%s'", root);
+
+	/* limits first: they hold whatever follows */
+	limit(RLIMIT_CORE, 0);
+	if (cpu)
+		limit(RLIMIT_CPU, cpu);
+	if (mem)
+		limit(RLIMIT_AS, mem);
+	if (fsize)
+		limit(RLIMIT_FSIZE, fsize);
+	if (user) {
+		struct passwd *pw = getpwnam(user);
+		if (!pw)
+			fail("no user '%s'", user);
+		if (geteuid() != 0)
+			fail("--user needs root (hf-confine runs as uid %ld)", (long)geteuid());
+		if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+			fail("unable to become %s: %s", user, strerror(errno));
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fail("no_new_privs: %s", strerror(errno));
+	setenv("HOTFARM_JOB_ROOT", root, 1);
+
+	abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	if (abi < 1) {
+		say("this kernel has no Landlock (%s); %s runs without it", strerror(errno), argv[optind]);
+	} else {
+		fs_handled = (1ULL << 13) - 1; /* ABI 1: execute .. make_sym */
+		if (abi >= 2)
+			fs_handled |= LANDLOCK_ACCESS_FS_REFER;
+		if (abi >= 3)
+			fs_handled |= LL_TRUNCATE;
+		if (abi >= 5)
+			fs_handled |= LL_IOCTL_DEV;
+		struct ll_ruleset_attr attr = {.handled_access_fs = fs_handled};
+		size_t size = sizeof attr.handled_access_fs;
+		if (abi >= 4) {
+			attr.handled_access_net = LL_NET_BIND | LL_NET_CONNECT;
+			size += sizeof attr.handled_access_net;
+		}
+		if (abi >= 6) {
+			attr.scoped = LL_SCOPE_UNIX | LL_SCOPE_SIGNAL;
+			size += sizeof attr.scoped;
+		}
+		int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
+		if (rs < 0)
+			fail("landlock_create_ruleset: %s", strerror(errno));
+		/* the job folder: everything but device nodes */
+		uint64_t rwr = fs_handled & ~(uint64_t)(LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_BLOCK);
+		if (allow(rs, root, rwr) < 0)
+			fail("unable to allow %s: %s", root, strerror(errno));
+		for (const char *const *p = system_ro; *p; p++)
+			if (allow(rs, *p, FS_READ) < 0)
+				fail("unable to allow %s: %s", *p, strerror(errno));
+		for (const char *const *p = system_rw; *p; p++)
+			if (allow(rs, *p, FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE | LL_TRUNCATE) < 0)
+				fail("unable to allow %s: %s", *p, strerror(errno));
+		for (int i = 0; i < nro; i++)
+			if (allow(rs, ro[i], FS_READ) < 0)
+				fail("unable to allow %s: %s", ro[i], strerror(errno));
+		for (int i = 0; i < nrw; i++)
+			if (allow(rs, rw[i], rwr) < 0)
+				fail("unable to allow %s: %s", rw[i], strerror(errno));
+		if (syscall(SYS_landlock_restrict_self, rs, 0) < 0)
+			fail("landlock_restrict_self: %s", strerror(errno));
+		close(rs);
+		char extra[1024] = "";
+		size_t n = 0;
+		for (int i = 0; i < nro && n < sizeof extra - 1; i++)
+			n += (size_t)snprintf(extra + n, sizeof extra - n, " %s", ro[i]);
+		say("Landlock ABI %d: read-write %s%s; read-only the system folders%s%s; %s%s", abi, root,
+		    nrw ? " (and --rw paths)" : "", nro ? " and" : "", extra,
+		    abi >= 4 ? "no TCP" : "TCP not restricted (Landlock ABI < 4)",
+		    abi >= 6 ? ", no signals or abstract sockets out" : "");
+	}
+	execvp(argv[optind], argv + optind);
+	fail("unable to run %s: %s", argv[optind], strerror(errno));
+}
