@@ -247,6 +247,7 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 	c->fail_limit = 3;
 	c->fair_share = false;
 	c->probe_interval = 30;
+	c->confine = true;
 	if (access("/usr/sbin/sendmail", X_OK) == 0)
 		snprintf(c->notify_command, sizeof c->notify_command, "/usr/sbin/sendmail -t");
 	c->notify_progress = 3600;
@@ -297,6 +298,24 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 		goto out;
 	if (c->heartbeat < 1)
 		c->heartbeat = 1;
+	if (!conf_bool(ini, "agent", "confine", &c->confine, err, errsize))
+		goto out;
+	if ((v = ini_get(ini, "agent", "render_user"))) {
+		if (!name_is_valid(v) || strlen(v) >= sizeof c->render_user) {
+			snprintf(err, errsize, "conf/hotfarm.ini line %d: [agent] render_user must be a user name, not '%s'",
+				 ini_line(ini, "agent", "render_user"), v);
+			goto out;
+		}
+		snprintf(c->render_user, sizeof c->render_user, "%s", v);
+	}
+	const char *limkeys[] = {"render_mem", "render_fsize"};
+	unsigned long long *lims[] = {&c->render_mem, &c->render_fsize};
+	for (int i = 0; i < 2; i++)
+		if ((v = ini_get(ini, "agent", limkeys[i])) && !parse_bytes(v, lims[i])) {
+			snprintf(err, errsize, "conf/hotfarm.ini line %d: [agent] %s must be a size like 4G, not '%s'",
+				 ini_line(ini, "agent", limkeys[i]), limkeys[i], v);
+			goto out;
+		}
 	if ((v = ini_get(ini, "notify", "command")))
 		snprintf(c->notify_command, sizeof c->notify_command, "%s", v);
 	if (!conf_seconds(ini, "notify", "progress", 86400 * 30, &c->notify_progress, err, errsize))

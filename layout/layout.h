@@ -70,6 +70,9 @@ struct site_conf {
 	long fail_limit;    /* [agent] frames failed in a row before a host skips a job */
 	bool fair_share;    /* [agent] share slots among jobs of one priority */
 	long probe_interval; /* [agent] seconds between probes of the host */
+	bool confine;        /* [agent] confine: every render through hf-confine */
+	char render_user[64]; /* [agent] render_user: as root, renders run as this user */
+	unsigned long long render_mem, render_fsize; /* [agent] limits per render, 0: none */
 	char notify_command[512]; /* [notify] command: gets RFC 5322 messages on stdin */
 	long auto_wait;        /* [site] auto_wait: a longer local wait sends an `auto` job away */
 	long summary_interval; /* [site] summary: seconds between load summaries to each peer */

@@ -40,6 +40,16 @@ int package_load(int confdir, const char *name, struct package *p, char *err, si
 		goto out;
 	if ((v = ini_get(ini, "probe", "version_regex")))
 		snprintf(p->version_regex, sizeof p->version_regex, "%s", v);
+	if ((v = ini_get(ini, "confine", "read"))) {
+		if (args_split(v, &p->confine_read, err, errsize) < 0)
+			goto out;
+		for (size_t i = 0; i < p->confine_read.n; i++)
+			if (p->confine_read.v[i][0] != '/') {
+				snprintf(err, errsize, "%s: [confine] read holds full paths, not '%s'", display,
+					 p->confine_read.v[i]);
+				goto out;
+			}
+	}
 	v = ini_get(ini, "render", "argv");
 	if (!p->builtin_null) {
 		if (!v || !*v) {
@@ -62,6 +72,7 @@ out:
 void package_free(struct package *p)
 {
 	strlist_free(&p->probe_args);
+	strlist_free(&p->confine_read);
 	strlist_free(&p->argv);
 }
 

@@ -17,6 +17,7 @@ struct package {
 	struct strlist argv;       /* the template, one word each */
 	bool builtin_null;         /* benchmarking only: renders nothing, runs nothing */
 	bool no_output;            /* [package] produces = nothing: exit 0 is success */
+	struct strlist confine_read; /* [confine] read: its install paths, read-only to a confined render */
 };
 
 /* The values placeholders stand for. */

@@ -43,7 +43,7 @@ static struct spool sp;
 static char host[64];
 static int hostfd = -1; /* hosts/HOST */
 static struct host_record self;
-static char checker[PATH_MAX];
+static char checker[PATH_MAX], confiner[PATH_MAX];
 static bool stopping;
 
 /* ---- jobs as this agent sees them ---------------------------------------- */
@@ -615,6 +615,39 @@ static void frame_start(struct slot *s)
 	}
 	free(argv.v[0]);
 	argv.v[0] = xstrdup(j->program);
+	if (sp.conf.confine) {
+		/* hf-confine --root JOB --ro PROGRAM --ro <package paths> [limits] -- argv */
+		struct strlist full = {0};
+		strlist_add(&full, confiner);
+		strlist_add(&full, "--root");
+		strlist_add(&full, j->path);
+		strlist_add(&full, "--ro");
+		strlist_add(&full, j->program);
+		for (size_t i = 0; i < j->pkg.confine_read.n; i++) {
+			strlist_add(&full, "--ro");
+			strlist_add(&full, j->pkg.confine_read.v[i]);
+		}
+		char num[32];
+		if (sp.conf.render_mem) {
+			snprintf(num, sizeof num, "%llu", sp.conf.render_mem);
+			strlist_add(&full, "--mem");
+			strlist_add(&full, num);
+		}
+		if (sp.conf.render_fsize) {
+			snprintf(num, sizeof num, "%llu", sp.conf.render_fsize);
+			strlist_add(&full, "--fsize");
+			strlist_add(&full, num);
+		}
+		if (*sp.conf.render_user) {
+			strlist_add(&full, "--user");
+			strlist_add(&full, sp.conf.render_user);
+		}
+		strlist_add(&full, "--");
+		for (size_t i = 0; i < argv.n; i++)
+			strlist_add(&full, argv.v[i]);
+		strlist_free(&argv);
+		argv = full;
+	}
 	strlist_take(&argv, NULL);
 	s->pid = spawn_in(files, argv.v, logfd, s->owner);
 	int e = errno;
@@ -1324,6 +1357,7 @@ int main(int argc, char **argv)
 	free(abs);
 	const char *lx = getenv("HOTFARM_LIBEXECDIR");
 	snprintf(checker, sizeof checker, "%s/hf-check", lx ? lx : HOTFARM_LIBEXECDIR);
+	snprintf(confiner, sizeof confiner, "%s/hf-confine", lx ? lx : HOTFARM_LIBEXECDIR);
 	if (access(checker, X_OK) < 0)
 		die_errno(EXIT_TEMPFAIL, "the image checker %s is missing", checker);
 

@@ -90,8 +90,9 @@ cmd_job() {
 }
 RUN_ARGS='sh {files}/run.sh {frame} {output}'
 # render_script DIR [PRESLEEP [TIMES]]: DIR/run.sh renders frame $1 into
-# $2 with POV-Ray, after sleeping PRESLEEP seconds; the file TIMES (outside
-# the job) gets a line "start F NS" and one "end F NS" per render.
+# $2 with POV-Ray, after sleeping PRESLEEP seconds; the file TIMES (in the
+# job's folder: renders are confined to it) gets a line "start F NS" and one
+# "end F NS" per render.
 render_script() {
 	mkdir -p "$1"
 	cat >"$1/run.sh" <<-EOF
@@ -193,8 +194,8 @@ case_cancel() {
 	mkdir -p "$T/can"
 	cat >"$T/can/run.sh" <<-EOF
 	#!/bin/sh
-	if mkdir "$T/can.lock1" 2>/dev/null || mkdir "$T/can.lock2" 2>/dev/null; then
-		echo "\$1" >>"$T/can.fast"
+	if mkdir "$SPOOL/jobs/can/can.lock1" 2>/dev/null || mkdir "$SPOOL/jobs/can/can.lock2" 2>/dev/null; then
+		echo "\$1" >>"$SPOOL/jobs/can/can.fast"
 	else
 		sleep $SLEEP_CANCEL
 	fi
@@ -203,8 +204,8 @@ case_cancel() {
 	cmd_job "$T/can" 1-6 "$RUN_ARGS"
 	drop_dir can "$T/can"
 	fast_done() {
-		[ "$( { wc -l <"$T/can.fast"; } 2>/dev/null)" = 2 ] || return 1
-		for f in $(cat "$T/can.fast"); do has_output can "$(printf 'f_%04d.png' "$f")" || return 1; done
+		[ "$( { wc -l <"$SPOOL/jobs/can/can.fast"; } 2>/dev/null)" = 2 ] || return 1
+		for f in $(cat "$SPOOL/jobs/can/can.fast"); do has_output can "$(printf 'f_%04d.png' "$f")" || return 1; done
 	}
 	can_ready() { fast_done && nprocs_is 2 "sleep $SLEEP_CANCEL"; }
 	check "cancel: two frames are rendered and two more are running" wait_for 20 can_ready
@@ -213,7 +214,7 @@ case_cancel() {
 	ms=$(stop_time $pids)
 	check "cancel: every render of the job is stopped within 1 s (${ms} ms)" stopped_within "$ms" 1000
 	check "cancel: the entry is in cancelled/" in_state cancelled can
-	check "cancel: the frames done ($(echo $(cat "$T/can.fast" 2>/dev/null))) stay in output/" fast_done
+	check "cancel: the frames done ($(echo $(cat "$SPOOL/jobs/can/can.fast" 2>/dev/null))) stay in output/" fast_done
 	check "cancel: no other image is in output/" [ "$(outputs can)" -eq 2 ]
 	check "cancel: the running tickets go back to todo/ (4 there)" wait_for 2 jfiles_is can frames/todo 4
 	check "cancel: none is left in active/" jfiles_is can frames/active 0
@@ -247,13 +248,13 @@ case_tokens() {
 	start_watcherd
 	start_agent d1 --slots 2
 	start_agent d2 --slots 2
-	render_script "$T/tok" 0 "$T/tok.times"
+	render_script "$T/tok" 0 "$SPOOL/jobs/tok/tok.times"
 	RETRIES=0 JOB_X='limits = lic' cmd_job "$T/tok" 1-4 "$RUN_ARGS"
 	drop_dir tok "$T/tok"
 	check "tokens: a job needing the single lic token finishes" wait_for 40 job_done tok
-	starts=$(grep -c '^start' "$T/tok.times" 2>/dev/null)
+	starts=$(grep -c '^start' "$SPOOL/jobs/tok/tok.times" 2>/dev/null)
 	check "tokens: all 4 frames rendered once each ($starts starts)" [ "$starts" -eq 4 ]
-	most=$(awk '$1 == "start" { n++; if (n > m) m = n } $1 == "end" { n-- } END { print m + 0 }' "$T/tok.times" 2>/dev/null)
+	most=$(awk '$1 == "start" { n++; if (n > m) m = n } $1 == "end" { n-- } END { print m + 0 }' "$SPOOL/jobs/tok/tok.times" 2>/dev/null)
 	check "tokens: never two renders at once (at most $most)" [ "$most" -eq 1 ]
 	check "tokens: the token is free again (limits/lic/t1)" wait_for 2 test -f "$SPOOL/limits/lic/t1"
 	check "tokens: nobody holds it" [ "$(ls "$SPOOL/limits/lic" | grep -c @)" -eq 0 ]
@@ -318,7 +319,7 @@ case_restart() {
 	mkdir -p "$T/rs"
 	cat >"$T/rs/run.sh" <<-EOF
 	#!/bin/sh
-	if mkdir "$T/rs.first" 2>/dev/null; then sleep $SLEEP_ORPHAN; else sleep 1; fi
+	if mkdir "$SPOOL/jobs/rs/rs.first" 2>/dev/null; then sleep $SLEEP_ORPHAN; else sleep 1; fi
 	exec povray -D -V +Iscene.pov +O"\$2" +W64 +H48 +FN +KFI1 +KFF8 +SF\$1 +EF\$1
 	EOF
 	cmd_job "$T/rs" 1-6 "$RUN_ARGS"

@@ -84,13 +84,15 @@ width = 64
 height = 48
 args = sh {files}/run.sh {frame} {output}
 INI
-cat >"$T/flaky/run.sh" <<SH
-[ -e "$T/flag" ] || exit 1
-cd "$HF_ROOT/examples/orbit" && povray -D -V +Iscene.pov +O"\$2" +W64 +H48 +FN +KFI1 +KFF2 +SF\$1 +EF\$1
+# (renders are confined to their job folder: the scene and the flag are in it)
+cp "$HF_ROOT/examples/orbit/scene.pov" "$T/flaky/scene.pov"
+cat >"$T/flaky/run.sh" <<'SH'
+cd "$(dirname "$0")" && [ -e flag ] || exit 1
+povray -D -V +Iscene.pov +O"$2" +W64 +H48 +FN +KFI1 +KFF2 +SF$1 +EF$1
 SH
 drop_dir flaky "$T/flaky"
 check "a failing job ends in failed/" wait_for 30 job_failed flaky
-touch "$T/flag"
+touch "$SPOOL/jobs/flaky/files/flag"
 hotfarm retry flaky >"$T/retry"
 check "retry puts the failed frames back" grep -q "2 failed tickets back" "$T/retry"
 check "and the job renders to the end" wait_for 60 job_done flaky

@@ -84,6 +84,28 @@ b=$(python3 "$HF_ROOT/tests/pngpixels.py" "$S/jobs/mine/"conf*.png 2>/dev/null |
 check "POV-Ray under hf-confine renders pixel-identical to unconfined" [ -n "$a" ] && [ "$a" = "$b" ]
 (cd "$S/jobs/mine/files" && hf-confine --root "$S/jobs/mine" -- povray -D -V +Iscene.pov +O"$T/denied.png" +W8 +H8) >/dev/null 2>&1
 check "and cannot write its image outside the job folder" [ ! -e "$T/denied.png" ]
+# through the farm: the render agent runs every render confined. A job
+# whose "renderer" is the hostile script tries to read another job's file.
+new_spool farm
+start_watcherd
+start_agent h1 --slots 1
+povray_job "$T/victim" 1
+echo "the victim's secret" >"$T/victim/secret.txt"
+drop_dir victim "$T/victim"
+check "a victim job renders" wait_for 60 job_done victim
+mkdir -p "$T/hostile"
+cp "$HF_ROOT/tests/escape.sh" "$T/hostile/"
+printf '[job]\nframes = 1\nretries = 0\n[render]\npackage = command\nscene = escape.sh\nargs = sh {files}/escape.sh %s %s\n' \
+	"$SPOOL/jobs/victim/files/secret.txt" "$T/outside" >"$T/hostile/job.ini"
+drop_dir hostile "$T/hostile"
+check "the hostile job runs (and fails: it made no image)" wait_for 60 job_failed hostile
+LOG=$(ls "$SPOOL/jobs/hostile/logs/"frame0001.try1.* 2>/dev/null | head -1)
+check "its frame log says how it was confined" grep -q '^hf-confine: Landlock ABI [0-9]*: read-write .*/jobs/hostile' "$LOG"
+n=$(grep -c '^blocked ' "$LOG")
+check "under the agent, all $n of its attempts were stopped" sh -c "[ $n -ge 10 ] && ! grep -q '^ok ' '$LOG'"
+check "the victim's file is untouched" [ "$(cat "$SPOOL/jobs/victim/files/secret.txt")" = "the victim's secret" ]
+check "and its frame too" [ -s "$SPOOL/jobs/victim/output/f_0001.png" ]
+
 hf-confine --root relative -- true 2>"$T/bad.err"
 check "a relative --root is refused (exit 111)" [ $? -eq 111 ]
 done_testing
