@@ -26,7 +26,7 @@ LAYOUT_HDR := $(wildcard layout/*.h)
 LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=build/layout/%.o)
 
 PROGRAMS := bin/hotfarm bin/watcherd bin/hf-intake bin/hf-route bin/render-agent bin/hf-check bin/hf-status bin/hf-notify \
-	bin/hf-collect bin/hf-send bin/hf-confine
+	bin/hf-collect bin/hf-send bin/hf-confine bin/libhfwrap.so
 SITE_OBJ := build/spoolers/sitepack.o build/spoolers/siteload.o
 
 all: $(PROGRAMS)
@@ -85,6 +85,13 @@ bin/hf-check: build/spoolers/check.o build/liblayout.a
 bin/hf-confine: build/wrapper/confine.o
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+# the I/O wrapper hf-confine preloads: it defines open() and friends itself,
+# so it is built without _FORTIFY_SOURCE (which turns them into inlines)
+bin/libhfwrap.so: wrapper/preload.c
+	@mkdir -p bin
+	$(CC) -std=c17 $(WARN) -fstack-protector-strong -fPIC -shared -O2 -g -U_FORTIFY_SOURCE -fvisibility=hidden \
+		-o $@ $< -ldl
 
 bin/watcherd: build/watcherd/watcherd.o build/watcherd/farm.o build/spoolers/siteload.o build/liblayout.a
 	@mkdir -p bin

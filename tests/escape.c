@@ -50,6 +50,20 @@ static void try_fd(const char *name, int fd)
 
 static void try_rc(const char *name, int rc) { report(name, rc == 0, errno); }
 
+/* A marker on stderr before each attempt: what the wrapper logs after it
+ * (hf-wrap: denied ...) shows which layer stopped the attempt. */
+static void begin(const char *name) { fprintf(stderr, "attempt %s\n", name); }
+#define TRY_FD(name, expr)               \
+	do {                             \
+		begin(name);             \
+		try_fd(name, (expr));    \
+	} while (0)
+#define TRY_RC(name, expr)               \
+	do {                             \
+		begin(name);             \
+		try_rc(name, (expr));    \
+	} while (0)
+
 static char *join(const char *a, const char *b)
 {
 	char *s;
@@ -76,9 +90,9 @@ int main(int argc, char **argv)
 	if (own >= 0)
 		close(own);
 
-	try_fd("open-absolute", open(other, O_RDONLY));
-	try_fd("open-other-site", open(site, O_RDONLY));
-	try_fd("fopen-absolute", ({
+	TRY_FD("open-absolute", open(other, O_RDONLY));
+	TRY_FD("open-other-site", open(site, O_RDONLY));
+	TRY_FD("fopen-absolute", ({
 			FILE *f = fopen(other, "r");
 			int fd = f ? dup(fileno(f)) : -1;
 			if (f)
@@ -101,43 +115,46 @@ int main(int argc, char **argv)
 				n += (size_t)snprintf(rel + n, sizeof rel - n, "../");
 		snprintf(rel + n, sizeof rel - n, "%s", other + last + 1);
 	}
-	try_fd("open-dotdot", open(rel, O_RDONLY));
+	TRY_FD("open-dotdot", open(rel, O_RDONLY));
 	int dfd = open(".", O_RDONLY | O_DIRECTORY);
-	try_fd("openat-dirfd-dotdot", openat(dfd, rel, O_RDONLY));
-	try_fd("openat-dirfd-absolute", openat(dfd, other, O_RDONLY));
-	try_fd("raw-syscall-openat", (int)syscall(SYS_openat, AT_FDCWD, other, O_RDONLY));
+	TRY_FD("openat-dirfd-dotdot", openat(dfd, rel, O_RDONLY));
+	TRY_FD("openat-dirfd-absolute", openat(dfd, other, O_RDONLY));
+	TRY_FD("raw-syscall-openat", (int)syscall(SYS_openat, AT_FDCWD, other, O_RDONLY));
 #ifdef SYS_open
-	try_fd("raw-syscall-open", (int)syscall(SYS_open, other, O_RDONLY));
+	TRY_FD("raw-syscall-open", (int)syscall(SYS_open, other, O_RDONLY));
 #endif
 	{
 		struct {
 			unsigned long long flags, mode, resolve;
 		} how = {O_RDONLY, 0, 0};
-		try_fd("raw-syscall-openat2", (int)syscall(SYS_openat2, AT_FDCWD, other, &how, sizeof how));
+		TRY_FD("raw-syscall-openat2", (int)syscall(SYS_openat2, AT_FDCWD, other, &how, sizeof how));
 	}
 	char *p = join("/proc/self/root", other);
-	try_fd("proc-self-root", open(p, O_RDONLY));
+	TRY_FD("proc-self-root", open(p, O_RDONLY));
 	free(p);
 	p = join("/proc/self/cwd/", rel);
-	try_fd("proc-self-cwd", open(p, O_RDONLY));
+	TRY_FD("proc-self-cwd", open(p, O_RDONLY));
 	free(p);
 	{
 		/* O_PATH is not an open for reading: then reopen through /proc */
+		begin("o-path-reopen");
 		int path = open(other, O_PATH);
 		char via[64];
 		snprintf(via, sizeof via, "/proc/self/fd/%d", path);
-		try_fd("o-path-reopen", path >= 0 ? open(via, O_RDONLY) : -1);
+		TRY_FD("o-path-reopen", path >= 0 ? open(via, O_RDONLY) : -1);
 		if (path >= 0)
 			close(path);
 	}
 	unlink("link-to-other");
+	begin("symlink-in-own-folder");
 	if (symlink(other, "link-to-other") == 0)
-		try_fd("symlink-in-own-folder", open("link-to-other", O_RDONLY));
+		TRY_FD("symlink-in-own-folder", open("link-to-other", O_RDONLY));
 	else
 		report("symlink-in-own-folder", 0, errno);
 	unlink("hard-to-other");
+	begin("hardlink-into-own-folder");
 	if (link(other, "hard-to-other") == 0)
-		try_fd("hardlink-into-own-folder", open("hard-to-other", O_RDONLY));
+		TRY_FD("hardlink-into-own-folder", open("hard-to-other", O_RDONLY));
 	else
 		report("hardlink-into-own-folder", 0, errno);
 	{
@@ -145,11 +162,12 @@ int main(int argc, char **argv)
 		snprintf(dir, sizeof dir, "%s", other);
 		char *slash = strrchr(dir, '/');
 		*slash = 0;
+		begin("list-other-job");
 		DIR *d = opendir(dir);
 		report("list-other-job", d != NULL && readdir(d) != NULL, errno);
 		if (d)
 			closedir(d);
-		try_fd("chdir-then-open", chdir(dir) == 0 ? open(slash + 1, O_RDONLY) : -1);
+		TRY_FD("chdir-then-open", chdir(dir) == 0 ? open(slash + 1, O_RDONLY) : -1);
 		if (chdir(cwd) < 0)
 			return 2;
 	}
@@ -162,37 +180,39 @@ int main(int argc, char **argv)
 			fd = open_by_handle_at(m, fh, O_RDONLY);
 			close(m);
 		}
-		try_fd("open-by-handle", fd);
+		TRY_FD("open-by-handle", fd);
 		free(fh);
 	}
 	p = join(outside, "/escaped.txt");
-	try_fd("write-outside", ({
+	TRY_FD("write-outside", ({
 			int fd = open(p, O_CREAT | O_WRONLY, 0644);
 			fd >= 0 && write(fd, "x", 1) == 1 ? open(p, O_RDONLY) : (fd >= 0 ? (close(fd), -1) : -1);
 		}));
 	free(p);
 	p = join(outside, "/escaped-dir");
-	try_rc("mkdir-outside", mkdir(p, 0755));
+	TRY_RC("mkdir-outside", mkdir(p, 0755));
 	free(p);
 	{
+		begin("write-other");
 		int fd = open(other, O_WRONLY | O_APPEND);
 		int ok = fd >= 0 && write(fd, "", 0) == 0;
 		report("write-other", ok, errno);
 		if (fd >= 0)
 			close(fd);
 	}
-	try_rc("truncate-other", truncate(other, 0));
-	try_rc("rename-into-own-folder", rename(other, "stolen"));
-	try_rc("unlink-other", unlink(other));
+	TRY_RC("truncate-other", truncate(other, 0));
+	TRY_RC("rename-into-own-folder", rename(other, "stolen"));
+	TRY_RC("unlink-other", unlink(other));
 	{
 		/* run a program the other job holds */
 		char prog[4096];
 		snprintf(prog, sizeof prog, "%s", other);
 		*strrchr(prog, '/') = 0;
 		strncat(prog, "/tool.sh", sizeof prog - strlen(prog) - 1);
+		begin("exec-other-job-program");
 		pid_t pid = fork();
 		if (pid == 0) {
-			execl(prog, prog, (char *)NULL);
+			execv(prog, (char *[]){prog, NULL});
 			_exit(errno == EACCES ? 126 : 127);
 		}
 		int st = 0;
@@ -202,6 +222,7 @@ int main(int argc, char **argv)
 	}
 	{
 		/* no network: a TCP connection to this host */
+		begin("tcp-connect");
 		int s = socket(AF_INET, SOCK_STREAM, 0);
 		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(getenv("ESCAPE_PORT") ? getenv("ESCAPE_PORT") : "9"))};
 		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -211,10 +232,12 @@ int main(int argc, char **argv)
 	}
 	{
 		/* a signal to a process outside (the one that started us) */
+		begin("signal-outside");
 		pid_t target = getenv("ESCAPE_PID") ? (pid_t)atoi(getenv("ESCAPE_PID")) : getppid();
 		report("signal-outside", kill(target, 0) == 0, errno);
 	}
 	{
+		begin("abstract-unix-socket");
 		int s = socket(AF_UNIX, SOCK_STREAM, 0);
 		struct sockaddr_un a = {.sun_family = AF_UNIX};
 		const char *name = getenv("ESCAPE_ABSTRACT") ? getenv("ESCAPE_ABSTRACT") : "hotfarm-escape";

@@ -51,8 +51,14 @@ confined() { # OUT PROGRAM ARGS...
 	_o=$1; shift
 	run "$_o" hf-confine --root "$S/jobs/mine" --ro "$T/escape" --ro "$T/escape-static" --ro "$HF_ROOT/tests/escape.sh" -- "$@"
 }
-layer() { # NAME: the layer that stopped attempt NAME
-	echo "Landlock (kernel)"
+layer() { # ERRFILE NAME: the layer that stopped attempt NAME (the wrapper logs
+	# its denials right after the attempt's marker; what it let through, or
+	# never saw, the kernel stopped)
+	if awk -v a="attempt $2" '$0 == a { on = 1; next } /^attempt / { on = 0 } on && /^hf-wrap: denied/ { f = 1 } END { exit !f }' "$1"; then
+		echo "the I/O wrapper"
+	else
+		echo "Landlock (kernel)"
+	fi
 }
 for kind in escape escape-static; do
 	confined "$T/$kind" "$T/$kind" "$OTHER" "$T/outside" "$SITE"
@@ -60,17 +66,21 @@ for kind in escape escape-static; do
 	n=$(grep -c '^blocked ' "$T/$kind.out")
 	check "$kind: all $n attempts stopped" sh -c "[ $n -ge 25 ] && ! grep -q '^ok ' '$T/$kind.out'"
 	grep '^ok \|^blocked ' "$T/$kind.out" | while read -r verdict name rest; do
-		echo "# $kind ${name%:}: ${verdict} (${rest}) by $(layer "${name%:}")"
+		echo "# $kind ${name%:}: ${verdict} (${rest}) by $(layer "$T/$kind.err" "${name%:}")"
 	done
 done
+wrapper_stopped=$(grep '^ok \|^blocked ' "$T/escape.out" | while read -r v name rest; do layer "$T/escape.err" "${name%:}"; done | grep -c wrapper)
+check "the wrapper stopped $wrapper_stopped attempts of the dynamic program itself" [ "$wrapper_stopped" -ge 15 ]
+static_wrapped=$(grep -c '^hf-wrap: denied' "$T/escape-static.err")
+check "the static program bypasses the wrapper ($static_wrapped denials logged): Landlock alone stopped it" [ "$static_wrapped" -eq 0 ]
 check "the other job's file is untouched" [ "$(cat "$OTHER")" = "the other job's secret" ]
 check "nothing was written outside" [ -z "$(ls -A "$T/outside")" ]
-check "hf-confine says in the log what it allowed" grep -q 'hf-confine: Landlock ABI [0-9]*: read-write' "$T/escape.err"
+check "hf-confine says in the log what it allowed" grep -q 'hf-confine: Landlock ABI [0-9][^:]*: read-write' "$T/escape.err"
 
 confined "$T/script" sh "$HF_ROOT/tests/escape.sh" "$OTHER" "$T/outside"
 n=$(grep -c '^blocked ' "$T/script.out")
 check "the shell script: all $n attempts stopped" sh -c "[ $n -ge 10 ] && ! grep -q '^ok ' '$T/script.out'"
-grep '^ok \|^blocked ' "$T/script.out" | while read -r verdict name; do echo "# script $name: $verdict by $(layer "$name")"; done
+grep '^ok \|^blocked ' "$T/script.out" | while read -r verdict name; do echo "# script $name: $verdict"; done
 total=$(($(grep -c '^blocked ' "$T/escape.out") + $(grep -c '^blocked ' "$T/escape-static.out") + n))
 check "$total ways out tried under confinement, none worked" [ "$total" -ge 25 ]
 
@@ -100,11 +110,33 @@ printf '[job]\nframes = 1\nretries = 0\n[render]\npackage = command\nscene = esc
 drop_dir hostile "$T/hostile"
 check "the hostile job runs (and fails: it made no image)" wait_for 60 job_failed hostile
 LOG=$(ls "$SPOOL/jobs/hostile/logs/"frame0001.try1.* 2>/dev/null | head -1)
-check "its frame log says how it was confined" grep -q '^hf-confine: Landlock ABI [0-9]*: read-write .*/jobs/hostile' "$LOG"
+check "its frame log says how it was confined" grep -q '^hf-confine: Landlock ABI [0-9][^:]*: read-write .*/jobs/hostile' "$LOG"
 n=$(grep -c '^blocked ' "$LOG")
 check "under the agent, all $n of its attempts were stopped" sh -c "[ $n -ge 10 ] && ! grep -q '^ok ' '$LOG'"
 check "the victim's file is untouched" [ "$(cat "$SPOOL/jobs/victim/files/secret.txt")" = "the victim's secret" ]
 check "and its frame too" [ -s "$SPOOL/jobs/victim/output/f_0001.png" ]
+
+# path mapping: the scene names its texture by the studio's absolute path;
+# the job shipped it under that path, and the render finds the copy
+mkdir -p "$T/studio/studio/textures"
+python3 "$HF_ROOT/tests/mkpng.py" good "$T/studio/studio/textures/wood.png" 32 32
+cat >"$T/studio/scene.pov" <<'POV'
+camera { location <0, 0, -3> look_at <0, 0, 0> }
+light_source { <5, 5, -5> color rgb 1 }
+plane { z, 0 pigment { image_map { png "/studio/textures/wood.png" } scale 2 translate <-1, -1, 0> } finish { ambient 1 } }
+POV
+printf '[job]\nframes = 1\nretries = 0\n[render]\nscene = scene.pov\nwidth = 64\nheight = 48\noutput = "f_####.png"\n' >"$T/studio/job.ini"
+drop_dir studio "$T/studio"
+check "a scene reading /studio/textures/wood.png renders confined" wait_for 60 job_done studio
+SLOG=$(ls "$SPOOL/jobs/studio/logs/"frame0001.try1.* 2>/dev/null | head -1)
+check "the frame log names the mapping" grep -q '^hf-wrap: mapped /studio/textures/wood.png -> files/studio/textures/wood.png' "$SLOG"
+mkdir -p "$T/studio-hand"
+cp "$T/studio/studio/textures/wood.png" "$T/studio-hand/wood.png"
+sed 's|"/studio/textures/wood.png"|"wood.png"|' "$T/studio/scene.pov" >"$T/studio-hand/scene.pov"
+(cd "$T/studio-hand" && povray -D -V +Iscene.pov +O"$T/studio-hand/hand.png" +W64 +H48) >/dev/null 2>&1
+a=$(python3 "$HF_ROOT/tests/pngpixels.py" "$T/studio-hand/hand.png" 2>/dev/null | cut -d' ' -f1,2)
+b=$(python3 "$HF_ROOT/tests/pngpixels.py" "$SPOOL/jobs/studio/output/f_0001.png" 2>/dev/null | cut -d' ' -f1,2)
+check "and its frame is pixel-identical to povray by hand with the texture beside the scene" [ -n "$a" ] && [ "$a" = "$b" ]
 
 hf-confine --root relative -- true 2>"$T/bad.err"
 check "a relative --root is refused (exit 111)" [ $? -eq 111 ]

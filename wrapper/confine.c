@@ -198,10 +198,56 @@ int main(int argc, char **argv)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail("no_new_privs: %s", strerror(errno));
 	setenv("HOTFARM_JOB_ROOT", root, 1);
+	/* the I/O wrapper beside this program: path mapping and named denials */
+	char self[4096], lib[4200];
+	ssize_t sn = readlink("/proc/self/exe", self, sizeof self - 1);
+	bool wrapped = false;
+	if (sn > 0) {
+		self[sn] = 0;
+		char *slash = strrchr(self, '/');
+		*slash = 0;
+		snprintf(lib, sizeof lib, "%s/libhfwrap.so", self);
+		if (access(lib, R_OK) == 0 && !getenv("HOTFARM_NO_WRAP")) {
+			const char *old = getenv("LD_PRELOAD");
+			char *pre = malloc(strlen(lib) + (old ? strlen(old) : 0) + 2);
+			sprintf(pre, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
+			setenv("LD_PRELOAD", pre, 1);
+			free(pre);
+			size_t len = 0;
+			for (const char *const *p = system_ro; *p; p++)
+				len += strlen(*p) + 1;
+			for (int i = 0; i < nro; i++)
+				len += strlen(ro[i]) + 1;
+			len += strlen(lib) + 1;
+			char *list = calloc(1, len + 1);
+			for (const char *const *p = system_ro; *p; p++)
+				strcat(strcat(list, *p), ":");
+			for (int i = 0; i < nro; i++)
+				strcat(strcat(list, ro[i]), ":");
+			strcat(list, lib);
+			setenv("HOTFARM_WRAP_RO", list, 1);
+			free(list);
+			len = 0;
+			for (const char *const *p = system_rw; *p; p++)
+				len += strlen(*p) + 1;
+			for (int i = 0; i < nrw; i++)
+				len += strlen(rw[i]) + 1;
+			list = calloc(1, len + 1);
+			for (const char *const *p = system_rw; *p; p++)
+				strcat(strcat(list, *p), ":");
+			for (int i = 0; i < nrw; i++)
+				strcat(strcat(list, rw[i]), ":");
+			setenv("HOTFARM_WRAP_RW", list, 1);
+			free(list);
+			wrapped = true;
+		}
+	}
 
 	abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 	if (abi < 1) {
-		say("this kernel has no Landlock (%s); %s runs without it", strerror(errno), argv[optind]);
+		say("this kernel has no Landlock (%s); %s runs %s", strerror(errno), argv[optind],
+		    wrapped ? "confined by the I/O wrapper alone (programs that bypass libc are not held)"
+			    : "unconfined (and the I/O wrapper is missing)");
 	} else {
 		fs_handled = (1ULL << 13) - 1; /* ABI 1: execute .. make_sym */
 		if (abi >= 2)
@@ -233,6 +279,8 @@ int main(int argc, char **argv)
 		for (const char *const *p = system_rw; *p; p++)
 			if (allow(rs, *p, FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE | LL_TRUNCATE) < 0)
 				fail("unable to allow %s: %s", *p, strerror(errno));
+		if (wrapped && allow(rs, lib, FS_READ) < 0)
+			fail("unable to allow %s: %s", lib, strerror(errno));
 		for (int i = 0; i < nro; i++)
 			if (allow(rs, ro[i], FS_READ) < 0)
 				fail("unable to allow %s: %s", ro[i], strerror(errno));
@@ -246,7 +294,8 @@ int main(int argc, char **argv)
 		size_t n = 0;
 		for (int i = 0; i < nro && n < sizeof extra - 1; i++)
 			n += (size_t)snprintf(extra + n, sizeof extra - n, " %s", ro[i]);
-		say("Landlock ABI %d: read-write %s%s; read-only the system folders%s%s; %s%s", abi, root,
+		say("Landlock ABI %d%s: read-write %s%s; read-only the system folders%s%s; %s%s", abi,
+		    wrapped ? " and the I/O wrapper" : "", root,
 		    nrw ? " (and --rw paths)" : "", nro ? " and" : "", extra,
 		    abi >= 4 ? "no TCP" : "TCP not restricted (Landlock ABI < 4)",
 		    abi >= 6 ? ", no signals or abstract sockets out" : "");
