@@ -628,6 +628,15 @@ static void frame_start(struct slot *s)
 			strlist_add(&full, j->pkg.confine_read.v[i]);
 		}
 		char num[32];
+		if (j->jd.timeout > 0) {
+			/* a CPU-time ceiling the kernel holds even if the agent dies:
+			 * the job's timeout on every CPU, and a little more (the agent
+			 * stops it at the timeout itself) */
+			long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+			snprintf(num, sizeof num, "%ld", (j->jd.timeout + 5) * (cpus > 0 ? cpus : 1));
+			strlist_add(&full, "--cpu");
+			strlist_add(&full, num);
+		}
 		if (sp.conf.render_mem) {
 			snprintf(num, sizeof num, "%llu", sp.conf.render_mem);
 			strlist_add(&full, "--mem");

@@ -138,6 +138,20 @@ a=$(python3 "$HF_ROOT/tests/pngpixels.py" "$T/studio-hand/hand.png" 2>/dev/null 
 b=$(python3 "$HF_ROOT/tests/pngpixels.py" "$SPOOL/jobs/studio/output/f_0001.png" 2>/dev/null | cut -d' ' -f1,2)
 check "and its frame is pixel-identical to povray by hand with the texture beside the scene" [ -n "$a" ] && [ "$a" = "$b" ]
 
+# a kernel without Landlock: it still runs, the wrapper alone holding what
+# goes through libc, and the log says so
+(cd "$S/jobs/mine" && HOTFARM_NO_LANDLOCK=1 hf-confine --root "$S/jobs/mine" -- cat "$OTHER") >"$T/noll.out" 2>"$T/noll.err"
+check "without Landlock the log says the wrapper alone confines it" grep -q 'no Landlock.*I/O wrapper alone' "$T/noll.err"
+check "and the wrapper still stops a read of another job" sh -c "grep -q 'hf-wrap: denied reading $OTHER' '$T/noll.err' && [ ! -s '$T/noll.out' ]"
+# limits and another user
+(cd "$S/jobs/mine" && hf-confine --root "$S/jobs/mine" --fsize 1000 -- sh -c 'head -c 5000 /dev/zero >big; echo $?') >"$T/fs.out" 2>/dev/null
+check "--fsize holds a render to its file size ($(stat -c %s "$S/jobs/mine/big" 2>/dev/null) bytes written)" [ "$(stat -c %s "$S/jobs/mine/big" 2>/dev/null)" -le 1000 ]
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	chmod 777 "$S/jobs/mine"
+	u=$(cd "$S/jobs/mine" && hf-confine --root "$S/jobs/mine" --user nobody -- id -u 2>/dev/null)
+	check "as root, --user runs it as that user (uid $u)" [ "$u" = "$(id -u nobody)" ]
+fi
+
 hf-confine --root relative -- true 2>"$T/bad.err"
 check "a relative --root is refused (exit 111)" [ $? -eq 111 ]
 done_testing
