@@ -212,7 +212,7 @@ int main(int argc, char **argv)
 		begin("exec-other-job-program");
 		pid_t pid = fork();
 		if (pid == 0) {
-			execv(prog, (char *[]){prog, NULL});
+			execl(prog, prog, (char *)NULL);
 			_exit(errno == EACCES ? 126 : 127);
 		}
 		int st = 0;

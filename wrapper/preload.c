@@ -505,3 +505,62 @@ EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	const char *p = strchr(file, '/') ? decide(AT_FDCWD, file, false, buf) : file;
 	return p ? NEXT(execvpe)(p, argv, envp) : -1;
 }
+
+/* execl, execlp, execle: glibc runs them on its internal execve, which no
+ * preload sees; so they are taken here, as arrays, into the calls above */
+static char **list_args(const char *arg0, va_list ap, char ***envp)
+{
+	size_t n = 1, cap = 16;
+	char **v = malloc(cap * sizeof *v);
+	if (!v)
+		return NULL;
+	v[0] = (char *)arg0;
+	for (;;) {
+		char *a = arg0 ? va_arg(ap, char *) : NULL;
+		if (n + 1 >= cap) {
+			char **w = realloc(v, (cap *= 2) * sizeof *v);
+			if (!w) {
+				free(v);
+				return NULL;
+			}
+			v = w;
+		}
+		v[n++] = a;
+		if (!a)
+			break;
+	}
+	if (envp)
+		*envp = va_arg(ap, char **);
+	return v;
+}
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	char **v = list_args(arg, ap, NULL);
+	va_end(ap);
+	int rc = v ? execv(path, v) : -1;
+	free(v);
+	return rc;
+}
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	char **v = list_args(arg, ap, NULL);
+	va_end(ap);
+	int rc = v ? execvp(file, v) : -1;
+	free(v);
+	return rc;
+}
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char **envp = NULL;
+	va_start(ap, arg);
+	char **v = list_args(arg, ap, &envp);
+	va_end(ap);
+	int rc = v ? execve(path, v, envp) : -1;
+	free(v);
+	return rc;
+}
