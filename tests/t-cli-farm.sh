@@ -69,7 +69,7 @@ check "slots --json shows the busy slot and its job" wait_for 20 busy
 hotfarm kill-frame slow 1 >/dev/null
 check "kill-frame stops it: the frame fails" wait_for 10 job_failed slow
 check "with a reason a person understands" grep -q "stopped by a user" "$SPOOL/jobs/slow/status.ini"
-check "and the sleep is gone" sh -c "! pgrep -x -f 'sleep 30' >/dev/null"
+check "and the sleep is gone" wait_for 5 sh -c "! pgrep -x -f 'sleep 30' >/dev/null"
 
 # retry: a job that fails until a flag exists
 mkdir -p "$T/flaky"
