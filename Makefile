@@ -1,5 +1,6 @@
 # hotfarm - a render farm in which everything is a directory.
-# make: build bin/; make check: every test; make bench: the figures;
+# make: build bin/; make check: every test; make stress: the long forms;
+# make bench: the figures;
 # make deps: install the Debian packages (as root).
 
 PREFIX ?= /usr/local
@@ -111,6 +112,10 @@ check: need-deps
 	@$(MAKE) --no-print-directory all bin/unit bin/unit-san
 	@tests/run
 
+# the long forms of the tests that have one (make check runs the short ones)
+stress: need-deps all
+	LEAK_JOBS=10000 sh tests/t-leaks.sh
+
 bench: need-deps
 	@$(MAKE) --no-print-directory all
 	@bench/run
@@ -140,4 +145,4 @@ install: all
 clean:
 	rm -rf build bin
 
-.PHONY: all check bench demo deps need-deps install clean
+.PHONY: all check stress bench demo deps need-deps install clean
