@@ -80,10 +80,10 @@ stage_ini() { c_s=$1; shift; std_ini "$T/in/$c_s.ini" "$@" && cp "$T/in/$c_s.ini
 # accepted NAME: jobs/NAME and its entry (new/, or queue/ once routed)
 accepted() {
 	[ -d "$SPOOL/jobs/$1" ] || return 1
-	for c_e in "$SPOOL"/new/*-"$1" "$SPOOL"/queue/*-"$1" "$SPOOL"/held/*-"$1"; do
-		[ -e "$c_e" ] && return 0
-	done
-	return 1
+	# one listing in the order entries move (new/ before queue/): an entry
+	# routed meanwhile is seen in one of them (globs taken first and tested
+	# after could miss it)
+	ls "$SPOOL/new" "$SPOOL/queue" "$SPOOL/held" | grep -q -- "-$1\$"
 }
 outcome() { rejected "$1" || accepted "$1"; }
 
