@@ -1348,23 +1348,25 @@ int dir_walk(int dirfd, const char *path, bool make)
 	return fd;
 }
 
+int dir_walk_parent(int dirfd, const char *path, bool make, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	*base = slash ? slash + 1 : path;
+	if (!slash)
+		return dup(dirfd);
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	return dir_walk(dirfd, dir, make);
+}
+
 int job_file_place(int jobfd, int srcdir, const char *src, const char *path)
 {
 	if (!path_is_inside(path)) {
 		errno = EINVAL;
 		return -1;
 	}
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s", path);
-	char *slash = strrchr(dir, '/');
-	const char *base = path;
-	if (slash) {
-		*slash = 0;
-		base = path + (slash - dir) + 1;
-	} else {
-		snprintf(dir, sizeof dir, ".");
-	}
-	int d = dir_walk(jobfd, dir, true);
+	const char *base;
+	int d = dir_walk_parent(jobfd, path, true, &base);
 	if (d < 0)
 		return -1;
 	int rc = renameat(srcdir, src, d, base);

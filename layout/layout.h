@@ -215,6 +215,9 @@ int output_publish(int jobfd, const char *image, const char *name);
 /* Open folder PATH below DIRFD, each part without following a link and
  * made when MAKE and missing. -1 with errno. */
 int dir_walk(int dirfd, const char *path, bool make);
+/* The folder holding PATH's last part, opened as dir_walk does (DIRFD
+ * itself, duplicated, when PATH has no '/'); BASE points at the last part. */
+int dir_walk_parent(int dirfd, const char *path, bool make, const char **base);
 /* A file received for a job (SRCDIR/SRC, complete, same filesystem)
  * becomes the job's PATH (output/..., logs/..., previews/...; folders
  * made, an older one replaced) in one rename. */

@@ -358,6 +358,32 @@ DIR *dir_open(int dirfd, const char *path)
 	return d;
 }
 
+int dir_names(int dirfd, const char *path, struct strlist *out)
+{
+	DIR *d = dir_open(dirfd, path);
+	if (!d)
+		return -1;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			strlist_add(out, e->d_name);
+	closedir(d);
+	return 0;
+}
+
+bool dir_has_names(int dirfd, const char *path)
+{
+	DIR *d = dir_open(dirfd, path);
+	struct dirent *e;
+	bool any = false;
+	while (d && !any && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			any = true;
+	if (d)
+		closedir(d);
+	return any;
+}
+
 int tree_remove(int parent, const char *name)
 {
 	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)

@@ -80,6 +80,12 @@ char *file_read_small(int dirfd, const char *name, size_t max, size_t *len);
  * following a symlink; NULL with errno on failure. */
 #include <dirent.h>
 DIR *dir_open(int dirfd, const char *path);
+/* The names in folder PATH below DIRFD that do not start with '.' (the
+ * temporary and private ones), added to OUT unsorted. 0, or -1 with errno
+ * when the folder cannot be listed. */
+int dir_names(int dirfd, const char *path, struct strlist *out);
+/* Whether folder PATH holds any such name (false when it cannot be read). */
+bool dir_has_names(int dirfd, const char *path);
 
 /* Remove a directory tree below DIRFD without following symlinks. */
 int tree_remove(int dirfd, const char *name);

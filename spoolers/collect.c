@@ -119,15 +119,8 @@ static int unpack(int fd, int dirfd, char *why, size_t whysize)
 			rc = -1;
 			break;
 		}
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof dir, "%s", path);
-		char *slash = strrchr(dir, '/');
-		const char *base = path;
-		if (slash) {
-			*slash = 0;
-			base = path + (slash - dir) + 1;
-		}
-		int d = slash ? dir_walk(dirfd, dir, true) : dup(dirfd);
+		const char *base;
+		int d = dir_walk_parent(dirfd, path, true, &base);
 		int out = d < 0 ? -1 : openat(d, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (d >= 0)
 			close(d);
@@ -202,14 +195,8 @@ static void place_tickets(int jobfd, int src)
 		if (d)
 			closedir(d);
 	}
-	DIR *d = dir_open(jobfd, "frames/todo");
-	struct dirent *e;
 	struct strlist left = {0};
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.')
-			strlist_add(&left, e->d_name);
-	if (d)
-		closedir(d);
+	dir_names(jobfd, "frames/todo", &left);
 	for (size_t i = 0; i < left.n; i++)
 		ticket_settle(jobfd, left.v[i], TICKET_FAILED);
 	strlist_free(&left);
@@ -473,14 +460,8 @@ int main(int argc, char **argv)
 	in_fd = site_dir_open(&sp, peer, "in");
 	if (in_fd < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open sites/%s/in", peer);
-	DIR *d = dir_open(in_fd, ".");
-	struct dirent *e;
 	struct strlist names = {0};
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.')
-			strlist_add(&names, e->d_name);
-	if (d)
-		closedir(d);
+	dir_names(in_fd, ".", &names);
 	strlist_sort(&names);
 	int rc = EXIT_OK;
 	for (size_t i = 0; i < names.n; i++) {

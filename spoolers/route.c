@@ -22,18 +22,7 @@
 
 static struct spool sp;
 
-static bool any_host(void)
-{
-	DIR *d = dir_open(spool_fd(&sp, DIR_HOSTS), ".");
-	struct dirent *e;
-	bool found = false;
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.')
-			found = true;
-	if (d)
-		closedir(d);
-	return found;
-}
+static bool any_host(void) { return dir_has_names(spool_fd(&sp, DIR_HOSTS), "."); }
 
 /* Where job ID goes; TO and REASON, or PEER when it goes to a site. */
 static enum job_state decide(const char *id, int job, const struct ini *ini, char peer[SITE_NAME_MAX + 1], char *reason,
@@ -45,31 +34,17 @@ static enum job_state decide(const char *id, int job, const struct ini *ini, cha
 		snprintf(reason, rsize, "its job.ini cannot be read: %s", err);
 		return STATE_FAILED;
 	}
-	struct job_route r;
-	job_route_read(job, &r);
 	bool remote = strchr(id, '@') != NULL;
-	/* sites it must not go to: those it passed, and those that refused it */
 	struct strlist avoid = {0};
-	for (size_t i = 0; i < r.hops.n; i++)
-		strlist_add(&avoid, r.hops.v[i]);
-	strlist_add(&avoid, sp.conf.name);
-	struct ini *o = ini_load(job, OUTSOURCED_INI, OUTSOURCED_INI, err, sizeof err);
-	const char *refused = o ? ini_get(o, "outsourced", "refused") : NULL;
-	if (refused) {
-		char *copy = xstrdup(refused), *save = NULL;
-		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-			strlist_add(&avoid, t);
-		free(copy);
-	}
-	ini_free(o);
+	job_avoid(&sp, job, &avoid);
 	enum job_state to = STATE_QUEUED;
 	const char *site = jd.site;
 	char why[400] = "";
 	*peer = 0;
 	bool here = !strcmp(site, "local") || !strcmp(site, sp.conf.name);
 	if (here || !strcmp(site, "auto")) {
-		bool can = site_local_can(&sp, &jd, why, sizeof why);
-		long wait = can ? site_local_wait(&sp, &jd) : -1;
+		long wait = -1;
+		bool can = site_local_can(&sp, &jd, why, sizeof why, &wait);
 		if (!here && (!can || wait > sp.conf.auto_wait)) {
 			char w2[600];
 			if (site_choose(&sp, &jd, "auto", &avoid, peer, w2, sizeof w2) == 0)
@@ -108,7 +83,6 @@ static enum job_state decide(const char *id, int job, const struct ini *ini, cha
 			snprintf(reason, rsize, "queued; waiting for a free render slot");
 	}
 	strlist_free(&avoid);
-	job_route_free(&r);
 	job_desc_free(&jd);
 	return to;
 }

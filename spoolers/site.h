@@ -44,6 +44,9 @@ struct job_route {
 };
 int job_route_read(int jobfd, struct job_route *r);
 void job_route_free(struct job_route *r);
+/* The sites job JOBFD must not go to: those on its route, this one, and
+ * those that refused it (outsourced.ini), added to AVOID. */
+void job_avoid(const struct spool *sp, int jobfd, struct strlist *avoid);
 /* What a linked site last published: its live hosts (and those it can reach
  * through its own links) and its load. */
 struct site_summary {
@@ -61,8 +64,7 @@ void site_summary_free(struct site_summary *s);
 void site_summaries_write(const struct spool *sp);
 /* Whether a live host of this site can render JD (WHY says what is missing),
  * and roughly how long it would wait here, in seconds. */
-bool site_local_can(const struct spool *sp, const struct job_desc *jd, char *why, size_t whysize);
-long site_local_wait(const struct spool *sp, const struct job_desc *jd);
+bool site_local_can(const struct spool *sp, const struct job_desc *jd, char *why, size_t whysize, long *wait);
 /* Where a job that may not stay here goes: WANT is "auto" or a site's name;
  * sites in AVOID are skipped (its route, and sites that refused it). Returns
  * 0 with the linked site in PEER, or -1 with WHY. */

@@ -46,6 +46,26 @@ int job_route_read(int jobfd, struct job_route *r)
 
 void job_route_free(struct job_route *r) { strlist_free(&r->hops); }
 
+void job_avoid(const struct spool *sp, int jobfd, struct strlist *avoid)
+{
+	struct job_route r;
+	job_route_read(jobfd, &r);
+	for (size_t i = 0; i < r.hops.n; i++)
+		strlist_add(avoid, r.hops.v[i]);
+	job_route_free(&r);
+	strlist_add(avoid, sp->conf.name);
+	char err[256];
+	struct ini *o = ini_load(jobfd, OUTSOURCED_INI, OUTSOURCED_INI, err, sizeof err);
+	const char *refused = o ? ini_get(o, "outsourced", "refused") : NULL;
+	if (refused) {
+		char *copy = xstrdup(refused), *save = NULL;
+		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+			strlist_add(avoid, t);
+		free(copy);
+	}
+	ini_free(o);
+}
+
 int site_outsource(const struct spool *sp, const char *id, const char *peer, char *err, size_t errsize)
 {
 	if (!site_link_find(sp, peer)) {
@@ -162,29 +182,14 @@ static void live_free(struct live *l)
 	free(l->h);
 }
 
-bool site_local_can(const struct spool *sp, const struct job_desc *jd, char *why, size_t whysize)
-{
-	struct live l;
-	live_hosts(sp, &l);
-	bool can = false;
-	snprintf(why, whysize, "no render host is running here");
-	for (size_t i = 0; i < l.n && !can; i++) {
-		char w[300];
-		if (host_matches(&l.h[i], jd, w, sizeof w))
-			can = true;
-		else if (i == 0)
-			snprintf(why, whysize, "no host here has %s", w);
-	}
-	live_free(&l);
-	return can;
-}
-
 /* Frames waiting in queue/ ahead of a job of PRIORITY (at most 2000 jobs
- * looked at), and the mean seconds a frame took here lately. */
-static void queue_load(const struct spool *sp, int priority, long *frames, double *mean)
+ * looked at), the jobs queued, and (MEAN not NULL) the mean seconds a
+ * frame took here lately. */
+static void queue_load(const struct spool *sp, int priority, long *frames, double *mean, size_t *queued)
 {
 	struct strlist q = {0};
 	state_list(sp, STATE_QUEUED, &q);
+	*queued = q.n;
 	*frames = 0;
 	double wall = 0;
 	long timed = 0;
@@ -198,7 +203,7 @@ static void queue_load(const struct spool *sp, int priority, long *frames, doubl
 			continue;
 		*frames += ticket_count(jfd, TICKET_TODO) + ticket_count(jfd, TICKET_ACTIVE);
 		/* the billing lines of a few done tickets say how long frames take */
-		DIR *d = timed < 50 ? dir_open(jfd, "frames/done") : NULL;
+		DIR *d = mean && timed < 50 ? dir_open(jfd, "frames/done") : NULL;
 		struct dirent *e;
 		while (d && (e = readdir(d)) && timed < 50) {
 			if (e->d_name[0] == '.')
@@ -218,14 +223,16 @@ static void queue_load(const struct spool *sp, int priority, long *frames, doubl
 		close(jfd);
 	}
 	strlist_free(&q);
-	*mean = timed ? wall / (double)timed : 60.0;
+	if (mean)
+		*mean = timed ? wall / (double)timed : 60.0;
 }
 
-long site_local_wait(const struct spool *sp, const struct job_desc *jd)
+bool site_local_can(const struct spool *sp, const struct job_desc *jd, char *why, size_t whysize, long *wait)
 {
 	struct live l;
 	live_hosts(sp, &l);
 	long slots = 0;
+	snprintf(why, whysize, "no render host is running here");
 	for (size_t i = 0; i < l.n; i++) {
 		char w[300];
 		if (host_matches(&l.h[i], jd, w, sizeof w)) {
@@ -234,15 +241,19 @@ long site_local_wait(const struct spool *sp, const struct job_desc *jd)
 			if (v)
 				parse_long(v, 1, 4096, &s);
 			slots += s;
+		} else if (i == 0) {
+			snprintf(why, whysize, "no host here has %s", w);
 		}
 	}
 	live_free(&l);
-	if (slots == 0)
-		return -1;
-	long frames;
-	double mean;
-	queue_load(sp, jd->priority, &frames, &mean);
-	return (long)((double)frames * mean / (double)slots);
+	if (wait && slots) {
+		long frames;
+		double mean;
+		size_t queued;
+		queue_load(sp, jd->priority, &frames, &mean, &queued);
+		*wait = (long)((double)frames * mean / (double)slots);
+	}
+	return slots > 0;
 }
 
 /* ---- summaries ----------------------------------------------------------------- */
@@ -265,44 +276,47 @@ void site_summaries_write(const struct spool *sp)
 	struct live l;
 	live_hosts(sp, &l);
 	long frames;
-	double mean;
-	queue_load(sp, 999, &frames, &mean);
-	struct strlist q = {0};
-	state_list(sp, STATE_QUEUED, &q);
+	size_t queued;
+	queue_load(sp, 999, &frames, NULL, &queued);
+	/* what this site reaches through its other links: each peer's last
+	 * summary, read once */
+	struct site_summary *other = xcalloc((size_t)sp->conf.nlinks, sizeof *other);
+	bool *have = xcalloc((size_t)sp->conf.nlinks, sizeof *have);
+	for (int o = 0; o < sp->conf.nlinks; o++)
+		have[o] = site_summary_read(sp, sp->conf.links[o].name, &other[o]) == 0;
 	for (int p = 0; p < sp->conf.nlinks; p++) {
 		const char *peer = sp->conf.links[p].name;
 		struct buf b = {0};
 		buf_printf(&b, "# what site %s can render, and how busy it is\n[summary]\nsite = %s\ntime_us = %lld\n"
 			       "hosts = %zu\nslots = %ld\nbusy = %ld\nqueued_jobs = %zu\nframes_waiting = %ld\n",
-			   sp->conf.name, sp->conf.name, (long long)now_us(), l.n, l.slots, l.busy, q.n, frames);
+			   sp->conf.name, sp->conf.name, (long long)now_us(), l.n, l.slots, l.busy, queued, frames);
 		for (size_t i = 0; i < l.n && i < 500; i++)
 			host_section(&b, sp->conf.name, &l.h[i], 1);
-		/* what this site reaches through its other links */
 		for (int o = 0; o < sp->conf.nlinks; o++) {
-			if (o == p)
+			if (o == p || !have[o])
 				continue;
-			struct site_summary s;
-			if (site_summary_read(sp, sp->conf.links[o].name, &s) < 0)
-				continue;
-			for (size_t i = 0; i < s.nhost && i < 500; i++) {
+			const struct site_summary *s = &other[o];
+			for (size_t i = 0; i < s->nhost && i < 500; i++) {
 				char site[SITE_NAME_MAX + 1];
-				const char *slash = strchr(s.host[i].name, '/');
-				snprintf(site, sizeof site, "%.*s", slash ? (int)(slash - s.host[i].name) : 0, s.host[i].name);
-				if (s.hops[i] >= MAX_HOPS || !strcmp(site, peer) || !strcmp(site, sp->conf.name))
+				const char *slash = strchr(s->host[i].name, '/');
+				snprintf(site, sizeof site, "%.*s", slash ? (int)(slash - s->host[i].name) : 0, s->host[i].name);
+				if (s->hops[i] >= MAX_HOPS || !strcmp(site, peer) || !strcmp(site, sp->conf.name))
 					continue;
-				struct host_record h = s.host[i];
-				char saved[sizeof h.name];
-				snprintf(saved, sizeof saved, "%s", h.name);
+				/* the same record, named HOST (its section names the site) */
+				struct host_record h = s->host[i];
 				snprintf(h.name, sizeof h.name, "%s", slash + 1);
-				host_section(&b, site, &h, s.hops[i] + 1);
+				host_section(&b, site, &h, s->hops[i] + 1);
 			}
-			site_summary_free(&s);
 		}
 		if (site_out_write(sp, peer, SITE_SUMMARY, b.data, b.len) < 0)
 			warn("unable to write sites/%s/out/%s: %s", peer, SITE_SUMMARY, strerror(errno));
 		buf_free(&b);
 	}
-	strlist_free(&q);
+	for (int o = 0; o < sp->conf.nlinks; o++)
+		if (have[o])
+			site_summary_free(&other[o]);
+	free(other);
+	free(have);
 	live_free(&l);
 }
 

@@ -274,13 +274,8 @@ static void job_page(const char *name, enum job_state state)
 	int nf = 0;
 	const char *dirs[] = {"frames/failed", "frames/todo", "frames/active", "frames/done"};
 	for (int k = 0; k < 4 && nf < 200; k++) {
-		d = dir_open(jfd, dirs[k]);
 		struct strlist tickets = {0};
-		while (d && (e = readdir(d)))
-			if (e->d_name[0] != '.')
-				strlist_add(&tickets, e->d_name);
-		if (d)
-			closedir(d);
+		dir_names(jfd, dirs[k], &tickets);
 		strlist_sort(&tickets);
 		for (size_t i = 0; i < tickets.n && nf < 200; i++) {
 			char path[300];

@@ -271,14 +271,8 @@ int cmd_log(const struct spool *sp, const char *name, const char *frame, const c
 int cmd_retry(const struct spool *sp, const char *name)
 {
 	int jfd = job_open(sp, name);
-	DIR *d = dir_open(jfd, "frames/failed");
-	struct dirent *e;
 	struct strlist failed = {0};
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.')
-			strlist_add(&failed, e->d_name);
-	if (d)
-		closedir(d);
+	dir_names(jfd, "frames/failed", &failed);
 	if (failed.n == 0) {
 		printf("%s has no failed frames\n", name);
 		close(jfd);
@@ -293,15 +287,13 @@ int cmd_retry(const struct spool *sp, const char *name)
 		if (ticket_retry(jfd, failed.v[i]) == 0)
 			n++;
 	/* a retry is a clean slate: hosts that were blocked may try again */
-	DIR *b = dir_open(jfd, "blocked");
 	struct strlist markers = {0};
-	while (b && (e = readdir(b)))
-		if (e->d_name[0] != '.')
-			strlist_add(&markers, e->d_name);
-	for (size_t i = 0; b && i < markers.n; i++)
-		unlinkat(dirfd(b), markers.v[i], 0);
-	if (b)
-		closedir(b);
+	dir_names(jfd, "blocked", &markers);
+	for (size_t i = 0; i < markers.n; i++) {
+		char path[300];
+		snprintf(path, sizeof path, "blocked/%s", markers.v[i]);
+		unlinkat(jfd, path, 0);
+	}
 	strlist_free(&markers);
 	strlist_free(&failed);
 	close(jfd);
@@ -514,16 +506,13 @@ int cmd_billing(const struct spool *sp, const char *owner, const char *since, bo
 static long files_in(const struct spool *sp, const char *peer, const char *sub)
 {
 	int fd = site_dir_open(sp, peer, sub);
-	DIR *d = fd < 0 ? NULL : dir_open(fd, ".");
-	struct dirent *e;
-	long n = 0;
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	if (d)
-		closedir(d);
-	if (fd >= 0)
+	struct strlist names = {0};
+	if (fd >= 0) {
+		dir_names(fd, ".", &names);
 		close(fd);
+	}
+	long n = (long)names.n;
+	strlist_free(&names);
 	return n;
 }
 

@@ -71,6 +71,18 @@ new_spool() {
 	export HOTFARM_SPOOL=$SPOOL
 }
 
+# site NAME: a fresh spool for linked site NAME (its summary every second);
+# sets $SPOOL. link X Y: site X pushes to site Y through a local transport
+# (Y's hotfarm sync --serve), and Y accepts X as a peer.
+site() {
+	new_spool "$1"
+	sed -i "s/^name = testsite\$/name = $1\\nsummary = 1/" "$SPOOL/conf/hotfarm.ini"
+}
+link() {
+	printf '[site %s]\ntransport = %s --spool %s sync --serve --peer %s\n' "$2" "$BIN/hotfarm" "$T/$2" "$1" \
+		>>"$T/$1/conf/hotfarm.ini"
+}
+
 # start_watcherd [ARGS...]: run watcherd on $SPOOL in the background and
 # wait until it is ready (its pid file names it); sets $WATCHERD
 start_watcherd() {

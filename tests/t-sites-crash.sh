@@ -5,14 +5,7 @@
 # frame once and whole, and nothing was rejected on the way.
 . "$(dirname "$0")/lib.sh"
 
-site() {
-	RESCAN_MS=300 new_spool "$1"
-	sed -i "s/^name = testsite\$/name = $1\\nsummary = 1/" "$SPOOL/conf/hotfarm.ini"
-}
-link() {
-	printf '[site %s]\ntransport = %s --spool %s sync --serve --peer %s\n' "$2" "$BIN/hotfarm" "$T/$2" "$1" \
-		>>"$T/$1/conf/hotfarm.ini"
-}
+export RESCAN_MS=300
 site a
 site b
 link a b

@@ -4,14 +4,6 @@
 # so y refuses it with its reason; x then sends it to z, which renders it.
 . "$(dirname "$0")/lib.sh"
 
-site() {
-	new_spool "$1"
-	sed -i "s/^name = testsite\$/name = $1\\nsummary = 1/" "$SPOOL/conf/hotfarm.ini"
-}
-link() {
-	printf '[site %s]\ntransport = %s --spool %s sync --serve --peer %s\n' "$2" "$BIN/hotfarm" "$T/$2" "$1" \
-		>>"$T/$1/conf/hotfarm.ini"
-}
 site x
 site y
 site z

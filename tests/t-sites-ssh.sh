@@ -11,10 +11,6 @@ fi
 check "Debian's sshd is there" [ -x /usr/sbin/sshd ]
 [ -x /usr/sbin/sshd ] || done_testing
 
-site() {
-	new_spool "$1"
-	sed -i "s/^name = testsite\$/name = $1\\nsummary = 1/" "$SPOOL/conf/hotfarm.ini"
-}
 site a
 site b
 

@@ -6,16 +6,6 @@
 # renders; three sites forward a job over two hops and refuse a loop.
 . "$(dirname "$0")/lib.sh"
 
-# site NAME: a spool for site NAME (summaries every second); sets $SPOOL
-site() {
-	new_spool "$1"
-	sed -i "s/^name = testsite\$/name = $1\\nsummary = 1/" "$SPOOL/conf/hotfarm.ini"
-}
-# link X Y: X pushes to Y with a local transport, and Y accepts X
-link() {
-	printf '[site %s]\ntransport = %s --spool %s sync --serve --peer %s\n' "$2" "$BIN/hotfarm" "$T/$2" "$1" \
-		>>"$T/$1/conf/hotfarm.ini"
-}
 on() { SPOOL=$T/$1; export HOTFARM_SPOOL=$SPOOL; }
 pixels() { python3 "$HF_ROOT/tests/pngpixels.py" "$1" 2>/dev/null | cut -d' ' -f1,2; }
 status_of() { sed -n "s/^$2 = //p" "$T/$1/jobs/$3/status.ini" 2>/dev/null; }

@@ -101,21 +101,8 @@ static void why_waiting(int jfd, const struct job_desc *jd, char *why, size_t wh
 static bool maybe_elsewhere(const struct spool *sp, const char *name, int jfd, const struct job_desc *jd)
 {
 	struct strlist avoid = {0};
-	struct job_route r;
-	job_route_read(jfd, &r);
-	for (size_t i = 0; i < r.hops.n; i++)
-		strlist_add(&avoid, r.hops.v[i]);
-	job_route_free(&r);
-	char err[256], peer[SITE_NAME_MAX + 1], why[600];
-	struct ini *o = ini_load(jfd, OUTSOURCED_INI, OUTSOURCED_INI, err, sizeof err);
-	const char *refused = o ? ini_get(o, "outsourced", "refused") : NULL;
-	if (refused) {
-		char *copy = xstrdup(refused), *save = NULL;
-		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-			strlist_add(&avoid, t);
-		free(copy);
-	}
-	ini_free(o);
+	job_avoid(sp, jfd, &avoid);
+	char peer[SITE_NAME_MAX + 1], why[600];
 	bool moved = false;
 	if (site_choose(sp, jd, "auto", &avoid, peer, why, sizeof why) == 0 &&
 	    job_change_state(sp, name, STATE_NEW, "no host here can render it; a linked site can") == 0) {

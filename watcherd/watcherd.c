@@ -574,15 +574,7 @@ static void sync_due(void)
 			continue;
 		char out[128];
 		snprintf(out, sizeof out, "%s/out", e->d_name);
-		DIR *o = dir_open(dirfd(d), out);
-		struct dirent *f;
-		bool waiting = false;
-		while (o && (f = readdir(o)))
-			if (f->d_name[0] != '.')
-				waiting = true;
-		if (o)
-			closedir(o);
-		struct peer_sync *p = waiting ? peer_get(e->d_name) : NULL;
+		struct peer_sync *p = dir_has_names(dirfd(d), out) ? peer_get(e->d_name) : NULL;
 		if (!p || mono_us() < p->next || child_has_key(CHILD_SYNC, p->name))
 			continue;
 		char *argv[] = {prog("hotfarm"), "--spool", sp.path, "sync", p->name, NULL};
@@ -600,26 +592,13 @@ static void sync_due(void)
 static bool send_due;
 static int64_t summary_next;
 
-static bool dir_has_files(int dirfd, const char *path)
-{
-	DIR *o = dir_open(dirfd, path);
-	struct dirent *f;
-	bool any = false;
-	while (o && !any && (f = readdir(o)))
-		if (f->d_name[0] != '.')
-			any = true;
-	if (o)
-		closedir(o);
-	return any;
-}
-
 static void collect_due(const char *peer)
 {
 	if (child_has_key(CHILD_COLLECT, peer))
 		return;
 	char path[SITE_NAME_MAX + 8];
 	snprintf(path, sizeof path, "%s/in", peer);
-	if (!dir_has_files(spool_fd(&sp, DIR_SITES), path))
+	if (!dir_has_names(spool_fd(&sp, DIR_SITES), path))
 		return;
 	char *argv[] = {prog("hf-collect"), "--spool", sp.path, (char *)peer, NULL};
 	spawn(CHILD_COLLECT, peer, argv);
