@@ -160,11 +160,6 @@ static int sha256_file(FILE *f, char hex[65])
 
 /* ---- the receiving side ----------------------------------------------------- */
 
-static int site_dir(const struct spool *sp, const char *peer, const char *sub)
-{
-	return site_dir_open(sp, peer, sub);
-}
-
 static FILE *open_at(int dirfd, const char *name)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -239,8 +234,8 @@ static int serve_file(const struct spool *sp, struct wire *w, const char *peer, 
 		frame_send(w, F_NAK, "- bad offer", 11);
 		return -1;
 	}
-	int basis_dir = site_dir(sp, peer, ".basis"), inc = site_dir(sp, peer, ".incoming"),
-	    in = site_dir(sp, peer, "in");
+	int basis_dir = site_dir_open(sp, peer, ".basis"), inc = site_dir_open(sp, peer, ".incoming"),
+	    in = site_dir_open(sp, peer, "in");
 	if (basis_dir < 0 || inc < 0 || in < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open sites/%s", peer);
 	/* what we last received under this name: the same again is not
@@ -340,7 +335,7 @@ static int sync_serve(const struct spool *sp, const char *peer)
 	char type;
 	size_t n;
 	/* one session per peer at a time */
-	int lock = site_dir(sp, peer, ".incoming");
+	int lock = site_dir_open(sp, peer, ".incoming");
 	if (lock < 0 || flock(lock, LOCK_EX) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to lock sites/%s", peer);
 	/* what an interrupted session left half-received goes: it is sent again */
@@ -467,7 +462,7 @@ static int push_peer(const struct spool *sp, const char *peer, const char *trans
 		warn("%s does not answer as a hotfarm site", peer);
 		failed = 1;
 	} else {
-		int outdir = site_dir(sp, peer, "out");
+		int outdir = site_dir_open(sp, peer, "out");
 		DIR *d = outdir < 0 ? NULL : fdopendir(dup(outdir));
 		struct dirent *de;
 		struct strlist names = {0};
