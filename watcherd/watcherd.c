@@ -677,11 +677,13 @@ static void pair_wake(void)
 		stem_touch(pairing[i]);
 }
 
-static void stem_consider(struct stem *s)
+/* Returns true when s waits for a free intake slot (and still exists:
+ * a stem whose files are gone is freed here). */
+static bool stem_consider(struct stem *s)
 {
 	s->dirty = false;
 	if (s->busy)
-		return;
+		return false;
 	struct stem_files sf = stem_files(s);
 	if (sf.count == 0) {
 		for (size_t i = 0; i < npairing; i++)
@@ -689,24 +691,25 @@ static void stem_consider(struct stem *s)
 				pairing[i] = pairing[--npairing];
 		tdelete(s, &stems_tree, cmp_name);
 		free(s);
-		return;
+		return false;
 	}
 	if (s->retry_at && stem_signature(&sf) == s->wait_sig && mono_us() < s->retry_at)
-		return; /* intake said wait, and nothing changed */
+		return false; /* intake said wait, and nothing changed */
 	if ((sf.ini && !file_ready(sf.ini)) || (sf.archive && !file_ready(sf.archive)))
-		return; /* the rescan or a close event brings it back */
+		return false; /* the rescan or a close event brings it back */
 	if (sf.archive && !sf.ini && sf.archive->landed && mono_us() < sf.archive->changed + PAIR_WAIT_US) {
 		/* Careful writers rename the archive in, then its .ini: give
 		 * the .ini a moment rather than open the archive twice. */
 		pair_wait(s, sf.archive->changed + PAIR_WAIT_US);
-		return;
+		return false;
 	}
 	if (running[CHILD_INTAKE] >= sp.conf.processes) {
 		s->dirty = true; /* stays in the dirty list */
-		return;
+		return true;
 	}
 	s->retry_at = 0;
 	start_intake(s, &sf);
+	return false;
 }
 
 /* The status page: after changes, at most about once a second. */
@@ -726,9 +729,7 @@ static void schedule(void)
 {
 	size_t keep = 0;
 	for (size_t i = 0; i < ndirty; i++) {
-		struct stem *s = dirty[i];
-		stem_consider(s);
-		if (s->dirty && running[CHILD_INTAKE] >= sp.conf.processes) {
+		if (stem_consider(dirty[i]) && running[CHILD_INTAKE] >= sp.conf.processes) {
 			/* all intake slots busy: keep the rest for later */
 			for (size_t j = i; j < ndirty; j++)
 				dirty[keep++] = dirty[j];
