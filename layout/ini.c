@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #define INI_MAX_BYTES (1 << 20)
-#define INI_MAX_LINE 1000
 
 struct ini {
 	dictionary *dict;

@@ -9,6 +9,10 @@
 
 struct ini;
 
+/* The longest line ini_parse reads (iniparser refuses lines of 1024):
+ * whoever writes a .ini for hotfarm to read keeps within it. */
+#define INI_MAX_LINE 1000
+
 /* Load NAME below DIRFD. On failure returns NULL and writes one sentence
  * (with the line number where one applies) to ERR. DISPLAY names the file
  * in messages. */

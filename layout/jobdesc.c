@@ -423,6 +423,10 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 		if ((size_t)(dot - jd->output) + 5 + strlen(rest) >= sizeof jd->output)
 			BAD("%s: output is too long", display);
 		snprintf(dot, sizeof jd->output - (size_t)(dot - jd->output), "_####%s", rest);
+		/* the longer name must pass the same check when read back */
+		if (!path_is_inside(jd->output))
+			BAD("%s line %d: output's file name is longer than 255 characters once hotfarm adds _#### to it",
+			    display, ini_line(ini, "render", "output"));
 	}
 	if (get_text(ini, display, "render", "args", jd->args, sizeof jd->args, err, errsize))
 		return -1;
@@ -486,10 +490,42 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 int job_desc_parse(const struct ini *ini, const char *display, long max_frames, struct job_desc *jd, char *err,
 		   size_t errsize)
 {
-	if (parse_desc(ini, display, max_frames, jd, err, errsize) == 0)
+	if (parse_desc(ini, display, max_frames, jd, err, errsize) == 0 &&
+	    job_desc_check(jd, ini, display, err, errsize) == 0)
 		return 0;
 	job_desc_free(jd);
 	return -1;
+}
+
+/* What job_desc_format writes is read again (route, the agents, watcherd)
+ * through the same guard as a user's text: a value that grows as it is
+ * written back (quotes, ", " between names, the #### output gets, the
+ * folder intake puts before scene) must still fit in a line. */
+int job_desc_check(const struct job_desc *jd, const struct ini *ini, const char *display, char *err, size_t errsize)
+{
+	struct buf b = {0};
+	job_desc_format(jd, &b);
+	char section[32] = "";
+	int rc = 0;
+	for (const char *line = b.data; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t n = nl ? (size_t)(nl - line) : strlen(line);
+		if (*line == '[') {
+			snprintf(section, sizeof section, "%.*s", (int)strcspn(line + 1, "]"), line + 1);
+		} else if (n > INI_MAX_LINE) {
+			char key[128], at[32] = "";
+			snprintf(key, sizeof key, "%.*s", (int)strcspn(line, " ="), line);
+			if (ini && ini_line(ini, section, key))
+				snprintf(at, sizeof at, " line %d", ini_line(ini, section, key));
+			snprintf(err, errsize, "%s%s: %s is too long: as hotfarm keeps it, it takes a line of %zu characters, and a line holds %d",
+				 display, at, key, n, INI_MAX_LINE);
+			rc = -1;
+			break;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	buf_free(&b);
+	return rc;
 }
 
 void job_desc_free(struct job_desc *jd)

@@ -232,6 +232,7 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 	host[sizeof host - 1] = 0;
 	snprintf(c->name, sizeof c->name, "%s", host);
 	c->max_bytes = 20ULL << 30;
+	c->min_free = 64ULL << 20;
 	c->max_entries = 100000;
 	c->max_frames = 100000;
 	c->orphan_grace = 300;
@@ -308,9 +309,9 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 		}
 		snprintf(c->render_user, sizeof c->render_user, "%s", v);
 	}
-	const char *limkeys[] = {"render_mem", "render_fsize"};
-	unsigned long long *lims[] = {&c->render_mem, &c->render_fsize};
-	for (int i = 0; i < 2; i++)
+	const char *limkeys[] = {"render_mem", "render_fsize", "min_free"};
+	unsigned long long *lims[] = {&c->render_mem, &c->render_fsize, &c->min_free};
+	for (int i = 0; i < 3; i++)
 		if ((v = ini_get(ini, "agent", limkeys[i])) && !parse_bytes(v, lims[i])) {
 			snprintf(err, errsize, "conf/hotfarm.ini line %d: [agent] %s must be a size like 4G, not '%s'",
 				 ini_line(ini, "agent", limkeys[i]), limkeys[i], v);
@@ -977,6 +978,48 @@ int ticket_finish(int jobfd, const char *ticket, const char *owner, enum ticket_
 	return -1;
 }
 
+size_t ticket_frames(const char *text, long **frames, bool **done, size_t *n)
+{
+	*frames = NULL;
+	*n = 0;
+	if (done)
+		*done = NULL;
+	const char *l = text;
+	while (l && *l && strncmp(l, "frames =", 8))
+		if ((l = strchr(l, '\n')))
+			l++;
+	if (l && *l) {
+		const char *p = l + 8;
+		char *end;
+		while (*p && *p != '\n') {
+			long f = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			*frames = xrealloc(*frames, (*n + 1) * sizeof **frames);
+			(*frames)[(*n)++] = f;
+			p = end;
+		}
+	}
+	size_t published = 0;
+	if (!done)
+		return 0;
+	*done = *n ? xmalloc(*n * sizeof **done) : NULL;
+	for (size_t i = 0; i < *n; i++)
+		(*done)[i] = false;
+	for (l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		long f;
+		int ok;
+		if (strncmp(l, "billing = frame=", 16) || sscanf(l + 16, "%ld ok=%d", &f, &ok) != 2 || ok != 1)
+			continue;
+		for (size_t i = 0; i < *n; i++)
+			if ((*frames)[i] == f && !(*done)[i]) {
+				(*done)[i] = true;
+				published++;
+			}
+	}
+	return published;
+}
+
 int ticket_return(int jobfd, const char *active_name)
 {
 	char ticket[128], from[256], dest[160];
@@ -988,7 +1031,26 @@ int ticket_return(int jobfd, const char *active_name)
 	}
 	*at = 0;
 	snprintf(from, sizeof from, "frames/active/%s", active_name);
-	snprintf(dest, sizeof dest, "frames/todo/%s", ticket);
+	/* one read: a ticket is a few lines */
+	const char *to = "todo";
+	int fd = openat(jobfd, from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		char *text = xmalloc(65536);
+		ssize_t r = read(fd, text, 65535);
+		close(fd);
+		if (r > 0) {
+			text[r] = 0;
+			long *frames;
+			bool *done;
+			size_t n;
+			if (ticket_frames(text, &frames, &done, &n) == n && n > 0)
+				to = "done";
+			free(frames);
+			free(done);
+		}
+		free(text);
+	}
+	snprintf(dest, sizeof dest, "frames/%s/%s", to, ticket);
 	return renameat(jobfd, from, jobfd, dest);
 }
 

@@ -73,6 +73,7 @@ struct site_conf {
 	bool confine;        /* [agent] confine: every render through hf-confine */
 	char render_user[64]; /* [agent] render_user: as root, renders run as this user */
 	unsigned long long render_mem, render_fsize; /* [agent] limits per render, 0: none */
+	unsigned long long min_free; /* [agent] below this free on a job's disk, take no frames */
 	char notify_command[512]; /* [notify] command: gets RFC 5322 messages on stdin */
 	long auto_wait;        /* [site] auto_wait: a longer local wait sends an `auto` job away */
 	long summary_interval; /* [site] summary: seconds between load summaries to each peer */
@@ -205,8 +206,14 @@ long ticket_count(int jobfd, enum ticket_state s);
 int ticket_claim(int jobfd, const char *ticket, const char *owner);
 /* Move our frames/active/T@OWNER to frames/TO/T. */
 int ticket_finish(int jobfd, const char *ticket, const char *owner, enum ticket_state to);
-/* Move any frames/active/NAME (T@OWNER) back to frames/todo/T. */
+/* Move any frames/active/NAME (T@OWNER) back to frames/todo/T, or to
+ * frames/done/T when its notes show every frame of it published (its
+ * holder died between publishing the last frame and moving the ticket). */
 int ticket_return(int jobfd, const char *active_name);
+/* The frames of ticket text TEXT ("frames = ..." line): FRAMES, N; with
+ * DONE (may be NULL) set for each one a "billing = frame=F ok=1" line
+ * shows published. Returns how many are published. */
+size_t ticket_frames(const char *text, long **frames, bool **done, size_t *n);
 /* Publish a checked frame: IMAGE (a complete file on the same
  * filesystem) becomes output/NAME of the job, flushed first when the site
  * flushes; folders in NAME are made. One rename: a reader of output/

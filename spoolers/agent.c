@@ -30,6 +30,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -296,7 +297,8 @@ static void ticket_note(struct slot *s, const char *fmt, ...)
 		close(fd);
 }
 
-/* The ticket's frames and how often it was tried. */
+/* The ticket's frames still to render (those an earlier holder published
+ * are left out) and how often it was tried. */
 static bool ticket_read(struct slot *s, bool *failed_here)
 {
 	char path[256];
@@ -305,8 +307,8 @@ static bool ticket_read(struct slot *s, bool *failed_here)
 	int fd = openat(s->job->fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	char *text = xmalloc(16384);
-	ssize_t n = read(fd, text, 16383);
+	char *text = xmalloc(65536);
+	ssize_t n = read(fd, text, 65535);
 	close(fd);
 	if (n <= 0) {
 		free(text);
@@ -314,23 +316,19 @@ static bool ticket_read(struct slot *s, bool *failed_here)
 	}
 	text[n] = 0;
 	free(s->frames);
-	s->frames = NULL;
+	bool *published;
+	size_t all;
+	ticket_frames(text, &s->frames, &published, &all);
 	s->nframes = s->cur = 0;
+	for (size_t i = 0; i < all; i++)
+		if (!published[i])
+			s->frames[s->nframes++] = s->frames[i];
+	free(published);
 	s->attempt = 1;
 	*failed_here = false;
 	char *save = NULL;
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!strncmp(line, "frames =", 8)) {
-			char *p = line + 8, *end;
-			while (*p) {
-				long f = strtol(p, &end, 10);
-				if (end == p)
-					break;
-				s->frames = xrealloc(s->frames, (s->nframes + 1) * sizeof *s->frames);
-				s->frames[s->nframes++] = f;
-				p = end;
-			}
-		} else if (!strncmp(line, "attempt = ", 10)) {
+		if (!strncmp(line, "attempt = ", 10)) {
 			s->attempt++;
 			char who[100];
 			if (sscanf(line + 10, "%*d %99s", who) == 1) {
@@ -343,7 +341,7 @@ static bool ticket_read(struct slot *s, bool *failed_here)
 		}
 	}
 	free(text);
-	return s->nframes > 0;
+	return all > 0;
 }
 
 /* ---- processes ---------------------------------------------------------------------- */
@@ -743,6 +741,13 @@ static bool slot_take(struct slot *s, struct job *j)
 				j->running--;
 				continue;
 			}
+			if (s->nframes == 0) {
+				/* an earlier holder published every frame of it */
+				ticket_finish(j->fd, t, s->owner, TICKET_DONE);
+				s->job = NULL;
+				j->running--;
+				continue;
+			}
 			/* still queued? (a cancel or hold may have come meanwhile;
 			 * inotify tells us too, so looking every 50 ms is enough) */
 			int64_t now = mono_us();
@@ -840,13 +845,63 @@ static bool slot_fill(struct slot *s)
 	return false;
 }
 
+/* ---- a full disk: frames wait, and what failed for it is not counted ---------------------- */
+
+static int64_t full_until;   /* while the disk is short, take no frames before this (mono us) */
+static int64_t full_backoff; /* how long to wait next: 1 s, doubling to a minute */
+
+/* Whether the disk of FD has less than [agent] min_free free (AVAIL). */
+static bool disk_short(int fd, unsigned long long *avail)
+{
+	struct statvfs v;
+	*avail = 0;
+	if (fstatvfs(fd, &v) < 0)
+		return false;
+	*avail = (unsigned long long)v.f_bavail * v.f_frsize;
+	return *avail < sp.conf.min_free;
+}
+
+static void disk_wait(unsigned long long avail)
+{
+	if (!full_backoff) {
+		char a[32], m[32];
+		human_bytes(avail, a);
+		human_bytes(sp.conf.min_free, m);
+		warn("the spool's disk has %s free, less than [agent] min_free %s: taking no frames until space is freed",
+		     a, m);
+	}
+	full_backoff = full_backoff ? full_backoff * 2 : 1000000;
+	if (full_backoff > 60000000)
+		full_backoff = 60000000;
+	full_until = mono_us() + full_backoff;
+}
+
+/* Whether frames may be taken now (the disk has space). */
+static bool disk_ok(void)
+{
+	if (full_until && mono_us() < full_until)
+		return false;
+	unsigned long long avail = 0;
+	if (disk_short(spool_fd(&sp, DIR_JOBS), &avail)) {
+		disk_wait(avail);
+		return false;
+	}
+	if (full_backoff) {
+		char a[32];
+		human_bytes(avail, a);
+		say("the spool's disk has %s free again: taking frames", a);
+	}
+	full_until = full_backoff = 0;
+	return true;
+}
+
 static bool draining; /* hosts/HOST/drain: finish what runs, take nothing new */
 
 static void fill_slots(void)
 {
 	/* hosts/HOST/drain: one look before taking anything new */
 	draining = faccessat(hostfd, "drain", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-	if (stopping || draining)
+	if (stopping || draining || !disk_ok())
 		return;
 	for (int i = 0; i < nslots; i++) {
 		struct slot *s = &slots[i];
@@ -872,6 +927,19 @@ static void ticket_failed(struct slot *s, const char *reason)
 	struct job *j = s->job;
 	char clean[600];
 	text_escape(reason, clean, sizeof clean);
+	unsigned long long avail;
+	if (s->killing != KILL_USER && s->killing != KILL_TIMEOUT && disk_short(j->fd, &avail)) {
+		/* most likely it failed for want of space: not the frame's
+		 * fault; it goes back as it was, to be done once there is room */
+		ticket_note(s, "nospace = %s %s (the disk was full; not counted as an attempt)", s->owner, clean);
+		if (ticket_finish(j->fd, s->ticket, s->owner, TICKET_TODO) < 0 && errno != ENOENT)
+			warn("unable to move ticket %s of %s: %s", s->ticket, j->name, strerror(errno));
+		say("%s frame %ld failed on a full disk; it goes back: %s", j->name, s->frames[s->cur], clean);
+		disk_wait(avail);
+		slot_idle(s);
+		j->retry_at = 0;
+		return;
+	}
 	ticket_note(s, "attempt = %d %s %s", s->attempt, s->owner, clean);
 	enum ticket_state to = s->attempt > j->jd.retries ? TICKET_FAILED : TICKET_TODO;
 	if (ticket_finish(j->fd, s->ticket, s->owner, to) < 0 && errno != ENOENT)
@@ -1490,6 +1558,10 @@ int main(int argc, char **argv)
 	}
 	unlinkat(hostfd, "host.ini", 0);
 	unlinkat(hostfd, "heartbeat", 0);
+	/* closed first: a network filesystem keeps a file unlinked while open
+	 * under a hidden name (.nfsXXXX, .fuse_hiddenXXXX) until it is
+	 * closed, and the folder could not go */
+	close(lock_fd);
 	unlinkat(hostfd, "agent.lock", 0);
 	tree_remove(spool_fd(&sp, DIR_HOSTS), host);
 	say("stopped");

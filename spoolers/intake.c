@@ -33,6 +33,7 @@
 static struct spool sp;
 static bool landed;        /* the archive arrived by rename: it is complete */
 static int work_fd = -1;   /* work/in.XXXXXX */
+static int work_lock = -1; /* its lock, held while the folder is ours */
 static char work_name[96];
 static const char *from_peer; /* --from PEER: a job a linked site sent */
 
@@ -100,10 +101,10 @@ static void work_create(void)
 	work_fd = openat(wfd, work_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (work_fd < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open work/%s", work_name);
-	int lfd = openat(work_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (lfd < 0 || flock(lfd, LOCK_EX) < 0)
+	work_lock = openat(work_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (work_lock < 0 || flock(work_lock, LOCK_EX) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to lock work/%s", work_name);
-	/* lfd stays open (and locked) until we exit */
+	/* held until the folder is gone (work_remove) or we exit */
 	if (mkdirat(work_fd, "job", 0755) < 0 || mkdirat(work_fd, "job/files", 0755) < 0 ||
 	    mkdirat(work_fd, "dropped", 0755) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to create work/%s/job", work_name);
@@ -117,6 +118,8 @@ static void work_remove(void)
 	work_fd = -1;
 	if (tree_remove(spool_fd(&sp, DIR_WORK), work_name) < 0)
 		warn("unable to remove work/%s: %s", work_name, strerror(errno));
+	close(work_lock);
+	work_lock = -1;
 }
 
 /* ---- names --------------------------------------------------------------- */
@@ -154,6 +157,9 @@ static _Noreturn void finish_rejected(void)
 		say("inbox/%s was taken by another intake", stem);
 		exit(EXIT_OK);
 	}
+	/* what was unpacked goes first: on a full disk the reason needs room */
+	if (tree_remove(work_fd, "job") < 0 && errno != ENOENT)
+		warn("unable to clear work/%s/job: %s", work_name, strerror(errno));
 	int dfd = openat(work_fd, "dropped", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct buf b = {0};
 	buf_printf(&b, "%s\n\n", reason);
@@ -611,9 +617,13 @@ static enum verdict check_job(struct job_desc *jd, const char *inishown)
 		return reject("%s: package '%s' is unknown on this farm (there is no conf/packages/%s.ini)", inishown,
 			      jd->package, jd->package);
 	if (*embedded_dir) {
-		char full[2048];
+		char full[2048], err[1024];
 		snprintf(full, sizeof full, "%s/%s", embedded_dir, jd->scene);
 		snprintf(jd->scene, sizeof jd->scene, "%s", full);
+		/* the longer scene must still fit job.ini's line (a path cut
+		 * at sizeof jd->scene does not) */
+		if (job_desc_check(jd, NULL, inishown, err, sizeof err) < 0)
+			return reject("%s", err);
 	}
 	int files = openat(work_fd, "job/files", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int fd = files < 0 ? -1 : openat_beneath(files, jd->scene);

@@ -222,6 +222,30 @@ static FILE *basis_open(int basis_dir, const char *name, const char *hex)
 	return *best ? open_at(basis_dir, best) : NULL;
 }
 
+/* The patched file goes through a cap: the peer offered SIZE bytes, and
+ * copy commands may repeat the basis without end (a delta of a few KiB
+ * against a basis of a GiB writes as much as it likes). Past SIZE the
+ * write fails, and with it the patch, before the disk is full. */
+struct capped {
+	FILE *out;
+	unsigned long long left;
+	bool over;
+};
+
+static ssize_t capped_write(void *cookie, const char *data, size_t n)
+{
+	struct capped *c = cookie;
+	if (n > c->left) {
+		c->over = true;
+		errno = EFBIG;
+		return -1;
+	}
+	if (fwrite(data, 1, n, c->out) != n)
+		return -1;
+	c->left -= n;
+	return (ssize_t)n;
+}
+
 static int serve_file(const struct spool *sp, struct wire *w, const char *peer, char *buf)
 {
 	char name[256], hex[65];
@@ -238,21 +262,25 @@ static int serve_file(const struct spool *sp, struct wire *w, const char *peer, 
 	    in = site_dir_open(sp, peer, "in");
 	if (basis_dir < 0 || inc < 0 || in < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open sites/%s", peer);
+	/* every way out goes through done: a failed transfer ends the
+	 * session, but its folders and files must not stay open */
+	int rc = -1;
+	FILE *sig = NULL, *delta = NULL, *out = NULL;
+	char tmp[300] = "";
 	/* what we last received under this name: the same again is not
 	 * delivered twice */
 	FILE *basis = open_at(basis_dir, name);
 	char have[65] = "";
 	if (basis && sha256_file(basis, have) == 0 && !strcmp(have, hex)) {
 		/* already here (its acknowledgement was lost): nothing twice */
-		fclose(basis);
 		frame_send(w, F_SIG_END, NULL, 0);
 		char t;
 		size_t n;
 		while (frame_recv(w, &t, buf, &n) == 0 && t == F_DELTA)
 			;
 		snprintf(buf, FRAME_MAX, "%s %s", name, hex);
-		close(basis_dir), close(inc), close(in);
-		return frame_send(w, F_ACK, buf, strlen(buf));
+		rc = frame_send(w, F_ACK, buf, strlen(buf));
+		goto done;
 	}
 	if (!basis)
 		basis = basis_open(basis_dir, name, hex);
@@ -265,23 +293,33 @@ static int serve_file(const struct spool *sp, struct wire *w, const char *peer, 
 	 * the wire, and BLAKE2 all the same */
 	rs_magic_number magic = 0;
 	size_t block = 0, strong = (size_t)-1;
-	FILE *sig = tmpfile(), *delta = tmpfile();
+	sig = tmpfile(), delta = tmpfile();
 	if (!sig || !delta || rs_sig_args(bst.st_size, &magic, &block, &strong) != RS_DONE ||
 	    rs_sig_file(basis, sig, block, strong, magic, NULL) != RS_DONE)
 		die(EXIT_TEMPFAIL, "unable to make a signature");
 	if (stream_send(w, sig, F_SIG, F_SIG_END) < 0 ||
 	    stream_recv(w, delta, F_DELTA, F_DELTA_END, size + size / 4 + (1 << 20), buf) < 0)
-		return -1;
-	char tmp[300];
+		goto done;
 	snprintf(tmp, sizeof tmp, "%s.%ld", name, (long)getpid());
 	int nfd = openat(inc, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	FILE *out = nfd < 0 ? NULL : fdopen(nfd, "w+b");
+	out = nfd < 0 ? NULL : fdopen(nfd, "w+b");
+	if (nfd >= 0 && !out)
+		close(nfd);
 	rewind(basis);
-	if (!out || rs_patch_file(basis, delta, out, NULL) != RS_DONE || fflush(out) != 0) {
+	struct capped cap = {.out = out, .left = size};
+	FILE *patched = out ? fopencookie(&cap, "w", (cookie_io_functions_t){.write = capped_write}) : NULL;
+	rs_result pr = patched ? rs_patch_file(basis, delta, patched, NULL) : RS_IO_ERROR;
+	if (patched && fclose(patched) != 0)
+		pr = RS_IO_ERROR;
+	if (cap.over) {
+		warn("peer %s: the delta for %s makes more than the %llu bytes offered; not taken", peer, name, size);
+		frame_send(w, F_NAK, "- delta makes more than offered", 31);
+		goto done;
+	}
+	if (pr != RS_DONE || fflush(out) != 0) {
 		warn("peer %s: the delta for %s does not apply", peer, name);
-		unlinkat(inc, tmp, 0);
 		frame_send(w, F_NAK, "- delta does not apply", 22);
-		return -1;
+		goto done;
 	}
 	struct stat nst;
 	char got[65] = "";
@@ -289,14 +327,12 @@ static int serve_file(const struct spool *sp, struct wire *w, const char *peer, 
 	if ((unsigned long long)nst.st_size != size || sha256_file(out, got) < 0 || strcmp(got, hex)) {
 		warn("peer %s: %s arrived damaged (size %lld, sha256 %s); not taken", peer, name, (long long)nst.st_size,
 		     got);
-		unlinkat(inc, tmp, 0);
 		snprintf(buf, FRAME_MAX, "%s damaged in transit", name);
 		frame_send(w, F_NAK, buf, strlen(buf));
-		return -1;
+		goto done;
 	}
 	if (sync_writes)
 		fsync(fileno(out));
-	fclose(out), fclose(basis), fclose(sig), fclose(delta);
 	/* keep it as the next basis, then deliver it: in/ never sees a
 	 * partial file, and a repeated offer finds it in .basis/ */
 	char btmp[300];
@@ -312,15 +348,57 @@ static int serve_file(const struct spool *sp, struct wire *w, const char *peer, 
 	if (linkat(inc, tmp, basis_dir, btmp, 0) < 0 || site_publish(basis_dir, btmp, basis_dir, name, true) < 0 ||
 	    site_publish(inc, tmp, in, name, false) < 0) {
 		int e = errno;
-		unlinkat(inc, tmp, 0);
 		snprintf(buf, FRAME_MAX, "%s could not be stored: %s", name, strerror(e));
 		frame_send(w, F_NAK, buf, strlen(buf));
+		goto done;
+	}
+	*tmp = 0; /* delivered: nothing to clear */
+	say("received %s from %s (%llu bytes)", name, peer, size);
+	snprintf(buf, FRAME_MAX, "%s %s", name, hex);
+	rc = frame_send(w, F_ACK, buf, strlen(buf));
+done:
+	if (*tmp)
+		unlinkat(inc, tmp, 0);
+	if (out)
+		fclose(out);
+	if (basis)
+		fclose(basis);
+	if (sig)
+		fclose(sig);
+	if (delta)
+		fclose(delta);
+	close(basis_dir), close(inc), close(in);
+	return rc;
+}
+
+/* One session on W, the lock held: the peer's hello, then its offers until
+ * it quits or a transfer fails (it sends that file again next time). -1
+ * with ERR when the peer does not speak the protocol as PEER. BUF holds
+ * FRAME_MAX + 1 bytes. */
+static int serve_session(const struct spool *sp, struct wire *w, const char *peer, char *buf, char *err,
+			 size_t errsize)
+{
+	char type;
+	size_t n;
+	if (frame_recv(w, &type, buf, &n) < 0 || type != F_HELLO || strncmp(buf, SYNC_VERSION " ", strlen(SYNC_VERSION) + 1)) {
+		snprintf(err, errsize, "peer %s does not speak %s", peer, SYNC_VERSION);
 		return -1;
 	}
-	say("received %s from %s (%llu bytes)", name, peer, size);
-	close(basis_dir), close(inc), close(in);
-	snprintf(buf, FRAME_MAX, "%s %s", name, hex);
-	return frame_send(w, F_ACK, buf, strlen(buf));
+	if (strcmp(buf + strlen(SYNC_VERSION) + 1, peer)) {
+		snprintf(err, errsize, "the peer says it is '%.80s', but this link is for %s", buf + strlen(SYNC_VERSION) + 1,
+			 peer);
+		return -1;
+	}
+	char hello[128];
+	snprintf(hello, sizeof hello, "%s %s", SYNC_VERSION, sp->conf.name);
+	frame_send(w, F_HELLO, hello, strlen(hello));
+	while (frame_recv(w, &type, buf, &n) == 0) {
+		if (type == F_QUIT)
+			break;
+		if (type != F_OFFER || serve_file(sp, w, peer, buf) < 0)
+			break;
+	}
+	return 0;
 }
 
 static int sync_serve(const struct spool *sp, const char *peer)
@@ -332,8 +410,6 @@ static int sync_serve(const struct spool *sp, const char *peer)
 		    sp->conf.name, peer);
 	struct wire w = {.in = 0, .out = 1};
 	char *buf = xmalloc(FRAME_MAX + 1);
-	char type;
-	size_t n;
 	/* one session per peer at a time */
 	int lock = site_dir_open(sp, peer, ".incoming");
 	if (lock < 0 || flock(lock, LOCK_EX) < 0)
@@ -350,20 +426,12 @@ static int sync_serve(const struct spool *sp, const char *peer)
 	for (size_t i = 0; i < stale.n; i++)
 		unlinkat(lock, stale.v[i], 0);
 	strlist_free(&stale);
-	if (frame_recv(&w, &type, buf, &n) < 0 || type != F_HELLO || strncmp(buf, SYNC_VERSION " ", strlen(SYNC_VERSION) + 1))
-		die(EXIT_BADINPUT, "peer %s does not speak %s", peer, SYNC_VERSION);
-	if (strcmp(buf + strlen(SYNC_VERSION) + 1, peer))
-		die(EXIT_BADINPUT, "the peer says it is '%.80s', but this link is for %s", buf + strlen(SYNC_VERSION) + 1, peer);
-	char hello[128];
-	snprintf(hello, sizeof hello, "%s %s", SYNC_VERSION, sp->conf.name);
-	frame_send(&w, F_HELLO, hello, strlen(hello));
-	while (frame_recv(&w, &type, buf, &n) == 0) {
-		if (type == F_QUIT)
-			break;
-		if (type != F_OFFER || serve_file(sp, &w, peer, buf) < 0)
-			break;
-	}
+	char err[256];
+	int rc = serve_session(sp, &w, peer, buf, err, sizeof err);
 	free(buf);
+	if (rc < 0)
+		die(EXIT_BADINPUT, "%s", err);
+	close(lock);
 	return EXIT_OK;
 }
 

@@ -3,7 +3,7 @@
 # Source it first thing: . "$(dirname "$0")/lib.sh"
 set -u
 HF_ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=$HF_ROOT/bin
+BIN=${HF_BIN:-$HF_ROOT/bin}
 export PATH="$BIN:$PATH"
 TMPBASE=${HF_TMP:-/tmp}
 T=$(mktemp -d "$TMPBASE/hotfarm-test.XXXXXX")
@@ -21,8 +21,14 @@ stop_pids() {
 		kill -KILL "$p" 2>/dev/null
 	done
 }
+# at_exit COMMAND: run COMMAND (a string, for eval) when the test ends,
+# after its processes are stopped and before its files go (unmounts)
+_at_exit=""
+at_exit() { _at_exit="$_at_exit
+$1"; }
 _cleanup() {
 	stop_pids
+	eval "$_at_exit"
 	if [ "${KEEP:-}" ]; then echo "# kept $T" >&2; else rm -rf "$T"; fi
 }
 trap _cleanup EXIT

@@ -253,6 +253,64 @@ static void test_desc(void)
 		job_desc_free(&jd);
 }
 
+/* What intake writes back (job_desc_format) is read again by route and the
+ * agents through the same line limit: a line that fits as the user wrote
+ * it but outgrows the limit once quoted, joined with ", " or given its ####
+ * is refused at once, naming the key and its line (found by fuzz_jobini). */
+static void test_desc_written_back(void)
+{
+	char err[512], text[2400], long_path[1000];
+	struct job_desc jd;
+	long_path[0] = 0;
+	for (int i = 0; i < 247; i++)
+		strcat(long_path, "abc/");
+	struct {
+		const char *key, *line;
+		char text[2400];
+	} cases[3] = {{"scene", "line 4", ""}, {"after", "line 3", ""}, {"output", "line 5", ""}};
+	snprintf(cases[0].text, sizeof cases[0].text, "[job]\nframes = 1\n[render]\nscene=%sabc/ab\n", long_path);
+	size_t len = (size_t)snprintf(cases[1].text, sizeof cases[1].text, "[job]\nframes = 1\nafter=j0");
+	for (int i = 1; i < 220; i++)
+		len += (size_t)snprintf(cases[1].text + len, sizeof cases[1].text - len, ",j%d", i);
+	snprintf(cases[1].text + len, sizeof cases[1].text - len, "\n[render]\nscene = a.pov\n");
+	snprintf(cases[2].text, sizeof cases[2].text, "[job]\nframes = 1\n[render]\nscene = a.pov\noutput=%sa.png\n",
+		 long_path);
+	for (size_t i = 0; i < 3; i++) {
+		int rc = desc(cases[i].text, &jd, err);
+		CHECK(rc < 0 && strstr(err, cases[i].key) && strstr(err, cases[i].line) && strstr(err, "too long"),
+		      "desc: a %s that outgrows its line when written back is refused (%s)", cases[i].key,
+		      rc < 0 ? err : "accepted");
+		if (rc == 0)
+			job_desc_free(&jd);
+	}
+	/* the longest scene that fits, written back and read again */
+	snprintf(text, sizeof text, "[job]\nframes = 1\n[render]\nscene = %sab\n", long_path);
+	int rc = desc(text, &jd, err);
+	struct buf b = {0};
+	struct job_desc again;
+	int rc2 = -1;
+	if (rc == 0) {
+		job_desc_format(&jd, &b);
+		rc2 = desc(b.data, &again, err);
+		if (rc2 == 0)
+			job_desc_free(&again);
+		job_desc_free(&jd);
+	}
+	CHECK(rc == 0 && rc2 == 0, "desc: a scene of %zu characters is kept and reads back (%s)", strlen(long_path) + 2,
+	      rc2 ? err : "");
+	buf_free(&b);
+	/* an output name that passed, then got _#### and 258 characters */
+	char name[254];
+	memset(name, 'n', sizeof name - 1);
+	name[sizeof name - 1] = 0;
+	snprintf(text, sizeof text, "[job]\nframes = 1\n[render]\nscene = a.pov\noutput = out/%s\n", name);
+	rc = desc(text, &jd, err);
+	CHECK(rc < 0 && strstr(err, "line 5") && strstr(err, "255"),
+	      "desc: an output name that outgrows 255 characters with its _#### is refused (%s)", rc < 0 ? err : "accepted");
+	if (rc == 0)
+		job_desc_free(&jd);
+}
+
 static void test_numbers(void)
 {
 	long v;
@@ -347,8 +405,34 @@ static void test_package(void)
 	strlist_free(&jargs);
 }
 
+/* ticket_frames: which frames of a ticket its notes show published */
+static void test_ticket_frames(void)
+{
+	long *f;
+	bool *done;
+	size_t nf;
+	const char *t = "frames = 7 8 9\nbilling = frame=7 ok=1 host=a.0 wall=1\nattempt = 1 a.0 x\n"
+			"billing = frame=8 ok=0 host=a.0\nbilling = frame=9 ok=1 host=b.0\nbilling = frame=9 ok=1 host=b.0\n";
+	size_t p = ticket_frames(t, &f, &done, &nf);
+	CHECK(nf == 3 && f[0] == 7 && f[2] == 9 && p == 2 && done[0] && !done[1] && done[2],
+	      "ticket_frames: 3 frames, 7 and 9 published (%zu, %zu)", nf, p);
+	free(f);
+	free(done);
+	p = ticket_frames("billing = frame=1 ok=1\nframes = 1\n", &f, &done, &nf);
+	CHECK(nf == 1 && p == 1, "ticket_frames: the frames line need not come first");
+	free(f);
+	free(done);
+	p = ticket_frames("nothing here\n", &f, &done, &nf);
+	CHECK(nf == 0 && p == 0 && !f, "ticket_frames: no frames line, no frames");
+	free(done);
+	ticket_frames("frames = 3\n", &f, NULL, &nf);
+	CHECK(nf == 1 && f[0] == 3, "ticket_frames: frames alone");
+	free(f);
+}
+
 int main(void)
 {
+	test_ticket_frames();
 	test_matching();
 	test_package();
 	test_frames();
@@ -356,6 +440,7 @@ int main(void)
 	test_names();
 	test_ini();
 	test_desc();
+	test_desc_written_back();
 	test_numbers();
 	printf("1..%d\n", n);
 	return failed ? 1 : 0;

@@ -1,0 +1,30 @@
+# t-sanitized.sh - end-to-end runs under AddressSanitizer and UBSan: some of
+# the farm's own tests (intake of good and hostile drops, renders, the CLI,
+# cancels and faults, linked sites) with every daemon and spooler taken from
+# bin-san/ (make san). Any report of a memory error, a leak or undefined
+# behaviour fails it, and the first lines of each are shown.
+. "$(dirname "$0")/lib.sh"
+
+SAN=$HF_ROOT/bin-san
+[ -x "$SAN/watcherd" ] || make -s -C "$HF_ROOT" san >/dev/null 2>&1
+check "the sanitized programs are built (make san)" [ -x "$SAN/watcherd" ] && [ -x "$SAN/render-agent" ]
+mkdir -p "$T/reports" "$T/runs"
+export HF_BIN="$SAN" HF_TMP="$T/runs"
+export ASAN_OPTIONS="log_path=$T/reports/asan:detect_leaks=1:abort_on_error=0"
+export UBSAN_OPTIONS="log_path=$T/reports/ubsan:print_stacktrace=1"
+for t in ${SAN_TESTS:-t-intake t-intake-bad t-render t-cli-farm t-notify t-sites}; do
+	# a sanitizer aborts the daemon it finds a fault in: the test would
+	# then wait out every deadline, so it gets five minutes at most
+	timeout 300 sh "$HF_ROOT/tests/$t.sh" >"$T/$t.log" 2>&1
+	rc=$?
+	p=$(grep -c '^ok ' "$T/$t.log") f=$(grep -c '^not ok ' "$T/$t.log")
+	check "$t passes with every program sanitized ($p passed, $f failed)" [ "$rc" -eq 0 ] && [ "$f" -eq 0 ]
+	[ "$f" -eq 0 ] || grep '^not ok' "$T/$t.log" | head -5 | sed 's/^/# /'
+done
+n=$(ls "$T/reports" | wc -l)
+check "no sanitizer report ($n)" [ "$n" -eq 0 ]
+for r in $(ls "$T/reports" | head -5); do
+	grep -m1 -E 'ERROR|runtime error|SUMMARY' "$T/reports/$r" | sed "s|^|# $r: |"
+	grep -m6 -E '^    #[0-9]' "$T/reports/$r" | sed 's/^/#   /'
+done
+done_testing
