@@ -114,12 +114,26 @@ static void work_remove(void)
 {
 	if (work_fd < 0)
 		return;
+	/* A file removed while open stays behind as .fuse_hidden* on sshfs
+	 * (.nfsXXXX on NFS), and the folder with it: close the dropped files,
+	 * empty the folder holding the lock, then let the lock go. */
+	for (int i = 0; i < ndrop; i++)
+		if (drop[i].fd >= 0) {
+			close(drop[i].fd);
+			drop[i].fd = -1;
+		}
+	struct strlist names = {0};
+	dir_names(work_fd, ".", &names);
+	for (size_t i = 0; i < names.n; i++)
+		if (strcmp(names.v[i], "lock"))
+			tree_remove(work_fd, names.v[i]);
+	strlist_free(&names);
 	close(work_fd);
 	work_fd = -1;
-	if (tree_remove(spool_fd(&sp, DIR_WORK), work_name) < 0)
-		warn("unable to remove work/%s: %s", work_name, strerror(errno));
 	close(work_lock);
 	work_lock = -1;
+	if (tree_remove(spool_fd(&sp, DIR_WORK), work_name) < 0)
+		warn("unable to remove work/%s: %s", work_name, strerror(errno));
 }
 
 /* ---- names --------------------------------------------------------------- */

@@ -6,7 +6,9 @@ HF_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${HF_BIN:-$HF_ROOT/bin}
 export PATH="$BIN:$PATH"
 TMPBASE=${HF_TMP:-/tmp}
-T=$(mktemp -d "$TMPBASE/hotfarm-test.XXXXXX")
+# never go on without a folder of its own: $T/... would be /...
+mkdir -p "$TMPBASE" && T=$(mktemp -d "$TMPBASE/hotfarm-test.XXXXXX") && [ -d "$T" ] ||
+	{ echo "not ok 1 - cannot make a temporary folder in $TMPBASE"; exit 1; }
 _n=0
 _fails=0
 _pids=""

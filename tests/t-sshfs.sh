@@ -263,11 +263,11 @@ check "no temporary files are left in the spool (${left:-none})" [ -z "$left" ]
 # good (libfuse's race; harmless: an old copy of a replaced file)
 left=$(find "$SPOOL" -name '.fuse_hidden*' | sed "s|$SPOOL/||" | tr '\n' ' ')
 [ -z "$left" ] || diag "libfuse left hidden files: $left"
-# intake keeps the dropped archive and its lock open while it removes its
-# work folder: over sshfs (and NFS) an open file unlinked stays under a
-# hidden name until closed, so the folder stays until watcherd's recovery
-left=$(ls "$SPOOL/work")
-[ -z "$left" ] || diag "work/ keeps the folders of finished intakes: $(echo $left)"
+# over sshfs (and NFS) a file unlinked while open stays under a hidden name
+# until closed: intake closes the dropped files and its lock before it
+# removes its work folder, or the folder would stay until a recovery
+left=$(ls "$SPOOL/work" | tr '\n' ' ')
+check "intake leaves nothing in work/ (${left:-nothing})" [ -z "$left" ]
 check "the agents and watcherd are still running" sh -c "for p in $_pids; do kill -0 \$p || exit 1; done"
 
 # ---- and nothing stays behind ---------------------------------------------------------------------

@@ -123,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	work_remove();
 	strlist_free(&warnings);
 	strlist_free(&extracted);
-	close(fd);
+	/* work_remove closed the dropped file */
 	if (fchdir(home) < 0)
 		abort();
 	check_left(fds, names);
