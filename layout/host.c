@@ -253,3 +253,20 @@ const char *host_state(const struct spool *sp, const struct host_record *h, int6
 		return "draining";
 	return "up";
 }
+
+long slots_want(long cpus, double util, long avail_kb, long peak_kb, long running, long max)
+{
+	if (cpus < 1)
+		cpus = 1;
+	if (util < 0.05)
+		util = 0.05; /* a render that seems to use nothing: 20 per CPU at most */
+	long want = (long)((double)cpus / util);
+	if (peak_kb > 0 && avail_kb > 0) {
+		long ram = running + (long)(0.8 * (double)avail_kb / (double)peak_kb);
+		if (want > ram)
+			want = ram;
+	}
+	if (want > max)
+		want = max;
+	return want < 1 ? 1 : want;
+}

@@ -43,5 +43,10 @@ const char *host_state(const struct spool *sp, const struct host_record *h, int6
 int host_release(const struct spool *sp, const char *host);
 /* The file server's idea of now: touch a private file and read its time. */
 int64_t server_now_us(const struct spool *sp);
+/* How many renders a host of CPUS should run at once when each keeps UTIL
+ * of a CPU busy over its time (CPU time / wall time; above 1 for a renderer
+ * of several threads): CPUS / UTIL, but no more than RUNNING plus what
+ * 80% of AVAIL_KB of free RAM holds at PEAK_KB each, and 1 to MAX. */
+long slots_want(long cpus, double util, long avail_kb, long peak_kb, long running, long max);
 
 #endif

@@ -301,7 +301,7 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 {
 	memset(jd, 0, sizeof *jd);
 	jd->priority = 500;
-	jd->chunk = 1;
+	jd->chunk = 0; /* auto */
 	jd->retries = 2;
 	jd->width = 640;
 	jd->height = 480;
@@ -346,8 +346,11 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 	char ferr[400];
 	if (frames_parse(s, max_frames, &jd->frames, &jd->nframes, ferr, sizeof ferr) < 0)
 		BAD("%s line %d: %s", display, ini_line(ini, "job", "frames"), ferr);
-	if (get_number(ini, display, "job", "chunk", 1, 10000, " (frames per ticket)", &jd->chunk, err, errsize) ||
-	    get_number(ini, display, "job", "retries", 0, 100, "", &jd->retries, err, errsize))
+	if ((s = ini_get(ini, "job", "chunk")) && strcasecmp(s, "auto") &&
+	    get_number(ini, display, "job", "chunk", 1, 10000,
+		       " (frames one renderer process renders), or auto (the default)", &jd->chunk, err, errsize))
+		return -1;
+	if (get_number(ini, display, "job", "retries", 0, 100, "", &jd->retries, err, errsize))
 		return -1;
 	if ((s = ini_get(ini, "job", "timeout")) && !parse_seconds(s, 7 * 86400, &jd->timeout))
 		BAD("%s line %d: timeout must be a time per frame like 600, 90s, 30m or 2h (at most 7d), not '%s'",
@@ -553,8 +556,12 @@ void job_desc_format(const struct job_desc *jd, struct buf *b)
 	kv(b, "name", jd->name);
 	buf_printf(b, "priority = %d\n", jd->priority);
 	kv(b, "frames", jd->frames_spec);
-	buf_printf(b, "frame_count = %zu\nchunk = %ld\nretries = %ld\ntimeout = %ld\n", jd->nframes, jd->chunk,
-		   jd->retries, jd->timeout);
+	buf_printf(b, "frame_count = %zu\n", jd->nframes);
+	if (jd->chunk)
+		buf_printf(b, "chunk = %ld\n", jd->chunk);
+	else
+		buf_printf(b, "chunk = auto\n");
+	buf_printf(b, "retries = %ld\ntimeout = %ld\n", jd->retries, jd->timeout);
 	kv(b, "owner", jd->owner);
 	kv(b, "email", jd->email);
 	kv(b, "site", jd->site);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -308,6 +309,11 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 			goto out;
 		}
 		snprintf(c->render_user, sizeof c->render_user, "%s", v);
+	}
+	if ((v = ini_get(ini, "agent", "slots")) && strcasecmp(v, "auto") && !parse_long(v, 1, 1024, &c->slots)) {
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [agent] slots must be auto or a number from 1 to 1024, not '%s'",
+			 ini_line(ini, "agent", "slots"), v);
+		goto out;
 	}
 	const char *limkeys[] = {"render_mem", "render_fsize", "min_free"};
 	unsigned long long *lims[] = {&c->render_mem, &c->render_fsize, &c->min_free};

@@ -69,6 +69,7 @@ struct site_conf {
 	long kill_grace_ms; /* [agent] SIGTERM, then SIGKILL after this */
 	long fail_limit;    /* [agent] frames failed in a row before a host skips a job */
 	bool fair_share;    /* [agent] share slots among jobs of one priority */
+	long slots;         /* [agent] slots: concurrent renders per host; 0: auto */
 	long probe_interval; /* [agent] seconds between probes of the host */
 	bool confine;        /* [agent] confine: every render through hf-confine */
 	char render_user[64]; /* [agent] render_user: as root, renders run as this user */

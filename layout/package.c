@@ -59,6 +59,22 @@ int package_load(int confdir, const char *name, struct package *p, char *err, si
 		if (args_split(v, &p->argv, err, errsize) < 0)
 			goto out;
 	}
+	/* a range of frames in one process: both keys or neither */
+	const char *rv = ini_get(ini, "range", "argv"), *rf = ini_get(ini, "range", "file");
+	if ((rv && *rv) != (rf && *rf)) {
+		snprintf(err, errsize, "%s: [range] needs both argv and file", display);
+		goto out;
+	}
+	if (rv && *rv) {
+		const char *ph = strstr(rf, "{frame}");
+		if (!ph || ph[7] || strchr(rf, '/') || (size_t)(ph - rf) >= sizeof p->range_file) {
+			snprintf(err, errsize, "%s: [range] file is a name ending in {frame}, like frame{frame}", display);
+			goto out;
+		}
+		snprintf(p->range_file, sizeof p->range_file, "%.*s", (int)(ph - rf), rf);
+		if (args_split(rv, &p->range_argv, err, errsize) < 0)
+			goto out;
+	}
 	if (!*p->probe_command && !*p->version)
 		snprintf(p->version, sizeof p->version, "1");
 	rc = 0;
@@ -74,6 +90,22 @@ void package_free(struct package *p)
 	strlist_free(&p->probe_args);
 	strlist_free(&p->confine_read);
 	strlist_free(&p->argv);
+	strlist_free(&p->range_argv);
+}
+
+long package_range_frame(const struct package *p, const char *name)
+{
+	size_t n = strlen(p->range_file);
+	if (strncmp(name, p->range_file, n) || name[n] < '0' || name[n] > '9')
+		return -1;
+	long f = 0;
+	const char *d = name + n;
+	for (; *d >= '0' && *d <= '9'; d++) {
+		if (f > 100000000)
+			return -1;
+		f = f * 10 + (*d - '0');
+	}
+	return f;
 }
 
 static int expand(const char *word, const struct render_vars *v, struct buf *out, char *err, size_t errsize)
@@ -112,6 +144,10 @@ static int expand(const char *word, const struct render_vars *v, struct buf *out
 			snprintf(num, sizeof num, "%ld", v->first_frame), val = num;
 		else if (!strcmp(key, "last_frame"))
 			snprintf(num, sizeof num, "%ld", v->last_frame), val = num;
+		else if (!strcmp(key, "run_first"))
+			snprintf(num, sizeof num, "%ld", v->run_first), val = num;
+		else if (!strcmp(key, "run_last"))
+			snprintf(num, sizeof num, "%ld", v->run_last), val = num;
 		else if (!strcmp(key, "width"))
 			snprintf(num, sizeof num, "%ld", v->width), val = num;
 		else if (!strcmp(key, "height"))
@@ -127,11 +163,12 @@ static int expand(const char *word, const struct render_vars *v, struct buf *out
 	return 0;
 }
 
-int package_argv(const struct package *p, const struct render_vars *v, struct strlist *argv, char *err,
+int package_argv(const struct package *p, const struct render_vars *v, bool range, struct strlist *argv, char *err,
 		 size_t errsize)
 {
-	for (size_t i = 0; i < p->argv.n; i++) {
-		if (!strcmp(p->argv.v[i], "{args}")) {
+	const struct strlist *tpl = range ? &p->range_argv : &p->argv;
+	for (size_t i = 0; i < tpl->n; i++) {
+		if (!strcmp(tpl->v[i], "{args}")) {
 			for (size_t k = 0; v->args && k < v->args->n; k++) {
 				struct buf b = {0};
 				if (expand(v->args->v[k], v, &b, err, errsize) < 0) {
@@ -143,7 +180,7 @@ int package_argv(const struct package *p, const struct render_vars *v, struct st
 			continue;
 		}
 		struct buf b = {0};
-		if (expand(p->argv.v[i], v, &b, err, errsize) < 0) {
+		if (expand(tpl->v[i], v, &b, err, errsize) < 0) {
 			buf_free(&b);
 			return -1;
 		}

@@ -15,6 +15,8 @@ struct package {
 	char version_regex[256];   /* POSIX extended; group 1 is the version */
 	char version[64];          /* fixed version when there is nothing to probe */
 	struct strlist argv;       /* the template, one word each */
+	struct strlist range_argv; /* [range] argv: frames {run_first}..{run_last} in one process */
+	char range_file[128];      /* [range] file: each frame's image is PREFIX<number>... */
 	bool builtin_null;         /* benchmarking only: renders nothing, runs nothing */
 	bool no_output;            /* [package] produces = nothing: exit 0 is success */
 	struct strlist confine_read; /* [confine] read: its install paths, read-only to a confined render */
@@ -24,16 +26,21 @@ struct package {
 struct render_vars {
 	const char *scene, *files, *output, *outdir, *job;
 	long frame, first_frame, last_frame, width, height;
+	long run_first, run_last; /* the run's frames, for a [range] argv */
 	const struct strlist *args; /* the job's [render] args, already split */
 };
 
 int package_load(int confdir, const char *name, struct package *p, char *err, size_t errsize);
 void package_free(struct package *p);
-/* Expand the template: {scene} {files} {output} {outdir} {job} {frame}
- * {frame4} {first_frame} {last_frame} {width} {height} inside words, and
- * {args} as a word of its own becomes the job's argument words (with the
- * same placeholders expanded in them). Never a shell. */
-int package_argv(const struct package *p, const struct render_vars *v, struct strlist *argv, char *err,
+/* Expand the template (RANGE: the [range] one): {scene} {files} {output}
+ * {outdir} {job} {frame} {frame4} {first_frame} {last_frame} {run_first}
+ * {run_last} {width} {height} inside words, and {args} as a word of its
+ * own becomes the job's argument words (with the same placeholders
+ * expanded in them). Never a shell. */
+int package_argv(const struct package *p, const struct render_vars *v, bool range, struct strlist *argv, char *err,
 		 size_t errsize);
+/* Which frame file NAME (in a run's output folder) holds: PREFIX, then
+ * the number with any zero padding; -1 when it is no frame's file. */
+long package_range_frame(const struct package *p, const char *name);
 
 #endif

@@ -49,6 +49,11 @@ static bool stopping;
 
 /* ---- jobs as this agent sees them ---------------------------------------- */
 
+struct byframe {
+	long frame;   /* a ticket's first frame */
+	size_t index; /* its name in the job's todo listing */
+};
+
 struct job {
 	char name[JOBID_MAX_LEN + 1];
 	char entry[ENTRY_MAX_LEN];
@@ -62,6 +67,8 @@ struct job {
 	struct strlist limits;
 	struct strlist todo; /* a cached listing of frames/todo, in order */
 	size_t next;
+	struct byframe *byframe; /* todo by frame, for runs */
+	double frame_seconds;    /* measured: a frame's render time, start-up not counted */
 	int64_t retry_at; /* do not look for tickets again before this (mono) */
 	int running;      /* our slots busy with it */
 	int fails_in_row;
@@ -91,6 +98,7 @@ static void job_free(struct job *j)
 	}
 	strlist_free(&j->limits);
 	strlist_free(&j->todo);
+	free(j->byframe);
 	free(j);
 }
 
@@ -222,47 +230,97 @@ static void jobs_tidy(void)
 
 /* ---- slots ------------------------------------------------------------------------ */
 
-enum slot_state { SLOT_IDLE, SLOT_RENDER, SLOT_CHECK };
 enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_HANG, KILL_CANCEL, KILL_LOST, KILL_STOP, KILL_USER };
+
+/* A slot works through a run: one or more tickets of one job, each of one
+ * frame (older spools: several), rendered by one renderer process when
+ * the package renders ranges of frames ([range]), else one process per
+ * frame. Each frame is checked and published, and its ticket moved to
+ * done/, as soon as its image is complete: when the renderer has begun
+ * the next frame's file, or has exited 0. One checker runs at a time per
+ * slot, beside the renderer. */
+enum frame_state {
+	F_TODO,  /* not rendered yet (or being rendered) */
+	F_READY, /* its image is complete: to be checked */
+	F_CHECK, /* being checked */
+	F_DONE,  /* published */
+	F_BACK,  /* settled otherwise: failed, or back to todo/ */
+};
+
+struct run_frame {
+	long frame;
+	size_t ticket; /* index into the slot's tickets */
+	enum frame_state st;
+	char image[NAME_MAX + 1]; /* its file in the slot's folder */
+	bool maybe; /* the renderer failed with this file last: complete only if it passes the check */
+	double wall, cpu_user, cpu_sys;
+	long rss_kb;
+};
+
+struct run_ticket {
+	char name[64];
+	int attempt;  /* this try's number: 1 + earlier attempt lines */
+	bool settled; /* moved out of active/ */
+};
 
 struct slot {
 	int index;
 	char owner[96]; /* HOST.N */
-	enum slot_state state;
-	struct job *job;
-	char ticket[64];
-	long *frames;
-	size_t nframes, cur;
-	int attempt;
+	struct job *job; /* NULL: idle */
+	struct run_ticket *tk;
+	size_t ntk;
+	struct run_frame *fr;
+	size_t nfr;
+	size_t pos, end;       /* the renderer at work renders fr[pos..end) */
+	bool range;            /* with the package's [range] argv */
 	struct strlist tokens; /* "limit\ttoken@owner" */
-	pid_t pid;
-	int64_t started, frame_started, last_progress;
+	pid_t pid;             /* the renderer; 0 when none runs */
+	pid_t check_pid;       /* the checker; 0 when none runs */
+	size_t checking;       /* the frame it checks */
+	bool check_hung;
+	int64_t started, frame_started, last_progress, check_started;
+	long ticks_user, ticks_sys; /* the renderer's CPU when the last frame was complete */
 	off_t log_seen;
 	long cpu_seen;
-	char outdir[PATH_MAX], log[PATH_MAX], image[PATH_MAX];
+	char outdir[PATH_MAX], log[PATH_MAX];
 	struct rusage ru;
-	double wall;
 	enum kill_reason killing;
 	int64_t kill_at;
-	bool shown; /* its slot file says busy */
+	char why[400]; /* the renderer failed: why */
+	bool counted;  /* ... and it counts as an attempt of the frame it was at */
+	bool charged;  /* ... and that frame was charged with it already */
+	bool shown;    /* its slot file says busy */
 };
 
 static struct slot *slots;
-static int nslots;
+static int nslots;    /* allocated: the most this host may run */
+static int nslots_on; /* taking work now: fixed, or sized as renders are measured */
+static bool slots_auto;
+
+/* The frame the renderer is at: the first of its frames not complete. */
+static size_t slot_current(const struct slot *s)
+{
+	for (size_t i = s->pos; i < s->end; i++)
+		if (s->fr[i].st == F_TODO)
+			return i;
+	return s->end ? s->end - 1 : 0;
+}
 
 static void slot_write(struct slot *s)
 {
 	char name[32], iso[32];
-	s->shown = s->state != SLOT_IDLE;
+	s->shown = s->job != NULL;
 	snprintf(name, sizeof name, "slot.%d", s->index);
 	struct buf b = {0};
-	if (s->state == SLOT_IDLE) {
+	if (!s->job) {
 		buf_printf(&b, "[slot]\nstate = idle\n");
 	} else {
+		const struct run_frame *f = &s->fr[slot_current(s)];
 		time_iso(now_us() - (mono_us() - s->frame_started), iso);
 		buf_printf(&b, "[slot]\nstate = busy\njob = %s\nticket = %s\nframe = %ld\nattempt = %d\nsince = %s\npid = %ld\n",
-			   s->job->name, s->ticket, s->frames ? s->frames[s->cur] : -1L, s->attempt, iso,
-			   (long)s->pid);
+			   s->job->name, s->tk[f->ticket].name, f->frame, s->tk[f->ticket].attempt, iso, (long)s->pid);
+		if (s->end - s->pos > 1)
+			buf_printf(&b, "run = %ld-%ld\n", s->fr[s->pos].frame, s->fr[s->end - 1].frame);
 	}
 	bool sync = sync_writes;
 	sync_writes = false; /* a slot file is a picture, not state */
@@ -272,12 +330,12 @@ static void slot_write(struct slot *s)
 	buf_free(&b);
 }
 
-/* Append a line to our active ticket. */
-static void ticket_note(struct slot *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ticket_note(struct slot *s, const char *fmt, ...)
+/* Append a line to ticket T of the slot (in active/). */
+static void ticket_note(struct slot *s, size_t t, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void ticket_note(struct slot *s, size_t t, const char *fmt, ...)
 {
 	char path[256], line[1024];
-	snprintf(path, sizeof path, "frames/active/%s@%s", s->ticket, s->owner);
+	snprintf(path, sizeof path, "frames/active/%s@%s", s->tk[t].name, s->owner);
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(line, sizeof line - 1, fmt, ap);
@@ -292,44 +350,46 @@ static void ticket_note(struct slot *s, const char *fmt, ...)
 	line[n++] = '\n';
 	int fd = openat(s->job->fd, path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || write(fd, line, (size_t)n) != n)
-		warn("unable to note on ticket %s of %s: %s", s->ticket, s->job->name, strerror(errno));
+		warn("unable to note on ticket %s of %s: %s", s->tk[t].name, s->job->name, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 }
 
-/* The ticket's frames still to render (those an earlier holder published
- * are left out) and how often it was tried. */
-static bool ticket_read(struct slot *s, bool *failed_here)
+/* A ticket we hold (active/NAME@OWNER): its frames still to render (those
+ * an earlier holder published are left out: FRAMES, N), how often it was
+ * tried (ATTEMPT: this try's number) and whether it failed on this host.
+ * False when it cannot be read or lists no frame. */
+static bool ticket_read(struct job *j, const char *name, const char *owner, long **frames, size_t *n, int *attempt,
+			bool *failed_here)
 {
 	char path[256];
-	snprintf(path, sizeof path, "frames/active/%s@%s", s->ticket, s->owner);
+	snprintf(path, sizeof path, "frames/active/%s@%s", name, owner);
 	/* one read: a ticket is a few lines */
-	int fd = openat(s->job->fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(j->fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	char *text = xmalloc(65536);
-	ssize_t n = read(fd, text, 65535);
+	ssize_t got = read(fd, text, 65535);
 	close(fd);
-	if (n <= 0) {
+	if (got <= 0) {
 		free(text);
 		return false;
 	}
-	text[n] = 0;
-	free(s->frames);
+	text[got] = 0;
 	bool *published;
 	size_t all;
-	ticket_frames(text, &s->frames, &published, &all);
-	s->nframes = s->cur = 0;
+	ticket_frames(text, frames, &published, &all);
+	*n = 0;
 	for (size_t i = 0; i < all; i++)
 		if (!published[i])
-			s->frames[s->nframes++] = s->frames[i];
+			(*frames)[(*n)++] = (*frames)[i];
 	free(published);
-	s->attempt = 1;
+	*attempt = 1;
 	*failed_here = false;
 	char *save = NULL;
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (!strncmp(line, "attempt = ", 10)) {
-			s->attempt++;
+			(*attempt)++;
 			char who[100];
 			if (sscanf(line + 10, "%*d %99s", who) == 1) {
 				char *dot = strrchr(who, '.');
@@ -454,9 +514,21 @@ static bool find_program(const char *name, char *out, size_t outsize)
 	return found;
 }
 
+/* Stop the slot's renderer (SIGTERM to its group, SIGKILL after the
+ * grace); for a cancel or a stop, its checker too. */
 static void slot_kill(struct slot *s, enum kill_reason why)
 {
-	if (s->state == SLOT_IDLE || s->pid <= 0 || s->killing)
+	if (!s->job || s->killing)
+		return;
+	if (why == KILL_CANCEL || why == KILL_LOST || why == KILL_STOP) {
+		if (s->check_pid > 0)
+			kill(-s->check_pid, SIGKILL);
+		if (s->pid <= 0) {
+			s->killing = why; /* nothing renders: the checks' end settles it */
+			return;
+		}
+	}
+	if (s->pid <= 0)
 		return;
 	s->killing = why;
 	kill(-s->pid, SIGTERM);
@@ -478,17 +550,26 @@ static void slot_idle(struct slot *s)
 	if (s->job)
 		s->job->running--;
 	s->job = NULL;
-	s->state = SLOT_IDLE;
-	s->pid = 0;
+	s->pid = s->check_pid = 0;
 	s->killing = KILL_NONE;
-	free(s->frames);
-	s->frames = NULL;
-	s->nframes = s->cur = 0;
+	free(s->fr);
+	free(s->tk);
+	s->fr = NULL;
+	s->tk = NULL;
+	s->nfr = s->ntk = s->pos = s->end = 0;
+	s->why[0] = 0;
+	s->charged = false;
 	if (*s->outdir)
 		tree_remove(AT_FDCWD, s->outdir);
 	s->outdir[0] = 0;
-	if (!quiet && s->shown)
+	if (s->index >= nslots_on) {
+		char name[32];
+		snprintf(name, sizeof name, "slot.%d", s->index);
+		unlinkat(hostfd, name, 0);
+		s->shown = false;
+	} else if (!quiet && s->shown) {
 		slot_write(s);
+	}
 }
 
 static void job_done_check(struct job *j)
@@ -526,36 +607,238 @@ static void output_name(const struct job *j, long frame, char *out, size_t outsi
 	snprintf(out, outsize, "%.*s%0*ld%s", (int)(h - pat), pat, (int)(nh < 4 ? 4 : nh), frame, h + nh);
 }
 
-static void ticket_failed(struct slot *s, const char *reason);
 
-static void frame_start(struct slot *s)
+/* ---- how long a run -------------------------------------------------------------------- */
+
+/* What this agent measured of a package's renderer: the seconds a process
+ * costs before its first frame (start-up, parsing the scene). */
+static struct overhead {
+	char package[64];
+	double seconds;
+} overheads[32];
+static size_t noverheads;
+
+static struct overhead *overhead_of(const char *package)
+{
+	for (size_t i = 0; i < noverheads; i++)
+		if (!strcmp(overheads[i].package, package))
+			return &overheads[i];
+	if (noverheads == sizeof overheads / sizeof *overheads)
+		return NULL;
+	struct overhead *o = &overheads[noverheads++];
+	snprintf(o->package, sizeof o->package, "%s", package);
+	o->seconds = -1;
+	return o;
+}
+
+/* How many live hosts could share J's frames (ours included), looked at
+ * every few seconds. */
+static long hosts_live(void)
+{
+	static int64_t at;
+	static long n = 1;
+	int64_t now = mono_us();
+	if (at && now - at < 3000000)
+		return n;
+	at = now;
+	struct strlist live = {0};
+	host_list(&sp, &live);
+	int64_t server = server_now_us(&sp);
+	n = 0;
+	for (size_t i = 0; i < live.n; i++) {
+		struct host_record h;
+		if (!strcmp(live.v[i], host)) {
+			n++;
+			continue;
+		}
+		if (host_read(&sp, live.v[i], &h) < 0)
+			continue;
+		if (!h.lost && server - h.heartbeat_us < sp.conf.host_timeout * 1000000LL)
+			n++;
+		host_free(&h);
+	}
+	strlist_free(&live);
+	if (n < 1)
+		n = 1;
+	return n;
+}
+
+/* The frames a run of job J should hold. chunk in job.ini says it; else
+ * the shortest run that keeps the renderer's start-up under about 5% of
+ * the run (start-up <= 0.05 * (start-up + n * frame time)), but no longer
+ * than the frames left shared among the slots that could take them: a
+ * long run at the end would leave the other slots idle. Until both times
+ * are measured, runs of 2 (which measure both). */
+static long run_length(struct job *j)
+{
+	if (!j->pkg.range_argv.n || j->pkg.no_output)
+		return 1;
+	if (j->jd.chunk > 0)
+		return j->jd.chunk;
+	long left = (long)(j->todo.n > j->next ? j->todo.n - j->next : 0) + 1;
+	long share = (left + nslots_on * hosts_live() - 1) / (nslots_on * hosts_live());
+	struct overhead *o = overhead_of(j->pkg.name);
+	long n;
+	if (!o || o->seconds < 0 || j->frame_seconds <= 0)
+		n = 2;
+	else
+		n = (long)(19.0 * o->seconds / j->frame_seconds) + 1;
+	if (n > share)
+		n = share;
+	return n < 1 ? 1 : n > 10000 ? 10000 : n;
+}
+
+/* A process of S rendered its frames: learn the start-up and frame times
+ * from when each was complete (FIRST: the first frame's, from the start;
+ * EACH: the mean of the others', or -1 with one frame). */
+static void run_learn(struct slot *s, double first, double each)
 {
 	struct job *j = s->job;
-	long frame = s->frames[s->cur];
-	if (j->pkg.builtin_null) {
-		/* benchmarking: the claim path alone */
-		if (ticket_finish(j->fd, s->ticket, s->owner, TICKET_DONE) < 0 && errno != ENOENT)
-			warn("unable to finish ticket %s: %s", s->ticket, strerror(errno));
-		slot_idle(s);
-		return;
+	struct overhead *o = overhead_of(j->pkg.name);
+	if (each > 0) {
+		double ov = first - each;
+		if (o)
+			o->seconds = o->seconds < 0 ? (ov > 0 ? ov : 0) : 0.5 * o->seconds + 0.5 * (ov > 0 ? ov : 0);
+		j->frame_seconds = j->frame_seconds > 0 ? 0.5 * j->frame_seconds + 0.5 * each : each;
+	} else if (o && o->seconds >= 0 && first > o->seconds) {
+		double f = first - o->seconds;
+		j->frame_seconds = j->frame_seconds > 0 ? 0.5 * j->frame_seconds + 0.5 * f : f;
 	}
+}
+
+/* ---- slots = auto ------------------------------------------------------------------- */
+
+static double util = -1;  /* a render's CPU time over its wall time, smoothed */
+static long peak_rss_kb;  /* the largest render seen */
+
+/* The share of the host's CPU time that was idle since the last call. */
+static bool host_idle(double *idle)
+{
+	static unsigned long long last_total, last_idle;
+	FILE *f = fopen("/proc/stat", "re");
+	unsigned long long v[8] = {0};
+	bool ok = f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+			      &v[5], &v[6], &v[7]) == 8;
+	if (f)
+		fclose(f);
+	if (!ok)
+		return false;
+	unsigned long long total = 0, idl = v[3] + v[4];
+	for (int i = 0; i < 8; i++)
+		total += v[i];
+	bool have = last_total && total > last_total;
+	if (have)
+		*idle = (double)(idl - last_idle) / (double)(total - last_total);
+	last_total = total;
+	last_idle = idl;
+	return have;
+}
+
+static long mem_available_kb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[256];
+	long kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "MemAvailable:", 13))
+			kb = atol(line + 13);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static void slots_resize(int n)
+{
+	int old = nslots_on;
+	nslots_on = n;
+	for (int i = old; i < n; i++)
+		slot_write(&slots[i]); /* a new idle slot */
+	for (int i = n; i < old; i++)
+		if (!slots[i].job) {
+			char name[32];
+			snprintf(name, sizeof name, "slot.%d", i);
+			unlinkat(hostfd, name, 0);
+		}
+}
+
+static void publish_host(bool force);
+
+/* Size the slots to the renders: as many as the CPUs can keep busy given
+ * how much of their time renders use them (fewer than CPUs when each
+ * uses several), never more than free RAM holds at the largest render's
+ * peak, and grown only while the CPUs have idle time to give. */
+static void slots_size(void)
+{
+	int running = 0;
+	for (int i = 0; i < nslots; i++)
+		running += slots[i].job != NULL;
+	double u = util, idle = 1;
+	bool measured = host_idle(&idle);
+	long want = slots_want(sysconf(_SC_NPROCESSORS_ONLN), u, mem_available_kb(), peak_rss_kb, running, nslots);
+	if (want > nslots_on && measured && idle < 0.10)
+		want = nslots_on; /* the CPUs are busy already */
+	if (want == nslots_on)
+		return;
+	say("%ld slot%s now (renders use %.0f%% of a CPU over their time, up to %ld MB each)", want,
+	    want == 1 ? "" : "s", 100 * u, peak_rss_kb / 1024);
+	slots_resize((int)want);
+	publish_host(true);
+}
+
+/* A render process ended well: CPU and wall seconds, peak RSS. */
+static void slots_learn(double cpu, double wall, long rss_kb)
+{
+	if (!slots_auto || wall < 0.05)
+		return;
+	double u = cpu / wall;
+	util = util < 0 ? u : 0.6 * util + 0.4 * u;
+	if (rss_kb > peak_rss_kb)
+		peak_rss_kb = rss_kb;
+	slots_size();
+}
+
+/* ---- starting a renderer ----------------------------------------------------------------- */
+
+static void run_advance(struct slot *s);
+
+/* Start the renderer for S's frames from s->pos: a range of consecutive
+ * frames with the package's [range] argv, or the one frame. False (with
+ * s->why) when it could not be started. */
+static bool run_spawn(struct slot *s)
+{
+	struct job *j = s->job;
+	s->end = s->pos + 1;
+	if (j->pkg.range_argv.n && !j->pkg.no_output)
+		while (s->end < s->nfr && s->fr[s->end].st == F_TODO && s->fr[s->end].frame == s->fr[s->end - 1].frame + 1)
+			s->end++;
+	/* one frame alone: the package's plain argv, its one image (POV-Ray
+	 * does not number the file of a one-frame animation) */
+	s->range = s->end - s->pos > 1;
+	const struct run_frame *f = &s->fr[s->pos];
+	int attempt = s->tk[f->ticket].attempt;
+	s->counted = true;
 	char outdir[PATH_MAX];
-	/* a folder of its own per attempt: nothing left by an earlier one
+	/* a folder of its own per process: nothing left by an earlier one
 	 * can land in it */
 	static unsigned long attempts;
-	snprintf(outdir, sizeof outdir, "%s/output/.%s.%ld.%lu", j->path, s->owner, (long)getpid(),
-		 ++attempts);
+	snprintf(outdir, sizeof outdir, "%s/output/.%s.%ld.%lu", j->path, s->owner, (long)getpid(), ++attempts);
+	if (*s->outdir)
+		tree_remove(AT_FDCWD, s->outdir);
+	s->outdir[0] = 0;
 	if (!j->pkg.no_output) {
-		/* the render writes into a folder of its own, then we look */
 		snprintf(s->outdir, sizeof s->outdir, "%s", outdir);
 		tree_remove(AT_FDCWD, s->outdir);
 		if (mkdir(s->outdir, 0755) < 0) {
-			ticket_failed(s, "cannot make a temporary folder for the image");
-			return;
+			snprintf(s->why, sizeof s->why, "cannot make a temporary folder for the image");
+			return false;
 		}
 	}
-	snprintf(s->log, sizeof s->log, "%s/logs/frame%04ld.try%d.%s.log", j->path, frame,
-		 s->attempt, s->owner);
+	if (s->end - s->pos > 1)
+		snprintf(s->log, sizeof s->log, "%s/logs/frame%04ld-%04ld.try%d.%s.log", j->path, f->frame,
+			 s->fr[s->end - 1].frame, attempt, s->owner);
+	else
+		snprintf(s->log, sizeof s->log, "%s/logs/frame%04ld.try%d.%s.log", j->path, f->frame, attempt,
+			 s->owner);
 	char ext[16] = ".png";
 	const char *dot = strrchr(j->jd.output, '.');
 	if (dot && strlen(dot) < sizeof ext && !strchr(dot, '/'))
@@ -566,28 +849,33 @@ static void frame_start(struct slot *s)
 	snprintf(scene, sizeof scene, "%s/%s", files, j->jd.scene);
 	struct render_vars v = {
 		.scene = scene, .files = files, .output = output, .outdir = outdir, .job = j->name,
-		.frame = frame, .first_frame = j->jd.frames[0], .last_frame = j->jd.frames[j->jd.nframes - 1],
+		.frame = f->frame, .first_frame = j->jd.frames[0], .last_frame = j->jd.frames[j->jd.nframes - 1],
+		.run_first = f->frame, .run_last = s->fr[s->end - 1].frame,
 		.width = j->jd.width, .height = j->jd.height, .args = &j->jd.argv,
 	};
 	struct strlist argv = {0};
 	char err[512];
-	if (package_argv(&j->pkg, &v, &argv, err, sizeof err) < 0) {
+	if (package_argv(&j->pkg, &v, s->range, &argv, err, sizeof err) < 0) {
 		strlist_free(&argv);
-		ticket_failed(s, err);
-		return;
+		snprintf(s->why, sizeof s->why, "%s", err);
+		return false;
 	}
 	/* the log starts with what was run, where and when */
 	int logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (logfd < 0) {
 		strlist_free(&argv);
-		ticket_failed(s, "cannot create the frame's log");
-		return;
+		snprintf(s->why, sizeof s->why, "cannot create the frame's log");
+		return false;
 	}
 	struct buf head = {0};
 	char iso[32];
 	time_iso(now_us(), iso);
-	buf_printf(&head, "# hotfarm: job %s frame %ld attempt %d on %s at %s\n# hotfarm: argv:", j->name, frame,
-		   s->attempt, s->owner, iso);
+	if (s->end - s->pos > 1)
+		buf_printf(&head, "# hotfarm: job %s frames %ld-%ld attempt %d on %s at %s\n# hotfarm: argv:", j->name,
+			   f->frame, s->fr[s->end - 1].frame, attempt, s->owner, iso);
+	else
+		buf_printf(&head, "# hotfarm: job %s frame %ld attempt %d on %s at %s\n# hotfarm: argv:", j->name,
+			   f->frame, attempt, s->owner, iso);
 	for (size_t i = 0; i < argv.n; i++) {
 		char w[600];
 		text_escape(argv.v[i], w, sizeof w);
@@ -603,13 +891,12 @@ static void frame_start(struct slot *s)
 			j->program[0] = 0;
 	}
 	if (!j->program[0]) {
-		char why[400], w[200];
+		char w[200];
 		text_escape(argv.v[0], w, sizeof w);
-		snprintf(why, sizeof why, "the renderer '%s' is not installed on %s", w, host);
+		snprintf(s->why, sizeof s->why, "the renderer '%s' is not installed on %s", w, host);
 		close(logfd);
 		strlist_free(&argv);
-		ticket_failed(s, why);
-		return;
+		return false;
 	}
 	free(argv.v[0]);
 	argv.v[0] = xstrdup(j->program);
@@ -628,10 +915,10 @@ static void frame_start(struct slot *s)
 		char num[32];
 		if (j->jd.timeout > 0) {
 			/* a CPU-time ceiling the kernel holds even if the agent dies:
-			 * the job's timeout on every CPU, and a little more (the agent
-			 * stops it at the timeout itself) */
+			 * the job's timeout for each frame of the run on every CPU,
+			 * and a little more (the agent stops it at the timeout) */
 			long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-			snprintf(num, sizeof num, "%ld", (j->jd.timeout + 5) * (cpus > 0 ? cpus : 1));
+			snprintf(num, sizeof num, "%ld", (j->jd.timeout * (long)(s->end - s->pos) + 5) * (cpus > 0 ? cpus : 1));
 			strlist_add(&full, "--cpu");
 			strlist_add(&full, num);
 		}
@@ -662,18 +949,20 @@ static void frame_start(struct slot *s)
 	argv.n--;
 	strlist_free(&argv);
 	if (s->pid < 0) {
-		char why[300];
-		snprintf(why, sizeof why, "the renderer could not be started: %s", strerror(e));
-		ticket_failed(s, why);
-		return;
+		s->pid = 0;
+		snprintf(s->why, sizeof s->why, "the renderer could not be started: %s", strerror(e));
+		return false;
 	}
-	s->state = SLOT_RENDER;
-	s->frame_started = s->last_progress = mono_us();
+	s->started = s->frame_started = s->last_progress = mono_us();
 	s->log_seen = 0;
 	s->cpu_seen = 0;
+	s->ticks_user = s->ticks_sys = 0;
 	s->killing = KILL_NONE;
+	s->why[0] = 0;
+	s->charged = false;
 	/* the slot file says busy once the frame has run for a moment (see
 	 * slots_show): a frame of a few ms costs no file writes */
+	return true;
 }
 
 /* Whether another live host could render job J (for retrying a frame
@@ -706,6 +995,88 @@ static bool others_can(struct job *j)
 }
 
 /* Take the first ticket we can of job J. */
+
+/* The frame a ticket name RANK-FIRST[-LAST] begins with, or -1. */
+static long ticket_first_frame(const char *name)
+{
+	const char *dash = strchr(name, '-');
+	return dash && dash[1] >= '0' && dash[1] <= '9' ? atol(dash + 1) : -1;
+}
+
+static int cmp_byframe(const void *a, const void *b)
+{
+	const struct byframe *x = a, *y = b;
+	return x->frame < y->frame ? -1 : x->frame > y->frame;
+}
+
+/* J's cached todo/ listing by first frame, for finding a run's next ticket. */
+static void todo_index(struct job *j)
+{
+	free(j->byframe);
+	j->byframe = xcalloc(j->todo.n ? j->todo.n : 1, sizeof *j->byframe);
+	for (size_t i = 0; i < j->todo.n; i++)
+		j->byframe[i] = (struct byframe){ticket_first_frame(j->todo.v[i]), i};
+	qsort(j->byframe, j->todo.n, sizeof *j->byframe, cmp_byframe);
+}
+
+static const char *todo_find(const struct job *j, long frame)
+{
+	if (!j->byframe)
+		return NULL;
+	struct byframe key = {frame, 0};
+	const struct byframe *b = bsearch(&key, j->byframe, j->todo.n, sizeof *j->byframe, cmp_byframe);
+	return b ? j->todo.v[b->index] : NULL;
+}
+
+/* Add ticket T (claimed by S) to S's run: FRAMES are those still to render. */
+static void run_add(struct slot *s, const char *t, const long *frames, size_t n, int attempt)
+{
+	s->tk = xrealloc(s->tk, (s->ntk + 1) * sizeof *s->tk);
+	struct run_ticket *k = &s->tk[s->ntk];
+	memset(k, 0, sizeof *k);
+	snprintf(k->name, sizeof k->name, "%s", t);
+	k->attempt = attempt;
+	s->fr = xrealloc(s->fr, (s->nfr + n) * sizeof *s->fr);
+	for (size_t i = 0; i < n; i++) {
+		memset(&s->fr[s->nfr], 0, sizeof *s->fr);
+		s->fr[s->nfr].frame = frames[i];
+		s->fr[s->nfr].ticket = s->ntk;
+		s->nfr++;
+	}
+	s->ntk++;
+}
+
+/* After S took its first ticket (of one frame, F): claim the tickets of
+ * the frames that follow, while they are in todo/, up to the run's length. */
+static void run_extend(struct slot *s, long f)
+{
+	struct job *j = s->job;
+	long want = run_length(j);
+	for (long k = 1; k < want; k++) {
+		const char *t = todo_find(j, f + k);
+		if (!t || ticket_claim(j->fd, t, s->owner) < 0)
+			break; /* not there, or another agent was first */
+		long *frames = NULL;
+		size_t n = 0;
+		int attempt;
+		bool failed_here;
+		bool ok = ticket_read(j, t, s->owner, &frames, &n, &attempt, &failed_here);
+		if (!ok || n != 1 || frames[0] != f + k || (failed_here && others_can(j))) {
+			/* not a plain next frame: it goes back for a run of its own */
+			if (!ok || n)
+				ticket_finish(j->fd, t, s->owner, TICKET_TODO);
+			else
+				ticket_finish(j->fd, t, s->owner, TICKET_DONE);
+			free(frames);
+			break;
+		}
+		run_add(s, t, frames, n, attempt);
+		free(frames);
+	}
+}
+
+/* Take the first ticket we can of job J, and those that follow it for a
+ * run. */
 static bool slot_take(struct slot *s, struct job *j)
 {
 	/* tokens first: without them the ticket would only go back */
@@ -730,22 +1101,29 @@ static bool slot_take(struct slot *s, struct job *j)
 			const char *t = j->todo.v[j->next++];
 			if (ticket_claim(j->fd, t, s->owner) < 0)
 				continue; /* another agent was first */
-			snprintf(s->ticket, sizeof s->ticket, "%s", t);
-			s->job = j;
-			j->running++;
+			if (j->pkg.builtin_null) {
+				/* benchmarking: the claim path alone */
+				if (ticket_finish(j->fd, t, s->owner, TICKET_DONE) < 0 && errno != ENOENT)
+					warn("unable to finish ticket %s: %s", t, strerror(errno));
+				s->job = j;
+				j->running++;
+				slot_idle(s);
+				return true;
+			}
+			long *frames = NULL;
+			size_t n = 0;
+			int attempt;
 			bool failed_here = false;
-			if (!ticket_read(s, &failed_here)) {
+			if (!ticket_read(j, t, s->owner, &frames, &n, &attempt, &failed_here)) {
 				warn("ticket %s of %s is unreadable; it goes to failed/", t, j->name);
 				ticket_finish(j->fd, t, s->owner, TICKET_FAILED);
-				s->job = NULL;
-				j->running--;
+				free(frames);
 				continue;
 			}
-			if (s->nframes == 0) {
+			if (n == 0) {
 				/* an earlier holder published every frame of it */
 				ticket_finish(j->fd, t, s->owner, TICKET_DONE);
-				s->job = NULL;
-				j->running--;
+				free(frames);
 				continue;
 			}
 			/* still queued? (a cancel or hold may have come meanwhile;
@@ -754,8 +1132,7 @@ static bool slot_take(struct slot *s, struct job *j)
 			if (now - j->queued_seen > 50000 &&
 			    faccessat(state_fd(&sp, STATE_QUEUED), j->entry, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 				ticket_finish(j->fd, t, s->owner, TICKET_TODO);
-				s->job = NULL;
-				j->running--;
+				free(frames);
 				j->retry_at = INT64_MAX;
 				break;
 			}
@@ -763,12 +1140,17 @@ static bool slot_take(struct slot *s, struct job *j)
 			if (failed_here && others_can(j)) {
 				/* it failed here before: let another host try it */
 				ticket_finish(j->fd, t, s->owner, TICKET_TODO);
-				s->job = NULL;
-				j->running--;
+				free(frames);
 				continue;
 			}
-			s->cur = 0;
-			frame_start(s);
+			s->job = j;
+			j->running++;
+			run_add(s, t, frames, n, attempt);
+			if (n == 1)
+				run_extend(s, frames[0]);
+			free(frames);
+			s->pos = 0;
+			run_advance(s);
 			return true;
 		}
 		if (round == 0) {
@@ -783,6 +1165,8 @@ static bool slot_take(struct slot *s, struct job *j)
 			if (d)
 				closedir(d);
 			strlist_sort(&j->todo);
+			if (j->pkg.range_argv.n)
+				todo_index(j);
 			if (j->todo.n == 0)
 				break;
 		}
@@ -903,50 +1287,128 @@ static void fill_slots(void)
 	draining = faccessat(hostfd, "drain", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 	if (stopping || draining || !disk_ok())
 		return;
-	for (int i = 0; i < nslots; i++) {
+	for (int i = 0; i < nslots_on; i++) {
 		struct slot *s = &slots[i];
 		/* a frame of the null package is over at once: take the next */
-		while (s->state == SLOT_IDLE)
+		while (!s->job)
 			if (!slot_fill(s))
 				return; /* nothing to do for any slot */
 	}
 }
 
-/* ---- finishing a frame ------------------------------------------------------------------ */
 
-static void bill(struct slot *s, bool ok, unsigned long long bytes)
+/* ---- finishing frames ------------------------------------------------------------------ */
+
+static void bill(struct slot *s, size_t i, bool ok, unsigned long long bytes)
 {
-	ticket_note(s, "billing = frame=%ld ok=%d host=%s wall=%.3f user=%.3f sys=%.3f rss_kb=%ld bytes=%llu",
-		    s->frames[s->cur], ok, s->owner, s->wall,
-		    (double)s->ru.ru_utime.tv_sec + (double)s->ru.ru_utime.tv_usec / 1e6,
-		    (double)s->ru.ru_stime.tv_sec + (double)s->ru.ru_stime.tv_usec / 1e6, s->ru.ru_maxrss, bytes);
+	const struct run_frame *f = &s->fr[i];
+	ticket_note(s, f->ticket, "billing = frame=%ld ok=%d host=%s wall=%.3f user=%.3f sys=%.3f rss_kb=%ld bytes=%llu",
+		    f->frame, ok, s->owner, f->wall, f->cpu_user, f->cpu_sys, f->rss_kb, bytes);
 }
 
-static void ticket_failed(struct slot *s, const char *reason)
+/* The renderer's CPU seconds (user and system, its waited-for children
+ * included) and peak RSS, from /proc while it runs. */
+static bool proc_usage(pid_t pid, long *user, long *sys, long *rss_kb)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	long cut = 0, cst = 0;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ut, &st, &cut,
+			 &cst) != 4)
+		return false;
+	*user = (long)ut + cut;
+	*sys = (long)st + cst;
+	if (rss_kb) {
+		*rss_kb = 0;
+		snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+		FILE *f = fopen(path, "re");
+		char line[256];
+		while (f && fgets(line, sizeof line, f))
+			if (!strncmp(line, "VmHWM:", 6))
+				*rss_kb = atol(line + 6);
+		if (f)
+			fclose(f);
+	}
+	return true;
+}
+
+/* Frame I's image is complete (or its renderer is over): what it cost
+ * since the one before, for its bill. */
+static void frame_measure(struct slot *s, size_t i, bool exited)
+{
+	struct run_frame *f = &s->fr[i];
+	int64_t now = mono_us();
+	f->wall = (double)(now - s->frame_started) / 1e6;
+	s->frame_started = now;
+	double tick = (double)sysconf(_SC_CLK_TCK);
+	long u = s->ticks_user, y = s->ticks_sys, rss = 0;
+	if (exited) {
+		u = (long)(((double)s->ru.ru_utime.tv_sec + (double)s->ru.ru_utime.tv_usec / 1e6) * tick + 0.5);
+		y = (long)(((double)s->ru.ru_stime.tv_sec + (double)s->ru.ru_stime.tv_usec / 1e6) * tick + 0.5);
+		rss = s->ru.ru_maxrss;
+	} else if (s->pid > 0) {
+		proc_usage(s->pid, &u, &y, &rss);
+	}
+	f->cpu_user = (double)(u > s->ticks_user ? u - s->ticks_user : 0) / tick;
+	f->cpu_sys = (double)(y > s->ticks_sys ? y - s->ticks_sys : 0) / tick;
+	f->rss_kb = rss;
+	s->ticks_user = u > s->ticks_user ? u : s->ticks_user;
+	s->ticks_sys = y > s->ticks_sys ? y : s->ticks_sys;
+}
+
+/* Ticket T is over on this try: FAILED (counted, REASON), or not (back to
+ * todo/ as it was). Its frames not published are settled with it. */
+static void run_settle(struct slot *s, size_t t, bool failed, const char *reason)
 {
 	struct job *j = s->job;
+	struct run_ticket *k = &s->tk[t];
+	if (k->settled)
+		return;
+	k->settled = true;
+	long frame = -1;
+	for (size_t i = 0; i < s->nfr; i++)
+		if (s->fr[i].ticket == t && s->fr[i].st != F_DONE) {
+			if (frame < 0)
+				frame = s->fr[i].frame;
+			s->fr[i].st = F_BACK;
+		}
+	if (!failed) {
+		if (ticket_finish(j->fd, k->name, s->owner, TICKET_TODO) < 0 && errno != ENOENT)
+			warn("unable to move ticket %s of %s: %s", k->name, j->name, strerror(errno));
+		j->retry_at = 0;
+		return;
+	}
 	char clean[600];
 	text_escape(reason, clean, sizeof clean);
 	unsigned long long avail;
 	if (s->killing != KILL_USER && s->killing != KILL_TIMEOUT && disk_short(j->fd, &avail)) {
 		/* most likely it failed for want of space: not the frame's
 		 * fault; it goes back as it was, to be done once there is room */
-		ticket_note(s, "nospace = %s %s (the disk was full; not counted as an attempt)", s->owner, clean);
-		if (ticket_finish(j->fd, s->ticket, s->owner, TICKET_TODO) < 0 && errno != ENOENT)
-			warn("unable to move ticket %s of %s: %s", s->ticket, j->name, strerror(errno));
-		say("%s frame %ld failed on a full disk; it goes back: %s", j->name, s->frames[s->cur], clean);
+		ticket_note(s, t, "nospace = %s %s (the disk was full; not counted as an attempt)", s->owner, clean);
+		if (ticket_finish(j->fd, k->name, s->owner, TICKET_TODO) < 0 && errno != ENOENT)
+			warn("unable to move ticket %s of %s: %s", k->name, j->name, strerror(errno));
+		say("%s frame %ld failed on a full disk; it goes back: %s", j->name, frame, clean);
 		disk_wait(avail);
-		slot_idle(s);
 		j->retry_at = 0;
 		return;
 	}
-	ticket_note(s, "attempt = %d %s %s", s->attempt, s->owner, clean);
-	enum ticket_state to = s->attempt > j->jd.retries ? TICKET_FAILED : TICKET_TODO;
-	if (ticket_finish(j->fd, s->ticket, s->owner, to) < 0 && errno != ENOENT)
-		warn("unable to move ticket %s of %s: %s", s->ticket, j->name, strerror(errno));
-	say("%s frame %ld failed (attempt %d%s): %s", j->name, s->frames ? s->frames[s->cur] : -1L, s->attempt,
+	ticket_note(s, t, "attempt = %d %s %s", k->attempt, s->owner, clean);
+	enum ticket_state to = k->attempt > j->jd.retries ? TICKET_FAILED : TICKET_TODO;
+	if (ticket_finish(j->fd, k->name, s->owner, to) < 0 && errno != ENOENT)
+		warn("unable to move ticket %s of %s: %s", k->name, j->name, strerror(errno));
+	say("%s frame %ld failed (attempt %d%s): %s", j->name, frame, k->attempt,
 	    to == TICKET_FAILED ? ", no retries left" : ", will be retried", clean);
-	if (++j->fails_in_row >= sp.conf.fail_limit && j->fd >= 0) {
+	if (++j->fails_in_row >= sp.conf.fail_limit && j->fd >= 0 && j->usable) {
 		/* a marker admins can see and remove */
 		mkdirat(j->fd, "blocked", 0755);
 		char text[900];
@@ -964,187 +1426,335 @@ static void ticket_failed(struct slot *s, const char *reason)
 		warn("%s: this host stops taking frames of %s after %d failures in a row", host, j->name,
 		     j->fails_in_row);
 	}
-	slot_idle(s);
-	if (to == TICKET_FAILED)
-		job_done_check(j);
-	else
+	if (to == TICKET_TODO)
 		j->retry_at = 0;
 }
 
-static void frame_published(struct slot *s)
+/* Frame I passed its check: into output/ under the job's pattern, and its
+ * ticket to done/ when it has no other frame left. */
+static void frame_publish(struct slot *s, size_t i)
 {
 	struct job *j = s->job;
-	j->fails_in_row = 0;
-	if (++s->cur < s->nframes) {
-		frame_start(s);
-		return;
+	struct run_frame *f = &s->fr[i];
+	char name[PATH_MAX], image[PATH_MAX * 2];
+	output_name(j, f->frame, name, sizeof name);
+	unsigned long long bytes = 0;
+	if (!j->pkg.no_output) {
+		snprintf(image, sizeof image, "%s/%s", s->outdir, f->image);
+		struct stat st;
+		bytes = stat(image, &st) == 0 ? (unsigned long long)st.st_size : 0;
+		if (output_publish(j->fd, image, name) < 0) {
+			char why[400];
+			snprintf(why, sizeof why, "the image could not be put into output/: %s", strerror(errno));
+			bill(s, i, false, 0);
+			run_settle(s, f->ticket, true, why);
+			return;
+		}
 	}
-	if (ticket_finish(j->fd, s->ticket, s->owner, TICKET_DONE) < 0 && errno != ENOENT)
-		warn("unable to finish ticket %s of %s: %s", s->ticket, j->name, strerror(errno));
-	slot_idle(s);
-	/* the next look for a ticket finds the job over, if it is */
-	j->retry_at = 0;
+	bill(s, i, true, bytes);
+	f->st = F_DONE;
+	j->fails_in_row = 0;
+	for (size_t k = 0; k < s->nfr; k++)
+		if (s->fr[k].ticket == f->ticket && s->fr[k].st != F_DONE)
+			return;
+	s->tk[f->ticket].settled = true;
+	if (ticket_finish(j->fd, s->tk[f->ticket].name, s->owner, TICKET_DONE) < 0 && errno != ENOENT)
+		warn("unable to finish ticket %s of %s: %s", s->tk[f->ticket].name, j->name, strerror(errno));
 }
 
-/* The renderer exited: find its image and have it checked. */
-static void render_exited(struct slot *s, int status)
+/* Check a complete image, when the slot's checker is free. */
+static void check_next(struct slot *s)
 {
+	if (s->check_pid > 0)
+		return;
 	struct job *j = s->job;
-	s->wall = (double)(mono_us() - s->frame_started) / 1e6;
-	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP) {
-		/* not the frame's fault: it goes back as it was */
-		bill(s, false, 0);
-		ticket_finish(j->fd, s->ticket, s->owner, TICKET_TODO);
-		say("%s frame %ld stopped (%s)", j->name, s->frames[s->cur],
-		    s->killing == KILL_CANCEL ? "cancelled" : s->killing == KILL_LOST ? "host was lost" : "agent stopping");
-		slot_idle(s);
-		return;
-	}
-	char why[400];
-	if (s->killing == KILL_TIMEOUT) {
-		bill(s, false, 0);
-		snprintf(why, sizeof why, "timed out after %ld s (the job's timeout)", j->jd.timeout);
-		ticket_failed(s, why);
-		return;
-	}
-	if (s->killing == KILL_USER) {
-		bill(s, false, 0);
-		ticket_failed(s, "stopped by a user (hotfarm kill-frame)");
-		return;
-	}
-	if (s->killing == KILL_HANG) {
-		bill(s, false, 0);
-		if (s->state == SLOT_CHECK)
-			snprintf(why, sizeof why, "the image took more than a minute to check");
-		else
-			snprintf(why, sizeof why, "hung: no log output and no CPU progress for %ld s",
-				 sp.conf.hang_timeout);
-		ticket_failed(s, why);
-		return;
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		bill(s, false, 0);
-		if (WIFSIGNALED(status))
-			snprintf(why, sizeof why, "the renderer was killed by signal %d (see logs/%s)", WTERMSIG(status),
-				 strrchr(s->log, '/') + 1);
-		else
-			snprintf(why, sizeof why, "the renderer exited with status %d (see logs/%s)", WEXITSTATUS(status),
-				 strrchr(s->log, '/') + 1);
-		ticket_failed(s, why);
-		return;
-	}
-	/* whatever the renderer left running goes now, before its image is
-	 * checked: nothing may touch it between the check and publishing */
-	kill(-s->pid, SIGKILL);
-	if (j->pkg.no_output) {
-		/* a package that makes no image: its exit status is all */
-		bill(s, true, 0);
-		frame_published(s);
-		return;
-	}
-	/* exactly one image in the slot's folder */
-	DIR *d = opendir(s->outdir);
-	struct dirent *e;
-	int n = 0;
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.') {
-			n++;
-			snprintf(s->image, sizeof s->image, "%s/%s", s->outdir, e->d_name);
+	for (size_t i = 0; i < s->nfr; i++) {
+		struct run_frame *f = &s->fr[i];
+		if (f->st != F_READY)
+			continue;
+		if (j->pkg.no_output) {
+			/* a package that makes no image: its exit status is all */
+			frame_publish(s, i);
+			continue;
 		}
-	if (d)
-		closedir(d);
-	if (n != 1) {
-		bill(s, false, 0);
-		snprintf(why, sizeof why, "the renderer exited 0 but wrote %s (see logs/%s)",
-			 n ? "more than one file" : "no image", strrchr(s->log, '/') + 1);
-		ticket_failed(s, why);
+		char w[32], h[32], out[PATH_MAX], image[PATH_MAX * 2];
+		snprintf(w, sizeof w, "%ld", j->jd.width);
+		snprintf(h, sizeof h, "%ld", j->jd.height);
+		snprintf(out, sizeof out, "%s/.check", s->outdir);
+		snprintf(image, sizeof image, "%s/%s", s->outdir, f->image);
+		/* a sample of each frame for previews/ and its contact sheet */
+		char thumb[PATH_MAX], previews[PATH_MAX];
+		snprintf(previews, sizeof previews, "%s/previews", j->path);
+		snprintf(thumb, sizeof thumb, "%s/frame%07ld.png", previews, f->frame);
+		char *argv[10];
+		int k = 0;
+		argv[k++] = checker;
+		if (j->jd.allow_blank)
+			argv[k++] = "--allow-blank";
+		argv[k++] = "--thumb";
+		argv[k++] = thumb;
+		argv[k++] = "--contact";
+		argv[k++] = previews;
+		argv[k++] = image;
+		argv[k++] = w;
+		argv[k++] = h;
+		argv[k] = NULL;
+		int outfd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+		pid_t pid = outfd < 0 ? -1 : spawn_in(NULL, argv, outfd, s->owner);
+		if (outfd >= 0)
+			close(outfd);
+		if (pid < 0) {
+			bill(s, i, false, 0);
+			run_settle(s, f->ticket, true, "the image checker could not be started");
+			continue;
+		}
+		f->st = F_CHECK;
+		s->check_pid = pid;
+		s->checking = i;
+		s->check_hung = false;
+		s->check_started = mono_us();
 		return;
 	}
-	char w[32], h[32], out[PATH_MAX];
-	snprintf(w, sizeof w, "%ld", j->jd.width);
-	snprintf(h, sizeof h, "%ld", j->jd.height);
-	snprintf(out, sizeof out, "%s/.check", s->outdir);
-	/* a sample of each frame for previews/ and its contact sheet */
-	char thumb[PATH_MAX], previews[PATH_MAX];
-	snprintf(previews, sizeof previews, "%s/previews", j->path);
-	snprintf(thumb, sizeof thumb, "%s/frame%07ld.png", previews, s->frames[s->cur]);
-	char *argv[10];
-	int k = 0;
-	argv[k++] = checker;
-	if (j->jd.allow_blank)
-		argv[k++] = "--allow-blank";
-	argv[k++] = "--thumb";
-	argv[k++] = thumb;
-	argv[k++] = "--contact";
-	argv[k++] = previews;
-	argv[k++] = s->image;
-	argv[k++] = w;
-	argv[k++] = h;
-	argv[k] = NULL;
-	int outfd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	s->pid = outfd < 0 ? -1 : spawn_in(NULL, argv, outfd, s->owner);
-	if (outfd >= 0)
-		close(outfd);
-	if (s->pid < 0) {
-		bill(s, false, 0);
-		ticket_failed(s, "the image checker could not be started");
-		return;
-	}
-	s->state = SLOT_CHECK;
-	s->frame_started = mono_us();
 }
 
 static void check_exited(struct slot *s, int status)
 {
 	struct job *j = s->job;
-	if (s->killing) {
-		render_exited(s, status);
+	size_t i = s->checking;
+	struct run_frame *f = &s->fr[i];
+	s->check_pid = 0;
+	if (f->st != F_CHECK)
 		return;
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_TEMPFAIL) {
+	f->st = F_READY;
+	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP) {
+		return; /* settled with the others when the run ends */
+	} else if (s->check_hung) {
+		bill(s, i, false, 0);
+		run_settle(s, f->ticket, true, "the image took more than a minute to check");
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_TEMPFAIL) {
 		/* the checker's own trouble (memory): not the frame's fault */
-		bill(s, false, 0);
-		ticket_finish(j->fd, s->ticket, s->owner, TICKET_TODO);
+		bill(s, i, false, 0);
 		warn("%s frame %ld: the image checker failed for want of resources; the frame goes back", j->name,
-		     s->frames[s->cur]);
-		slot_idle(s);
-		return;
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		     f->frame);
+		run_settle(s, f->ticket, false, NULL);
+	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char why[600] = "the image did not pass the check";
 		char path[PATH_MAX];
 		snprintf(path, sizeof path, "%s/.check", s->outdir);
-		FILE *f = fopen(path, "re");
-		if (f) {
+		FILE *cf = fopen(path, "re");
+		if (cf) {
 			char line[500];
-			if (fgets(line, sizeof line, f)) {
+			if (fgets(line, sizeof line, cf)) {
 				line[strcspn(line, "\n")] = 0;
 				if (*line)
 					snprintf(why, sizeof why, "%s", line);
 			}
-			fclose(f);
+			fclose(cf);
 		}
 		if (WIFSIGNALED(status))
 			snprintf(why, sizeof why, "the image could not be checked (the checker died of signal %d)",
 				 WTERMSIG(status));
-		bill(s, false, 0);
-		ticket_failed(s, why);
+		bill(s, i, false, 0);
+		if (f->maybe && *s->why && !s->charged) {
+			/* the renderer died writing it: the frame it was at */
+			s->charged = true;
+			run_settle(s, f->ticket, s->counted, s->why);
+		} else {
+			run_settle(s, f->ticket, true, why);
+		}
+	} else {
+		frame_publish(s, i);
+	}
+}
+
+/* The images in the renderer's folder: which frames of fr[pos..end) are
+ * complete. A frame's file is complete once the renderer has begun the
+ * next one's, or has exited 0 (EXITED_OK). Without [range], the frame's
+ * image is the one file there, once the renderer exited 0. */
+static void frames_complete(struct slot *s, bool exited_ok, bool died)
+{
+	struct job *j = s->job;
+	if (j->pkg.no_output) {
+		if (exited_ok)
+			for (size_t i = s->pos; i < s->end; i++)
+				if (s->fr[i].st == F_TODO) {
+					frame_measure(s, i, true);
+					s->fr[i].st = F_READY;
+				}
 		return;
 	}
-	/* publish: the complete image, renamed into output/ */
-	char name[PATH_MAX];
-	output_name(j, s->frames[s->cur], name, sizeof name);
-	struct stat st;
-	unsigned long long bytes = stat(s->image, &st) == 0 ? (unsigned long long)st.st_size : 0;
-	if (output_publish(j->fd, s->image, name) < 0) {
-		char why[400];
-		snprintf(why, sizeof why, "the image could not be put into output/: %s", strerror(errno));
-		bill(s, false, 0);
-		ticket_failed(s, why);
+	DIR *d = opendir(s->outdir);
+	if (!d)
 		return;
+	struct dirent *e;
+	size_t n = s->end - s->pos, files = 0;
+	bool *seen = xcalloc(n, sizeof *seen);
+	char one[NAME_MAX + 1] = "";
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		files++;
+		snprintf(one, sizeof one, "%s", e->d_name);
+		if (!s->range)
+			continue;
+		long f = package_range_frame(&j->pkg, e->d_name);
+		for (size_t i = s->pos; f >= 0 && i < s->end; i++)
+			if (s->fr[i].frame == f && s->fr[i].st == F_TODO) {
+				seen[i - s->pos] = true;
+				snprintf(s->fr[i].image, sizeof s->fr[i].image, "%s", e->d_name);
+			}
 	}
-	bill(s, true, bytes);
-	frame_published(s);
+	closedir(d);
+	if (!s->range) {
+		if (exited_ok && files == 1 && s->fr[s->pos].st == F_TODO) {
+			snprintf(s->fr[s->pos].image, sizeof s->fr[s->pos].image, "%s", one);
+			seen[0] = true;
+		}
+	}
+	/* complete: every seen frame before the last one seen; all seen
+	 * ones once the renderer exited 0 */
+	size_t last = n;
+	for (size_t i = n; i-- > 0;)
+		if (seen[i]) {
+			last = i;
+			break;
+		}
+	for (size_t i = 0; last < n && i <= last; i++) {
+		struct run_frame *f = &s->fr[s->pos + i];
+		if (f->st != F_TODO || !seen[i])
+			continue;
+		if (i == last && !exited_ok) {
+			/* the renderer failed after writing it: finished, or
+			 * cut off while writing? The check tells. */
+			if (!died || !s->range)
+				continue;
+			f->maybe = true;
+		}
+		frame_measure(s, s->pos + i, (exited_ok || died) && i == last);
+		f->st = F_READY;
+	}
+	free(seen);
+}
+
+/* Where the slot's run goes next: check what is complete; when the
+ * renderer is over and nothing is being checked, settle what failed and
+ * start the next renderer, or end the run. */
+static void run_advance(struct slot *s)
+{
+	struct job *j = s->job;
+	if (!j)
+		return;
+	if (s->killing != KILL_CANCEL && s->killing != KILL_LOST && s->killing != KILL_STOP)
+		check_next(s);
+	if (s->pid > 0 || s->check_pid > 0)
+		return;
+	bool over = s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP;
+	for (;;) {
+		if (!over && *s->why) {
+			/* the renderer failed: the frame it was at, when it
+			 * counts, and the rest back as they were */
+			for (size_t i = s->pos; i < s->end && !s->charged; i++)
+				if (s->fr[i].st == F_TODO) {
+					if (s->counted)
+						bill(s, i, false, 0);
+					run_settle(s, s->fr[i].ticket, s->counted, s->why);
+					break;
+				}
+			over = true;
+		}
+		if (over)
+			break;
+		/* the next frames not rendered yet */
+		s->pos = 0;
+		while (s->pos < s->nfr && s->fr[s->pos].st != F_TODO)
+			s->pos++;
+		if (s->pos == s->nfr)
+			break;
+		if (run_spawn(s))
+			return;
+	}
+	/* the run is over: what is not settled goes back as it was */
+	for (size_t t = 0; t < s->ntk; t++)
+		run_settle(s, t, false, NULL);
+	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP)
+		say("%s frame%s %ld%s stopped (%s)", j->name, s->nfr > 1 ? "s" : "", s->fr[0].frame,
+		    s->nfr > 1 ? "..." : "",
+		    s->killing == KILL_CANCEL ? "cancelled" : s->killing == KILL_LOST ? "host was lost" : "agent stopping");
+	slot_idle(s);
+	/* the next look for a ticket finds the job over, if it is */
+	j->retry_at = 0;
+	job_done_check(j);
+}
+
+/* The renderer exited: which frames it completed, and why it failed. */
+static void render_exited(struct slot *s, int status)
+{
+	struct job *j = s->job;
+	pid_t pid = s->pid;
+	s->pid = 0;
+	/* whatever the renderer left running goes now, before its images
+	 * are checked: nothing may touch them between the check and
+	 * publishing */
+	kill(-pid, SIGKILL);
+	bool ok = !s->killing && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	bool stopped = s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP;
+	frames_complete(s, ok, !ok && !stopped);
+	/* learn from what it did: the first frame's time holds the start-up,
+	 * the rest of the process's time is the other frames' */
+	size_t n = s->end - s->pos;
+	enum frame_state fs = s->fr[s->pos].st;
+	if (ok && (fs == F_READY || fs == F_CHECK || fs == F_DONE)) {
+		double first = s->fr[s->pos].wall, all = (double)(mono_us() - s->started) / 1e6;
+		run_learn(s, first, n > 1 && all > first ? (all - first) / (double)(n - 1) : -1);
+		double cpu = (double)s->ru.ru_utime.tv_sec + (double)s->ru.ru_utime.tv_usec / 1e6 +
+			     (double)s->ru.ru_stime.tv_sec + (double)s->ru.ru_stime.tv_usec / 1e6;
+		slots_learn(cpu, all, s->ru.ru_maxrss);
+	}
+	s->counted = true;
+	char *why = s->why;
+	size_t wsize = sizeof s->why;
+	const char *logname = strrchr(s->log, '/') + 1;
+	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP) {
+		/* not the frames' fault: they go back as they were */
+	} else if (s->killing == KILL_TIMEOUT) {
+		snprintf(why, wsize, "timed out after %ld s (the job's timeout)", j->jd.timeout);
+	} else if (s->killing == KILL_USER) {
+		snprintf(why, wsize, "stopped by a user (hotfarm kill-frame)");
+	} else if (s->killing == KILL_HANG) {
+		snprintf(why, wsize, "hung: no log output and no CPU progress for %ld s", sp.conf.hang_timeout);
+	} else if (WIFSIGNALED(status)) {
+		snprintf(why, wsize, "the renderer was killed by signal %d (see logs/%s)", WTERMSIG(status), logname);
+	} else if (!ok) {
+		snprintf(why, wsize, "the renderer exited with status %d (see logs/%s)", WEXITSTATUS(status), logname);
+	} else {
+		/* exited 0: a frame without its image fails */
+		for (size_t i = s->pos; i < s->end; i++)
+			if (s->fr[i].st == F_TODO) {
+				int files = 0;
+				DIR *d = opendir(s->outdir);
+				struct dirent *e;
+				while (d && (e = readdir(d)))
+					if (e->d_name[0] != '.')
+						files++;
+				if (d)
+					closedir(d);
+				if (s->range)
+					snprintf(why, wsize, "the renderer exited 0 but wrote no image for frame %ld (see logs/%s)",
+						 s->fr[i].frame, logname);
+				else
+					snprintf(why, wsize, "the renderer exited 0 but wrote %s (see logs/%s)",
+						 files ? "more than one file" : "no image", logname);
+				frame_measure(s, i, true);
+				break;
+			}
+	}
+	if (*why) {
+		/* what the failed frame cost, for its bill */
+		size_t cur = slot_current(s);
+		if (s->fr[cur].st == F_TODO && s->fr[cur].wall == 0)
+			frame_measure(s, cur, true);
+	}
+	run_advance(s);
 }
 
 static void reap(void)
@@ -1155,94 +1765,85 @@ static void reap(void)
 	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
 		for (int i = 0; i < nslots; i++) {
 			struct slot *s = &slots[i];
-			if (s->pid != pid || s->state == SLOT_IDLE)
+			if (!s->job)
 				continue;
-			if (s->state == SLOT_RENDER) {
+			if (s->pid == pid) {
 				s->ru = ru;
 				render_exited(s, status);
-			} else {
+			} else if (s->check_pid == pid) {
 				check_exited(s, status);
+				run_advance(s);
+			} else {
+				continue;
 			}
 			break;
 		}
 	}
 }
 
-/* Timeouts, hangs, and the SIGKILL after a SIGTERM's grace. */
-static long proc_cpu(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	unsigned long ut = 0, st = 0;
-	long cut = 0, cst = 0;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ut, &st, &cut,
-			 &cst) != 4)
-		return -1;
-	return (long)(ut + st) + cut + cst;
-}
-
+/* Every 20 ms while busy: images complete, timeouts, hangs, and the
+ * SIGKILL after a SIGTERM's grace. */
 static void watch_slots(void)
 {
 	int64_t now = mono_us();
 	for (int i = 0; i < nslots; i++) {
 		struct slot *s = &slots[i];
-		if (s->state == SLOT_IDLE || s->pid <= 0)
+		if (!s->job)
+			continue;
+		if (s->check_pid > 0 && !s->check_hung && now - s->check_started > 60 * 1000000LL) {
+			/* a hostile image may be slow to decode: the checker gets a minute */
+			s->check_hung = true;
+			kill(-s->check_pid, SIGKILL);
+		}
+		if (s->pid <= 0)
 			continue;
 		if (s->killing) {
 			if (now >= s->kill_at)
 				kill(-s->pid, SIGKILL);
 			continue;
 		}
+		size_t cur = slot_current(s);
 		char req[32];
 		snprintf(req, sizeof req, "kill.%d", s->index);
 		if (unlinkat(hostfd, req, 0) == 0) {
-			say("%s frame %ld: stopped on request (hotfarm kill-frame)", s->job->name, s->frames[s->cur]);
+			say("%s frame %ld: stopped on request (hotfarm kill-frame)", s->job->name, s->fr[cur].frame);
 			slot_kill(s, KILL_USER);
 			continue;
 		}
-		if (s->state == SLOT_CHECK) {
-			/* a hostile image may be slow to decode: the checker gets a minute */
-			if (now - s->frame_started > 60 * 1000000LL)
-				slot_kill(s, KILL_HANG);
-			continue;
+		if (s->range) {
+			frames_complete(s, false, false);
+			check_next(s);
+			cur = slot_current(s);
 		}
+		/* the timeout is per frame: from the start, or the last frame's end */
 		if (s->job->jd.timeout && now - s->frame_started > s->job->jd.timeout * 1000000LL) {
-			say("%s frame %ld: timeout after %ld s, stopping it", s->job->name, s->frames[s->cur],
+			say("%s frame %ld: timeout after %ld s, stopping it", s->job->name, s->fr[cur].frame,
 			    s->job->jd.timeout);
 			slot_kill(s, KILL_TIMEOUT);
 			continue;
 		}
 		struct stat st;
-		long cpu = proc_cpu(s->pid);
+		long u = 0, y = 0;
+		long cpu = proc_usage(s->pid, &u, &y, NULL) ? u + y : -1;
 		off_t size = stat(s->log, &st) == 0 ? st.st_size : 0;
 		if (size != s->log_seen || cpu != s->cpu_seen) {
 			s->log_seen = size;
 			s->cpu_seen = cpu;
 			s->last_progress = now;
 		} else if (now - s->last_progress > sp.conf.hang_timeout * 1000000LL) {
-			say("%s frame %ld: no output and no CPU for %ld s, stopping it", s->job->name,
-			    s->frames[s->cur], sp.conf.hang_timeout);
+			say("%s frame %ld: no output and no CPU for %ld s, stopping it", s->job->name, s->fr[cur].frame,
+			    sp.conf.hang_timeout);
 			slot_kill(s, KILL_HANG);
 		}
 	}
 }
 
-/* Slot files catch up with frames that have run for a moment. */
 static void slots_show(void)
 {
 	int64_t now = mono_us();
 	for (int i = 0; i < nslots; i++) {
 		struct slot *s = &slots[i];
-		if (s->state != SLOT_IDLE && !s->shown && now - s->frame_started > 20000)
+		if (s->job && !s->shown && now - s->frame_started > 20000)
 			slot_write(s);
 	}
 }
@@ -1250,7 +1851,7 @@ static void slots_show(void)
 static bool busy(void)
 {
 	for (int i = 0; i < nslots; i++)
-		if (slots[i].state != SLOT_IDLE)
+		if (slots[i].job)
 			return true;
 	return false;
 }
@@ -1263,8 +1864,8 @@ static void cancelled(const char *entry)
 	if (!entry_parse(entry, NULL, NULL, name))
 		return;
 	for (int i = 0; i < nslots; i++)
-		if (slots[i].state != SLOT_IDLE && !strcmp(slots[i].job->name, name)) {
-			say("%s was cancelled: stopping frame %ld", name, slots[i].frames[slots[i].cur]);
+		if (slots[i].job && !strcmp(slots[i].job->name, name)) {
+			say("%s was cancelled: stopping frame %ld", name, slots[i].fr[slot_current(&slots[i])].frame);
 			slot_kill(&slots[i], KILL_CANCEL);
 		}
 	struct job *j = job_get(name);
@@ -1278,7 +1879,7 @@ static void check_running_jobs(void)
 {
 	for (int i = 0; i < nslots; i++) {
 		struct slot *s = &slots[i];
-		if (s->state == SLOT_IDLE || s->killing)
+		if (!s->job || s->killing)
 			continue;
 		char entry[ENTRY_MAX_LEN];
 		enum job_state st = job_find(&sp, s->job->name, entry);
@@ -1313,7 +1914,7 @@ static char host_text[8192];
 static void publish_host(bool force)
 {
 	struct buf b = {0};
-	probe_host(&sp, host, nslots, &b);
+	probe_host(&sp, host, nslots_on, &b);
 	if (force || strcmp(b.data, host_text)) {
 		if (file_write_atomic(hostfd, "host.ini", b.data, b.len, 0644) < 0)
 			die_errno(EXIT_TEMPFAIL, "unable to write hosts/%s/host.ini", host);
@@ -1444,14 +2045,21 @@ int main(int argc, char **argv)
 		die_errno(EXIT_TEMPFAIL, "unable to open hosts/%s", host);
 	lock_host();
 	unlinkat(hostfd, "lost", 0);
-	nslots = want_slots ? (int)want_slots : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (nslots < 1)
-		nslots = 1;
+	/* --slots N or [agent] slots = N fix it; auto starts with a slot per
+	 * CPU and sizes them as renders are measured (up to 4 per CPU) */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (cpus < 1)
+		cpus = 1;
+	long fixed = want_slots ? want_slots : sp.conf.slots;
+	slots_auto = fixed == 0;
+	nslots = fixed ? (int)fixed : (int)(4 * cpus > 256 ? 256 : 4 * cpus);
+	nslots_on = fixed ? (int)fixed : (int)cpus;
 	slots = xcalloc((size_t)nslots, sizeof *slots);
 	for (int i = 0; i < nslots; i++) {
 		slots[i].index = i;
 		snprintf(slots[i].owner, sizeof slots[i].owner, "%s.%d", host, i);
-		slot_write(&slots[i]);
+		if (i < nslots_on)
+			slot_write(&slots[i]);
 		char req[32];
 		snprintf(req, sizeof req, "kill.%d", i);
 		unlinkat(hostfd, req, 0); /* a request for an earlier run */
@@ -1475,7 +2083,8 @@ int main(int argc, char **argv)
 	const char *dirs[] = {"queue", "cancelled"};
 	int efd = sp.conf.use_inotify ? watch_start(sp.path, dirs, 2, IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE)
 				      : -1;
-	say("%s renders with %d slot%s on %s (%s)", host, nslots, nslots == 1 ? "" : "s", sp.path,
+	say("%s renders with %d slot%s%s on %s (%s)", host, nslots_on, nslots_on == 1 ? "" : "s",
+	    slots_auto ? " (auto: sized to the renders)" : "", sp.path,
 	    efd >= 0 ? "inotify" : "rescans only");
 
 	queue_refresh();

@@ -743,28 +743,21 @@ static void build_job(const struct job_desc *jd, const char *original, int64_t s
 	write_or_die(job, JOB_INI, &b);
 	buf_free(&b);
 
-	/* Tickets: one per chunk, ranked samples-first. */
+	/* Tickets: one per frame, ranked samples-first (agents take runs of
+	 * adjacent ones; chunk only says how long). */
 	int todo = openat(job, "frames/todo", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (todo < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open frames/todo");
-	size_t nchunks = (jd->nframes + (size_t)jd->chunk - 1) / (size_t)jd->chunk;
+	size_t nchunks = jd->nframes;
 	size_t *order = samples_order(nchunks);
 	for (size_t rank = 0; rank < nchunks; rank++) {
-		size_t c = order[rank];
-		size_t first = c * (size_t)jd->chunk, last = first + (size_t)jd->chunk - 1;
-		if (last >= jd->nframes)
-			last = jd->nframes - 1;
-		char tname[64];
-		ticket_format(tname, (long)rank, jd->frames[first], jd->frames[last]);
-		struct buf t = {0};
-		buf_printf(&t, "frames =");
-		for (size_t i = first; i <= last; i++)
-			buf_printf(&t, " %ld", jd->frames[i]);
-		buf_printf(&t, "\n");
+		long frame = jd->frames[order[rank]];
+		char tname[64], text[64];
+		ticket_format(tname, (long)rank, frame, frame);
+		int n = snprintf(text, sizeof text, "frames = %ld\n", frame);
 		int fd = openat(todo, tname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd < 0 || write(fd, t.data, t.len) != (ssize_t)t.len || close(fd) < 0)
+		if (fd < 0 || write(fd, text, (size_t)n) != n || close(fd) < 0)
 			die_errno(EXIT_TEMPFAIL, "unable to write ticket %s", tname);
-		buf_free(&t);
 	}
 	free(order);
 	close(todo);
@@ -1019,8 +1012,7 @@ static int take(void)
 		die_errno(EXIT_TEMPFAIL, "unable to queue jobs/%s (recovery will finish it)", used);
 	close(pending);
 	work_remove();
-	say("accepted %s: %zu frames in %ld tickets, priority %d", used, jd.nframes,
-	    (long)((jd.nframes + (size_t)jd.chunk - 1) / (size_t)jd.chunk), jd.priority);
+	say("accepted %s: %zu frames, priority %d", used, jd.nframes, jd.priority);
 	printf("accepted %s\n", used);
 	job_desc_free(&jd);
 	ini_free(ini);

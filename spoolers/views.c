@@ -237,18 +237,27 @@ int cmd_log(const struct spool *sp, const char *name, const char *frame, const c
 	if (attempt && !parse_long(attempt, 1, 1000, &want))
 		die(EXIT_BADINPUT, "'%s' is not an attempt number", attempt);
 	int jfd = job_open(sp, name);
-	char prefix[64];
-	snprintf(prefix, sizeof prefix, "frame%04ld.try", f);
+	/* frameF.tryN.HOST.SLOT.log, or frameA-B.tryN... for a run of frames
+	 * in one process (N: its first frame's attempt); the newest wins */
 	DIR *d = dir_open(jfd, "logs");
 	struct dirent *e;
 	char best[300] = "";
-	long best_try = 0;
+	struct timespec best_at = {0};
 	while (d && (e = readdir(d))) {
-		if (strncmp(e->d_name, prefix, strlen(prefix)))
+		long a, b, t;
+		int n = 0;
+		if (sscanf(e->d_name, "frame%ld-%ld.try%ld%n", &a, &b, &t, &n) == 3 && n) {
+		} else if (sscanf(e->d_name, "frame%ld.try%ld%n", &a, &t, &n) == 2 && n) {
+			b = a;
+		} else {
 			continue;
-		long t = atol(e->d_name + strlen(prefix));
-		if ((want && t == want) || (!want && t > best_try)) {
-			best_try = t;
+		}
+		struct stat st;
+		if (f < a || f > b || (want && t != want) || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!*best || st.st_mtim.tv_sec > best_at.tv_sec ||
+		    (st.st_mtim.tv_sec == best_at.tv_sec && st.st_mtim.tv_nsec > best_at.tv_nsec)) {
+			best_at = st.st_mtim;
 			snprintf(best, sizeof best, "%s", e->d_name);
 		}
 	}

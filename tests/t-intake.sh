@@ -77,9 +77,10 @@ sed -i 's/^frames = .*/frames = 1-100x2\nchunk = 10/' "$T/src/chunky.ini"
 tar -C "$T/src/chunky.d" -cf "$SPOOL/inbox/chunky.tar" .
 mv "$T/src/chunky.ini" "$SPOOL/inbox/chunky.ini"
 check "chunked job queued" wait_for 10 queued chunky
-check "50 frames in chunks of 10: 5 tickets" [ "$(count "$SPOOL/jobs/chunky/frames/todo")" -eq 5 ]
+check "50 frames, one ticket each (chunk is a run length now)" [ "$(count "$SPOOL/jobs/chunky/frames/todo")" -eq 50 ]
+check "the chunk is kept in job.ini" grep -qx 'chunk = 10' "$SPOOL/jobs/chunky/job.ini"
 t=$(ls "$SPOOL/jobs/chunky/frames/todo" | head -1)
-check "a ticket lists its frames ($(cat "$SPOOL/jobs/chunky/frames/todo/$t"))" grep -qx 'frames = 1 3 5 7 9 11 13 15 17 19' "$SPOOL/jobs/chunky/frames/todo/$t"
+check "a ticket lists its frame ($(cat "$SPOOL/jobs/chunky/frames/todo/$t"))" grep -qx 'frames = 1' "$SPOOL/jobs/chunky/frames/todo/$t"
 
 # --- an unknown key is reported, not fatal
 make_job "$T/src" typo

@@ -211,7 +211,7 @@ static void test_desc(void)
 	CHECK(rc == 0, "desc: parses (%s)", rc ? err : "");
 	if (rc == 0) {
 		CHECK(jd.priority == 10, "desc: 0010 is ten, not octal eight (%d)", jd.priority);
-		CHECK(jd.nframes == 240 && jd.chunk == 1 && !strcmp(jd.package, "povray"), "desc: defaults");
+		CHECK(jd.nframes == 240 && jd.chunk == 0 && !strcmp(jd.package, "povray"), "desc: defaults (chunk auto)");
 		CHECK(!strcmp(jd.scene, "a.pov"), "desc: ./ stripped from scene");
 		CHECK(jd.argv.n == 3 && !strcmp(jd.argv.v[1], "+L/my lib") && !strcmp(jd.argv.v[2], "x y"),
 		      "desc: args split into words, quotes group");
@@ -391,18 +391,43 @@ static void test_package(void)
 	struct render_vars v = {.scene = "/s/a.pov", .output = "/o/f.png", .files = "/f", .frame = 7,
 				.width = 320, .height = 240, .args = &jargs};
 	char err[200];
-	int rc = package_argv(&p, &v, &argv, err, sizeof err);
+	int rc = package_argv(&p, &v, false, &argv, err, sizeof err);
 	CHECK(rc == 0 && argv.n == 8 && !strcmp(argv.v[1], "+I/s/a.pov") && !strcmp(argv.v[3], "+SF7") &&
 		      !strcmp(argv.v[5], "x0007y") && !strcmp(argv.v[6], "+A0.3") && !strcmp(argv.v[7], "+L/f/inc"),
 	      "package: placeholders expand inside words, {args} becomes words");
 	strlist_free(&argv);
 	strlist_free(&p.argv);
 	args_split("run {nosuch}", &p.argv, NULL, 0);
-	CHECK(package_argv(&p, &v, &argv, err, sizeof err) < 0 && strstr(err, "{nosuch}"),
+	CHECK(package_argv(&p, &v, false, &argv, err, sizeof err) < 0 && strstr(err, "{nosuch}"),
 	      "package: an unknown placeholder is an error (%s)", err);
 	strlist_free(&argv);
 	strlist_free(&p.argv);
+	/* a run: its own template, and each frame's file found by number */
+	args_split("povray +SF{run_first} +EF{run_last}", &p.range_argv, NULL, 0);
+	v.run_first = 5, v.run_last = 9;
+	CHECK(package_argv(&p, &v, true, &argv, err, sizeof err) == 0 && argv.n == 3 && !strcmp(argv.v[1], "+SF5") &&
+		      !strcmp(argv.v[2], "+EF9"),
+	      "package: a range template gets the run's first and last frame");
+	strlist_free(&argv);
+	strlist_free(&p.range_argv);
+	snprintf(p.range_file, sizeof p.range_file, "frame");
+	CHECK(package_range_frame(&p, "frame07.png") == 7 && package_range_frame(&p, "frame0120.png") == 120 &&
+		      package_range_frame(&p, "frame.png") == -1 && package_range_frame(&p, "other07.png") == -1 &&
+		      package_range_frame(&p, "frame99999999999999.png") == -1,
+	      "package: a run's frame files are told apart by their number");
 	strlist_free(&jargs);
+}
+
+/* slots_want: concurrency sized to the renders */
+static void test_slots_want(void)
+{
+	CHECK(slots_want(2, 1.0, 0, 0, 0, 8) == 2, "slots: CPU-bound renders, a slot per CPU");
+	CHECK(slots_want(2, 0.25, 0, 0, 0, 8) == 8, "slots: renders idle 3/4 of their time, 4 per CPU");
+	CHECK(slots_want(2, 0.01, 0, 0, 0, 8) == 8, "slots: never more than the most allowed");
+	CHECK(slots_want(2, 2.0, 0, 0, 0, 8) == 1, "slots: a renderer using both CPUs gets one slot");
+	CHECK(slots_want(2, 0.25, 10 << 20, 4 << 20, 0, 8) == 2, "slots: RAM for two renders of 4 GB in 10 GB free");
+	CHECK(slots_want(2, 0.25, 10 << 20, 4 << 20, 3, 8) == 5, "slots: ... beside three already running");
+	CHECK(slots_want(8, 1.0, 1 << 20, 4 << 20, 0, 8) == 1, "slots: at least one, even short of RAM");
 }
 
 /* ticket_frames: which frames of a ticket its notes show published */
@@ -432,6 +457,7 @@ static void test_ticket_frames(void)
 
 int main(void)
 {
+	test_slots_want();
 	test_ticket_frames();
 	test_matching();
 	test_package();
