@@ -38,6 +38,8 @@ int package_load(int confdir, const char *name, struct package *p, char *err, si
 		snprintf(p->probe_command, sizeof p->probe_command, "%s", v);
 	if ((v = ini_get(ini, "probe", "version_args")) && args_split(v, &p->probe_args, err, errsize) < 0)
 		goto out;
+	if ((v = ini_get(ini, "probe", "startup")) && args_split(v, &p->startup_args, err, errsize) < 0)
+		goto out;
 	if ((v = ini_get(ini, "probe", "version_regex")))
 		snprintf(p->version_regex, sizeof p->version_regex, "%s", v);
 	if ((v = ini_get(ini, "confine", "read"))) {
@@ -88,6 +90,7 @@ out:
 void package_free(struct package *p)
 {
 	strlist_free(&p->probe_args);
+	strlist_free(&p->startup_args);
 	strlist_free(&p->confine_read);
 	strlist_free(&p->argv);
 	strlist_free(&p->range_argv);

@@ -12,6 +12,7 @@ struct package {
 	char description[256];
 	char probe_command[256];   /* looked up in PATH; empty: always there */
 	struct strlist probe_args;
+	struct strlist startup_args; /* [probe] startup: a run that renders nothing, timed as the start-up cost */
 	char version_regex[256];   /* POSIX extended; group 1 is the version */
 	char version[64];          /* fixed version when there is nothing to probe */
 	struct strlist argv;       /* the template, one word each */

@@ -69,6 +69,8 @@ struct job {
 	size_t next;
 	struct byframe *byframe; /* todo by frame, for runs */
 	double frame_seconds;    /* measured: a frame's render time, start-up not counted */
+	long todo_left, todo_active; /* its tickets in todo/ and active/, counted at todo_at */
+	int64_t todo_at;
 	int64_t retry_at; /* do not look for tickets again before this (mono) */
 	int running;      /* our slots busy with it */
 	int fails_in_row;
@@ -230,7 +232,7 @@ static void jobs_tidy(void)
 
 /* ---- slots ------------------------------------------------------------------------ */
 
-enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_HANG, KILL_CANCEL, KILL_LOST, KILL_STOP, KILL_USER };
+enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_HANG, KILL_CANCEL, KILL_LOST, KILL_STOP, KILL_USER, KILL_TRIM };
 
 /* A slot works through a run: one or more tickets of one job, each of one
  * frame (older spools: several), rendered by one renderer process when
@@ -289,6 +291,7 @@ struct slot {
 	char why[400]; /* the renderer failed: why */
 	bool counted;  /* ... and it counts as an attempt of the frame it was at */
 	bool charged;  /* ... and that frame was charged with it already */
+	size_t trim;   /* nonzero: the run ends once fr[trim - 1] is complete (see run_trim) */
 	bool shown;    /* its slot file says busy */
 };
 
@@ -631,6 +634,69 @@ static struct overhead *overhead_of(const char *package)
 	return o;
 }
 
+/* The start-up cost of each package with a [probe] startup: timed once,
+ * beside whatever else the agent does, when it starts. */
+static struct startup_probe {
+	char package[64];
+	pid_t pid;
+	int64_t started;
+} startups[32];
+static size_t nstartups;
+
+static void startups_spawn(void)
+{
+	struct strlist names = {0};
+	dir_names(spool_fd(&sp, DIR_CONF), "packages", &names);
+	int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	for (size_t i = 0; i < names.n && nul >= 0 && nstartups < sizeof startups / sizeof *startups; i++) {
+		size_t n = strlen(names.v[i]);
+		if (n < 5 || strcmp(names.v[i] + n - 4, ".ini"))
+			continue;
+		names.v[i][n - 4] = 0;
+		struct package p;
+		char err[512], program[PATH_MAX];
+		if (package_load(spool_fd(&sp, DIR_CONF), names.v[i], &p, err, sizeof err) < 0)
+			continue;
+		if (p.startup_args.n && *p.probe_command && find_program(p.probe_command, program, sizeof program)) {
+			struct strlist argv = {0};
+			strlist_add(&argv, program);
+			for (size_t k = 0; k < p.startup_args.n; k++)
+				strlist_add(&argv, p.startup_args.v[k]);
+			strlist_take(&argv, NULL);
+			struct startup_probe *sp_ = &startups[nstartups];
+			sp_->started = mono_us();
+			sp_->pid = spawn_in("/", argv.v, nul, "startup");
+			if (sp_->pid > 0) {
+				snprintf(sp_->package, sizeof sp_->package, "%s", p.name);
+				nstartups++;
+			}
+			argv.n--;
+			strlist_free(&argv);
+		}
+		package_free(&p);
+	}
+	if (nul >= 0)
+		close(nul);
+	strlist_free(&names);
+}
+
+/* A startup probe ended: true when PID was one. */
+static bool startup_exited(pid_t pid, int status)
+{
+	for (size_t i = 0; i < nstartups; i++)
+		if (startups[i].pid == pid) {
+			startups[i].pid = 0;
+			struct overhead *o = overhead_of(startups[i].package);
+			double t = (double)(mono_us() - startups[i].started) / 1e6;
+			if (o && o->seconds < 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+				o->seconds = t;
+				say("%s takes %.2f s to start", startups[i].package, t);
+			}
+			return true;
+		}
+	return false;
+}
+
 /* How many live hosts could share J's frames (ours included), looked at
  * every few seconds. */
 static long hosts_live(void)
@@ -667,19 +733,31 @@ static long hosts_live(void)
  * the shortest run that keeps the renderer's start-up under about 5% of
  * the run (start-up <= 0.05 * (start-up + n * frame time)), but no longer
  * than the frames left shared among the slots that could take them: a
- * long run at the end would leave the other slots idle. Until both times
- * are measured, runs of 2 (which measure both). */
-static long run_length(struct job *j)
+ * long run at the end would leave the other slots idle. With the start-up
+ * known (the package's [probe] startup) and the frame time not, single
+ * frames: the first samples give it; with neither, runs of 2, which
+ * measure both. */
+static long run_length(struct job *j, long also)
 {
 	if (!j->pkg.range_argv.n || j->pkg.no_output)
 		return 1;
 	if (j->jd.chunk > 0)
 		return j->jd.chunk;
-	long left = (long)(j->todo.n > j->next ? j->todo.n - j->next : 0) + 1;
+	/* the frames left: in todo/ (counted again at most every 200 ms),
+	 * ALSO more (those claimed by runs, all hosts, to see whether a run
+	 * holds more than its share), and the one being claimed */
+	if (mono_us() - j->todo_at > 200000) {
+		j->todo_left = ticket_count(j->fd, TICKET_TODO);
+		j->todo_active = ticket_count(j->fd, TICKET_ACTIVE);
+		j->todo_at = mono_us();
+	}
+	long left = (j->todo_left > 0 ? j->todo_left : 0) + (also ? j->todo_active : 0) + 1;
 	long share = (left + nslots_on * hosts_live() - 1) / (nslots_on * hosts_live());
 	struct overhead *o = overhead_of(j->pkg.name);
 	long n;
-	if (!o || o->seconds < 0 || j->frame_seconds <= 0)
+	if (o && o->seconds >= 0 && j->frame_seconds <= 0)
+		n = share; /* long; trimmed once its first frames give the time */
+	else if (!o || o->seconds < 0 || j->frame_seconds <= 0)
 		n = 2;
 	else
 		n = (long)(19.0 * o->seconds / j->frame_seconds) + 1;
@@ -761,7 +839,28 @@ static void slots_resize(int n)
 		}
 }
 
-static void publish_host(bool force);
+static char host_text[8192];
+
+/* hosts/HOST/host.ini says the new number of slots: its slots line
+ * changed in what was last written, without probing the host again (a
+ * probe runs each package's version command). */
+static void host_slots_update(void)
+{
+	char *line = strstr(host_text, "\nslots = ");
+	if (!line)
+		return;
+	char *end = strchr(line + 1, '\n');
+	struct buf b = {0};
+	buf_add(&b, host_text, (size_t)(line - host_text));
+	buf_printf(&b, "\nslots = %d", nslots_on);
+	if (end)
+		buf_add(&b, end, strlen(end));
+	if (file_write_atomic(hostfd, "host.ini", b.data, b.len, 0644) < 0)
+		warn("unable to write hosts/%s/host.ini: %s", host, strerror(errno));
+	else
+		snprintf(host_text, sizeof host_text, "%s", b.data);
+	buf_free(&b);
+}
 
 /* Size the slots to the renders: as many as the CPUs can keep busy given
  * how much of their time renders use them (fewer than CPUs when each
@@ -775,14 +874,14 @@ static void slots_size(void)
 	double u = util, idle = 1;
 	bool measured = host_idle(&idle);
 	long want = slots_want(sysconf(_SC_NPROCESSORS_ONLN), u, mem_available_kb(), peak_rss_kb, running, nslots);
-	if (want > nslots_on && measured && idle < 0.10)
-		want = nslots_on; /* the CPUs are busy already */
+	if (want > nslots_on && (!measured || idle < 0.10))
+		want = nslots_on; /* the CPUs are busy already (or not known yet) */
 	if (want == nslots_on)
 		return;
 	say("%ld slot%s now (renders use %.0f%% of a CPU over their time, up to %ld MB each)", want,
 	    want == 1 ? "" : "s", 100 * u, peak_rss_kb / 1024);
 	slots_resize((int)want);
-	publish_host(true);
+	host_slots_update();
 }
 
 /* A render process ended well: CPU and wall seconds, peak RSS. */
@@ -960,6 +1059,7 @@ static bool run_spawn(struct slot *s)
 	s->killing = KILL_NONE;
 	s->why[0] = 0;
 	s->charged = false;
+	s->trim = 0;
 	/* the slot file says busy once the frame has run for a moment (see
 	 * slots_show): a frame of a few ms costs no file writes */
 	return true;
@@ -1028,6 +1128,17 @@ static const char *todo_find(const struct job *j, long frame)
 	return b ? j->todo.v[b->index] : NULL;
 }
 
+/* Whether FRAME's ticket is in J's todo/ now (the cached listing may be
+ * old): its name, or NULL. */
+static const char *todo_has(const struct job *j, long frame)
+{
+	const char *t = todo_find(j, frame);
+	char path[128];
+	if (t)
+		snprintf(path, sizeof path, "frames/todo/%s", t);
+	return t && faccessat(j->fd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ? t : NULL;
+}
+
 /* Add ticket T (claimed by S) to S's run: FRAMES are those still to render. */
 static void run_add(struct slot *s, const char *t, const long *frames, size_t n, int attempt)
 {
@@ -1048,10 +1159,16 @@ static void run_add(struct slot *s, const char *t, const long *frames, size_t n,
 
 /* After S took its first ticket (of one frame, F): claim the tickets of
  * the frames that follow, while they are in todo/, up to the run's length. */
-static void run_extend(struct slot *s, long f)
+static void run_extend(struct slot *s, long f, long want)
 {
 	struct job *j = s->job;
-	long want = run_length(j);
+	/* a few frames left over between this run and the next claimed one
+	 * would cost a process of their own: take them along */
+	long more = 0;
+	while (want > 1 && more <= want / 4 && todo_has(j, f + want + more))
+		more++;
+	if (more <= want / 4)
+		want += more;
 	for (long k = 1; k < want; k++) {
 		const char *t = todo_find(j, f + k);
 		if (!t || ticket_claim(j->fd, t, s->owner) < 0)
@@ -1145,9 +1262,34 @@ static bool slot_take(struct slot *s, struct job *j)
 			}
 			s->job = j;
 			j->running++;
+			long want = n == 1 ? run_length(j, 0) : 1;
+			if (want > 1 && atol(t) >= 1 && todo_has(j, frames[0] - 1)) {
+				/* past the first sample (the first frame): the run
+				 * starts where this ticket's block of todo frames
+				 * does, so that no short piece is left before it */
+				long b = frames[0];
+				while (frames[0] - b + 1 < want && todo_has(j, b - 1))
+					b--;
+				const char *bt = todo_find(j, b);
+				long *bf = NULL;
+				size_t bn = 0;
+				int battempt;
+				bool bfailed = false;
+				if (ticket_claim(j->fd, bt, s->owner) == 0) {
+					if (ticket_read(j, bt, s->owner, &bf, &bn, &battempt, &bfailed) && bn == 1 && bf[0] == b &&
+					    !bfailed) {
+						/* this ticket goes back: the run takes it in order */
+						ticket_finish(j->fd, t, s->owner, TICKET_TODO);
+						t = bt, frames[0] = b, attempt = battempt;
+					} else {
+						ticket_finish(j->fd, bt, s->owner, TICKET_TODO);
+					}
+				}
+				free(bf);
+			}
 			run_add(s, t, frames, n, attempt);
 			if (n == 1)
-				run_extend(s, frames[0]);
+				run_extend(s, frames[0], want);
 			free(frames);
 			s->pos = 0;
 			run_advance(s);
@@ -1167,6 +1309,8 @@ static bool slot_take(struct slot *s, struct job *j)
 			strlist_sort(&j->todo);
 			if (j->pkg.range_argv.n)
 				todo_index(j);
+			j->todo_left = (long)j->todo.n;
+			j->todo_at = mono_us();
 			if (j->todo.n == 0)
 				break;
 		}
@@ -1613,7 +1757,7 @@ static void frames_complete(struct slot *s, bool exited_ok, bool died)
 	}
 	/* complete: every seen frame before the last one seen; all seen
 	 * ones once the renderer exited 0 */
-	size_t last = n;
+	size_t last = n, newly = SIZE_MAX;
 	for (size_t i = n; i-- > 0;)
 		if (seen[i]) {
 			last = i;
@@ -1632,8 +1776,51 @@ static void frames_complete(struct slot *s, bool exited_ok, bool died)
 		}
 		frame_measure(s, s->pos + i, (exited_ok || died) && i == last);
 		f->st = F_READY;
+		newly = s->pos + i;
+		/* a frame after the first took its own time: what a frame costs */
+		if (i > 0 && !exited_ok && !died && f->wall > 0.002)
+			j->frame_seconds = j->frame_seconds > 0 ? 0.7 * j->frame_seconds + 0.3 * f->wall : f->wall;
 	}
 	free(seen);
+	double wall = (double)(mono_us() - s->started) / 1e6;
+	if (!exited_ok && !died && newly != SIZE_MAX && s->pid > 0 && wall > 0.3) {
+		/* how the renderer used the CPU so far (measured as the frame
+		 * was complete): slots may grow mid-run */
+		double tick = (double)sysconf(_SC_CLK_TCK);
+		slots_learn((double)(s->ticks_user + s->ticks_sys) / tick, wall, s->fr[newly].rss_kb);
+	}
+}
+
+/* A run was sized before the job's frame time was known (or before the
+ * slots grew): once a frame is complete, look again. When the frames it
+ * has still to render are many more than a run should now hold, it ends
+ * after the ones it should, and the rest go back to todo/ for the other
+ * slots. It ends the moment the next frame's file appears (the frame
+ * before is complete, the next only begun), so nothing much is lost. */
+static void run_trim(struct slot *s)
+{
+	struct job *j = s->job;
+	if (!s->range || s->killing || j->jd.chunk > 0)
+		return;
+	size_t cur = slot_current(s); /* begun, not complete */
+	if (s->trim) {
+		if (cur >= s->trim && cur < s->end) {
+			s->killing = KILL_TRIM;
+			kill(-s->pid, SIGKILL);
+			s->kill_at = mono_us();
+		}
+		return;
+	}
+	if (cur <= s->pos || cur >= s->end || j->frame_seconds <= 0)
+		return;
+	size_t left = s->end - cur;
+	long want = run_length(j, 1);
+	if ((long)left > want + want / 4 + 1) {
+		s->trim = cur + (size_t)want;
+		j->todo_at = 0; /* they will be in todo/ */
+		say("%s: frames %ld-%ld go back for other slots (runs of %ld now)", j->name, s->fr[s->trim].frame,
+		    s->fr[s->end - 1].frame, want);
+	}
 }
 
 /* Where the slot's run goes next: check what is complete; when the
@@ -1648,7 +1835,8 @@ static void run_advance(struct slot *s)
 		check_next(s);
 	if (s->pid > 0 || s->check_pid > 0)
 		return;
-	bool over = s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP;
+	bool over = s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP ||
+		    s->killing == KILL_TRIM;
 	for (;;) {
 		if (!over && *s->why) {
 			/* the renderer failed: the frame it was at, when it
@@ -1697,7 +1885,8 @@ static void render_exited(struct slot *s, int status)
 	 * publishing */
 	kill(-pid, SIGKILL);
 	bool ok = !s->killing && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	bool stopped = s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP;
+	bool stopped = s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP ||
+		       s->killing == KILL_TRIM;
 	frames_complete(s, ok, !ok && !stopped);
 	/* learn from what it did: the first frame's time holds the start-up,
 	 * the rest of the process's time is the other frames' */
@@ -1714,7 +1903,7 @@ static void render_exited(struct slot *s, int status)
 	char *why = s->why;
 	size_t wsize = sizeof s->why;
 	const char *logname = strrchr(s->log, '/') + 1;
-	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP) {
+	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP || s->killing == KILL_TRIM) {
 		/* not the frames' fault: they go back as they were */
 	} else if (s->killing == KILL_TIMEOUT) {
 		snprintf(why, wsize, "timed out after %ld s (the job's timeout)", j->jd.timeout);
@@ -1763,6 +1952,8 @@ static void reap(void)
 	struct rusage ru;
 	pid_t pid;
 	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+		if (startup_exited(pid, status))
+			continue;
 		for (int i = 0; i < nslots; i++) {
 			struct slot *s = &slots[i];
 			if (!s->job)
@@ -1813,6 +2004,9 @@ static void watch_slots(void)
 		if (s->range) {
 			frames_complete(s, false, false);
 			check_next(s);
+			run_trim(s);
+			if (s->killing)
+				continue;
 			cur = slot_current(s);
 		}
 		/* the timeout is per frame: from the start, or the last frame's end */
@@ -1908,8 +2102,6 @@ static void heartbeat(void)
 		unlinkat(hostfd, "lost", 0);
 	}
 }
-
-static char host_text[8192];
 
 static void publish_host(bool force)
 {
@@ -2087,6 +2279,7 @@ int main(int argc, char **argv)
 	    slots_auto ? " (auto: sized to the renders)" : "", sp.path,
 	    efd >= 0 ? "inotify" : "rescans only");
 
+	startups_spawn(); /* after the signal mask: their SIGCHLD must reach sfd */
 	queue_refresh();
 	int64_t next_beat = mono_us() + sp.conf.heartbeat * 1000000LL;
 	int64_t next_rescan = mono_us() + sp.conf.rescan_ms * 1000LL;

@@ -11,21 +11,8 @@ if ! command -v blender >/dev/null 2>&1; then
 	done_testing
 fi
 mkdir -p "$T/bl"
-blender -b --factory-startup --python-exit-code 1 --python-expr "
-import bpy, math
-s = bpy.context.scene
-s.render.engine = 'CYCLES'
-s.cycles.device = 'CPU'
-s.cycles.samples = 4
-s.render.resolution_x, s.render.resolution_y, s.render.resolution_percentage = 64, 48, 100
-s.frame_start, s.frame_end = 1, 6
-cube = bpy.data.objects['Cube']
-cube.rotation_euler = (0, 0, 0)
-cube.keyframe_insert('rotation_euler', frame=1)
-cube.rotation_euler = (0, 0, math.pi / 2)
-cube.keyframe_insert('rotation_euler', frame=6)
-bpy.ops.wm.save_as_mainfile(filepath='$T/bl/scene.blend')
-" >"$T/make.log" 2>&1
+blender -b --factory-startup --python-exit-code 1 --python "$HF_ROOT/tests/mkblend.py" -- "$T/bl/scene.blend" 6 64 48 \
+	>"$T/make.log" 2>&1
 check "Blender makes the test scene" [ -s "$T/bl/scene.blend" ]
 
 new_spool

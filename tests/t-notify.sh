@@ -18,7 +18,9 @@ start_watcherd
 start_agent h1 --slots 2
 
 povray_job "$T/anim" 1-16 320 240
-sed -i 's/^\[job\]$/[job]\nemail = artist@example.com/' "$T/anim/job.ini"
+# a process per frame (chunk = 1): the job renders for several seconds,
+# long enough for progress messages a second apart
+sed -i 's/^\[job\]$/[job]\nemail = artist@example.com\nchunk = 1/' "$T/anim/job.ini"
 drop_dir anim "$T/anim"
 povray_job "$T/quiet" 1-2
 drop_dir quiet "$T/quiet"
