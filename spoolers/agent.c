@@ -1815,7 +1815,10 @@ static void run_trim(struct slot *s)
 		return;
 	size_t left = s->end - cur;
 	long want = run_length(j, 1);
-	if ((long)left > want + want / 4 + 1) {
+	struct overhead *o = overhead_of(j->pkg.name);
+	double startup = o && o->seconds > 0 ? o->seconds : 0;
+	/* worth it only when what goes back outweighs the processes it costs */
+	if ((long)left > want + want / 4 + 1 && (double)((long)left - want) * j->frame_seconds > 2 * startup) {
 		s->trim = cur + (size_t)want;
 		j->todo_at = 0; /* they will be in todo/ */
 		say("%s: frames %ld-%ld go back for other slots (runs of %ld now)", j->name, s->fr[s->trim].frame,
