@@ -70,6 +70,7 @@ struct job {
 	struct byframe *byframe; /* todo by frame, for runs */
 	double frame_seconds;    /* measured: a frame's render time, start-up not counted */
 	long todo_left, todo_active; /* its tickets in todo/ and active/, counted at todo_at */
+	int64_t contact_at;          /* when a check last rebuilt its contact sheet */
 	int64_t todo_at;
 	int64_t retry_at; /* do not look for tickets again before this (mono) */
 	int running;      /* our slots busy with it */
@@ -1637,8 +1638,14 @@ static void check_next(struct slot *s)
 			argv[k++] = "--allow-blank";
 		argv[k++] = "--thumb";
 		argv[k++] = thumb;
-		argv[k++] = "--contact";
-		argv[k++] = previews;
+		/* the contact sheet is rebuilt from every thumbnail: at most
+		 * twice a second per job (the first at once; the job's end
+		 * makes the last, complete one) */
+		if (mono_us() - j->contact_at > 500000) {
+			argv[k++] = "--contact";
+			argv[k++] = previews;
+			j->contact_at = mono_us();
+		}
 		argv[k++] = image;
 		argv[k++] = w;
 		argv[k++] = h;
