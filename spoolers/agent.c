@@ -757,7 +757,7 @@ static long run_length(struct job *j, long also)
 	struct overhead *o = overhead_of(j->pkg.name);
 	long n;
 	if (o && o->seconds >= 0 && j->frame_seconds <= 0)
-		n = share; /* long; trimmed once its first frames give the time */
+		return left > 10000 ? 10000 : left; /* all, until frames give the time (see run_trim) */
 	else if (!o || o->seconds < 0 || j->frame_seconds <= 0)
 		n = 2;
 	else
@@ -866,7 +866,7 @@ static void host_slots_update(void)
 /* Size the slots to the renders: as many as the CPUs can keep busy given
  * how much of their time renders use them (fewer than CPUs when each
  * uses several), never more than free RAM holds at the largest render's
- * peak, and grown only while the CPUs have idle time to give. */
+ * peak, and grown only while a quarter of the CPU time is idle. */
 static void slots_size(void)
 {
 	int running = 0;
@@ -875,7 +875,7 @@ static void slots_size(void)
 	double u = util, idle = 1;
 	bool measured = host_idle(&idle);
 	long want = slots_want(sysconf(_SC_NPROCESSORS_ONLN), u, mem_available_kb(), peak_rss_kb, running, nslots);
-	if (want > nslots_on && (!measured || idle < 0.10))
+	if (want > nslots_on && (!measured || idle < 0.25))
 		want = nslots_on; /* the CPUs are busy already (or not known yet) */
 	if (want == nslots_on)
 		return;
@@ -1749,10 +1749,13 @@ static void frames_complete(struct slot *s, bool exited_ok, bool died)
 		if (!s->range)
 			continue;
 		long f = package_range_frame(&j->pkg, e->d_name);
+		/* a frame given back (see run_trim) still shows that the one
+		 * before it is complete */
 		for (size_t i = s->pos; f >= 0 && i < s->end; i++)
-			if (s->fr[i].frame == f && s->fr[i].st == F_TODO) {
+			if (s->fr[i].frame == f && (s->fr[i].st == F_TODO || s->fr[i].st == F_BACK)) {
 				seen[i - s->pos] = true;
-				snprintf(s->fr[i].image, sizeof s->fr[i].image, "%s", e->d_name);
+				if (s->fr[i].st == F_TODO)
+					snprintf(s->fr[i].image, sizeof s->fr[i].image, "%s", e->d_name);
 			}
 	}
 	closedir(d);
@@ -1818,18 +1821,31 @@ static void run_trim(struct slot *s)
 		}
 		return;
 	}
-	if (cur <= s->pos || cur >= s->end || j->frame_seconds <= 0)
+	struct overhead *o = overhead_of(j->pkg.name);
+	double startup = o && o->seconds > 0 ? o->seconds : 0;
+	if (cur == s->pos && j->frame_seconds <= 0 && startup > 0) {
+		/* the first frame is not done after three start-ups: frames take
+		 * at least the time past the start-up; the other hosts should
+		 * not wait for it to know */
+		double ran = (double)(mono_us() - s->started) / 1e6;
+		if (ran < 3 * startup)
+			return;
+		j->frame_seconds = ran - startup;
+	}
+	if (cur >= s->end || j->frame_seconds <= 0)
 		return;
 	size_t left = s->end - cur;
 	long want = run_length(j, 1);
-	struct overhead *o = overhead_of(j->pkg.name);
-	double startup = o && o->seconds > 0 ? o->seconds : 0;
 	/* worth it only when what goes back outweighs the processes it costs */
 	if ((long)left > want + want / 4 + 1 && (double)((long)left - want) * j->frame_seconds > 2 * startup) {
 		s->trim = cur + (size_t)want;
 		j->todo_at = 0; /* they will be in todo/ */
 		say("%s: frames %ld-%ld go back for other slots (runs of %ld now)", j->name, s->fr[s->trim].frame,
 		    s->fr[s->end - 1].frame, want);
+		/* at once: the renderer is stopped before it reaches them */
+		for (size_t i = s->trim; i < s->end; i++)
+			if (s->fr[i].st == F_TODO)
+				run_settle(s, s->fr[i].ticket, false, NULL);
 	}
 }
 
@@ -2268,8 +2284,10 @@ int main(int argc, char **argv)
 	}
 	heartbeat();
 	kill_leftovers();
-	publish_host(true);
+	/* before the probe, which runs each package's version command (a
+	 * second or more for some): the claims are others' to take meanwhile */
 	return_stale();
+	publish_host(true);
 
 	sigset_t mask;
 	sigemptyset(&mask);

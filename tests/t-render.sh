@@ -19,6 +19,9 @@ check "it has a slot file per slot, idle" grep -q 'state = idle' "$SPOOL/hosts/a
 check "and a heartbeat" [ -f "$SPOOL/hosts/a1/heartbeat" ]
 
 povray_job "$T/anim" 1-8
+# runs of 2: eight small frames would be one process on one agent
+# (fastest), and this test wants both agents at work
+sed -i 's/^\[job\]$/[job]\nchunk = 2/' "$T/anim/job.ini"
 drop_dir anim "$T/anim"
 check "an 8-frame animation is rendered to the end" wait_for 90 job_done anim
 O=$SPOOL/jobs/anim/output

@@ -195,6 +195,9 @@ while [ $n -lt $JOBS ]; do
 	f=$( [ $n -eq 1 ] && echo "$FRAMES" || echo $((FRAMES / 3)))
 	name=j$n-via$h
 	povray_job "$T/$name" "1-$f"
+	# runs of 2: small frames would all go to one process on one host
+	# (fastest), and this test wants both hosts at work on one job
+	sed -i 's/^\[job\]$/[job]\nchunk = 2/' "$T/$name/job.ini"
 	check "$name ($f frames) is dropped through host$h's mount" drop_on "$h" "$name" "$T/$name"
 	jobs="$jobs $name:$f"
 	total=$((total + f))
