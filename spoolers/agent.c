@@ -1160,6 +1160,27 @@ static void run_add(struct slot *s, const char *t, const long *frames, size_t n,
 
 /* After S took its first ticket (of one frame, F): claim the tickets of
  * the frames that follow, while they are in todo/, up to the run's length. */
+/* Claim the ticket of FRAME for S's run: its name (ATTEMPT: its try's
+ * number), or NULL when it is not in todo/, another agent was first, or
+ * it is no plain ticket of that one frame to render here (it goes back,
+ * for a run of its own; to done/ when an earlier holder published it). */
+static const char *claim_frame(struct slot *s, long frame, int *attempt)
+{
+	struct job *j = s->job;
+	const char *t = todo_find(j, frame);
+	if (!t || ticket_claim(j->fd, t, s->owner) < 0)
+		return NULL;
+	long *frames = NULL;
+	size_t n = 0;
+	bool failed_here = false;
+	bool ok = ticket_read(j, t, s->owner, &frames, &n, attempt, &failed_here);
+	bool plain = ok && n == 1 && frames[0] == frame && !(failed_here && others_can(j));
+	if (!plain)
+		ticket_finish(j->fd, t, s->owner, ok && n == 0 ? TICKET_DONE : TICKET_TODO);
+	free(frames);
+	return plain ? t : NULL;
+}
+
 static void run_extend(struct slot *s, long f, long want)
 {
 	struct job *j = s->job;
@@ -1171,25 +1192,12 @@ static void run_extend(struct slot *s, long f, long want)
 	if (more <= want / 4)
 		want += more;
 	for (long k = 1; k < want; k++) {
-		const char *t = todo_find(j, f + k);
-		if (!t || ticket_claim(j->fd, t, s->owner) < 0)
-			break; /* not there, or another agent was first */
-		long *frames = NULL;
-		size_t n = 0;
 		int attempt;
-		bool failed_here;
-		bool ok = ticket_read(j, t, s->owner, &frames, &n, &attempt, &failed_here);
-		if (!ok || n != 1 || frames[0] != f + k || (failed_here && others_can(j))) {
-			/* not a plain next frame: it goes back for a run of its own */
-			if (!ok || n)
-				ticket_finish(j->fd, t, s->owner, TICKET_TODO);
-			else
-				ticket_finish(j->fd, t, s->owner, TICKET_DONE);
-			free(frames);
+		long frame = f + k;
+		const char *t = claim_frame(s, frame, &attempt);
+		if (!t)
 			break;
-		}
-		run_add(s, t, frames, n, attempt);
-		free(frames);
+		run_add(s, t, &frame, 1, attempt);
 	}
 }
 
@@ -1271,22 +1279,13 @@ static bool slot_take(struct slot *s, struct job *j)
 				long b = frames[0];
 				while (frames[0] - b + 1 < want && todo_has(j, b - 1))
 					b--;
-				const char *bt = todo_find(j, b);
-				long *bf = NULL;
-				size_t bn = 0;
 				int battempt;
-				bool bfailed = false;
-				if (ticket_claim(j->fd, bt, s->owner) == 0) {
-					if (ticket_read(j, bt, s->owner, &bf, &bn, &battempt, &bfailed) && bn == 1 && bf[0] == b &&
-					    !bfailed) {
-						/* this ticket goes back: the run takes it in order */
-						ticket_finish(j->fd, t, s->owner, TICKET_TODO);
-						t = bt, frames[0] = b, attempt = battempt;
-					} else {
-						ticket_finish(j->fd, bt, s->owner, TICKET_TODO);
-					}
+				const char *bt = claim_frame(s, b, &battempt);
+				if (bt) {
+					/* this ticket goes back: the run takes it in order */
+					ticket_finish(j->fd, t, s->owner, TICKET_TODO);
+					t = bt, frames[0] = b, attempt = battempt;
 				}
-				free(bf);
 			}
 			run_add(s, t, frames, n, attempt);
 			if (n == 1)
