@@ -698,36 +698,42 @@ static bool startup_exited(pid_t pid, int status)
 	return false;
 }
 
-/* How many live hosts could share J's frames (ours included), looked at
- * every few seconds. */
-static long hosts_live(void)
+/* The other live hosts (not lost, heartbeat within host_timeout), their
+ * records read again at most every few seconds. */
+static struct host_record *others;
+static size_t nothers;
+
+static void others_refresh(void)
 {
 	static int64_t at;
-	static long n = 1;
 	int64_t now = mono_us();
 	if (at && now - at < 3000000)
-		return n;
+		return;
 	at = now;
+	for (size_t i = 0; i < nothers; i++)
+		host_free(&others[i]);
+	nothers = 0;
 	struct strlist live = {0};
 	host_list(&sp, &live);
+	others = xrealloc(others, (live.n ? live.n : 1) * sizeof *others);
 	int64_t server = server_now_us(&sp);
-	n = 0;
 	for (size_t i = 0; i < live.n; i++) {
-		struct host_record h;
-		if (!strcmp(live.v[i], host)) {
-			n++;
-			continue;
+		struct host_record *h = &others[nothers];
+		if (strcmp(live.v[i], host) && host_read(&sp, live.v[i], h) == 0) {
+			if (!h->lost && server - h->heartbeat_us < sp.conf.host_timeout * 1000000LL)
+				nothers++;
+			else
+				host_free(h);
 		}
-		if (host_read(&sp, live.v[i], &h) < 0)
-			continue;
-		if (!h.lost && server - h.heartbeat_us < sp.conf.host_timeout * 1000000LL)
-			n++;
-		host_free(&h);
 	}
 	strlist_free(&live);
-	if (n < 1)
-		n = 1;
-	return n;
+}
+
+/* How many live hosts could share a job's frames, ours included. */
+static long hosts_live(void)
+{
+	others_refresh();
+	return 1 + (long)nothers;
 }
 
 /* The frames a run of job J should hold. chunk in job.ini says it; else
@@ -1067,35 +1073,16 @@ static bool run_spawn(struct slot *s)
 }
 
 /* Whether another live host could render job J (for retrying a frame
- * elsewhere). Asked again at most every few seconds. */
+ * elsewhere). */
 static bool others_can(struct job *j)
 {
-	static int64_t at;
-	static struct strlist live;
-	int64_t now = mono_us();
-	if (!at || now - at > 3000000) {
-		strlist_free(&live);
-		host_list(&sp, &live);
-		at = now;
-	}
-	int64_t server = server_now_us(&sp);
-	for (size_t i = 0; i < live.n; i++) {
-		if (!strcmp(live.v[i], host))
-			continue;
-		struct host_record h;
-		if (host_read(&sp, live.v[i], &h) < 0)
-			continue;
-		char why[200];
-		bool ok = !h.lost && server - h.heartbeat_us < sp.conf.host_timeout * 1000000LL &&
-			  host_matches(&h, &j->jd, why, sizeof why);
-		host_free(&h);
-		if (ok)
+	others_refresh();
+	char why[200];
+	for (size_t i = 0; i < nothers; i++)
+		if (host_matches(&others[i], &j->jd, why, sizeof why))
 			return true;
-	}
 	return false;
 }
-
-/* Take the first ticket we can of job J. */
 
 /* The frame a ticket name RANK-FIRST[-LAST] begins with, or -1. */
 static long ticket_first_frame(const char *name)
