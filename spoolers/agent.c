@@ -2274,6 +2274,7 @@ int main(int argc, char **argv)
 	 * second or more for some): the claims are others' to take meanwhile */
 	return_stale();
 	publish_host(true);
+	heartbeat(); /* the probe may have taken longer than host_timeout */
 
 	sigset_t mask;
 	sigemptyset(&mask);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -135,11 +136,12 @@ static void gpus(struct buf *out)
 		buf_printf(out, "none");
 }
 
-/* Whether COMMAND is an executable in $PATH (or a path). */
-static bool in_path(const char *command)
+/* Where COMMAND is as an executable in $PATH (or as a path): its stat in
+ * ST; false when there is none. */
+static bool in_path(const char *command, struct stat *st)
 {
 	if (strchr(command, '/'))
-		return access(command, X_OK) == 0;
+		return access(command, X_OK) == 0 && stat(command, st) == 0;
 	const char *path = getenv("PATH");
 	if (!path)
 		path = "/usr/local/bin:/usr/bin:/bin";
@@ -147,11 +149,56 @@ static bool in_path(const char *command)
 	bool found = false;
 	for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
 		char *full = xasprintf("%s/%s", *dir ? dir : ".", command);
-		found = access(full, X_OK) == 0;
+		found = access(full, X_OK) == 0 && stat(full, st) == 0;
 		free(full);
 	}
 	free(copy);
 	return found;
+}
+
+/* Versions found before, by package (its probe command, arguments and
+ * pattern) and the identity of the command's file: the probe runs again
+ * only when one of them changed (an upgrade, an edited package), so the
+ * agent's periodic probe costs nothing (Blender's --version alone takes a
+ * second or more). Only found versions are kept: a failed probe is tried
+ * again next time. */
+struct known_version {
+	char *key;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	char version[64];
+};
+static struct known_version *known;
+static size_t nknown;
+
+static struct known_version *known_find(const char *key, const struct stat *st)
+{
+	for (size_t i = 0; i < nknown; i++)
+		if (!strcmp(known[i].key, key) && known[i].dev == st->st_dev && known[i].ino == st->st_ino &&
+		    known[i].size == st->st_size && known[i].mtime.tv_sec == st->st_mtim.tv_sec &&
+		    known[i].mtime.tv_nsec == st->st_mtim.tv_nsec)
+			return &known[i];
+	return NULL;
+}
+
+static void known_put(const char *key, const struct stat *st, const char *version)
+{
+	struct known_version *k = NULL;
+	for (size_t i = 0; i < nknown && !k; i++)
+		if (!strcmp(known[i].key, key))
+			k = &known[i];
+	if (!k) {
+		known = xrealloc(known, (nknown + 1) * sizeof *known);
+		k = &known[nknown++];
+		k->key = xstrdup(key);
+	}
+	k->dev = st->st_dev;
+	k->ino = st->st_ino;
+	k->size = st->st_size;
+	k->mtime = st->st_mtim;
+	snprintf(k->version, sizeof k->version, "%s", version);
 }
 
 /* Run the probe command, read what it prints (both streams, at most
@@ -162,11 +209,24 @@ static bool probe_version(const struct package *p, char *version, size_t vsize)
 		snprintf(version, vsize, "%s", p->version);
 		return true;
 	}
-	if (!in_path(p->probe_command))
+	struct stat st;
+	if (!in_path(p->probe_command, &st))
 		return false;
+	struct buf key = {0};
+	buf_printf(&key, "%s\n%s\n%s", p->name, p->version_regex, p->probe_command);
+	for (size_t i = 0; i < p->probe_args.n; i++)
+		buf_printf(&key, "\n%s", p->probe_args.v[i]);
+	struct known_version *k = known_find(key.data, &st);
+	if (k) {
+		buf_free(&key);
+		snprintf(version, vsize, "%s", k->version);
+		return true;
+	}
 	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) < 0)
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		buf_free(&key);
 		return false;
+	}
 	char **argv = xcalloc(p->probe_args.n + 2, sizeof *argv);
 	argv[0] = (char *)p->probe_command;
 	for (size_t i = 0; i < p->probe_args.n; i++)
@@ -186,6 +246,7 @@ static bool probe_version(const struct package *p, char *version, size_t vsize)
 	close(fds[1]);
 	if (e) {
 		close(fds[0]);
+		buf_free(&key);
 		return false;
 	}
 	char out[65536];
@@ -208,8 +269,10 @@ static bool probe_version(const struct package *p, char *version, size_t vsize)
 	kill(-pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	regex_t re;
-	if (regcomp(&re, *p->version_regex ? p->version_regex : "([0-9][0-9.]*)", REG_EXTENDED) != 0)
+	if (regcomp(&re, *p->version_regex ? p->version_regex : "([0-9][0-9.]*)", REG_EXTENDED) != 0) {
+		buf_free(&key);
 		return false;
+	}
 	regmatch_t m[2];
 	bool ok = regexec(&re, out, 2, m, 0) == 0 && m[1].rm_so >= 0;
 	if (ok) {
@@ -221,6 +284,9 @@ static bool probe_version(const struct package *p, char *version, size_t vsize)
 		ok = n > 0;
 	}
 	regfree(&re);
+	if (ok)
+		known_put(key.data, &st, version);
+	buf_free(&key);
 	return ok;
 }
 

@@ -39,7 +39,7 @@ trap 'exit 130' INT TERM
 ok() { _n=$((_n + 1)); echo "ok $_n - $*"; }
 not_ok() { _n=$((_n + 1)); _fails=$((_fails + 1)); echo "not ok $_n - $*"; }
 # check DESC COMMAND...: passes when COMMAND succeeds
-check() { _d=$1; shift; if "$@"; then ok "$_d"; else not_ok "$_d"; fi; }
+check() { _d=$1; shift; if "$@"; then ok "$_d"; else not_ok "$_d"; return 1; fi; }
 diag() { echo "# $*"; }
 done_testing() { echo "1..$_n"; [ "$_fails" -eq 0 ]; exit $?; }
 

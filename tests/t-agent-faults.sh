@@ -28,6 +28,16 @@ wait_ms() {
 	done
 }
 not() { ! "$@"; }
+# kill_left PGID: kill what a SIGKILLed agent left running, if that group
+# is still ours (its PID may since have gone to a render of another case)
+kill_left() { [ -n "$1" ] && pkill -KILL -g "$1" -f -- "$SPOOL/" 2>/dev/null; true; }
+# show_agent NAME JOB: after a failed check, what agent NAME logged and
+# where JOB's tickets are, as TAP comments
+show_agent() {
+	for _d in todo active done; do diag "$2 frames/$_d: $(echo $(ls "$SPOOL/jobs/$2/frames/$_d" 2>/dev/null))"; done
+	tail -n 15 "$SPOOL.agent-$1.log" | sed 's/^/# agent: /'
+	return 1
+}
 # procs PATTERN: how many processes have PATTERN in their command line
 procs() { pgrep -f -- "$1" | wc -l; }
 no_procs() { [ "$(procs "$1")" -eq 0 ]; }
@@ -208,7 +218,8 @@ case_cancel() {
 		for f in $(cat "$SPOOL/jobs/can/can.fast"); do has_output can "$(printf 'f_%04d.png' "$f")" || return 1; done
 	}
 	can_ready() { fast_done && nprocs_is 2 "sleep $SLEEP_CANCEL"; }
-	check "cancel: two frames are rendered and two more are running" wait_for 20 can_ready
+	check "cancel: two frames are rendered and two more are running" wait_for 20 can_ready ||
+		show_agent c can
 	pids=$(pgrep -f "sleep $SLEEP_CANCEL")
 	hotfarm cancel can >/dev/null
 	ms=$(stop_time $pids)
@@ -285,7 +296,7 @@ case_crash() {
 	check "agent crash: each frame f_0001..f_0006 passes hf-check ($good)" [ "$good" -eq 6 ]
 	check "agent crash: no ticket is left in active/" jfiles_is crash frames/active 0
 	check "agent crash: all 6 tickets are done" jfiles_is crash frames/done 6
-	[ -n "$left" ] && kill -KILL -- "-$left" 2>/dev/null # what e1 left running
+	kill_left "$left" # what e1 left running
 }
 
 # 9. watcherd killed with SIGKILL while frames render
@@ -349,7 +360,7 @@ case_restart() {
 		[ "$(pixels "$T/rs-ref$f.png")" = "$(pixels "$SPOOL/jobs/rs/output/f_000$f.png")" ] && same=$((same + 1))
 	done
 	check "restart: each output is its own frame (same as a reference render: $same of 6)" [ "$same" -eq 6 ]
-	[ -n "$left" ] && kill -KILL -- "-$left" 2>/dev/null # what the killed g left running
+	kill_left "$left" # what the killed g left running
 }
 
 # ---- run them side by side -------------------------------------------------

@@ -104,15 +104,15 @@ for j in cmd pov; do
 	u=$(ls "$F/todo" "$F/active" "$F/failed" "$F/done" | grep -v '^$\|:$' | sed 's/@.*//' | sort | uniq -d | wc -l)
 	left=$(($(ls "$F/todo" | wc -l) + $(ls "$F/active" | wc -l) + $(ls "$F/failed" | wc -l)))
 	check "$j: all $want tickets in frames/done ($d), none elsewhere ($left), none twice ($u)" \
-		[ "$d" -eq "$want" ] && [ "$left" -eq 0 ] && [ "$u" -eq 0 ]
+		[ "$d" -eq "$want" -a "$left" -eq 0 -a "$u" -eq 0 ]
 	# what the kills cost: frames published more than once (a kill between
 	# publishing and moving the ticket) and renders cut short
 	twice=$(cat "$F"/done/* | sed -n 's/^billing = frame=\([0-9]*\) ok=1 .*/\1/p' | sort | uniq -d | wc -l)
 	again=$(($(ls "$SPOOL/jobs/$j/logs" | grep -c '^frame') - $(ls "$F/done" | wc -l)))
 	diag "$j: $twice frames published twice, $again renders cut short by a kill and done again"
 	frames=$NCMD; [ $j = pov ] && frames=$NPOV
-	check "$j: the job's status says done with $frames frames" \
-		grep -Eq '^state = "?done' "$SPOOL/jobs/$j/status.ini" && grep -q "^frames_done = $frames\$" "$SPOOL/jobs/$j/status.ini"
+	says_done() { grep -Eq '^state = "?done' "$SPOOL/jobs/$1/status.ini" && grep -q "^frames_done = $2\$" "$SPOOL/jobs/$1/status.ini"; }
+	check "$j: the job's status says done with $frames frames" says_done "$j" "$frames"
 done
 check "nothing was rejected" [ "$(count "$SPOOL/rejected")" -eq 0 ]
 check "watcherd is up at the end" alive "$WATCHERD"

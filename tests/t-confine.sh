@@ -14,7 +14,7 @@ echo "another site's secret" >"$S/sites/c/jobs/x/secret.txt"
 printf '#!/bin/sh\nexit 0\n' >"$S/jobs/other/tool.sh"
 chmod +x "$S/jobs/other/tool.sh"
 cc -O1 -o "$T/escape" "$HF_ROOT/tests/escape.c" && cc -O1 -static -o "$T/escape-static" "$HF_ROOT/tests/escape.c" 2>"$T/cc.log"
-check "the hostile programs build (dynamic and static)" [ -x "$T/escape" ] && [ -x "$T/escape-static" ]
+check "the hostile programs build (dynamic and static)" [ -x "$T/escape" -a -x "$T/escape-static" ]
 check "the static one is static (no program interpreter)" sh -c "! readelf -l '$T/escape-static' | grep -q 'program interpreter'"
 
 # listeners for the network attempts, so that unconfined they succeed
@@ -91,7 +91,7 @@ cp "$HF_ROOT/examples/orbit/scene.pov" "$S/jobs/mine/files/"
 	povray -D -V +Iscene.pov +O"$S/jobs/mine/conf.png" +W96 +H72 +FN +KFI1 +KFF8 +SF3 +EF3) >"$T/pov.log" 2>&1
 a=$(python3 "$HF_ROOT/tests/pngpixels.py" "$T/"free*.png 2>/dev/null | cut -d' ' -f1,2)
 b=$(python3 "$HF_ROOT/tests/pngpixels.py" "$S/jobs/mine/"conf*.png 2>/dev/null | cut -d' ' -f1,2)
-check "POV-Ray under hf-confine renders pixel-identical to unconfined" [ -n "$a" ] && [ "$a" = "$b" ]
+check "POV-Ray under hf-confine renders pixel-identical to unconfined" [ -n "$a" -a "$a" = "$b" ]
 (cd "$S/jobs/mine/files" && hf-confine --root "$S/jobs/mine" -- povray -D -V +Iscene.pov +O"$T/denied.png" +W8 +H8) >/dev/null 2>&1
 check "and cannot write its image outside the job folder" [ ! -e "$T/denied.png" ]
 # through the farm: the render agent runs every render confined. A job
@@ -136,7 +136,7 @@ sed 's|"/studio/textures/wood.png"|"wood.png"|' "$T/studio/scene.pov" >"$T/studi
 (cd "$T/studio-hand" && povray -D -V +Iscene.pov +O"$T/studio-hand/hand.png" +W64 +H48) >/dev/null 2>&1
 a=$(python3 "$HF_ROOT/tests/pngpixels.py" "$T/studio-hand/hand.png" 2>/dev/null | cut -d' ' -f1,2)
 b=$(python3 "$HF_ROOT/tests/pngpixels.py" "$SPOOL/jobs/studio/output/f_0001.png" 2>/dev/null | cut -d' ' -f1,2)
-check "and its frame is pixel-identical to povray by hand with the texture beside the scene" [ -n "$a" ] && [ "$a" = "$b" ]
+check "and its frame is pixel-identical to povray by hand with the texture beside the scene" [ -n "$a" -a "$a" = "$b" ]
 
 # a kernel without Landlock: it still runs, the wrapper alone holding what
 # goes through libc, and the log says so

@@ -32,7 +32,7 @@ for batch in 1 2 3 4; do
 done
 check "all $N jobs were taken in and queued" queued_n "$N"
 check "watcherd's descriptors do not grow ($fd0 at start, $fd1 $fd2 $fd3 $fd4 after each $B jobs)" \
-	[ "$fd4" -le $((fd1 + 2)) ] && [ "$fd4" -le $((fd0 + 4)) ]
+	[ "$fd4" -le $((fd1 + 2)) -a "$fd4" -le $((fd0 + 4)) ]
 growth=$((rss4 - rss2))
 check "its memory levels off (${rss2} kB after $((2 * B)) jobs, ${rss4} kB after $N: +$growth kB)" [ "$growth" -le 1024 ]
 check "watcherd is still up" alive "$WATCHERD"

@@ -46,6 +46,6 @@ diag "$JOBS jobs taken in $((($(date +%s%N) - t0) / 1000000)) ms after the drop"
 check "inbox/ is empty" inbox_empty
 check "nothing was rejected ($(ls "$SPOOL/rejected" | head -3 | tr '\n' ' '))" [ "$(count "$SPOOL/rejected")" -eq 0 ]
 dups=$(ls "$SPOOL/queue" | sed 's/^[0-9]*-[0-9]*-//' | sort | uniq -d | head -3)
-check "none twice ($dups)" [ -z "$dups" ] && [ "$(count "$SPOOL/jobs")" -eq "$JOBS" ]
+check "none twice ($dups)" [ -z "$dups" -a "$(count "$SPOOL/jobs")" -eq "$JOBS" ]
 check "watcherd is up" alive "$WATCHERD"
 done_testing

@@ -50,7 +50,7 @@ check "billing counts 8 frames" grep -q '^frames = 8$' "$SPOOL/jobs/anim/billing
 check "billing has CPU time and peak memory" grep -Eq '^cpu_user_seconds = [0-9.]+$' "$SPOOL/jobs/anim/billing.ini"
 # one log per renderer process: a run of frames has one
 logs=$(ls "$SPOOL/jobs/anim/logs" | wc -l)
-check "one log per renderer process, fewer than frames ($logs for 8)" [ "$logs" -ge 1 ] && [ "$logs" -lt 8 ]
+check "one log per renderer process, fewer than frames ($logs for 8)" [ "$logs" -ge 1 -a "$logs" -lt 8 ]
 check "each log says what ran" sh -c "for l in '$SPOOL/jobs/anim/logs/'*; do grep -q '^# hotfarm: argv: \[povray\]' \"\$l\" || exit 1; done"
 check "frame 1's log names its run" grep -Eq '^# hotfarm: job anim frames? 1(-[0-9]+)? attempt 1' "$SPOOL/jobs/anim/logs/frame0001"*.log
 check "every ticket is in done/" [ "$(ls "$SPOOL/jobs/anim/frames/done" | wc -l)" -eq 8 -a -z "$(ls "$SPOOL/jobs/anim/frames/active")" ]

@@ -72,8 +72,8 @@ same=""
 for f in 1 2 3 4 5 6; do cmp -s "$J/output/f_000$f.png" "$T/run/in/000$f.png" || same="$same $f"; done
 check "every frame's output is its own image (differ:$same)" [ -z "$same" ]
 t3=$(ticket_of done 3) t2=$(ticket_of done 2) t4=$(ticket_of done 4)
-check "frame 3's ticket has its failure counted" [ "$(grep -c '^attempt = ' "$J/frames/done/$t3")" -eq 1 ] &&
-	grep -q 'exited with status 3' "$J/frames/done/$t3"
+check "frame 3's ticket has its failure counted" [ "$(grep -c '^attempt = ' "$J/frames/done/$t3")" -eq 1 ]
+check "with the reason the renderer exited" grep -q 'exited with status 3' "$J/frames/done/$t3"
 check "frames 2 and 4, cut off with it, went back uncounted" \
 	[ "$(cat "$J/frames/done/$t2" "$J/frames/done/$t4" | grep -c '^attempt = ')" -eq 0 ]
 check "frame 1 was rendered once" [ "$(grep -c 'ok=1' "$J/frames/done/$(ticket_of done 1)")" -eq 1 ]
@@ -92,7 +92,7 @@ hotfarm cancel stop >/dev/null
 check "cancelled" wait_for 10 in_state cancelled stop
 settled() { [ "$(count "$J/frames/active")" -eq 0 ]; }
 check "the run stopped and its tickets left active/" wait_for 10 settled
-check "frame 1 stays published, frames 2-4 are back in todo/, none failed" \
-	published 1 && [ "$(count "$J/frames/todo")" -eq 3 ] && [ "$(count "$J/frames/failed")" -eq 0 ]
+back24() { published 1 && [ "$(count "$J/frames/todo")" -eq 3 ] && [ "$(count "$J/frames/failed")" -eq 0 ]; }
+check "frame 1 stays published, frames 2-4 are back in todo/, none failed" back24
 check "the slot is idle again" wait_for 10 grep -q '^state = idle' "$SPOOL/hosts/solo/slot.0"
 done_testing

@@ -7,7 +7,7 @@
 
 SAN=$HF_ROOT/bin-san
 [ -x "$SAN/watcherd" ] || make -s -C "$HF_ROOT" san >/dev/null 2>&1
-check "the sanitized programs are built (make san)" [ -x "$SAN/watcherd" ] && [ -x "$SAN/render-agent" ]
+check "the sanitized programs are built (make san)" [ -x "$SAN/watcherd" -a -x "$SAN/render-agent" ]
 mkdir -p "$T/reports" "$T/runs"
 export HF_BIN="$SAN" HF_TMP="$T/runs"
 export ASAN_OPTIONS="log_path=$T/reports/asan:detect_leaks=1:abort_on_error=0"
@@ -18,7 +18,7 @@ for t in ${SAN_TESTS:-t-intake t-intake-bad t-render t-cli-farm t-notify t-sites
 	timeout 300 sh "$HF_ROOT/tests/$t.sh" >"$T/$t.log" 2>&1
 	rc=$?
 	p=$(grep -c '^ok ' "$T/$t.log") f=$(grep -c '^not ok ' "$T/$t.log")
-	check "$t passes with every program sanitized ($p passed, $f failed)" [ "$rc" -eq 0 ] && [ "$f" -eq 0 ]
+	check "$t passes with every program sanitized ($p passed, $f failed)" [ "$rc" -eq 0 -a "$f" -eq 0 ]
 	[ "$f" -eq 0 ] || grep '^not ok' "$T/$t.log" | head -5 | sed 's/^/# /'
 done
 n=$(ls "$T/reports" | wc -l)
