@@ -1,7 +1,7 @@
 # hotfarm - a render farm in which everything is a directory.
 # make: build bin/; make check: every test; make stress: the long forms;
 # make bench: the figures;
-# make deps: install the Debian packages (as root).
+# make deps: install the Debian packages (as root); make install, uninstall.
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -22,7 +22,7 @@ ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
 DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev libiniparser-dev \
 	librsync-dev nettle-dev libpng-dev libarchive-tools zstd python3 povray chromium rsync \
-	openssh-server openssh-client clang libclang-rt-14-dev sshfs fuse3 iproute2
+	openssh-server openssh-client clang libclang-rt-14-dev sshfs fuse3 iproute2 man-db systemd
 
 LAYOUT_SRC := layout/util.c layout/ini.c layout/layout.c layout/jobdesc.c layout/watch.c layout/host.c \
 	layout/package.c
@@ -151,15 +151,77 @@ deps:
 		echo "run as root: apt-get install -y $(DEB_PACKAGES)"; \
 	fi
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hotfarm/conf/packages
-	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	cp -R conf/. $(DESTDIR)$(PREFIX)/share/hotfarm/conf/
+# make install [PREFIX=/usr/local] [DESTDIR=]: hotfarm in bin/, the two
+# daemons in sbin/, the stage programs and the I/O wrapper in lib/hotfarm/,
+# the default configuration in share/hotfarm/conf/ (and /etc/hotfarm/,
+# which the programs then read, when PREFIX is /usr; files an admin has
+# edited there are kept), the man pages and the systemd units. The programs
+# know where they were installed: they are built once more for PREFIX, in
+# build-install/ and bin-install/ (I_OBJ, I_BUILT).
+I_BIN := $(PREFIX)/bin
+I_SBIN := $(PREFIX)/sbin
+I_LIBEXEC := $(PREFIX)/lib/hotfarm
+I_SHARE := $(PREFIX)/share/hotfarm/conf
+I_ETC := $(if $(filter /usr,$(PREFIX)),/etc/hotfarm)
+I_CONF := $(or $(I_ETC),$(I_SHARE))
+I_MAN := $(PREFIX)/share/man
+I_UNITS := $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+HELPERS := hf-intake hf-route hf-check hf-status hf-notify hf-collect hf-send hf-confine libhfwrap.so
+MAN_PAGES := spoolers/hotfarm.1 watcherd/watcherd.8 spoolers/render-agent.8 conf/hotfarm.ini.5 conf/job.ini.5
+UNITS := conf/systemd/watcherd@.service conf/systemd/render-agent@.service
+CONF_FILES := hotfarm.ini $(patsubst conf/%,%,$(wildcard conf/packages/*.ini))
+
+I_OBJ ?= build-install
+I_BUILT ?= bin-install
+
+install: need-deps
+	@rm -rf $(I_OBJ) $(I_BUILT)
+	@$(MAKE) --no-print-directory OBJ=$(I_OBJ) BIN=$(I_BUILT) LIBEXECDIR=$(I_LIBEXEC) CONFDIR=$(I_CONF) all
+	install -d $(DESTDIR)$(I_BIN) $(DESTDIR)$(I_SBIN) $(DESTDIR)$(I_LIBEXEC) $(DESTDIR)$(I_SHARE)/packages \
+		$(DESTDIR)$(I_MAN)/man1 $(DESTDIR)$(I_MAN)/man5 $(DESTDIR)$(I_MAN)/man8 $(DESTDIR)$(I_UNITS)
+	install -m 755 $(I_BUILT)/hotfarm $(DESTDIR)$(I_BIN)/
+	install -m 755 $(I_BUILT)/watcherd $(I_BUILT)/render-agent $(DESTDIR)$(I_SBIN)/
+	install -m 755 $(addprefix $(I_BUILT)/,$(HELPERS)) $(DESTDIR)$(I_LIBEXEC)/
+	for f in $(CONF_FILES); do install -m 644 conf/$$f $(DESTDIR)$(I_SHARE)/$$f || exit 1; done
+	@if [ -n "$(I_ETC)" ]; then \
+		install -d $(DESTDIR)$(I_ETC)/packages; \
+		for f in $(CONF_FILES); do \
+			if [ -e $(DESTDIR)$(I_ETC)/$$f ] && ! cmp -s conf/$$f $(DESTDIR)$(I_ETC)/$$f; then \
+				echo "kept $(I_ETC)/$$f (edited); the new default is $(I_SHARE)/$$f"; \
+			else install -m 644 conf/$$f $(DESTDIR)$(I_ETC)/$$f || exit 1; fi; \
+		done; \
+	fi
+	install -m 644 spoolers/hotfarm.1 $(DESTDIR)$(I_MAN)/man1/
+	install -m 644 conf/hotfarm.ini.5 conf/job.ini.5 $(DESTDIR)$(I_MAN)/man5/
+	install -m 644 watcherd/watcherd.8 spoolers/render-agent.8 $(DESTDIR)$(I_MAN)/man8/
+	for u in $(UNITS); do \
+		sed 's|@SBINDIR@|$(I_SBIN)|g' $$u >$(DESTDIR)$(I_UNITS)/$$(basename $$u) || exit 1; \
+		chmod 644 $(DESTDIR)$(I_UNITS)/$$(basename $$u); \
+	done
+
+# make uninstall [PREFIX=] [DESTDIR=]: removes what make install put there;
+# in /etc/hotfarm only the files nobody edited
+uninstall:
+	rm -f $(DESTDIR)$(I_BIN)/hotfarm $(DESTDIR)$(I_SBIN)/watcherd $(DESTDIR)$(I_SBIN)/render-agent
+	rm -f $(addprefix $(DESTDIR)$(I_LIBEXEC)/,$(HELPERS))
+	rm -f $(addprefix $(DESTDIR)$(I_SHARE)/,$(CONF_FILES))
+	rm -f $(DESTDIR)$(I_MAN)/man1/hotfarm.1 $(DESTDIR)$(I_MAN)/man5/hotfarm.ini.5 $(DESTDIR)$(I_MAN)/man5/job.ini.5 \
+		$(DESTDIR)$(I_MAN)/man8/watcherd.8 $(DESTDIR)$(I_MAN)/man8/render-agent.8
+	rm -f $(DESTDIR)$(I_UNITS)/watcherd@.service $(DESTDIR)$(I_UNITS)/render-agent@.service
+	-rmdir $(DESTDIR)$(I_LIBEXEC) $(DESTDIR)$(I_SHARE)/packages $(DESTDIR)$(I_SHARE) \
+		$(DESTDIR)$(PREFIX)/share/hotfarm 2>/dev/null
+	@if [ -n "$(I_ETC)" ]; then \
+		for f in $(CONF_FILES); do \
+			if cmp -s conf/$$f $(DESTDIR)$(I_ETC)/$$f; then rm -f $(DESTDIR)$(I_ETC)/$$f; \
+			elif [ -e $(DESTDIR)$(I_ETC)/$$f ]; then echo "kept $(I_ETC)/$$f (edited)"; fi; \
+		done; \
+		rmdir $(DESTDIR)$(I_ETC)/packages $(DESTDIR)$(I_ETC) 2>/dev/null || true; \
+	fi
 
 clean:
-	rm -rf build bin build-san bin-san
+	rm -rf build bin build-san bin-san build-install bin-install
 
-.PHONY: all san check stress bench demo deps need-deps install clean
+.PHONY: all san check stress bench demo deps need-deps install uninstall clean
 
 # the fuzzers: make fuzz (FUZZ_SECONDS per target), and tests/t-fuzz.sh in make check
 include tests/fuzz/fuzz.mk

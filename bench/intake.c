@@ -67,30 +67,8 @@ static int wait_queued(const char *prefix, int want, double deadline_ms, double 
 	return got;
 }
 
-/* How long creating one small file takes on the filesystem of DIR now:
- * context for the other figures (an ext4 that has just deleted many files
- * creates new ones many times slower). */
-static int create_cost(const char *dir)
-{
-	char path[4096];
-	double t0 = now_ms();
-	int n = 500;
-	for (int i = 0; i < n; i++) {
-		snprintf(path, sizeof path, "%s/f%d", dir, i);
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-		if (fd < 0 || write(fd, "x\n", 2) != 2 || close(fd) < 0) {
-			perror(path);
-			return 1;
-		}
-	}
-	printf("create_us %.1f\n", (now_ms() - t0) * 1000 / n);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
-	if (argc == 3 && !strcmp(argv[1], "--create-cost"))
-		return create_cost(argv[2]);
 	if (argc != 5) {
 		fprintf(stderr, "usage: intake SPOOL STAGE JOBS BURST\n");
 		return 100;

@@ -376,6 +376,22 @@ fail:
 	return -1;
 }
 
+int spool_conf_reload(struct spool *sp, char *err, size_t errsize)
+{
+	struct spool tmp = *sp;
+	memset(&tmp.conf, 0, sizeof tmp.conf);
+	tmp.conf_warnings = (struct strlist){0};
+	if (site_conf_load(&tmp, err, errsize) < 0) {
+		strlist_free(&tmp.conf_warnings);
+		sync_writes = sp->conf.fsync;
+		return -1;
+	}
+	sp->conf = tmp.conf;
+	strlist_free(&sp->conf_warnings);
+	sp->conf_warnings = tmp.conf_warnings;
+	return 0;
+}
+
 void spool_close(struct spool *sp)
 {
 	for (int d = 0; d < DIR_COUNT; d++)

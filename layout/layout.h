@@ -106,6 +106,9 @@ int spooler_main(int argc, char **argv, const char *name, const char *usage, str
 int spool_init(const char *path, const char *confsrc, struct strlist *made, char *err, size_t errsize);
 /* Open an existing spool and read its site configuration. */
 int spool_open(const char *path, struct spool *sp, char *err, size_t errsize);
+/* Read conf/hotfarm.ini again (SIGHUP): on an error the spool keeps the
+ * configuration it had, and ERR says what is wrong. */
+int spool_conf_reload(struct spool *sp, char *err, size_t errsize);
 void spool_close(struct spool *sp);
 int spool_fd(const struct spool *sp, enum spool_dir d);
 int state_fd(const struct spool *sp, enum job_state s);

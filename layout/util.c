@@ -42,23 +42,72 @@ void spooler_start(void)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-static void vmsg(const char *kind, int err, const char *fmt, va_list ap)
+/* the job (and frame) messages are about, until changed; see msg_job */
+static char ctx_job[128];
+static long ctx_frame = -1;
+
+void msg_job(const char *job, long frame)
 {
-	char line[2048];
+	snprintf(ctx_job, sizeof ctx_job, "%s", job ? job : "");
+	ctx_frame = job ? frame : -1;
+}
+
+/* One message. With stamps (the daemons, and the stages they start) a
+ * line of key=value fields for the journal or a log file:
+ *   time=2026-11-30T15:11:49.021Z level=info prog=hf-intake job=shot42 msg="accepted shot42: 48 frames"
+ * (job= and frame= where there is one; msg= quoted, its " and \ escaped
+ * and control characters shown as \xNN). Else, for a person at a
+ * terminal: "PROG: warning: text". */
+static void vmsg(const char *level, int err, const char *job, long frame, const char *fmt, va_list ap)
+{
+	char text[1536], line[2048];
+	int t = vsnprintf(text, sizeof text, fmt, ap);
+	size_t tn = t < 0 ? 0 : (size_t)t < sizeof text ? (size_t)t : sizeof text - 1;
+	if (err && tn < sizeof text)
+		tn += (size_t)snprintf(text + tn, sizeof text - tn, ": %s", strerror(err));
+	if (tn >= sizeof text)
+		tn = sizeof text - 1;
 	size_t n = 0;
+	if (!job || !*job) {
+		job = *ctx_job ? ctx_job : NULL;
+		frame = job ? ctx_frame : -1;
+	}
 	if (stamps) {
 		struct timespec ts;
 		struct tm tm;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		localtime_r(&ts.tv_sec, &tm);
-		n += strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
-		n += (size_t)snprintf(line + n, sizeof line - n, ".%03ld ", ts.tv_nsec / 1000000);
+		gmtime_r(&ts.tv_sec, &tm);
+		n += strftime(line, sizeof line, "time=%Y-%m-%dT%H:%M:%S", &tm);
+		n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ level=%s prog=%s", ts.tv_nsec / 1000000, level,
+				      progname);
+		if (job && n < sizeof line) {
+			/* a job's name holds no space, quote or control character (intake
+			 * makes it so); a peer's may: show those as _ */
+			n += (size_t)snprintf(line + n, sizeof line - n, " job=");
+			for (const char *c = job; *c && n < sizeof line - 1; c++)
+				line[n++] = (unsigned char)*c <= ' ' || *c == '"' || *c == '=' || *c == 0x7f ? '_' : *c;
+		}
+		if (frame >= 0 && n < sizeof line)
+			n += (size_t)snprintf(line + n, sizeof line - n, " frame=%ld", frame);
+		if (n < sizeof line)
+			n += (size_t)snprintf(line + n, sizeof line - n, " msg=\"");
+		for (size_t i = 0; i < tn && n < sizeof line - 6; i++) {
+			unsigned char c = (unsigned char)text[i];
+			if (c == '"' || c == '\\') {
+				line[n++] = '\\';
+				line[n++] = (char)c;
+			} else if (c < ' ' || c == 0x7f) {
+				n += (size_t)snprintf(line + n, sizeof line - n, "\\x%02x", c);
+			} else {
+				line[n++] = (char)c;
+			}
+		}
+		if (n < sizeof line - 1)
+			line[n++] = '"';
+	} else {
+		const char *kind = !strcmp(level, "info") ? "" : !strcmp(level, "warning") ? "warning: " : "fatal: ";
+		n += (size_t)snprintf(line, sizeof line, "%s: %s%.*s", progname, kind, (int)tn, text);
 	}
-	n += (size_t)snprintf(line + n, sizeof line - n, "%s: %s", progname, kind);
-	if (n < sizeof line)
-		n += (size_t)vsnprintf(line + n, sizeof line - n, fmt, ap);
-	if (n < sizeof line && err)
-		n += (size_t)snprintf(line + n, sizeof line - n, ": %s", strerror(err));
 	if (n >= sizeof line - 1)
 		n = sizeof line - 2;
 	line[n++] = '\n';
@@ -69,7 +118,7 @@ void say(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg("", 0, fmt, ap);
+	vmsg("info", 0, NULL, -1, fmt, ap);
 	va_end(ap);
 }
 
@@ -77,7 +126,23 @@ void warn(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg("warning: ", 0, fmt, ap);
+	vmsg("warning", 0, NULL, -1, fmt, ap);
+	va_end(ap);
+}
+
+void sayj(const char *job, long frame, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("info", 0, job, frame, fmt, ap);
+	va_end(ap);
+}
+
+void warnj(const char *job, long frame, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("warning", 0, job, frame, fmt, ap);
 	va_end(ap);
 }
 
@@ -85,7 +150,7 @@ void die(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg("fatal: ", 0, fmt, ap);
+	vmsg("fatal", 0, NULL, -1, fmt, ap);
 	va_end(ap);
 	exit(code);
 }
@@ -95,7 +160,7 @@ void die_errno(int code, const char *fmt, ...)
 	int e = errno;
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg("fatal: ", e, fmt, ap);
+	vmsg("fatal", e, NULL, -1, fmt, ap);
 	va_end(ap);
 	exit(code);
 }

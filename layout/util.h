@@ -23,9 +23,16 @@ void msg_init(const char *name);
 /* A spooler started by watcherd (HOTFARM_PARENT names it) dies with it
  * and stamps its messages; recovery cleans up after it. */
 void spooler_start(void);
+/* Daemons' messages are key=value lines (time, level, prog, job, frame,
+ * msg) for the journal or a log file; otherwise "PROG: text". */
 void msg_timestamps(bool on);
+/* The job (and frame, or -1) the following messages are about; NULL: none. */
+void msg_job(const char *job, long frame);
 void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* the same about JOB (and FRAME, or -1) alone */
+void sayj(const char *job, long frame, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void warnj(const char *job, long frame, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 _Noreturn void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 _Noreturn void die_errno(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

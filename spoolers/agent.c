@@ -54,16 +54,19 @@ struct byframe {
 	size_t index; /* its name in the job's todo listing */
 };
 
+/* Every queued job has one; a farm's queue may hold tens of thousands, so
+ * what only a job this host works on needs (its description, package,
+ * folder) is allocated when it is loaded, and let go again when the job
+ * turns out not to be ours to serve. */
 struct job {
-	char name[JOBID_MAX_LEN + 1];
-	char entry[ENTRY_MAX_LEN];
-	char path[PATH_MAX]; /* SPOOL/jobs/NAME (or sites/SITE/jobs/NAME) */
+	char *name;
+	char *entry; /* its name in queue/ */
+	char *path;  /* SPOOL/jobs/NAME (or sites/SITE/jobs/NAME), while loaded */
 	int priority;
-	int fd; /* jobs/NAME */
-	bool loaded, usable, queued;
-	char why[300];
-	struct job_desc jd;
-	struct package pkg;
+	int fd; /* jobs/NAME, while loaded and usable (or running) */
+	bool loaded, usable, queued, blocked;
+	struct job_desc *jd; /* while loaded and usable (or running) */
+	struct package *pkg;
 	struct strlist limits;
 	struct strlist todo; /* a cached listing of frames/todo, in order */
 	size_t next;
@@ -76,7 +79,7 @@ struct job {
 	int running;      /* our slots busy with it */
 	int fails_in_row;
 	long active_all;  /* fair share: its active tickets, all hosts */
-	char program_name[256], program[PATH_MAX]; /* argv[0], found in $PATH */
+	char *program_name, *program; /* argv[0], found in $PATH */
 	int64_t queued_seen; /* when its entry was last seen in queue/ */
 	bool waiting_deps;   /* its [job] after jobs are not done yet */
 	int64_t active_at;
@@ -91,71 +94,103 @@ static int cmp_job(const void *a, const void *b)
 	return strcmp(((const struct job *)a)->name, ((const struct job *)b)->name);
 }
 
-static void job_free(struct job *j)
+/* Let go of what a loaded job holds (it stays loaded: known not to be
+ * ours) or (job_unload) also forget that it was looked at. */
+static void job_release(struct job *j)
 {
 	if (j->fd >= 0)
 		close(j->fd);
-	if (j->loaded) {
-		job_desc_free(&j->jd);
-		package_free(&j->pkg);
-	}
+	j->fd = -1;
+	if (j->jd)
+		job_desc_free(j->jd);
+	if (j->pkg)
+		package_free(j->pkg);
+	free(j->jd);
+	free(j->pkg);
+	j->jd = NULL;
+	j->pkg = NULL;
 	strlist_free(&j->limits);
 	strlist_free(&j->todo);
+	j->next = 0;
 	free(j->byframe);
+	j->byframe = NULL;
+	free(j->path);
+	j->path = NULL;
+}
+
+static void job_unload(struct job *j)
+{
+	job_release(j);
+	j->loaded = false;
+}
+
+static void job_free(struct job *j)
+{
+	job_release(j);
+	free(j->name);
+	free(j->entry);
+	free(j->program_name);
+	free(j->program);
 	free(j);
 }
 
 static struct job *job_get(const char *name)
 {
-	struct job key;
-	snprintf(key.name, sizeof key.name, "%s", name);
+	struct job key = {.name = (char *)name};
 	void *r = tfind(&key, &job_tree, cmp_job);
 	return r ? *(struct job **)r : NULL;
 }
 
-/* Read the job's description and package, and see whether we can serve it. */
+/* Read the job's description and package, and see whether we can serve
+ * it; when not, keep only that answer. */
 static void job_load(struct job *j)
 {
 	if (j->loaded)
 		return;
 	j->loaded = true;
 	j->usable = false;
+	j->waiting_deps = false;
+	char path[PATH_MAX];
+	job_path(&sp, j->name, path, sizeof path);
+	j->path = xstrdup(path);
 	j->fd = job_dir_open(&sp, j->name);
 	char err[1024];
 	struct ini *ini = j->fd >= 0 ? ini_load(j->fd, "job.ini", "job.ini", err, sizeof err) : NULL;
-	if (!ini) {
-		snprintf(j->why, sizeof j->why, "its job.ini cannot be read");
-		memset(&j->jd, 0, sizeof j->jd);
-		memset(&j->pkg, 0, sizeof j->pkg);
-		return;
+	if (ini) {
+		j->jd = xcalloc(1, sizeof *j->jd);
+		j->pkg = xcalloc(1, sizeof *j->pkg);
+		int rc = job_desc_parse(ini, "job.ini", 10000000, j->jd, err, sizeof err);
+		ini_free(ini);
+		if (rc < 0) {
+			free(j->jd);
+			j->jd = NULL;
+		}
+		if (!j->jd || package_load(spool_fd(&sp, DIR_CONF), j->jd->package, j->pkg, err, sizeof err) < 0) {
+			free(j->pkg);
+			j->pkg = NULL;
+		}
 	}
-	int rc = job_desc_parse(ini, "job.ini", 10000000, &j->jd, err, sizeof err);
-	ini_free(ini);
-	if (rc < 0) {
-		snprintf(j->why, sizeof j->why, "%s", err);
-		memset(&j->pkg, 0, sizeof j->pkg);
-		return;
+	if (j->pkg) {
+		char *save = NULL, *copy = xstrdup(j->jd->limits);
+		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+			strlist_add(&j->limits, t);
+		free(copy);
+		j->usable = host_matches(&self, j->jd, err, sizeof err);
+		if (j->usable && j->jd->after.n && job_deps_ready(&sp, &j->jd->after, err, sizeof err) != 1) {
+			j->usable = false;
+			j->waiting_deps = true;
+		}
+		char marker[128];
+		snprintf(marker, sizeof marker, "blocked/%s", host);
+		bool was = j->blocked;
+		j->blocked = faccessat(j->fd, marker, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+		if (was && !j->blocked)
+			j->fails_in_row = 0; /* an admin removed the marker */
+		if (j->blocked)
+			j->usable = false;
 	}
-	if (package_load(spool_fd(&sp, DIR_CONF), j->jd.package, &j->pkg, err, sizeof err) < 0) {
-		snprintf(j->why, sizeof j->why, "%s", err);
-		return;
-	}
-	char *save = NULL, *copy = xstrdup(j->jd.limits);
-	for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-		strlist_add(&j->limits, t);
-	free(copy);
-	j->usable = host_matches(&self, &j->jd, j->why, sizeof j->why);
-	if (j->usable && j->jd.after.n && job_deps_ready(&sp, &j->jd.after, j->why, sizeof j->why) != 1) {
-		j->usable = false;
-		j->waiting_deps = true;
-	}
-	char marker[128];
-	snprintf(marker, sizeof marker, "blocked/%s", host);
-	if (j->usable && faccessat(j->fd, marker, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		j->usable = false;
-		snprintf(j->why, sizeof j->why, "blocked: this host failed too many of its frames (jobs/%s/%s)",
-			 j->name, marker);
-	}
+	if (!j->usable)
+		job_release(j);
 }
 
 /* Re-read queue/: the order of the jobs we may take frames of. On a
@@ -178,28 +213,24 @@ static void queue_refresh(void)
 		struct job *j = job_get(name);
 		if (!j) {
 			j = xcalloc(1, sizeof *j);
-			snprintf(j->name, sizeof j->name, "%s", name);
-			job_path(&sp, name, j->path, sizeof j->path);
+			j->name = xstrdup(name);
 			j->fd = -1;
 			tsearch(j, &job_tree, cmp_job);
 		}
-		snprintf(j->entry, sizeof j->entry, "%s", l.v[i]);
-		if (j->loaded && !j->usable && strstr(j->why, "blocked") && j->running == 0) {
-			/* an admin may have removed the marker: look again */
-			char marker[128];
-			snprintf(marker, sizeof marker, "blocked/%s", host);
-			if (faccessat(j->fd, marker, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
-				j->usable = host_matches(&self, &j->jd, j->why, sizeof j->why);
-				j->fails_in_row = 0;
-			}
+		if (!j->entry || strcmp(j->entry, l.v[i])) {
+			free(j->entry);
+			j->entry = xstrdup(l.v[i]);
 		}
-		if (j->loaded && j->waiting_deps && rescanning &&
-		    job_deps_ready(&sp, &j->jd.after, j->why, sizeof j->why) == 1) {
-			j->waiting_deps = false;
-			j->usable = host_matches(&self, &j->jd, j->why, sizeof j->why);
-		}
-		if (!j->queued)
+		/* on a rescan, look again at a job this host was blocked from
+		 * (an admin may have removed the marker) or that waited for
+		 * others (they may be done) */
+		if (rescanning && j->loaded && !j->usable && (j->blocked || j->waiting_deps) && j->running == 0)
+			job_unload(j);
+		if (!j->queued) {
 			j->fails_in_row = 0; /* back in the queue (retried): a clean slate */
+			if (j->loaded && j->running == 0)
+				job_unload(j);
+		}
 		j->priority = prio;
 		j->queued = true;
 		j->retry_at = 0;
@@ -354,7 +385,7 @@ static void ticket_note(struct slot *s, size_t t, const char *fmt, ...)
 	line[n++] = '\n';
 	int fd = openat(s->job->fd, path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || write(fd, line, (size_t)n) != n)
-		warn("unable to note on ticket %s of %s: %s", s->tk[t].name, s->job->name, strerror(errno));
+		warnj(s->job->name, -1, "unable to note on ticket %s of %s: %s", s->tk[t].name, s->job->name, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 }
@@ -543,7 +574,7 @@ static void slot_kill(struct slot *s, enum kill_reason why)
 
 static void slot_idle(struct slot *s)
 {
-	bool quiet = s->job && s->job->pkg.builtin_null;
+	bool quiet = s->job && s->job->pkg->builtin_null;
 	for (size_t i = 0; i < s->tokens.n; i++) {
 		char *tab = strchr(s->tokens.v[i], '\t');
 		*tab = 0;
@@ -579,7 +610,7 @@ static void slot_idle(struct slot *s)
 static void job_done_check(struct job *j)
 {
 	/* the last word on the contact sheet, before the job is done */
-	if (j->fd >= 0 && !j->pkg.no_output && !j->pkg.builtin_null && tickets_none(j->fd, TICKET_TODO) == 1 &&
+	if (j->fd >= 0 && !j->pkg->no_output && !j->pkg->builtin_null && tickets_none(j->fd, TICKET_TODO) == 1 &&
 	    tickets_none(j->fd, TICKET_ACTIVE) == 1 && faccessat(j->fd, "previews/contact.png", F_OK, 0) == 0) {
 		char previews[PATH_MAX];
 		snprintf(previews, sizeof previews, "%s/previews", j->path);
@@ -592,15 +623,21 @@ static void job_done_check(struct job *j)
 			waitpid(pid, NULL, 0);
 	}
 	if (job_try_finish(&sp, j->name) == 1) {
-		say("%s finished", j->name);
+		sayj(j->name, -1, "%s finished", j->name);
 		j->retry_at = INT64_MAX;
+		if (j->running == 0) {
+			/* nothing more to do here: keep only that (a queue can
+			 * hold thousands of finished jobs not yet moved on) */
+			job_release(j);
+			j->usable = false;
+		}
 	}
 }
 
 /* The frame's output name: the job's pattern with its #### filled in. */
 static void output_name(const struct job *j, long frame, char *out, size_t outsize)
 {
-	const char *pat = j->jd.output, *h = strchr(pat, '#');
+	const char *pat = j->jd->output, *h = strchr(pat, '#');
 	size_t nh = 0;
 	while (h && h[nh] == '#')
 		nh++;
@@ -746,10 +783,10 @@ static long hosts_live(void)
  * measure both. */
 static long run_length(struct job *j, long also)
 {
-	if (!j->pkg.range_argv.n || j->pkg.no_output)
+	if (!j->pkg->range_argv.n || j->pkg->no_output)
 		return 1;
-	if (j->jd.chunk > 0)
-		return j->jd.chunk;
+	if (j->jd->chunk > 0)
+		return j->jd->chunk;
 	/* the frames left: in todo/ (counted again at most every 200 ms),
 	 * ALSO more (those claimed by runs, all hosts, to see whether a run
 	 * holds more than its share), and the one being claimed */
@@ -760,7 +797,7 @@ static long run_length(struct job *j, long also)
 	}
 	long left = (j->todo_left > 0 ? j->todo_left : 0) + (also ? j->todo_active : 0) + 1;
 	long share = (left + nslots_on * hosts_live() - 1) / (nslots_on * hosts_live());
-	struct overhead *o = overhead_of(j->pkg.name);
+	struct overhead *o = overhead_of(j->pkg->name);
 	long n;
 	if (o && o->seconds >= 0 && j->frame_seconds <= 0)
 		return left > 10000 ? 10000 : left; /* all, until frames give the time (see run_trim) */
@@ -779,7 +816,7 @@ static long run_length(struct job *j, long also)
 static void run_learn(struct slot *s, double first, double each)
 {
 	struct job *j = s->job;
-	struct overhead *o = overhead_of(j->pkg.name);
+	struct overhead *o = overhead_of(j->pkg->name);
 	if (each > 0) {
 		double ov = first - each;
 		if (o)
@@ -914,7 +951,7 @@ static bool run_spawn(struct slot *s)
 {
 	struct job *j = s->job;
 	s->end = s->pos + 1;
-	if (j->pkg.range_argv.n && !j->pkg.no_output)
+	if (j->pkg->range_argv.n && !j->pkg->no_output)
 		while (s->end < s->nfr && s->fr[s->end].st == F_TODO && s->fr[s->end].frame == s->fr[s->end - 1].frame + 1)
 			s->end++;
 	/* one frame alone: the package's plain argv, its one image (POV-Ray
@@ -931,7 +968,7 @@ static bool run_spawn(struct slot *s)
 	if (*s->outdir)
 		tree_remove(AT_FDCWD, s->outdir);
 	s->outdir[0] = 0;
-	if (!j->pkg.no_output) {
+	if (!j->pkg->no_output) {
 		snprintf(s->outdir, sizeof s->outdir, "%s", outdir);
 		tree_remove(AT_FDCWD, s->outdir);
 		if (mkdir(s->outdir, 0755) < 0) {
@@ -946,22 +983,22 @@ static bool run_spawn(struct slot *s)
 		snprintf(s->log, sizeof s->log, "%s/logs/frame%04ld.try%d.%s.log", j->path, f->frame, attempt,
 			 s->owner);
 	char ext[16] = ".png";
-	const char *dot = strrchr(j->jd.output, '.');
+	const char *dot = strrchr(j->jd->output, '.');
 	if (dot && strlen(dot) < sizeof ext && !strchr(dot, '/'))
 		snprintf(ext, sizeof ext, "%s", dot);
 	char output[PATH_MAX], files[PATH_MAX], scene[PATH_MAX];
 	snprintf(output, sizeof output, "%s/frame%s", outdir, ext);
 	snprintf(files, sizeof files, "%s/files", j->path);
-	snprintf(scene, sizeof scene, "%s/%s", files, j->jd.scene);
+	snprintf(scene, sizeof scene, "%s/%s", files, j->jd->scene);
 	struct render_vars v = {
 		.scene = scene, .files = files, .output = output, .outdir = outdir, .job = j->name,
-		.frame = f->frame, .first_frame = j->jd.frames[0], .last_frame = j->jd.frames[j->jd.nframes - 1],
+		.frame = f->frame, .first_frame = j->jd->frames[0], .last_frame = j->jd->frames[j->jd->nframes - 1],
 		.run_first = f->frame, .run_last = s->fr[s->end - 1].frame,
-		.width = j->jd.width, .height = j->jd.height, .args = &j->jd.argv,
+		.width = j->jd->width, .height = j->jd->height, .args = &j->jd->argv,
 	};
 	struct strlist argv = {0};
 	char err[512];
-	if (package_argv(&j->pkg, &v, s->range, &argv, err, sizeof err) < 0) {
+	if (package_argv(j->pkg, &v, s->range, &argv, err, sizeof err) < 0) {
 		strlist_free(&argv);
 		snprintf(s->why, sizeof s->why, "%s", err);
 		return false;
@@ -991,12 +1028,14 @@ static bool run_spawn(struct slot *s)
 	if (write(logfd, head.data, head.len) != (ssize_t)head.len)
 		warn("unable to write %s: %s", s->log, strerror(errno));
 	buf_free(&head);
-	if (strcmp(argv.v[0], j->program_name)) {
-		snprintf(j->program_name, sizeof j->program_name, "%s", argv.v[0]);
-		if (!find_program(argv.v[0], j->program, sizeof j->program))
-			j->program[0] = 0;
+	if (!j->program_name || strcmp(argv.v[0], j->program_name)) {
+		char found[PATH_MAX];
+		free(j->program_name);
+		free(j->program);
+		j->program_name = xstrdup(argv.v[0]);
+		j->program = find_program(argv.v[0], found, sizeof found) ? xstrdup(found) : NULL;
 	}
-	if (!j->program[0]) {
+	if (!j->program) {
 		char w[200];
 		text_escape(argv.v[0], w, sizeof w);
 		snprintf(s->why, sizeof s->why, "the renderer '%s' is not installed on %s", w, host);
@@ -1014,17 +1053,17 @@ static bool run_spawn(struct slot *s)
 		strlist_add(&full, j->path);
 		strlist_add(&full, "--ro");
 		strlist_add(&full, j->program);
-		for (size_t i = 0; i < j->pkg.confine_read.n; i++) {
+		for (size_t i = 0; i < j->pkg->confine_read.n; i++) {
 			strlist_add(&full, "--ro");
-			strlist_add(&full, j->pkg.confine_read.v[i]);
+			strlist_add(&full, j->pkg->confine_read.v[i]);
 		}
 		char num[32];
-		if (j->jd.timeout > 0) {
+		if (j->jd->timeout > 0) {
 			/* a CPU-time ceiling the kernel holds even if the agent dies:
 			 * the job's timeout for each frame of the run on every CPU,
 			 * and a little more (the agent stops it at the timeout) */
 			long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-			snprintf(num, sizeof num, "%ld", (j->jd.timeout * (long)(s->end - s->pos) + 5) * (cpus > 0 ? cpus : 1));
+			snprintf(num, sizeof num, "%ld", (j->jd->timeout * (long)(s->end - s->pos) + 5) * (cpus > 0 ? cpus : 1));
 			strlist_add(&full, "--cpu");
 			strlist_add(&full, num);
 		}
@@ -1079,7 +1118,7 @@ static bool others_can(struct job *j)
 	others_refresh();
 	char why[200];
 	for (size_t i = 0; i < nothers; i++)
-		if (host_matches(&others[i], &j->jd, why, sizeof why))
+		if (host_matches(&others[i], j->jd, why, sizeof why))
 			return true;
 	return false;
 }
@@ -1214,7 +1253,7 @@ static bool slot_take(struct slot *s, struct job *j)
 			const char *t = j->todo.v[j->next++];
 			if (ticket_claim(j->fd, t, s->owner) < 0)
 				continue; /* another agent was first */
-			if (j->pkg.builtin_null) {
+			if (j->pkg->builtin_null) {
 				/* benchmarking: the claim path alone */
 				if (ticket_finish(j->fd, t, s->owner, TICKET_DONE) < 0 && errno != ENOENT)
 					warn("unable to finish ticket %s: %s", t, strerror(errno));
@@ -1228,7 +1267,7 @@ static bool slot_take(struct slot *s, struct job *j)
 			int attempt;
 			bool failed_here = false;
 			if (!ticket_read(j, t, s->owner, &frames, &n, &attempt, &failed_here)) {
-				warn("ticket %s of %s is unreadable; it goes to failed/", t, j->name);
+				warnj(j->name, -1, "ticket %s of %s is unreadable; it goes to failed/", t, j->name);
 				ticket_finish(j->fd, t, s->owner, TICKET_FAILED);
 				free(frames);
 				continue;
@@ -1294,7 +1333,7 @@ static bool slot_take(struct slot *s, struct job *j)
 			if (d)
 				closedir(d);
 			strlist_sort(&j->todo);
-			if (j->pkg.range_argv.n)
+			if (j->pkg->range_argv.n)
 				todo_index(j);
 			j->todo_left = (long)j->todo.n;
 			j->todo_at = mono_us();
@@ -1515,7 +1554,7 @@ static void run_settle(struct slot *s, size_t t, bool failed, const char *reason
 		}
 	if (!failed) {
 		if (ticket_finish(j->fd, k->name, s->owner, TICKET_TODO) < 0 && errno != ENOENT)
-			warn("unable to move ticket %s of %s: %s", k->name, j->name, strerror(errno));
+			warnj(j->name, -1, "unable to move ticket %s of %s: %s", k->name, j->name, strerror(errno));
 		j->retry_at = 0;
 		return;
 	}
@@ -1527,17 +1566,17 @@ static void run_settle(struct slot *s, size_t t, bool failed, const char *reason
 		 * fault; it goes back as it was, to be done once there is room */
 		ticket_note(s, t, "nospace = %s %s (the disk was full; not counted as an attempt)", s->owner, clean);
 		if (ticket_finish(j->fd, k->name, s->owner, TICKET_TODO) < 0 && errno != ENOENT)
-			warn("unable to move ticket %s of %s: %s", k->name, j->name, strerror(errno));
-		say("%s frame %ld failed on a full disk; it goes back: %s", j->name, frame, clean);
+			warnj(j->name, -1, "unable to move ticket %s of %s: %s", k->name, j->name, strerror(errno));
+		sayj(j->name, frame, "%s frame %ld failed on a full disk; it goes back: %s", j->name, frame, clean);
 		disk_wait(avail);
 		j->retry_at = 0;
 		return;
 	}
 	ticket_note(s, t, "attempt = %d %s %s", k->attempt, s->owner, clean);
-	enum ticket_state to = k->attempt > j->jd.retries ? TICKET_FAILED : TICKET_TODO;
+	enum ticket_state to = k->attempt > j->jd->retries ? TICKET_FAILED : TICKET_TODO;
 	if (ticket_finish(j->fd, k->name, s->owner, to) < 0 && errno != ENOENT)
-		warn("unable to move ticket %s of %s: %s", k->name, j->name, strerror(errno));
-	say("%s frame %ld failed (attempt %d%s): %s", j->name, frame, k->attempt,
+		warnj(j->name, -1, "unable to move ticket %s of %s: %s", k->name, j->name, strerror(errno));
+	sayj(j->name, frame, "%s frame %ld failed (attempt %d%s): %s", j->name, frame, k->attempt,
 	    to == TICKET_FAILED ? ", no retries left" : ", will be retried", clean);
 	if (++j->fails_in_row >= sp.conf.fail_limit && j->fd >= 0 && j->usable) {
 		/* a marker admins can see and remove */
@@ -1549,12 +1588,12 @@ static void run_settle(struct slot *s, size_t t, bool failed, const char *reason
 				 host, j->fails_in_row, clean);
 		int bfd = openat(j->fd, "blocked", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (bfd < 0 || file_write_atomic(bfd, host, text, (size_t)n, 0644) < 0)
-			warn("unable to write jobs/%s/blocked/%s: %s", j->name, host, strerror(errno));
+			warnj(j->name, -1, "unable to write jobs/%s/blocked/%s: %s", j->name, host, strerror(errno));
 		if (bfd >= 0)
 			close(bfd);
 		j->usable = false;
-		snprintf(j->why, sizeof j->why, "blocked after %d failures in a row", j->fails_in_row);
-		warn("%s: this host stops taking frames of %s after %d failures in a row", host, j->name,
+		j->blocked = true;
+		warnj(j->name, -1, "%s: this host stops taking frames of %s after %d failures in a row", host, j->name,
 		     j->fails_in_row);
 	}
 	if (to == TICKET_TODO)
@@ -1570,7 +1609,7 @@ static void frame_publish(struct slot *s, size_t i)
 	char name[PATH_MAX], image[PATH_MAX * 2];
 	output_name(j, f->frame, name, sizeof name);
 	unsigned long long bytes = 0;
-	if (!j->pkg.no_output) {
+	if (!j->pkg->no_output) {
 		snprintf(image, sizeof image, "%s/%s", s->outdir, f->image);
 		struct stat st;
 		bytes = stat(image, &st) == 0 ? (unsigned long long)st.st_size : 0;
@@ -1583,6 +1622,8 @@ static void frame_publish(struct slot *s, size_t i)
 		}
 	}
 	bill(s, i, true, bytes);
+	sayj(j->name, f->frame, "%s frame %ld rendered on %s in %.2f s (%.2f s of CPU)", j->name, f->frame, s->owner, f->wall,
+	     f->cpu_user + f->cpu_sys);
 	f->st = F_DONE;
 	j->fails_in_row = 0;
 	for (size_t k = 0; k < s->nfr; k++)
@@ -1590,7 +1631,7 @@ static void frame_publish(struct slot *s, size_t i)
 			return;
 	s->tk[f->ticket].settled = true;
 	if (ticket_finish(j->fd, s->tk[f->ticket].name, s->owner, TICKET_DONE) < 0 && errno != ENOENT)
-		warn("unable to finish ticket %s of %s: %s", s->tk[f->ticket].name, j->name, strerror(errno));
+		warnj(j->name, -1, "unable to finish ticket %s of %s: %s", s->tk[f->ticket].name, j->name, strerror(errno));
 }
 
 /* Check a complete image, when the slot's checker is free. */
@@ -1603,14 +1644,14 @@ static void check_next(struct slot *s)
 		struct run_frame *f = &s->fr[i];
 		if (f->st != F_READY)
 			continue;
-		if (j->pkg.no_output) {
+		if (j->pkg->no_output) {
 			/* a package that makes no image: its exit status is all */
 			frame_publish(s, i);
 			continue;
 		}
 		char w[32], h[32], out[PATH_MAX], image[PATH_MAX * 2];
-		snprintf(w, sizeof w, "%ld", j->jd.width);
-		snprintf(h, sizeof h, "%ld", j->jd.height);
+		snprintf(w, sizeof w, "%ld", j->jd->width);
+		snprintf(h, sizeof h, "%ld", j->jd->height);
 		snprintf(out, sizeof out, "%s/.check", s->outdir);
 		snprintf(image, sizeof image, "%s/%s", s->outdir, f->image);
 		/* a sample of each frame for previews/ and its contact sheet */
@@ -1620,7 +1661,7 @@ static void check_next(struct slot *s)
 		char *argv[10];
 		int k = 0;
 		argv[k++] = checker;
-		if (j->jd.allow_blank)
+		if (j->jd->allow_blank)
 			argv[k++] = "--allow-blank";
 		argv[k++] = "--thumb";
 		argv[k++] = thumb;
@@ -1671,7 +1712,7 @@ static void check_exited(struct slot *s, int status)
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_TEMPFAIL) {
 		/* the checker's own trouble (memory): not the frame's fault */
 		bill(s, i, false, 0);
-		warn("%s frame %ld: the image checker failed for want of resources; the frame goes back", j->name,
+		warnj(j->name, f->frame, "%s frame %ld: the image checker failed for want of resources; the frame goes back", j->name,
 		     f->frame);
 		run_settle(s, f->ticket, false, NULL);
 	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -1711,7 +1752,7 @@ static void check_exited(struct slot *s, int status)
 static void frames_complete(struct slot *s, bool exited_ok, bool died)
 {
 	struct job *j = s->job;
-	if (j->pkg.no_output) {
+	if (j->pkg->no_output) {
 		if (exited_ok)
 			for (size_t i = s->pos; i < s->end; i++)
 				if (s->fr[i].st == F_TODO) {
@@ -1734,7 +1775,7 @@ static void frames_complete(struct slot *s, bool exited_ok, bool died)
 		snprintf(one, sizeof one, "%s", e->d_name);
 		if (!s->range)
 			continue;
-		long f = package_range_frame(&j->pkg, e->d_name);
+		long f = package_range_frame(j->pkg, e->d_name);
 		/* a frame given back (see run_trim) still shows that the one
 		 * before it is complete */
 		for (size_t i = s->pos; f >= 0 && i < s->end; i++)
@@ -1796,7 +1837,7 @@ static void frames_complete(struct slot *s, bool exited_ok, bool died)
 static void run_trim(struct slot *s)
 {
 	struct job *j = s->job;
-	if (!s->range || s->killing || j->jd.chunk > 0)
+	if (!s->range || s->killing || j->jd->chunk > 0)
 		return;
 	size_t cur = slot_current(s); /* begun, not complete */
 	if (s->trim) {
@@ -1807,7 +1848,7 @@ static void run_trim(struct slot *s)
 		}
 		return;
 	}
-	struct overhead *o = overhead_of(j->pkg.name);
+	struct overhead *o = overhead_of(j->pkg->name);
 	double startup = o && o->seconds > 0 ? o->seconds : 0;
 	if (cur == s->pos && j->frame_seconds <= 0 && startup > 0) {
 		/* the first frame is not done after three start-ups: frames take
@@ -1826,7 +1867,7 @@ static void run_trim(struct slot *s)
 	if ((long)left > want + want / 4 + 1 && (double)((long)left - want) * j->frame_seconds > 2 * startup) {
 		s->trim = cur + (size_t)want;
 		j->todo_at = 0; /* they will be in todo/ */
-		say("%s: frames %ld-%ld go back for other slots (runs of %ld now)", j->name, s->fr[s->trim].frame,
+		sayj(j->name, -1, "%s: frames %ld-%ld go back for other slots (runs of %ld now)", j->name, s->fr[s->trim].frame,
 		    s->fr[s->end - 1].frame, want);
 		/* at once: the renderer is stopped before it reaches them */
 		for (size_t i = s->trim; i < s->end; i++)
@@ -1877,7 +1918,7 @@ static void run_advance(struct slot *s)
 	for (size_t t = 0; t < s->ntk; t++)
 		run_settle(s, t, false, NULL);
 	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP)
-		say("%s frame%s %ld%s stopped (%s)", j->name, s->nfr > 1 ? "s" : "", s->fr[0].frame,
+		sayj(j->name, -1, "%s frame%s %ld%s stopped (%s)", j->name, s->nfr > 1 ? "s" : "", s->fr[0].frame,
 		    s->nfr > 1 ? "..." : "",
 		    s->killing == KILL_CANCEL ? "cancelled" : s->killing == KILL_LOST ? "host was lost" : "agent stopping");
 	slot_idle(s);
@@ -1918,7 +1959,7 @@ static void render_exited(struct slot *s, int status)
 	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP || s->killing == KILL_TRIM) {
 		/* not the frames' fault: they go back as they were */
 	} else if (s->killing == KILL_TIMEOUT) {
-		snprintf(why, wsize, "timed out after %ld s (the job's timeout)", j->jd.timeout);
+		snprintf(why, wsize, "timed out after %ld s (the job's timeout)", j->jd->timeout);
 	} else if (s->killing == KILL_USER) {
 		snprintf(why, wsize, "stopped by a user (hotfarm kill-frame)");
 	} else if (s->killing == KILL_HANG) {
@@ -2009,7 +2050,7 @@ static void watch_slots(void)
 		char req[32];
 		snprintf(req, sizeof req, "kill.%d", s->index);
 		if (unlinkat(hostfd, req, 0) == 0) {
-			say("%s frame %ld: stopped on request (hotfarm kill-frame)", s->job->name, s->fr[cur].frame);
+			sayj(s->job->name, s->fr[cur].frame, "%s frame %ld: stopped on request (hotfarm kill-frame)", s->job->name, s->fr[cur].frame);
 			slot_kill(s, KILL_USER);
 			continue;
 		}
@@ -2022,9 +2063,9 @@ static void watch_slots(void)
 			cur = slot_current(s);
 		}
 		/* the timeout is per frame: from the start, or the last frame's end */
-		if (s->job->jd.timeout && now - s->frame_started > s->job->jd.timeout * 1000000LL) {
-			say("%s frame %ld: timeout after %ld s, stopping it", s->job->name, s->fr[cur].frame,
-			    s->job->jd.timeout);
+		if (s->job->jd->timeout && now - s->frame_started > s->job->jd->timeout * 1000000LL) {
+			sayj(s->job->name, s->fr[cur].frame, "%s frame %ld: timeout after %ld s, stopping it", s->job->name, s->fr[cur].frame,
+			    s->job->jd->timeout);
 			slot_kill(s, KILL_TIMEOUT);
 			continue;
 		}
@@ -2037,7 +2078,7 @@ static void watch_slots(void)
 			s->cpu_seen = cpu;
 			s->last_progress = now;
 		} else if (now - s->last_progress > sp.conf.hang_timeout * 1000000LL) {
-			say("%s frame %ld: no output and no CPU for %ld s, stopping it", s->job->name, s->fr[cur].frame,
+			sayj(s->job->name, s->fr[cur].frame, "%s frame %ld: no output and no CPU for %ld s, stopping it", s->job->name, s->fr[cur].frame,
 			    sp.conf.hang_timeout);
 			slot_kill(s, KILL_HANG);
 		}
@@ -2071,7 +2112,8 @@ static void cancelled(const char *entry)
 		return;
 	for (int i = 0; i < nslots; i++)
 		if (slots[i].job && !strcmp(slots[i].job->name, name)) {
-			say("%s was cancelled: stopping frame %ld", name, slots[i].fr[slot_current(&slots[i])].frame);
+			sayj(name, slots[i].fr[slot_current(&slots[i])].frame, "%s was cancelled: stopping frame %ld", name,
+			     slots[i].fr[slot_current(&slots[i])].frame);
 			slot_kill(&slots[i], KILL_CANCEL);
 		}
 	struct job *j = job_get(name);
@@ -2130,16 +2172,8 @@ static void publish_host(bool force)
 			say("host record changed; rewrote hosts/%s/host.ini", host);
 		/* what we can serve may have changed */
 		for (size_t i = 0; i < nqueue; i++)
-			if (queue[i]->loaded && !queue[i]->running) {
-				struct job *j = queue[i];
-				job_desc_free(&j->jd);
-				package_free(&j->pkg);
-				strlist_free(&j->limits);
-				if (j->fd >= 0)
-					close(j->fd);
-				j->fd = -1;
-				j->loaded = false;
-			}
+			if (queue[i]->loaded && !queue[i]->running)
+				job_unload(queue[i]);
 	}
 	buf_free(&b);
 }
@@ -2175,6 +2209,25 @@ static void lock_host(void)
 		die_errno(EXIT_TEMPFAIL, "unable to write hosts/%s/agent.lock", host);
 }
 
+/* SIGHUP: read conf/hotfarm.ini again; its settings apply from now on,
+ * but for the two fixed when the agent started. */
+static void reload_conf(void)
+{
+	char err[1024];
+	long slots_before = sp.conf.slots;
+	bool inotify_before = sp.conf.use_inotify;
+	if (spool_conf_reload(&sp, err, sizeof err) < 0) {
+		warn("conf/hotfarm.ini not re-read, the configuration in use stays: %s", err);
+		return;
+	}
+	say("re-read conf/hotfarm.ini (heartbeat %ld s, confine %s)", sp.conf.heartbeat, sp.conf.confine ? "yes" : "no");
+	if (sp.conf.slots != slots_before)
+		warn("[agent] slots changed: it takes effect when the agent restarts");
+	if (sp.conf.use_inotify != inotify_before)
+		warn("[watcherd] inotify changed: it takes effect when the agent restarts");
+	publish_host(false); /* packages may have changed too */
+}
+
 /* ---- main -------------------------------------------------------------------------------- */
 
 static _Noreturn void usage(int code)
@@ -2183,10 +2236,12 @@ static _Noreturn void usage(int code)
 		"usage: render-agent [--spool DIR] [--slots N] [--name HOST]\n"
 		"Render frames of queued jobs on this host.\n"
 		"  --spool DIR  the spool (default $HOTFARM_SPOOL, else /var/spool/hotfarm)\n"
-		"  --slots N    concurrent renders (default: one per CPU)\n"
+		"  --slots N    concurrent renders (default: [agent] slots, auto: sized to the renders)\n"
 		"  --name HOST  this host's name in hosts/ (default: the host name); several\n"
 		"               agents on one machine need distinct names\n"
-		"SIGTERM stops it: running frames go back to todo/, hosts/HOST is removed.\n"
+		"Messages are key=value lines on stderr (time, level, prog, job, frame, msg).\n"
+		"SIGHUP re-reads conf/hotfarm.ini. SIGTERM stops it: running frames go back to\n"
+		"todo/, hosts/HOST is removed.\n"
 		"Exit: 0 stopped, 100 usage, 111 cannot run.\n");
 	exit(code);
 }
@@ -2316,7 +2371,10 @@ int main(int argc, char **argv)
 		if (n > 0 && (pfd[0].revents & POLLIN)) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-				if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !stopping) {
+				if (si.ssi_signo == SIGHUP) {
+					reload_conf();
+					next_beat = next_rescan = 0; /* new intervals from now */
+				} else if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !stopping) {
 					say("stopping on signal %u: running frames go back to todo/", si.ssi_signo);
 					stopping = true;
 					stop_deadline = mono_us() + sp.conf.kill_grace_ms * 1000LL + 5000000;

@@ -246,7 +246,7 @@ static int sent_job(const char *name, const char *id, char refused_before[600])
 	if (s != STATE_OUTSOURCED || !to || strcmp(to, peer)) {
 		/* late (the job ended or went elsewhere), or not ours to speak of */
 		if (s == STATE_NONE || !to || strcmp(to, peer))
-			warn("site %s answered about %s, which this site did not send it; ignored", peer, id);
+			warnj(id, -1, "site %s answered about %s, which this site did not send it; ignored", peer, id);
 		unlinkat(in_fd, name, 0);
 		ini_free(o);
 		if (jobfd >= 0)
@@ -292,7 +292,7 @@ static void apply_refused(const char *name, const char *id)
 		if (job_change_state(&sp, id, STATE_FAILED, line) < 0)
 			die_errno(EXIT_TEMPFAIL, "unable to fail %s", id);
 	}
-	say("%s: %s", id, line);
+	sayj(id, -1, "%s: %s", id, line);
 	unlinkat(in_fd, name, 0);
 	ini_free(r);
 	close(jobfd);
@@ -359,7 +359,7 @@ static int apply_answer(const char *name, const char *id, bool progress)
 				}
 			}
 		}
-		say("%s came back from site %s: %s", id, peer, state);
+		sayj(id, -1, "%s came back from site %s: %s", id, peer, state);
 		unlinkat(in_fd, name, 0);
 	}
 	ini_free(r);
@@ -406,7 +406,7 @@ static void apply_cancel(const char *name, const char *origin)
 				die_errno(EXIT_TEMPFAIL, "unable to cancel %s", id);
 			if (s == STATE_OUTSOURCED)
 				site_forward_cancel(&sp, id);
-			say("%s cancelled (site %s asked)", id, peer);
+			sayj(id, -1, "%s cancelled (site %s asked)", id, peer);
 		}
 	} else {
 		warn("site %s cancelled %s, which it never sent here (or which is gone)", peer, origin);
@@ -431,7 +431,8 @@ static void apply_summary(const char *name)
 
 static int run_intake(const char *name)
 {
-	char *prog = xasprintf("%s/hf-intake", HOTFARM_LIBEXECDIR);
+	const char *lx = getenv("HOTFARM_LIBEXECDIR");
+	char *prog = xasprintf("%s/hf-intake", lx ? lx : HOTFARM_LIBEXECDIR);
 	char *argv[] = {prog, "--spool", sp.path, "--from", (char *)peer, (char *)name, NULL};
 	pid_t pid;
 	int status = 0;

@@ -518,6 +518,7 @@ static _Noreturn void usage(int code)
 int main(int argc, char **argv)
 {
 	msg_init("hotfarm");
+	spooler_start(); /* started by watcherd (sync, cancel-drop): dies with it, logs in its form */
 	static const struct option opts[] = {{"spool", required_argument, 0, 's'},
 					     {"json", no_argument, 0, 'j'},
 					     {"help", no_argument, 0, 'h'},

@@ -197,7 +197,7 @@ static _Noreturn void finish_rejected(void)
 	work_remove();
 	char shown[1100];
 	text_escape(reason, shown, sizeof shown);
-	say("rejected %s: %s", used, shown);
+	sayj(used, -1, "rejected %s: %s", used, shown);
 	printf("rejected %s\n", used);
 	exit(EXIT_BADINPUT);
 }
@@ -1012,7 +1012,7 @@ static int take(void)
 		die_errno(EXIT_TEMPFAIL, "unable to queue jobs/%s (recovery will finish it)", used);
 	close(pending);
 	work_remove();
-	say("accepted %s: %zu frames, priority %d", used, jd.nframes, jd.priority);
+	sayj(used, -1, "accepted %s: %zu frames, priority %d", used, jd.nframes, jd.priority);
 	printf("accepted %s\n", used);
 	job_desc_free(&jd);
 	ini_free(ini);
@@ -1088,9 +1088,9 @@ static void recover_pending(const char *name, const char *peer)
 	if (flock(p, LOCK_EX | LOCK_NB) == 0) {
 		from_peer = peer;
 		if (commit_entry(name, p) == 0)
-			say("recovered %s: its interrupted intake is finished", id);
+			sayj(id, -1, "recovered %s: its interrupted intake is finished", id);
 		else if (errno != ENOENT)
-			warn("unable to finish the intake of %s: %s", id, strerror(errno));
+			warnj(id, -1, "unable to finish the intake of %s: %s", id, strerror(errno));
 		from_peer = NULL;
 	}
 	close(p);

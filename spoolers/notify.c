@@ -201,11 +201,11 @@ int main(int argc, char **argv)
 		buf_add(&logb, msg.data, msg.len);
 		buf_printf(&logb, "\n");
 		if (fd < 0 || write(fd, logb.data, logb.len) != (ssize_t)logb.len)
-			warn("unable to append to jobs/%s/notifications.log", name);
+			warnj(name, -1, "unable to append to jobs/%s/notifications.log", name);
 		if (fd >= 0)
 			close(fd);
 		buf_free(&logb);
-		say("%s: %s notice sent to %s", name, event, email);
+		sayj(name, -1, "%s: %s notice sent to %s", name, event, email);
 	}
 	buf_free(&msg);
 	buf_free(&body);

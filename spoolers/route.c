@@ -111,7 +111,7 @@ static void route(const char *entry)
 	if (to == STATE_OUTSOURCED) {
 		if (site_outsource(&sp, name, peer, reason, sizeof reason) == 0) {
 			close(job);
-			say("%s goes to site %s", name, peer);
+			sayj(name, -1, "%s goes to site %s", name, peer);
 			return;
 		}
 		to = STATE_FAILED;
@@ -121,7 +121,7 @@ static void route(const char *entry)
 		struct job_route r;
 		job_route_read(job, &r);
 		if (*r.from && *r.origin && site_refuse(&sp, r.from, r.origin, reason) < 0)
-			warn("unable to answer site %s about %s: %s", r.from, name, strerror(errno));
+			warnj(name, -1, "unable to answer site %s about %s: %s", r.from, name, strerror(errno));
 		job_route_free(&r);
 		file_write_atomic(job, "returned", "refused\n", 8, 0644);
 	}
@@ -132,8 +132,8 @@ static void route(const char *entry)
 		return;
 	}
 	if (job_status_update(&sp, name, to, reason, -1) < 0)
-		warn("unable to update the status of %s: %s", name, strerror(errno));
-	say("%s %s", name, to == STATE_QUEUED ? "queued" : reason);
+		warnj(name, -1, "unable to update the status of %s: %s", name, strerror(errno));
+	sayj(name, -1, "%s %s", name, to == STATE_QUEUED ? "queued" : reason);
 }
 
 int main(int argc, char **argv)

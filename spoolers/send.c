@@ -41,11 +41,11 @@ static void pack(const char *id)
 	if (sent)
 		return;
 	if (site_pack_job(&sp, id, err, sizeof err) < 0) {
-		warn("%s: %s", id, err);
+		warnj(id, -1, "%s: %s", id, err);
 		if (job_change_state(&sp, id, STATE_FAILED, err) == 0)
-			say("%s failed: %s", id, err);
+			sayj(id, -1, "%s failed: %s", id, err);
 	} else {
-		say("%s packed for its site", id);
+		sayj(id, -1, "%s packed for its site", id);
 	}
 }
 
@@ -66,9 +66,9 @@ static void answer(const char *id, enum job_state s)
 		if (faccessat(jfd, "returned", F_OK, 0) < 0) {
 			if (site_reply(&sp, r.from, r.origin, jfd, state_word(s), st.reason, false) == 0) {
 				file_write_atomic(jfd, "returned", state_word(s), strlen(state_word(s)), 0644);
-				say("%s %s: the result goes back to site %s", id, state_word(s), r.from);
+				sayj(id, -1, "%s %s: the result goes back to site %s", id, state_word(s), r.from);
 			} else {
-				warn("unable to pack the result of %s for site %s: %s", id, r.from, strerror(errno));
+				warnj(id, -1, "unable to pack the result of %s for site %s: %s", id, r.from, strerror(errno));
 			}
 		}
 	} else if (s == STATE_QUEUED) {
@@ -133,7 +133,7 @@ static void retain(void)
 			if (jfd >= 0)
 				close(jfd);
 			if (age > keep && job_remove(&sp, id) == 0)
-				say("%s removed: its result went back %lld days ago", id, (long long)(age / 86400000000LL));
+				sayj(id, -1, "%s removed: its result went back %lld days ago", id, (long long)(age / 86400000000LL));
 		}
 		strlist_free(&l);
 	}

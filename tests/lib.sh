@@ -115,6 +115,12 @@ start_agent() {
 	_pids="$_pids $AGENT"
 	wait_for 15 _agent_ready "$_an" || { echo "# agent $_an did not start:" >&2; tail -5 "$SPOOL.agent-$_an.log" >&2; return 1; }
 }
+# unit_exec NAME SPOOL: the ExecStart line of conf/systemd/NAME@.service for
+# the instance SPOOL (%f), with the programs in $BIN: a test starts the
+# daemons the way systemd would
+unit_exec() {
+	sed -n 's|^ExecStart=||p' "$HF_ROOT/conf/systemd/$1@.service" | sed "s|@SBINDIR@|$BIN|; s|%f|$2|g"
+}
 _agent_ready() { [ -f "$SPOOL/hosts/$1/host.ini" ] && [ -f "$SPOOL/hosts/$1/heartbeat" ]; }
 job_done() { in_state done "$1"; }
 job_failed() { in_state failed "$1"; }

@@ -58,6 +58,14 @@ check "status.ini says done" grep -q '^state = "done"' "$SPOOL/jobs/anim/status.
 check "with all frames counted" grep -q '^frames_done = 8$' "$SPOOL/jobs/anim/status.ini"
 check "hotfarm status shows it done" sh -c "hotfarm status | grep -q '^anim	done	500	8/8'"
 check "the slots are idle again" grep -q 'state = idle' "$SPOOL/hosts/a2/slot.0"
+# the logs: one key=value line per event, with the job and the frame
+frame_lines=$(cat "$SPOOL".agent-a1.log "$SPOOL".agent-a2.log |
+	grep -Ec '^time=[0-9T:.-]+Z level=info prog=render-agent job=anim frame=[1-8] msg="anim frame [1-8] rendered on a[12]\.0 in [0-9.]+ s')
+check "the agents log each frame rendered, with job= and frame= ($frame_lines of 8)" [ "$frame_lines" -eq 8 ]
+check "watcherd's log has the job's intake with job=" \
+	grep -q '^time=[^ ]* level=info prog=hf-intake job=anim msg="accepted anim: 8 frames' "$SPOOL.watcherd.log"
+check "and its end (from the agent that rendered its last frame, or watcherd)" \
+	sh -c "cat '$SPOOL'.*.log | grep -q 'prog=[a-z-]* job=anim msg=\"anim finished'"
 
 # a job no host can serve says why
 mkdir -p "$T/picky"

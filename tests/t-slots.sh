@@ -45,7 +45,7 @@ printf '[job]\nframes = 1-12\n[render]\npackage = command\nscene = in.png\nwidth
 start_agent burn
 drop_dir busy "$T/busy"
 check "CPU-bound renders are done" wait_for 120 job_done busy
-most=$(grep -o 'render-agent: [0-9]* slots\{0,1\} now' "$SPOOL.agent-burn.log" | awk '$2 > m { m = $2 } END { print m + 0 }')
+most=$(grep -o 'msg="[0-9]* slots\{0,1\} now' "$SPOOL.agent-burn.log" | sed 's/^msg="//' | awk '$1 > m { m = $1 } END { print m + 0 }')
 check "with never more slots than CPUs (at most $most)" [ "$most" -le "$CPUS" ]
 check "and the host record still says $CPUS" [ "$(host_slots burn)" -le "$CPUS" ]
 kill -TERM "$AGENT"

@@ -9,6 +9,10 @@
 # by its rescans alone, as on NFS. A job dropped through hostb is taken in
 # by watcherd on hosta; both hosts render its frames; every frame is in
 # output/ once, whole, rendered once, and its ticket in done/ once.
+# It follows the README's walkthrough "Several render hosts on one spool":
+# the mount options it gives, the daemons started by the systemd units'
+# ExecStart lines, the hosts seen in `hotfarm hosts`, a frame's host in
+# `hotfarm log`, and a host drained for maintenance.
 # STRESS=1 (make stress): more jobs, frames and slots.
 . "$(dirname "$0")/lib.sh"
 
@@ -156,7 +160,7 @@ check "a host cannot see the spool's folder on the server's disk" $ON_a test ! -
 check "hostb's network is its link to the server" sh -c "$ON_b ip -4 -o addr show | grep -q ' eth0 .*169\.254\.77\.6/30'"
 
 # ---- the farm -------------------------------------------------------------------------------
-$ON_a watcherd --spool "$MA" 2>>"$T/watcherd-a.log" &
+$ON_a $(unit_exec watcherd "$MA") 2>>"$T/watcherd-a.log" &
 WATCHERD=$!
 _pids="$_pids $WATCHERD"
 wd_ready() { [ "$(cat "$SPOOL/run/watcherd.pid" 2>/dev/null)" = "$WATCHERD" ]; }
@@ -172,11 +176,17 @@ check "a second watcherd on hostb refuses to run ($rc: $(tail -1 "$T/watcherd-b.
 agent_up() { [ -f "$SPOOL/hosts/$1/host.ini" ] && [ -f "$SPOOL/hosts/$1/heartbeat" ]; }
 for h in a b; do
 	eval "on=\$ON_$h"
-	# no --name: each host's agent is named after its host name
-	$on render-agent --spool "$T/mnt/$h" --slots "$SLOTS" 2>>"$T/agent-$h.log" &
+	# as the unit starts it (no --name: named after its host name)
+	$on $(unit_exec render-agent "$T/mnt/$h") --slots "$SLOTS" 2>>"$T/agent-$h.log" &
 	_pids="$_pids $!"
 	check "an agent runs on host$h" wait_for 20 agent_up "host$h"
 done
+
+both_up() {
+	$ON_b hotfarm --spool "$MB" hosts >"$T/hosts.out" 2>&1 &&
+		[ "$(grep -Ec '^host[ab]\b.*\bup\b' "$T/hosts.out")" -eq 2 ]
+}
+check "hotfarm hosts (on hostb) shows both hosts up" wait_for 10 both_up
 
 # ---- jobs -------------------------------------------------------------------------------------
 # drop_on HOST NAME DIR: a user on HOST drops a job the careful way into
@@ -274,6 +284,23 @@ left=$(find "$SPOOL" -name '.fuse_hidden*' | sed "s|$SPOOL/||" | tr '\n' ' ')
 left=$(ls "$SPOOL/work" | tr '\n' ' ')
 check "intake leaves nothing in work/ (${left:-nothing})" [ -z "$left" ]
 check "the agents and watcherd are still running" sh -c "for p in $_pids; do kill -0 \$p || exit 1; done"
+
+# ---- the walkthrough's last steps ----------------------------------------------------------------
+$ON_a hotfarm --spool "$MA" log j1-viab "$fb" >"$T/log.out" 2>&1
+check "hotfarm log j1-viab $fb names the host that rendered it (hostb)" grep -q 'on hostb\.' "$T/log.out"
+$ON_a hotfarm --spool "$MA" drain hostb >/dev/null 2>&1
+drained() { $ON_a hotfarm --spool "$MA" hosts 2>/dev/null | grep -Eq '^hostb\b.*\bdraining\b'; }
+check "hotfarm drain hostb: hosts shows it draining" wait_for 10 drained
+povray_job "$T/after-drain" 1-4
+sed -i 's/^\[job\]$/[job]\nchunk = 1/' "$T/after-drain/job.ini"
+drop_on a after-drain "$T/after-drain"
+check "a job dropped after the drain is rendered" wait_for 60 job_done after-drain
+by_a() { # every frame billed once, on a slot of hosta
+	cat "$SPOOL"/jobs/after-drain/frames/done/* >"$T/after-drain.tickets" &&
+		[ "$(grep -c '^billing = frame=[0-9]* ok=1 host=hosta\.' "$T/after-drain.tickets")" -eq 4 ] &&
+		! grep -q '^billing = .* host=hostb\.' "$T/after-drain.tickets"
+}
+check "by hosta alone" by_a
 
 # ---- and nothing stays behind ---------------------------------------------------------------------
 ids=""

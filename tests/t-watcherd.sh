@@ -5,8 +5,8 @@
 new_spool
 start_watcherd
 check "watcherd starts and writes its pid file" alive "$WATCHERD"
-check "it logs one line per event with a timestamp" \
-	grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+ watcherd: watching' "$SPOOL.watcherd.log"
+check "it logs one line per event: key=value with a time, a level and the program" \
+	grep -Eq '^time=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z level=info prog=watcherd msg="watching ' "$SPOOL.watcherd.log"
 
 watcherd --spool "$SPOOL" >"$T/second.out" 2>&1
 rc=$?
@@ -25,7 +25,7 @@ check "SIGTERM stops it" wait_for 10 stopped
 wait "$WATCHERD"
 check "with exit code 0" [ $? -eq 0 ]
 check "and removes its pid file" [ ! -f "$SPOOL/run/watcherd.pid" ]
-check "it says it stopped" grep -q "watcherd: stopped" "$SPOOL.watcherd.log"
+check "it says it stopped" grep -q 'prog=watcherd msg="stopped"' "$SPOOL.watcherd.log"
 
 # daemon mode
 watcherd -d --spool "$SPOOL"
@@ -54,6 +54,14 @@ touch -d '-10 minutes' "$SPOOL/run/watcherd.lock"
 start_watcherd
 check "a stale heartbeat does not" alive "$WATCHERD"
 stop_watcherd
+
+# --log FILE in the foreground: the messages go there, not to stderr
+watcherd --spool "$SPOOL" --log "$T/fg.log" 2>"$T/fg.err" &
+W=$!
+check "--log FILE without -d: watcherd logs into FILE" wait_for 10 grep -q 'prog=watcherd msg="watching ' "$T/fg.log"
+kill -TERM "$W"
+wait "$W"
+check "and nothing to stderr" [ ! -s "$T/fg.err" ]
 
 watcherd --spool "$T/nospool" >"$T/nospool.out" 2>&1
 check "no spool: exit 111 with a message" [ $? -eq 111 -a -s "$T/nospool.out" ]

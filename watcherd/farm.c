@@ -106,7 +106,7 @@ static bool maybe_elsewhere(const struct spool *sp, const char *name, int jfd, c
 	bool moved = false;
 	if (site_choose(sp, jd, "auto", &avoid, peer, why, sizeof why) == 0 &&
 	    job_change_state(sp, name, STATE_NEW, "no host here can render it; a linked site can") == 0) {
-		say("%s: no host here can render it; routing it again (site %s can)", name, peer);
+		sayj(name, -1, "%s: no host here can render it; routing it again (site %s can)", name, peer);
 		moved = true;
 	}
 	strlist_free(&avoid);
@@ -126,7 +126,7 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 	if (c.todo == 0 && c.active == 0) {
 		close(jfd);
 		if (job_try_finish(sp, name) == 1)
-			say("%s finished (its last frame was done)", name);
+			sayj(name, -1, "%s finished (its last frame was done)", name);
 		return;
 	}
 	struct job_status st;
@@ -156,7 +156,7 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 				job_status_free(&st);
 				close(jfd);
 				if (job_change_state(sp, name, STATE_FAILED, reason2) == 0)
-					say("%s failed: %s", name, reason2);
+					sayj(name, -1, "%s failed: %s", name, reason2);
 				return;
 			}
 			if (deps == 1)

@@ -858,6 +858,30 @@ static bool start_inotify(void)
 
 static bool want_rescan;
 
+/* SIGHUP: read conf/hotfarm.ini again. The stages read it each time they
+ * run; watcherd's own settings apply from now on, but for the two that
+ * set up its watches. */
+static bool conf_inotify; /* [watcherd] inotify when it started */
+
+static void reload_conf(void)
+{
+	char err[1024], before[16 * (SITE_NAME_MAX + 1)] = "", after[sizeof before] = "";
+	for (int i = 0; i < sp.conf.nlinks; i++)
+		snprintf(before + strlen(before), sizeof before - strlen(before), "%s ", sp.conf.links[i].name);
+	if (spool_conf_reload(&sp, err, sizeof err) < 0) {
+		warn("conf/hotfarm.ini not re-read, the configuration in use stays: %s", err);
+		return;
+	}
+	for (int i = 0; i < sp.conf.nlinks; i++)
+		snprintf(after + strlen(after), sizeof after - strlen(after), "%s ", sp.conf.links[i].name);
+	say("re-read conf/hotfarm.ini (site %s, rescan every %ld ms)", sp.conf.name, sp.conf.rescan_ms);
+	if (sp.conf.use_inotify != conf_inotify)
+		warn("[watcherd] inotify changed: it takes effect when watcherd restarts");
+	if (strcmp(before, after))
+		warn("the linked sites changed (%s-> %s): their folders are looked at by the rescans until watcherd "
+		     "restarts", *before ? before : "none ", *after ? after : "none ");
+}
+
 static void handle_event(struct watch_event *m)
 {
 	if (m->mask & IN_Q_OVERFLOW) {
@@ -950,12 +974,15 @@ static _Noreturn void usage(int code)
 	fprintf(code ? stderr : stdout,
 		"usage: watcherd [--spool DIR] [-d] [--pidfile FILE] [--log FILE] [-v]\n"
 		"The site daemon: takes dropped jobs in, queues them, acts on cancel/.\n"
-		"  --spool DIR    the spool (default $HOTFARM_SPOOL, else /var/spool/hotfarm)\n"
-		"  -d             run in the background; --log FILE gets the messages\n"
-		"                 (default SPOOL/run/watcherd.log)\n"
-		"  --pidfile FILE where the pid goes (default SPOOL/run/watcherd.pid)\n"
-		"  -v             log every event, also in busy inboxes\n"
-		"SIGTERM or SIGINT stop it cleanly. Exit: 0 stopped, 100 usage, 111 cannot run\n"
+		"  --spool DIR     the spool (default $HOTFARM_SPOOL, else /var/spool/hotfarm)\n"
+		"  -d, --daemon    run in the background, the messages going to --log\n"
+		"                  (default SPOOL/run/watcherd.log)\n"
+		"  --log FILE      the messages go to FILE (default: stderr, or as -d says)\n"
+		"  --pidfile FILE  where the pid goes (default SPOOL/run/watcherd.pid)\n"
+		"  -v, --verbose   log every event, also in busy inboxes\n"
+		"Messages are key=value lines (time, level, prog, job, frame, msg).\n"
+		"SIGHUP re-reads conf/hotfarm.ini and rescans; SIGTERM or SIGINT stop it cleanly.\n"
+		"Exit: 0 stopped, 100 usage, 111 cannot run\n"
 		"(another watcherd holds the spool, or the spool is missing).\n");
 	exit(code);
 }
@@ -1023,6 +1050,14 @@ int main(int argc, char **argv)
 		setsid();
 	}
 	lock_spool();
+	if (logfile && !daemonize) {
+		/* in the foreground too: the messages go to FILE */
+		int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd < 0)
+			die_errno(EXIT_TEMPFAIL, "unable to open %s", logfile);
+		dup2(fd, 2);
+		close(fd);
+	}
 	if (daemonize) {
 		char *log = logfile ? xstrdup(logfile) : xasprintf("%s/run/watcherd.log", sp.path);
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -1059,6 +1094,7 @@ int main(int argc, char **argv)
 	local_fs = fstatfs(sp.root, &fs) == 0 && fs.f_type != 0x6969 /* NFS */ && fs.f_type != 0xFF534D42 /* CIFS */ &&
 		   fs.f_type != 0xFE534D42 /* SMB2 */ && fs.f_type != 0x65735546 /* FUSE */ &&
 		   fs.f_type != 0x517B /* SMB */;
+	conf_inotify = sp.conf.use_inotify;
 	bool use_inotify = sp.conf.use_inotify && start_inotify();
 	run_recovery(true);
 	say("watching %s (site %s, rescan every %ld ms%s%s)", sp.path, sp.conf.name, sp.conf.rescan_ms,
@@ -1102,6 +1138,7 @@ int main(int argc, char **argv)
 					say("stopping on signal %u", si.ssi_signo);
 					stop = true;
 				} else if (si.ssi_signo == SIGHUP) {
+					reload_conf();
 					want_rescan = true;
 				}
 			}
