@@ -305,3 +305,60 @@ size_t ini_keys(const struct ini *ini, const char *section, const char ***keys)
 	*keys = out;
 	return n;
 }
+
+static bool in_list(const char *const *list, const char *k)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, k))
+			return true;
+	return false;
+}
+
+/* Levenshtein distance, for "did you mean" */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 40 || lb > 40)
+		return 99;
+	size_t d[41][41];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < c)
+				c = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < c)
+				c = d[i][j - 1] + 1;
+			d[i][j] = c;
+		}
+	return d[la][lb];
+}
+
+void ini_unknown(const struct ini *ini, const char *display, const char *sec, const char *const *known,
+		 struct strlist *warnings)
+{
+	const char **keys;
+	size_t n = ini_keys(ini, sec, &keys);
+	for (size_t i = 0; i < n; i++) {
+		if (in_list(known, keys[i]))
+			continue;
+		const char *best = NULL;
+		size_t bd = 3;
+		for (const char *const *k = known; *k; k++) {
+			size_t d = distance(keys[i], *k);
+			if (d < bd)
+				bd = d, best = *k;
+		}
+		char msg[400];
+		if (best)
+			snprintf(msg, sizeof msg, "%s line %d: unknown key '%s' in [%s] is ignored (did you mean '%s'?)",
+				 display, ini_line(ini, sec, keys[i]), keys[i], sec, best);
+		else
+			snprintf(msg, sizeof msg, "%s line %d: unknown key '%s' in [%s] is ignored", display,
+				 ini_line(ini, sec, keys[i]), keys[i], sec);
+		strlist_add(warnings, msg);
+	}
+}

@@ -31,5 +31,10 @@ size_t ini_keys(const struct ini *ini, const char *section, const char ***keys);
 
 /* Quote VALUE so that ini_parse reads it back unchanged. */
 const char *ini_quote(const char *value, char *out, size_t outsize);
+/* A warning in WARNINGS for each key of [SEC] not in KNOWN (NULL-ended),
+ * with the known key it is closest to ("did you mean"). */
+struct strlist;
+void ini_unknown(const struct ini *ini, const char *display, const char *sec, const char *const *known,
+		 struct strlist *warnings);
 
 #endif

@@ -224,6 +224,38 @@ static int site_links_load(struct ini *ini, struct site_conf *c, char *err, size
 	return 0;
 }
 
+/* A warning for each section and key of conf/hotfarm.ini that nothing
+ * reads: a typo would otherwise be ignored without a word. */
+static void conf_unknown(const struct ini *ini, struct strlist *warnings)
+{
+	static const char *const site[] = {"name", "fsync", "auto_wait", "summary", "retain_days", NULL};
+	static const char *const intake[] = {"max_bytes", "max_entries", "max_frames", "processes", "orphan_grace",
+					     "settle", NULL};
+	static const char *const watcherd[] = {"rescan", "rescan_ms", "inotify", NULL};
+	static const char *const agent[] = {"heartbeat", "host_timeout", "hang_timeout", "kill_grace_ms", "fail_limit",
+					    "fair_share", "probe_interval", "confine", "render_user", "slots",
+					    "render_mem", "render_fsize", "min_free", NULL};
+	static const char *const notify[] = {"command", "progress", NULL};
+	static const char *const link[] = {"transport", NULL};
+	static const char *const sections[] = {"site", "intake", "watcherd", "agent", "notify", NULL};
+	static const char *const *const keys[] = {site, intake, watcherd, agent, notify};
+	const char **secs;
+	size_t ns = ini_sections(ini, &secs);
+	for (size_t i = 0; i < ns; i++) {
+		const char *const *known = !strncmp(secs[i], "site ", 5) ? link : NULL;
+		for (int k = 0; !known && sections[k]; k++)
+			if (!strcmp(secs[i], sections[k]))
+				known = keys[k];
+		if (known) {
+			ini_unknown(ini, "conf/hotfarm.ini", secs[i], known, warnings);
+		} else {
+			char msg[300];
+			snprintf(msg, sizeof msg, "conf/hotfarm.ini: unknown section [%s] is ignored", secs[i]);
+			strlist_add(warnings, msg);
+		}
+	}
+}
+
 static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 {
 	struct site_conf *c = &sp->conf;
@@ -341,6 +373,7 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 	} else if (ini_get(ini, "watcherd", "rescan")) {
 		c->rescan_ms = rescan < 1 ? 1000 : rescan * 1000;
 	}
+	conf_unknown(ini, &sp->conf_warnings);
 	sync_writes = c->fsync;
 	rc = 0;
 out:
@@ -374,6 +407,12 @@ int spool_open(const char *path, struct spool *sp, char *err, size_t errsize)
 fail:
 	spool_close(sp);
 	return -1;
+}
+
+void spool_conf_warn(const struct spool *sp)
+{
+	for (size_t i = 0; i < sp->conf_warnings.n; i++)
+		warn("%s", sp->conf_warnings.v[i]);
 }
 
 int spool_conf_reload(struct spool *sp, char *err, size_t errsize)

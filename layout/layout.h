@@ -109,6 +109,8 @@ int spool_open(const char *path, struct spool *sp, char *err, size_t errsize);
 /* Read conf/hotfarm.ini again (SIGHUP): on an error the spool keeps the
  * configuration it had, and ERR says what is wrong. */
 int spool_conf_reload(struct spool *sp, char *err, size_t errsize);
+/* Say (warn) what in conf/hotfarm.ini is ignored: unknown sections, keys. */
+void spool_conf_warn(const struct spool *sp);
 void spool_close(struct spool *sp);
 int spool_fd(const struct spool *sp, enum spool_dir d);
 int state_fd(const struct spool *sp, enum job_state s);

@@ -2221,6 +2221,7 @@ static void reload_conf(void)
 		return;
 	}
 	say("re-read conf/hotfarm.ini (heartbeat %ld s, confine %s)", sp.conf.heartbeat, sp.conf.confine ? "yes" : "no");
+	spool_conf_warn(&sp);
 	if (sp.conf.slots != slots_before)
 		warn("[agent] slots changed: it takes effect when the agent restarts");
 	if (sp.conf.use_inotify != inotify_before)
@@ -2348,6 +2349,7 @@ int main(int argc, char **argv)
 	say("%s renders with %d slot%s%s on %s (%s)", host, nslots_on, nslots_on == 1 ? "" : "s",
 	    slots_auto ? " (auto: sized to the renders)" : "", sp.path,
 	    efd >= 0 ? "inotify" : "rescans only");
+	spool_conf_warn(&sp);
 
 	startups_spawn(); /* after the signal mask: their SIGCHLD must reach sfd */
 	queue_refresh();

@@ -3,7 +3,8 @@
 # animation made by Blender itself renders through the farm in runs of
 # frames (-s/-e/-a), each frame pixel-identical to Blender run by hand;
 # denoising is off (Debian's build has no OpenImageDenoiser); a Python
-# error in the job's arguments fails the frame (--python-exit-code).
+# error in the job's arguments fails the frame (--python-exit-code); the
+# job's width and height are the frames' size, whatever the scene says.
 . "$(dirname "$0")/lib.sh"
 
 if ! command -v blender >/dev/null 2>&1; then
@@ -35,6 +36,18 @@ for f in 2 5; do
 	[ -n "$a" ] && [ "$a" = "$b" ] || bad="$bad $f"
 done
 check "frames 2 and 5 are pixel-identical to Blender by hand (differ:$bad)" [ -z "$bad" ]
+
+# the job's size wins over the scene's (64x48): what the check expects
+mkdir -p "$T/half"
+cp "$T/bl/scene.blend" "$T/half/"
+printf '[job]\nframes = 3\n[render]\npackage = blender\nscene = scene.blend\nwidth = 32\nheight = 24\noutput = "h_####.png"\n' >"$T/half/job.ini"
+drop_dir half "$T/half"
+check "a job asking 32x24 of a 64x48 scene is done" wait_for 120 job_done half
+blender -b "$T/bl/scene.blend" --python-expr "import bpy; s = bpy.context.scene; s.cycles.use_denoising = False; s.render.resolution_x = 32; s.render.resolution_y = 24; s.render.resolution_percentage = 100" \
+	-o "$T/half_####" -F PNG -x 1 -f 3 >"$T/half.log" 2>&1
+a=$(python3 "$HF_ROOT/tests/pngpixels.py" "$T/half_0003.png" 2>/dev/null | cut -d' ' -f1,2)
+b=$(python3 "$HF_ROOT/tests/pngpixels.py" "$SPOOL/jobs/half/output/h_0003.png" 2>/dev/null | cut -d' ' -f1,2)
+check "its frame is 32x24 and pixel-identical to Blender by hand at that size ($b)" [ -n "$a" -a "$a" = "$b" -a "${b%% *}" = 32x24 ]
 
 mkdir -p "$T/err"
 cp "$T/bl/scene.blend" "$T/err/"

@@ -63,6 +63,18 @@ kill -TERM "$W"
 wait "$W"
 check "and nothing to stderr" [ ! -s "$T/fg.err" ]
 
+# a typo in conf/hotfarm.ini is not silently ignored
+cp "$SPOOL/conf/hotfarm.ini" "$T/conf.good"
+printf 'heartbeet = 2\n[agnet]\nslots = 2\n' >>"$SPOOL/conf/hotfarm.ini"
+watcherd --spool "$SPOOL" --log "$T/typo.log" &
+W=$!
+check "an unknown key in conf/hotfarm.ini is warned about, with the key it may mean" \
+	wait_for 10 grep -q "level=warning prog=watcherd msg=\"conf/hotfarm.ini line [0-9]*: unknown key 'heartbeet' in \[agent\] is ignored (did you mean 'heartbeat'?)\"" "$T/typo.log"
+check "and an unknown section" grep -q 'unknown section \[agnet\] is ignored' "$T/typo.log"
+kill -TERM "$W"
+wait "$W"
+cp "$T/conf.good" "$SPOOL/conf/hotfarm.ini"
+
 watcherd --spool "$T/nospool" >"$T/nospool.out" 2>&1
 check "no spool: exit 111 with a message" [ $? -eq 111 -a -s "$T/nospool.out" ]
 watcherd --bogus >/dev/null 2>&1

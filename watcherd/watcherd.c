@@ -875,6 +875,7 @@ static void reload_conf(void)
 	for (int i = 0; i < sp.conf.nlinks; i++)
 		snprintf(after + strlen(after), sizeof after - strlen(after), "%s ", sp.conf.links[i].name);
 	say("re-read conf/hotfarm.ini (site %s, rescan every %ld ms)", sp.conf.name, sp.conf.rescan_ms);
+	spool_conf_warn(&sp);
 	if (sp.conf.use_inotify != conf_inotify)
 		warn("[watcherd] inotify changed: it takes effect when watcherd restarts");
 	if (strcmp(before, after))
@@ -1099,6 +1100,7 @@ int main(int argc, char **argv)
 	run_recovery(true);
 	say("watching %s (site %s, rescan every %ld ms%s%s)", sp.path, sp.conf.name, sp.conf.rescan_ms,
 	    use_inotify ? ", inotify" : ", no inotify", local_fs ? "" : ", network filesystem");
+	spool_conf_warn(&sp);
 	rescan();
 	write_pidfile();
 	if (daemonize) {
