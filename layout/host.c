@@ -111,10 +111,13 @@ bool host_matches(const struct host_record *h, const struct job_desc *jd, char *
 				return false;
 			}
 		}
-		if (!v || fnmatch(pat, v, 0) != 0) {
-			if (!strcmp(pat, "*") && v)
-				continue;
-			snprintf(why, whysize, "%s = %s", key, pat);
+		/* a host without a GPU records gpu = none: "gpu = *" asks for any GPU */
+		bool no_gpu = v && !strcmp(key, "gpu") && !strcmp(v, "none") && strcmp(pat, "none");
+		if (!v || no_gpu || fnmatch(pat, v, 0) != 0) {
+			if (no_gpu)
+				snprintf(why, whysize, "a GPU (gpu = %s)", pat);
+			else
+				snprintf(why, whysize, "%s = %s", key, pat);
 			return false;
 		}
 	}

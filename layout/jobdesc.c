@@ -328,6 +328,8 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 	if (!name_is_valid(jd->site))
 		BAD("%s line %d: site must be local, auto or a linked site's name, not '%s'", display,
 		    ini_line(ini, "job", "site"), jd->site);
+	for (char *c = jd->site; *c; c++) /* site names are case-blind */
+		*c = (char)tolower((unsigned char)*c);
 	for (char *c = jd->limits; *c; c++)
 		if (!(isalnum((unsigned char)*c) || strchr("._-, ", *c)))
 			BAD("%s line %d: limits must be a list of limit names like 'nuke, arnold'", display,

@@ -264,6 +264,8 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 		snprintf(host, sizeof host, "site");
 	host[sizeof host - 1] = 0;
 	snprintf(c->name, sizeof c->name, "%s", host);
+	for (char *p = c->name; *p; p++) /* site names are case-blind */
+		*p = (char)tolower((unsigned char)*p);
 	c->max_bytes = 20ULL << 30;
 	c->min_free = 64ULL << 20;
 	c->max_entries = 100000;
@@ -332,6 +334,16 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 		goto out;
 	if (c->heartbeat < 1)
 		c->heartbeat = 1;
+	if (c->host_timeout < 2 * c->heartbeat) {
+		snprintf(err, errsize, "conf/hotfarm.ini: [agent] host_timeout (%ld s) must be at least twice heartbeat "
+			 "(%ld s), or a host would be taken for lost between two heartbeats", c->host_timeout, c->heartbeat);
+		goto out;
+	}
+	if (c->probe_interval < 1) {
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [agent] probe_interval must be at least 1 s",
+			 ini_line(ini, "agent", "probe_interval"));
+		goto out;
+	}
 	if (!conf_bool(ini, "agent", "confine", &c->confine, err, errsize))
 		goto out;
 	if ((v = ini_get(ini, "agent", "render_user"))) {
@@ -1131,6 +1143,21 @@ int tickets_none(int jobfd, enum ticket_state s)
 		}
 	closedir(d);
 	return none;
+}
+
+bool limit_has_tokens(const struct spool *sp, const char *limit)
+{
+	if (!name_is_valid(limit))
+		return false;
+	DIR *d = dir_open(spool_fd(sp, DIR_LIMITS), limit);
+	if (!d)
+		return false;
+	struct dirent *e;
+	bool any = false;
+	while (!any && (e = readdir(d)))
+		any = e->d_name[0] != '.';
+	closedir(d);
+	return any;
 }
 
 int limit_take(const struct spool *sp, const char *limit, const char *owner, char out[256])

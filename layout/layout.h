@@ -253,6 +253,8 @@ int tickets_none(int jobfd, enum ticket_state s);
  * limits/NAME/TOKEN@OWNER is held. Take one (its held name goes to OUT),
  * give it back. -1 with errno EAGAIN when none is free. */
 int limit_take(const struct spool *sp, const char *limit, const char *owner, char out[256]);
+/* Whether limits/LIMIT/ holds any token at all, free or held. */
+bool limit_has_tokens(const struct spool *sp, const char *limit);
 int limit_give(const struct spool *sp, const char *limit, const char *held);
 
 /* Ticket counts of a job, by state. */

@@ -933,10 +933,15 @@ static void slots_learn(double cpu, double wall, long rss_kb)
 {
 	if (!slots_auto || wall < 0.05)
 		return;
-	double u = cpu / wall;
-	util = util < 0 ? u : 0.6 * util + 0.4 * u;
 	if (rss_kb > peak_rss_kb)
 		peak_rss_kb = rss_kb;
+	/* beside the agent's own start-up probes (Blender's takes a CPU for a
+	 * second or more) a render's share of a CPU says little of it */
+	for (size_t i = 0; i < nstartups; i++)
+		if (startups[i].pid > 0)
+			return;
+	double u = cpu / wall;
+	util = util < 0 ? u : 0.6 * util + 0.4 * u;
 	slots_size();
 }
 
@@ -1077,7 +1082,7 @@ static bool run_spawn(struct slot *s)
 			strlist_add(&full, "--fsize");
 			strlist_add(&full, num);
 		}
-		if (*sp.conf.render_user) {
+		if (*sp.conf.render_user && geteuid() == 0) {
 			strlist_add(&full, "--user");
 			strlist_add(&full, sp.conf.render_user);
 		}
@@ -2209,6 +2214,15 @@ static void lock_host(void)
 		die_errno(EXIT_TEMPFAIL, "unable to write hosts/%s/agent.lock", host);
 }
 
+/* [agent] render_user takes root to switch to: without, renders run as
+ * the agent's own user (rather than every frame failing). */
+static void render_user_check(void)
+{
+	if (*sp.conf.render_user && geteuid() != 0)
+		warn("[agent] render_user = %s is ignored: the agent does not run as root, so renders run as its own user",
+		     sp.conf.render_user);
+}
+
 /* SIGHUP: read conf/hotfarm.ini again; its settings apply from now on,
  * but for the two fixed when the agent started. */
 static void reload_conf(void)
@@ -2222,6 +2236,7 @@ static void reload_conf(void)
 	}
 	say("re-read conf/hotfarm.ini (heartbeat %ld s, confine %s)", sp.conf.heartbeat, sp.conf.confine ? "yes" : "no");
 	spool_conf_warn(&sp);
+	render_user_check();
 	if (sp.conf.slots != slots_before)
 		warn("[agent] slots changed: it takes effect when the agent restarts");
 	if (sp.conf.use_inotify != inotify_before)
@@ -2350,6 +2365,7 @@ int main(int argc, char **argv)
 	    slots_auto ? " (auto: sized to the renders)" : "", sp.path,
 	    efd >= 0 ? "inotify" : "rescans only");
 	spool_conf_warn(&sp);
+	render_user_check();
 
 	startups_spawn(); /* after the signal mask: their SIGCHLD must reach sfd */
 	queue_refresh();

@@ -10,6 +10,7 @@
 #include "views.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -271,21 +272,35 @@ static int cmd_status_one(const char *name)
 }
 
 /* Follow one job until it ends: a line each time something changes. */
+/* Whether inbox/ holds a file of job NAME: NAME.tar, NAME.ini, NAME.zip,
+ * NAME.tar.gz … or one still being written under a dot name. */
+static bool inbox_has(const char *name)
+{
+	DIR *d = dir_open(spool_fd(&sp, DIR_INBOX), ".");
+	struct dirent *e;
+	size_t n = strlen(name);
+	bool found = false;
+	while (d && !found && (e = readdir(d))) {
+		const char *f = e->d_name[0] == '.' ? e->d_name + 1 : e->d_name;
+		found = !strncmp(f, name, n) && f[n] == '.';
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 static int cmd_watch(const char *name)
 {
 	char last[1200] = "";
 	for (;;) {
 		struct job_row r;
 		snprintf(r.name, sizeof r.name, "%s", name);
-		r.state = name_is_valid(name) ? job_find(&sp, name, r.entry) : STATE_NONE;
+		r.state = job_id_valid(name) ? job_find(&sp, name, r.entry) : STATE_NONE;
 		if (r.state == STATE_NONE) {
 			/* just submitted: still in inbox/ or being taken in */
-			char tar[NAME_MAX_LEN + 8];
-			snprintf(tar, sizeof tar, "%s.tar", name);
 			if (status_rejected(name) == 0)
 				return EXIT_BADINPUT;
-			if (faccessat(spool_fd(&sp, DIR_INBOX), tar, F_OK, 0) == 0 ||
-			    faccessat(spool_fd(&sp, DIR_JOBS), name, F_OK, 0) == 0) {
+			if ((name_is_valid(name) && inbox_has(name)) || faccessat(spool_fd(&sp, DIR_JOBS), name, F_OK, 0) == 0) {
 				usleep(100000);
 				continue;
 			}
@@ -406,9 +421,14 @@ static int cancel_job(const char *name, const char *why)
 	return 0;
 }
 
-static int cmd_outsource(const char *name, const char *site)
+static int cmd_outsource(const char *name, const char *site_given)
 {
-	char entry[ENTRY_MAX_LEN], err[600];
+	char entry[ENTRY_MAX_LEN], err[600], site[SITE_NAME_MAX + 1];
+	/* site names are case-blind */
+	size_t k = 0;
+	for (; site_given[k] && k < sizeof site - 1; k++)
+		site[k] = (char)tolower((unsigned char)site_given[k]);
+	site[k] = 0;
 	enum job_state s = must_find(name, entry);
 	if (s != STATE_QUEUED && s != STATE_HELD && s != STATE_NEW)
 		die(EXIT_BADINPUT, "%s is %s; only a new, queued or held job can be sent to another site", name,

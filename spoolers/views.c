@@ -221,7 +221,7 @@ int cmd_slots(const struct spool *sp, bool json)
 
 static int job_open(const struct spool *sp, const char *name)
 {
-	if (!name_is_valid(name))
+	if (!job_id_valid(name))
 		die(EXIT_BADINPUT, "'%s' is not a job name", name);
 	int jfd = job_dir_open(sp, name);
 	if (jfd < 0)

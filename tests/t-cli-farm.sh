@@ -34,6 +34,14 @@ check "a second submission of the same name gets NAME-2 ($name3)" [ "$name3" = s
 hotfarm watch "$name3" >"$T/watch" 2>&1
 check "watch exits 0 when the job is done" [ $? -eq 0 ]
 check "and printed its progress" grep -q "done" "$T/watch"
+# a job dropped as one .tgz that carries its job.ini: watch waits for it too
+mkdir -p "$T/tgz"
+cp "$HF_ROOT/examples/orbit/scene.pov" "$T/tgz/"
+printf '[job]\nframes = 1\n[render]\nscene = scene.pov\nwidth = 64\nheight = 48\n' >"$T/tgz/job.ini"
+tar -C "$T/tgz" -czf "$T/viatgz.tgz" scene.pov job.ini
+mv "$T/viatgz.tgz" "$SPOOL/inbox/viatgz.tgz"
+hotfarm watch viatgz >"$T/watch2" 2>&1
+check "watch of a job just dropped as NAME.tgz follows it to done (exit $?)" grep -q "^viatgz done" "$T/watch2"
 
 # views
 hotfarm jobs --json >"$T/jobs.json"

@@ -34,13 +34,15 @@ hotfarm --spool "$T/a" sites >"$T/sites.txt"
 check "hotfarm sites shows b, heard lately, with its host ($(sed -n 2p "$T/sites.txt"))" grep -q '^b  *[0-9]*s ago  *1  *2 ' "$T/sites.txt"
 check "and as JSON" sh -c "hotfarm --spool '$T/a' --json sites | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[0][\"site\"] == \"b\" and d[0][\"slots\"] == 2'"
 
-# 1. site = b: rendered at b, frames back at a
+# 1. site = B (site names are case-blind): rendered at b, frames back at a
 povray_job "$T/remote" 1-4
-printf '[job]\nsite = b\nemail = artist@example.com\n' >>"$T/remote/job.ini"
+printf '[job]\nsite = B\nemail = artist@example.com\n' >>"$T/remote/job.ini"
 drop_dir remote "$T/remote"
-check "a job asking for site b is outsourced" wait_for 20 in_state outsourced remote
+check "a job asking for site B (linked as b) is outsourced" wait_for 20 in_state outsourced remote
 check "it renders at b and comes back done" wait_for 120 in_state done remote
 O=$T/a/jobs/remote/output
+check "at b, hotfarm log takes the peer's job by its name there (remote@a)" \
+	sh -c "hotfarm --spool '$T/b' log remote@a 1 2>&1 | grep -q '^# hotfarm: job remote@a frame'"
 check "4 frames in a's output/ ($(ls "$O" 2>/dev/null | tr '\n' ' '))" [ "$(ls "$O" | grep -c '^f_000[1-4]\.png$')" -eq 4 ]
 mkdir -p "$T/hand"
 bad=""

@@ -380,6 +380,15 @@ static void test_matching(void)
 	strlist_add(&h.versions, "3.4.1");
 	CHECK(match(&h, "package=", why), "match: package present");
 	host_free(&h);
+	/* a host without a GPU records gpu = none */
+	struct host_record nog = {0};
+	host_set(&nog, "gpu", "none");
+	strlist_add(&nog.packages, "povray");
+	strlist_add(&nog.versions, "3.7.0.10");
+	CHECK(!match(&nog, "gpu = *", why) && !strcmp(why, "a GPU (gpu = *)"), "match: gpu = * wants a GPU (%s)", why);
+	CHECK(!match(&nog, "gpu = n*", why), "match: no pattern finds a GPU in none");
+	CHECK(match(&nog, "gpu = none", why), "match: gpu = none asks for a host without one");
+	host_free(&nog);
 }
 
 static void test_package(void)

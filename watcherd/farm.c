@@ -66,8 +66,19 @@ static void hosts_check(const struct spool *sp)
 }
 
 /* Why no host takes the job: "" when some live host could. */
-static void why_waiting(int jfd, const struct job_desc *jd, char *why, size_t whysize)
+static void why_waiting(const struct spool *sp, int jfd, const struct job_desc *jd, char *why, size_t whysize)
 {
+	/* a limit with no token at all is never free: say so, not "a slot" */
+	char *copy = xstrdup(jd->limits), *save = NULL;
+	for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+		if (!limit_has_tokens(sp, t)) {
+			snprintf(why, whysize,
+				 "waiting: limit '%.64s' has no tokens (an admin adds one per license: touch limits/%.64s/1)",
+				 t, t);
+			free(copy);
+			return;
+		}
+	free(copy);
 	if (nhosts == 0) {
 		snprintf(why, whysize, "waiting: no render host is running");
 		return;
@@ -160,7 +171,7 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 				return;
 			}
 			if (deps == 1)
-				why_waiting(jfd, &jd, why, sizeof why);
+				why_waiting(sp, jfd, &jd, why, sizeof why);
 			else
 				snprintf(state, sizeof state, "waiting");
 			if (deps == 1 && *why && !strcmp(jd.site, "auto") && sp->conf.nlinks && c.done == 0 &&

@@ -1,0 +1,58 @@
+# t-agent-config.sh - settings an admin gets wrong, and what the farm says:
+# [agent] render_user on an agent that does not run as root (ignored with
+# a warning; renders run as the agent's user instead of every frame
+# failing), a job whose limit has no token (its status says so, and it
+# renders once a token is added), and a host_timeout too short for the
+# heartbeat (refused at start, with the reason).
+. "$(dirname "$0")/lib.sh"
+
+# ---- a farm run by an unprivileged user (nobody) -------------------------------------
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	new_spool
+	printf 'render_user = root\n' >>"$SPOOL/conf/hotfarm.ini"
+	chmod 755 "$T"
+	chown -R nobody "$SPOOL"
+	AS_NOBODY="setpriv --reuid=nobody --regid=$(id -g nobody) --clear-groups --"
+	$AS_NOBODY env HOME=/nonexistent "$BIN/watcherd" --spool "$SPOOL" 2>>"$SPOOL.watcherd.log" &
+	_pids="$_pids $!"
+	check "watcherd runs as nobody" wait_for 10 test -f "$SPOOL/run/watcherd.pid"
+	$AS_NOBODY env HOME=/nonexistent "$BIN/render-agent" --spool "$SPOOL" --name plain --slots 1 \
+		2>>"$SPOOL.agent-plain.log" &
+	_pids="$_pids $!"
+	check "an agent runs as nobody" wait_for 15 _agent_ready plain
+	check "it says render_user is ignored, and why" \
+		grep -q 'level=warning prog=render-agent msg="\[agent\] render_user = root is ignored: the agent does not run as root' \
+		"$SPOOL.agent-plain.log"
+	povray_job "$T/asnobody" 1-2
+	drop_dir asnobody "$T/asnobody"
+	check "its job is rendered (not failed for want of root)" wait_for 60 job_done asnobody
+	owner=$(stat -c %U "$SPOOL/jobs/asnobody/output/f_0001.png" 2>/dev/null)
+	check "by the agent's own user ($owner)" [ "$owner" = nobody ]
+	stop_pids
+	_pids=""
+else
+	ok "# SKIP the unprivileged agent needs root to become nobody"
+fi
+
+# ---- a limit with no token ------------------------------------------------------------
+new_spool lim
+start_watcherd
+start_agent l1 --slots 1
+povray_job "$T/lic" 1-2
+printf '[job]\nlimits = nuke\n' >>"$T/lic/job.ini"
+drop_dir lic "$T/lic"
+says_no_tokens() { grep -q "^reason = \"waiting: limit 'nuke' has no tokens (an admin adds one per license: touch limits/nuke/1)\"" "$SPOOL/jobs/lic/status.ini"; }
+check "a job whose limit has no token says so in its status" wait_for 20 says_no_tokens
+check "and hotfarm status shows it" sh -c "hotfarm status lic | grep -q \"limit 'nuke' has no tokens\""
+check "it is not rendered meanwhile" [ -z "$(ls "$SPOOL/jobs/lic/output" 2>/dev/null)" ]
+mkdir -p "$SPOOL/limits/nuke" && touch "$SPOOL/limits/nuke/1"
+check "once a token is added it is rendered" wait_for 60 job_done lic
+check "and the token is free again" [ -e "$SPOOL/limits/nuke/1" ]
+
+# ---- host_timeout shorter than two heartbeats ------------------------------------------
+HOST_TIMEOUT=1 new_spool short
+watcherd --spool "$SPOOL" >"$T/short.out" 2>&1
+rc=$?
+check "a host_timeout under two heartbeats is refused at start (exit $rc)" [ $rc -eq 111 ]
+check "saying why" grep -q 'host_timeout (1 s) must be at least twice heartbeat (1 s)' "$T/short.out"
+done_testing
