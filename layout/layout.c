@@ -1309,10 +1309,9 @@ int job_try_finish(const struct spool *sp, const char *name)
 		goto out;
 	bool failed = tickets_none(jfd, TICKET_FAILED) != 1;
 	enum job_state to = failed ? STATE_FAILED : STATE_DONE;
-	if (entry_move(sp, from, entry, to, NULL) < 0) {
-		rc = errno == ENOENT ? 0 : -1;
-		goto out;
-	}
+	/* the final status.ini first, then the move: whoever sees the job in
+	 * done/ or failed/ reads why (a crash between the two leaves it
+	 * queued, and the next look finishes it again) */
 	struct billing b = {0};
 	billing_read(jfd, TICKET_DONE, &b);
 	billing_read(jfd, TICKET_FAILED, &b);
@@ -1339,10 +1338,24 @@ int job_try_finish(const struct spool *sp, const char *name)
 		st.frames_failed = st.frames_total - st.frames_done;
 	st.updated_us = now_us();
 	st.finished_us = st.updated_us;
+	struct job_status before;
+	bool had = job_status_read(jfd, &before) == 0;
 	job_status_write(jfd, &st);
 	job_status_free(&st);
 	strlist_free(&b.hosts);
 	strlist_free(&b.reasons);
+	if (entry_move(sp, from, entry, to, NULL) < 0) {
+		/* someone else moved it meanwhile (a cancel): its status stays theirs */
+		int e = errno;
+		if (had && job_find(sp, name, entry) == from)
+			job_status_write(jfd, &before);
+		if (had)
+			job_status_free(&before);
+		rc = e == ENOENT ? 0 : -1;
+		goto out;
+	}
+	if (had)
+		job_status_free(&before);
 	rc = 1;
 out:
 	if (lock >= 0)
