@@ -42,16 +42,6 @@ void spooler_start(void)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-/* the job (and frame) messages are about, until changed; see msg_job */
-static char ctx_job[128];
-static long ctx_frame = -1;
-
-void msg_job(const char *job, long frame)
-{
-	snprintf(ctx_job, sizeof ctx_job, "%s", job ? job : "");
-	ctx_frame = job ? frame : -1;
-}
-
 /* One message. With stamps (the daemons, and the stages they start) a
  * line of key=value fields for the journal or a log file:
  *   time=2026-11-30T15:11:49.021Z level=info prog=hf-intake job=shot42 msg="accepted shot42: 48 frames"
@@ -68,10 +58,8 @@ static void vmsg(const char *level, int err, const char *job, long frame, const 
 	if (tn >= sizeof text)
 		tn = sizeof text - 1;
 	size_t n = 0;
-	if (!job || !*job) {
-		job = *ctx_job ? ctx_job : NULL;
-		frame = job ? ctx_frame : -1;
-	}
+	if (job && !*job)
+		job = NULL;
 	if (stamps) {
 		struct timespec ts;
 		struct tm tm;

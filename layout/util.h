@@ -26,8 +26,6 @@ void spooler_start(void);
 /* Daemons' messages are key=value lines (time, level, prog, job, frame,
  * msg) for the journal or a log file; otherwise "PROG: text". */
 void msg_timestamps(bool on);
-/* The job (and frame, or -1) the following messages are about; NULL: none. */
-void msg_job(const char *job, long frame);
 void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* the same about JOB (and FRAME, or -1) alone */
