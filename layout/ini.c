@@ -67,12 +67,6 @@ static bool key_ok(const char *s)
 	return true;
 }
 
-static void lower(char *s)
-{
-	for (; *s; s++)
-		*s = (char)tolower((unsigned char)*s);
-}
-
 const char *ini_quote(const char *value, char *out, size_t outsize)
 {
 	char q = strchr(value, '"') ? '\'' : '"';
@@ -134,7 +128,7 @@ struct ini *ini_parse(const char *text, size_t len, const char *display, char *e
 			char *name = trim(line + 1);
 			if (!section_ok(name))
 				FAIL("%s line %d: '[%s]' is not a valid section name", display, lineno, name);
-			lower(name);
+			str_lower(name);
 			snprintf(section, sizeof section, "%s", name);
 			/* a section may be continued further down; keys still
 			 * may not repeat */
@@ -154,7 +148,7 @@ struct ini *ini_parse(const char *text, size_t len, const char *display, char *e
 		if (!key_ok(key))
 			FAIL("%s line %d: '%s' is not a valid key name (letters, digits, '_', '-', '.')", display,
 			     lineno, key);
-		lower(key);
+		str_lower(key);
 		if (!*section)
 			FAIL("%s line %d: '%s' comes before any [section]", display, lineno, key);
 		size_t vl = strlen(value);

@@ -328,8 +328,7 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 	if (!name_is_valid(jd->site))
 		BAD("%s line %d: site must be local, auto or a linked site's name, not '%s'", display,
 		    ini_line(ini, "job", "site"), jd->site);
-	for (char *c = jd->site; *c; c++) /* site names are case-blind */
-		*c = (char)tolower((unsigned char)*c);
+	str_lower(jd->site); /* site names are case-blind */
 	for (char *c = jd->limits; *c; c++)
 		if (!(isalnum((unsigned char)*c) || strchr("._-, ", *c)))
 			BAD("%s line %d: limits must be a list of limit names like 'nuke, arnold'", display,
@@ -480,6 +479,14 @@ int job_desc_check(const struct job_desc *jd, const struct ini *ini, const char 
 	}
 	buf_free(&b);
 	return rc;
+}
+
+void job_desc_limits(const struct job_desc *jd, struct strlist *out)
+{
+	char *copy = xstrdup(jd->limits), *save = NULL;
+	for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+		strlist_add(out, t);
+	free(copy);
 }
 
 void job_desc_free(struct job_desc *jd)

@@ -41,6 +41,8 @@ struct job_desc {
 int job_desc_parse(const struct ini *ini, const char *display, long max_frames, struct job_desc *jd, char *err,
 		   size_t errsize);
 void job_desc_free(struct job_desc *jd);
+/* The names in JD's [job] limits ("nuke, arnold"), added to OUT. */
+void job_desc_limits(const struct job_desc *jd, struct strlist *out);
 /* Whether JD's normalised text can be read back: each line within
  * INI_MAX_LINE. job_desc_parse checks it; whoever changes JD afterwards
  * checks again. 0, or -1 with one sentence in ERR (naming the line of INI,

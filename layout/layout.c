@@ -264,8 +264,7 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 		snprintf(host, sizeof host, "site");
 	host[sizeof host - 1] = 0;
 	snprintf(c->name, sizeof c->name, "%s", host);
-	for (char *p = c->name; *p; p++) /* site names are case-blind */
-		*p = (char)tolower((unsigned char)*p);
+	str_lower(c->name); /* site names are case-blind */
 	c->max_bytes = 20ULL << 30;
 	c->min_free = 64ULL << 20;
 	c->max_entries = 100000;
@@ -308,8 +307,7 @@ static int site_conf_load(struct spool *sp, char *err, size_t errsize)
 		}
 		snprintf(c->name, sizeof c->name, "%s", v);
 		/* site names are case-blind: [site NAME] sections are lower case */
-		for (char *p = c->name; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
+		str_lower(c->name);
 	}
 	if ((v = ini_get(ini, "intake", "max_bytes")) && !parse_bytes(v, &c->max_bytes)) {
 		snprintf(err, errsize, "conf/hotfarm.ini line %d: [intake] max_bytes must be a size like 20G or 512M, not '%s'",
@@ -1147,17 +1145,7 @@ int tickets_none(int jobfd, enum ticket_state s)
 
 bool limit_has_tokens(const struct spool *sp, const char *limit)
 {
-	if (!name_is_valid(limit))
-		return false;
-	DIR *d = dir_open(spool_fd(sp, DIR_LIMITS), limit);
-	if (!d)
-		return false;
-	struct dirent *e;
-	bool any = false;
-	while (!any && (e = readdir(d)))
-		any = e->d_name[0] != '.';
-	closedir(d);
-	return any;
+	return name_is_valid(limit) && dir_has_names(spool_fd(sp, DIR_LIMITS), limit);
 }
 
 int limit_take(const struct spool *sp, const char *limit, const char *owner, char out[256])

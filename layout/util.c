@@ -424,6 +424,12 @@ int dir_names(int dirfd, const char *path, struct strlist *out)
 	return 0;
 }
 
+void str_lower(char *s)
+{
+	for (; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
 bool dir_has_names(int dirfd, const char *path)
 {
 	DIR *d = dir_open(dirfd, path);

@@ -91,6 +91,8 @@ DIR *dir_open(int dirfd, const char *path);
 int dir_names(int dirfd, const char *path, struct strlist *out);
 /* Whether folder PATH holds any such name (false when it cannot be read). */
 bool dir_has_names(int dirfd, const char *path);
+/* S in lower case, in place (ASCII: site names, ini names) */
+void str_lower(char *s);
 
 /* Remove a directory tree below DIRFD without following symlinks. */
 int tree_remove(int dirfd, const char *name);

@@ -171,10 +171,7 @@ static void job_load(struct job *j)
 		}
 	}
 	if (j->pkg) {
-		char *save = NULL, *copy = xstrdup(j->jd->limits);
-		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-			strlist_add(&j->limits, t);
-		free(copy);
+		job_desc_limits(j->jd, &j->limits);
 		j->usable = host_matches(&self, j->jd, err, sizeof err);
 		if (j->usable && j->jd->after.n && job_deps_ready(&sp, &j->jd->after, err, sizeof err) != 1) {
 			j->usable = false;

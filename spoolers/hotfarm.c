@@ -10,7 +10,6 @@
 #include "views.h"
 
 #include <dirent.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -424,11 +423,8 @@ static int cancel_job(const char *name, const char *why)
 static int cmd_outsource(const char *name, const char *site_given)
 {
 	char entry[ENTRY_MAX_LEN], err[600], site[SITE_NAME_MAX + 1];
-	/* site names are case-blind */
-	size_t k = 0;
-	for (; site_given[k] && k < sizeof site - 1; k++)
-		site[k] = (char)tolower((unsigned char)site_given[k]);
-	site[k] = 0;
+	snprintf(site, sizeof site, "%s", site_given);
+	str_lower(site); /* site names are case-blind */
 	enum job_state s = must_find(name, entry);
 	if (s != STATE_QUEUED && s != STATE_HELD && s != STATE_NEW)
 		die(EXIT_BADINPUT, "%s is %s; only a new, queued or held job can be sent to another site", name,

@@ -580,8 +580,7 @@ int cmd_sync(const struct spool *sp, int argc, char **argv)
 	char lower[128] = "";
 	if (peer) {
 		snprintf(lower, sizeof lower, "%s", peer);
-		for (char *p = lower; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
+		str_lower(lower);
 		peer = lower;
 	}
 	if (serve) {

@@ -69,16 +69,17 @@ static void hosts_check(const struct spool *sp)
 static void why_waiting(const struct spool *sp, int jfd, const struct job_desc *jd, char *why, size_t whysize)
 {
 	/* a limit with no token at all is never free: say so, not "a slot" */
-	char *copy = xstrdup(jd->limits), *save = NULL;
-	for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-		if (!limit_has_tokens(sp, t)) {
+	struct strlist limits = {0};
+	job_desc_limits(jd, &limits);
+	for (size_t i = 0; i < limits.n; i++)
+		if (!limit_has_tokens(sp, limits.v[i])) {
 			snprintf(why, whysize,
 				 "waiting: limit '%.64s' has no tokens (an admin adds one per license: touch limits/%.64s/1)",
-				 t, t);
-			free(copy);
+				 limits.v[i], limits.v[i]);
+			strlist_free(&limits);
 			return;
 		}
-	free(copy);
+	strlist_free(&limits);
 	if (nhosts == 0) {
 		snprintf(why, whysize, "waiting: no render host is running");
 		return;

@@ -1051,26 +1051,22 @@ int main(int argc, char **argv)
 		setsid();
 	}
 	lock_spool();
-	if (logfile && !daemonize) {
-		/* in the foreground too: the messages go to FILE */
-		int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd < 0)
-			die_errno(EXIT_TEMPFAIL, "unable to open %s", logfile);
-		dup2(fd, 2);
-		close(fd);
-	}
-	if (daemonize) {
-		char *log = logfile ? xstrdup(logfile) : xasprintf("%s/run/watcherd.log", sp.path);
+	/* the messages go to --log FILE (in the foreground too), and with -d
+	 * by default to SPOOL/run/watcherd.log */
+	char *log = logfile ? xstrdup(logfile) : daemonize ? xasprintf("%s/run/watcherd.log", sp.path) : NULL;
+	if (log) {
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (fd < 0)
 			die_errno(EXIT_TEMPFAIL, "unable to open %s", log);
+		dup2(fd, 2);
+		close(fd);
+		free(log);
+	}
+	if (daemonize) {
 		int nul = open("/dev/null", O_RDWR);
 		dup2(nul, 0);
 		dup2(nul, 1);
-		dup2(fd, 2);
-		close(fd);
 		close(nul);
-		free(log);
 		if (chdir("/") < 0)
 			die_errno(EXIT_TEMPFAIL, "chdir /");
 	}
