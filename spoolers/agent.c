@@ -915,12 +915,25 @@ static void slots_size(void)
 	double u = util, idle = 1;
 	bool measured = host_idle(&idle);
 	long want = slots_want(sysconf(_SC_NPROCESSORS_ONLN), u, mem_available_kb(), peak_rss_kb, running, nslots);
-	if (want > nslots_on && (!measured || idle < 0.25))
-		want = nslots_on; /* the CPUs are busy already (or not known yet) */
+	static long held_at; /* the size last held back, said once */
+	if (want > nslots_on && (!measured || idle < 0.25)) {
+		/* the CPUs are busy already (or not known yet): say so, with
+		 * the figures, once for each size held back */
+		if (measured && want != held_at)
+			say("%d slot%s stay (renders use %.0f%% of a CPU over their time, so %ld would fit, but the "
+			    "CPUs were only %.0f%% idle)",
+			    nslots_on, nslots_on == 1 ? "" : "s", 100 * u, want, 100 * idle);
+		held_at = measured ? want : held_at;
+		return;
+	}
+	held_at = 0;
 	if (want == nslots_on)
 		return;
-	say("%ld slot%s now (renders use %.0f%% of a CPU over their time, up to %ld MB each)", want,
-	    want == 1 ? "" : "s", 100 * u, peak_rss_kb / 1024);
+	char idle_text[40] = "";
+	if (measured)
+		snprintf(idle_text, sizeof idle_text, "; the CPUs were %.0f%% idle", 100 * idle);
+	say("%ld slot%s now (renders use %.0f%% of a CPU over their time, up to %ld MB each%s)", want,
+	    want == 1 ? "" : "s", 100 * u, peak_rss_kb / 1024, idle_text);
 	slots_resize((int)want);
 	host_slots_update();
 }

@@ -77,11 +77,19 @@ link_over_ssh b a
 check "step 5: and watcherd at b" wait_for 5 grep -q 'msg="re-read conf/hotfarm.ini (site b' "$T/b.watcherd.log"
 
 # 6. the link works: a sync by hand, then each site hears the other
+# watcherd at a pushes out/ itself as files appear, and b's takes what
+# arrives: both are stopped for this step (and any push a had started is
+# let finish) so that the sync by hand is the only one and what it
+# delivers stays where it put it
+kill -STOP "$W_a" "$W_b"
+check "step 6: no push of a's own under way" wait_for 30 sh -c "! pgrep -P $W_a -f ' sync ' >/dev/null"
 mkdir -p "$T/a/sites/b/out"
 head -c 100000 /dev/urandom >"$T/a/sites/b/out/probe.bin"
 cp "$T/a/sites/b/out/probe.bin" "$T/probe.bin"
 hotfarm --spool "$T/a" sync b >"$T/sync.out" 2>&1
 check "step 6: hotfarm sync b over ssh delivers a file ($(cat "$T/sync.out"))" cmp -s "$T/probe.bin" "$T/b/sites/a/in/probe.bin"
+check "and says it sent it" grep -q '1 file' "$T/sync.out"
+kill -CONT "$W_a" "$W_b"
 check "into the peer the key pins (a), not the one the client asked for" [ ! -e "$T/b/sites/mallory" ]
 check "sshd saw the key" grep -q 'Accepted publickey' "$T/sshd.log"
 rm -f "$T/b/sites/a/in/probe.bin"
