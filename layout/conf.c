@@ -1,0 +1,308 @@
+/* conf.c - conf/hotfarm.ini, the site configuration: read and checked
+ * into struct site_conf, warned about when it holds unknown keys, reloaded
+ * on SIGHUP keeping the old values when the new file is wrong. */
+#define _GNU_SOURCE
+#include "layout.h"
+#include "layout_private.h"
+#include "ini.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static bool conf_number(struct ini *ini, const char *sec, const char *key, long min, long max, long *out,
+			char *err, size_t errsize)
+{
+	const char *v = ini_get(ini, sec, key);
+	if (!v)
+		return true;
+	if (parse_long(v, min, max, out))
+		return true;
+	snprintf(err, errsize, "conf/hotfarm.ini line %d: [%s] %s must be a whole number from %ld to %ld, not '%s'",
+		 ini_line(ini, sec, key), sec, key, min, max, v);
+	return false;
+}
+
+static bool conf_seconds(struct ini *ini, const char *sec, const char *key, long max, long *out, char *err,
+			 size_t errsize)
+{
+	const char *v = ini_get(ini, sec, key);
+	if (!v)
+		return true;
+	if (parse_seconds(v, max, out))
+		return true;
+	snprintf(err, errsize, "conf/hotfarm.ini line %d: [%s] %s must be a time like 300, 90s, 5m or 2h, not '%s'",
+		 ini_line(ini, sec, key), sec, key, v);
+	return false;
+}
+
+static bool conf_bool(struct ini *ini, const char *sec, const char *key, bool *out, char *err, size_t errsize)
+{
+	const char *v = ini_get(ini, sec, key);
+	if (!v)
+		return true;
+	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "on"))
+		*out = true;
+	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "off"))
+		*out = false;
+	else {
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [%s] %s must be yes or no, not '%s'",
+			 ini_line(ini, sec, key), sec, key, v);
+		return false;
+	}
+	return true;
+}
+
+/* [site NAME] sections: the linked sites and how to reach them. */
+static int site_links_load(struct ini *ini, struct site_conf *c, char *err, size_t errsize)
+{
+	const char **secs;
+	size_t ns = ini_sections(ini, &secs);
+	for (size_t i = 0; i < ns; i++) {
+		if (strncmp(secs[i], "site ", 5))
+			continue;
+		const char *peer = secs[i] + 5;
+		const char *t = ini_get(ini, secs[i], "transport");
+		if (!name_is_valid(peer) || strlen(peer) > SITE_NAME_MAX) {
+			snprintf(err, errsize, "conf/hotfarm.ini: [%s]: a site's name holds letters, digits, '.', '_' and '-' (at most %d)",
+				 secs[i], SITE_NAME_MAX);
+			return -1;
+		}
+		if (!strcmp(peer, c->name)) {
+			snprintf(err, errsize, "conf/hotfarm.ini: [%s] links this site (%s) to itself", secs[i], c->name);
+			return -1;
+		}
+		if (!t || !*t) {
+			snprintf(err, errsize, "conf/hotfarm.ini: [%s] needs a transport (a command that reaches the peer's `hotfarm sync --serve`)",
+				 secs[i]);
+			return -1;
+		}
+		if (c->nlinks == (int)(sizeof c->links / sizeof c->links[0])) {
+			snprintf(err, errsize, "conf/hotfarm.ini: at most %zu linked sites", sizeof c->links / sizeof c->links[0]);
+			return -1;
+		}
+		struct site_link *l = &c->links[c->nlinks++];
+		snprintf(l->name, sizeof l->name, "%s", peer);
+		snprintf(l->transport, sizeof l->transport, "%s", t);
+	}
+	return 0;
+}
+
+/* A warning for each section and key of conf/hotfarm.ini that nothing
+ * reads: a typo would otherwise be ignored without a word. */
+static void conf_unknown(const struct ini *ini, struct strlist *warnings)
+{
+	static const char *const site[] = {"name", "fsync", "auto_wait", "summary", "retain_days", NULL};
+	static const char *const intake[] = {"max_bytes", "max_entries", "max_frames", "processes", "orphan_grace",
+					     "settle", NULL};
+	static const char *const watcherd[] = {"rescan", "rescan_ms", "inotify", NULL};
+	static const char *const agent[] = {"heartbeat", "host_timeout", "hang_timeout", "kill_grace_ms", "fail_limit",
+					    "fair_share", "probe_interval", "confine", "render_user", "slots",
+					    "render_mem", "render_fsize", "min_free", NULL};
+	static const char *const notify[] = {"command", "progress", NULL};
+	static const char *const link[] = {"transport", NULL};
+	static const char *const sections[] = {"site", "intake", "watcherd", "agent", "notify", NULL};
+	static const char *const *const keys[] = {site, intake, watcherd, agent, notify};
+	const char **secs;
+	size_t ns = ini_sections(ini, &secs);
+	for (size_t i = 0; i < ns; i++) {
+		const char *const *known = !strncmp(secs[i], "site ", 5) ? link : NULL;
+		for (int k = 0; !known && sections[k]; k++)
+			if (!strcmp(secs[i], sections[k]))
+				known = keys[k];
+		if (known) {
+			ini_unknown(ini, "conf/hotfarm.ini", secs[i], known, warnings);
+		} else {
+			char msg[300];
+			snprintf(msg, sizeof msg, "conf/hotfarm.ini: unknown section [%s] is ignored", secs[i]);
+			strlist_add(warnings, msg);
+		}
+	}
+}
+
+/* The values a site has before conf/hotfarm.ini says otherwise. */
+static void conf_defaults(struct site_conf *c)
+{
+	char host[64];
+	if (gethostname(host, sizeof host) < 0)
+		snprintf(host, sizeof host, "site");
+	host[sizeof host - 1] = 0;
+	snprintf(c->name, sizeof c->name, "%s", host);
+	str_lower(c->name); /* site names are case-blind */
+	c->max_bytes = 20ULL << 30;
+	c->min_free = 64ULL << 20;
+	c->max_entries = 100000;
+	c->max_frames = 100000;
+	c->orphan_grace = 300;
+	c->settle = 3;
+	c->processes = 4;
+	c->rescan_ms = 2000;
+	c->use_inotify = true;
+	c->fsync = true;
+	c->heartbeat = 2;
+	c->host_timeout = 30;
+	c->hang_timeout = 300;
+	c->kill_grace_ms = 800;
+	c->fail_limit = 3;
+	c->fair_share = false;
+	c->probe_interval = 30;
+	c->confine = true;
+	if (access("/usr/sbin/sendmail", X_OK) == 0)
+		snprintf(c->notify_command, sizeof c->notify_command, "/usr/sbin/sendmail -t");
+	c->notify_progress = 3600;
+	c->auto_wait = 600;
+	c->summary_interval = 5;
+	c->retain_days = 14;
+}
+
+/* [site] name, [intake] and [watcherd] rescan (in seconds, to RESCAN). */
+static bool conf_site_intake(struct ini *ini, struct site_conf *c, long *rescan, char *err, size_t errsize)
+{
+	const char *v;
+	if ((v = ini_get(ini, "site", "name"))) {
+		if (!name_is_valid(v) || strlen(v) >= sizeof c->name) {
+			snprintf(err, errsize, "conf/hotfarm.ini line %d: [site] name '%s' may hold only letters, digits, '.', '_' and '-'",
+				 ini_line(ini, "site", "name"), v);
+			return false;
+		}
+		snprintf(c->name, sizeof c->name, "%s", v);
+		/* site names are case-blind: [site NAME] sections are lower case */
+		str_lower(c->name);
+	}
+	if ((v = ini_get(ini, "intake", "max_bytes")) && !parse_bytes(v, &c->max_bytes)) {
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [intake] max_bytes must be a size like 20G or 512M, not '%s'",
+			 ini_line(ini, "intake", "max_bytes"), v);
+		return false;
+	}
+	return conf_number(ini, "intake", "max_entries", 1, 100000000, &c->max_entries, err, errsize) &&
+	       conf_number(ini, "intake", "max_frames", 1, 1000000, &c->max_frames, err, errsize) &&
+	       conf_number(ini, "intake", "processes", 1, 64, &c->processes, err, errsize) &&
+	       conf_seconds(ini, "intake", "orphan_grace", 86400 * 30, &c->orphan_grace, err, errsize) &&
+	       conf_seconds(ini, "intake", "settle", 3600, &c->settle, err, errsize) &&
+	       conf_seconds(ini, "watcherd", "rescan", 3600, rescan, err, errsize) &&
+	       conf_bool(ini, "watcherd", "inotify", &c->use_inotify, err, errsize) &&
+	       conf_bool(ini, "site", "fsync", &c->fsync, err, errsize);
+}
+
+/* [agent]: timing, confinement, the render user, slots and limits. */
+static bool conf_agent(struct ini *ini, struct site_conf *c, char *err, size_t errsize)
+{
+	if (!conf_seconds(ini, "agent", "heartbeat", 3600, &c->heartbeat, err, errsize) ||
+	    !conf_seconds(ini, "agent", "host_timeout", 86400, &c->host_timeout, err, errsize) ||
+	    !conf_seconds(ini, "agent", "hang_timeout", 86400 * 7, &c->hang_timeout, err, errsize) ||
+	    !conf_number(ini, "agent", "kill_grace_ms", 0, 600000, &c->kill_grace_ms, err, errsize) ||
+	    !conf_number(ini, "agent", "fail_limit", 1, 1000, &c->fail_limit, err, errsize) ||
+	    !conf_bool(ini, "agent", "fair_share", &c->fair_share, err, errsize) ||
+	    !conf_seconds(ini, "agent", "probe_interval", 86400, &c->probe_interval, err, errsize))
+		return false;
+	if (c->heartbeat < 1)
+		c->heartbeat = 1;
+	if (c->host_timeout < 2 * c->heartbeat) {
+		snprintf(err, errsize, "conf/hotfarm.ini: [agent] host_timeout (%ld s) must be at least twice heartbeat "
+			 "(%ld s), or a host would be taken for lost between two heartbeats", c->host_timeout, c->heartbeat);
+		return false;
+	}
+	if (c->probe_interval < 1) {
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [agent] probe_interval must be at least 1 s",
+			 ini_line(ini, "agent", "probe_interval"));
+		return false;
+	}
+	if (!conf_bool(ini, "agent", "confine", &c->confine, err, errsize))
+		return false;
+	const char *v;
+	if ((v = ini_get(ini, "agent", "render_user"))) {
+		if (!name_is_valid(v) || strlen(v) >= sizeof c->render_user) {
+			snprintf(err, errsize, "conf/hotfarm.ini line %d: [agent] render_user must be a user name, not '%s'",
+				 ini_line(ini, "agent", "render_user"), v);
+			return false;
+		}
+		snprintf(c->render_user, sizeof c->render_user, "%s", v);
+	}
+	if ((v = ini_get(ini, "agent", "slots")) && strcasecmp(v, "auto") && !parse_long(v, 1, 1024, &c->slots)) {
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [agent] slots must be auto or a number from 1 to 1024, not '%s'",
+			 ini_line(ini, "agent", "slots"), v);
+		return false;
+	}
+	const char *limkeys[] = {"render_mem", "render_fsize", "min_free"};
+	unsigned long long *lims[] = {&c->render_mem, &c->render_fsize, &c->min_free};
+	for (int i = 0; i < 3; i++)
+		if ((v = ini_get(ini, "agent", limkeys[i])) && !parse_bytes(v, lims[i])) {
+			snprintf(err, errsize, "conf/hotfarm.ini line %d: [agent] %s must be a size like 4G, not '%s'",
+				 ini_line(ini, "agent", limkeys[i]), limkeys[i], v);
+			return false;
+		}
+	return true;
+}
+
+int site_conf_load(struct spool *sp, char *err, size_t errsize)
+{
+	struct site_conf *c = &sp->conf;
+	conf_defaults(c);
+	int conf = spool_fd(sp, DIR_CONF);
+	if (faccessat(conf, "hotfarm.ini", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	struct ini *ini = ini_load(conf, "hotfarm.ini", "conf/hotfarm.ini", err, errsize);
+	if (!ini)
+		return -1;
+	int rc = -1;
+	long rescan = c->rescan_ms / 1000;
+	const char *v;
+	if (!conf_site_intake(ini, c, &rescan, err, errsize) || !conf_agent(ini, c, err, errsize))
+		goto out;
+	if ((v = ini_get(ini, "notify", "command")))
+		snprintf(c->notify_command, sizeof c->notify_command, "%s", v);
+	if (!conf_seconds(ini, "notify", "progress", 86400 * 30, &c->notify_progress, err, errsize))
+		goto out;
+	if (!conf_seconds(ini, "site", "auto_wait", 86400 * 30, &c->auto_wait, err, errsize) ||
+	    !conf_seconds(ini, "site", "summary", 3600, &c->summary_interval, err, errsize) ||
+	    !conf_number(ini, "site", "retain_days", 0, 3650, &c->retain_days, err, errsize))
+		goto out;
+	if (c->summary_interval < 1)
+		c->summary_interval = 1;
+	if (site_links_load(ini, c, err, errsize) < 0)
+		goto out;
+	if ((v = ini_get(ini, "watcherd", "rescan_ms"))) {
+		if (!conf_number(ini, "watcherd", "rescan_ms", 50, 3600000, &c->rescan_ms, err, errsize))
+			goto out;
+	} else if (ini_get(ini, "watcherd", "rescan")) {
+		c->rescan_ms = rescan < 1 ? 1000 : rescan * 1000;
+	}
+	conf_unknown(ini, &sp->conf_warnings);
+	sync_writes = c->fsync;
+	rc = 0;
+out:
+	ini_free(ini);
+	return rc;
+}
+
+void spool_conf_warn(const struct spool *sp)
+{
+	for (size_t i = 0; i < sp->conf_warnings.n; i++)
+		warn("%s", sp->conf_warnings.v[i]);
+}
+
+int spool_conf_reload(struct spool *sp, char *err, size_t errsize)
+{
+	struct spool tmp = *sp;
+	memset(&tmp.conf, 0, sizeof tmp.conf);
+	tmp.conf_warnings = (struct strlist){0};
+	if (site_conf_load(&tmp, err, errsize) < 0) {
+		strlist_free(&tmp.conf_warnings);
+		sync_writes = sp->conf.fsync;
+		return -1;
+	}
+	sp->conf = tmp.conf;
+	strlist_free(&sp->conf_warnings);
+	sp->conf_warnings = tmp.conf_warnings;
+	return 0;
+}

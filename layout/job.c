@@ -1,0 +1,173 @@
+/* job.c - a job's end (done or failed, billing.ini summed from its
+ * tickets) and the files placed into its folder: published frames and
+ * what a linked site sent back. One rename each. */
+#define _GNU_SOURCE
+#include "layout.h"
+#include "layout_private.h"
+#include "ini.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int billing_write(int jobfd, const struct billing *b)
+{
+	struct buf t = {0};
+	buf_printf(&t, "# written when the job ended: what rendering it cost, summed over every attempt\n[billing]\n");
+	buf_printf(&t, "frames = %ld\nattempts = %ld\nwall_seconds = %.3f\ncpu_user_seconds = %.3f\n"
+		       "cpu_system_seconds = %.3f\npeak_rss_kb = %ld\noutput_bytes = %llu\nhosts = ",
+		   b->frames, b->attempts, b->wall, b->user, b->sys, b->max_rss_kb, b->bytes);
+	for (size_t i = 0; i < b->hosts.n; i++)
+		buf_printf(&t, "%s%s", i ? "," : "", b->hosts.v[i]);
+	buf_printf(&t, "\n");
+	int rc = file_write_atomic(jobfd, "billing.ini", t.data, t.len, 0644);
+	buf_free(&t);
+	return rc;
+}
+
+int job_try_finish(const struct spool *sp, const char *name)
+{
+	int jfd = job_dir_open(sp, name);
+	if (jfd < 0)
+		return -1;
+	int rc = 0;
+	int lock = -1;
+	if (tickets_none(jfd, TICKET_TODO) != 1 || tickets_none(jfd, TICKET_ACTIVE) != 1)
+		goto out;
+	/* the move and the final status.ini together: watcherd's status
+	 * updates of queued jobs wait (see job_status_lock) */
+	lock = job_status_lock(jfd);
+	char entry[ENTRY_MAX_LEN];
+	enum job_state from = job_find(sp, name, entry);
+	if (from != STATE_QUEUED && from != STATE_HELD && from != STATE_OUTSOURCED)
+		goto out;
+	bool failed = tickets_none(jfd, TICKET_FAILED) != 1;
+	enum job_state to = failed ? STATE_FAILED : STATE_DONE;
+	/* the final status.ini first, then the move: whoever sees the job in
+	 * done/ or failed/ reads why (a crash between the two leaves it
+	 * queued, and the next look finishes it again) */
+	struct billing b = {0};
+	billing_read(jfd, TICKET_DONE, &b);
+	billing_read(jfd, TICKET_FAILED, &b);
+	billing_write(jfd, &b);
+	struct job_counts c;
+	job_counts(jfd, &c);
+	struct job_status st;
+	if (job_status_read(jfd, &st) < 0)
+		memset(&st, 0, sizeof st);
+	snprintf(st.state, sizeof st.state, "%s", state_word(to));
+	st.frames_failed = 0;
+	if (failed) {
+		struct buf r = {0};
+		buf_printf(&r, "%ld ticket%s failed every retry", c.failed, c.failed == 1 ? "" : "s");
+		for (size_t i = 0; i < b.reasons.n; i++)
+			buf_printf(&r, "%s%s", i ? "; " : ": ", b.reasons.v[i]);
+		snprintf(st.reason, sizeof st.reason, "%s", r.data);
+		buf_free(&r);
+	} else {
+		snprintf(st.reason, sizeof st.reason, "all %ld frames rendered", b.frames);
+	}
+	st.frames_done = b.frames;
+	if (st.frames_total > st.frames_done)
+		st.frames_failed = st.frames_total - st.frames_done;
+	st.updated_us = now_us();
+	st.finished_us = st.updated_us;
+	struct job_status before;
+	bool had = job_status_read(jfd, &before) == 0;
+	job_status_write(jfd, &st);
+	job_status_free(&st);
+	strlist_free(&b.hosts);
+	strlist_free(&b.reasons);
+	if (entry_move(sp, from, entry, to, NULL) < 0) {
+		/* someone else moved it meanwhile (a cancel): its status stays theirs */
+		int e = errno;
+		if (had && job_find(sp, name, entry) == from)
+			job_status_write(jfd, &before);
+		if (had)
+			job_status_free(&before);
+		rc = e == ENOENT ? 0 : -1;
+		goto out;
+	}
+	if (had)
+		job_status_free(&before);
+	rc = 1;
+out:
+	if (lock >= 0)
+		close(lock);
+	close(jfd);
+	return rc;
+}
+
+void layout_clear_temp(int jobfd, const char *host)
+{
+	DIR *d = dir_open(jobfd, "output");
+	if (!d)
+		return;
+	size_t hl = strlen(host);
+	struct dirent *e;
+	struct strlist old = {0};
+	while ((e = readdir(d)))
+		if (e->d_name[0] == '.' && !strncmp(e->d_name + 1, host, hl) && e->d_name[1 + hl] == '.')
+			strlist_add(&old, e->d_name);
+	for (size_t i = 0; i < old.n; i++)
+		tree_remove(dirfd(d), old.v[i]);
+	strlist_free(&old);
+	closedir(d);
+}
+
+int output_publish(int jobfd, const char *image, const char *name)
+{
+	if (!path_is_inside(name)) {
+		errno = EINVAL;
+		return -1;
+	}
+	int out = openat(jobfd, "output", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (out < 0)
+		return -1;
+	char dirs[PATH_MAX];
+	snprintf(dirs, sizeof dirs, "%s", name);
+	for (char *slash = strchr(dirs, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = 0;
+		mkdirat(out, dirs, 0755);
+		*slash = '/';
+	}
+	if (sync_writes) {
+		int fd = open(image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			fdatasync(fd);
+			close(fd);
+		}
+	}
+	int rc = renameat(AT_FDCWD, image, out, name);
+	int e = errno;
+	close(out);
+	errno = e;
+	return rc;
+}
+
+int job_file_place(int jobfd, int srcdir, const char *src, const char *path)
+{
+	if (!path_is_inside(path)) {
+		errno = EINVAL;
+		return -1;
+	}
+	const char *base;
+	int d = dir_walk_parent(jobfd, path, true, &base);
+	if (d < 0)
+		return -1;
+	int rc = renameat(srcdir, src, d, base);
+	int e = errno;
+	close(d);
+	errno = e;
+	return rc;
+}

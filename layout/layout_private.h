@@ -1,0 +1,27 @@
+/* layout_private.h - what the files of layout/ share among themselves and
+ * no program sees: the configuration loader, the rename that never
+ * replaces, and the billing totals summed from tickets. */
+#ifndef HOTFARM_LAYOUT_PRIVATE_H
+#define HOTFARM_LAYOUT_PRIVATE_H
+
+#include "layout.h"
+
+/* Read conf/hotfarm.ini into SP->conf (conf.c). */
+int site_conf_load(struct spool *sp, char *err, size_t errsize);
+
+/* Rename without replacing anything; NFS and sshfs refuse the flag
+ * (EINVAL): link refuses to replace too, then the old name goes. */
+int rename_noreplace(int srcdir, const char *src, int dstdir, const char *dst);
+
+/* Sum the billing lines of every ticket in frames/STATE into the totals. */
+struct billing {
+	long frames, attempts;
+	double wall, user, sys;
+	long max_rss_kb;
+	unsigned long long bytes;
+	struct strlist hosts;
+	struct strlist reasons; /* of tickets that failed for good */
+};
+void billing_read(int jobfd, enum ticket_state s, struct billing *b);
+
+#endif
