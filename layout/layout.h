@@ -198,28 +198,8 @@ int job_change_state(const struct spool *sp, const char *name, enum job_state to
 /* Change a job's priority: a rename within its state folder. */
 int job_change_priority(const struct spool *sp, const char *name, int priority);
 
-/* Frame tickets: RANK-FIRST[-LAST] so that a sort of todo/ gives the
- * samples-first order; the ticket file lists its frames. */
-enum ticket_state { TICKET_TODO, TICKET_ACTIVE, TICKET_DONE, TICKET_FAILED, TICKET_COUNT };
-const char *ticket_dir_name(enum ticket_state s);
-void ticket_format(char out[64], long rank, long first, long last);
-long ticket_count(int jobfd, enum ticket_state s);
+#include "ticket.h"
 
-/* Claim frames/todo/T for OWNER (HOST.SLOT): one rename to
- * frames/active/T@OWNER. Returns 0 when we own it, -1 with errno ENOENT
- * when another took it first. A failed rename is checked: on NFS the
- * winner can be told it lost. */
-int ticket_claim(int jobfd, const char *ticket, const char *owner);
-/* Move our frames/active/T@OWNER to frames/TO/T. */
-int ticket_finish(int jobfd, const char *ticket, const char *owner, enum ticket_state to);
-/* Move any frames/active/NAME (T@OWNER) back to frames/todo/T, or to
- * frames/done/T when its notes show every frame of it published (its
- * holder died between publishing the last frame and moving the ticket). */
-int ticket_return(int jobfd, const char *active_name);
-/* The frames of ticket text TEXT ("frames = ..." line): FRAMES, N; with
- * DONE (may be NULL) set for each one a "billing = frame=F ok=1" line
- * shows published. Returns how many are published. */
-size_t ticket_frames(const char *text, long **frames, bool **done, size_t *n);
 /* Publish a checked frame: IMAGE (a complete file on the same
  * filesystem) becomes output/NAME of the job, flushed first when the site
  * flushes; folders in NAME are made. One rename: a reader of output/
@@ -235,19 +215,9 @@ int dir_walk_parent(int dirfd, const char *path, bool make, const char **base);
  * becomes the job's PATH (output/..., logs/..., previews/...; folders
  * made, an older one replaced) in one rename. */
 int job_file_place(int jobfd, int srcdir, const char *src, const char *path);
-/* A ticket settled elsewhere (a linked site rendered it): SRCDIR/SRC
- * becomes frames/TO/T, then frames/todo/T goes. */
-int ticket_place(int jobfd, int srcdir, const char *src, const char *ticket, enum ticket_state to);
-/* frames/todo/T moves to frames/TO/T as it is. */
-int ticket_settle(int jobfd, const char *ticket, enum ticket_state to);
 /* Remove the temporary image folders HOST's slots left in output/
  * (output/.HOST.SLOT...). */
 void layout_clear_temp(int jobfd, const char *host);
-/* A failed ticket gets another go: its attempt lines are dropped (kept as
- * "retried" lines) and it moves from failed/ to todo/. */
-int ticket_retry(int jobfd, const char *ticket);
-/* Whether frames/STATE has no tickets (1), has some (0), or -1. */
-int tickets_none(int jobfd, enum ticket_state s);
 
 /* License and concurrency tokens: limits/NAME/TOKEN is free,
  * limits/NAME/TOKEN@OWNER is held. Take one (its held name goes to OUT),
@@ -257,11 +227,6 @@ int limit_take(const struct spool *sp, const char *limit, const char *owner, cha
 bool limit_has_tokens(const struct spool *sp, const char *limit);
 int limit_give(const struct spool *sp, const char *limit, const char *held);
 
-/* Ticket counts of a job, by state. */
-struct job_counts {
-	long todo, active, done, failed;
-};
-int job_counts(int jobfd, struct job_counts *c);
 /* When a job has no ticket left to do or running, move its entry to done/
  * (or failed/ when frames failed every retry), write its final status.ini
  * and billing.ini. Safe when several call it at once: one rename wins.

@@ -7,6 +7,7 @@
 #include "ini.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -74,46 +75,204 @@ int ticket_finish(int jobfd, const char *ticket, const char *owner, enum ticket_
 	return -1;
 }
 
-size_t ticket_frames(const char *text, long **frames, bool **done, size_t *n)
+/* One "key = value" line of a ticket: the value when KEY matches. */
+static const char *ticket_line(const char *line, const char *key)
 {
-	*frames = NULL;
-	*n = 0;
-	if (done)
-		*done = NULL;
-	const char *l = text;
-	while (l && *l && strncmp(l, "frames =", 8))
-		if ((l = strchr(l, '\n')))
-			l++;
-	if (l && *l) {
-		const char *p = l + 8;
-		char *end;
-		while (*p && *p != '\n') {
-			long f = strtol(p, &end, 10);
-			if (end == p)
-				break;
-			*frames = xrealloc(*frames, (*n + 1) * sizeof **frames);
-			(*frames)[(*n)++] = f;
-			p = end;
+	size_t k = strlen(key);
+	return strncmp(line, key, k) || strncmp(line + k, " = ", 3) ? NULL : line + k + 3;
+}
+
+static void ticket_parse_frames(const char *v, struct ticket *t)
+{
+	char *end;
+	while (*v) {
+		long f = strtol(v, &end, 10);
+		if (end == v)
+			break;
+		t->frames = xrealloc(t->frames, (t->nframes + 1) * sizeof *t->frames);
+		t->frames[t->nframes++] = f;
+		v = end;
+	}
+	t->published = t->nframes ? xcalloc(t->nframes, sizeof *t->published) : NULL;
+}
+
+static void ticket_parse_bill(const char *v, struct ticket *t)
+{
+	struct ticket_bill b = {0};
+	long ok = 0;
+	if (sscanf(v, "frame=%ld ok=%ld host=%79s wall=%lf user=%lf sys=%lf rss_kb=%ld bytes=%llu", &b.frame, &ok,
+		   b.owner, &b.wall, &b.user, &b.sys, &b.rss_kb, &b.bytes) < 7)
+		return;
+	b.ok = ok == 1;
+	t->bills = xrealloc(t->bills, (t->nbills + 1) * sizeof *t->bills);
+	t->bills[t->nbills++] = b;
+	for (size_t i = 0; b.ok && i < t->nframes; i++)
+		if (t->frames[i] == b.frame && !t->published[i]) {
+			t->published[i] = true;
+			t->npublished++;
+		}
+}
+
+static void ticket_parse_attempt(const char *v, struct ticket *t)
+{
+	struct ticket_attempt a = {0};
+	a.n = atoi(v);
+	sscanf(v, "%*d %79s", a.owner);
+	snprintf(a.text, sizeof a.text, "%s", v);
+	t->attempts = xrealloc(t->attempts, (t->nattempts + 1) * sizeof *t->attempts);
+	t->attempts[t->nattempts++] = a;
+}
+
+void ticket_parse(const char *text, struct ticket *t)
+{
+	memset(t, 0, sizeof *t);
+	char *copy = xstrdup(text), *save = NULL;
+	bool have_frames = false;
+	/* frames first: billing lines mark them published */
+	for (char *l = strtok_r(copy, "\n", &save); l && !have_frames; l = strtok_r(NULL, "\n", &save)) {
+		const char *v = ticket_line(l, "frames");
+		if (v) {
+			ticket_parse_frames(v, t);
+			have_frames = true;
 		}
 	}
-	size_t published = 0;
-	if (!done)
-		return 0;
-	*done = *n ? xmalloc(*n * sizeof **done) : NULL;
-	for (size_t i = 0; i < *n; i++)
-		(*done)[i] = false;
-	for (l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		long f;
-		int ok;
-		if (strncmp(l, "billing = frame=", 16) || sscanf(l + 16, "%ld ok=%d", &f, &ok) != 2 || ok != 1)
-			continue;
-		for (size_t i = 0; i < *n; i++)
-			if ((*frames)[i] == f && !(*done)[i]) {
-				(*done)[i] = true;
-				published++;
-			}
+	free(copy);
+	if (!have_frames)
+		ticket_parse_frames("", t);
+	copy = xstrdup(text);
+	save = NULL;
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		const char *v;
+		if ((v = ticket_line(l, "billing")))
+			ticket_parse_bill(v, t);
+		else if ((v = ticket_line(l, "attempt")))
+			ticket_parse_attempt(v, t);
 	}
-	return published;
+	free(copy);
+}
+
+void ticket_free(struct ticket *t)
+{
+	free(t->frames);
+	free(t->published);
+	free(t->attempts);
+	free(t->bills);
+	memset(t, 0, sizeof *t);
+}
+
+int ticket_load(int jobfd, enum ticket_state s, const char *name, struct ticket *t)
+{
+	char path[256];
+	snprintf(path, sizeof path, "frames/%s/%s", ticket_dir_name(s), name);
+	size_t len;
+	char *text = file_read_small(jobfd, path, 1 << 20, &len);
+	if (!text)
+		return -1;
+	ticket_parse(text, t);
+	free(text);
+	return 0;
+}
+
+size_t ticket_frames(const char *text, long **frames, bool **done, size_t *n)
+{
+	struct ticket t;
+	ticket_parse(text, &t);
+	*frames = t.frames, *n = t.nframes;
+	size_t published = t.npublished;
+	if (done)
+		*done = t.published;
+	else
+		free(t.published);
+	t.frames = NULL, t.published = NULL;
+	ticket_free(&t);
+	return done ? published : 0;
+}
+
+bool ticket_name_parse(const char *name, long *rank, long *first, long *last, char owner[128])
+{
+	long r, f, l = -1;
+	int n = 0;
+	if (sscanf(name, "%ld-%ld%n", &r, &f, &n) != 2 || r < 0 || f < 0 || !isdigit((unsigned char)name[0]))
+		return false;
+	const char *p = name + n;
+	if (*p == '-') {
+		int m = 0;
+		if (sscanf(p + 1, "%ld%n", &l, &m) != 1 || !isdigit((unsigned char)p[1]))
+			return false;
+		p += 1 + m;
+	}
+	if (*p && *p != '@')
+		return false;
+	if (owner)
+		snprintf(owner, 128, "%s", *p ? p + 1 : "");
+	if (rank)
+		*rank = r;
+	if (first)
+		*first = f;
+	if (last)
+		*last = l < 0 ? f : l;
+	return true;
+}
+
+int ticket_create(int jobfd, const char *name, const long *frames, size_t n)
+{
+	struct buf b = {0};
+	buf_printf(&b, "frames =");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&b, " %ld", frames[i]);
+	buf_printf(&b, "\n");
+	char path[128];
+	snprintf(path, sizeof path, "frames/todo/%s", name);
+	int fd = openat(jobfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int rc = fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len ? -1 : 0;
+	if (fd >= 0 && close(fd) < 0)
+		rc = -1;
+	buf_free(&b);
+	return rc;
+}
+
+/* Append one line to frames/active/T@OWNER: newlines in it become spaces. */
+static int ticket_note(int jobfd, const char *ticket, const char *owner, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int ticket_note(int jobfd, const char *ticket, const char *owner, const char *fmt, ...)
+{
+	char path[256], line[1024];
+	snprintf(path, sizeof path, "frames/active/%s@%s", ticket, owner);
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n > sizeof line - 2)
+		n = sizeof line - 2;
+	for (int i = 0; i < n; i++)
+		if (line[i] == '\n')
+			line[i] = ' ';
+	line[n++] = '\n';
+	int fd = openat(jobfd, path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int rc = fd < 0 || write(fd, line, (size_t)n) != n ? -1 : 0;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int ticket_note_attempt(int jobfd, const char *ticket, const char *owner, int attempt, const char *reason)
+{
+	return ticket_note(jobfd, ticket, owner, "attempt = %d %s %s", attempt, owner, reason);
+}
+
+int ticket_note_nospace(int jobfd, const char *ticket, const char *owner, const char *reason)
+{
+	return ticket_note(jobfd, ticket, owner, "nospace = %s %s (the disk was full; not counted as an attempt)", owner,
+			   reason);
+}
+
+int ticket_note_billing(int jobfd, const char *ticket, const struct ticket_bill *b)
+{
+	return ticket_note(jobfd, ticket, b->owner,
+			   "billing = frame=%ld ok=%d host=%s wall=%.3f user=%.3f sys=%.3f rss_kb=%ld bytes=%llu", b->frame,
+			   b->ok, b->owner, b->wall, b->user, b->sys, b->rss_kb, b->bytes);
 }
 
 int ticket_return(int jobfd, const char *active_name)
@@ -127,24 +286,12 @@ int ticket_return(int jobfd, const char *active_name)
 	}
 	*at = 0;
 	snprintf(from, sizeof from, "frames/active/%s", active_name);
-	/* one read: a ticket is a few lines */
 	const char *to = "todo";
-	int fd = openat(jobfd, from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0) {
-		char *text = xmalloc(65536);
-		ssize_t r = read(fd, text, 65535);
-		close(fd);
-		if (r > 0) {
-			text[r] = 0;
-			long *frames;
-			bool *done;
-			size_t n;
-			if (ticket_frames(text, &frames, &done, &n) == n && n > 0)
-				to = "done";
-			free(frames);
-			free(done);
-		}
-		free(text);
+	struct ticket t;
+	if (ticket_load(jobfd, TICKET_ACTIVE, active_name, &t) == 0) {
+		if (t.nframes > 0 && t.npublished == t.nframes)
+			to = "done";
+		ticket_free(&t);
 	}
 	snprintf(dest, sizeof dest, "frames/%s/%s", to, ticket);
 	return renameat(jobfd, from, jobfd, dest);
@@ -188,29 +335,19 @@ void billing_read(int jobfd, enum ticket_state s, struct billing *b)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		size_t len;
-		char *text = file_read_small(dirfd(d), e->d_name, 1 << 20, &len);
-		if (!text)
+		struct ticket t;
+		if (ticket_load(jobfd, s, e->d_name, &t) < 0)
 			continue;
-		char *save = NULL, *last_attempt = NULL;
-		for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			if (!strncmp(line, "attempt = ", 10))
-				last_attempt = line + 10;
-			if (strncmp(line, "billing = ", 10))
-				continue;
-			double wall = 0, user = 0, sys = 0;
-			long rss = 0, frame = 0, ok = 0;
-			unsigned long long bytes = 0;
-			char host[80] = "";
-			if (sscanf(line + 10, "frame=%ld ok=%ld host=%79s wall=%lf user=%lf sys=%lf rss_kb=%ld bytes=%llu",
-				   &frame, &ok, host, &wall, &user, &sys, &rss, &bytes) < 7)
-				continue;
+		for (size_t i = 0; i < t.nbills; i++) {
+			const struct ticket_bill *k = &t.bills[i];
 			b->attempts++;
-			b->frames += ok;
-			b->wall += wall, b->user += user, b->sys += sys;
-			b->bytes += bytes;
-			if (rss > b->max_rss_kb)
-				b->max_rss_kb = rss;
+			b->frames += k->ok;
+			b->wall += k->wall, b->user += k->user, b->sys += k->sys;
+			b->bytes += k->bytes;
+			if (k->rss_kb > b->max_rss_kb)
+				b->max_rss_kb = k->rss_kb;
+			char host[80];
+			snprintf(host, sizeof host, "%s", k->owner);
 			char *dot = strrchr(host, '.');
 			if (dot)
 				*dot = 0; /* HOST.SLOT -> HOST */
@@ -219,10 +356,10 @@ void billing_read(int jobfd, enum ticket_state s, struct billing *b)
 		}
 		if (s == TICKET_FAILED && b->reasons.n < 5) {
 			char r[400];
-			snprintf(r, sizeof r, "%s: %s", e->d_name, last_attempt ? last_attempt : "failed");
+			snprintf(r, sizeof r, "%s: %s", e->d_name, t.nattempts ? t.attempts[t.nattempts - 1].text : "failed");
 			strlist_add(&b->reasons, r);
 		}
-		free(text);
+		ticket_free(&t);
 	}
 	closedir(d);
 }

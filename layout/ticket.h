@@ -1,0 +1,92 @@
+/* ticket.h - frame tickets, the one owner of their names and their file:
+ * the renames that move them between frames/{todo,active,done,failed}/
+ * and every line written into or read from a ticket. */
+#ifndef HOTFARM_TICKET_H
+#define HOTFARM_TICKET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Frame tickets: RANK-FIRST[-LAST] so that a sort of todo/ gives the
+ * samples-first order; the ticket file lists its frames. */
+enum ticket_state { TICKET_TODO, TICKET_ACTIVE, TICKET_DONE, TICKET_FAILED, TICKET_COUNT };
+const char *ticket_dir_name(enum ticket_state s);
+void ticket_format(char out[64], long rank, long first, long last);
+long ticket_count(int jobfd, enum ticket_state s);
+
+/* Claim frames/todo/T for OWNER (HOST.SLOT): one rename to
+ * frames/active/T@OWNER. Returns 0 when we own it, -1 with errno ENOENT
+ * when another took it first. A failed rename is checked: on NFS the
+ * winner can be told it lost. */
+int ticket_claim(int jobfd, const char *ticket, const char *owner);
+/* Move our frames/active/T@OWNER to frames/TO/T. */
+int ticket_finish(int jobfd, const char *ticket, const char *owner, enum ticket_state to);
+/* Move any frames/active/NAME (T@OWNER) back to frames/todo/T, or to
+ * frames/done/T when its notes show every frame of it published (its
+ * holder died between publishing the last frame and moving the ticket). */
+int ticket_return(int jobfd, const char *active_name);
+/* A ticket settled elsewhere (a linked site rendered it): SRCDIR/SRC
+ * becomes frames/TO/T, then frames/todo/T goes. */
+int ticket_place(int jobfd, int srcdir, const char *src, const char *ticket, enum ticket_state to);
+/* frames/todo/T moves to frames/TO/T as it is. */
+int ticket_settle(int jobfd, const char *ticket, enum ticket_state to);
+/* A failed ticket gets another go: its attempt lines are dropped (kept as
+ * "retried" lines) and it moves from failed/ to todo/. */
+int ticket_retry(int jobfd, const char *ticket);
+/* Whether frames/STATE has no tickets (1), has some (0), or -1. */
+int tickets_none(int jobfd, enum ticket_state s);
+/* Ticket counts of a job, by state. */
+struct job_counts {
+	long todo, active, done, failed;
+};
+int job_counts(int jobfd, struct job_counts *c);
+
+/* A ticket's file: lines "key = value", appended as the ticket lives.
+ *   frames = F [F...]            the frames it covers (intake)
+ *   attempt = N OWNER REASON     try N failed on OWNER (HOST.SLOT)
+ *   nospace = OWNER REASON       a try lost to a full disk: not counted
+ *   billing = frame=F ok=0|1 host=OWNER wall=S user=S sys=S rss_kb=K bytes=B
+ *   retried = N OWNER REASON     an attempt an admin's retry set aside
+ * They are parsed warily: a damaged line is skipped, at most 1 MiB read. */
+struct ticket_bill {
+	long frame;
+	bool ok;
+	char owner[80];
+	double wall, user, sys;
+	long rss_kb;
+	unsigned long long bytes;
+};
+struct ticket_attempt {
+	int n;
+	char owner[80];
+	char text[600]; /* the whole value: "N OWNER REASON" */
+};
+struct ticket {
+	long *frames;     /* the frames = line */
+	bool *published;  /* per frame: a billing line with ok=1 */
+	size_t nframes, npublished;
+	struct ticket_attempt *attempts;
+	size_t nattempts;
+	struct ticket_bill *bills;
+	size_t nbills;
+};
+/* Parse ticket text TEXT into T (free with ticket_free). */
+void ticket_parse(const char *text, struct ticket *t);
+/* Read ticket NAME of frames/STATE (NAME@OWNER in active/). -1 with errno. */
+int ticket_load(int jobfd, enum ticket_state s, const char *name, struct ticket *t);
+void ticket_free(struct ticket *t);
+/* A ticket name RANK-FIRST[-LAST][@OWNER]: its parts (OWNER "" when none;
+ * any pointer may be NULL). False when it is not one. */
+bool ticket_name_parse(const char *name, long *rank, long *first, long *last, char owner[128]);
+/* Write a new ticket for FRAMES as frames/todo/NAME (it must not exist). */
+int ticket_create(int jobfd, const char *name, const long *frames, size_t n);
+/* Lines appended to the ticket OWNER holds (frames/active/T@OWNER). */
+int ticket_note_attempt(int jobfd, const char *ticket, const char *owner, int attempt, const char *reason);
+int ticket_note_nospace(int jobfd, const char *ticket, const char *owner, const char *reason);
+int ticket_note_billing(int jobfd, const char *ticket, const struct ticket_bill *b);
+/* The frames of ticket text TEXT: FRAMES, N; DONE (may be NULL) set for
+ * each published one. Returns how many are published. (ticket_parse's
+ * older form, kept while its callers move.) */
+size_t ticket_frames(const char *text, long **frames, bool **done, size_t *n);
+
+#endif
