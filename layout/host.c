@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int host_read(const struct spool *sp, const char *name, struct host_record *h)
@@ -30,7 +31,7 @@ int host_read(const struct spool *sp, const char *name, struct host_record *h)
 	struct stat st;
 	if (fstatat(dfd, "heartbeat", &st, AT_SYMLINK_NOFOLLOW) == 0)
 		h->heartbeat_us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
-	h->lost = faccessat(dfd, "lost", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	h->lost = host_marked(dfd, HOST_LOST);
 	close(dfd);
 	if (!ini)
 		return -1;
@@ -224,11 +225,17 @@ int host_release(const struct spool *sp, const char *host)
 	return n;
 }
 
+/* slot.N or kill.N */
+static void host_slot_name(int index, char out[32], const char *kind)
+{
+	snprintf(out, 32, "%s.%d", kind, index);
+}
+
 int slot_read(int hostfd, int index, struct slot_view *v)
 {
 	memset(v, 0, sizeof *v);
 	char name[32], err[256];
-	snprintf(name, sizeof name, "slot.%d", index);
+	host_slot_name(index, name, "slot");
 	struct ini *ini = ini_load(hostfd, name, name, err, sizeof err);
 	if (!ini)
 		return -1;
@@ -246,13 +253,15 @@ int slot_read(int hostfd, int index, struct slot_view *v)
 
 const char *host_state(const struct spool *sp, const struct host_record *h, int64_t server_now)
 {
-	char path[128];
-	snprintf(path, sizeof path, "%s/drain", h->name);
 	if (h->lost)
 		return "lost";
 	if (server_now - h->heartbeat_us > sp->conf.host_timeout * 1000000LL)
 		return "silent";
-	if (faccessat(spool_fd(sp, DIR_HOSTS), path, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+	int hfd = host_dir_open(sp, h->name, false);
+	bool draining = hfd >= 0 && host_marked(hfd, HOST_DRAIN);
+	if (hfd >= 0)
+		close(hfd);
+	if (draining)
 		return "draining";
 	return "up";
 }
@@ -272,4 +281,120 @@ long slots_want(long cpus, double util, long avail_kb, long peak_kb, long runnin
 	if (want > max)
 		want = max;
 	return want < 1 ? 1 : want;
+}
+
+static const char *const host_markers[] = {"drain", "lost"};
+
+int host_dir_open(const struct spool *sp, const char *host, bool make)
+{
+	if (!name_is_valid(host)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return dir_walk(spool_fd(sp, DIR_HOSTS), host, make);
+}
+
+int host_mark(int hostfd, enum host_marker m, const char *text)
+{
+	return file_write_atomic(hostfd, host_markers[m], text, strlen(text), 0644);
+}
+
+bool host_marked(int hostfd, enum host_marker m)
+{
+	return faccessat(hostfd, host_markers[m], F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int host_unmark(int hostfd, enum host_marker m)
+{
+	return unlinkat(hostfd, host_markers[m], 0) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int host_heartbeat(int hostfd)
+{
+	struct timespec now[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_NOW}};
+	if (utimensat(hostfd, "heartbeat", now, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	int fd = openat(hostfd, "heartbeat", O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	return close(fd);
+}
+
+int host_record_write(int hostfd, const char *text, size_t len)
+{
+	return file_write_atomic(hostfd, "host.ini", text, len, 0644);
+}
+
+int host_lock_open(int hostfd)
+{
+	return openat(hostfd, "agent.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+}
+
+int host_slot_write(int hostfd, int index, const char *text, size_t len)
+{
+	char name[32];
+	host_slot_name(index, name, "slot");
+	return file_write_atomic(hostfd, name, text, len, 0644);
+}
+
+int host_slot_remove(int hostfd, int index)
+{
+	char name[32];
+	host_slot_name(index, name, "slot");
+	return unlinkat(hostfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int host_kill_request(const struct spool *sp, const char *host, int index, const char *text)
+{
+	int hfd = host_dir_open(sp, host, false);
+	if (hfd < 0)
+		return -1;
+	char name[32];
+	host_slot_name(index, name, "kill");
+	int rc = file_write_atomic(hfd, name, text, strlen(text), 0644);
+	close(hfd);
+	return rc;
+}
+
+bool host_kill_take(int hostfd, int index)
+{
+	char name[32];
+	host_slot_name(index, name, "kill");
+	return unlinkat(hostfd, name, 0) == 0;
+}
+
+void host_clear(int hostfd, int nslots)
+{
+	for (int i = 0; i < nslots; i++) {
+		host_slot_remove(hostfd, i);
+		host_kill_take(hostfd, i);
+	}
+	unlinkat(hostfd, "host.ini", 0);
+	unlinkat(hostfd, "heartbeat", 0);
+	unlinkat(hostfd, "agent.lock", 0);
+}
+
+int job_block_host(int jobfd, const char *host, const char *text)
+{
+	int bfd = dir_walk(jobfd, "blocked", true);
+	if (bfd < 0)
+		return -1;
+	int rc = file_write_atomic(bfd, host, text, strlen(text), 0644);
+	close(bfd);
+	return rc;
+}
+
+int job_blocked_hosts(int jobfd, struct strlist *out)
+{
+	return dir_names(jobfd, "blocked", out);
+}
+
+int job_unblock_host(int jobfd, const char *host)
+{
+	int bfd = dir_walk(jobfd, "blocked", false);
+	if (bfd < 0)
+		return errno == ENOENT ? 0 : -1;
+	int rc = unlinkat(bfd, host, 0) < 0 && errno != ENOENT ? -1 : 0;
+	close(bfd);
+	return rc;
 }

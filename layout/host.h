@@ -49,4 +49,40 @@ int64_t server_now_us(const struct spool *sp);
  * 80% of AVAIL_KB of free RAM holds at PEAK_KB each, and 1 to MAX. */
 long slots_want(long cpus, double util, long avail_kb, long peak_kb, long running, long max);
 
+/* ---- hosts/HOST/: the one owner of every marker in a host's folder ----
+ *   host.ini     the host record (its agent writes it)
+ *   heartbeat    touched by the agent; its mtime is the file server's clock
+ *   agent.lock   held (fcntl) by the running agent: "pid=N host=H"
+ *   slot.N       what slot N does now (state, job, ticket, frame, ...)
+ *   kill.N       a request to stop slot N's render (hotfarm kill-frame)
+ *   drain        finish what runs, take nothing new (hotfarm drain)
+ *   lost         watcherd gave the host's work away (its heartbeat was late)
+ * and jobs/NAME/blocked/HOST: HOST failed too many frames of NAME in a row. */
+enum host_marker { HOST_DRAIN, HOST_LOST };
+/* hosts/HOST, made when MAKE and missing (never through a link). */
+int host_dir_open(const struct spool *sp, const char *host, bool make);
+/* Write a marker (TEXT says why, for a person), test for one, remove one. */
+int host_mark(int hostfd, enum host_marker m, const char *text);
+bool host_marked(int hostfd, enum host_marker m);
+int host_unmark(int hostfd, enum host_marker m);
+/* Touch the heartbeat (made when missing). */
+int host_heartbeat(int hostfd);
+/* Write the host record (atomically). */
+int host_record_write(int hostfd, const char *text, size_t len);
+/* Open (made when missing) the agent's lock file, and write TEXT into it. */
+int host_lock_open(int hostfd);
+/* Slot N's file: written atomically, removed. */
+int host_slot_write(int hostfd, int index, const char *text, size_t len);
+int host_slot_remove(int hostfd, int index);
+/* Ask slot INDEX of HOST to stop (TEXT names the frame), and whether such
+ * a request waits (taking it: the request is removed). */
+int host_kill_request(const struct spool *sp, const char *host, int index, const char *text);
+bool host_kill_take(int hostfd, int index);
+/* Everything an agent leaves in its folder when it stops cleanly. */
+void host_clear(int hostfd, int nslots);
+/* jobs/NAME/blocked/HOST: a marker admins can see and remove. */
+int job_block_host(int jobfd, const char *host, const char *text);
+int job_blocked_hosts(int jobfd, struct strlist *out);
+int job_unblock_host(int jobfd, const char *host);
+
 #endif

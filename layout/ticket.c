@@ -100,12 +100,16 @@ static void ticket_parse_bill(const char *v, struct ticket *t)
 {
 	struct ticket_bill b = {0};
 	long ok = 0;
-	if (sscanf(v, "frame=%ld ok=%ld host=%79s wall=%lf user=%lf sys=%lf rss_kb=%ld bytes=%llu", &b.frame, &ok,
-		   b.owner, &b.wall, &b.user, &b.sys, &b.rss_kb, &b.bytes) < 7)
+	int got = sscanf(v, "frame=%ld ok=%ld host=%79s wall=%lf user=%lf sys=%lf rss_kb=%ld bytes=%llu", &b.frame, &ok,
+			 b.owner, &b.wall, &b.user, &b.sys, &b.rss_kb, &b.bytes);
+	if (got < 2)
 		return;
 	b.ok = ok == 1;
-	t->bills = xrealloc(t->bills, (t->nbills + 1) * sizeof *t->bills);
-	t->bills[t->nbills++] = b;
+	/* the frame and ok say what is published; billing needs the figures */
+	if (got >= 7) {
+		t->bills = xrealloc(t->bills, (t->nbills + 1) * sizeof *t->bills);
+		t->bills[t->nbills++] = b;
+	}
 	for (size_t i = 0; b.ok && i < t->nframes; i++)
 		if (t->frames[i] == b.frame && !t->published[i]) {
 			t->published[i] = true;

@@ -7,6 +7,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <iconv.h>
 #include <limits.h>
 #include <locale.h>
@@ -298,6 +300,89 @@ int fsync_dir(int dirfd)
 	return 0;
 }
 
+/* openat2 where the kernel has it (Linux 5.6); -1 with ENOSYS where not. */
+static int openat2_beneath(int dirfd, const char *path, int flags, mode_t mode)
+{
+	static bool missing;
+	if (missing) {
+		errno = ENOSYS;
+		return -1;
+	}
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	for (;;) {
+		long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+		if (fd >= 0)
+			return (int)fd;
+		if (errno == EAGAIN || errno == EINTR)
+			continue; /* a rename raced the lookup: look again */
+		if (errno == ENOSYS)
+			missing = true;
+		return -1;
+	}
+}
+
+int open_beneath(int dirfd, const char *path, int flags, mode_t mode)
+{
+	/* the farm's own absolute paths (its configuration, its binaries) */
+	if (dirfd == AT_FDCWD || path[0] == '/')
+		return openat(dirfd, path, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	int fd = openat2_beneath(dirfd, path, flags | O_NOFOLLOW, mode);
+	if (fd >= 0 || errno != ENOSYS)
+		return fd;
+	/* no openat2: each folder part without following a link, never up */
+	char copy[PATH_MAX];
+	if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int at = dup(dirfd);
+	char *part = copy, *slash;
+	while (at >= 0 && (slash = strchr(part, '/'))) {
+		*slash = 0;
+		int next = -1;
+		if (!strcmp(part, ".."))
+			errno = EXDEV;
+		else
+			next = *part ? openat(at, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : dup(at);
+		int e = errno;
+		close(at);
+		errno = e;
+		at = next;
+		part = slash + 1;
+	}
+	if (at < 0)
+		return -1;
+	if (!strcmp(part, "..")) {
+		close(at);
+		errno = EXDEV;
+		return -1;
+	}
+	fd = openat(at, *part ? part : ".", flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	int e = errno;
+	close(at);
+	errno = e;
+	return fd;
+}
+
+int open_regular(int dirfd, const char *path, int flags)
+{
+	int fd = open_beneath(dirfd, path, flags | O_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	int e = fstat(fd, &st) < 0 ? errno : S_ISREG(st.st_mode) ? 0 : EINVAL;
+	if (e) {
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 int file_write_atomic(int dirfd, const char *name, const char *data, size_t len, mode_t mode)
 {
 	char tmp[NAME_MAX + 1];
@@ -305,7 +390,7 @@ int file_write_atomic(int dirfd, const char *name, const char *data, size_t len,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	int fd = open_beneath(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
 	if (fd < 0)
 		return -1;
 	size_t off = 0;
@@ -340,7 +425,7 @@ fail:;
 
 char *file_read_small(int dirfd, const char *name, size_t max, size_t *lenp)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	int fd = open_beneath(dirfd, name, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return NULL;
 	struct stat st;
@@ -399,7 +484,7 @@ char *file_read_small(int dirfd, const char *name, size_t max, size_t *lenp)
 
 DIR *dir_open(int dirfd, const char *path)
 {
-	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open_beneath(dirfd, path, O_RDONLY | O_DIRECTORY, 0);
 	if (fd < 0)
 		return NULL;
 	DIR *d = fdopendir(fd);

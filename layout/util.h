@@ -74,6 +74,15 @@ void time_iso(int64_t us, char out[32]); /* 2026-11-22T02:17:09Z */
 extern bool sync_writes;
 int fsync_dir(int dirfd);
 
+/* The one way a spool path is opened: PATH resolved beneath DIRFD, never
+ * through a symlink nor up out of it (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS; without openat2, a walk part by part with
+ * O_NOFOLLOW), O_CLOEXEC always. AT_FDCWD or an absolute PATH: the farm's
+ * own paths, opened with O_NOFOLLOW on the last part only. */
+int open_beneath(int dirfd, const char *path, int flags, mode_t mode);
+/* The same for a file a job, an artist or a peer could have touched: opened
+ * non-blocking (a FIFO cannot stall us) and refused unless regular. */
+int open_regular(int dirfd, const char *path, int flags);
 /* Write NAME in DIRFD atomically: a temporary name, flush, rename.
  * Returns 0 or -1 with errno set. */
 int file_write_atomic(int dirfd, const char *name, const char *data, size_t len, mode_t mode);

@@ -92,7 +92,12 @@ outcome() { rejected "$1" || accepted "$1"; }
 # expected. Sets RC: 0 accepted, 100 rejected, or what else happened.
 take() {
 	c_name=$1; shift
-	for c_f in "$@"; do mv "$T/in/$c_f" "$SPOOL/inbox/$c_f" || return 1; done
+	# watcherd is stopped while the files land, so that it judges them
+	# together: a damaged archive alone is rejected at once, and the test
+	# must not race watcherd for which it sees first
+	[ "$WITH_WATCHERD" ] && kill -STOP "$WATCHERD"
+	for c_f in "$@"; do mv "$T/in/$c_f" "$SPOOL/inbox/$c_f" || { kill -CONT "$WATCHERD" 2>/dev/null; return 1; }; done
+	[ "$WITH_WATCHERD" ] && kill -CONT "$WATCHERD"
 	if [ "$WITH_WATCHERD" ]; then
 		if wait_for 10 outcome "$c_name"; then
 			if accepted "$c_name"; then RC=0; else RC=100; fi
