@@ -5,6 +5,7 @@
 #include "layout.h"
 #include "layout_private.h"
 #include "ini.h"
+#include "jobdesc.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -170,4 +171,84 @@ int job_file_place(int jobfd, int srcdir, const char *src, const char *path)
 	close(d);
 	errno = e;
 	return rc;
+}
+
+static const char *const job_files[JOB_FILE_COUNT] = {
+	"job.ini", "status.ini", "billing.ini", "notifications.log", "index.html", "previews/contact.png", "result.ini",
+};
+static const char *const job_dirs[JOB_DIR_COUNT] = {"files", "frames", "output", "previews", "logs", "blocked"};
+
+const char *job_file_name(enum job_file f) { return job_files[f]; }
+const char *job_dir_name(enum job_dir d) { return job_dirs[d]; }
+
+int job_subdir_open(int jobfd, enum job_dir d, bool make)
+{
+	return dir_walk(jobfd, job_dirs[d], make);
+}
+
+int job_file_open(int jobfd, enum job_file f, int flags, mode_t mode)
+{
+	if (flags & O_CREAT)
+		return open_beneath(jobfd, job_files[f], flags, mode);
+	return open_regular(jobfd, job_files[f], flags);
+}
+
+char *job_file_read(int jobfd, enum job_file f, size_t max, size_t *len)
+{
+	return file_read_small(jobfd, job_files[f], max, len);
+}
+
+int job_file_write(int jobfd, enum job_file f, const char *data, size_t len)
+{
+	const char *base;
+	int dfd = dir_walk_parent(jobfd, job_files[f], false, &base);
+	if (dfd < 0)
+		return -1;
+	int rc = file_write_atomic(dfd, base, data, len, 0644);
+	int e = errno;
+	close(dfd);
+	errno = e;
+	return rc;
+}
+
+int job_file_stat(int jobfd, enum job_file f, struct stat *st)
+{
+	return fstatat(jobfd, job_files[f], st, AT_SYMLINK_NOFOLLOW);
+}
+
+struct ini *job_file_ini(int jobfd, enum job_file f, char *err, size_t errsize)
+{
+	return ini_load(jobfd, job_files[f], job_files[f], err, errsize);
+}
+
+int job_desc_load(int jobfd, struct job_desc *jd, char *err, size_t errsize)
+{
+	struct ini *ini = job_file_ini(jobfd, JOB_FILE_DESC, err, errsize);
+	if (!ini)
+		return -1;
+	/* intake checked it against the site's frame limit already */
+	int rc = job_desc_parse(ini, job_files[JOB_FILE_DESC], 10000000, jd, err, errsize);
+	ini_free(ini);
+	return rc;
+}
+
+void job_log_name(char *out, size_t outsize, long first, long last, int attempt, const char *owner)
+{
+	if (first == last)
+		snprintf(out, outsize, "frame%04ld.try%d.%s.log", first, attempt, owner);
+	else
+		snprintf(out, outsize, "frame%04ld-%04ld.try%d.%s.log", first, last, attempt, owner);
+}
+
+bool job_log_parse(const char *name, long *first, long *last, long *attempt)
+{
+	int n = 0;
+	if (sscanf(name, "frame%ld-%ld.try%ld%n", first, last, attempt, &n) == 3 && n)
+		return true;
+	n = 0;
+	if (sscanf(name, "frame%ld.try%ld%n", first, attempt, &n) == 2 && n) {
+		*last = *first;
+		return true;
+	}
+	return false;
 }

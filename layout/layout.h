@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "util.h"
@@ -199,6 +200,47 @@ int job_change_state(const struct spool *sp, const char *name, enum job_state to
 int job_change_priority(const struct spool *sp, const char *name, int priority);
 
 #include "ticket.h"
+
+/* A job's own files and folders, by what they are: the one place their
+ * names are spelled (jobs/NAME/...). */
+enum job_file {
+	JOB_FILE_DESC,      /* job.ini: the normalised description intake wrote */
+	JOB_FILE_STATUS,    /* status.ini */
+	JOB_FILE_BILLING,   /* billing.ini: written when the job ends */
+	JOB_FILE_NOTICES,   /* notifications.log: the mails sent about it */
+	JOB_FILE_PAGE,      /* index.html: its status page */
+	JOB_FILE_CONTACT,   /* previews/contact.png: the contact sheet */
+	JOB_FILE_RESULT,    /* result.ini: in a linked site's result, what it says */
+	JOB_FILE_COUNT,
+};
+enum job_dir {
+	JOB_DIR_FILES,    /* files/: the unpacked scene */
+	JOB_DIR_FRAMES,   /* frames/: the tickets' folders */
+	JOB_DIR_OUTPUT,   /* output/: published frames */
+	JOB_DIR_PREVIEWS, /* previews/: thumbnails and the contact sheet */
+	JOB_DIR_LOGS,     /* logs/: one log per attempt */
+	JOB_DIR_BLOCKED,  /* blocked/: hosts that stopped taking its frames */
+	JOB_DIR_COUNT,
+};
+const char *job_file_name(enum job_file f);
+const char *job_dir_name(enum job_dir d);
+/* jobs/NAME/D (made when MAKE), beneath the job's folder, through no link. */
+int job_subdir_open(int jobfd, enum job_dir d, bool make);
+/* Open, read (at most MAX bytes; a regular file only), write (atomically),
+ * stat or parse (.ini) one of a job's files. -1/NULL with errno. */
+int job_file_open(int jobfd, enum job_file f, int flags, mode_t mode);
+char *job_file_read(int jobfd, enum job_file f, size_t max, size_t *len);
+int job_file_write(int jobfd, enum job_file f, const char *data, size_t len);
+int job_file_stat(int jobfd, enum job_file f, struct stat *st);
+struct ini *job_file_ini(int jobfd, enum job_file f, char *err, size_t errsize);
+/* A job's description, read back from the job.ini intake normalised (the
+ * one loader after intake). 0, or -1 with one sentence in ERR. */
+struct job_desc;
+int job_desc_load(int jobfd, struct job_desc *jd, char *err, size_t errsize);
+/* An attempt's log: logs/frameF.tryN.OWNER.log, or frameF-L.tryN... for a
+ * run of frames in one process; parsed back (OWNER may be NULL). */
+void job_log_name(char *out, size_t outsize, long first, long last, int attempt, const char *owner);
+bool job_log_parse(const char *name, long *first, long *last, long *attempt);
 
 /* Publish a checked frame: IMAGE (a complete file on the same
  * filesystem) becomes output/NAME of the job, flushed first when the site
