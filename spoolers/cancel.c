@@ -1,7 +1,6 @@
-/* cancel.c - hf-cancel: act on one request dropped into cancel/: cancel the
- * job it names (with or without an extension, a site told when the job was
- * sent there), then remove the request. Distrusts the request: anyone may
- * drop any name there, so it is checked as a job's name before use. */
+/* cancel.c - hf-cancel: cancel the job a request dropped into cancel/ names
+ * (with or without an extension; a site it was sent to is told), then remove
+ * the request. Distrusts the request's name: checked as a job's name first. */
 #define _GNU_SOURCE
 #include "site.h"
 

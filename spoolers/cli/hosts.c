@@ -1,7 +1,6 @@
-/* hosts.c - what hotfarm shows of the machines, changing nothing: each
- * render host, each slot, each linked site, as text or JSON. Distrusts the
- * host records, slot files and site summaries it reads (agents and peers
- * wrote them): layout/ checks them as it reads, free text is escaped. */
+/* hosts.c - hotfarm's views of machines: hosts, slots, linked sites, as text
+ * or JSON. Distrusts the records agents and peers wrote: layout/ checks them
+ * as it reads, free text is escaped before a terminal. */
 #define _GNU_SOURCE
 #include "cli.h"
 #include "../site.h"

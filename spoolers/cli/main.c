@@ -1,8 +1,6 @@
-/* main.c - hotfarm, the command a person types: the table of its commands
- * (each with its handler, usage and own options), the options every command
- * takes, init (create or repair a spool) and the hand-off of sync to the
- * stage hf-sync. Distrusts the words typed: an unknown command or a wrong
- * count of words is a usage error, and a name is escaped when echoed. */
+/* main.c - hotfarm, the command a person types: the command table (handler,
+ * usage, own options), init, and sync handed to hf-sync. Distrusts the words
+ * typed: unknown commands and wrong counts are usage errors, echoes escaped. */
 #define _GNU_SOURCE
 #include "cli.h"
 

@@ -1,7 +1,6 @@
-/* show.c - what hotfarm shows of the jobs, changing nothing: status, watch,
- * jobs, a frame's log, billing, as text or JSON (and the JSON and escaping
- * helpers hosts.c shares). Distrusts what it reads from the spool (status,
- * logs' names, owners): escaped before it reaches a terminal. */
+/* show.c - hotfarm's views of jobs: status, watch, jobs, a frame's log,
+ * billing, as text or JSON (and the JSON and escaping helpers). Distrusts
+ * what it reads from the spool: free text is escaped before a terminal. */
 #define _GNU_SOURCE
 #include "cli.h"
 #include "../../layout/ini.h"

@@ -1,6 +1,5 @@
-/* steer.c - how hotfarm steers the farm: hold, release, priority, cancel,
- * outsource a job; retry its failed frames, kill one running frame; drain
- * and undrain a host. Each change is a rename or a small file made through
+/* steer.c - hotfarm's steering: hold, release, priority, cancel, outsource,
+ * retry, kill-frame, drain, undrain, each a rename or small file made through
  * layout/. Distrusts the names typed: checked before any path is made. */
 #define _GNU_SOURCE
 #include "cli.h"

@@ -1,8 +1,6 @@
-/* submit.c - hotfarm submit: pack a scene file or folder with a job.ini made
- * from the options into one tar, and drop it into inbox/ under a temporary
- * name then a rename, so that an artist never writes tar or ini by hand.
- * Trusts the user running it; distrusts nothing but the option values,
- * which the farm's intake checks again anyway. */
+/* submit.c - hotfarm submit: pack a scene file or folder and a job.ini made
+ * from the options into one tar, dropped into inbox/ by a rename. Distrusts
+ * only the option values, checked here as intake checks them again. */
 #define _GNU_SOURCE
 #include "cli.h"
 #include "../../layout/ini.h"
