@@ -30,7 +30,7 @@ LAYOUT_HDR := $(wildcard layout/*.h)
 LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=$(OBJ)/layout/%.o)
 
 PROGRAMS := $(addprefix $(BIN)/,hotfarm watcherd hf-intake hf-route render-agent hf-check hf-status hf-notify \
-	hf-collect hf-send hf-confine libhfwrap.so)
+	hf-collect hf-send hf-sync hf-cancel hf-confine libhfwrap.so)
 SITE_OBJ := $(OBJ)/spoolers/sitepack.o $(OBJ)/spoolers/siteload.o
 
 all: $(PROGRAMS)
@@ -64,10 +64,21 @@ $(BIN)/hf-send: $(OBJ)/spoolers/send.o $(SITE_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -larchive -liniparser
 
-$(BIN)/hotfarm: $(OBJ)/spoolers/hotfarm.o $(OBJ)/spoolers/submit.o $(OBJ)/spoolers/views.o $(OBJ)/spoolers/sync.o \
-		$(SITE_OBJ) $(OBJ)/liblayout.a
+# the CLI (spoolers/cli/); its sync is hf-sync's, which it runs
+CLI_OBJ := $(addprefix $(OBJ)/spoolers/cli/,main.o show.o hosts.o steer.o submit.o)
+$(CLI_OBJ): spoolers/cli/cli.h
+$(BIN)/hotfarm: $(CLI_OBJ) $(SITE_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -larchive -lrsync -lnettle -liniparser
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -larchive -liniparser
+
+# the site link's stage: push sites/PEER/out/, or --serve a peer
+$(BIN)/hf-sync: $(OBJ)/spoolers/sync.o $(OBJ)/liblayout.a
+	@mkdir -p $(BIN)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lrsync -lnettle -liniparser
+
+$(BIN)/hf-cancel: $(OBJ)/spoolers/cancel.o $(OBJ)/spoolers/siteload.o $(OBJ)/liblayout.a
+	@mkdir -p $(BIN)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
 $(BIN)/render-agent: $(OBJ)/spoolers/agent.o $(OBJ)/spoolers/probe.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
@@ -166,7 +177,8 @@ I_ETC := $(if $(filter /usr,$(PREFIX)),/etc/hotfarm)
 I_CONF := $(or $(I_ETC),$(I_SHARE))
 I_MAN := $(PREFIX)/share/man
 I_UNITS := $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
-HELPERS := hf-intake hf-route hf-check hf-status hf-notify hf-collect hf-send hf-confine libhfwrap.so
+HELPERS := hf-intake hf-route hf-check hf-status hf-notify hf-collect hf-send hf-sync hf-cancel hf-confine \
+	libhfwrap.so
 MAN_PAGES := spoolers/hotfarm.1 watcherd/watcherd.8 spoolers/render-agent.8 conf/hotfarm.ini.5 conf/job.ini.5
 UNITS := conf/systemd/watcherd@.service conf/systemd/render-agent@.service
 CONF_FILES := hotfarm.ini $(patsubst conf/%,%,$(wildcard conf/packages/*.ini))

@@ -1,13 +1,13 @@
-/* sync.c - hotfarm sync: push each file of sites/PEER/out/ to a linked site
- * as a librsync delta against the best basis the peer already holds, over
- * a byte stream (the [site PEER] transport command: ssh in production);
- * and, with --serve, the peer's side: receive into sites/PEER/in/. The wire
- * protocol is versioned and framed; every field from the other side is
- * checked (frame sizes, names, sizes, hashes, signature kind). Nothing is
- * renamed into in/ before its whole-file SHA-256 matches, and nothing
- * leaves out/ before the peer acknowledged it. */
+/* sync.c - hf-sync: push each file of sites/PEER/out/ to a linked site as
+ * a librsync delta against the best basis the peer already holds, over a
+ * byte stream (the [site PEER] transport command: ssh in production); and,
+ * with --serve, the peer's side: receive into sites/PEER/in/ (`hotfarm
+ * sync` runs this program with the same words). The wire protocol is
+ * versioned and framed; every field from the other side is checked (frame
+ * sizes, names, sizes, hashes, signature kind). Nothing is renamed into in/
+ * before its whole-file SHA-256 matches, and nothing leaves out/ before the
+ * peer acknowledged it. */
 #define _GNU_SOURCE
-#include "sync.h"
 #include "../layout/ini.h"
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"
@@ -246,128 +246,187 @@ static ssize_t capped_write(void *cookie, const char *data, size_t n)
 	return (ssize_t)n;
 }
 
-static int serve_file(const struct spool *sp, struct wire *w, const char *peer, char *buf)
-{
+/* One file being received: what the steps of serve_file share, all
+ * closed by transfer_end. */
+struct transfer {
+	const struct spool *sp;
+	struct wire *w;
+	const char *peer;
+	char *buf; /* FRAME_MAX + 1 bytes */
 	char name[256], hex[65];
 	unsigned long long size;
-	if (sscanf(buf, "%255s %llu %64s", name, &size, hex) != 3 || !sync_name_ok(name) || strlen(hex) != 64 ||
-	    strspn(hex, "0123456789abcdef") != 64 || size > sp->conf.max_bytes) {
+	int basis_dir, inc, in; /* sites/PEER/.basis, .incoming, in */
+	FILE *basis, *sig, *delta, *out;
+	char tmp[300]; /* its name in .incoming/ until delivered; "" then */
+};
+
+/* The offer in t->buf: NAME SIZE SHA256. A bad one is refused (NAK). */
+static int offer_parse(struct transfer *t)
+{
+	if (sscanf(t->buf, "%255s %llu %64s", t->name, &t->size, t->hex) != 3 || !sync_name_ok(t->name) ||
+	    strlen(t->hex) != 64 || strspn(t->hex, "0123456789abcdef") != 64 || t->size > t->sp->conf.max_bytes) {
 		char shown[120];
-		text_escape(buf, shown, sizeof shown);
-		warn("peer %s offered a file hotfarm refuses: '%s'", peer, shown);
-		frame_send(w, F_NAK, "- bad offer", 11);
+		text_escape(t->buf, shown, sizeof shown);
+		warn("peer %s offered a file hotfarm refuses: '%s'", t->peer, shown);
+		frame_send(t->w, F_NAK, "- bad offer", 11);
 		return -1;
 	}
-	int basis_dir = site_dir_open(sp, peer, ".basis"), inc = site_dir_open(sp, peer, ".incoming"),
-	    in = site_dir_open(sp, peer, "in");
-	if (basis_dir < 0 || inc < 0 || in < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to open sites/%s", peer);
-	/* every way out goes through done: a failed transfer ends the
-	 * session, but its folders and files must not stay open */
-	int rc = -1;
-	FILE *sig = NULL, *delta = NULL, *out = NULL;
-	char tmp[300] = "";
-	/* what we last received under this name: the same again is not
-	 * delivered twice */
-	FILE *basis = open_at(basis_dir, name);
-	char have[65] = "";
-	if (basis && sha256_file(basis, have) == 0 && !strcmp(have, hex)) {
-		/* already here (its acknowledgement was lost): nothing twice */
-		frame_send(w, F_SIG_END, NULL, 0);
-		char t;
-		size_t n;
-		while (frame_recv(w, &t, buf, &n) == 0 && t == F_DELTA)
-			;
-		snprintf(buf, FRAME_MAX, "%s %s", name, hex);
-		rc = frame_send(w, F_ACK, buf, strlen(buf));
-		goto done;
-	}
-	if (!basis)
-		basis = basis_open(basis_dir, name, hex);
-	if (!basis)
-		basis = fopen("/dev/null", "rbe");
+	return 0;
+}
+
+static void transfer_end(struct transfer *t)
+{
+	if (*t->tmp)
+		unlinkat(t->inc, t->tmp, 0);
+	if (t->out)
+		fclose(t->out);
+	if (t->basis)
+		fclose(t->basis);
+	if (t->sig)
+		fclose(t->sig);
+	if (t->delta)
+		fclose(t->delta);
+	close(t->basis_dir), close(t->inc), close(t->in);
+}
+
+/* The file is here already (its acknowledgement was lost): no signature,
+ * the delta ignored, acknowledged again; nothing is delivered twice. */
+static int serve_again(struct transfer *t)
+{
+	frame_send(t->w, F_SIG_END, NULL, 0);
+	char type;
+	size_t n;
+	while (frame_recv(t->w, &type, t->buf, &n) == 0 && type == F_DELTA)
+		;
+	snprintf(t->buf, FRAME_MAX, "%s %s", t->name, t->hex);
+	return frame_send(t->w, F_ACK, t->buf, strlen(t->buf));
+}
+
+/* The signature of the basis out, the peer's delta in. */
+static int delta_receive(struct transfer *t)
+{
+	if (!t->basis)
+		t->basis = basis_open(t->basis_dir, t->name, t->hex);
+	if (!t->basis)
+		t->basis = fopen("/dev/null", "rbe");
 	struct stat bst;
-	fstat(fileno(basis), &bst);
+	fstat(fileno(t->basis), &bst);
 	/* recommended kind and block size; the shortest strong sum that is
 	 * safe for this size (librsync's "minimum"): a smaller signature on
 	 * the wire, and BLAKE2 all the same */
 	rs_magic_number magic = 0;
 	size_t block = 0, strong = (size_t)-1;
-	sig = tmpfile(), delta = tmpfile();
-	if (!sig || !delta || rs_sig_args(bst.st_size, &magic, &block, &strong) != RS_DONE ||
-	    rs_sig_file(basis, sig, block, strong, magic, NULL) != RS_DONE)
+	t->sig = tmpfile(), t->delta = tmpfile();
+	if (!t->sig || !t->delta || rs_sig_args(bst.st_size, &magic, &block, &strong) != RS_DONE ||
+	    rs_sig_file(t->basis, t->sig, block, strong, magic, NULL) != RS_DONE)
 		die(EXIT_TEMPFAIL, "unable to make a signature");
-	if (stream_send(w, sig, F_SIG, F_SIG_END) < 0 ||
-	    stream_recv(w, delta, F_DELTA, F_DELTA_END, size + size / 4 + (1 << 20), buf) < 0)
-		goto done;
-	snprintf(tmp, sizeof tmp, "%s.%ld", name, (long)getpid());
-	int nfd = openat(inc, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	out = nfd < 0 ? NULL : fdopen(nfd, "w+b");
-	if (nfd >= 0 && !out)
+	if (stream_send(t->w, t->sig, F_SIG, F_SIG_END) < 0 ||
+	    stream_recv(t->w, t->delta, F_DELTA, F_DELTA_END, t->size + t->size / 4 + (1 << 20), t->buf) < 0)
+		return -1;
+	return 0;
+}
+
+/* The basis patched with the delta into .incoming/, at most the size
+ * offered; a delta that does not apply or makes more is refused (NAK). */
+static int delta_apply(struct transfer *t)
+{
+	snprintf(t->tmp, sizeof t->tmp, "%s.%ld", t->name, (long)getpid());
+	int nfd = openat(t->inc, t->tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	t->out = nfd < 0 ? NULL : fdopen(nfd, "w+b");
+	if (nfd >= 0 && !t->out)
 		close(nfd);
-	rewind(basis);
-	struct capped cap = {.out = out, .left = size};
-	FILE *patched = out ? fopencookie(&cap, "w", (cookie_io_functions_t){.write = capped_write}) : NULL;
-	rs_result pr = patched ? rs_patch_file(basis, delta, patched, NULL) : RS_IO_ERROR;
+	rewind(t->basis);
+	struct capped cap = {.out = t->out, .left = t->size};
+	FILE *patched = t->out ? fopencookie(&cap, "w", (cookie_io_functions_t){.write = capped_write}) : NULL;
+	rs_result pr = patched ? rs_patch_file(t->basis, t->delta, patched, NULL) : RS_IO_ERROR;
 	if (patched && fclose(patched) != 0)
 		pr = RS_IO_ERROR;
 	if (cap.over) {
-		warn("peer %s: the delta for %s makes more than the %llu bytes offered; not taken", peer, name, size);
-		frame_send(w, F_NAK, "- delta makes more than offered", 31);
-		goto done;
+		warn("peer %s: the delta for %s makes more than the %llu bytes offered; not taken", t->peer, t->name,
+		     t->size);
+		frame_send(t->w, F_NAK, "- delta makes more than offered", 31);
+		return -1;
 	}
-	if (pr != RS_DONE || fflush(out) != 0) {
-		warn("peer %s: the delta for %s does not apply", peer, name);
-		frame_send(w, F_NAK, "- delta does not apply", 22);
-		goto done;
+	if (pr != RS_DONE || fflush(t->out) != 0) {
+		warn("peer %s: the delta for %s does not apply", t->peer, t->name);
+		frame_send(t->w, F_NAK, "- delta does not apply", 22);
+		return -1;
 	}
+	return 0;
+}
+
+/* The patched file must have the size and SHA-256 offered (NAK if not). */
+static int received_check(struct transfer *t)
+{
 	struct stat nst;
 	char got[65] = "";
-	fstat(fileno(out), &nst);
-	if ((unsigned long long)nst.st_size != size || sha256_file(out, got) < 0 || strcmp(got, hex)) {
-		warn("peer %s: %s arrived damaged (size %lld, sha256 %s); not taken", peer, name, (long long)nst.st_size,
-		     got);
-		snprintf(buf, FRAME_MAX, "%s damaged in transit", name);
-		frame_send(w, F_NAK, buf, strlen(buf));
-		goto done;
+	fstat(fileno(t->out), &nst);
+	if ((unsigned long long)nst.st_size != t->size || sha256_file(t->out, got) < 0 || strcmp(got, t->hex)) {
+		warn("peer %s: %s arrived damaged (size %lld, sha256 %s); not taken", t->peer, t->name,
+		     (long long)nst.st_size, got);
+		snprintf(t->buf, FRAME_MAX, "%s damaged in transit", t->name);
+		frame_send(t->w, F_NAK, t->buf, strlen(t->buf));
+		return -1;
 	}
+	return 0;
+}
+
+/* Keep the file as the next basis, then deliver it: in/ never sees a
+ * partial file, and a repeated offer finds it in .basis/. NAK if not. */
+static int received_store(struct transfer *t)
+{
 	if (sync_writes)
-		fsync(fileno(out));
-	/* keep it as the next basis, then deliver it: in/ never sees a
-	 * partial file, and a repeated offer finds it in .basis/ */
+		fsync(fileno(t->out));
 	char btmp[300];
-	snprintf(btmp, sizeof btmp, ".%s.%ld", name, (long)getpid());
+	snprintf(btmp, sizeof btmp, ".%s.%ld", t->name, (long)getpid());
 	/* jobs and results are also found by their content (a job sent again
 	 * under another name) */
 	char byhash[80];
-	snprintf(byhash, sizeof byhash, ".sha/%s", hex);
-	mkdirat(basis_dir, ".sha", 0755);
-	if ((has_suffix(name, ".job.tar") || has_suffix(name, ".result.tar")) &&
-	    linkat(inc, tmp, basis_dir, byhash, 0) < 0 && errno != EEXIST)
-		warn("unable to index %s by its content: %s", name, strerror(errno));
-	if (linkat(inc, tmp, basis_dir, btmp, 0) < 0 || site_publish(basis_dir, btmp, basis_dir, name, true) < 0 ||
-	    site_publish(inc, tmp, in, name, false) < 0) {
+	snprintf(byhash, sizeof byhash, ".sha/%s", t->hex);
+	mkdirat(t->basis_dir, ".sha", 0755);
+	if ((has_suffix(t->name, ".job.tar") || has_suffix(t->name, ".result.tar")) &&
+	    linkat(t->inc, t->tmp, t->basis_dir, byhash, 0) < 0 && errno != EEXIST)
+		warn("unable to index %s by its content: %s", t->name, strerror(errno));
+	if (linkat(t->inc, t->tmp, t->basis_dir, btmp, 0) < 0 ||
+	    site_publish(t->basis_dir, btmp, t->basis_dir, t->name, true) < 0 ||
+	    site_publish(t->inc, t->tmp, t->in, t->name, false) < 0) {
 		int e = errno;
-		snprintf(buf, FRAME_MAX, "%s could not be stored: %s", name, strerror(e));
-		frame_send(w, F_NAK, buf, strlen(buf));
-		goto done;
+		snprintf(t->buf, FRAME_MAX, "%s could not be stored: %s", t->name, strerror(e));
+		frame_send(t->w, F_NAK, t->buf, strlen(t->buf));
+		return -1;
 	}
-	*tmp = 0; /* delivered: nothing to clear */
-	say("received %s from %s (%llu bytes)", name, peer, size);
-	snprintf(buf, FRAME_MAX, "%s %s", name, hex);
-	rc = frame_send(w, F_ACK, buf, strlen(buf));
-done:
-	if (*tmp)
-		unlinkat(inc, tmp, 0);
-	if (out)
-		fclose(out);
-	if (basis)
-		fclose(basis);
-	if (sig)
-		fclose(sig);
-	if (delta)
-		fclose(delta);
-	close(basis_dir), close(inc), close(in);
+	*t->tmp = 0; /* delivered: nothing to clear */
+	return 0;
+}
+
+/* One offer (in BUF): refused, acknowledged again, or received whole and
+ * delivered. -1 ends the session (the peer sends that file again next
+ * time). Every way out goes through transfer_end: a failed transfer ends
+ * the session, but its folders and files must not stay open. */
+static int serve_file(const struct spool *sp, struct wire *w, const char *peer, char *buf)
+{
+	struct transfer t = {.sp = sp, .w = w, .peer = peer, .buf = buf};
+	if (offer_parse(&t) < 0)
+		return -1;
+	t.basis_dir = site_dir_open(sp, peer, ".basis");
+	t.inc = site_dir_open(sp, peer, ".incoming");
+	t.in = site_dir_open(sp, peer, "in");
+	if (t.basis_dir < 0 || t.inc < 0 || t.in < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to open sites/%s", peer);
+	/* what we last received under this name: the same again is not
+	 * delivered twice */
+	t.basis = open_at(t.basis_dir, t.name);
+	char have[65] = "";
+	int rc = -1;
+	if (t.basis && sha256_file(t.basis, have) == 0 && !strcmp(have, t.hex)) {
+		rc = serve_again(&t);
+	} else if (delta_receive(&t) == 0 && delta_apply(&t) == 0 && received_check(&t) == 0 &&
+		   received_store(&t) == 0) {
+		say("received %s from %s (%llu bytes)", t.name, peer, t.size);
+		snprintf(buf, FRAME_MAX, "%s %s", t.name, t.hex);
+		rc = frame_send(w, F_ACK, buf, strlen(buf));
+	}
+	transfer_end(&t);
 	return rc;
 }
 
@@ -562,32 +621,9 @@ static int push_peer(const struct spool *sp, const char *peer, const char *trans
 	return failed ? EXIT_TEMPFAIL : EXIT_OK;
 }
 
-int cmd_sync(const struct spool *sp, int argc, char **argv)
+/* Push to PEER, or to every linked site when PEER is NULL. */
+static int push_all(const struct spool *sp, const char *peer)
 {
-	const char *peer = NULL;
-	bool serve = false;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--serve"))
-			serve = true;
-		else if (!strcmp(argv[i], "--peer") && i + 1 < argc)
-			peer = argv[++i];
-		else if (!peer && argv[i][0] != '-')
-			peer = argv[i];
-		else
-			die(EXIT_BADINPUT, "usage: hotfarm sync [PEER] | hotfarm sync --serve --peer PEER");
-	}
-	signal(SIGPIPE, SIG_IGN);
-	char lower[128] = "";
-	if (peer) {
-		snprintf(lower, sizeof lower, "%s", peer);
-		str_lower(lower);
-		peer = lower;
-	}
-	if (serve) {
-		if (!peer)
-			die(EXIT_BADINPUT, "hotfarm sync --serve needs --peer NAME (pinned by the ssh key's forced command)");
-		return sync_serve(sp, peer);
-	}
 	int rc = EXIT_OK, linked = 0;
 	for (int i = 0; i < sp->conf.nlinks; i++) {
 		const struct site_link *l = &sp->conf.links[i];
@@ -600,5 +636,59 @@ int cmd_sync(const struct spool *sp, int argc, char **argv)
 	}
 	if (!linked)
 		die(EXIT_BADINPUT, peer ? "no [site %s] in conf/hotfarm.ini" : "no linked sites in conf/hotfarm.ini", peer);
+	return rc;
+}
+
+/* ---- main ------------------------------------------------------------------------- */
+
+#define USAGE "usage: hf-sync [--spool DIR] [PEER] | hf-sync [--spool DIR] --serve --peer PEER"
+
+int main(int argc, char **argv)
+{
+	msg_init("hf-sync");
+	spooler_start(); /* started by watcherd: dies with it, logs in its form */
+	const char *spool = NULL, *peer = NULL;
+	bool serve = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("%s\nPush the files in sites/PEER/out/ (every linked PEER's, without one) to\n"
+			       "that site as librsync deltas; or, with --serve, be the receiving end of a\n"
+			       "link from PEER on stdin and stdout. hotfarm sync runs this.\n",
+			       USAGE);
+			return EXIT_OK;
+		} else if (!strcmp(argv[i], "--spool") && i + 1 < argc) {
+			spool = argv[++i];
+		} else if (!strncmp(argv[i], "--spool=", 8)) {
+			spool = argv[i] + 8;
+		} else if (!strcmp(argv[i], "--serve")) {
+			serve = true;
+		} else if (!strcmp(argv[i], "--peer") && i + 1 < argc) {
+			peer = argv[++i];
+		} else if (!peer && argv[i][0] != '-') {
+			peer = argv[i];
+		} else {
+			die(EXIT_BADINPUT, USAGE);
+		}
+	}
+	struct spool sp;
+	char err[1024];
+	if (spool_open(spool ? spool : spool_default(), &sp, err, sizeof err) < 0)
+		die(EXIT_TEMPFAIL, "%s", err);
+	signal(SIGPIPE, SIG_IGN);
+	char lower[128] = "";
+	if (peer) {
+		snprintf(lower, sizeof lower, "%s", peer);
+		str_lower(lower);
+		peer = lower;
+	}
+	int rc;
+	if (serve) {
+		if (!peer)
+			die(EXIT_BADINPUT, "hotfarm sync --serve needs --peer NAME (pinned by the ssh key's forced command)");
+		rc = sync_serve(&sp, peer);
+	} else {
+		rc = push_all(&sp, peer);
+	}
+	spool_close(&sp);
 	return rc;
 }

@@ -427,7 +427,7 @@ static void start_cancels(void)
 {
 	while (cancel_pending.n && running[CHILD_CANCEL] < 2) {
 		char *req = cancel_pending.v[--cancel_pending.n];
-		char *argv[] = {prog("hotfarm"), "--spool", sp.path, "cancel-drop", req, NULL};
+		char *argv[] = {prog("hf-cancel"), "--spool", sp.path, "--", req, NULL};
 		spawn(CHILD_CANCEL, req, argv);
 		free(argv[0]);
 		free(req);
@@ -577,7 +577,7 @@ static void sync_due(void)
 		struct peer_sync *p = dir_has_names(dirfd(d), out) ? peer_get(e->d_name) : NULL;
 		if (!p || mono_us() < p->next || child_has_key(CHILD_SYNC, p->name))
 			continue;
-		char *argv[] = {prog("hotfarm"), "--spool", sp.path, "sync", p->name, NULL};
+		char *argv[] = {prog("hf-sync"), "--spool", sp.path, p->name, NULL};
 		spawn(CHILD_SYNC, p->name, argv);
 		free(argv[0]);
 	}

@@ -25,7 +25,7 @@ build/fuzz/%.o: %.c $(LAYOUT_HDR) spoolers/site.h tests/fuzz/fuzzspool.h
 
 # the archive and sync harnesses include the spooler they drive
 build/fuzz/tests/fuzz/fuzz_archive.o: spoolers/intake.c
-build/fuzz/tests/fuzz/fuzz_sync.o: spoolers/sync.c spoolers/sync.h
+build/fuzz/tests/fuzz/fuzz_sync.o: spoolers/sync.c
 
 build/fuzz/liblayout.a: $(FUZZ_LAYOUT_OBJ)
 	ar rcs $@ $^

@@ -1,12 +1,16 @@
 /* fuzz_sync.c - libFuzzer target: what a linked site's peer sends to
- * `hotfarm sync --serve`. The bytes are the peer's side of one session
- * (hello, offers, signatures ignored, deltas, quit), fed to the serving
- * side's own code (spoolers/sync.c is included) from a memory file on a
- * throwaway spool made at start-up; what the server answers goes to
- * /dev/null. Everything received for the peer (in/, .basis/, .incoming/)
- * goes after each run, so that every input starts from the same spool;
- * nothing may have been written elsewhere, nor stay open. */
+ * `hf-sync --serve` (`hotfarm sync --serve`). The bytes are the peer's side
+ * of one session (hello, offers, signatures ignored, deltas, quit), fed to
+ * the serving side's own code (spoolers/sync.c is included, its main
+ * renamed) from a memory file on a throwaway spool made at start-up; what
+ * the server answers goes to /dev/null. Everything received for the peer
+ * (in/, .basis/, .incoming/) goes after each run, so that every input
+ * starts from the same spool; nothing may have been written elsewhere, nor
+ * stay open. */
+#define main hf_sync_main
+int hf_sync_main(int argc, char **argv);
 #include "../../spoolers/sync.c"
+#undef main
 
 #include <stdint.h>
 #include <sys/mman.h>

@@ -1,13 +1,10 @@
-/* submit.c - hotfarm submit: pack a scene file or folder with a job.ini made
- * from the options into one tar, and drop it into inbox/ under a temporary
- * name then a rename, so that an artist never writes tar or ini by hand.
- * Trusts the user running it; distrusts nothing but the option values,
- * which the farm's intake checks again anyway. */
+/* submit.c - hotfarm submit: pack a scene file or folder and a job.ini made
+ * from the options into one tar, dropped into inbox/ by a rename. Distrusts
+ * only the option values, checked here as intake checks them again. */
 #define _GNU_SOURCE
-#include "submit.h"
-#include "../layout/ini.h"
-#include "../layout/jobdesc.h"
-#include "../layout/layout.h"
+#include "cli.h"
+#include "../../layout/ini.h"
+#include "../../layout/jobdesc.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -104,7 +101,21 @@ static void kv(struct buf *b, const char *key, const char *value)
 		buf_printf(b, "%s = %s\n", key, ini_quote(value, q, sizeof q));
 }
 
-int cmd_submit(const struct spool *sp, int argc, char **argv)
+/* One submission: the options, the scene they point at, and the job. */
+struct submission {
+	const char *frames, *package, *name, *scene, *path;
+	struct buf job, render, requires; /* lines of [job], [render] and [requires] from the options */
+	struct strlist after;
+	struct stat st;                   /* of PATH */
+	char dir[PATH_MAX];               /* PATH, when it is a folder */
+	char scene_name[NAME_MAX + 1];    /* the scene, in the job's files */
+	char stem[NAME_MAX + 1];          /* the job's name when none is given */
+	char final[NAME_MAX_LEN + 1];     /* the job's name */
+	struct buf ini;                   /* its job.ini */
+};
+
+/* The options into S; -1 when getopt refused one (it said why). */
+static int submit_options(struct submission *s, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"frames", required_argument, 0, 'f'}, {"package", required_argument, 0, 'p'},
@@ -116,127 +127,137 @@ int cmd_submit(const struct spool *sp, int argc, char **argv)
 		{"timeout", required_argument, 0, 't'}, {"email", required_argument, 0, 'e'},
 		{"owner", required_argument, 0, 'O'}, {"args", required_argument, 0, 'A'},
 		{"limits", required_argument, 0, 'l'}, {0, 0, 0, 0}};
-	const char *frames = NULL, *package = "povray", *name = NULL, *scene = NULL;
-	struct buf job = {0}, render = {0}, requires = {0};
-	struct strlist after = {0};
 	int c;
 	optind = 0; /* glibc: a full restart of getopt */
 	while ((c = getopt_long(argc, argv, "f:p:P:W:H:r:a:n:s:o:c:R:t:e:O:A:l:", opts, NULL)) != -1) {
 		switch (c) {
-		case 'f': frames = optarg; break;
-		case 'p': package = optarg; break;
-		case 'P': kv(&job, "priority", optarg); break;
-		case 'W': kv(&render, "width", optarg); break;
-		case 'H': kv(&render, "height", optarg); break;
-		case 'o': kv(&render, "output", optarg); break;
-		case 'A': kv(&render, "args", optarg); break;
-		case 'c': kv(&job, "chunk", optarg); break;
-		case 'R': kv(&job, "retries", optarg); break;
-		case 't': kv(&job, "timeout", optarg); break;
-		case 'e': kv(&job, "email", optarg); break;
-		case 'O': kv(&job, "owner", optarg); break;
-		case 'l': kv(&job, "limits", optarg); break;
-		case 'n': name = optarg; break;
-		case 's': scene = optarg; break;
-		case 'a': strlist_add(&after, optarg); break;
+		case 'f': s->frames = optarg; break;
+		case 'p': s->package = optarg; break;
+		case 'P': kv(&s->job, "priority", optarg); break;
+		case 'W': kv(&s->render, "width", optarg); break;
+		case 'H': kv(&s->render, "height", optarg); break;
+		case 'o': kv(&s->render, "output", optarg); break;
+		case 'A': kv(&s->render, "args", optarg); break;
+		case 'c': kv(&s->job, "chunk", optarg); break;
+		case 'R': kv(&s->job, "retries", optarg); break;
+		case 't': kv(&s->job, "timeout", optarg); break;
+		case 'e': kv(&s->job, "email", optarg); break;
+		case 'O': kv(&s->job, "owner", optarg); break;
+		case 'l': kv(&s->job, "limits", optarg); break;
+		case 'n': s->name = optarg; break;
+		case 's': s->scene = optarg; break;
+		case 'a': strlist_add(&s->after, optarg); break;
 		case 'r': {
 			char *eq = strchr(optarg, '=');
 			if (!eq || eq == optarg)
 				die(EXIT_BADINPUT, "--requires takes KEY=PATTERN, like version=3.7.*");
 			*eq = 0;
-			kv(&requires, optarg, eq + 1);
+			kv(&s->requires, optarg, eq + 1);
 			break;
 		}
-		default: return EXIT_BADINPUT;
+		default: return -1;
 		}
 	}
 	if (optind != argc - 1)
 		die(EXIT_BADINPUT, "usage: hotfarm submit PATH --frames 1-100 [options]; see hotfarm submit --help");
-	const char *path = argv[optind];
-	struct stat st;
-	if (stat(path, &st) < 0)
-		die_errno(EXIT_BADINPUT, "cannot submit %s", path);
-	char dir[PATH_MAX], scene_name[NAME_MAX + 1], stemsrc[NAME_MAX + 1];
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	if (!*base) { /* "shot/" */
-		snprintf(dir, sizeof dir, "%s", path);
-		dir[strlen(dir) - 1] = 0;
-		base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
-	}
-	snprintf(stemsrc, sizeof stemsrc, "%s", base);
-	char *dot = strrchr(stemsrc, '.');
-	if (S_ISREG(st.st_mode) && dot && dot != stemsrc)
-		*dot = 0;
-	if (S_ISDIR(st.st_mode)) {
-		snprintf(dir, sizeof dir, "%s", path);
-		if (scene)
-			snprintf(scene_name, sizeof scene_name, "%s", scene);
-		else if (!find_scene(dir, package, scene_name, sizeof scene_name))
-			die(EXIT_BADINPUT, "which file in %s is the scene? say --scene FILE", path);
-	} else if (S_ISREG(st.st_mode)) {
-		snprintf(scene_name, sizeof scene_name, "%s", base);
-	} else {
-		die(EXIT_BADINPUT, "%s is neither a scene file nor a folder", path);
-	}
-	if (!frames)
-		die(EXIT_BADINPUT, "say which frames to render: --frames 1-100");
+	s->path = argv[optind];
+	return 0;
+}
 
-	/* a name not taken in jobs/, rejected/ or inbox/ */
-	char want[NAME_MAX_LEN + 1], final[NAME_MAX_LEN + 1];
-	name_sanitize(name ? name : stemsrc, want, sizeof want);
+/* What PATH is: a scene file, or a folder and the scene in it; and the
+ * stem of its name. */
+static void submit_source(struct submission *s)
+{
+	if (stat(s->path, &s->st) < 0)
+		die_errno(EXIT_BADINPUT, "cannot submit %s", s->path);
+	const char *base = strrchr(s->path, '/') ? strrchr(s->path, '/') + 1 : s->path;
+	if (!*base) { /* "shot/" */
+		snprintf(s->dir, sizeof s->dir, "%s", s->path);
+		s->dir[strlen(s->dir) - 1] = 0;
+		base = strrchr(s->dir, '/') ? strrchr(s->dir, '/') + 1 : s->dir;
+	}
+	snprintf(s->stem, sizeof s->stem, "%s", base);
+	char *dot = strrchr(s->stem, '.');
+	if (S_ISREG(s->st.st_mode) && dot && dot != s->stem)
+		*dot = 0;
+	if (S_ISDIR(s->st.st_mode)) {
+		snprintf(s->dir, sizeof s->dir, "%s", s->path);
+		if (s->scene)
+			snprintf(s->scene_name, sizeof s->scene_name, "%s", s->scene);
+		else if (!find_scene(s->dir, s->package, s->scene_name, sizeof s->scene_name))
+			die(EXIT_BADINPUT, "which file in %s is the scene? say --scene FILE", s->path);
+	} else if (S_ISREG(s->st.st_mode)) {
+		snprintf(s->scene_name, sizeof s->scene_name, "%s", base);
+	} else {
+		die(EXIT_BADINPUT, "%s is neither a scene file nor a folder", s->path);
+	}
+}
+
+/* A name not taken in jobs/, rejected/ or inbox/. */
+static void submit_name(const struct spool *sp, struct submission *s)
+{
+	char want[NAME_MAX_LEN + 1];
+	name_sanitize(s->name ? s->name : s->stem, want, sizeof want);
 	for (int n = 1;; n++) {
 		if (n == 1)
-			snprintf(final, sizeof final, "%s", want);
+			snprintf(s->final, sizeof s->final, "%s", want);
 		else
-			snprintf(final, sizeof final, "%.*s-%d", NAME_MAX_LEN - 7, want, n);
+			snprintf(s->final, sizeof s->final, "%.*s-%d", NAME_MAX_LEN - 7, want, n);
 		char tar[NAME_MAX_LEN + 8];
-		snprintf(tar, sizeof tar, "%s.tar", final);
-		if (faccessat(spool_fd(sp, DIR_JOBS), final, F_OK, AT_SYMLINK_NOFOLLOW) &&
-		    faccessat(spool_fd(sp, DIR_REJECTED), final, F_OK, AT_SYMLINK_NOFOLLOW) &&
+		snprintf(tar, sizeof tar, "%s.tar", s->final);
+		if (faccessat(spool_fd(sp, DIR_JOBS), s->final, F_OK, AT_SYMLINK_NOFOLLOW) &&
+		    faccessat(spool_fd(sp, DIR_REJECTED), s->final, F_OK, AT_SYMLINK_NOFOLLOW) &&
 		    faccessat(spool_fd(sp, DIR_INBOX), tar, F_OK, AT_SYMLINK_NOFOLLOW))
 			break;
 	}
+}
 
-	struct buf ini = {0};
+/* The job.ini, then the farm's own check of it, before anything is dropped. */
+static void submit_describe(const struct spool *sp, struct submission *s)
+{
+	struct buf *ini = &s->ini;
 	char owner[128] = "";
 	const char *user = getenv("USER");
 	if (user)
 		snprintf(owner, sizeof owner, "%s", user);
-	buf_printf(&ini, "# written by hotfarm submit\n[job]\n");
-	kv(&ini, "name", final);
-	kv(&ini, "frames", frames);
-	if (!strstr(job.data ? job.data : "", "owner =") && *owner)
-		kv(&ini, "owner", owner);
-	if (job.data)
-		buf_add(&ini, job.data, job.len);
-	if (after.n) {
-		buf_printf(&ini, "after =");
-		for (size_t i = 0; i < after.n; i++)
-			buf_printf(&ini, "%s%s", i ? ", " : " ", after.v[i]);
-		buf_printf(&ini, "\n");
+	buf_printf(ini, "# written by hotfarm submit\n[job]\n");
+	kv(ini, "name", s->final);
+	kv(ini, "frames", s->frames);
+	if (!strstr(s->job.data ? s->job.data : "", "owner =") && *owner)
+		kv(ini, "owner", owner);
+	if (s->job.data)
+		buf_add(ini, s->job.data, s->job.len);
+	if (s->after.n) {
+		buf_printf(ini, "after =");
+		for (size_t i = 0; i < s->after.n; i++)
+			buf_printf(ini, "%s%s", i ? ", " : " ", s->after.v[i]);
+		buf_printf(ini, "\n");
 	}
-	buf_printf(&ini, "[render]\n");
-	kv(&ini, "package", package);
-	kv(&ini, "scene", scene_name);
-	if (render.data)
-		buf_add(&ini, render.data, render.len);
-	if (requires.data) {
-		buf_printf(&ini, "[requires]\n");
-		buf_add(&ini, requires.data, requires.len);
+	buf_printf(ini, "[render]\n");
+	kv(ini, "package", s->package);
+	kv(ini, "scene", s->scene_name);
+	if (s->render.data)
+		buf_add(ini, s->render.data, s->render.len);
+	if (s->requires.data) {
+		buf_printf(ini, "[requires]\n");
+		buf_add(ini, s->requires.data, s->requires.len);
 	}
-	/* the farm's own check, before anything is dropped */
 	char err[1024];
-	struct ini *parsed = ini_parse(ini.data, ini.len, "the job description", err, sizeof err);
+	struct ini *parsed = ini_parse(ini->data, ini->len, "the job description", err, sizeof err);
 	struct job_desc jd;
 	if (!parsed || job_desc_parse(parsed, "the job description", sp->conf.max_frames, &jd, err, sizeof err) < 0)
 		die(EXIT_BADINPUT, "%s", err);
 	job_desc_free(&jd);
 	ini_free(parsed);
+}
 
-	/* pack into inbox/.NAME.tar.PID, then rename: one complete drop */
+/* job.ini and the scene (or the folder's files) into one tar in
+ * inbox/.NAME.tar.PID, then a rename: one complete drop. */
+static void submit_drop(const struct spool *sp, const struct submission *s)
+{
 	char tmp[NAME_MAX_LEN + 40], tarname[NAME_MAX_LEN + 8];
-	snprintf(tmp, sizeof tmp, ".%s.tar.%ld", final, (long)getpid());
-	snprintf(tarname, sizeof tarname, "%s.tar", final);
+	snprintf(tmp, sizeof tmp, ".%s.tar.%ld", s->final, (long)getpid());
+	snprintf(tarname, sizeof tarname, "%s.tar", s->final);
 	int fd = openat(spool_fd(sp, DIR_INBOX), tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to write into %s/inbox", sp->path);
@@ -246,16 +267,17 @@ int cmd_submit(const struct spool *sp, int argc, char **argv)
 		die(EXIT_TEMPFAIL, "unable to write the job: %s", archive_error_string(a));
 	struct archive_entry *e = archive_entry_new();
 	archive_entry_set_pathname(e, "job.ini");
-	archive_entry_set_size(e, (la_int64_t)ini.len);
+	archive_entry_set_size(e, (la_int64_t)s->ini.len);
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, 0644);
-	if (archive_write_header(a, e) != ARCHIVE_OK || archive_write_data(a, ini.data, ini.len) != (la_ssize_t)ini.len)
+	if (archive_write_header(a, e) != ARCHIVE_OK ||
+	    archive_write_data(a, s->ini.data, s->ini.len) != (la_ssize_t)s->ini.len)
 		die(EXIT_TEMPFAIL, "unable to write the job: %s", archive_error_string(a));
 	archive_entry_free(e);
-	if (S_ISDIR(st.st_mode))
-		add_tree(a, dir, "");
+	if (S_ISDIR(s->st.st_mode))
+		add_tree(a, s->dir, "");
 	else
-		add_file(a, path, scene_name, &st);
+		add_file(a, s->path, s->scene_name, &s->st);
 	if (archive_write_close(a) != ARCHIVE_OK)
 		die(EXIT_TEMPFAIL, "unable to write the job: %s", archive_error_string(a));
 	archive_write_free(a);
@@ -263,11 +285,24 @@ int cmd_submit(const struct spool *sp, int argc, char **argv)
 		die_errno(EXIT_TEMPFAIL, "unable to write the job");
 	if (inbox_drop(sp, tmp, tarname) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to drop the job into inbox/");
-	printf("%s\n", final);
-	buf_free(&ini);
-	buf_free(&job);
-	buf_free(&render);
-	buf_free(&requires);
-	strlist_free(&after);
+}
+
+int cmd_submit(struct cli *cli, int argc, char **argv)
+{
+	struct submission s = {.package = "povray"};
+	if (submit_options(&s, argc, argv) < 0)
+		return EXIT_BADINPUT;
+	submit_source(&s);
+	if (!s.frames)
+		die(EXIT_BADINPUT, "say which frames to render: --frames 1-100");
+	submit_name(&cli->sp, &s);
+	submit_describe(&cli->sp, &s);
+	submit_drop(&cli->sp, &s);
+	printf("%s\n", s.final);
+	buf_free(&s.ini);
+	buf_free(&s.job);
+	buf_free(&s.render);
+	buf_free(&s.requires);
+	strlist_free(&s.after);
 	return EXIT_OK;
 }

@@ -1,0 +1,609 @@
+/* show.c - hotfarm's views of jobs: status, watch, jobs, a frame's log,
+ * billing, as text or JSON (and the JSON and escaping helpers). Distrusts
+ * what it reads from the spool: free text is escaped before a terminal. */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "../../layout/ini.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void cli_json_string(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+void cli_shown(const char *in, char *out, size_t outsize) { text_escape(in ? in : "", out, outsize); }
+
+/* ---- status ----------------------------------------------------------------- */
+
+struct job_row {
+	char name[JOBID_MAX_LEN + 1];
+	char entry[ENTRY_MAX_LEN];
+	enum job_state state;
+};
+
+static const enum job_state listing_order[] = {STATE_NEW,    STATE_QUEUED,    STATE_HELD, STATE_OUTSOURCED,
+					       STATE_FAILED, STATE_CANCELLED, STATE_DONE};
+
+static size_t collect_jobs(const struct spool *sp, struct job_row **rows)
+{
+	size_t n = 0, cap = 64;
+	*rows = xmalloc(cap * sizeof **rows);
+	for (size_t k = 0; k < sizeof listing_order / sizeof *listing_order; k++) {
+		struct strlist l = {0};
+		state_list(sp, listing_order[k], &l);
+		for (size_t i = 0; i < l.n; i++) {
+			if (n == cap) {
+				cap *= 2;
+				*rows = xrealloc(*rows, cap * sizeof **rows);
+			}
+			struct job_row *r = &(*rows)[n++];
+			entry_parse(l.v[i], NULL, NULL, r->name);
+			snprintf(r->entry, sizeof r->entry, "%s", l.v[i]);
+			r->state = listing_order[k];
+		}
+		strlist_free(&l);
+	}
+	return n;
+}
+
+/* How long until the job is done, from its pace so far: -1 when unknown. */
+static long eta_seconds(const struct job_status *st)
+{
+	if (strcmp(st->state, "rendering") || !st->started_us || st->frames_done <= 0 ||
+	    st->frames_done >= st->frames_total)
+		return -1;
+	double elapsed = (double)(now_us() - st->started_us) / 1e6;
+	return (long)(elapsed * (double)(st->frames_total - st->frames_done) / (double)st->frames_done + 0.5);
+}
+
+static void eta_text(long s, char out[32])
+{
+	if (s < 0)
+		snprintf(out, 32, "-");
+	else if (s < 3600)
+		snprintf(out, 32, "%ldm%02lds", s / 60, s % 60);
+	else
+		snprintf(out, 32, "%ldh%02ldm", s / 3600, s / 60 % 60);
+}
+
+static void progress_bar(long done, long total, char out[32])
+{
+	int width = 20, fill = total > 0 ? (int)(done * width / total) : 0;
+	out[0] = '[';
+	for (int i = 0; i < width; i++)
+		out[1 + i] = i < fill ? '#' : '.';
+	out[width + 1] = ']';
+	out[width + 2] = 0;
+}
+
+/* What status.ini says, but the state from where the entry is. */
+static void job_status_live(const struct spool *sp, const struct job_row *r, struct job_status *st)
+{
+	int jfd = job_dir_open(sp, r->name);
+	if (jfd < 0 || job_status_read(jfd, st) < 0) {
+		memset(st, 0, sizeof *st);
+		snprintf(st->reason, sizeof st->reason, "its folder jobs/%s cannot be read", r->name);
+	}
+	if (jfd >= 0) {
+		long d = ticket_count(jfd, TICKET_DONE);
+		if (d >= 0 && st->tickets > 0 && d > st->frames_done && st->frames_total == st->tickets)
+			st->frames_done = d;
+		close(jfd);
+	}
+	/* the entry's folder is the truth; "rendering" is a queued job with
+	 * frames running, which status.ini knows */
+	if (!(r->state == STATE_QUEUED && (!strcmp(st->state, "rendering") || !strcmp(st->state, "waiting"))))
+		snprintf(st->state, sizeof st->state, "%s", state_word(r->state));
+	entry_parse(r->entry, &st->priority, NULL, NULL);
+}
+
+static int status_all(const struct spool *sp, bool json)
+{
+	struct job_row *rows;
+	size_t n = collect_jobs(sp, &rows);
+	if (json)
+		printf("[");
+	else if (n == 0)
+		printf("no jobs\n");
+	else if (isatty(1))
+		printf("%-24s %-10s %4s %-22s %11s %8s  %s\n", "JOB", "STATE", "PRIO", "PROGRESS", "FRAMES", "ETA", "WHY");
+	for (size_t i = 0; i < n; i++) {
+		struct job_status st;
+		job_status_live(sp, &rows[i], &st);
+		if (json) {
+			printf("%s{\"name\":", i ? "," : "");
+			cli_json_string(rows[i].name);
+			printf(",\"state\":\"%s\",\"priority\":%d,\"frames_total\":%ld,\"frames_done\":%ld,"
+			       "\"frames_failed\":%ld,\"eta_seconds\":%ld,\"reason\":",
+			       st.state, st.priority, st.frames_total, st.frames_done, st.frames_failed, eta_seconds(&st));
+			cli_json_string(st.reason);
+			printf("}");
+		} else {
+			char bar[32], frames[32], reason[600], eta[32];
+			progress_bar(st.frames_done, st.frames_total, bar);
+			snprintf(frames, sizeof frames, "%ld/%ld", st.frames_done, st.frames_total);
+			text_escape(st.reason, reason, sizeof reason);
+			eta_text(eta_seconds(&st), eta);
+			if (isatty(1))
+				printf("%-24s %-10s %4d %-22s %11s %8s  %s\n", rows[i].name, st.state, st.priority, bar,
+				       frames, eta, reason);
+			else
+				printf("%s\t%s\t%d\t%s\t%s\t%s\n", rows[i].name, st.state, st.priority, frames, reason, eta);
+		}
+		job_status_free(&st);
+	}
+	if (json)
+		printf("]\n");
+	free(rows);
+	return EXIT_OK;
+}
+
+static int status_rejected(const struct spool *sp, const char *name, bool json)
+{
+	if (!name_is_valid(name))
+		return -1;
+	char path[NAME_MAX_LEN + 16];
+	snprintf(path, sizeof path, "%s/reason.txt", name);
+	size_t len;
+	char *text = file_read_small(spool_fd(sp, DIR_REJECTED), path, 1 << 16, &len);
+	if (!text)
+		return -1;
+	char *nl = strchr(text, '\n');
+	if (nl)
+		*nl = 0;
+	char why[1100];
+	text_escape(text, why, sizeof why);
+	if (json) {
+		printf("{\"name\":");
+		cli_json_string(name);
+		printf(",\"state\":\"rejected\",\"reason\":");
+		cli_json_string(why);
+		printf("}\n");
+	} else {
+		printf("%s: rejected\n  why: %s\n  see: rejected/%s/\n", name, why, name);
+	}
+	free(text);
+	return 0;
+}
+
+static void status_one_json(const char *name, const struct job_status *st)
+{
+	printf("{\"name\":");
+	cli_json_string(name);
+	printf(",\"state\":\"%s\",\"priority\":%d,\"frames_total\":%ld,\"frames_done\":%ld,"
+	       "\"frames_failed\":%ld,\"tickets\":%ld,\"submitted_us\":%lld,\"reason\":",
+	       st->state, st->priority, st->frames_total, st->frames_done, st->frames_failed, st->tickets,
+	       (long long)st->submitted_us);
+	cli_json_string(st->reason);
+	printf(",\"warnings\":[");
+	for (size_t i = 0; i < st->warnings.n; i++) {
+		printf("%s", i ? "," : "");
+		cli_json_string(st->warnings.v[i]);
+	}
+	printf("]}\n");
+}
+
+static void status_one_text(const struct spool *sp, const char *name, const struct job_status *st)
+{
+	char bar[32], iso[32] = "?";
+	progress_bar(st->frames_done, st->frames_total, bar);
+	if (st->submitted_us)
+		time_iso(st->submitted_us, iso);
+	printf("%s: %s\n", name, st->state);
+	printf("  why:       %s\n", st->reason);
+	printf("  priority:  %d\n", st->priority);
+	char eta[32];
+	eta_text(eta_seconds(st), eta);
+	printf("  frames:    %s %ld/%ld done, %ld failed (%ld tickets)\n", bar, st->frames_done, st->frames_total,
+	       st->frames_failed, st->tickets);
+	if (eta_seconds(st) >= 0)
+		printf("  eta:       %s\n", eta);
+	printf("  submitted: %s\n", iso);
+	if (*st->original && strcmp(st->original, name))
+		printf("  dropped as: %s\n", st->original);
+	char where[PATH_MAX];
+	job_path(sp, name, where, sizeof where);
+	printf("  folder:    %s/\n", where);
+	for (size_t i = 0; i < st->warnings.n; i++)
+		printf("  warning:   %s\n", st->warnings.v[i]);
+}
+
+static int status_one(const struct spool *sp, const char *name, bool json)
+{
+	struct job_row r;
+	snprintf(r.name, sizeof r.name, "%s", name);
+	r.state = name_is_valid(name) ? job_find(sp, name, r.entry) : STATE_NONE;
+	if (r.state == STATE_NONE) {
+		if (status_rejected(sp, name, json) == 0)
+			return EXIT_OK;
+		char typed[200];
+		text_escape(name, typed, sizeof typed);
+		die(EXIT_BADINPUT, "no job named '%s' in %s", typed, sp->path);
+	}
+	struct job_status st;
+	job_status_live(sp, &r, &st);
+	if (json)
+		status_one_json(name, &st);
+	else
+		status_one_text(sp, name, &st);
+	job_status_free(&st);
+	return EXIT_OK;
+}
+
+int cmd_status(struct cli *cli, int argc, char **argv)
+{
+	if (argc > 2)
+		die(EXIT_BADINPUT, "usage: hotfarm status [NAME]");
+	return argc == 2 ? status_one(&cli->sp, argv[1], cli->json) : status_all(&cli->sp, cli->json);
+}
+
+/* ---- watch ------------------------------------------------------------------ */
+
+/* Whether inbox/ holds a file of job NAME: NAME.tar, NAME.ini, NAME.zip,
+ * NAME.tar.gz … or one still being written under a dot name. */
+static bool inbox_has(const struct spool *sp, const char *name)
+{
+	DIR *d = dir_open(spool_fd(sp, DIR_INBOX), ".");
+	struct dirent *e;
+	size_t n = strlen(name);
+	bool found = false;
+	while (d && !found && (e = readdir(d))) {
+		const char *f = e->d_name[0] == '.' ? e->d_name + 1 : e->d_name;
+		found = !strncmp(f, name, n) && f[n] == '.';
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Follow one job until it ends: a line each time something changes. */
+int cmd_watch(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	const struct spool *sp = &cli->sp;
+	const char *name = argv[1];
+	char last[1200] = "";
+	for (;;) {
+		struct job_row r;
+		snprintf(r.name, sizeof r.name, "%s", name);
+		r.state = job_id_valid(name) ? job_find(sp, name, r.entry) : STATE_NONE;
+		if (r.state == STATE_NONE) {
+			/* just submitted: still in inbox/ or being taken in */
+			if (status_rejected(sp, name, cli->json) == 0)
+				return EXIT_BADINPUT;
+			if ((name_is_valid(name) && inbox_has(sp, name)) ||
+			    faccessat(spool_fd(sp, DIR_JOBS), name, F_OK, 0) == 0) {
+				usleep(100000);
+				continue;
+			}
+			die(EXIT_BADINPUT, "no job named '%s' in %s", name, sp->path);
+		}
+		struct job_status st;
+		job_status_live(sp, &r, &st);
+		char bar[32], eta[32], reason[600], line[1200];
+		progress_bar(st.frames_done, st.frames_total, bar);
+		eta_text(eta_seconds(&st), eta);
+		text_escape(st.reason, reason, sizeof reason);
+		snprintf(line, sizeof line, "%s %-10s %s %ld/%ld ETA %s  %s", name, st.state, bar, st.frames_done,
+			 st.frames_total, eta, reason);
+		if (strcmp(line, last)) {
+			if (isatty(1))
+				printf("\r\033[K%s", line);
+			else
+				printf("%s\n", line);
+			fflush(stdout);
+			snprintf(last, sizeof last, "%s", line);
+		}
+		bool over = state_is_final(r.state);
+		job_status_free(&st);
+		if (over) {
+			if (isatty(1))
+				printf("\n");
+			return r.state == STATE_DONE ? EXIT_OK : EXIT_BADINPUT;
+		}
+		usleep(500000);
+	}
+}
+
+/* ---- jobs ------------------------------------------------------------------ */
+
+int cmd_jobs(struct cli *cli, int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	const struct spool *sp = &cli->sp;
+	bool json = cli->json;
+	if (json)
+		printf("[");
+	else if (isatty(1))
+		printf("%-24s %-10s %4s %-12s %9s  %-20s %s\n", "JOB", "STATE", "PRIO", "OWNER", "FRAMES", "SUBMITTED",
+		       "FINISHED");
+	int n = 0;
+	for (int s = 0; s < STATE_COUNT; s++) {
+		struct strlist l = {0};
+		state_list(sp, (enum job_state)s, &l);
+		for (size_t i = 0; i < l.n; i++) {
+			char name[JOBID_MAX_LEN + 1];
+			int prio;
+			entry_parse(l.v[i], &prio, NULL, name);
+			int jfd = job_dir_open(sp, name);
+			struct job_status st;
+			if (jfd < 0 || job_status_read(jfd, &st) < 0)
+				memset(&st, 0, sizeof st);
+			if (jfd >= 0)
+				close(jfd);
+			char sub[32] = "-", fin[32] = "-", owner[200], frames[40];
+			if (st.submitted_us)
+				time_iso(st.submitted_us, sub);
+			if (st.finished_us)
+				time_iso(st.finished_us, fin);
+			cli_shown(st.owner, owner, sizeof owner);
+			const char *state = (s == STATE_QUEUED && *st.state) ? st.state : state_word((enum job_state)s);
+			snprintf(frames, sizeof frames, "%ld/%ld", st.frames_done, st.frames_total);
+			if (json) {
+				printf("%s{\"name\":", n++ ? "," : "");
+				cli_json_string(name);
+				printf(",\"state\":\"%s\",\"priority\":%d,\"owner\":", state, prio);
+				cli_json_string(st.owner);
+				printf(",\"frames_total\":%ld,\"frames_done\":%ld,\"frames_failed\":%ld,\"submitted_us\":%lld,"
+				       "\"finished_us\":%lld}",
+				       st.frames_total, st.frames_done, st.frames_failed, (long long)st.submitted_us,
+				       (long long)st.finished_us);
+			} else if (isatty(1)) {
+				printf("%-24s %-10s %4d %-12s %9s  %-20s %s\n", name, state, prio, owner, frames, sub, fin);
+			} else {
+				printf("%s\t%s\t%d\t%s\t%s\t%s\t%s\n", name, state, prio, owner, frames, sub, fin);
+			}
+			job_status_free(&st);
+		}
+		strlist_free(&l);
+	}
+	if (json)
+		printf("]\n");
+	return EXIT_OK;
+}
+
+/* ---- one frame's log ----------------------------------------------------------------- */
+
+/* The newest log of frame F (of attempt WANT, unless 0) in JFD's logs/:
+ * frameF.tryN.HOST.SLOT.log, or frameA-B.tryN... for a run of frames in
+ * one process (N: its first frame's attempt). "" when there is none. */
+static void log_find(int jfd, long f, long want, char best[300])
+{
+	DIR *d = dir_open(jfd, "logs");
+	struct dirent *e;
+	struct timespec best_at = {0};
+	*best = 0;
+	while (d && (e = readdir(d))) {
+		long a, b, t;
+		int n = 0;
+		if (sscanf(e->d_name, "frame%ld-%ld.try%ld%n", &a, &b, &t, &n) == 3 && n) {
+		} else if (sscanf(e->d_name, "frame%ld.try%ld%n", &a, &t, &n) == 2 && n) {
+			b = a;
+		} else {
+			continue;
+		}
+		struct stat st;
+		if (f < a || f > b || (want && t != want) || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!*best || st.st_mtim.tv_sec > best_at.tv_sec ||
+		    (st.st_mtim.tv_sec == best_at.tv_sec && st.st_mtim.tv_nsec > best_at.tv_nsec)) {
+			best_at = st.st_mtim;
+			snprintf(best, 300, "%s", e->d_name);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+int cmd_log(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 3 || argc > 4)
+		die(EXIT_BADINPUT, "usage: hotfarm log NAME FRAME [TRY]");
+	const char *name = argv[1], *frame = argv[2], *attempt = argc == 4 ? argv[3] : NULL;
+	long f, want = 0;
+	if (!parse_long(frame, 0, 9999999, &f))
+		die(EXIT_BADINPUT, "'%s' is not a frame number", frame);
+	if (attempt && !parse_long(attempt, 1, 1000, &want))
+		die(EXIT_BADINPUT, "'%s' is not an attempt number", attempt);
+	int jfd = cli_job_open(&cli->sp, name);
+	char best[300];
+	log_find(jfd, f, want, best);
+	if (!*best)
+		die(EXIT_BADINPUT, "no log of frame %ld of %s%s", f, name, want ? " for that attempt" : " (not rendered yet?)");
+	char path[400];
+	snprintf(path, sizeof path, "logs/%s", best);
+	size_t len;
+	char *text = file_read_small(jfd, path, 64 << 20, &len);
+	if (!text)
+		die_errno(EXIT_TEMPFAIL, "unable to read jobs/%s/%s", name, path);
+	fwrite(text, 1, len, stdout);
+	free(text);
+	close(jfd);
+	return EXIT_OK;
+}
+
+/* ---- billing ----------------------------------------------------------------------------- */
+
+struct bill {
+	char key[200]; /* the owner; for a job "OWNER\tJOB" */
+	long frames;
+	double cpu, wall;
+	unsigned long long bytes;
+};
+
+struct bills {
+	struct bill *v;
+	size_t n;
+};
+
+static void bill_add(struct bills *bills, const char *key, long frames, double cpu, double wall,
+		     unsigned long long bytes)
+{
+	for (size_t i = 0; i < bills->n; i++) {
+		struct bill *b = &bills->v[i];
+		if (!strcmp(b->key, key)) {
+			b->frames += frames, b->cpu += cpu, b->wall += wall, b->bytes += bytes;
+			return;
+		}
+	}
+	bills->v = xrealloc(bills->v, (bills->n + 1) * sizeof *bills->v);
+	struct bill *b = &bills->v[bills->n++];
+	snprintf(b->key, sizeof b->key, "%s", key);
+	b->frames = frames, b->cpu = cpu, b->wall = wall, b->bytes = bytes;
+}
+
+static const char *billing_value(struct ini *b, const char *key)
+{
+	const char *v = ini_get(b, "billing", key);
+	return v ? v : "0";
+}
+
+/* Add job NAME's billing.ini to its owner's and its own line, when it is
+ * OWNER's (or OWNER is NULL) and finished since SINCE_US (or that is 0). */
+static void billing_add_job(const struct spool *sp, const char *name, const char *owner, int64_t since_us,
+			    struct bills *owners, struct bills *jobs)
+{
+	int jfd = job_dir_open(sp, name);
+	if (jfd < 0)
+		return;
+	char err[256];
+	struct ini *b = ini_load(jfd, "billing.ini", "billing.ini", err, sizeof err);
+	struct job_status st;
+	bool have_st = job_status_read(jfd, &st) == 0;
+	close(jfd);
+	if (!b || !have_st) {
+		ini_free(b);
+		if (have_st)
+			job_status_free(&st);
+		return;
+	}
+	const char *who = *st.owner ? st.owner : "(nobody)";
+	bool keep = (!owner || !strcmp(owner, who)) && (!since_us || st.finished_us >= since_us);
+	if (keep) {
+		double user = atof(billing_value(b, "cpu_user_seconds"));
+		double sys = atof(billing_value(b, "cpu_system_seconds"));
+		double wall = atof(billing_value(b, "wall_seconds"));
+		long frames = atol(billing_value(b, "frames"));
+		unsigned long long bytes = strtoull(billing_value(b, "output_bytes"), NULL, 10);
+		char w[200], key[300];
+		cli_shown(who, w, sizeof w);
+		bill_add(owners, w, frames, user + sys, wall, bytes);
+		snprintf(key, sizeof key, "%s\t%s", w, name);
+		bill_add(jobs, key, frames, user + sys, wall, bytes);
+	}
+	ini_free(b);
+	job_status_free(&st);
+}
+
+static void billing_json(const struct bills *owners, const struct bills *jobs)
+{
+	printf("{\"owners\":[");
+	for (size_t i = 0; i < owners->n; i++) {
+		const struct bill *o = &owners->v[i];
+		printf("%s{\"owner\":", i ? "," : "");
+		cli_json_string(o->key);
+		printf(",\"frames\":%ld,\"cpu_hours\":%.6f,\"wall_hours\":%.6f,\"output_bytes\":%llu}", o->frames,
+		       o->cpu / 3600, o->wall / 3600, o->bytes);
+	}
+	printf("],\"jobs\":[");
+	for (size_t i = 0; i < jobs->n; i++) {
+		struct bill *j = &jobs->v[i];
+		char *tab = strchr(j->key, '\t');
+		*tab = 0;
+		printf("%s{\"owner\":", i ? "," : "");
+		cli_json_string(j->key);
+		printf(",\"job\":");
+		cli_json_string(tab + 1);
+		printf(",\"frames\":%ld,\"cpu_hours\":%.6f,\"wall_hours\":%.6f,\"output_bytes\":%llu}", j->frames,
+		       j->cpu / 3600, j->wall / 3600, j->bytes);
+	}
+	printf("]}\n");
+}
+
+static void billing_csv(const struct bills *owners, const struct bills *jobs)
+{
+	printf("owner,job,frames,cpu_hours,wall_hours,output_bytes\n");
+	for (size_t i = 0; i < jobs->n; i++) {
+		struct bill *j = &jobs->v[i];
+		char *tab = strchr(j->key, '\t');
+		*tab = 0;
+		printf("%s,%s,%ld,%.6f,%.6f,%llu\n", j->key, tab + 1, j->frames, j->cpu / 3600, j->wall / 3600, j->bytes);
+	}
+	for (size_t i = 0; i < owners->n; i++) {
+		const struct bill *o = &owners->v[i];
+		printf("%s,(all),%ld,%.6f,%.6f,%llu\n", o->key, o->frames, o->cpu / 3600, o->wall / 3600, o->bytes);
+	}
+}
+
+static void billing_table(const struct bills *owners, const struct bills *jobs)
+{
+	printf("%-16s %-24s %8s %10s %10s %14s\n", "OWNER", "JOB", "FRAMES", "CPU h", "WALL h", "OUTPUT bytes");
+	for (size_t i = 0; i < jobs->n; i++) {
+		struct bill *j = &jobs->v[i];
+		char *tab = strchr(j->key, '\t');
+		*tab = 0;
+		printf("%-16s %-24s %8ld %10.4f %10.4f %14llu\n", j->key, tab + 1, j->frames, j->cpu / 3600,
+		       j->wall / 3600, j->bytes);
+	}
+	for (size_t i = 0; i < owners->n; i++) {
+		const struct bill *o = &owners->v[i];
+		printf("%-16s %-24s %8ld %10.4f %10.4f %14llu\n", o->key, "(all jobs)", o->frames, o->cpu / 3600,
+		       o->wall / 3600, o->bytes);
+	}
+}
+
+int cmd_billing(struct cli *cli, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		die(EXIT_BADINPUT, "usage: hotfarm billing [--owner X] [--since DATE] [--csv]");
+	const char *owner = cli_option(cli, "--owner"), *since = cli_option(cli, "--since");
+	int64_t since_us = 0;
+	if (since) {
+		struct tm tm = {0};
+		char *end = strptime(since, "%Y-%m-%d", &tm);
+		if (!end || *end)
+			die(EXIT_BADINPUT, "--since takes a date like 2026-11-01, not '%s'", since);
+		since_us = (int64_t)timegm(&tm) * 1000000;
+	}
+	struct strlist names = {0};
+	DIR *d = dir_open(spool_fd(&cli->sp, DIR_JOBS), ".");
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (name_is_valid(e->d_name))
+			strlist_add(&names, e->d_name);
+	if (d)
+		closedir(d);
+	strlist_sort(&names);
+	struct bills owners = {0}, jobs = {0};
+	for (size_t i = 0; i < names.n; i++)
+		billing_add_job(&cli->sp, names.v[i], owner, since_us, &owners, &jobs);
+	strlist_free(&names);
+	if (cli->json)
+		billing_json(&owners, &jobs);
+	else if (cli_option(cli, "--csv"))
+		billing_csv(&owners, &jobs);
+	else
+		billing_table(&owners, &jobs);
+	free(owners.v);
+	free(jobs.v);
+	return EXIT_OK;
+}
