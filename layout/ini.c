@@ -74,151 +74,203 @@ const char *ini_quote(const char *value, char *out, size_t outsize)
 	return out;
 }
 
-#define FAIL(...)                                                                    \
+/* One parse under way: the normalised text so far, the section the lines
+ * belong to, and where a refusal is written. */
+struct ini_reader {
+	struct ini *ini;
+	struct buf norm;
+	size_t lines_cap;
+	char section[128];
+	const char *display;
+	char *err;
+	size_t errsize;
+};
+
+#define REFUSE(r, ...)                                                               \
 	do {                                                                         \
-		snprintf(err, errsize, __VA_ARGS__);                                 \
-		goto fail;                                                           \
+		snprintf((r)->err, (r)->errsize, __VA_ARGS__);                       \
+		return -1;                                                           \
 	} while (0)
+
+static int ini_read_header(struct ini_reader *r, char *line, int lineno)
+{
+	char *close = strchr(line, ']');
+	if (!close)
+		REFUSE(r, "%s line %d: a section header needs a closing ']'", r->display, lineno);
+	*close = 0;
+	char *rest = trim(close + 1);
+	if (*rest && *rest != '#' && *rest != ';')
+		REFUSE(r, "%s line %d: unexpected text after the section header", r->display, lineno);
+	char *name = trim(line + 1);
+	if (!section_ok(name))
+		REFUSE(r, "%s line %d: '[%s]' is not a valid section name", r->display, lineno, name);
+	str_lower(name);
+	snprintf(r->section, sizeof r->section, "%s", name);
+	/* a section may be continued further down; keys still may not repeat */
+	if (!strlist_has(&r->ini->sections, r->section))
+		strlist_add(&r->ini->sections, r->section);
+	buf_printf(&r->norm, "[%s]\n", r->section);
+	return 0;
+}
+
+/* The value as the user meant it; VALUE is trimmed and cut in place. */
+static char *ini_unquote_value(char *value)
+{
+	size_t vl = strlen(value);
+	if (vl >= 2 && (value[0] == '"' || value[0] == '\'') && value[vl - 1] == value[0] &&
+	    !memchr(value + 1, value[0], vl - 2)) {
+		/* one quoted value: the quotes are not part of it */
+		value[vl - 1] = 0;
+		value++;
+	} else if (value[0] == '"' || value[0] == '\'') {
+		/* quoted words, as in args = "a b" "c": kept as written */
+	} else {
+		/* A comment starts only where '#' or ';' follows a blank, so
+		 * that "shot_####.png" keeps its frame-number marks. */
+		for (char *c = value; *c; c++)
+			if ((*c == '#' || *c == ';') && c > value && (c[-1] == ' ' || c[-1] == '\t')) {
+				*c = 0;
+				break;
+			}
+		value = trim(value);
+	}
+	return value;
+}
+
+/* iniparser keeps the last of duplicate keys silently: a key set twice is
+ * refused here, and the line of each key kept for messages. */
+static int ini_add_key(struct ini_reader *r, const char *key, int lineno)
+{
+	struct ini *ini = r->ini;
+	char full[256];
+	snprintf(full, sizeof full, "%s:%s", r->section, key);
+	if (ini->keys.n >= 2000)
+		REFUSE(r, "%s has more than 2000 keys; a description is a few lines of text", r->display);
+	for (size_t i = 0; i < ini->keys.n; i++)
+		if (!strcmp(ini->keys.v[i], full))
+			REFUSE(r, "%s line %d: '%s' in [%s] is set twice (first on line %d)", r->display, lineno, key,
+			       r->section, ini->lines[i]);
+	if (ini->keys.n == r->lines_cap) {
+		r->lines_cap = r->lines_cap ? r->lines_cap * 2 : 32;
+		ini->lines = xrealloc(ini->lines, r->lines_cap * sizeof *ini->lines);
+	}
+	ini->lines[ini->keys.n] = lineno;
+	strlist_add(&ini->keys, full);
+	return 0;
+}
+
+static int ini_read_pair(struct ini_reader *r, char *line, int lineno)
+{
+	char *eq = strchr(line, '=');
+	if (!eq) {
+		char shown[80];
+		text_escape(line, shown, sizeof shown);
+		REFUSE(r, "%s line %d: expected 'key = value' or '[section]', found '%s'", r->display, lineno, shown);
+	}
+	*eq = 0;
+	char *key = trim(line), *value = trim(eq + 1);
+	if (!key_ok(key))
+		REFUSE(r, "%s line %d: '%s' is not a valid key name (letters, digits, '_', '-', '.')", r->display,
+		       lineno, key);
+	str_lower(key);
+	if (!*r->section)
+		REFUSE(r, "%s line %d: '%s' comes before any [section]", r->display, lineno, key);
+	value = ini_unquote_value(value);
+	/* written back quoted, a value can hold one kind of quote, not both */
+	if (strchr(value, '"') && strchr(value, '\''))
+		REFUSE(r, "%s line %d: the value of '%s' holds both kinds of quote", r->display, lineno, key);
+	if (ini_add_key(r, key, lineno) < 0)
+		return -1;
+	/* every value quoted, so that iniparser cuts none at '#' or ';' */
+	char quoted[INI_MAX_LINE + 8];
+	if (*value)
+		buf_printf(&r->norm, "%s = %s\n", key, ini_quote(value, quoted, sizeof quoted));
+	else
+		buf_printf(&r->norm, "%s =\n", key);
+	return 0;
+}
+
+/* One line of the text (its newline already cut off). */
+static int ini_read_line(struct ini_reader *r, char *raw, int lineno)
+{
+	size_t n = strlen(raw);
+	if (n && raw[n - 1] == '\r')
+		raw[--n] = 0;
+	/* iniparser fails a whole file on a line of 1024: refuse it here, by line */
+	if (n > INI_MAX_LINE)
+		REFUSE(r, "%s line %d is longer than %d characters", r->display, lineno, INI_MAX_LINE);
+	for (char *c = raw; *c; c++)
+		if ((unsigned char)*c < 0x20 && *c != '\t')
+			REFUSE(r, "%s line %d holds a control character", r->display, lineno);
+	char *line = trim(raw);
+	if (!*line || *line == '#' || *line == ';')
+		return 0;
+	if (*line == '[')
+		return ini_read_header(r, line, lineno);
+	return ini_read_pair(r, line, lineno);
+}
+
+/* iniparser reads only named files: hand it the normalised text through a
+ * memory file. */
+static int ini_load_normalised(struct ini_reader *r)
+{
+	int memfd = memfd_create("ini", MFD_CLOEXEC);
+	if (memfd < 0)
+		REFUSE(r, "cannot read %s: %s", r->display, strerror(errno));
+	if (write(memfd, r->norm.data, r->norm.len) != (ssize_t)r->norm.len) {
+		snprintf(r->err, r->errsize, "cannot read %s: %s", r->display, strerror(errno));
+		close(memfd);
+		return -1;
+	}
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", memfd);
+	parse_error[0] = 0;
+	iniparser_set_error_callback(capture_error);
+	r->ini->dict = iniparser_load(path);
+	close(memfd);
+	if (!r->ini->dict)
+		REFUSE(r, "%s could not be read: %s", r->display, parse_error[0] ? parse_error : "unknown error");
+	return 0;
+}
 
 struct ini *ini_parse(const char *text, size_t len, const char *display, char *err, size_t errsize)
 {
-	struct ini *ini = xcalloc(1, sizeof *ini);
-	struct buf norm = {0};
+	struct ini_reader r = {.ini = xcalloc(1, sizeof *r.ini), .display = display, .err = err, .errsize = errsize};
 	char *copy = NULL;
-	size_t lines_cap = 0;
-	char section[128] = "";
-	int memfd = -1;
 
-	if (len > INI_MAX_BYTES)
-		FAIL("%s is larger than 1 MiB; a description is a few lines of text", display);
-	if (memchr(text, 0, len))
-		FAIL("%s holds a NUL byte; it must be plain text", display);
+	if (len > INI_MAX_BYTES) {
+		snprintf(err, errsize, "%s is larger than 1 MiB; a description is a few lines of text", display);
+		goto fail;
+	}
+	if (memchr(text, 0, len)) {
+		snprintf(err, errsize, "%s holds a NUL byte; it must be plain text", display);
+		goto fail;
+	}
 	copy = xmalloc(len + 1);
 	memcpy(copy, text, len);
 	copy[len] = 0;
 	char *p = copy;
 	if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3))
 		p += 3; /* UTF-8 byte order mark, as Windows editors write it */
-	buf_add(&norm, "", 0);
+	buf_add(&r.norm, "", 0);
 	for (int lineno = 1; p && *p; lineno++) {
 		char *nl = strchr(p, '\n');
 		if (nl)
 			*nl = 0;
 		char *raw = p;
 		p = nl ? nl + 1 : NULL;
-		size_t n = strlen(raw);
-		if (n && raw[n - 1] == '\r')
-			raw[--n] = 0;
-		if (n > INI_MAX_LINE)
-			FAIL("%s line %d is longer than %d characters", display, lineno, INI_MAX_LINE);
-		for (char *c = raw; *c; c++)
-			if ((unsigned char)*c < 0x20 && *c != '\t')
-				FAIL("%s line %d holds a control character", display, lineno);
-		char *line = trim(raw);
-		if (!*line || *line == '#' || *line == ';')
-			continue;
-		if (*line == '[') {
-			char *close = strchr(line, ']');
-			if (!close)
-				FAIL("%s line %d: a section header needs a closing ']'", display, lineno);
-			*close = 0;
-			char *rest = trim(close + 1);
-			if (*rest && *rest != '#' && *rest != ';')
-				FAIL("%s line %d: unexpected text after the section header", display, lineno);
-			char *name = trim(line + 1);
-			if (!section_ok(name))
-				FAIL("%s line %d: '[%s]' is not a valid section name", display, lineno, name);
-			str_lower(name);
-			snprintf(section, sizeof section, "%s", name);
-			/* a section may be continued further down; keys still
-			 * may not repeat */
-			if (!strlist_has(&ini->sections, section))
-				strlist_add(&ini->sections, section);
-			buf_printf(&norm, "[%s]\n", section);
-			continue;
-		}
-		char *eq = strchr(line, '=');
-		if (!eq) {
-			char shown[80];
-			text_escape(line, shown, sizeof shown);
-			FAIL("%s line %d: expected 'key = value' or '[section]', found '%s'", display, lineno, shown);
-		}
-		*eq = 0;
-		char *key = trim(line), *value = trim(eq + 1);
-		if (!key_ok(key))
-			FAIL("%s line %d: '%s' is not a valid key name (letters, digits, '_', '-', '.')", display,
-			     lineno, key);
-		str_lower(key);
-		if (!*section)
-			FAIL("%s line %d: '%s' comes before any [section]", display, lineno, key);
-		size_t vl = strlen(value);
-		if (vl >= 2 && (value[0] == '"' || value[0] == '\'') && value[vl - 1] == value[0] &&
-		    !memchr(value + 1, value[0], vl - 2)) {
-			/* one quoted value: the quotes are not part of it */
-			value[vl - 1] = 0;
-			value++;
-		} else if (value[0] == '"' || value[0] == '\'') {
-			/* quoted words, as in args = "a b" "c": kept as written */
-		} else {
-			/* A comment starts only where '#' or ';' follows a blank, so
-			 * that "shot_####.png" keeps its frame-number marks. */
-			for (char *c = value; *c; c++)
-				if ((*c == '#' || *c == ';') && c > value && (c[-1] == ' ' || c[-1] == '\t')) {
-					*c = 0;
-					break;
-				}
-			value = trim(value);
-		}
-		if (strchr(value, '"') && strchr(value, '\''))
-			FAIL("%s line %d: the value of '%s' holds both kinds of quote", display, lineno, key);
-		char full[256];
-		snprintf(full, sizeof full, "%s:%s", section, key);
-		if (ini->keys.n >= 2000)
-			FAIL("%s has more than 2000 keys; a description is a few lines of text", display);
-		for (size_t i = 0; i < ini->keys.n; i++)
-			if (!strcmp(ini->keys.v[i], full))
-				FAIL("%s line %d: '%s' in [%s] is set twice (first on line %d)", display, lineno, key,
-				     section, ini->lines[i]);
-		if (ini->keys.n == lines_cap) {
-			lines_cap = lines_cap ? lines_cap * 2 : 32;
-			ini->lines = xrealloc(ini->lines, lines_cap * sizeof *ini->lines);
-		}
-		ini->lines[ini->keys.n] = lineno;
-		strlist_add(&ini->keys, full);
-		char quoted[INI_MAX_LINE + 8];
-		if (*value)
-			if (*value)
-			buf_printf(&norm, "%s = %s\n", key, ini_quote(value, quoted, sizeof quoted));
-		else
-			buf_printf(&norm, "%s =\n", key);
-		else
-			buf_printf(&norm, "%s =\n", key);
+		if (ini_read_line(&r, raw, lineno) < 0)
+			goto fail;
 	}
-
-	/* iniparser reads only named files: hand it the normalised text
-	 * through a memory file. */
-	memfd = memfd_create("ini", MFD_CLOEXEC);
-	if (memfd < 0)
-		FAIL("cannot read %s: %s", display, strerror(errno));
-	if (write(memfd, norm.data, norm.len) != (ssize_t)norm.len)
-		FAIL("cannot read %s: %s", display, strerror(errno));
-	char path[64];
-	snprintf(path, sizeof path, "/proc/self/fd/%d", memfd);
-	parse_error[0] = 0;
-	iniparser_set_error_callback(capture_error);
-	ini->dict = iniparser_load(path);
-	if (!ini->dict)
-		FAIL("%s could not be read: %s", display, parse_error[0] ? parse_error : "unknown error");
-	close(memfd);
+	if (ini_load_normalised(&r) < 0)
+		goto fail;
 	free(copy);
-	buf_free(&norm);
-	return ini;
+	buf_free(&r.norm);
+	return r.ini;
 fail:
-	if (memfd >= 0)
-		close(memfd);
 	free(copy);
-	buf_free(&norm);
-	ini_free(ini);
+	buf_free(&r.norm);
+	ini_free(r.ini);
 	return NULL;
 }
 

@@ -245,8 +245,8 @@ static int get_text(const struct ini *ini, const char *display, const char *sec,
 	return 0;
 }
 
-static int parse_desc(const struct ini *ini, const char *display, long max_frames, struct job_desc *jd, char *err,
-		      size_t errsize)
+/* What a job.ini that says nothing more gets. */
+static void job_desc_defaults(struct job_desc *jd)
 {
 	memset(jd, 0, sizeof *jd);
 	jd->priority = 500;
@@ -257,7 +257,13 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 	snprintf(jd->package, sizeof jd->package, "povray");
 	snprintf(jd->output, sizeof jd->output, "frame_####.png");
 	snprintf(jd->site, sizeof jd->site, "local");
+}
 
+/* [job] and [render] must be there; a section nobody reads is most likely a
+ * typo, so it is warned about rather than passed over in silence. */
+static int job_desc_read_sections(const struct ini *ini, const char *display, struct job_desc *jd, char *err,
+				  size_t errsize)
+{
 	const char **secs;
 	size_t ns = ini_sections(ini, &secs);
 	bool has_job = false, has_render = false;
@@ -276,7 +282,36 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 		BAD("%s has no [job] section; it needs at least [job] frames and [render] scene", display);
 	if (!has_render)
 		BAD("%s has no [render] section; it needs at least [render] scene", display);
+	return 0;
+}
 
+/* [job] after: a list without repeats of job names, which watcherd looks
+ * up in the spool (job_deps_ready) before the job may start. */
+static int job_desc_read_after(const struct ini *ini, const char *display, struct job_desc *jd, char *err,
+			       size_t errsize)
+{
+	const char *s = ini_get(ini, "job", "after");
+	if (!s)
+		return 0;
+	char *copy = xstrdup(s), *save = NULL;
+	for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+		if (!name_is_valid(t) || strlen(t) > 80) {
+			free(copy);
+			BAD("%s line %d: after must list job names like 'shot41, shot42', not '%s'", display,
+			    ini_line(ini, "job", "after"), s);
+		}
+		if (!strlist_has(&jd->after, t))
+			strlist_add(&jd->after, t);
+	}
+	free(copy);
+	return 0;
+}
+
+/* [job]: which frames, and how the farm schedules, retries, routes and
+ * reports the job. */
+static int job_desc_read_job(const struct ini *ini, const char *display, long max_frames, struct job_desc *jd,
+			     char *err, size_t errsize)
+{
 	long v;
 	const char *s;
 	if ((s = ini_get(ini, "job", "name")) && *s) {
@@ -309,19 +344,10 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 	    get_text(ini, display, "job", "site", jd->site, sizeof jd->site, err, errsize) ||
 	    get_text(ini, display, "job", "limits", jd->limits, sizeof jd->limits, err, errsize))
 		return -1;
-	if ((s = ini_get(ini, "job", "after"))) {
-		char *copy = xstrdup(s), *save = NULL;
-		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-			if (!name_is_valid(t) || strlen(t) > 80) {
-				free(copy);
-				BAD("%s line %d: after must list job names like 'shot41, shot42', not '%s'", display,
-				    ini_line(ini, "job", "after"), s);
-			}
-			if (!strlist_has(&jd->after, t))
-				strlist_add(&jd->after, t);
-		}
-		free(copy);
-	}
+	if (job_desc_read_after(ini, display, jd, err, errsize))
+		return -1;
+	/* hf-notify puts the address in a To: header: one address, nothing
+	 * that could add a recipient */
 	if (*jd->email && (!strchr(jd->email, '@') || strpbrk(jd->email, " \t,;<>\"'")))
 		BAD("%s line %d: email '%s' is not one mail address", display, ini_line(ini, "job", "email"),
 		    jd->email);
@@ -333,15 +359,14 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 		if (!(isalnum((unsigned char)*c) || strchr("._-, ", *c)))
 			BAD("%s line %d: limits must be a list of limit names like 'nuke, arnold'", display,
 			    ini_line(ini, "job", "limits"));
+	return 0;
+}
 
-	if (get_text(ini, display, "render", "package", jd->package, sizeof jd->package, err, errsize))
-		return -1;
-	for (char *c = jd->package; *c; c++)
-		if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '_' || *c == '-'))
-			BAD("%s line %d: package '%s' is not a package name (lower-case letters, digits, '-', '_')",
-			    display, ini_line(ini, "render", "package"), jd->package);
-	if (!*jd->package)
-		BAD("%s line %d: package is empty", display, ini_line(ini, "render", "package"));
+/* [render] scene: a path inside the archive, with any leading "./" dropped
+ * so that the same scene always reads the same. */
+static int job_desc_read_scene(const struct ini *ini, const char *display, struct job_desc *jd, char *err,
+			       size_t errsize)
+{
 	if (!ini_get(ini, "render", "scene"))
 		BAD("%s: [render] scene is missing; name the scene file inside the archive, e.g. scene = shot.pov",
 		    display);
@@ -354,33 +379,63 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 	if (!path_is_inside(jd->scene))
 		BAD("%s line %d: scene '%s' must be a path inside the archive, without '..' or a leading '/'",
 		    display, ini_line(ini, "render", "scene"), jd->scene);
-	if (get_number(ini, display, "render", "width", 1, 16384, " pixels", &jd->width, err, errsize) ||
-	    get_number(ini, display, "render", "height", 1, 16384, " pixels", &jd->height, err, errsize))
-		return -1;
+	return 0;
+}
+
+/* [render] output: a file name inside the job's output folder. Each frame
+ * needs a name of its own, so a name without #### gets _#### before its
+ * extension (with a warning) rather than every frame overwriting one file. */
+static int job_desc_read_output(const struct ini *ini, const char *display, struct job_desc *jd, char *err,
+				size_t errsize)
+{
 	if (get_text(ini, display, "render", "output", jd->output, sizeof jd->output, err, errsize))
 		return -1;
 	if (!path_is_inside(jd->output))
 		BAD("%s line %d: output '%s' must be a file name inside the job's output folder, like shot_####.png",
 		    display, ini_line(ini, "render", "output"), jd->output);
-	if (!strchr(jd->output, '#')) {
-		char msg[300];
-		snprintf(msg, sizeof msg, "%s line %d: output has no #### for the frame number; hotfarm adds it",
-			 display, ini_line(ini, "render", "output"));
-		strlist_add(&jd->warnings, msg);
-		char *dot = strrchr(jd->output, '.');
-		char *slash = strrchr(jd->output, '/');
-		if (!dot || (slash && dot < slash))
-			dot = jd->output + strlen(jd->output);
-		char rest[1024];
-		snprintf(rest, sizeof rest, "%s", dot);
-		if ((size_t)(dot - jd->output) + 5 + strlen(rest) >= sizeof jd->output)
-			BAD("%s: output is too long", display);
-		snprintf(dot, sizeof jd->output - (size_t)(dot - jd->output), "_####%s", rest);
-		/* the longer name must pass the same check when read back */
-		if (!path_is_inside(jd->output))
-			BAD("%s line %d: output's file name is longer than 255 characters once hotfarm adds _#### to it",
-			    display, ini_line(ini, "render", "output"));
-	}
+	if (strchr(jd->output, '#'))
+		return 0;
+	char msg[300];
+	snprintf(msg, sizeof msg, "%s line %d: output has no #### for the frame number; hotfarm adds it", display,
+		 ini_line(ini, "render", "output"));
+	strlist_add(&jd->warnings, msg);
+	char *dot = strrchr(jd->output, '.');
+	char *slash = strrchr(jd->output, '/');
+	if (!dot || (slash && dot < slash))
+		dot = jd->output + strlen(jd->output);
+	char rest[1024];
+	snprintf(rest, sizeof rest, "%s", dot);
+	if ((size_t)(dot - jd->output) + 5 + strlen(rest) >= sizeof jd->output)
+		BAD("%s: output is too long", display);
+	snprintf(dot, sizeof jd->output - (size_t)(dot - jd->output), "_####%s", rest);
+	/* the longer name must pass the same check when read back */
+	if (!path_is_inside(jd->output))
+		BAD("%s line %d: output's file name is longer than 255 characters once hotfarm adds _#### to it",
+		    display, ini_line(ini, "render", "output"));
+	return 0;
+}
+
+/* [render]: which package renders what, at what size, with which words. */
+static int job_desc_read_render(const struct ini *ini, const char *display, struct job_desc *jd, char *err,
+				size_t errsize)
+{
+	const char *s;
+	if (get_text(ini, display, "render", "package", jd->package, sizeof jd->package, err, errsize))
+		return -1;
+	/* the name picks conf/packages/NAME.ini on each host */
+	for (char *c = jd->package; *c; c++)
+		if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '_' || *c == '-'))
+			BAD("%s line %d: package '%s' is not a package name (lower-case letters, digits, '-', '_')",
+			    display, ini_line(ini, "render", "package"), jd->package);
+	if (!*jd->package)
+		BAD("%s line %d: package is empty", display, ini_line(ini, "render", "package"));
+	if (job_desc_read_scene(ini, display, jd, err, errsize))
+		return -1;
+	if (get_number(ini, display, "render", "width", 1, 16384, " pixels", &jd->width, err, errsize) ||
+	    get_number(ini, display, "render", "height", 1, 16384, " pixels", &jd->height, err, errsize))
+		return -1;
+	if (job_desc_read_output(ini, display, jd, err, errsize))
+		return -1;
 	if (get_text(ini, display, "render", "args", jd->args, sizeof jd->args, err, errsize))
 		return -1;
 	if ((s = ini_get(ini, "render", "allow_blank"))) {
@@ -390,10 +445,19 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 			BAD("%s line %d: allow_blank must be yes or no, not '%s'", display,
 			    ini_line(ini, "render", "allow_blank"), s);
 	}
+	/* split once here: the agents run argv words, never shell text */
 	char aerr[200];
 	if (args_split(jd->args, &jd->argv, aerr, sizeof aerr) < 0)
 		BAD("%s line %d: %s", display, ini_line(ini, "render", "args"), aerr);
+	return 0;
+}
 
+/* [requires]: min_ram_mb and min_cpus are numbers a host must reach; any
+ * other key is a pattern for the host's property or package of that name
+ * (host_matches). */
+static int job_desc_read_requires(const struct ini *ini, const char *display, struct job_desc *jd, char *err,
+				  size_t errsize)
+{
 	const char **keys;
 	size_t nk = ini_keys(ini, "requires", &keys);
 	jd->req = xcalloc(nk ? nk : 1, sizeof *jd->req);
@@ -418,7 +482,16 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 		snprintf(r->key, sizeof r->key, "%s", keys[i]);
 		snprintf(r->pattern, sizeof r->pattern, "%s", val);
 	}
+	return 0;
+}
 
+/* [archive]: what the submitter says the archive is, for intake to hold it
+ * to; the digest is kept in lower case, as intake prints the one it
+ * computes, so that the two compare as text. */
+static int job_desc_read_archive(const struct ini *ini, const char *display, struct job_desc *jd, char *err,
+				 size_t errsize)
+{
+	const char *s;
 	if ((s = ini_get(ini, "archive", "size")) && !parse_bytes(s, &jd->archive_size))
 		BAD("%s line %d: [archive] size must be the archive's size in bytes, not '%s'", display,
 		    ini_line(ini, "archive", "size"), s);
@@ -433,7 +506,21 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 		for (size_t i = 0; i <= l; i++)
 			jd->archive_sha256[i] = (char)tolower((unsigned char)s[i]);
 	}
+	return 0;
+}
 
+/* Sections in a fixed order, so that of two mistakes the same one is
+ * always reported; unknown keys are warned about only once all is read. */
+static int parse_desc(const struct ini *ini, const char *display, long max_frames, struct job_desc *jd, char *err,
+		      size_t errsize)
+{
+	job_desc_defaults(jd);
+	if (job_desc_read_sections(ini, display, jd, err, errsize) ||
+	    job_desc_read_job(ini, display, max_frames, jd, err, errsize) ||
+	    job_desc_read_render(ini, display, jd, err, errsize) ||
+	    job_desc_read_requires(ini, display, jd, err, errsize) ||
+	    job_desc_read_archive(ini, display, jd, err, errsize))
+		return -1;
 	warn_unknown(jd, ini, display, "job", job_keys);
 	warn_unknown(jd, ini, display, "render", render_keys);
 	warn_unknown(jd, ini, display, "archive", archive_keys);

@@ -94,6 +94,119 @@ static int deliver(const char *command, const struct buf *msg)
 	return 0;
 }
 
+/* The billing written when the job ended, for the final notice. A job
+ * from a linked site brings its own billing.ini, so each value is escaped
+ * before it goes into the mail. */
+static void notify_add_billing(struct buf *body, int jfd)
+{
+	char err[1024];
+	struct ini *bill = ini_load(jfd, "billing.ini", "billing.ini", err, sizeof err);
+	if (!bill)
+		return;
+	buf_printf(body, "\r\nBilling:\r\n");
+	const char *keys[] = {"frames", "wall_seconds", "cpu_user_seconds", "cpu_system_seconds",
+			      "peak_rss_kb", "output_bytes", "hosts"};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		const char *v = ini_get(bill, "billing", keys[i]);
+		char clean[200];
+		text_escape(v ? v : "", clean, sizeof clean);
+		buf_printf(body, "  %s = %s\r\n", keys[i], clean);
+	}
+	ini_free(bill);
+}
+
+/* The subject and text of EVENT's notice; true when the contact sheet goes
+ * with it. An unknown event is a caller's mistake: nothing is sent. */
+static bool notify_compose(const char *name, const char *event, const struct job_status *st, enum job_state state,
+			   int jfd, char subject[300], struct buf *body)
+{
+	if (!strcmp(event, "accepted")) {
+		snprintf(subject, 300, "[hotfarm] %s accepted: %ld frames", name, st->frames_total);
+		buf_printf(body, "Your job %s was accepted by the farm on site %s: %ld frames, priority %d.\r\n", name,
+			   sp.conf.name, st->frames_total, st->priority);
+		buf_printf(body, "You get a mail with the first samples as soon as they are rendered.\r\n");
+		return false;
+	}
+	if (!strcmp(event, "samples")) {
+		snprintf(subject, 300, "[hotfarm] %s: first samples (%ld of %ld frames)", name, st->frames_done,
+			 st->frames_total);
+		buf_printf(body, "The first frames of %s are rendered; they span the whole shot (first, last,\r\n"
+				 "middle, quartiles...). The contact sheet is attached.\r\n\r\n", name);
+		buf_printf(body, "If they are not what you want, cancel the job: reply to this mail is a cancel\r\n"
+				 "request for your farm admin, or do it yourself with\r\n"
+				 "    hotfarm cancel %s\r\n"
+				 "or drop a file named %s into the farm's cancel/ folder.\r\n", name, name);
+		return true;
+	}
+	if (!strcmp(event, "progress")) {
+		snprintf(subject, 300, "[hotfarm] %s: %ld of %ld frames", name, st->frames_done, st->frames_total);
+		buf_printf(body, "%s: %ld of %ld frames done, %ld failed.\r\n%s\r\n", name, st->frames_done,
+			   st->frames_total, st->frames_failed, st->reason);
+		buf_printf(body, "To cancel: hotfarm cancel %s, or a file named %s in cancel/.\r\n", name, name);
+		return false;
+	}
+	if (!strcmp(event, "final")) {
+		snprintf(subject, 300, "[hotfarm] %s %s", name, state_word(state));
+		buf_printf(body, "%s is %s: %s\r\n\r\n", name, state_word(state), st->reason);
+		char rel[200];
+		job_relpath(name, rel, sizeof rel);
+		buf_printf(body, "Frames: %ld of %ld done, %ld failed.\r\nFrames are in %s/output/ on the farm's share.\r\n",
+			   st->frames_done, st->frames_total, st->frames_failed, rel);
+		notify_add_billing(body, jfd);
+		return false;
+	}
+	die(EXIT_BADINPUT, "unknown event %s", event);
+}
+
+/* The whole RFC 5322 message: headers, then BODY alone or, when the
+ * contact sheet should go along and can be read, BODY and the sheet as a
+ * multipart message. */
+static void notify_build_message(struct buf *msg, const char *name, const char *event, const char *email,
+				 const char *subject, const char *date, const struct buf *body, bool attach, int jfd)
+{
+	buf_printf(msg, "From: hotfarm on %s <hotfarm@%s>\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n"
+			"Message-ID: <%s.%s.%lld@%s>\r\nMIME-Version: 1.0\r\nX-Hotfarm-Job: %s\r\n",
+		   sp.conf.name, sp.conf.name, email, subject, date, name, event, (long long)now_us(), sp.conf.name,
+		   name);
+	size_t len = 0;
+	char *png = attach ? file_read_small(jfd, "previews/contact.png", 32 << 20, &len) : NULL;
+	if (!png) {
+		buf_printf(msg, "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
+		buf_add(msg, body->data, body->len);
+		return;
+	}
+	const char *boundary = "hotfarm-boundary-7d1c";
+	buf_printf(msg, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", boundary);
+	buf_printf(msg, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+		   boundary);
+	buf_add(msg, body->data, body->len);
+	buf_printf(msg, "\r\n--%s\r\nContent-Type: image/png; name=\"%s-contact.png\"\r\n"
+			"Content-Disposition: attachment; filename=\"%s-contact.png\"\r\n"
+			"Content-Transfer-Encoding: base64\r\n\r\n",
+		   boundary, name, name);
+	base64_lines(msg, (const unsigned char *)png, len);
+	buf_printf(msg, "--%s--\r\n", boundary);
+	free(png);
+}
+
+/* The log says what went out; watcherd reads it to know which notices
+ * were sent. */
+static void notify_log_sent(int jfd, const char *name, const char *event, const char *iso, const char *email,
+			    const char *subject, const struct buf *msg)
+{
+	int fd = openat(jfd, "notifications.log", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+	struct buf logb = {0};
+	buf_printf(&logb, "=== %s %s to %s: %s\n", event, iso, email, subject);
+	buf_add(&logb, msg->data, msg->len);
+	buf_printf(&logb, "\n");
+	if (fd < 0 || write(fd, logb.data, logb.len) != (ssize_t)logb.len)
+		warnj(name, -1, "unable to append to jobs/%s/notifications.log", name);
+	if (fd >= 0)
+		close(fd);
+	buf_free(&logb);
+	sayj(name, -1, "%s: %s notice sent to %s", name, event, email);
+}
+
 int main(int argc, char **argv)
 {
 	const char *usage = "usage: hf-notify --spool DIR JOB accepted|samples|progress|final\n";
@@ -123,90 +236,12 @@ int main(int argc, char **argv)
 	struct buf body = {0};
 	rfc_date(date);
 	time_iso(now_us(), iso);
-	bool attach = false;
-	if (!strcmp(event, "accepted")) {
-		snprintf(subject, sizeof subject, "[hotfarm] %s accepted: %ld frames", name, st.frames_total);
-		buf_printf(&body, "Your job %s was accepted by the farm on site %s: %ld frames, priority %d.\r\n", name,
-			   sp.conf.name, st.frames_total, st.priority);
-		buf_printf(&body, "You get a mail with the first samples as soon as they are rendered.\r\n");
-	} else if (!strcmp(event, "samples")) {
-		snprintf(subject, sizeof subject, "[hotfarm] %s: first samples (%ld of %ld frames)", name,
-			 st.frames_done, st.frames_total);
-		buf_printf(&body, "The first frames of %s are rendered; they span the whole shot (first, last,\r\n"
-				  "middle, quartiles...). The contact sheet is attached.\r\n\r\n", name);
-		buf_printf(&body, "If they are not what you want, cancel the job: reply to this mail is a cancel\r\n"
-				  "request for your farm admin, or do it yourself with\r\n"
-				  "    hotfarm cancel %s\r\n"
-				  "or drop a file named %s into the farm's cancel/ folder.\r\n", name, name);
-		attach = true;
-	} else if (!strcmp(event, "progress")) {
-		snprintf(subject, sizeof subject, "[hotfarm] %s: %ld of %ld frames", name, st.frames_done, st.frames_total);
-		buf_printf(&body, "%s: %ld of %ld frames done, %ld failed.\r\n%s\r\n", name, st.frames_done,
-			   st.frames_total, st.frames_failed, st.reason);
-		buf_printf(&body, "To cancel: hotfarm cancel %s, or a file named %s in cancel/.\r\n", name, name);
-	} else if (!strcmp(event, "final")) {
-		snprintf(subject, sizeof subject, "[hotfarm] %s %s", name, state_word(state));
-		buf_printf(&body, "%s is %s: %s\r\n\r\n", name, state_word(state), st.reason);
-		char rel[200];
-		job_relpath(name, rel, sizeof rel);
-		buf_printf(&body, "Frames: %ld of %ld done, %ld failed.\r\nFrames are in %s/output/ on the farm's share.\r\n",
-			   st.frames_done, st.frames_total, st.frames_failed, rel);
-		struct ini *bill = ini_load(jfd, "billing.ini", "billing.ini", err, sizeof err);
-		if (bill) {
-			buf_printf(&body, "\r\nBilling:\r\n");
-			const char *keys[] = {"frames", "wall_seconds", "cpu_user_seconds", "cpu_system_seconds",
-					      "peak_rss_kb", "output_bytes", "hosts"};
-			for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-				const char *v = ini_get(bill, "billing", keys[i]);
-				char clean[200];
-				text_escape(v ? v : "", clean, sizeof clean);
-				buf_printf(&body, "  %s = %s\r\n", keys[i], clean);
-			}
-			ini_free(bill);
-		}
-	} else {
-		die(EXIT_BADINPUT, "unknown event %s", event);
-	}
-
+	bool attach = notify_compose(name, event, &st, state, jfd, subject, &body);
 	struct buf msg = {0};
-	buf_printf(&msg, "From: hotfarm on %s <hotfarm@%s>\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n"
-			 "Message-ID: <%s.%s.%lld@%s>\r\nMIME-Version: 1.0\r\nX-Hotfarm-Job: %s\r\n",
-		   sp.conf.name, sp.conf.name, email, subject, date, name, event, (long long)now_us(), sp.conf.name,
-		   name);
-	size_t len = 0;
-	char *png = attach ? file_read_small(jfd, "previews/contact.png", 32 << 20, &len) : NULL;
-	if (png) {
-		const char *boundary = "hotfarm-boundary-7d1c";
-		buf_printf(&msg, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", boundary);
-		buf_printf(&msg, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
-			   boundary);
-		buf_add(&msg, body.data, body.len);
-		buf_printf(&msg, "\r\n--%s\r\nContent-Type: image/png; name=\"%s-contact.png\"\r\n"
-				 "Content-Disposition: attachment; filename=\"%s-contact.png\"\r\n"
-				 "Content-Transfer-Encoding: base64\r\n\r\n",
-			   boundary, name, name);
-		base64_lines(&msg, (const unsigned char *)png, len);
-		buf_printf(&msg, "--%s--\r\n", boundary);
-		free(png);
-	} else {
-		buf_printf(&msg, "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
-		buf_add(&msg, body.data, body.len);
-	}
+	notify_build_message(&msg, name, event, email, subject, date, &body, attach, jfd);
 	int rc = deliver(sp.conf.notify_command, &msg);
-	/* the log says what went out; watcherd reads it to know */
-	if (rc == 0) {
-		int fd = openat(jfd, "notifications.log", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
-		struct buf logb = {0};
-		buf_printf(&logb, "=== %s %s to %s: %s\n", event, iso, email, subject);
-		buf_add(&logb, msg.data, msg.len);
-		buf_printf(&logb, "\n");
-		if (fd < 0 || write(fd, logb.data, logb.len) != (ssize_t)logb.len)
-			warnj(name, -1, "unable to append to jobs/%s/notifications.log", name);
-		if (fd >= 0)
-			close(fd);
-		buf_free(&logb);
-		sayj(name, -1, "%s: %s notice sent to %s", name, event, email);
-	}
+	if (rc == 0)
+		notify_log_sent(jfd, name, event, iso, email, subject, &msg);
 	buf_free(&msg);
 	buf_free(&body);
 	job_status_free(&st);

@@ -210,6 +210,116 @@ static void farm_page(void)
 	buf_free(&b);
 }
 
+/* The head of a job's page: state, why, progress and who owns it. */
+static void job_page_summary(struct buf *b, const char *name, const char *word, const struct job_status *st)
+{
+	char title[200];
+	snprintf(title, sizeof title, "%s: %s", name, word);
+	head(b, title);
+	/* back to the spool: two levels up from jobs/NAME, four from sites/PEER/jobs/NAME */
+	buf_printf(b, "<p><a href=\"%sstatus/index.html\">&larr; the farm</a></p><h1>",
+		   strchr(name, '@') ? "../../../../" : "../../");
+	esc(b, name);
+	buf_printf(b, "</h1>\n<table id=\"summary\"><tr><th>state</th><td class=\"state-%s\">%s</td></tr>"
+		      "<tr><th>why</th><td class=\"why\">", word, word);
+	esc(b, st->reason);
+	buf_printf(b, "</td></tr><tr><th>progress</th><td>");
+	bar(b, st->frames_done, st->frames_total);
+	buf_printf(b, " %ld/%ld frames, %ld failed</td></tr><tr><th>ETA</th><td>", st->frames_done, st->frames_total,
+		   st->frames_failed);
+	eta(b, st);
+	buf_printf(b, "</td></tr><tr><th>owner</th><td>");
+	esc(b, st->owner);
+	buf_printf(b, "</td></tr><tr><th>priority</th><td>%d</td></tr></table>\n", st->priority);
+	buf_printf(b, "<p><a href=\"output/\">frames</a> &middot; <a href=\"logs/\">logs</a> &middot; "
+		      "<a href=\"status.ini\">status.ini</a> &middot; <a href=\"job.ini\">job.ini</a></p>\n");
+}
+
+/* Thumbnails, when there are any; the contact sheet (contact.png) goes
+ * with the samples mail and is not one of them. */
+static void job_page_samples(struct buf *b, int jfd)
+{
+	DIR *d = dir_open(jfd, "previews");
+	struct dirent *e;
+	struct strlist thumbs = {0};
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.' && has_suffix(e->d_name, ".png") && strcmp(e->d_name, "contact.png"))
+			strlist_add(&thumbs, e->d_name);
+	if (d)
+		closedir(d);
+	strlist_sort(&thumbs);
+	if (thumbs.n) {
+		buf_printf(b, "<h2>Samples</h2><div class=\"thumbs\">");
+		for (size_t i = 0; i < thumbs.n; i++) {
+			buf_printf(b, "<img src=\"previews/");
+			esc(b, thumbs.v[i]);
+			buf_printf(b, "\" alt=\"");
+			esc(b, thumbs.v[i]);
+			buf_printf(b, "\">");
+		}
+		buf_printf(b, "</div>\n");
+	}
+	strlist_free(&thumbs);
+}
+
+/* One row per failed attempt the ticket DIR/TICKET records, linked to that
+ * attempt's log; how many rows. FOR_GOOD: the ticket is in frames/failed,
+ * out of retries, rather than one that went on after a failure. */
+static int job_page_ticket_failures(struct buf *b, int jfd, const char *dir, const char *ticket, bool for_good)
+{
+	char path[300];
+	snprintf(path, sizeof path, "%s/%s", dir, ticket);
+	size_t len;
+	char *text = file_read_small(jfd, path, 1 << 16, &len);
+	if (!text || !strstr(text, "attempt = ")) {
+		free(text);
+		return 0;
+	}
+	int rows = 0;
+	char *save = NULL;
+	long frame = -1;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "frames = ", 9))
+			frame = atol(line + 9);
+		if (strncmp(line, "attempt = ", 10))
+			continue;
+		int try = atoi(line + 10);
+		char who[100] = "";
+		sscanf(line + 10, "%*d %99s", who);
+		buf_printf(b, "<tr class=\"failure\"><td>");
+		esc(b, ticket);
+		buf_printf(b, "%s</td><td>", for_good ? " (failed for good)" : "");
+		esc(b, line + 10);
+		buf_printf(b, "</td><td><a href=\"logs/frame%04ld.try%d.", frame, try);
+		esc(b, who);
+		buf_printf(b, ".log\">log</a></td></tr>\n");
+		rows++;
+	}
+	free(text);
+	return rows;
+}
+
+/* Failures, with links to the logs: tickets that failed for good first,
+ * then failed attempts of tickets that went on (todo, active, done). No
+ * ticket is started past 200 rows, and a started one is shown whole. */
+static void job_page_failures(struct buf *b, int jfd)
+{
+	buf_printf(b, "<h2>Failures</h2>\n<table id=\"failures\"><tr><th>ticket</th><th>attempt</th><th>log</th></tr>\n");
+	int nf = 0;
+	const char *dirs[] = {"frames/failed", "frames/todo", "frames/active", "frames/done"};
+	for (int k = 0; k < 4 && nf < 200; k++) {
+		struct strlist tickets = {0};
+		dir_names(jfd, dirs[k], &tickets);
+		strlist_sort(&tickets);
+		for (size_t i = 0; i < tickets.n && nf < 200; i++)
+			nf += job_page_ticket_failures(b, jfd, dirs[k], tickets.v[i], k == 0);
+		strlist_free(&tickets);
+	}
+	if (!nf)
+		buf_printf(b, "<tr><td colspan=\"3\">none</td></tr>\n");
+	buf_printf(b, "</table>\n");
+}
+
 /* jobs/NAME/index.html */
 static void job_page(const char *name, enum job_state state)
 {
@@ -225,93 +335,10 @@ static void job_page(const char *name, enum job_state state)
 		snprintf(word, sizeof word, "%s", st.state);
 	snprintf(st.state, sizeof st.state, "%s", word);
 	struct buf b = {0};
-	char title[200];
-	snprintf(title, sizeof title, "%s: %s", name, word);
-	head(&b, title);
-	/* back to the spool: two levels up from jobs/NAME, four from sites/PEER/jobs/NAME */
-	buf_printf(&b, "<p><a href=\"%sstatus/index.html\">&larr; the farm</a></p><h1>",
-		   strchr(name, '@') ? "../../../../" : "../../");
-	esc(&b, name);
-	buf_printf(&b, "</h1>\n<table id=\"summary\"><tr><th>state</th><td class=\"state-%s\">%s</td></tr>"
-		       "<tr><th>why</th><td class=\"why\">", word, word);
-	esc(&b, st.reason);
-	buf_printf(&b, "</td></tr><tr><th>progress</th><td>");
-	bar(&b, st.frames_done, st.frames_total);
-	buf_printf(&b, " %ld/%ld frames, %ld failed</td></tr><tr><th>ETA</th><td>", st.frames_done, st.frames_total,
-		   st.frames_failed);
-	eta(&b, &st);
-	buf_printf(&b, "</td></tr><tr><th>owner</th><td>");
-	esc(&b, st.owner);
-	buf_printf(&b, "</td></tr><tr><th>priority</th><td>%d</td></tr></table>\n", st.priority);
-	buf_printf(&b, "<p><a href=\"output/\">frames</a> &middot; <a href=\"logs/\">logs</a> &middot; "
-		       "<a href=\"status.ini\">status.ini</a> &middot; <a href=\"job.ini\">job.ini</a></p>\n");
-
-	/* thumbnails, when there are any */
-	DIR *d = dir_open(jfd, "previews");
-	struct dirent *e;
-	struct strlist thumbs = {0};
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.' && has_suffix(e->d_name, ".png") && strcmp(e->d_name, "contact.png"))
-			strlist_add(&thumbs, e->d_name);
-	if (d)
-		closedir(d);
-	strlist_sort(&thumbs);
-	if (thumbs.n) {
-		buf_printf(&b, "<h2>Samples</h2><div class=\"thumbs\">");
-		for (size_t i = 0; i < thumbs.n; i++) {
-			buf_printf(&b, "<img src=\"previews/");
-			esc(&b, thumbs.v[i]);
-			buf_printf(&b, "\" alt=\"");
-			esc(&b, thumbs.v[i]);
-			buf_printf(&b, "\">");
-		}
-		buf_printf(&b, "</div>\n");
-	}
-	strlist_free(&thumbs);
-
-	/* failures, with links to the logs */
-	buf_printf(&b, "<h2>Failures</h2>\n<table id=\"failures\"><tr><th>ticket</th><th>attempt</th><th>log</th></tr>\n");
-	int nf = 0;
-	const char *dirs[] = {"frames/failed", "frames/todo", "frames/active", "frames/done"};
-	for (int k = 0; k < 4 && nf < 200; k++) {
-		struct strlist tickets = {0};
-		dir_names(jfd, dirs[k], &tickets);
-		strlist_sort(&tickets);
-		for (size_t i = 0; i < tickets.n && nf < 200; i++) {
-			char path[300];
-			snprintf(path, sizeof path, "%s/%s", dirs[k], tickets.v[i]);
-			size_t len;
-			char *text = file_read_small(jfd, path, 1 << 16, &len);
-			if (!text || !strstr(text, "attempt = ")) {
-				free(text);
-				continue;
-			}
-			char *save = NULL;
-			long frame = -1;
-			for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-				if (!strncmp(line, "frames = ", 9))
-					frame = atol(line + 9);
-				if (strncmp(line, "attempt = ", 10))
-					continue;
-				int try = atoi(line + 10);
-				char who[100] = "";
-				sscanf(line + 10, "%*d %99s", who);
-				buf_printf(&b, "<tr class=\"failure\"><td>");
-				esc(&b, tickets.v[i]);
-				buf_printf(&b, "%s</td><td>", k == 0 ? " (failed for good)" : "");
-				esc(&b, line + 10);
-				buf_printf(&b, "</td><td><a href=\"logs/frame%04ld.try%d.", frame, try);
-				esc(&b, who);
-				buf_printf(&b, ".log\">log</a></td></tr>\n");
-				nf++;
-			}
-			free(text);
-		}
-		strlist_free(&tickets);
-	}
-	if (!nf)
-		buf_printf(&b, "<tr><td colspan=\"3\">none</td></tr>\n");
-	buf_printf(&b, "</table>\n</body></html>\n");
+	job_page_summary(&b, name, word, &st);
+	job_page_samples(&b, jfd);
+	job_page_failures(&b, jfd);
+	buf_printf(&b, "</body></html>\n");
 	write_page(jfd, "index.html", &b);
 	buf_free(&b);
 	job_status_free(&st);
