@@ -4,10 +4,7 @@
  * the probe commands' output: only a version matching the package's
  * pattern is kept, cut to a safe alphabet. */
 #define _GNU_SOURCE
-#include "probe.h"
-#include "../layout/ini.h"
-#include "../layout/layout.h"
-#include "../layout/package.h"
+#include "agent.h"
 
 #include <ctype.h>
 #include <dirent.h>
