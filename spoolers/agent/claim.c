@@ -1,7 +1,6 @@
-/* claim.c - taking work for a slot: which queued job (queue order, fair
- * share), its limit tokens, then its tickets by rename from todo/ into
- * active/, one or a run of adjacent frames. Distrusts the tickets: a
- * ticket that cannot be read or is not what its name says goes elsewhere. */
+/* claim.c - taking work for an idle slot: which job (queue order, fair
+ * share), its limit tokens, then tickets renamed from todo/ into active/.
+ * Distrusts the tickets: one unreadable or not as named goes elsewhere. */
 #define _GNU_SOURCE
 #include "agent.h"
 

@@ -1,8 +1,6 @@
-/* frame.c - one frame of a run, from its image being complete to done:
- * which images are whole, what each cost (for its bill), the check in
- * hf-check, and publishing it into output/. Distrusts the renderer's
- * files: an image is judged by a separate checker process, and only a
- * file that passed is moved into output/ (output_publish). */
+/* frame.c - a frame from its image being whole to output/: which are
+ * complete, what each cost, the check in hf-check, publishing. Distrusts
+ * the renderer's files: only an image a separate checker passed is moved. */
 #define _GNU_SOURCE
 #include "agent.h"
 

@@ -1,7 +1,6 @@
-/* host.c - this host's side of the farm: its folder hosts/HOST (lock,
- * host record, heartbeat, lost and drain markers), cancels, what the
- * other live hosts could take, and the spool's free space. Distrusts
- * the other hosts' records: host_read parses them like any .ini. */
+/* host.c - this host's side: hosts/HOST (lock, record, heartbeat, lost
+ * and drain markers), cancels, the other live hosts, the disk's space.
+ * Distrusts other hosts' records: read by host_read like any .ini. */
 #define _GNU_SOURCE
 #include "agent.h"
 

@@ -1,8 +1,6 @@
-/* jobs.c - the queued jobs as this agent sees them: queue/ read into a
- * tree of jobs, each loaded (job.ini, package, can this host serve it?)
- * when a slot looks at it; its todo/ listing; whether it is finished.
- * Distrusts the jobs' files: job.ini and the package go through ini_load
- * and job_desc_parse, tickets are found by name beneath the job's fd. */
+/* jobs.c - the queued jobs as this agent sees them: queue/ read, each job
+ * loaded when a slot looks at it (can this host serve it?), its todo/
+ * listing, its end. Distrusts job.ini: parsed by layout/ into a job_desc. */
 #define _GNU_SOURCE
 #include "agent.h"
 

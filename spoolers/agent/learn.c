@@ -1,7 +1,6 @@
-/* learn.c - how long a run should be: what each package's renderer costs
- * to start (timed by start-up probes, then learnt from renders), what a
- * job's frame takes, and run_length from both. Distrusts the probes and
- * renders only as far as their times go: a failed probe teaches nothing. */
+/* learn.c - how long a run should be: renderer start-up costs (probed,
+ * then learnt), frame times, and run_length from both. Distrusts the
+ * probes as far as a failed one teaches nothing. */
 #define _GNU_SOURCE
 #include "agent.h"
 

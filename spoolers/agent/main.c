@@ -1,7 +1,6 @@
-/* main.c - render-agent's start-up and its loop: options, the spool and
- * hosts/HOST, signals, inotify on queue/ and cancelled/, and the timers
- * of heartbeat, rescan and probe. Distrusts its command line: --slots and
- * --name are checked before use. (The whole agent: see agent.h.) */
+/* main.c - render-agent's start-up and loop: options, spool, hosts/HOST,
+ * signals, inotify, timers (agent.h maps the whole agent). Distrusts its
+ * command line: --slots and --name are checked before use. */
 #define _GNU_SOURCE
 #include "agent.h"
 #include "../../layout/watch.h"
@@ -59,7 +58,8 @@ static void reload_conf(void)
 		warn("conf/hotfarm.ini not re-read, the configuration in use stays: %s", err);
 		return;
 	}
-	say("re-read conf/hotfarm.ini (heartbeat %ld s, confine %s)", agent.spool.conf.heartbeat, agent.spool.conf.confine ? "yes" : "no");
+	say("re-read conf/hotfarm.ini (heartbeat %ld s, confine %s)", agent.spool.conf.heartbeat,
+	    agent.spool.conf.confine ? "yes" : "no");
 	spool_conf_warn(&agent.spool);
 	render_user_check();
 	if (agent.spool.conf.slots != slots_before)

@@ -1,7 +1,6 @@
-/* render.c - a slot's run while it lives: the renderer watched (images
- * complete, timeouts, hangs, kill requests), its exit understood, the run
- * trimmed or carried on to its next renderer, and ended. Distrusts the
- * renderer: its exit status, images and time are judged, never believed. */
+/* render.c - a run while it lives: its renderer watched (images, timeouts,
+ * hangs, kill requests), its exit judged, the run trimmed, carried on or
+ * ended. Distrusts the renderer: exit status and images are checked. */
 #define _GNU_SOURCE
 #include "agent.h"
 

@@ -1,7 +1,6 @@
-/* slots.c - the render slots of this host: their records (hosts/HOST/
- * slot.N, a picture of what each renders), a slot going idle, and slots =
- * auto (sizing them to what renders use of the CPUs and RAM). Distrusts
- * nothing from jobs; /proc figures are parsed with a fixed format. */
+/* slots.c - this host's render slots: their files (hosts/HOST/slot.N), a
+ * slot going idle, and slots = auto (sized to what renders use). Distrusts
+ * nothing a job wrote; /proc figures are read with fixed formats. */
 #define _GNU_SOURCE
 #include "agent.h"
 

@@ -1,8 +1,6 @@
-/* spawn.c - the agent's processes: starting one (fork/exec with an argv,
- * never a shell, in a process group of its own), finding a program in
- * $PATH, stopping a slot's, and building a renderer's argv from the job's
- * package and words. Distrusts the job's words: they are argv elements,
- * escaped when written to the log. */
+/* spawn.c - processes: spawn_in (argv, never a shell; a process group of
+ * its own), $PATH search, stopping a slot's, a renderer's argv and its
+ * hf-confine wrapping. Distrusts the job's words: argv elements only. */
 #define _GNU_SOURCE
 #include "agent.h"
 

@@ -1,7 +1,6 @@
-/* ticket.c - the ticket files of a slot's run, in the job's frames/
- * active/: reading one claimed, noting attempts and bills on it, and
- * settling it (to todo/, done/ or failed/). Distrusts the ticket's text:
- * one bounded read, parsed by ticket_frames and fixed-format lines. */
+/* ticket.c - a run's ticket files in frames/active/: read when claimed,
+ * noted (attempts, bills), settled to todo/, done/ or failed/. Distrusts
+ * the ticket's text: one bounded read, parsed as fixed-format lines. */
 #define _GNU_SOURCE
 #include "agent.h"
 
