@@ -80,7 +80,11 @@ $(BIN)/hf-cancel: $(OBJ)/spoolers/cancel.o $(OBJ)/spoolers/siteload.o $(OBJ)/lib
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
-$(BIN)/render-agent: $(OBJ)/spoolers/agent.o $(OBJ)/spoolers/probe.o $(OBJ)/liblayout.a
+# render-agent is a folder: one file per concern around agent.h
+AGENT_OBJ := $(addprefix $(OBJ)/spoolers/agent/,main.o jobs.o slots.o claim.o ticket.o spawn.o render.o frame.o \
+	learn.o host.o probe.o)
+$(AGENT_OBJ): spoolers/agent/agent.h
+$(BIN)/render-agent: $(AGENT_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -linotifytools -liniparser -lpthread
 

@@ -1,13 +1,8 @@
-/* probe.c - what a render host is: machine and OS (uname, os-release), CPUs
- * (/proc/cpuinfo), memory (sysinfo), GPUs (/sys/class/drm) and each render
- * package of conf/packages/ found by running its probe command. Distrusts
- * the probe commands' output: only a version matching the package's
- * pattern is kept, cut to a safe alphabet. */
+/* probe.c - what a render host is: machine, OS, CPUs, memory, GPUs and the
+ * packages of conf/packages/ (by their probe commands). Distrusts their
+ * output: only a version matching the pattern, cut to a safe alphabet. */
 #define _GNU_SOURCE
-#include "probe.h"
-#include "../layout/ini.h"
-#include "../layout/layout.h"
-#include "../layout/package.h"
+#include "agent.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -1,0 +1,264 @@
+/* agent.h - render-agent: one per render host. Publishes what the host is
+ * (hosts/HOST/host.ini) and a heartbeat, takes frame tickets of queued jobs
+ * by rename, renders them with the job's package (argv, never a shell),
+ * checks each image in a separate process, publishes it, and bills it.
+ * Distrusts the jobs: their files, argument words and renderer output.
+ * Crash-only: a killed agent's claims go back to todo/ (by itself at
+ * restart, or by watcherd when its heartbeat stops).
+ *
+ * One frame from claim to done/, file by file:
+ *
+ *   main.c   main, main_loop: every turn calls fill_slots, then waits for
+ *            a signal (SIGCHLD: reap), an inotify event or a timer.
+ *   claim.c  fill_slots -> slot_fill (which job) -> slot_take (tokens,
+ *            then the job's todo/ listing) -> ticket_take: ticket_claim
+ *            (a rename into active/) and ticket_read (ticket.c); then
+ *            run_begin sizes the run with run_length (learn.c), claims the
+ *            frames that follow (claim_frame, run_extend) and calls
+ *            run_advance.
+ *   render.c run_advance -> run_spawn (spawn.c: output folder, log,
+ *            argv, PATH search, hf-confine argv, spawn_in).
+ *   render.c while it renders, watch_slots every 20 ms: frames_complete
+ *            (frame.c) sees which images are whole, check_next (frame.c)
+ *            starts hf-check on one, run_trim may shorten the run; and
+ *            timeouts, hangs and kill requests stop it (slot_kill).
+ *   render.c reap: the renderer exited -> render_exited (why it failed,
+ *            what it taught: run_learn, slots_learn) -> run_advance; the
+ *            checker exited -> check_exited (frame.c).
+ *   frame.c  check_exited -> frame_publish: output_publish (into
+ *            output/), bill and run_ticket_done (ticket.c: the ticket
+ *            moves to done/); a frame that failed: run_settle (ticket.c:
+ *            back to todo/ or to failed/).
+ *   render.c run_advance, once nothing runs: the next renderer of the
+ *            run, or slot_idle (slots.c) and job_done_check (jobs.c:
+ *            the last ticket done finishes the job).
+ *
+ * host.c keeps the host's side (heartbeat, lock, lost, cancels, the other
+ * hosts, the disk); probe.c says what the host is. */
+#ifndef HOTFARM_AGENT_H
+#define HOTFARM_AGENT_H
+
+#include "../../layout/host.h"
+#include "../../layout/ini.h"
+#include "../../layout/jobdesc.h"
+#include "../../layout/layout.h"
+#include "../../layout/package.h"
+#include "../../layout/util.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+/* ---- jobs as this agent sees them ---------------------------------------- */
+
+struct byframe {
+	long frame;   /* a ticket's first frame */
+	size_t index; /* its name in the job's todo listing */
+};
+
+/* Every queued job has one; a farm's queue may hold tens of thousands, so
+ * what only a job this host works on needs (its description, package,
+ * folder) is allocated when it is loaded, and let go again when the job
+ * turns out not to be ours to serve. */
+struct job {
+	char *name;
+	char *entry; /* its name in queue/ */
+	char *path;  /* SPOOL/jobs/NAME (or sites/SITE/jobs/NAME), while loaded */
+	int priority;
+	int fd; /* jobs/NAME, while loaded and usable (or running) */
+	bool loaded, usable, queued, blocked;
+	struct job_desc *jd; /* while loaded and usable (or running) */
+	struct package *pkg;
+	struct strlist limits;
+	struct strlist todo; /* a cached listing of frames/todo, in order */
+	size_t next;
+	struct byframe *byframe; /* todo by frame, for runs */
+	double frame_seconds;    /* measured: a frame's render time, start-up not counted */
+	long todo_left, todo_active; /* its tickets in todo/ and active/, counted at todo_at */
+	int64_t contact_at;          /* when a check last rebuilt its contact sheet */
+	int64_t todo_at;
+	int64_t retry_at; /* do not look for tickets again before this (mono) */
+	int running;      /* our slots busy with it */
+	int fails_in_row;
+	long active_all;  /* fair share: its active tickets, all hosts */
+	char *program_name, *program; /* argv[0], found in $PATH */
+	int64_t queued_seen; /* when its entry was last seen in queue/ */
+	bool waiting_deps;   /* its [job] after jobs are not done yet */
+	int64_t active_at;
+};
+
+/* ---- slots and their runs ------------------------------------------------- */
+
+enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_HANG, KILL_CANCEL, KILL_LOST, KILL_STOP, KILL_USER, KILL_TRIM };
+
+/* A slot works through a run: one or more tickets of one job, each of one
+ * frame (older spools: several), rendered by one renderer process when
+ * the package renders ranges of frames ([range]), else one process per
+ * frame. Each frame is checked and published, and its ticket moved to
+ * done/, as soon as its image is complete: when the renderer has begun
+ * the next frame's file, or has exited 0. One checker runs at a time per
+ * slot, beside the renderer. */
+enum frame_state {
+	F_TODO,  /* not rendered yet (or being rendered) */
+	F_READY, /* its image is complete: to be checked */
+	F_CHECK, /* being checked */
+	F_DONE,  /* published */
+	F_BACK,  /* settled otherwise: failed, or back to todo/ */
+};
+
+struct run_frame {
+	long frame;
+	size_t ticket; /* index into the slot's tickets */
+	enum frame_state st;
+	char image[NAME_MAX + 1]; /* its file in the slot's folder */
+	bool maybe; /* the renderer failed with this file last: complete only if it passes the check */
+	double wall, cpu_user, cpu_sys;
+	long rss_kb;
+};
+
+struct run_ticket {
+	char name[64];
+	int attempt;  /* this try's number: 1 + earlier attempt lines */
+	bool settled; /* moved out of active/ */
+};
+
+struct slot {
+	int index;
+	char owner[96]; /* HOST.N */
+	struct job *job; /* NULL: idle */
+	struct run_ticket *tk;
+	size_t ntk;
+	struct run_frame *fr;
+	size_t nfr;
+	size_t pos, end;       /* the renderer at work renders fr[pos..end) */
+	bool range;            /* with the package's [range] argv */
+	struct strlist tokens; /* "limit\ttoken@owner" */
+	pid_t pid;             /* the renderer; 0 when none runs */
+	pid_t check_pid;       /* the checker; 0 when none runs */
+	size_t checking;       /* the frame it checks */
+	bool check_hung;
+	int64_t started, frame_started, last_progress, check_started;
+	long ticks_user, ticks_sys; /* the renderer's CPU when the last frame was complete */
+	off_t log_seen;
+	long cpu_seen;
+	char outdir[PATH_MAX], log[PATH_MAX];
+	struct rusage ru;
+	enum kill_reason killing;
+	int64_t kill_at;
+	char why[400]; /* the renderer failed: why */
+	bool counted;  /* ... and it counts as an attempt of the frame it was at */
+	bool charged;  /* ... and that frame was charged with it already */
+	size_t trim;   /* nonzero: the run ends once fr[trim - 1] is complete (see run_trim) */
+	bool shown;    /* its slot file says busy */
+};
+
+/* ---- the state every file shares ---------------------------------------- */
+
+/* One agent per process: what it was started with and what its slots and
+ * the queue are now. Set up by main (main.c) before the loop; everything
+ * else the files keep to themselves (static) or pass as arguments. */
+struct agent {
+	struct spool spool;      /* the spool, opened at start-up */
+	char host[64];           /* this host's name in hosts/ (no dots: HOST.SLOT splits at the last) */
+	int hostfd;              /* hosts/HOST */
+	struct host_record self; /* hosts/HOST/host.ini as published, read back (publish_host) */
+	char checker[PATH_MAX];  /* hf-check */
+	char confiner[PATH_MAX]; /* hf-confine */
+	bool stopping;           /* SIGTERM or SIGINT: what runs is stopped, nothing new taken */
+	bool draining;           /* hosts/HOST/drain: finish what runs, take nothing new */
+
+	struct slot *slots;
+	int nslots;      /* allocated: the most this host may run */
+	int nslots_on;   /* taking work now: fixed, or sized as renders are measured */
+	bool slots_auto; /* slots = auto: nslots_on follows the renders (slots.c) */
+
+	struct job **queue; /* the jobs in queue/, in queue order (queue_refresh) */
+	size_t nqueue;
+};
+extern struct agent agent;
+
+/* ---- what each file offers the others ----------------------------------- */
+
+/* jobs.c */
+struct job *job_get(const char *name);
+void job_load(struct job *j);
+void queue_refresh(bool rescan);
+void queue_unload_idle(void);
+void jobs_tidy(void);
+void job_done_check(struct job *j);
+void todo_relist(struct job *j);
+const char *todo_find(const struct job *j, long frame);
+const char *todo_has(const struct job *j, long frame);
+long active_all(struct job *j);
+
+/* slots.c */
+void slots_init(long want_slots);
+size_t slot_current(const struct slot *s);
+void slot_idle(struct slot *s);
+void slots_show(void);
+bool slots_busy(void);
+void slots_learn(double cpu, double wall, long rss_kb);
+
+/* claim.c */
+void fill_slots(void);
+
+/* ticket.c: the ticket files of a run, in frames/active/ */
+bool ticket_read(struct job *j, const char *name, const char *owner, long **frames, size_t *n, int *attempt,
+		 bool *failed_here);
+long ticket_first_frame(const char *name);
+void bill(struct slot *s, size_t i, bool ok, unsigned long long bytes);
+void run_settle(struct slot *s, size_t t, bool failed, const char *reason);
+void run_ticket_done(struct slot *s, size_t t);
+
+/* spawn.c */
+pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner);
+void kill_leftovers(void);
+bool find_program(const char *name, char *out, size_t outsize);
+void slot_kill(struct slot *s, enum kill_reason why);
+bool run_spawn(struct slot *s);
+
+/* render.c */
+void run_advance(struct slot *s);
+void reap(void);
+void watch_slots(void);
+
+/* frame.c */
+bool proc_usage(pid_t pid, long *user, long *sys, long *rss_kb);
+void frame_measure(struct slot *s, size_t i, bool exited);
+void frames_complete(struct slot *s, bool exited_ok, bool died);
+void check_next(struct slot *s);
+void check_exited(struct slot *s, int status);
+
+/* learn.c */
+struct overhead {
+	char package[64];
+	double seconds; /* what a process costs before its first frame; -1: not known */
+};
+struct overhead *overhead_of(const char *package);
+void startups_spawn(void);
+bool startup_exited(pid_t pid, int status);
+bool startups_running(void);
+long run_length(struct job *j, long also);
+void run_learn(struct slot *s, double first, double each);
+
+/* host.c */
+void host_enter(void);
+void host_leave(void);
+void heartbeat(void);
+void publish_host(bool force);
+void host_slots_update(void);
+void return_stale(void);
+void job_cancelled(const char *entry);
+void check_running_jobs(void);
+long hosts_live(void);
+bool others_can(struct job *j);
+bool disk_short(int fd, unsigned long long *avail);
+void disk_wait(unsigned long long avail);
+bool disk_ok(void);
+
+/* probe.c: this render host as hosts/HOST/host.ini text */
+void probe_host(const struct spool *sp, const char *name, int slots, struct buf *out);
+
+#endif

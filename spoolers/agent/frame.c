@@ -1,0 +1,314 @@
+/* frame.c - a frame from its image being whole to output/: which are
+ * complete, what each cost, the check in hf-check, publishing. Distrusts
+ * the renderer's files: only an image a separate checker passed is moved. */
+#define _GNU_SOURCE
+#include "agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The frame's output name: the job's pattern with its #### filled in. */
+static void output_name(const struct job *j, long frame, char *out, size_t outsize)
+{
+	const char *pat = j->jd->output, *h = strchr(pat, '#');
+	size_t nh = 0;
+	while (h && h[nh] == '#')
+		nh++;
+	if (!h) {
+		snprintf(out, outsize, "%s", pat);
+		return;
+	}
+	snprintf(out, outsize, "%.*s%0*ld%s", (int)(h - pat), pat, (int)(nh < 4 ? 4 : nh), frame, h + nh);
+}
+
+/* The renderer's CPU seconds (user and system, its waited-for children
+ * included) and peak RSS, from /proc while it runs. */
+bool proc_usage(pid_t pid, long *user, long *sys, long *rss_kb)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	long cut = 0, cst = 0;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ut, &st, &cut,
+			 &cst) != 4)
+		return false;
+	*user = (long)ut + cut;
+	*sys = (long)st + cst;
+	if (rss_kb) {
+		*rss_kb = 0;
+		snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+		FILE *f = fopen(path, "re");
+		char line[256];
+		while (f && fgets(line, sizeof line, f))
+			if (!strncmp(line, "VmHWM:", 6))
+				*rss_kb = atol(line + 6);
+		if (f)
+			fclose(f);
+	}
+	return true;
+}
+
+/* Frame I's image is complete (or its renderer is over): what it cost
+ * since the one before, for its bill. */
+void frame_measure(struct slot *s, size_t i, bool exited)
+{
+	struct run_frame *f = &s->fr[i];
+	int64_t now = mono_us();
+	f->wall = (double)(now - s->frame_started) / 1e6;
+	s->frame_started = now;
+	double tick = (double)sysconf(_SC_CLK_TCK);
+	long u = s->ticks_user, y = s->ticks_sys, rss = 0;
+	if (exited) {
+		u = (long)(((double)s->ru.ru_utime.tv_sec + (double)s->ru.ru_utime.tv_usec / 1e6) * tick + 0.5);
+		y = (long)(((double)s->ru.ru_stime.tv_sec + (double)s->ru.ru_stime.tv_usec / 1e6) * tick + 0.5);
+		rss = s->ru.ru_maxrss;
+	} else if (s->pid > 0) {
+		proc_usage(s->pid, &u, &y, &rss);
+	}
+	f->cpu_user = (double)(u > s->ticks_user ? u - s->ticks_user : 0) / tick;
+	f->cpu_sys = (double)(y > s->ticks_sys ? y - s->ticks_sys : 0) / tick;
+	f->rss_kb = rss;
+	s->ticks_user = u > s->ticks_user ? u : s->ticks_user;
+	s->ticks_sys = y > s->ticks_sys ? y : s->ticks_sys;
+}
+
+/* Frame I passed its check: into output/ under the job's pattern, and its
+ * ticket to done/ when it has no other frame left. */
+static void frame_publish(struct slot *s, size_t i)
+{
+	struct job *j = s->job;
+	struct run_frame *f = &s->fr[i];
+	char name[PATH_MAX], image[PATH_MAX * 2];
+	output_name(j, f->frame, name, sizeof name);
+	unsigned long long bytes = 0;
+	if (!j->pkg->no_output) {
+		snprintf(image, sizeof image, "%s/%s", s->outdir, f->image);
+		struct stat st;
+		bytes = stat(image, &st) == 0 ? (unsigned long long)st.st_size : 0;
+		if (output_publish(j->fd, image, name) < 0) {
+			char why[400];
+			snprintf(why, sizeof why, "the image could not be put into output/: %s", strerror(errno));
+			bill(s, i, false, 0);
+			run_settle(s, f->ticket, true, why);
+			return;
+		}
+	}
+	bill(s, i, true, bytes);
+	sayj(j->name, f->frame, "%s frame %ld rendered on %s in %.2f s (%.2f s of CPU)", j->name, f->frame, s->owner, f->wall,
+	     f->cpu_user + f->cpu_sys);
+	f->st = F_DONE;
+	j->fails_in_row = 0;
+	run_ticket_done(s, f->ticket);
+}
+
+/* Check a complete image, when the slot's checker is free. */
+void check_next(struct slot *s)
+{
+	if (s->check_pid > 0)
+		return;
+	struct job *j = s->job;
+	for (size_t i = 0; i < s->nfr; i++) {
+		struct run_frame *f = &s->fr[i];
+		if (f->st != F_READY)
+			continue;
+		if (j->pkg->no_output) {
+			/* a package that makes no image: its exit status is all */
+			frame_publish(s, i);
+			continue;
+		}
+		char w[32], h[32], out[PATH_MAX], image[PATH_MAX * 2];
+		snprintf(w, sizeof w, "%ld", j->jd->width);
+		snprintf(h, sizeof h, "%ld", j->jd->height);
+		snprintf(out, sizeof out, "%s/.check", s->outdir);
+		snprintf(image, sizeof image, "%s/%s", s->outdir, f->image);
+		/* a sample of each frame for previews/ and its contact sheet */
+		char thumb[PATH_MAX], previews[PATH_MAX];
+		snprintf(previews, sizeof previews, "%s/previews", j->path);
+		snprintf(thumb, sizeof thumb, "%s/frame%07ld.png", previews, f->frame);
+		char *argv[10];
+		int k = 0;
+		argv[k++] = agent.checker;
+		if (j->jd->allow_blank)
+			argv[k++] = "--allow-blank";
+		argv[k++] = "--thumb";
+		argv[k++] = thumb;
+		/* the contact sheet is rebuilt from every thumbnail: at most
+		 * twice a second per job (the first at once; the job's end
+		 * makes the last, complete one) */
+		if (mono_us() - j->contact_at > 500000) {
+			argv[k++] = "--contact";
+			argv[k++] = previews;
+			j->contact_at = mono_us();
+		}
+		argv[k++] = image;
+		argv[k++] = w;
+		argv[k++] = h;
+		argv[k] = NULL;
+		int outfd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+		pid_t pid = outfd < 0 ? -1 : spawn_in(NULL, argv, outfd, s->owner);
+		if (outfd >= 0)
+			close(outfd);
+		if (pid < 0) {
+			bill(s, i, false, 0);
+			run_settle(s, f->ticket, true, "the image checker could not be started");
+			continue;
+		}
+		f->st = F_CHECK;
+		s->check_pid = pid;
+		s->checking = i;
+		s->check_hung = false;
+		s->check_started = mono_us();
+		return;
+	}
+}
+
+/* S's checker exited with STATUS: the frame it checked is published, or
+ * settled as failed (or, for the checker's own trouble, goes back). */
+void check_exited(struct slot *s, int status)
+{
+	struct job *j = s->job;
+	size_t i = s->checking;
+	struct run_frame *f = &s->fr[i];
+	s->check_pid = 0;
+	if (f->st != F_CHECK)
+		return;
+	f->st = F_READY;
+	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP) {
+		return; /* settled with the others when the run ends */
+	} else if (s->check_hung) {
+		bill(s, i, false, 0);
+		run_settle(s, f->ticket, true, "the image took more than a minute to check");
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_TEMPFAIL) {
+		/* the checker's own trouble (memory): not the frame's fault */
+		bill(s, i, false, 0);
+		warnj(j->name, f->frame, "%s frame %ld: the image checker failed for want of resources; the frame goes back", j->name,
+		     f->frame);
+		run_settle(s, f->ticket, false, NULL);
+	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char why[600] = "the image did not pass the check";
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/.check", s->outdir);
+		FILE *cf = fopen(path, "re");
+		if (cf) {
+			char line[500];
+			if (fgets(line, sizeof line, cf)) {
+				line[strcspn(line, "\n")] = 0;
+				if (*line)
+					snprintf(why, sizeof why, "%s", line);
+			}
+			fclose(cf);
+		}
+		if (WIFSIGNALED(status))
+			snprintf(why, sizeof why, "the image could not be checked (the checker died of signal %d)",
+				 WTERMSIG(status));
+		bill(s, i, false, 0);
+		if (f->maybe && *s->why && !s->charged) {
+			/* the renderer died writing it: the frame it was at */
+			s->charged = true;
+			run_settle(s, f->ticket, s->counted, s->why);
+		} else {
+			run_settle(s, f->ticket, true, why);
+		}
+	} else {
+		frame_publish(s, i);
+	}
+}
+
+/* The images in the renderer's folder: which frames of fr[pos..end) are
+ * complete. A frame's file is complete once the renderer has begun the
+ * next one's, or has exited 0 (EXITED_OK). Without [range], the frame's
+ * image is the one file there, once the renderer exited 0. */
+void frames_complete(struct slot *s, bool exited_ok, bool died)
+{
+	struct job *j = s->job;
+	if (j->pkg->no_output) {
+		if (exited_ok)
+			for (size_t i = s->pos; i < s->end; i++)
+				if (s->fr[i].st == F_TODO) {
+					frame_measure(s, i, true);
+					s->fr[i].st = F_READY;
+				}
+		return;
+	}
+	DIR *d = opendir(s->outdir);
+	if (!d)
+		return;
+	struct dirent *e;
+	size_t n = s->end - s->pos, files = 0;
+	bool *seen = xcalloc(n, sizeof *seen);
+	char one[NAME_MAX + 1] = "";
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		files++;
+		snprintf(one, sizeof one, "%s", e->d_name);
+		if (!s->range)
+			continue;
+		long f = package_range_frame(j->pkg, e->d_name);
+		/* a frame given back (see run_trim) still shows that the one
+		 * before it is complete */
+		for (size_t i = s->pos; f >= 0 && i < s->end; i++)
+			if (s->fr[i].frame == f && (s->fr[i].st == F_TODO || s->fr[i].st == F_BACK)) {
+				seen[i - s->pos] = true;
+				if (s->fr[i].st == F_TODO)
+					snprintf(s->fr[i].image, sizeof s->fr[i].image, "%s", e->d_name);
+			}
+	}
+	closedir(d);
+	if (!s->range) {
+		if (exited_ok && files == 1 && s->fr[s->pos].st == F_TODO) {
+			snprintf(s->fr[s->pos].image, sizeof s->fr[s->pos].image, "%s", one);
+			seen[0] = true;
+		}
+	}
+	/* complete: every seen frame before the last one seen; all seen
+	 * ones once the renderer exited 0 */
+	size_t last = n, newly = SIZE_MAX;
+	for (size_t i = n; i-- > 0;)
+		if (seen[i]) {
+			last = i;
+			break;
+		}
+	for (size_t i = 0; last < n && i <= last; i++) {
+		struct run_frame *f = &s->fr[s->pos + i];
+		if (f->st != F_TODO || !seen[i])
+			continue;
+		if (i == last && !exited_ok) {
+			/* the renderer failed after writing it: finished, or
+			 * cut off while writing? The check tells. */
+			if (!died || !s->range)
+				continue;
+			f->maybe = true;
+		}
+		frame_measure(s, s->pos + i, (exited_ok || died) && i == last);
+		f->st = F_READY;
+		newly = s->pos + i;
+		/* a frame after the first took its own time: what a frame costs */
+		if (i > 0 && !exited_ok && !died && f->wall > 0.002)
+			j->frame_seconds = j->frame_seconds > 0 ? 0.7 * j->frame_seconds + 0.3 * f->wall : f->wall;
+	}
+	free(seen);
+	double wall = (double)(mono_us() - s->started) / 1e6;
+	if (!exited_ok && !died && newly != SIZE_MAX && s->pid > 0 && wall > 0.3) {
+		/* how the renderer used the CPU so far (measured as the frame
+		 * was complete): slots may grow mid-run */
+		double tick = (double)sysconf(_SC_CLK_TCK);
+		slots_learn((double)(s->ticks_user + s->ticks_sys) / tick, wall, s->fr[newly].rss_kb);
+	}
+}

@@ -1,0 +1,291 @@
+/* jobs.c - the queued jobs as this agent sees them: queue/ read, each job
+ * loaded when a slot looks at it (can this host serve it?), its todo/
+ * listing, its end. Distrusts job.ini: parsed by layout/ into a job_desc. */
+#define _GNU_SOURCE
+#include "agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void *job_tree; /* every job seen in queue/ (or still running here), by name */
+
+static int cmp_job(const void *a, const void *b)
+{
+	return strcmp(((const struct job *)a)->name, ((const struct job *)b)->name);
+}
+
+/* Let go of what a loaded job holds (it stays loaded: known not to be
+ * ours) or (job_unload) also forget that it was looked at. */
+static void job_release(struct job *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+	if (j->jd)
+		job_desc_free(j->jd);
+	if (j->pkg)
+		package_free(j->pkg);
+	free(j->jd);
+	free(j->pkg);
+	j->jd = NULL;
+	j->pkg = NULL;
+	strlist_free(&j->limits);
+	strlist_free(&j->todo);
+	j->next = 0;
+	free(j->byframe);
+	j->byframe = NULL;
+	free(j->path);
+	j->path = NULL;
+}
+
+static void job_unload(struct job *j)
+{
+	job_release(j);
+	j->loaded = false;
+}
+
+static void job_free(struct job *j)
+{
+	job_release(j);
+	free(j->name);
+	free(j->entry);
+	free(j->program_name);
+	free(j->program);
+	free(j);
+}
+
+struct job *job_get(const char *name)
+{
+	struct job key = {.name = (char *)name};
+	void *r = tfind(&key, &job_tree, cmp_job);
+	return r ? *(struct job **)r : NULL;
+}
+
+/* Read the job's description and package, and see whether we can serve
+ * it; when not, keep only that answer. */
+void job_load(struct job *j)
+{
+	if (j->loaded)
+		return;
+	j->loaded = true;
+	j->usable = false;
+	j->waiting_deps = false;
+	char path[PATH_MAX];
+	job_path(&agent.spool, j->name, path, sizeof path);
+	j->path = xstrdup(path);
+	j->fd = job_dir_open(&agent.spool, j->name);
+	char err[1024];
+	struct ini *ini = j->fd >= 0 ? ini_load(j->fd, "job.ini", "job.ini", err, sizeof err) : NULL;
+	if (ini) {
+		j->jd = xcalloc(1, sizeof *j->jd);
+		j->pkg = xcalloc(1, sizeof *j->pkg);
+		int rc = job_desc_parse(ini, "job.ini", 10000000, j->jd, err, sizeof err);
+		ini_free(ini);
+		if (rc < 0) {
+			free(j->jd);
+			j->jd = NULL;
+		}
+		if (!j->jd || package_load(spool_fd(&agent.spool, DIR_CONF), j->jd->package, j->pkg, err, sizeof err) < 0) {
+			free(j->pkg);
+			j->pkg = NULL;
+		}
+	}
+	if (j->pkg) {
+		job_desc_limits(j->jd, &j->limits);
+		j->usable = host_matches(&agent.self, j->jd, err, sizeof err);
+		if (j->usable && j->jd->after.n && job_deps_ready(&agent.spool, &j->jd->after, err, sizeof err) != 1) {
+			j->usable = false;
+			j->waiting_deps = true;
+		}
+		char marker[128];
+		snprintf(marker, sizeof marker, "blocked/%s", agent.host);
+		bool was = j->blocked;
+		j->blocked = faccessat(j->fd, marker, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+		if (was && !j->blocked)
+			j->fails_in_row = 0; /* an admin removed the marker */
+		if (j->blocked)
+			j->usable = false;
+	}
+	if (!j->usable)
+		job_release(j);
+}
+
+/* Re-read queue/: the order of the jobs we may take frames of. On a
+ * RESCAN, jobs waiting for others are looked at again too. */
+void queue_refresh(bool rescan)
+{
+	struct strlist l = {0};
+	state_list(&agent.spool, STATE_QUEUED, &l);
+	for (size_t i = 0; i < agent.nqueue; i++)
+		agent.queue[i]->queued = false;
+	agent.queue = xrealloc(agent.queue, (l.n ? l.n : 1) * sizeof *agent.queue);
+	agent.nqueue = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		char name[JOBID_MAX_LEN + 1];
+		int prio;
+		if (!entry_parse(l.v[i], &prio, NULL, name))
+			continue;
+		struct job *j = job_get(name);
+		if (!j) {
+			j = xcalloc(1, sizeof *j);
+			j->name = xstrdup(name);
+			j->fd = -1;
+			tsearch(j, &job_tree, cmp_job);
+		}
+		if (!j->entry || strcmp(j->entry, l.v[i])) {
+			free(j->entry);
+			j->entry = xstrdup(l.v[i]);
+		}
+		/* on a rescan, look again at a job this host was blocked from
+		 * (an admin may have removed the marker) or that waited for
+		 * others (they may be done) */
+		if (rescan && j->loaded && !j->usable && (j->blocked || j->waiting_deps) && j->running == 0)
+			job_unload(j);
+		if (!j->queued) {
+			j->fails_in_row = 0; /* back in the queue (retried): a clean slate */
+			if (j->loaded && j->running == 0)
+				job_unload(j);
+		}
+		j->priority = prio;
+		j->queued = true;
+		j->retry_at = 0;
+		agent.queue[agent.nqueue++] = j;
+	}
+	strlist_free(&l);
+}
+
+/* What a slot could serve may have changed (the host record did): jobs
+ * no slot works on are loaded afresh when next looked at. */
+void queue_unload_idle(void)
+{
+	for (size_t i = 0; i < agent.nqueue; i++)
+		if (agent.queue[i]->loaded && !agent.queue[i]->running)
+			job_unload(agent.queue[i]);
+}
+
+/* Forget jobs that left the queue and that no slot works on. */
+static struct strlist forget;
+static void forget_walk(const void *node, VISIT v, void *closure)
+{
+	(void)closure;
+	if (v != postorder && v != leaf)
+		return;
+	struct job *j = *(struct job *const *)node;
+	if (!j->queued && j->running == 0)
+		strlist_add(&forget, j->name);
+}
+
+void jobs_tidy(void)
+{
+	twalk_r(job_tree, forget_walk, NULL);
+	for (size_t i = 0; i < forget.n; i++) {
+		struct job *j = job_get(forget.v[i]);
+		tdelete(j, &job_tree, cmp_job);
+		job_free(j);
+	}
+	strlist_free(&forget);
+}
+
+/* Nothing of J is left to take: when no ticket is in todo/ or active/,
+ * the job is finished (job_try_finish) and this agent lets it go. */
+void job_done_check(struct job *j)
+{
+	/* the last word on the contact sheet, before the job is done */
+	if (j->fd >= 0 && !j->pkg->no_output && !j->pkg->builtin_null && tickets_none(j->fd, TICKET_TODO) == 1 &&
+	    tickets_none(j->fd, TICKET_ACTIVE) == 1 && faccessat(j->fd, "previews/contact.png", F_OK, 0) == 0) {
+		char previews[PATH_MAX];
+		snprintf(previews, sizeof previews, "%s/previews", j->path);
+		char *argv[] = {agent.checker, "--contact-only", previews, NULL};
+		int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		pid_t pid = nul < 0 ? -1 : spawn_in(NULL, argv, nul, "sheet");
+		if (nul >= 0)
+			close(nul);
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+	}
+	if (job_try_finish(&agent.spool, j->name) == 1) {
+		sayj(j->name, -1, "%s finished", j->name);
+		j->retry_at = INT64_MAX;
+		if (j->running == 0) {
+			/* nothing more to do here: keep only that (a queue can
+			 * hold thousands of finished jobs not yet moved on) */
+			job_release(j);
+			j->usable = false;
+		}
+	}
+}
+
+/* ---- a job's todo/ listing ----------------------------------------------- */
+
+static int cmp_byframe(const void *a, const void *b)
+{
+	const struct byframe *x = a, *y = b;
+	return x->frame < y->frame ? -1 : x->frame > y->frame;
+}
+
+/* J's cached todo/ listing by first frame, for finding a run's next ticket. */
+static void todo_index(struct job *j)
+{
+	free(j->byframe);
+	j->byframe = xcalloc(j->todo.n ? j->todo.n : 1, sizeof *j->byframe);
+	for (size_t i = 0; i < j->todo.n; i++)
+		j->byframe[i] = (struct byframe){ticket_first_frame(j->todo.v[i]), i};
+	qsort(j->byframe, j->todo.n, sizeof *j->byframe, cmp_byframe);
+}
+
+/* List J's todo/ again (the cached listing is used up), in order. */
+void todo_relist(struct job *j)
+{
+	strlist_free(&j->todo);
+	j->next = 0;
+	DIR *d = dir_open(j->fd, "frames/todo");
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			strlist_add(&j->todo, e->d_name);
+	if (d)
+		closedir(d);
+	strlist_sort(&j->todo);
+	if (j->pkg->range_argv.n)
+		todo_index(j);
+	j->todo_left = (long)j->todo.n;
+	j->todo_at = mono_us();
+}
+
+const char *todo_find(const struct job *j, long frame)
+{
+	if (!j->byframe)
+		return NULL;
+	struct byframe key = {frame, 0};
+	const struct byframe *b = bsearch(&key, j->byframe, j->todo.n, sizeof *j->byframe, cmp_byframe);
+	return b ? j->todo.v[b->index] : NULL;
+}
+
+/* Whether FRAME's ticket is in J's todo/ now (the cached listing may be
+ * old): its name, or NULL. */
+const char *todo_has(const struct job *j, long frame)
+{
+	const char *t = todo_find(j, frame);
+	char path[128];
+	if (t)
+		snprintf(path, sizeof path, "frames/todo/%s", t);
+	return t && faccessat(j->fd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ? t : NULL;
+}
+
+/* Fair share: J's tickets in active/ on all hosts, counted again at most
+ * every 500 ms. */
+long active_all(struct job *j)
+{
+	if (mono_us() - j->active_at > 500000) {
+		j->active_all = ticket_count(j->fd, TICKET_ACTIVE);
+		j->active_at = mono_us();
+	}
+	return j->active_all;
+}

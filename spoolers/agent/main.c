@@ -1,0 +1,302 @@
+/* main.c - render-agent's start-up and loop: options, spool, hosts/HOST,
+ * signals, inotify, timers (agent.h maps the whole agent). Distrusts its
+ * command line: --slots and --name are checked before use. */
+#define _GNU_SOURCE
+#include "agent.h"
+#include "../../layout/watch.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inotifytools/inotify.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#ifndef HOTFARM_LIBEXECDIR
+#define HOTFARM_LIBEXECDIR "/usr/local/bin"
+#endif
+
+struct agent agent = {.hostfd = -1};
+
+static _Noreturn void usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+		"usage: render-agent [--spool DIR] [--slots N] [--name HOST]\n"
+		"Render frames of queued jobs on this host.\n"
+		"  --spool DIR  the spool (default $HOTFARM_SPOOL, else /var/spool/hotfarm)\n"
+		"  --slots N    concurrent renders (default: [agent] slots, auto: sized to the renders)\n"
+		"  --name HOST  this host's name in hosts/ (default: the host name); several\n"
+		"               agents on one machine need distinct names\n"
+		"Messages are key=value lines on stderr (time, level, prog, job, frame, msg).\n"
+		"SIGHUP re-reads conf/hotfarm.ini. SIGTERM stops it: running frames go back to\n"
+		"todo/, hosts/HOST is removed.\n"
+		"Exit: 0 stopped, 100 usage, 111 cannot run.\n");
+	exit(code);
+}
+
+/* [agent] render_user takes root to switch to: without, renders run as
+ * the agent's own user (rather than every frame failing). */
+static void render_user_check(void)
+{
+	if (*agent.spool.conf.render_user && geteuid() != 0)
+		warn("[agent] render_user = %s is ignored: the agent does not run as root, so renders run as its own user",
+		     agent.spool.conf.render_user);
+}
+
+/* SIGHUP: read conf/hotfarm.ini again; its settings apply from now on,
+ * but for the two fixed when the agent started. */
+static void reload_conf(void)
+{
+	char err[1024];
+	long slots_before = agent.spool.conf.slots;
+	bool inotify_before = agent.spool.conf.use_inotify;
+	if (spool_conf_reload(&agent.spool, err, sizeof err) < 0) {
+		warn("conf/hotfarm.ini not re-read, the configuration in use stays: %s", err);
+		return;
+	}
+	say("re-read conf/hotfarm.ini (heartbeat %ld s, confine %s)", agent.spool.conf.heartbeat,
+	    agent.spool.conf.confine ? "yes" : "no");
+	spool_conf_warn(&agent.spool);
+	render_user_check();
+	if (agent.spool.conf.slots != slots_before)
+		warn("[agent] slots changed: it takes effect when the agent restarts");
+	if (agent.spool.conf.use_inotify != inotify_before)
+		warn("[watcherd] inotify changed: it takes effect when the agent restarts");
+	publish_host(false); /* packages may have changed too */
+}
+
+/* The command line: SPOOL (--spool), WANT_SLOTS (--slots, else 0) and
+ * agent.host (--name). */
+static void options(int argc, char **argv, const char **spool, long *want_slots)
+{
+	static const struct option opts[] = {{"spool", required_argument, 0, 's'},
+					     {"slots", required_argument, 0, 'n'},
+					     {"name", required_argument, 0, 'N'},
+					     {"help", no_argument, 0, 'h'},
+					     {0, 0, 0, 0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "s:n:N:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': *spool = optarg; break;
+		case 'n':
+			if (!parse_long(optarg, 1, 1024, want_slots))
+				die(EXIT_BADINPUT, "--slots takes a number from 1 to 1024, not '%s'", optarg);
+			break;
+		case 'N':
+			if (!name_is_valid(optarg) || strlen(optarg) >= sizeof agent.host || strchr(optarg, '@'))
+				die(EXIT_BADINPUT, "'%s' is not a host name (letters, digits, '-', '_', '.')", optarg);
+			snprintf(agent.host, sizeof agent.host, "%s", optarg);
+			break;
+		case 'h': usage(EXIT_OK);
+		default: usage(EXIT_BADINPUT);
+		}
+	}
+	if (optind != argc)
+		usage(EXIT_BADINPUT);
+}
+
+/* Without --name, the host name, made safe; either way without dots. */
+static void host_name(void)
+{
+	if (!*agent.host) {
+		char hn[256];
+		gethostname(hn, sizeof hn);
+		hn[sizeof hn - 1] = 0;
+		name_sanitize(hn, agent.host, sizeof agent.host);
+	}
+	for (char *p = agent.host; *p; p++)
+		if (*p == '.')
+			*p = '-'; /* HOST.SLOT must split at the last dot */
+}
+
+/* The spool (SPOOL, or the default) opened, and the helper programs
+ * found: hf-check must be there. */
+static void spool_setup(const char *spool)
+{
+	char err[1024];
+	char *abs = realpath(spool ? spool : spool_default(), NULL);
+	if (!abs)
+		die_errno(EXIT_TEMPFAIL, "no spool at %s", spool ? spool : spool_default());
+	if (spool_open(abs, &agent.spool, err, sizeof err) < 0)
+		die(EXIT_TEMPFAIL, "%s", err);
+	free(abs);
+	const char *lx = getenv("HOTFARM_LIBEXECDIR");
+	snprintf(agent.checker, sizeof agent.checker, "%s/hf-check", lx ? lx : HOTFARM_LIBEXECDIR);
+	snprintf(agent.confiner, sizeof agent.confiner, "%s/hf-confine", lx ? lx : HOTFARM_LIBEXECDIR);
+	if (access(agent.checker, X_OK) < 0)
+		die_errno(EXIT_TEMPFAIL, "the image checker %s is missing", agent.checker);
+}
+
+/* The signals the loop handles come through a signalfd (blocked
+ * otherwise); SIGPIPE is ignored. */
+static int signals_take(void)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		die_errno(EXIT_TEMPFAIL, "signalfd");
+	return sfd;
+}
+
+/* ---- the loop -------------------------------------------------------------- */
+
+/* When the loop does its periodic work next (mono us). */
+struct timers {
+	int64_t beat, rescan, probe;
+	int64_t watch;         /* while busy: watch_slots, every 20 ms */
+	int64_t stop_deadline; /* stopping: the renders have until then */
+};
+
+/* How long poll may sleep (ms): until the next heartbeat or rescan, and
+ * while busy the next look at the slots. */
+static int poll_timeout(const struct timers *t)
+{
+	int64_t now = mono_us();
+	int64_t wake = t->beat < t->rescan ? t->beat : t->rescan;
+	if (slots_busy() && wake > t->watch)
+		wake = t->watch > now ? t->watch : now + 20000;
+	return wake > now ? (int)((wake - now) / 1000) + 1 : 0;
+}
+
+/* SIGHUP re-reads the configuration; SIGTERM and SIGINT stop the agent
+ * (what runs goes back to todo/); SIGCHLD: children are reaped. */
+static void on_signals(int sfd, struct timers *t)
+{
+	struct signalfd_siginfo si;
+	while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+		if (si.ssi_signo == SIGHUP) {
+			reload_conf();
+			t->beat = t->rescan = 0; /* new intervals from now */
+		} else if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !agent.stopping) {
+			say("stopping on signal %u: running frames go back to todo/", si.ssi_signo);
+			agent.stopping = true;
+			t->stop_deadline = mono_us() + agent.spool.conf.kill_grace_ms * 1000LL + 5000000;
+			for (int i = 0; i < agent.nslots; i++)
+				slot_kill(&agent.slots[i], KILL_STOP);
+		}
+	reap();
+}
+
+/* inotify: an entry in cancelled/ stops its job's frames; any other
+ * change re-reads queue/. EFD, or -1 once the inotify thread stopped. */
+static int on_events(int efd)
+{
+	struct watch_event ev;
+	bool refresh = false;
+	int r;
+	while ((r = watch_read(efd, &ev)) > 0) {
+		if (ev.dir == 1 && (ev.mask & (IN_MOVED_TO | IN_CREATE)))
+			job_cancelled(ev.name);
+		else
+			refresh = true;
+	}
+	if (r < 0) {
+		warn("the inotify thread stopped; relying on rescans");
+		efd = -1;
+	}
+	if (refresh)
+		queue_refresh(false);
+	return efd;
+}
+
+/* What is due at NOW: the slots watched, the heartbeat, a rescan (the
+ * truth when inotify missed something), a new probe of the host. */
+static void on_timers(struct timers *t, int64_t now)
+{
+	if (slots_busy() && now >= t->watch) {
+		watch_slots();
+		slots_show();
+		t->watch = now + 20000;
+	}
+	if (now >= t->beat) {
+		heartbeat();
+		t->beat = now + agent.spool.conf.heartbeat * 1000000LL;
+	}
+	if (now >= t->rescan) {
+		queue_refresh(true);
+		check_running_jobs();
+		jobs_tidy();
+		t->rescan = now + agent.spool.conf.rescan_ms * 1000LL;
+	}
+	if (now >= t->probe) {
+		publish_host(false);
+		t->probe = now + agent.spool.conf.probe_interval * 1000000LL;
+	}
+}
+
+/* Until stopped: fill the slots, wait for a signal, an event or a timer. */
+static void main_loop(int sfd, int efd)
+{
+	struct timers t = {
+		.beat = mono_us() + agent.spool.conf.heartbeat * 1000000LL,
+		.rescan = mono_us() + agent.spool.conf.rescan_ms * 1000LL,
+		.probe = mono_us() + agent.spool.conf.probe_interval * 1000000LL,
+	};
+	for (;;) {
+		fill_slots();
+		if (agent.stopping && !slots_busy())
+			break;
+		int timeout = poll_timeout(&t);
+		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = efd, .events = POLLIN}};
+		int n = poll(pfd, efd >= 0 ? 2 : 1, timeout);
+		if (n < 0 && errno != EINTR)
+			die_errno(EXIT_TEMPFAIL, "poll");
+		if (n > 0 && (pfd[0].revents & POLLIN))
+			on_signals(sfd, &t);
+		if (efd >= 0 && n > 0 && (pfd[1].revents & POLLIN))
+			efd = on_events(efd);
+		int64_t now = mono_us();
+		on_timers(&t, now);
+		if (agent.stopping && now > t.stop_deadline)
+			break;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	msg_init("render-agent");
+	msg_timestamps(true);
+	const char *spool = NULL;
+	long want_slots = 0;
+	options(argc, argv, &spool, &want_slots);
+	host_name();
+	spool_setup(spool);
+	host_enter();
+	slots_init(want_slots);
+	heartbeat();
+	kill_leftovers();
+	/* before the probe, which runs each package's version command (a
+	 * second or more for some): the claims are others' to take meanwhile */
+	return_stale();
+	publish_host(true);
+	heartbeat(); /* the probe may have taken longer than host_timeout */
+
+	int sfd = signals_take();
+	const char *dirs[] = {"queue", "cancelled"};
+	int efd = agent.spool.conf.use_inotify
+			  ? watch_start(agent.spool.path, dirs, 2, IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE)
+			  : -1;
+	say("%s renders with %d slot%s%s on %s (%s)", agent.host, agent.nslots_on, agent.nslots_on == 1 ? "" : "s",
+	    agent.slots_auto ? " (auto: sized to the renders)" : "", agent.spool.path,
+	    efd >= 0 ? "inotify" : "rescans only");
+	spool_conf_warn(&agent.spool);
+	render_user_check();
+
+	startups_spawn(); /* after the signal mask: their SIGCHLD must reach sfd */
+	queue_refresh(false);
+	main_loop(sfd, efd);
+	host_leave();
+	say("stopped");
+	return EXIT_OK;
+}

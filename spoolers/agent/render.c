@@ -1,0 +1,279 @@
+/* render.c - a run while it lives: its renderer watched (images, timeouts,
+ * hangs, kill requests), its exit judged, the run trimmed, carried on or
+ * ended. Distrusts the renderer: exit status and images are checked. */
+#define _GNU_SOURCE
+#include "agent.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* A run was sized before the job's frame time was known (or before the
+ * slots grew): once a frame is complete, look again. When the frames it
+ * has still to render are many more than a run should now hold, it ends
+ * after the ones it should, and the rest go back to todo/ for the other
+ * slots. It ends the moment the next frame's file appears (the frame
+ * before is complete, the next only begun), so nothing much is lost. */
+static void run_trim(struct slot *s)
+{
+	struct job *j = s->job;
+	if (!s->range || s->killing || j->jd->chunk > 0)
+		return;
+	size_t cur = slot_current(s); /* begun, not complete */
+	if (s->trim) {
+		if (cur >= s->trim && cur < s->end) {
+			s->killing = KILL_TRIM;
+			kill(-s->pid, SIGKILL);
+			s->kill_at = mono_us();
+		}
+		return;
+	}
+	struct overhead *o = overhead_of(j->pkg->name);
+	double startup = o && o->seconds > 0 ? o->seconds : 0;
+	if (cur == s->pos && j->frame_seconds <= 0 && startup > 0) {
+		/* the first frame is not done after three start-ups: frames take
+		 * at least the time past the start-up; the other hosts should
+		 * not wait for it to know */
+		double ran = (double)(mono_us() - s->started) / 1e6;
+		if (ran < 3 * startup)
+			return;
+		j->frame_seconds = ran - startup;
+	}
+	if (cur >= s->end || j->frame_seconds <= 0)
+		return;
+	size_t left = s->end - cur;
+	long want = run_length(j, 1);
+	/* worth it only when what goes back outweighs the processes it costs */
+	if ((long)left > want + want / 4 + 1 && (double)((long)left - want) * j->frame_seconds > 2 * startup) {
+		s->trim = cur + (size_t)want;
+		j->todo_at = 0; /* they will be in todo/ */
+		sayj(j->name, -1, "%s: frames %ld-%ld go back for other slots (runs of %ld now)", j->name, s->fr[s->trim].frame,
+		    s->fr[s->end - 1].frame, want);
+		/* at once: the renderer is stopped before it reaches them */
+		for (size_t i = s->trim; i < s->end; i++)
+			if (s->fr[i].st == F_TODO)
+				run_settle(s, s->fr[i].ticket, false, NULL);
+	}
+}
+
+/* Where the slot's run goes next: check what is complete; when the
+ * renderer is over and nothing is being checked, settle what failed and
+ * start the next renderer, or end the run. */
+void run_advance(struct slot *s)
+{
+	struct job *j = s->job;
+	if (!j)
+		return;
+	if (s->killing != KILL_CANCEL && s->killing != KILL_LOST && s->killing != KILL_STOP)
+		check_next(s);
+	if (s->pid > 0 || s->check_pid > 0)
+		return;
+	bool over = s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP ||
+		    s->killing == KILL_TRIM;
+	for (;;) {
+		if (!over && *s->why) {
+			/* the renderer failed: the frame it was at, when it
+			 * counts, and the rest back as they were */
+			for (size_t i = s->pos; i < s->end && !s->charged; i++)
+				if (s->fr[i].st == F_TODO) {
+					if (s->counted)
+						bill(s, i, false, 0);
+					run_settle(s, s->fr[i].ticket, s->counted, s->why);
+					break;
+				}
+			over = true;
+		}
+		if (over)
+			break;
+		/* the next frames not rendered yet */
+		s->pos = 0;
+		while (s->pos < s->nfr && s->fr[s->pos].st != F_TODO)
+			s->pos++;
+		if (s->pos == s->nfr)
+			break;
+		if (run_spawn(s))
+			return;
+	}
+	/* the run is over: what is not settled goes back as it was */
+	for (size_t t = 0; t < s->ntk; t++)
+		run_settle(s, t, false, NULL);
+	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP)
+		sayj(j->name, -1, "%s frame%s %ld%s stopped (%s)", j->name, s->nfr > 1 ? "s" : "", s->fr[0].frame,
+		    s->nfr > 1 ? "..." : "",
+		    s->killing == KILL_CANCEL ? "cancelled" : s->killing == KILL_LOST ? "host was lost" : "agent stopping");
+	slot_idle(s);
+	/* the next look for a ticket finds the job over, if it is */
+	j->retry_at = 0;
+	job_done_check(j);
+}
+
+/* Why the renderer of S failed (s->why; empty: it did not, or it was
+ * stopped for a reason that is not the frames' fault). OK: it exited 0. */
+static void render_why(struct slot *s, int status, bool ok)
+{
+	struct job *j = s->job;
+	char *why = s->why;
+	size_t wsize = sizeof s->why;
+	const char *logname = strrchr(s->log, '/') + 1;
+	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP || s->killing == KILL_TRIM) {
+		/* not the frames' fault: they go back as they were */
+	} else if (s->killing == KILL_TIMEOUT) {
+		snprintf(why, wsize, "timed out after %ld s (the job's timeout)", j->jd->timeout);
+	} else if (s->killing == KILL_USER) {
+		snprintf(why, wsize, "stopped by a user (hotfarm kill-frame)");
+	} else if (s->killing == KILL_HANG) {
+		snprintf(why, wsize, "hung: no log output and no CPU progress for %ld s", agent.spool.conf.hang_timeout);
+	} else if (WIFSIGNALED(status)) {
+		snprintf(why, wsize, "the renderer was killed by signal %d (see logs/%s)", WTERMSIG(status), logname);
+	} else if (!ok) {
+		snprintf(why, wsize, "the renderer exited with status %d (see logs/%s)", WEXITSTATUS(status), logname);
+	} else {
+		/* exited 0: a frame without its image fails */
+		for (size_t i = s->pos; i < s->end; i++)
+			if (s->fr[i].st == F_TODO) {
+				int files = 0;
+				DIR *d = opendir(s->outdir);
+				struct dirent *e;
+				while (d && (e = readdir(d)))
+					if (e->d_name[0] != '.')
+						files++;
+				if (d)
+					closedir(d);
+				if (s->range)
+					snprintf(why, wsize, "the renderer exited 0 but wrote no image for frame %ld (see logs/%s)",
+						 s->fr[i].frame, logname);
+				else
+					snprintf(why, wsize, "the renderer exited 0 but wrote %s (see logs/%s)",
+						 files ? "more than one file" : "no image", logname);
+				frame_measure(s, i, true);
+				break;
+			}
+	}
+}
+
+/* The renderer exited: which frames it completed, and why it failed. */
+static void render_exited(struct slot *s, int status)
+{
+	pid_t pid = s->pid;
+	s->pid = 0;
+	/* whatever the renderer left running goes now, before its images
+	 * are checked: nothing may touch them between the check and
+	 * publishing */
+	kill(-pid, SIGKILL);
+	bool ok = !s->killing && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	bool stopped = s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP ||
+		       s->killing == KILL_TRIM;
+	frames_complete(s, ok, !ok && !stopped);
+	/* learn from what it did: the first frame's time holds the start-up,
+	 * the rest of the process's time is the other frames' */
+	size_t n = s->end - s->pos;
+	enum frame_state fs = s->fr[s->pos].st;
+	if (ok && (fs == F_READY || fs == F_CHECK || fs == F_DONE)) {
+		double first = s->fr[s->pos].wall, all = (double)(mono_us() - s->started) / 1e6;
+		run_learn(s, first, n > 1 && all > first ? (all - first) / (double)(n - 1) : -1);
+		double cpu = (double)s->ru.ru_utime.tv_sec + (double)s->ru.ru_utime.tv_usec / 1e6 +
+			     (double)s->ru.ru_stime.tv_sec + (double)s->ru.ru_stime.tv_usec / 1e6;
+		slots_learn(cpu, all, s->ru.ru_maxrss);
+	}
+	s->counted = true;
+	render_why(s, status, ok);
+	if (*s->why) {
+		/* what the failed frame cost, for its bill */
+		size_t cur = slot_current(s);
+		if (s->fr[cur].st == F_TODO && s->fr[cur].wall == 0)
+			frame_measure(s, cur, true);
+	}
+	run_advance(s);
+}
+
+/* SIGCHLD: each child reaped is a start-up probe, a renderer or a checker. */
+void reap(void)
+{
+	int status;
+	struct rusage ru;
+	pid_t pid;
+	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+		if (startup_exited(pid, status))
+			continue;
+		for (int i = 0; i < agent.nslots; i++) {
+			struct slot *s = &agent.slots[i];
+			if (!s->job)
+				continue;
+			if (s->pid == pid) {
+				s->ru = ru;
+				render_exited(s, status);
+			} else if (s->check_pid == pid) {
+				check_exited(s, status);
+				run_advance(s);
+			} else {
+				continue;
+			}
+			break;
+		}
+	}
+}
+
+/* Every 20 ms while busy: images complete, timeouts, hangs, and the
+ * SIGKILL after a SIGTERM's grace. */
+void watch_slots(void)
+{
+	int64_t now = mono_us();
+	for (int i = 0; i < agent.nslots; i++) {
+		struct slot *s = &agent.slots[i];
+		if (!s->job)
+			continue;
+		if (s->check_pid > 0 && !s->check_hung && now - s->check_started > 60 * 1000000LL) {
+			/* a hostile image may be slow to decode: the checker gets a minute */
+			s->check_hung = true;
+			kill(-s->check_pid, SIGKILL);
+		}
+		if (s->pid <= 0)
+			continue;
+		if (s->killing) {
+			if (now >= s->kill_at)
+				kill(-s->pid, SIGKILL);
+			continue;
+		}
+		size_t cur = slot_current(s);
+		char req[32];
+		snprintf(req, sizeof req, "kill.%d", s->index);
+		if (unlinkat(agent.hostfd, req, 0) == 0) {
+			sayj(s->job->name, s->fr[cur].frame, "%s frame %ld: stopped on request (hotfarm kill-frame)", s->job->name, s->fr[cur].frame);
+			slot_kill(s, KILL_USER);
+			continue;
+		}
+		if (s->range) {
+			frames_complete(s, false, false);
+			check_next(s);
+			run_trim(s);
+			if (s->killing)
+				continue;
+			cur = slot_current(s);
+		}
+		/* the timeout is per frame: from the start, or the last frame's end */
+		if (s->job->jd->timeout && now - s->frame_started > s->job->jd->timeout * 1000000LL) {
+			sayj(s->job->name, s->fr[cur].frame, "%s frame %ld: timeout after %ld s, stopping it", s->job->name, s->fr[cur].frame,
+			    s->job->jd->timeout);
+			slot_kill(s, KILL_TIMEOUT);
+			continue;
+		}
+		struct stat st;
+		long u = 0, y = 0;
+		long cpu = proc_usage(s->pid, &u, &y, NULL) ? u + y : -1;
+		off_t size = stat(s->log, &st) == 0 ? st.st_size : 0;
+		if (size != s->log_seen || cpu != s->cpu_seen) {
+			s->log_seen = size;
+			s->cpu_seen = cpu;
+			s->last_progress = now;
+		} else if (now - s->last_progress > agent.spool.conf.hang_timeout * 1000000LL) {
+			sayj(s->job->name, s->fr[cur].frame, "%s frame %ld: no output and no CPU for %ld s, stopping it", s->job->name, s->fr[cur].frame,
+			    agent.spool.conf.hang_timeout);
+			slot_kill(s, KILL_HANG);
+		}
+	}
+}

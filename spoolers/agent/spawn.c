@@ -1,0 +1,382 @@
+/* spawn.c - processes: spawn_in (argv, never a shell; a process group of
+ * its own), $PATH search, stopping a slot's, a renderer's argv and its
+ * hf-confine wrapping. Distrusts the job's words: argv elements only. */
+#define _GNU_SOURCE
+#include "agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Start ARGV[0] (a path) in DIR with its output going to OUTFD, in a
+ * process group of its own so that it can be killed whole, dying with the
+ * agent (PR_SET_PDEATHSIG), and marked with HOTFARM_SLOT=OWNER in its
+ * environment so that a restarted agent finds what a killed one left. */
+static volatile int spawn_errno;
+
+pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **envp = xcalloc(n + 2, sizeof *envp);
+	char *mark = xasprintf("HOTFARM_SLOT=%s", owner);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "HOTFARM_SLOT=", 13))
+			envp[k++] = environ[i];
+	envp[k++] = mark;
+	sigset_t none;
+	sigemptyset(&none);
+	spawn_errno = 0;
+	/* vfork: the agent is paused until exec, and the child makes only
+	 * system calls (as posix_spawn does); errors come back through
+	 * spawn_errno, which the two share */
+	pid_t pid = vfork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		setpgid(0, 0);
+		/* the agent ignores only SIGPIPE; everything else is default */
+		signal(SIGPIPE, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul < 0 || dup2(nul, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0 ||
+		    close_range(3, ~0U, 0) < 0 || (dir && chdir(dir) < 0)) {
+			spawn_errno = errno;
+			_exit(127);
+		}
+		execve(argv[0], argv, envp);
+		spawn_errno = errno;
+		_exit(127);
+	}
+	int e = pid < 0 ? errno : spawn_errno;
+	free(mark);
+	free(envp);
+	if (pid > 0 && e) {
+		waitpid(pid, NULL, 0);
+		pid = -1;
+	}
+	if (pid < 0) {
+		errno = e;
+		return -1;
+	}
+	return pid;
+}
+
+/* What a killed agent of this host left running: processes marked with
+ * one of our slots. They would write into folders we are about to reuse. */
+void kill_leftovers(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	char want[100];
+	int n = snprintf(want, sizeof want, "HOTFARM_SLOT=%s.", agent.host);
+	int killed = 0;
+	while (d && (e = readdir(d))) {
+		long pid = atol(e->d_name);
+		if (pid <= 1 || pid == (long)getpid())
+			continue;
+		char path[64], env[65536];
+		snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, env, sizeof env - 1);
+		close(fd);
+		for (ssize_t i = 0; i < len;) {
+			if (!strncmp(env + i, want, (size_t)n) && i + n <= len) {
+				kill((pid_t)pid, SIGKILL);
+				killed++;
+				break;
+			}
+			i += (ssize_t)strnlen(env + i, (size_t)(len - i)) + 1;
+		}
+	}
+	if (d)
+		closedir(d);
+	if (killed)
+		say("killed %d processes an earlier run of %s left behind", killed, agent.host);
+}
+
+/* Where a command lives: looked up in $PATH once per job and program. */
+bool find_program(const char *name, char *out, size_t outsize)
+{
+	if (strchr(name, '/')) {
+		snprintf(out, outsize, "%s", name);
+		return access(out, X_OK) == 0;
+	}
+	const char *path = getenv("PATH");
+	char *copy = xstrdup(path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
+	bool found = false;
+	for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+		snprintf(out, outsize, "%s/%s", *dir ? dir : ".", name);
+		found = access(out, X_OK) == 0;
+	}
+	free(copy);
+	return found;
+}
+
+/* Stop the slot's renderer (SIGTERM to its group, SIGKILL after the
+ * grace); for a cancel or a stop, its checker too. */
+void slot_kill(struct slot *s, enum kill_reason why)
+{
+	if (!s->job || s->killing)
+		return;
+	if (why == KILL_CANCEL || why == KILL_LOST || why == KILL_STOP) {
+		if (s->check_pid > 0)
+			kill(-s->check_pid, SIGKILL);
+		if (s->pid <= 0) {
+			s->killing = why; /* nothing renders: the checks' end settles it */
+			return;
+		}
+	}
+	if (s->pid <= 0)
+		return;
+	s->killing = why;
+	kill(-s->pid, SIGTERM);
+	s->kill_at = mono_us() + agent.spool.conf.kill_grace_ms * 1000;
+}
+
+/* ---- starting a renderer ------------------------------------------------- */
+
+/* The frames S's next renderer renders, fr[pos..end): a range of
+ * consecutive frames with the package's [range] argv, or the one frame. */
+static void run_frames(struct slot *s)
+{
+	struct job *j = s->job;
+	s->end = s->pos + 1;
+	if (j->pkg->range_argv.n && !j->pkg->no_output)
+		while (s->end < s->nfr && s->fr[s->end].st == F_TODO && s->fr[s->end].frame == s->fr[s->end - 1].frame + 1)
+			s->end++;
+	/* one frame alone: the package's plain argv, its one image (POV-Ray
+	 * does not number the file of a one-frame animation) */
+	s->range = s->end - s->pos > 1;
+}
+
+/* The renderer's own output folder (OUTDIR: its name, made unless the
+ * package writes no image); the last one goes. */
+static bool run_outdir(struct slot *s, char *outdir, size_t outsize)
+{
+	struct job *j = s->job;
+	/* a folder of its own per process: nothing left by an earlier one
+	 * can land in it */
+	static unsigned long attempts;
+	snprintf(outdir, outsize, "%s/output/.%s.%ld.%lu", j->path, s->owner, (long)getpid(), ++attempts);
+	if (*s->outdir)
+		tree_remove(AT_FDCWD, s->outdir);
+	s->outdir[0] = 0;
+	if (!j->pkg->no_output) {
+		snprintf(s->outdir, sizeof s->outdir, "%s", outdir);
+		tree_remove(AT_FDCWD, s->outdir);
+		if (mkdir(s->outdir, 0755) < 0) {
+			snprintf(s->why, sizeof s->why, "cannot make a temporary folder for the image");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* logs/frameFIRST[-LAST].tryATTEMPT.OWNER.log */
+static void run_log_name(struct slot *s, int attempt)
+{
+	struct job *j = s->job;
+	const struct run_frame *f = &s->fr[s->pos];
+	if (s->end - s->pos > 1)
+		snprintf(s->log, sizeof s->log, "%s/logs/frame%04ld-%04ld.try%d.%s.log", j->path, f->frame,
+			 s->fr[s->end - 1].frame, attempt, s->owner);
+	else
+		snprintf(s->log, sizeof s->log, "%s/logs/frame%04ld.try%d.%s.log", j->path, f->frame, attempt,
+			 s->owner);
+}
+
+/* The package's argv template filled in for S's frames (ARGV), writing
+ * into OUTDIR with the job's FILES; false with s->why. */
+static bool run_argv(struct slot *s, const char *outdir, const char *files, struct strlist *argv)
+{
+	struct job *j = s->job;
+	const struct run_frame *f = &s->fr[s->pos];
+	char ext[16] = ".png";
+	const char *dot = strrchr(j->jd->output, '.');
+	if (dot && strlen(dot) < sizeof ext && !strchr(dot, '/'))
+		snprintf(ext, sizeof ext, "%s", dot);
+	char output[PATH_MAX], scene[PATH_MAX];
+	snprintf(output, sizeof output, "%s/frame%s", outdir, ext);
+	snprintf(scene, sizeof scene, "%s/%s", files, j->jd->scene);
+	struct render_vars v = {
+		.scene = scene, .files = files, .output = output, .outdir = outdir, .job = j->name,
+		.frame = f->frame, .first_frame = j->jd->frames[0], .last_frame = j->jd->frames[j->jd->nframes - 1],
+		.run_first = f->frame, .run_last = s->fr[s->end - 1].frame,
+		.width = j->jd->width, .height = j->jd->height, .args = &j->jd->argv,
+	};
+	char err[512];
+	if (package_argv(j->pkg, &v, s->range, argv, err, sizeof err) < 0) {
+		strlist_free(argv);
+		snprintf(s->why, sizeof s->why, "%s", err);
+		return false;
+	}
+	return true;
+}
+
+/* The frame's log, opened for the renderer: it starts with what was run
+ * (ARGV, escaped), where and when. -1 with s->why. */
+static int run_log_open(struct slot *s, const struct strlist *argv, int attempt)
+{
+	struct job *j = s->job;
+	const struct run_frame *f = &s->fr[s->pos];
+	int logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (logfd < 0) {
+		snprintf(s->why, sizeof s->why, "cannot create the frame's log");
+		return -1;
+	}
+	struct buf head = {0};
+	char iso[32];
+	time_iso(now_us(), iso);
+	if (s->end - s->pos > 1)
+		buf_printf(&head, "# hotfarm: job %s frames %ld-%ld attempt %d on %s at %s\n# hotfarm: argv:", j->name,
+			   f->frame, s->fr[s->end - 1].frame, attempt, s->owner, iso);
+	else
+		buf_printf(&head, "# hotfarm: job %s frame %ld attempt %d on %s at %s\n# hotfarm: argv:", j->name,
+			   f->frame, attempt, s->owner, iso);
+	for (size_t i = 0; i < argv->n; i++) {
+		char w[600];
+		text_escape(argv->v[i], w, sizeof w);
+		buf_printf(&head, " [%s]", w);
+	}
+	buf_printf(&head, "\n");
+	if (write(logfd, head.data, head.len) != (ssize_t)head.len)
+		warn("unable to write %s: %s", s->log, strerror(errno));
+	buf_free(&head);
+	return logfd;
+}
+
+/* ARGV[0] found in $PATH (looked up once per job and program) and put in
+ * its place; false with s->why when it is not installed here. */
+static bool run_program(struct slot *s, struct strlist *argv)
+{
+	struct job *j = s->job;
+	if (!j->program_name || strcmp(argv->v[0], j->program_name)) {
+		char found[PATH_MAX];
+		free(j->program_name);
+		free(j->program);
+		j->program_name = xstrdup(argv->v[0]);
+		j->program = find_program(argv->v[0], found, sizeof found) ? xstrdup(found) : NULL;
+	}
+	if (!j->program) {
+		char w[200];
+		text_escape(argv->v[0], w, sizeof w);
+		snprintf(s->why, sizeof s->why, "the renderer '%s' is not installed on %s", w, agent.host);
+		return false;
+	}
+	free(argv->v[0]);
+	argv->v[0] = xstrdup(j->program);
+	return true;
+}
+
+/* ARGV run through hf-confine: hf-confine --root JOB --ro PROGRAM --ro
+ * <package paths> [limits] -- argv */
+static void confine_argv(struct slot *s, struct strlist *argv)
+{
+	struct job *j = s->job;
+	struct strlist full = {0};
+	strlist_add(&full, agent.confiner);
+	strlist_add(&full, "--root");
+	strlist_add(&full, j->path);
+	strlist_add(&full, "--ro");
+	strlist_add(&full, j->program);
+	for (size_t i = 0; i < j->pkg->confine_read.n; i++) {
+		strlist_add(&full, "--ro");
+		strlist_add(&full, j->pkg->confine_read.v[i]);
+	}
+	char num[32];
+	if (j->jd->timeout > 0) {
+		/* a CPU-time ceiling the kernel holds even if the agent dies:
+		 * the job's timeout for each frame of the run on every CPU,
+		 * and a little more (the agent stops it at the timeout) */
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		snprintf(num, sizeof num, "%ld", (j->jd->timeout * (long)(s->end - s->pos) + 5) * (cpus > 0 ? cpus : 1));
+		strlist_add(&full, "--cpu");
+		strlist_add(&full, num);
+	}
+	if (agent.spool.conf.render_mem) {
+		snprintf(num, sizeof num, "%llu", agent.spool.conf.render_mem);
+		strlist_add(&full, "--mem");
+		strlist_add(&full, num);
+	}
+	if (agent.spool.conf.render_fsize) {
+		snprintf(num, sizeof num, "%llu", agent.spool.conf.render_fsize);
+		strlist_add(&full, "--fsize");
+		strlist_add(&full, num);
+	}
+	if (*agent.spool.conf.render_user && geteuid() == 0) {
+		strlist_add(&full, "--user");
+		strlist_add(&full, agent.spool.conf.render_user);
+	}
+	strlist_add(&full, "--");
+	for (size_t i = 0; i < argv->n; i++)
+		strlist_add(&full, argv->v[i]);
+	strlist_free(argv);
+	*argv = full;
+}
+
+/* Start the renderer for S's frames from s->pos: a range of consecutive
+ * frames with the package's [range] argv, or the one frame. False (with
+ * s->why) when it could not be started. */
+bool run_spawn(struct slot *s)
+{
+	struct job *j = s->job;
+	run_frames(s);
+	int attempt = s->tk[s->fr[s->pos].ticket].attempt;
+	s->counted = true;
+	char outdir[PATH_MAX], files[PATH_MAX];
+	if (!run_outdir(s, outdir, sizeof outdir))
+		return false;
+	run_log_name(s, attempt);
+	snprintf(files, sizeof files, "%s/files", j->path);
+	struct strlist argv = {0};
+	if (!run_argv(s, outdir, files, &argv))
+		return false;
+	int logfd = run_log_open(s, &argv, attempt);
+	if (logfd < 0) {
+		strlist_free(&argv);
+		return false;
+	}
+	if (!run_program(s, &argv)) {
+		close(logfd);
+		strlist_free(&argv);
+		return false;
+	}
+	if (agent.spool.conf.confine)
+		confine_argv(s, &argv);
+	strlist_take(&argv, NULL);
+	s->pid = spawn_in(files, argv.v, logfd, s->owner);
+	int e = errno;
+	close(logfd);
+	argv.n--;
+	strlist_free(&argv);
+	if (s->pid < 0) {
+		s->pid = 0;
+		snprintf(s->why, sizeof s->why, "the renderer could not be started: %s", strerror(e));
+		return false;
+	}
+	s->started = s->frame_started = s->last_progress = mono_us();
+	s->log_seen = 0;
+	s->cpu_seen = 0;
+	s->ticks_user = s->ticks_sys = 0;
+	s->killing = KILL_NONE;
+	s->why[0] = 0;
+	s->charged = false;
+	s->trim = 0;
+	/* the slot file says busy once the frame has run for a moment (see
+	 * slots_show): a frame of a few ms costs no file writes */
+	return true;
+}
