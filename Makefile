@@ -47,16 +47,20 @@ $(OBJ)/liblayout.a: $(LAYOUT_OBJ)
 # (3.7 ms of loading against 1.3 ms). Its own libraries stay shared.
 ARCHIVE_LIBS := -Wl,-Bstatic -larchive -Wl,-Bdynamic -lnettle -l:libacl.so.1 -llzma -l:libzstd.so.1 \
 	-l:liblz4.so.1 -lbz2 -lz
-$(BIN)/hf-intake: $(OBJ)/spoolers/intake.o $(OBJ)/spoolers/siteload.o $(OBJ)/liblayout.a
+# layout/unpack.o (untrusted archives) goes only into the programs that
+# unpack: it needs libarchive, which liblayout.a's other users do without
+$(BIN)/hf-intake: $(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o $(OBJ)/layout/unpack.o \
+		$(OBJ)/spoolers/siteload.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ARCHIVE_LIBS) -liniparser
+$(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o: spoolers/intake.h
 
 $(BIN)/hf-route: $(OBJ)/spoolers/route.o $(OBJ)/spoolers/siteload.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
 # the site spoolers write tars too: libarchive's writers need the shared one
-$(BIN)/hf-collect: $(OBJ)/spoolers/collect.o $(SITE_OBJ) $(OBJ)/liblayout.a
+$(BIN)/hf-collect: $(OBJ)/spoolers/collect.o $(OBJ)/layout/unpack.o $(SITE_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -larchive -liniparser
 

@@ -1,18 +1,11 @@
 /* collect.c - hf-collect: take in what linked site PEER delivered into
- * sites/PEER/in/: jobs to render here (handed to hf-intake --from), the
- * answers for jobs this site sent there (frames, logs, tickets and billing
- * placed into the job, its entry moved from outsourced/ to done/ or failed/;
- * or a refusal, which re-routes an `auto` job), progress (status and
- * samples), cancels, and the peer's load summary. Everything from the peer
- * is untrusted: names, paths, sizes, and which job it may speak about (only
- * one this site sent it). Each file leaves in/ only once it is applied; an
- * unknown or hostile one goes to sites/PEER/rejected/. */
+ * sites/PEER/in/. Distrusts all of it: names, paths, sizes, the archives, and
+ * which job it may speak about (only one this site sent it). */
 #define _GNU_SOURCE
 #include "../layout/ini.h"
+#include "../layout/unpack.h"
 #include "site.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* What comes in: jobs to render here (handed to hf-intake --from), the
+ * answers for jobs this site sent there (frames, logs, tickets and billing
+ * placed into the job, its entry moved from outsourced/ to done/ or failed/;
+ * or a refusal, which re-routes an `auto` job), progress (status and
+ * samples), cancels, and the peer's load summary. Each file leaves in/ only
+ * once it is applied; an unknown or hostile one goes to sites/PEER/rejected/. */
 extern char **environ;
 
 static struct spool sp;
@@ -51,105 +50,27 @@ static bool strip(const char *name, const char *suffix, char out[JOBID_MAX_LEN +
 
 /* ---- unpacking an answer ------------------------------------------------- */
 
-static const char *const allowed[] = {"result.ini", "status.ini", "billing.ini", "previews/", "output/",
-				      "logs/",      "frames/done/", "frames/failed/", NULL};
+/* What an answer may hold (folders may be anywhere; they are not placed). */
+static const char *const answer_holds[] = {"result.ini", "status.ini", "billing.ini", "previews/", "output/",
+					   "logs/", "frames/done/", "frames/failed/", NULL};
 
-static bool path_allowed(const char *p)
-{
-	for (const char *const *a = allowed; *a; a++) {
-		size_t n = strlen(*a);
-		if ((*a)[n - 1] == '/' ? !strncmp(p, *a, n) && p[n] : !strcmp(p, *a))
-			return true;
-	}
-	return false;
-}
-
-/* Unpack tar FD into DIRFD: regular files and folders only, each path
- * checked, the total size and count bounded. Returns 0 or -1 with WHY. */
+/* Unpack the answer in FD beneath DIRFD: a plain tar of files and folders
+ * only, each path checked as intake checks a dropped archive's, the total
+ * size and count bounded. Returns 0, or -1 with WHY (1 when a system call
+ * failed: the answer is not at fault). */
 static int unpack(int fd, int dirfd, char *why, size_t whysize)
 {
-	struct archive *a = archive_read_new();
-	archive_read_support_format_tar(a);
-	if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
-		snprintf(why, whysize, "not a tar: %s", archive_error_string(a));
-		archive_read_free(a);
-		return -1;
-	}
-	struct archive_entry *e;
-	unsigned long long total = 0;
-	long count = 0;
-	int r, rc = 0;
-	char buf[65536];
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-		const char *p = archive_entry_pathname(e);
-		char path[PATH_MAX];
-		snprintf(path, sizeof path, "%s", p ? p : "");
-		while (!strncmp(path, "./", 2))
-			memmove(path, path + 2, strlen(path + 2) + 1);
-		size_t n = strlen(path);
-		while (n && path[n - 1] == '/')
-			path[--n] = 0;
-		char shown[200];
-		text_escape(path, shown, sizeof shown);
-		if (++count > sp.conf.max_entries) {
-			snprintf(why, whysize, "more than %ld entries", sp.conf.max_entries);
-			rc = -1;
-			break;
-		}
-		if (!path_is_inside(path)) {
-			snprintf(why, whysize, "the path '%s' leaves its folder", shown);
-			rc = -1;
-			break;
-		}
-		mode_t type = archive_entry_filetype(e);
-		if (type == AE_IFDIR) {
-			int d = dir_walk(dirfd, path, true);
-			if (d >= 0)
-				close(d);
-			continue;
-		}
-		if (type != AE_IFREG || !path_allowed(path)) {
-			snprintf(why, whysize, "'%s' is not something an answer holds", shown);
-			rc = -1;
-			break;
-		}
-		la_int64_t size = archive_entry_size(e);
-		if (size < 0 || (total += (unsigned long long)size) > sp.conf.max_bytes) {
-			snprintf(why, whysize, "it unpacks to more than [intake] max_bytes");
-			rc = -1;
-			break;
-		}
-		const char *base;
-		int d = dir_walk_parent(dirfd, path, true, &base);
-		int out = d < 0 ? -1 : openat(d, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (d >= 0)
-			close(d);
-		if (out < 0) {
-			snprintf(why, whysize, "'%s' cannot be unpacked: %s", shown, strerror(errno));
-			rc = -1;
-			break;
-		}
-		la_ssize_t got;
-		la_int64_t written = 0;
-		while ((got = archive_read_data(a, buf, sizeof buf)) > 0) {
-			if (write(out, buf, (size_t)got) != got) {
-				rc = -1;
-				break;
-			}
-			written += got;
-		}
-		if (close(out) < 0 || got < 0 || written != size) {
-			snprintf(why, whysize, "'%s' is damaged or could not be written", shown);
-			rc = -1;
-			break;
-		}
-	}
-	if (rc == 0 && r != ARCHIVE_EOF) {
-		snprintf(why, whysize, "the tar is damaged: %s", archive_error_string(a));
-		rc = -1;
-	}
-	archive_read_free(a);
-	return rc;
+	/* refuse_file names the file: "site B sent X, which is refused: it holds ..." */
+	struct unpack_rules rules = {.shown = "it",
+				     .max_entries = sp.conf.max_entries,
+				     .max_bytes = sp.conf.max_bytes,
+				     .allowed = answer_holds,
+				     .holder = "an answer"};
+	struct unpack_report out = {0};
+	enum unpack_result r = unpack_archive(fd, dirfd, &rules, &out);
+	strlist_free(&out.files);
+	snprintf(why, whysize, "%s", out.why);
+	return r == UNPACK_OK ? 0 : r == UNPACK_FAILED ? 1 : -1;
 }
 
 /* Every file below SRC/REL goes to the job's DSTREL (same relative path). */
@@ -298,12 +219,14 @@ static void apply_refused(const char *name, const char *id)
 	close(jobfd);
 }
 
+/* EXIT_TEMPFAIL when the answer could not be unpacked for want of a
+ * system call (it stays in in/), else EXIT_OK. */
 static int apply_answer(const char *name, const char *id, bool progress)
 {
 	char refused_before[600], err[512];
-	int jobfd = sent_job(name, id, refused_before);
+	int jobfd = sent_job(name, id, refused_before), rc = EXIT_OK;
 	if (jobfd < 0)
-		return 0;
+		return EXIT_OK;
 	/* unpack into work/ */
 	char wname[96];
 	snprintf(wname, sizeof wname, "collect.%ld.%lld", (long)getpid(), (long long)now_us());
@@ -312,16 +235,23 @@ static int apply_answer(const char *name, const char *id, bool progress)
 		die_errno(EXIT_TEMPFAIL, "unable to make work/%s", wname);
 	int src = openat(wfd, wname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	int fd = openat(in_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	char why[600];
-	if (src < 0 || fd < 0 || unpack(fd, src, why, sizeof why) < 0) {
-		if (fd < 0 || src < 0)
-			snprintf(why, sizeof why, "%s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	char why[1024];
+	int unpacked = -1;
+	if (src < 0 || fd < 0)
+		snprintf(why, sizeof why, "%s", strerror(errno));
+	else
+		unpacked = unpack(fd, src, why, sizeof why);
+	if (fd >= 0)
+		close(fd);
+	if (unpacked > 0) {
+		warn("unable to unpack %s from site %s; it is tried again: %s", name, peer, why);
+		rc = EXIT_TEMPFAIL;
+		goto done;
+	}
+	if (unpacked < 0) {
 		refuse_file(name, why);
 		goto done;
 	}
-	close(fd);
 	struct ini *r = ini_load(src, "result.ini", "result.ini", err, sizeof err);
 	const char *state = r ? ini_get(r, "result", "state") : NULL, *reason = r ? ini_get(r, "result", "reason") : NULL,
 		   *job = r ? ini_get(r, "result", "job") : NULL;
@@ -368,7 +298,7 @@ done:
 		close(src);
 	tree_remove(wfd, wname);
 	close(jobfd);
-	return 0;
+	return rc;
 }
 
 /* ---- the other kinds ----------------------------------------------------------- */
@@ -483,9 +413,9 @@ int main(int argc, char **argv)
 			else if (left)
 				rc = EXIT_TEMPFAIL; /* the next rescan tries again */
 		} else if (strip(name, SITE_RESULT, id))
-			apply_answer(name, id, false);
+			rc = apply_answer(name, id, false) == EXIT_OK ? rc : EXIT_TEMPFAIL;
 		else if (strip(name, SITE_PROGRESS, id))
-			apply_answer(name, id, true);
+			rc = apply_answer(name, id, true) == EXIT_OK ? rc : EXIT_TEMPFAIL;
 		else if (strip(name, SITE_REFUSED, id))
 			apply_refused(name, id);
 		else if (strip(name, SITE_CANCEL, id))

@@ -1,22 +1,15 @@
-/* intake.c - take one dropped job from inbox/ into jobs/NAME/ and new/, or
- * into rejected/NAME/ with a reason a person can act on.
- * Distrusts everything it reads: the dropped files, their names, the
- * archive's entries and the .ini. Crash-only: it unpacks into work/ while the
- * dropped files stay in inbox/, claims them by rename only once the job is
- * whole, and commits with two renames that recovery (--recover) completes. */
+/* intake.c - hf-intake: take one dropped job from inbox/ into jobs/NAME/ and
+ * new/, or into rejected/NAME/ with a reason a person can act on. Distrusts
+ * everything it reads: the dropped files, their names, the archive, the .ini. */
 #define _GNU_SOURCE
 #include "../layout/ini.h"
-#include "../layout/jobdesc.h"
-#include "../layout/layout.h"
+#include "../layout/unpack.h"
+#include "intake.h"
 #include "site.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <search.h>
 #include <signal.h>
 #include <linux/openat2.h>
 #include <nettle/sha2.h>
@@ -30,6 +23,9 @@
 
 #define JOB_INI "job.ini"
 
+/* Crash-only: it unpacks into work/ while the dropped files stay in inbox/,
+ * claims them by rename only once the job is whole, and commits with two
+ * renames that --recover completes (intakejob.c). */
 static struct spool sp;
 static bool landed;        /* the archive arrived by rename: it is complete */
 static int work_fd = -1;   /* work/in.XXXXXX */
@@ -204,55 +200,14 @@ static _Noreturn void finish_rejected(void)
 
 /* ---- archives ------------------------------------------------------------ */
 
-static struct archive *archive_open_fd(int fd)
+/* What a dropped archive may be and hold: every format the farm promises,
+ * links that stay inside, up to this site's limits. */
+static struct unpack_rules job_rules(void)
 {
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to rewind the archive");
-	struct archive *a = archive_read_new();
-	/* Only the formats the farm promises: fewer parsers, fewer bugs. */
-	archive_read_support_format_tar(a);
-	archive_read_support_format_gnutar(a);
-	archive_read_support_format_zip(a);
-	archive_read_support_format_7zip(a);
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_bzip2(a);
-	archive_read_support_filter_xz(a);
-	archive_read_support_filter_lzma(a);
-	archive_read_support_filter_zstd(a);
-	archive_read_support_filter_lz4(a);
-	if (archive_read_open_fd(a, fd, 64 * 1024) != ARCHIVE_OK)
-		return a; /* the caller sees the error on the first header */
-	return a;
-}
-
-/* An archive error that may mean "not all of it is here yet". */
-static enum verdict archive_damaged(struct archive *a, const char *where)
-{
-	const char *msg = archive_error_string(a);
-	char m[300];
-	text_escape(msg ? msg : "unknown error", m, sizeof m);
-	if (msg && (strstr(msg, "Unrecognized archive format") || strstr(msg, "not an archive")))
-		return maybe_incomplete(archive_drop,
-					"%s is not an archive hotfarm can read (tar, tar.gz, tar.bz2, tar.xz, tar.zst, zip or 7z)",
-					archive_drop->shown);
-	return maybe_incomplete(archive_drop, "%s is damaged or incomplete%s%s (%s)", archive_drop->shown,
-				where ? " at " : "", where ? where : "", m);
-}
-
-/* Strip "./" prefixes and a trailing '/'; NULL when the name is the root. */
-static const char *clean_path(const char *p, char *out, size_t outsize)
-{
-	while (p[0] == '.' && p[1] == '/')
-		p += 2;
-	while (*p == '/' && 0)
-		p++;
-	snprintf(out, outsize, "%s", p);
-	size_t n = strlen(out);
-	while (n > 0 && out[n - 1] == '/')
-		out[--n] = 0;
-	if (!*out || !strcmp(out, "."))
-		return NULL;
-	return out;
+	return (struct unpack_rules){.shown = archive_drop->shown,
+				     .flags = UNPACK_JOB_FORMATS | UNPACK_LINKS | UNPACK_KEEP_TIMES,
+				     .max_entries = sp.conf.max_entries,
+				     .max_bytes = sp.conf.max_bytes};
 }
 
 /* Where the description sits in an archive that carries its own:
@@ -267,35 +222,34 @@ static bool is_embedded_ini(const char *path)
 	return slash && !strchr(slash + 1, '/') && !strcmp(slash + 1, JOB_INI);
 }
 
+/* Pass one sees each entry's path here: a job.ini at the top ends the
+ * look; one in a folder is noted, and the look goes on. */
+static bool embedded_visit(const char *path, mode_t type, void *arg)
+{
+	bool *found = arg;
+	if (!is_embedded_ini(path) || type != S_IFREG)
+		return true;
+	*found = true;
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return false;
+	snprintf(embedded_dir, sizeof embedded_dir, "%.*s", (int)(slash - path), path);
+	return true;
+}
+
 /* Pass one for an archive dropped alone: does it carry job.ini? Reads
- * headers only and stops at the first job.ini. */
+ * headers only and stops at the first job.ini at the top. */
 static enum verdict probe_embedded(void)
 {
-	struct archive *a = archive_open_fd(archive_drop->fd);
-	struct archive_entry *e;
-	char path[4096];
-	enum verdict v = OK;
+	struct unpack_rules rules = job_rules();
 	bool found = false;
-	int r;
-	long n = 0;
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-		const char *p = archive_entry_pathname(e);
-		if (p && clean_path(p, path, sizeof path) && is_embedded_ini(path) &&
-		    archive_entry_filetype(e) == AE_IFREG) {
-			found = true;
-			char *slash = strrchr(path, '/');
-			if (slash) {
-				*slash = 0;
-				snprintf(embedded_dir, sizeof embedded_dir, "%s", path);
-			}
-			if (!slash)
-				break;
-		}
-		if (++n > sp.conf.max_entries)
-			break; /* pass two reports the limit */
-	}
-	if (r == ARCHIVE_FATAL && !found)
-		v = archive_damaged(a, NULL);
+	enum verdict v = OK;
+	char why[1024];
+	enum unpack_result r = unpack_scan(archive_drop->fd, &rules, embedded_visit, &found, why, sizeof why);
+	if (r == UNPACK_FAILED)
+		die(EXIT_TEMPFAIL, "%s", why);
+	if (r == UNPACK_DAMAGED && !found)
+		v = maybe_incomplete(archive_drop, "%s", why);
 	else if (!found) {
 		/* Its description may be on its way (careful writers drop the
 		 * archive first): wait for it until the orphan grace is over. */
@@ -307,273 +261,33 @@ static enum verdict probe_embedded(void)
 		    faccessat(spool_fd(&sp, DIR_INBOX), ini, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 			v = WAIT;
 	}
-	archive_read_free(a);
 	return v;
 }
 
-/* Where a symlink's target may point: leading ".." that stay within the
- * job (its parents are real folders: libarchive never extracts through a
- * link), then only names going down. So no chain of links can climb out. */
-static bool symlink_target_ok(const char *linkpath, const char *target)
-{
-	if (!*target || *target == '/' || strlen(target) > 4000)
-		return false;
-	int depth = 0;
-	for (const char *p = linkpath; *p; p++)
-		if (*p == '/')
-			depth++;
-	bool down = false;
-	const char *p = target;
-	while (*p) {
-		size_t n = strcspn(p, "/");
-		if (n == 2 && p[0] == '.' && p[1] == '.') {
-			if (down || --depth < 0)
-				return false;
-		} else if (n == 0 || (n == 1 && p[0] == '.')) {
-			/* "a//b" or "./" */
-		} else {
-			down = true;
-		}
-		p += n;
-		if (*p == '/')
-			p++;
-	}
-	return true;
-}
-
-struct extract_state {
-	void *seen;                /* every path unpacked so far (struct seen) */
-	struct strlist files;      /* the first regular files, for messages */
-	unsigned long long bytes;
-	long entries;
-};
-
-/* A path unpacked, and what it is: 'f' file, 'd' folder, 'l' link. */
-struct seen {
-	char kind;
-	char path[];
-};
-
-static int cmp_seen(const void *a, const void *b)
-{
-	return strcmp(((const struct seen *)a)->path, ((const struct seen *)b)->path);
-}
-
-static struct seen *seen_new(const char *path, char kind)
-{
-	size_t n = strlen(path);
-	struct seen *x = xmalloc(sizeof *x + n + 1);
-	x->kind = kind;
-	memcpy(x->path, path, n + 1);
-	return x;
-}
-
-/* Note PATH (and its parent folders). Returns the earlier entry when the
- * path was there already (folders may repeat), else NULL. */
-static struct seen *seen_add(struct extract_state *xs, const char *path, char kind)
-{
-	char parent[4096];
-	snprintf(parent, sizeof parent, "%s", path);
-	for (char *slash = strchr(parent, '/'); slash; slash = strchr(slash + 1, '/')) {
-		*slash = 0;
-		struct seen *d = seen_new(parent, 'd');
-		struct seen **r = tsearch(d, &xs->seen, cmp_seen);
-		if (*r != d) {
-			free(d);
-			if ((*r)->kind != 'd') {
-				*slash = '/';
-				return *r; /* a file where a folder must be */
-			}
-		}
-		*slash = '/';
-	}
-	struct seen *x = seen_new(path, kind);
-	struct seen **r = tsearch(x, &xs->seen, cmp_seen);
-	if (*r == x)
-		return NULL;
-	free(x);
-	if (kind == 'd' && (*r)->kind == 'd')
-		return NULL;
-	return *r;
-}
-
-static bool seen_is_file(struct extract_state *xs, const char *path)
-{
-	struct seen *key = seen_new(path, 0);
-	struct seen **r = tfind(key, &xs->seen, cmp_seen);
-	free(key);
-	return r && (*r)->kind == 'f';
-}
-
-static enum verdict extract_entry(struct archive *a, struct archive *w, struct archive_entry *e,
-				  struct extract_state *xs)
-{
-	char path[4096], shown[600];
-	const char *raw = archive_entry_pathname(e);
-	if (!raw)
-		return reject("%s holds an entry whose name cannot be read", archive_drop->shown);
-	text_escape(raw, shown, sizeof shown);
-	if (++xs->entries > sp.conf.max_entries)
-		return reject("%s holds more than %ld entries, this site's limit ([intake] max_entries in conf/hotfarm.ini)",
-			      archive_drop->shown, sp.conf.max_entries);
-	if (raw[0] == '/')
-		return reject("%s holds '%s', an absolute path; a job may only hold paths inside itself",
-			      archive_drop->shown, shown);
-	if (!clean_path(raw, path, sizeof path))
-		return OK; /* the root folder itself */
-	if (!path_is_inside(path)) {
-		if (strstr(path, ".."))
-			return reject("%s holds '%s', which climbs out of the job with '..'", archive_drop->shown,
-				      shown);
-		return reject("%s holds '%s', a path hotfarm will not unpack (empty, '.' or control characters)",
-			      archive_drop->shown, shown);
-	}
-	archive_entry_set_pathname(e, path);
-	const char *hard = archive_entry_hardlink(e);
-	mode_t type = archive_entry_filetype(e);
-	if (hard) {
-		char target[4096];
-		if (!clean_path(hard, target, sizeof target) || !path_is_inside(target) ||
-		    !seen_is_file(xs, target)) {
-			char t[600];
-			text_escape(hard, t, sizeof t);
-			return reject("%s holds a hard link '%s' to '%s', which is not a file inside the job",
-				      archive_drop->shown, shown, t);
-		}
-		archive_entry_set_hardlink(e, target);
-	} else if (type == AE_IFLNK) {
-		const char *t = archive_entry_symlink(e);
-		if (!t || !symlink_target_ok(path, t)) {
-			char ts[600];
-			text_escape(t ? t : "", ts, sizeof ts);
-			return reject("%s holds a symbolic link '%s' to '%s', which points out of the job",
-				      archive_drop->shown, shown, ts);
-		}
-	} else if (type == AE_IFCHR || type == AE_IFBLK) {
-		return reject("%s holds '%s', a device node; a job may hold only files, folders and links inside itself",
-			      archive_drop->shown, shown);
-	} else if (type == AE_IFIFO || type == AE_IFSOCK) {
-		return reject("%s holds '%s', a %s; a job may hold only files, folders and links inside itself",
-			      archive_drop->shown, shown, type == AE_IFIFO ? "FIFO (named pipe)" : "socket");
-	} else if (type != AE_IFREG && type != AE_IFDIR) {
-		return reject("%s holds '%s' of a type hotfarm does not unpack", archive_drop->shown, shown);
-	}
-	struct seen *dup = seen_add(xs, path, hard || type == AE_IFREG ? 'f' : type == AE_IFDIR ? 'd' : 'l');
-	if (dup && strlen(dup->path) < strlen(path)) {
-		/* an earlier file or link stands where a parent folder must be */
-		char p[600];
-		text_escape(dup->path, p, sizeof p);
-		if (dup->kind == 'l')
-			return reject("%s holds '%s', which goes through the symbolic link '%s'", archive_drop->shown,
-				      shown, p);
-		return reject("%s holds '%s' both as a file and as a folder", archive_drop->shown, p);
-	}
-	if (dup) {
-		if ((dup->kind == 'd') != (type == AE_IFDIR && !hard))
-			return reject("%s holds '%s' both as a folder and as a file", archive_drop->shown,
-				      dup->kind == 'd' ? shown : dup->path);
-		return reject("%s holds '%s' twice", archive_drop->shown, shown);
-	}
-	mode_t perm = archive_entry_perm(e);
-	if (perm & (S_ISUID | S_ISGID)) {
-		char msg[800];
-		snprintf(msg, sizeof msg, "the setuid/setgid bit of '%s' in the archive was removed", shown);
-		if (warnings.n < 20)
-			strlist_add(&warnings, msg);
-	}
-	if (type == AE_IFDIR)
-		archive_entry_set_perm(e, 0755);
-	else
-		archive_entry_set_perm(e, (perm & 0111) ? 0755 : 0644);
-	archive_entry_set_uid(e, getuid());
-	archive_entry_set_gid(e, getgid());
-	if (!hard && type == AE_IFREG && archive_entry_size_is_set(e) &&
-	    (unsigned long long)archive_entry_size(e) > sp.conf.max_bytes - xs->bytes)
-		goto too_big;
-
-	int r = archive_write_header(w, e);
-	if (r != ARCHIVE_OK) {
-		const char *msg = archive_error_string(w);
-		if (archive_errno(w) == ENOSPC || archive_errno(w) == EDQUOT)
-			goto no_space;
-		if (archive_errno(w) == EEXIST || (msg && strstr(msg, "Already exists")))
-			return reject("%s holds '%s' twice", archive_drop->shown, shown);
-		char m[300];
-		text_escape(msg ? msg : "", m, sizeof m);
-		return reject("%s: '%s' could not be unpacked (%s)", archive_drop->shown, shown, m);
-	}
-	if (type == AE_IFREG && !hard) {
-		const void *block;
-		size_t size;
-		la_int64_t offset;
-		for (;;) {
-			r = archive_read_data_block(a, &block, &size, &offset);
-			if (r == ARCHIVE_EOF)
-				break;
-			if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-				return archive_damaged(a, shown);
-			xs->bytes += size;
-			if (xs->bytes > sp.conf.max_bytes)
-				goto too_big;
-			if (archive_write_data_block(w, block, size, offset) != ARCHIVE_OK) {
-				if (archive_errno(w) == ENOSPC || archive_errno(w) == EDQUOT)
-					goto no_space;
-				return reject("%s: '%s' could not be written (%s)", archive_drop->shown, shown,
-					      archive_error_string(w));
-			}
-		}
-		if (xs->files.n < 6)
-			strlist_add(&xs->files, path);
-	}
-	if (archive_write_finish_entry(w) != ARCHIVE_OK) {
-		if (archive_errno(w) == ENOSPC || archive_errno(w) == EDQUOT)
-			goto no_space;
-		return reject("%s: '%s' could not be finished (%s)", archive_drop->shown, shown,
-			      archive_error_string(w));
-	}
-	return OK;
-too_big:;
-	char lim[32];
-	human_bytes(sp.conf.max_bytes, lim);
-	return reject("%s unpacks to more than %s, this site's limit ([intake] max_bytes in conf/hotfarm.ini)",
-		      archive_drop->shown, lim);
-no_space:
-	return reject("not enough space on the farm's disk to unpack %s; ask an admin to free space, then drop it again",
-		      archive_drop->shown);
-}
-
+/* Pass two: unpack into work/.../job/files, every entry checked. */
 static enum verdict extract(void)
 {
 	int files = openat(work_fd, "job/files", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (files < 0 || fchdir(files) < 0)
+	if (files < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to enter work/%s/job/files", work_name);
+	struct unpack_rules rules = job_rules();
+	struct unpack_report out = {.warnings = &warnings};
+	enum unpack_result r = unpack_archive(archive_drop->fd, files, &rules, &out);
 	close(files);
-	struct archive *a = archive_open_fd(archive_drop->fd);
-	struct archive *w = archive_write_disk_new();
-	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-						  ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
-						  ARCHIVE_EXTRACT_NO_OVERWRITE | ARCHIVE_EXTRACT_TIME);
-	struct extract_state xs = {0};
-	struct archive_entry *e;
-	enum verdict v = OK;
-	int r;
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-		v = extract_entry(a, w, e, &xs);
-		if (v != OK)
-			break;
+	extracted = out.files;
+	switch (r) {
+	case UNPACK_OK:
+		return OK;
+	case UNPACK_DAMAGED:
+		return maybe_incomplete(archive_drop, "%s", out.why);
+	case UNPACK_NO_SPACE:
+		return reject("%s; ask an admin to free space, then drop it again", out.why);
+	case UNPACK_FAILED:
+		die(EXIT_TEMPFAIL, "%s", out.why);
+	case UNPACK_REFUSED:
+		break;
 	}
-	if (v == OK && r != ARCHIVE_EOF)
-		v = archive_damaged(a, NULL);
-	if (v == OK && xs.entries == 0)
-		v = maybe_incomplete(archive_drop, "%s is an empty archive", archive_drop->shown);
-	archive_write_close(w);
-	archive_write_free(w);
-	archive_read_free(a);
-	extracted = xs.files;
-	tdestroy(xs.seen, free);
-	if (chdir("/") < 0)
-		die_errno(EXIT_TEMPFAIL, "chdir /");
-	return v;
+	return reject("%s", out.why);
 }
 
 static enum verdict check_digest(const struct job_desc *jd)
@@ -661,23 +375,8 @@ static enum verdict check_job(struct job_desc *jd, const char *inishown)
 	return OK;
 }
 
-static void write_or_die(int dirfd, const char *name, struct buf *b)
-{
-	if (file_write_atomic(dirfd, name, b->data ? b->data : "", b->len, 0644) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to write %s", name);
-}
-
-/* --from: where the job came from (this link, never what the package
- * claims), its id there, and the sites it passed (checked names). */
+/* --from: the sites the job passed (checked names), this link last. */
 static struct strlist hops;
-
-static void route_format(struct buf *b)
-{
-	buf_printf(b, "\n[route]\nfrom = %s\njob = %s\nhops =", from_peer, stem);
-	for (size_t i = 0; i < hops.n; i++)
-		buf_printf(b, "%s %s", i ? "," : "", hops.v[i]);
-	buf_printf(b, "\n");
-}
 
 static enum verdict route_check(const struct ini *ini)
 {
@@ -702,114 +401,18 @@ static enum verdict route_check(const struct ini *ini)
 	return OK;
 }
 
+/* Write the job into work/.../job (intakejob.c). */
 static void build_job(const struct job_desc *jd, const char *original, int64_t seq)
 {
-	/* one syncfs at the end flushes everything written here */
-	bool flush = sync_writes;
-	sync_writes = false;
 	int job = openat(work_fd, "job", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (job < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open work/%s/job", work_name);
-	const char *dirs[] = {"frames", "frames/todo", "frames/active", "frames/done", "frames/failed",
-			      "output", "previews", "logs", NULL};
-	for (const char **d = dirs; *d; d++)
-		if (mkdirat(job, *d, 0755) < 0)
-			die_errno(EXIT_TEMPFAIL, "unable to create %s", *d);
-
-	struct buf b = {0};
-	job_desc_format(jd, &b);
-	char iso[32];
-	time_iso(seq, iso);
-	char q[600], orig[400];
-	text_escape(original, orig, sizeof orig);
-	if (strchr(orig, '"') && strchr(orig, '\''))
-		for (char *c = orig; *c; c++)
-			if (*c == '"')
-				*c = '\'';
-	buf_printf(&b, "\n[intake]\nsubmitted = %s\nsubmitted_us = %lld\nsite = %s\noriginal_name = %s\n", iso,
-		   (long long)seq, sp.conf.name, ini_quote(orig, q, sizeof q));
-	for (int i = 0; i < ndrop; i++) {
-		char k[16], v[600];
-		snprintf(k, sizeof k, "dropped%d", i + 1);
-		text_escape(drop[i].name, v, sizeof v);
-		if (strchr(v, '"') && strchr(v, '\''))
-			for (char *c = v; *c; c++)
-				if (*c == '"')
-					*c = '\'';
-		buf_printf(&b, "%s = %s\n", k, ini_quote(v, q, sizeof q));
-	}
-	if (from_peer)
-		route_format(&b);
-	write_or_die(job, JOB_INI, &b);
-	buf_free(&b);
-
-	/* Tickets: one per frame, ranked samples-first (agents take runs of
-	 * adjacent ones; chunk only says how long). */
-	int todo = openat(job, "frames/todo", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (todo < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to open frames/todo");
-	size_t nchunks = jd->nframes;
-	size_t *order = samples_order(nchunks);
-	for (size_t rank = 0; rank < nchunks; rank++) {
-		long frame = jd->frames[order[rank]];
-		char tname[64], text[64];
-		ticket_format(tname, (long)rank, frame, frame);
-		int n = snprintf(text, sizeof text, "frames = %ld\n", frame);
-		int fd = openat(todo, tname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd < 0 || write(fd, text, (size_t)n) != n || close(fd) < 0)
-			die_errno(EXIT_TEMPFAIL, "unable to write ticket %s", tname);
-	}
-	free(order);
-	close(todo);
-
-	struct job_status st = {0};
-	snprintf(st.state, sizeof st.state, "new");
-	snprintf(st.reason, sizeof st.reason, "taken in; waiting to be queued");
-	snprintf(st.original, sizeof st.original, "%s", orig);
-	snprintf(st.owner, sizeof st.owner, "%s", jd->owner);
-	st.priority = jd->priority;
-	st.frames_total = (long)jd->nframes;
-	st.tickets = (long)nchunks;
-	st.submitted_us = seq;
-	st.updated_us = seq;
-	st.warnings = warnings;
-	if (job_status_write(job, &st) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to write status.ini");
-
-	/* The pending entry: priority and sequence; the name is the folder's. */
-	struct buf p = {0};
-	buf_printf(&p, "%03d-%016lld\n", jd->priority, (long long)seq);
-	write_or_die(job, INTAKE_PENDING, &p);
-	buf_free(&p);
-	sync_writes = flush;
-	if (sync_writes && syncfs(job) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to flush the job to disk");
+	struct intake_job ij = {.jd = jd, .original = original, .seq = seq, .ndropped = ndrop,
+				.from_peer = from_peer, .origin = stem, .hops = &hops, .warnings = warnings};
+	for (int i = 0; i < ndrop; i++)
+		ij.dropped[i] = drop[i].name;
+	intake_job_write(&sp, job, &ij);
 	close(job);
-}
-
-/* jobs/NAME/intake.pending -> new/PPP-SEQ-NAME. Used by intake and by
- * recovery; the caller holds the pending file's lock. */
-static int commit_entry(const char *name, int pending_fd)
-{
-	char text[64] = "";
-	ssize_t n = pread(pending_fd, text, sizeof text - 1, 0);
-	if (n < 0)
-		return -1;
-	text[n] = 0;
-	long prio;
-	long long seq;
-	char entry[ENTRY_MAX_LEN];
-	if (sscanf(text, "%3ld-%16lld", &prio, &seq) != 2 || prio < 0 || prio > 999) {
-		errno = EINVAL;
-		return -1;
-	}
-	char id[JOBID_MAX_LEN + 1];
-	snprintf(id, sizeof id, "%s%s%s", name, from_peer ? "@" : "", from_peer ? from_peer : "");
-	entry_format(entry, (int)prio, seq, id);
-	if (intake_commit(&sp, id, entry) < 0)
-		return -1;
-	fsync_dir(state_fd(&sp, STATE_NEW));
-	return 0;
 }
 
 /* ---- the main path ------------------------------------------------------- */
@@ -900,7 +503,9 @@ static void from_existing(void)
 		die_errno(EXIT_TEMPFAIL, "unable to clear the earlier %s", id);
 }
 
-static int take(void)
+/* Which dropped file is the archive and which the .ini (one job, named
+ * STEM); from a peer, the one job tar it sent. */
+static void sort_dropped(void)
 {
 	drop_stem(drop[0].name, stem, sizeof stem);
 	for (int i = 0; i < ndrop; i++) {
@@ -924,7 +529,12 @@ static int take(void)
 			die(EXIT_BADINPUT, "'%s' does not name a job", drop[0].shown);
 		from_existing();
 	}
-	/* One intake per drop: whoever holds the lock on the first file. */
+}
+
+/* One intake per drop: whoever holds the lock on the first file, and
+ * finds the files still there, as they were, and of a kind it takes. */
+static void lock_dropped(void)
+{
 	struct dropped *primary = ini_drop ? ini_drop : archive_drop;
 	if (primary->fd >= 0 && flock(primary->fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
@@ -939,7 +549,35 @@ static int take(void)
 	}
 	for (int i = 0; i < ndrop; i++)
 		check_kind(&drop[i]);
+}
 
+/* Claim the dropped files, then commit: work/job -> jobs/NAME, and
+ * jobs/NAME/intake.pending -> new/ENTRY. Recovery finishes either. */
+static void commit(const char *name, const struct job_desc *jd)
+{
+	int pending = openat(work_fd, "job/" INTAKE_PENDING, O_RDONLY | O_CLOEXEC);
+	if (pending < 0 || flock(pending, LOCK_EX) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to lock the pending entry");
+	if (!claim()) {
+		work_remove();
+		exit(EXIT_OK);
+	}
+	char used[NAME_MAX_LEN + 1];
+	if (rename_unique(work_fd, "job", spool_fd(&sp, DIR_JOBS), name, used) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to move the job into jobs/");
+	fsync_dir(spool_fd(&sp, DIR_JOBS));
+	if (intake_entry_commit(&sp, used, from_peer, pending) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to queue jobs/%s (recovery will finish it)", used);
+	close(pending);
+	work_remove();
+	sayj(used, -1, "accepted %s: %zu frames, priority %d", used, jd->nframes, jd->priority);
+	printf("accepted %s\n", used);
+}
+
+static int take(void)
+{
+	sort_dropped();
+	lock_dropped();
 	struct ini *ini = NULL;
 	struct job_desc jd;
 	memset(&jd, 0, sizeof jd);
@@ -994,174 +632,9 @@ static int take(void)
 	}
 	int64_t seq = now_us();
 	build_job(&jd, *jd.name ? jd.name : stem, seq);
-
-	/* Claim the dropped files, then commit: work/job -> jobs/NAME, and
-	 * jobs/NAME/intake.pending -> new/ENTRY. Recovery finishes either. */
-	int pending = openat(work_fd, "job/" INTAKE_PENDING, O_RDONLY | O_CLOEXEC);
-	if (pending < 0 || flock(pending, LOCK_EX) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to lock the pending entry");
-	if (!claim()) {
-		work_remove();
-		exit(EXIT_OK);
-	}
-	char used[NAME_MAX_LEN + 1];
-	if (rename_unique(work_fd, "job", spool_fd(&sp, DIR_JOBS), name, used) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to move the job into jobs/");
-	fsync_dir(spool_fd(&sp, DIR_JOBS));
-	if (commit_entry(used, pending) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to queue jobs/%s (recovery will finish it)", used);
-	close(pending);
-	work_remove();
-	sayj(used, -1, "accepted %s: %zu frames, priority %d", used, jd.nframes, jd.priority);
-	printf("accepted %s\n", used);
+	commit(name, &jd);
 	job_desc_free(&jd);
 	ini_free(ini);
-	return EXIT_OK;
-}
-
-/* ---- recovery ------------------------------------------------------------ */
-
-static bool recover_all; /* --recover=start: watcherd is starting */
-
-/* Put the dropped files of an abandoned work folder back into inbox/. */
-static void recover_work(const struct spool *s, const char *wname)
-{
-	int wfd = spool_fd(s, DIR_WORK);
-	int w = openat(wfd, wname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (w < 0)
-		return;
-	int lfd = openat(w, "lock", O_RDONLY | O_CLOEXEC);
-	if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0) {
-		close(lfd);
-		close(w);
-		return; /* its intake is alive */
-	}
-	/* Without a lock file its intake died before it could claim anything
-	 * (the lock comes first), or is just making it: clear it when old
-	 * enough, or at once when watcherd starts (no intake of its runs). */
-	struct stat st;
-	if (lfd < 0 && !recover_all && fstat(w, &st) == 0 && now_us() / 1000000 - st.st_mtim.tv_sec < 60) {
-		close(w);
-		return;
-	}
-	bool committed = faccessat(w, "job", F_OK, AT_SYMLINK_NOFOLLOW) < 0;
-	int dfd = openat(w, "dropped", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	bool keep = false;
-	if (dfd >= 0 && !committed) {
-		DIR *d = dir_open(dfd, ".");
-		struct dirent *e;
-		while (d && (e = readdir(d))) {
-			if (e->d_name[0] == '.' || !strcmp(e->d_name, "reason.txt"))
-				continue;
-			const char *back = drop_return(s, dfd, e->d_name);
-			if (!back) {
-				warn("unable to put work/%s/dropped/%s back into inbox/: %s", wname, e->d_name,
-				     strerror(errno));
-				keep = true;
-			} else {
-				say("recovered inbox/%s from an interrupted intake", back);
-			}
-		}
-		if (d)
-			closedir(d);
-	}
-	if (dfd >= 0)
-		close(dfd);
-	if (lfd >= 0)
-		close(lfd);
-	close(w);
-	if (!keep)
-		tree_remove(wfd, wname);
-}
-
-static void recover_pending(const char *name, const char *peer)
-{
-	char id[JOBID_MAX_LEN + 1];
-	snprintf(id, sizeof id, "%s%s%s", name, peer ? "@" : "", peer ? peer : "");
-	int job = job_dir_open(&sp, id);
-	if (job < 0)
-		return;
-	int p = openat(job, INTAKE_PENDING, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	close(job);
-	if (p < 0)
-		return;
-	if (flock(p, LOCK_EX | LOCK_NB) == 0) {
-		from_peer = peer;
-		if (commit_entry(name, p) == 0)
-			sayj(id, -1, "recovered %s: its interrupted intake is finished", id);
-		else if (errno != ENOENT)
-			warnj(id, -1, "unable to finish the intake of %s: %s", id, strerror(errno));
-		from_peer = NULL;
-	}
-	close(p);
-}
-
-/* The pending intakes in one jobs/ folder (this site's, or a peer's). */
-static void recover_jobs(int jobsfd, const char *peer)
-{
-	DIR *d = dir_open(jobsfd, ".");
-	struct dirent *e;
-	struct strlist names = {0};
-	while (d && (e = readdir(d))) {
-		if (!name_is_valid(e->d_name))
-			continue;
-		char path[NAME_MAX_LEN + 32];
-		snprintf(path, sizeof path, "%s/%s", e->d_name, INTAKE_PENDING);
-		if (faccessat(jobsfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-			strlist_add(&names, e->d_name);
-	}
-	if (d)
-		closedir(d);
-	for (size_t i = 0; i < names.n; i++)
-		recover_pending(names.v[i], peer);
-	strlist_free(&names);
-}
-
-static int recover(void)
-{
-	DIR *d = dir_open(spool_fd(&sp, DIR_WORK), ".");
-	struct dirent *e;
-	struct strlist names = {0};
-	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, "in.", 3) || !strncmp(e->d_name, "from.", 5))
-			strlist_add(&names, e->d_name);
-	if (d)
-		closedir(d);
-	for (size_t i = 0; i < names.n; i++) {
-		if (names.v[i][0] == 'i') {
-			recover_work(&sp, names.v[i]);
-			continue;
-		}
-		/* from.PEER.PID.TIME: its files go back to sites/PEER/in/ */
-		char peer[SITE_NAME_MAX + 1];
-		const char *p = names.v[i] + 5, *dot = strchr(p, '.');
-		struct spool v;
-		char err[512];
-		if (!dot || dot - p > SITE_NAME_MAX)
-			continue;
-		snprintf(peer, sizeof peer, "%.*s", (int)(dot - p), p);
-		if (spool_open(sp.path, &v, err, sizeof err) < 0)
-			continue;
-		if (spool_view_site(&v, peer) == 0)
-			recover_work(&v, names.v[i]);
-		spool_close(&v);
-	}
-	strlist_free(&names);
-	recover_jobs(spool_fd(&sp, DIR_JOBS), NULL);
-	d = dir_open(spool_fd(&sp, DIR_SITES), ".");
-	while (d && (e = readdir(d))) {
-		if (!name_is_valid(e->d_name) || strlen(e->d_name) > SITE_NAME_MAX)
-			continue;
-		char path[SITE_NAME_MAX + 8];
-		snprintf(path, sizeof path, "%s/jobs", e->d_name);
-		int j = openat(dirfd(d), path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (j >= 0) {
-			recover_jobs(j, e->d_name);
-			close(j);
-		}
-	}
-	if (d)
-		closedir(d);
 	return EXIT_OK;
 }
 
@@ -1187,7 +660,7 @@ int main(int argc, char **argv)
 {
 	msg_init("hf-intake");
 	const char *spool = NULL;
-	bool do_recover = false;
+	bool do_recover = false, recover_all = false;
 	static const struct option opts[] = {{"spool", required_argument, 0, 's'},
 					     {"landed", no_argument, 0, 'l'},
 					     {"recover", optional_argument, 0, 'r'},
@@ -1224,7 +697,7 @@ int main(int argc, char **argv)
 	if (do_recover) {
 		if (optind != argc)
 			usage(EXIT_BADINPUT);
-		return recover();
+		return intake_recover(&sp, recover_all);
 	}
 	if (argc - optind < 1 || argc - optind > 2)
 		usage(EXIT_BADINPUT);
