@@ -25,17 +25,17 @@ DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev l
 	openssh-server openssh-client clang libclang-rt-14-dev sshfs fuse3 iproute2 man-db systemd
 
 LAYOUT_SRC := layout/util.c layout/ini.c layout/spool.c layout/conf.c layout/status.c layout/ticket.c layout/job.c layout/drop.c layout/site.c layout/limit.c layout/jobdesc.c layout/watch.c layout/host.c \
-	layout/package.c
+	layout/package.c layout/siteload.c
 LAYOUT_HDR := $(wildcard layout/*.h)
 LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=$(OBJ)/layout/%.o)
 
 PROGRAMS := $(addprefix $(BIN)/,hotfarm watcherd hf-intake hf-route render-agent hf-check hf-status hf-notify \
 	hf-collect hf-send hf-sync hf-cancel hf-confine libhfwrap.so)
-SITE_OBJ := $(OBJ)/spoolers/sitepack.o $(OBJ)/spoolers/siteload.o
+SITE_OBJ := $(OBJ)/layout/sitepack.o
 
 all: $(PROGRAMS)
 
-$(OBJ)/%.o: %.c $(LAYOUT_HDR) spoolers/site.h
+$(OBJ)/%.o: %.c $(LAYOUT_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -50,12 +50,12 @@ ARCHIVE_LIBS := -Wl,-Bstatic -larchive -Wl,-Bdynamic -lnettle -l:libacl.so.1 -ll
 # layout/unpack.o (untrusted archives) goes only into the programs that
 # unpack: it needs libarchive, which liblayout.a's other users do without
 $(BIN)/hf-intake: $(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o $(OBJ)/layout/unpack.o \
-		$(OBJ)/spoolers/siteload.o $(OBJ)/liblayout.a
+		$(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ARCHIVE_LIBS) -liniparser
 $(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o: spoolers/intake.h
 
-$(BIN)/hf-route: $(OBJ)/spoolers/route.o $(OBJ)/spoolers/siteload.o $(OBJ)/liblayout.a
+$(BIN)/hf-route: $(OBJ)/spoolers/route.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
@@ -80,7 +80,7 @@ $(BIN)/hf-sync: $(OBJ)/spoolers/sync.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lrsync -lnettle -liniparser
 
-$(BIN)/hf-cancel: $(OBJ)/spoolers/cancel.o $(OBJ)/spoolers/siteload.o $(OBJ)/liblayout.a
+$(BIN)/hf-cancel: $(OBJ)/spoolers/cancel.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
@@ -116,7 +116,7 @@ $(BIN)/libhfwrap.so: wrapper/preload.c
 	$(CC) -std=c17 $(WARN) -fstack-protector-strong -fPIC -shared -O2 -g -U_FORTIFY_SOURCE -fvisibility=hidden \
 		-o $@ $< -ldl
 
-$(BIN)/watcherd: $(OBJ)/watcherd/watcherd.o $(OBJ)/watcherd/farm.o $(OBJ)/spoolers/siteload.o $(OBJ)/liblayout.a
+$(BIN)/watcherd: $(OBJ)/watcherd/watcherd.o $(OBJ)/watcherd/farm.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -linotifytools -liniparser -lpthread
 

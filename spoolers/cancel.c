@@ -2,7 +2,7 @@
  * (with or without an extension; a site it was sent to is told), then remove
  * the request. Distrusts the request's name: checked as a job's name first. */
 #define _GNU_SOURCE
-#include "site.h"
+#include "../layout/site.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
 #define _GNU_SOURCE
 #include "../layout/ini.h"
 #include "../layout/unpack.h"
-#include "site.h"
+#include "../layout/site.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
 #include "../layout/ini.h"
 #include "../layout/unpack.h"
 #include "intake.h"
-#include "site.h"
+#include "../layout/site.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,7 +8,7 @@
 #define _GNU_SOURCE
 #include "../layout/ini.h"
 #include "../layout/layout.h"
-#include "site.h"
+#include "../layout/site.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,7 +8,7 @@
  * job folder (returned, progress.sent) make every step happen once. */
 #define _GNU_SOURCE
 #include "../layout/ini.h"
-#include "site.h"
+#include "../layout/site.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -10,7 +10,7 @@
 #include "../layout/ini.h"
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"
-#include "../spoolers/site.h"
+#include "../layout/site.h"
 
 #include <dirent.h>
 #include <errno.h>

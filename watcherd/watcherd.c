@@ -6,7 +6,7 @@
 #define _GNU_SOURCE
 #include "../layout/layout.h"
 #include "../layout/watch.h"
-#include "../spoolers/site.h"
+#include "../layout/site.h"
 #include "farm.h"
 
 #include <dirent.h>

@@ -3,7 +3,7 @@
  * as it reads, free text is escaped before a terminal. */
 #define _GNU_SOURCE
 #include "cli.h"
-#include "../site.h"
+#include "../../layout/site.h"
 #include "../../layout/host.h"
 #include "../../layout/ini.h"
 

@@ -3,7 +3,7 @@
  * layout/. Distrusts the names typed: checked before any path is made. */
 #define _GNU_SOURCE
 #include "cli.h"
-#include "../site.h"
+#include "../../layout/site.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -19,7 +19,7 @@ FUZZ_CFLAGS := -std=c17 $(filter-out -Wno-format-truncation,$(WARN)) -O1 -g -fno
 FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 FUZZ_LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=build/fuzz/layout/%.o)
 
-build/fuzz/%.o: %.c $(LAYOUT_HDR) spoolers/site.h tests/fuzz/fuzzspool.h
+build/fuzz/%.o: %.c $(LAYOUT_HDR) tests/fuzz/fuzzspool.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
@@ -35,7 +35,7 @@ bin/fuzz_jobini: build/fuzz/tests/fuzz/fuzz_jobini.o build/fuzz/liblayout.a
 	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -liniparser
 
 bin/fuzz_archive: build/fuzz/tests/fuzz/fuzz_archive.o build/fuzz/spoolers/intakejob.o build/fuzz/layout/unpack.o \
-		build/fuzz/spoolers/siteload.o build/fuzz/liblayout.a
+		build/fuzz/liblayout.a
 	@mkdir -p bin
 	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(ARCHIVE_LIBS) -liniparser
 

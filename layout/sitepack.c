@@ -6,7 +6,7 @@
  * sites/PEER/out/, which the sync spooler empties. */
 #define _GNU_SOURCE
 #include "site.h"
-#include "../layout/ini.h"
+#include "ini.h"
 
 #include <archive.h>
 #include <archive_entry.h>

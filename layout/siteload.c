@@ -6,7 +6,7 @@
  * host name and number checked. */
 #define _GNU_SOURCE
 #include "site.h"
-#include "../layout/ini.h"
+#include "ini.h"
 
 #include <dirent.h>
 #include <errno.h>

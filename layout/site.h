@@ -4,9 +4,9 @@
 #ifndef HOTFARM_SITE_H
 #define HOTFARM_SITE_H
 
-#include "../layout/host.h"
-#include "../layout/jobdesc.h"
-#include "../layout/layout.h"
+#include "host.h"
+#include "jobdesc.h"
+#include "layout.h"
 
 /* Message files between sites, named after the sending side's job id. */
 #define SITE_JOB ".job.tar"           /* a job to render */
