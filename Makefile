@@ -40,7 +40,7 @@ $(OBJ)/%.o: %.c $(LAYOUT_HDR)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(OBJ)/liblayout.a: $(LAYOUT_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 # libarchive is linked statically: the shared one drags in libxml2, ICU and
 # libstdc++ for formats a job never uses, and an intake runs once per job

@@ -154,9 +154,26 @@ int job_remove(const struct spool *sp, const char *id);
 bool site_file_name_ok(const char *s);
 /* The [site NAME] link of this site to PEER, or NULL. */
 const struct site_link *site_link_find(const struct spool *sp, const char *peer);
-/* sites/PEER/SUB (in, out, jobs, rejected, .basis, .incoming), made when
- * missing. PEER must be a valid site name. -1 with errno. */
-int site_dir_open(const struct spool *sp, const char *peer, const char *sub);
+/* A linked site's folders: sites/PEER/ itself, its hot folders, the jobs
+ * it sent and those refused, and the sync's private stores. */
+enum site_sub {
+	SITE_TOP,      /* sites/PEER/ (summary.ini) */
+	SITE_IN,       /* in/: what PEER delivered */
+	SITE_OUT,      /* out/: what goes to PEER */
+	SITE_JOBS,     /* jobs/: jobs PEER sent, NAME@PEER */
+	SITE_REJECTED, /* rejected/ */
+	SITE_BASIS,    /* .basis/: what PEER holds, for deltas */
+	SITE_BASIS_SHA, /* .basis/.sha/: their checksums */
+	SITE_INCOMING, /* .incoming/: files arriving; its lock */
+	SITE_SUB_COUNT,
+};
+/* sites/PEER/SUB, made when missing. PEER must be a valid site name. -1
+ * with errno. */
+int site_dir_open(const struct spool *sp, const char *peer, enum site_sub sub);
+/* Where sites/PEER/SUB is, relative to the spool (for a watch). */
+void site_dir_relpath(const char *peer, enum site_sub sub, char *out, size_t outsize);
+/* sites/PEER/summary.ini, PEER's last summary, parsed (NULL when none). */
+struct ini *site_summary_ini(const struct spool *sp, const char *peer, struct stat *st);
 /* Make SP look at what PEER sent as if it were the spool's own: inbox/ is
  * sites/PEER/in/, jobs/ is sites/PEER/jobs/, rejected/ is
  * sites/PEER/rejected/ (intake --from uses this view). */
@@ -166,9 +183,11 @@ int spool_view_site(struct spool *sp, const char *peer);
 int site_out_publish(const struct spool *sp, const char *peer, int srcdir, const char *src, const char *name);
 /* Write DATA as sites/PEER/out/NAME (temporary name, flush, rename). */
 int site_out_write(const struct spool *sp, const char *peer, const char *name, const char *data, size_t len);
-/* Move sites/PEER/in/NAME to sites/PEER/DSTSUB/DST (replacing: a summary)
- * or, with DST NULL, to sites/PEER/rejected/ under a free name. */
-int site_in_move(const struct spool *sp, const char *peer, const char *name, const char *dstsub, const char *dst);
+/* Move sites/PEER/in/NAME to sites/PEER/rejected/ under a free name. */
+int site_in_reject(const struct spool *sp, const char *peer, const char *name);
+/* Keep sites/PEER/in/NAME as PEER's summary (sites/PEER/summary.ini),
+ * replacing the last one. */
+int site_in_keep_summary(const struct spool *sp, const char *peer, const char *name);
 
 /* jobs/NAME/status.ini: what scripts read. The entry's folder is the truth;
  * status.ini follows it and says why in words. */

@@ -41,8 +41,13 @@ const struct site_link *site_link_find(const struct spool *sp, const char *peer)
 	return NULL;
 }
 
-int site_dir_open(const struct spool *sp, const char *peer, const char *sub)
+static const char *const site_subs[SITE_SUB_COUNT] = {
+	".", "in", "out", "jobs", "rejected", ".basis", ".basis/.sha", ".incoming",
+};
+
+int site_dir_open(const struct spool *sp, const char *peer, enum site_sub which)
 {
+	const char *sub = site_subs[which];
 	if (!name_is_valid(peer) || strlen(peer) > SITE_NAME_MAX) {
 		errno = EINVAL;
 		return -1;
@@ -60,10 +65,15 @@ int site_dir_open(const struct spool *sp, const char *peer, const char *sub)
 	return d;
 }
 
+void site_dir_relpath(const char *peer, enum site_sub sub, char *out, size_t outsize)
+{
+	snprintf(out, outsize, "%s/%s/%s", spool_dir_name(DIR_SITES), peer, site_subs[sub]);
+}
+
 int spool_view_site(struct spool *sp, const char *peer)
 {
 	const enum spool_dir which[] = {DIR_INBOX, DIR_JOBS, DIR_REJECTED};
-	const char *subs[] = {"in", "jobs", "rejected"};
+	const enum site_sub subs[] = {SITE_IN, SITE_JOBS, SITE_REJECTED};
 	for (int i = 0; i < 3; i++) {
 		int fd = site_dir_open(sp, peer, subs[i]);
 		if (fd < 0)
@@ -76,7 +86,7 @@ int spool_view_site(struct spool *sp, const char *peer)
 
 int site_out_publish(const struct spool *sp, const char *peer, int srcdir, const char *src, const char *name)
 {
-	int out = site_dir_open(sp, peer, "out");
+	int out = site_dir_open(sp, peer, SITE_OUT);
 	if (out < 0)
 		return -1;
 	int rc = renameat(srcdir, src, out, name);
@@ -90,7 +100,7 @@ int site_out_publish(const struct spool *sp, const char *peer, int srcdir, const
 
 int site_out_write(const struct spool *sp, const char *peer, const char *name, const char *data, size_t len)
 {
-	int out = site_dir_open(sp, peer, "out");
+	int out = site_dir_open(sp, peer, SITE_OUT);
 	if (out < 0)
 		return -1;
 	int rc = file_write_atomic(out, name, data, len, 0644);
@@ -100,10 +110,13 @@ int site_out_write(const struct spool *sp, const char *peer, const char *name, c
 	return rc;
 }
 
-int site_in_move(const struct spool *sp, const char *peer, const char *name, const char *dstsub, const char *dst)
+/* sites/PEER/in/NAME to TO/DST (replacing), or with DST NULL under a free
+ * name in TO. */
+static int site_in_move(const struct spool *sp, const char *peer, const char *name, enum site_sub dstsub,
+			const char *dst)
 {
-	int in = site_dir_open(sp, peer, "in");
-	int to = in < 0 ? -1 : site_dir_open(sp, peer, dstsub ? dstsub : "rejected");
+	int in = site_dir_open(sp, peer, SITE_IN);
+	int to = in < 0 ? -1 : site_dir_open(sp, peer, dstsub);
 	int rc = -1, e = errno;
 	if (to >= 0) {
 		if (dst) {
@@ -121,6 +134,29 @@ int site_in_move(const struct spool *sp, const char *peer, const char *name, con
 		close(to);
 	errno = e;
 	return rc;
+}
+
+int site_in_reject(const struct spool *sp, const char *peer, const char *name)
+{
+	return site_in_move(sp, peer, name, SITE_REJECTED, NULL);
+}
+
+int site_in_keep_summary(const struct spool *sp, const char *peer, const char *name)
+{
+	return site_in_move(sp, peer, name, SITE_TOP, "summary.ini");
+}
+
+struct ini *site_summary_ini(const struct spool *sp, const char *peer, struct stat *st)
+{
+	int d = site_dir_open(sp, peer, SITE_TOP);
+	if (d < 0)
+		return NULL;
+	char err[512];
+	struct ini *ini = NULL;
+	if (fstatat(d, "summary.ini", st, AT_SYMLINK_NOFOLLOW) == 0)
+		ini = ini_load(d, "summary.ini", "summary.ini", err, sizeof err);
+	close(d);
+	return ini;
 }
 
 int site_publish(int srcdir, const char *src, int dstdir, const char *dst, bool replace)

@@ -324,15 +324,8 @@ int site_summary_read(const struct spool *sp, const char *peer, struct site_summ
 {
 	memset(s, 0, sizeof *s);
 	snprintf(s->site, sizeof s->site, "%s", peer);
-	int d = site_dir_open(sp, peer, ".");
-	if (d < 0)
-		return -1;
 	struct stat st;
-	char err[512];
-	struct ini *ini = NULL;
-	if (fstatat(d, "summary.ini", &st, AT_SYMLINK_NOFOLLOW) == 0)
-		ini = ini_load(d, "summary.ini", "summary.ini", err, sizeof err);
-	close(d);
+	struct ini *ini = site_summary_ini(sp, peer, &st);
 	if (!ini)
 		return -1;
 	s->received_us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;

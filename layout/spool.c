@@ -351,7 +351,7 @@ int job_remove(const struct spool *sp, const char *id)
 	if (s != STATE_NONE && unlinkat(state_fd(sp, s), entry, 0) < 0 && errno != ENOENT)
 		return -1;
 	job_id_split(id, name, site);
-	int jobs = *site ? site_dir_open(sp, site, "jobs") : dup(spool_fd(sp, DIR_JOBS));
+	int jobs = *site ? site_dir_open(sp, site, SITE_JOBS) : dup(spool_fd(sp, DIR_JOBS));
 	if (jobs < 0)
 		return -1;
 	int rc = tree_remove(jobs, name);

@@ -35,7 +35,7 @@ static void refuse_file(const char *name, const char *why)
 	char shown[300];
 	text_escape(name, shown, sizeof shown);
 	warn("site %s sent %s, which is refused: %s", peer, shown, why);
-	if (site_in_move(&sp, peer, name, NULL, NULL) < 0)
+	if (site_in_reject(&sp, peer, name) < 0)
 		unlinkat(in_fd, name, 0);
 }
 
@@ -355,7 +355,7 @@ static void apply_summary(const char *name)
 		refuse_file(name, ini ? "it names another site" : err);
 		return;
 	}
-	if (site_in_move(&sp, peer, name, ".", "summary.ini") < 0)
+	if (site_in_keep_summary(&sp, peer, name) < 0)
 		warn("unable to keep the summary of %s: %s", peer, strerror(errno));
 }
 
@@ -388,7 +388,7 @@ int main(int argc, char **argv)
 	peer = argv[first];
 	if (!site_link_find(&sp, peer))
 		die(EXIT_BADINPUT, "site '%s' is not linked to this site", peer);
-	in_fd = site_dir_open(&sp, peer, "in");
+	in_fd = site_dir_open(&sp, peer, SITE_IN);
 	if (in_fd < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open sites/%s/in", peer);
 	struct strlist names = {0};

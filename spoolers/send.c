@@ -139,7 +139,7 @@ static void retain(void)
 	}
 	for (int p = 0; p < sp.conf.nlinks; p++)
 		for (int k = 0; k < 2; k++) {
-			int b = site_dir_open(&sp, sp.conf.links[p].name, k ? ".basis/.sha" : ".basis");
+			int b = site_dir_open(&sp, sp.conf.links[p].name, k ? SITE_BASIS_SHA : SITE_BASIS);
 			DIR *d = b < 0 ? NULL : dir_open(b, ".");
 			struct dirent *e;
 			while (d && (e = readdir(d)))

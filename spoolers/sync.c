@@ -408,9 +408,9 @@ static int serve_file(const struct spool *sp, struct wire *w, const char *peer, 
 	struct transfer t = {.sp = sp, .w = w, .peer = peer, .buf = buf};
 	if (offer_parse(&t) < 0)
 		return -1;
-	t.basis_dir = site_dir_open(sp, peer, ".basis");
-	t.inc = site_dir_open(sp, peer, ".incoming");
-	t.in = site_dir_open(sp, peer, "in");
+	t.basis_dir = site_dir_open(sp, peer, SITE_BASIS);
+	t.inc = site_dir_open(sp, peer, SITE_INCOMING);
+	t.in = site_dir_open(sp, peer, SITE_IN);
 	if (t.basis_dir < 0 || t.inc < 0 || t.in < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open sites/%s", peer);
 	/* what we last received under this name: the same again is not
@@ -470,7 +470,7 @@ static int sync_serve(const struct spool *sp, const char *peer)
 	struct wire w = {.in = 0, .out = 1};
 	char *buf = xmalloc(FRAME_MAX + 1);
 	/* one session per peer at a time */
-	int lock = site_dir_open(sp, peer, ".incoming");
+	int lock = site_dir_open(sp, peer, SITE_INCOMING);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to lock sites/%s", peer);
 	/* what an interrupted session left half-received goes: it is sent again */
@@ -589,7 +589,7 @@ static int push_peer(const struct spool *sp, const char *peer, const char *trans
 		warn("%s does not answer as a hotfarm site", peer);
 		failed = 1;
 	} else {
-		int outdir = site_dir_open(sp, peer, "out");
+		int outdir = site_dir_open(sp, peer, SITE_OUT);
 		DIR *d = outdir < 0 ? NULL : fdopendir(dup(outdir));
 		struct dirent *de;
 		struct strlist names = {0};

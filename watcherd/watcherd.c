@@ -842,11 +842,12 @@ static bool start_inotify(void)
 		dirs[n++] = spool_dir_name(watched[i]);
 	for (int i = 0; i < sp.conf.nlinks; i++)
 		for (int k = 0; k < 2; k++) {
-			int fd = site_dir_open(&sp, sp.conf.links[i].name, k ? "out" : "in");
+			int fd = site_dir_open(&sp, sp.conf.links[i].name, k ? SITE_OUT : SITE_IN);
 			if (fd >= 0)
 				close(fd);
-			paths[2 * i + k] = xasprintf("%s/%s/%s", spool_dir_name(DIR_SITES), sp.conf.links[i].name,
-						     k ? "out" : "in");
+			char rel[PATH_MAX];
+			site_dir_relpath(sp.conf.links[i].name, k ? SITE_OUT : SITE_IN, rel, sizeof rel);
+			paths[2 * i + k] = xstrdup(rel);
 			dirs[n++] = paths[2 * i + k];
 		}
 	event_fd = watch_start(sp.path, dirs, n,

@@ -148,7 +148,7 @@ int cmd_slots(struct cli *cli, int argc, char **argv)
 
 /* ---- linked sites ---- */
 
-static long files_in(const struct spool *sp, const char *peer, const char *sub)
+static long files_in(const struct spool *sp, const char *peer, enum site_sub sub)
 {
 	int fd = site_dir_open(sp, peer, sub);
 	struct strlist names = {0};
@@ -212,7 +212,7 @@ int cmd_sites(struct cli *cli, int argc, char **argv)
 		long age = have ? (long)((now_us() - s.received_us) / 1000000) : -1;
 		long out, here;
 		site_jobs(sp, peer, &out, &here);
-		long to = files_in(sp, peer, "out"), from = files_in(sp, peer, "in");
+		long to = files_in(sp, peer, SITE_OUT), from = files_in(sp, peer, SITE_IN);
 		if (json) {
 			printf("%s{\"site\":", i ? "," : "");
 			cli_json_string(peer);

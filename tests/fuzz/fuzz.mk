@@ -28,7 +28,7 @@ build/fuzz/tests/fuzz/fuzz_archive.o: spoolers/intake.c spoolers/intake.h
 build/fuzz/tests/fuzz/fuzz_sync.o: spoolers/sync.c
 
 build/fuzz/liblayout.a: $(FUZZ_LAYOUT_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 bin/fuzz_jobini: build/fuzz/tests/fuzz/fuzz_jobini.o build/fuzz/liblayout.a
 	@mkdir -p bin
