@@ -188,8 +188,8 @@ static bool path_allowed(const struct unpack_rules *rules, const char *p)
 	return false;
 }
 
-/* Its name: counted, readable, relative and inside. Sets PATH (NULL for the
- * top folder itself, which is skipped) and SHOWN. */
+/* Its name: counted, readable, relative and inside. Sets PATH and SHOWN,
+ * and TOP for the top folder itself (which is skipped). */
 static enum unpack_result check_name(struct unpacking *u, struct archive_entry *e, char path[4096],
 				     char shown[600], bool *top)
 {
