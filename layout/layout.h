@@ -51,6 +51,19 @@ enum spool_dir {
 	DIR_COUNT = DIR_STATE_FIRST + STATE_COUNT,
 };
 const char *spool_dir_name(enum spool_dir d);
+/* The spool's own files outside a job's folder, by what they are. */
+enum spool_file {
+	SPOOL_FILE_REASON,        /* rejected/NAME/reason.txt: why, for a person */
+	SPOOL_FILE_CONF,          /* conf/hotfarm.ini */
+	SPOOL_FILE_PAGE,          /* status/index.html (and each job's page) */
+	SPOOL_FILE_WATCHERD_LOCK, /* run/watcherd.lock */
+	SPOOL_FILE_WATCHERD_PID,  /* run/watcherd.pid */
+	SPOOL_FILE_WATCHERD_LOG,  /* run/watcherd.log (watcherd -d) */
+	SPOOL_FILE_CONTACT,       /* contact.png: a previews folder's contact sheet */
+	SPOOL_FILE_STAGE_JOB,     /* work/in.X/job: the job intake is building */
+	SPOOL_FILE_COUNT,
+};
+const char *spool_file_name(enum spool_file f);
 
 /* Site configuration: SPOOL/conf/hotfarm.ini. */
 struct site_conf {

@@ -36,6 +36,12 @@ const char *state_word(enum job_state s) { return (s >= 0 && s < STATE_COUNT) ? 
 bool state_is_final(enum job_state s) { return s == STATE_DONE || s == STATE_FAILED || s == STATE_CANCELLED; }
 const char *ticket_dir_name(enum ticket_state s) { return ticket_dirs[s]; }
 
+static const char *const spool_files[SPOOL_FILE_COUNT] = {
+	"reason.txt", "hotfarm.ini", "index.html", "watcherd.lock", "watcherd.pid", "watcherd.log", "contact.png", "job",
+};
+
+const char *spool_file_name(enum spool_file f) { return spool_files[f]; }
+
 const char *spool_dir_name(enum spool_dir d)
 {
 	if (d < DIR_STATE_FIRST)
