@@ -1,7 +1,6 @@
-/* entries.c - new/ and cancel/: entries that appear in new/ go to hf-route
- * in batches, and each request dropped into cancel/ to one `hotfarm
- * cancel-drop`. Only names are used: a new/ name must parse as an entry,
- * a cancel/ name is passed on for cancel-drop to check. */
+/* entries.c - new/ and cancel/: entries that appear in new/ go to hf-route in batches, and each request
+ * dropped into cancel/ to one `hotfarm cancel-drop`. Distrusts the names: a new/ name must parse as an entry,
+ * a cancel/ name is only passed on (escaped when logged) for cancel-drop to check. */
 #define _GNU_SOURCE
 #include "watcherd.h"
 

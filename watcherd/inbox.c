@@ -1,7 +1,6 @@
-/* inbox.c - watcherd's view of inbox/: each dropped file by name and stat
- * data, grouped by stem (an archive and its .ini), and when to start one
- * hf-intake for a stem. Distrusts every name and file there: it opens none
- * for reading (only to ask for a lease), and leaves the contents to intake. */
+/* inbox.c - watcherd's view of inbox/: each dropped file by name and stat data, grouped by stem (an archive
+ * and its .ini), and when to start one hf-intake for a stem. Distrusts every name and file there: it opens
+ * a file only to ask for a lease, never reads one, and escapes names it logs; the contents are intake's. */
 #define _GNU_SOURCE
 #include "watcherd.h"
 

@@ -1,9 +1,8 @@
 /* sites.c - watcherd and the linked sites: when to run `hotfarm sync PEER`
  * (backing off after failures), hf-collect for sites/PEER/in/, hf-send, and
- * this site's summary to each peer. Uses only names in sites/ (checked). */
+ * the pass that writes this site's summary. Uses only names in sites/ (checked). */
 #define _GNU_SOURCE
 #include "watcherd.h"
-#include "../spoolers/site.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -101,12 +100,21 @@ void collect_done(const char *peer, int code)
 		collect_due(peer); /* more may have come meanwhile */
 }
 
+void summaries_done(int code)
+{
+	if (code != 0)
+		warn("watcherd --site-summaries exited %d", code);
+	sync_due();
+}
+
 void sites_tick(bool rescanning)
 {
 	if (!sp.conf.nlinks)
 		return;
 	if (mono_us() >= summary_next) {
-		site_summaries_write(&sp);
+		/* written by a child: it reads the peers' summaries */
+		if (!child_count(CHILD_SUMMARY))
+			spawn_pass(CHILD_SUMMARY, "--site-summaries", -1);
 		summary_next = mono_us() + sp.conf.summary_interval * 1000000LL;
 		rescanning = true;
 	}

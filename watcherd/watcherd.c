@@ -1,10 +1,49 @@
-/* watcherd.c - the site daemon: holds the spool's lock, watches inbox/,
- * new/, cancel/ and the linked sites' folders with inotify, rescans them as
- * the safety net, and runs one stage program per step (see children.c). */
+/* watcherd.c - the site daemon: holds the spool's lock, watches inbox/, new/, cancel/ and the linked sites'
+ * folders with inotify, rescans them as the safety net, and runs one stage program per step (children.c).
+ * Distrusts every name it sees, and leaves the contents of files to the stages and to its passes (farm.c). */
+
+/* What watcherd reads, and who can write it.
+ *
+ * In its own process: names and stat data (inbox/, new/, cancel/, sites/ and each sites/PEER/in/ and out/,
+ * the heartbeat of its lock), and of file contents only these three:
+ *   conf/hotfarm.ini   at start and on SIGHUP. Written by the admin. Read through the ini guard (O_NOFOLLOW,
+ *                      non-blocking, a regular file, at most 1 MiB), each value range-checked; steering
+ *                      watcherd is what it is for.
+ *   run/watcherd.lock  its first 255 bytes, at start. Written by watcherd (this one, or one on another host
+ *                      of a shared spool). Opened O_NOFOLLOW and non-blocking, a regular file or watcherd
+ *                      stops; it decides only whether to refuse to start (a fresh heartbeat from elsewhere).
+ *   the farm pass's stdout  lines "NAME\tEVENT" from watcherd's own child, through a pipe: at most 8 MiB, a
+ *                      line used only when NAME is a valid job id and EVENT one of four words. It chooses
+ *                      which hf-notify to start; hf-notify looks at the job again itself.
+ * Files in inbox/ (an artist's) are opened, O_RDONLY | O_NONBLOCK | O_NOFOLLOW, but never read: only to ask
+ * for a read lease, which says whether someone still writes them.
+ *
+ * In its passes (farm.c), each a child of its own: `watcherd --farm-pass` at each rescan (one at a time; one
+ * stuck for 5 minutes is killed) and `watcherd --site-summaries` every [site] summary seconds. A hostile or
+ * broken file ends the pass, not watcherd. Every file through file_read_small: O_NOFOLLOW, non-blocking, a
+ * regular file, at most 1 MiB (an .ini, a ticket) or 64 MiB (notifications.log).
+ *   hosts/HOST/host.ini, slot.N    the render agent of HOST. Decide which hosts are lost (their claims
+ *                                  go back to todo/ and limits/) and what a queued job waits for.
+ *   sites/PEER/summary.ini         hf-collect, from what PEER sent: PEER decides its content. Host names
+ *                                  and numbers checked; decides where an auto job goes and what this site
+ *                                  tells its other peers it reaches.
+ *   jobs/NAME/job.ini, status.ini, outsourced.ini, notifications.log, frames/{todo,active,done,failed}/,
+ *   blocked/, previews/            intake, route, the agents, hf-notify -- and the job's own render, which
+ *                                  hf-confine gives the whole job folder read-write. What a render can
+ *                                  steer there (for the next issue, which moves these out of its reach):
+ *     job.ini            email (where its notices go), site = auto and [route] (whether and where it is
+ *                        rerouted to a linked site), after (it can fail itself), [requires] (its reason);
+ *     status.ini         owner, frames_total, tickets, times, warnings: kept and written back; the samples
+ *                        and progress notices follow its frames_done and state;
+ *     notifications.log  which notices went out: emptied, they go out again, a mail per pass;
+ *     frames/            no ticket in todo/ or active/ finishes the job (done, or failed if any in
+ *                        failed/), and the billing lines in its tickets become billing.ini;
+ *     status.lock        held with flock, it stalls the pass at that job (job_status_lock blocks);
+ *     outsourced.ini, blocked/HOST, previews/contact.png   only narrow where it may go, its reason, and
+ *                        when the samples notice goes. */
 #define _GNU_SOURCE
 #include "watcherd.h"
 #include "../layout/watch.h"
-#include "../spoolers/site.h"
 #include "farm.h"
 
 #include <dirent.h>
@@ -65,9 +104,13 @@ static void lock_check_heartbeat(const char *holder)
 
 static void lock_spool(void)
 {
-	lock_fd = openat(spool_fd(&sp, DIR_RUN), "watcherd.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (lock_fd < 0)
+	lock_fd = openat(spool_fd(&sp, DIR_RUN), "watcherd.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+			 0644);
+	struct stat st;
+	if (lock_fd < 0 || fstat(lock_fd, &st) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open %s/run/watcherd.lock", sp.path);
+	if (!S_ISREG(st.st_mode))
+		die(EXIT_TEMPFAIL, "%s/run/watcherd.lock is not a regular file", sp.path);
 	char holder[256] = "";
 	ssize_t n = pread(lock_fd, holder, sizeof holder - 1, 0);
 	if (n > 0)
@@ -119,13 +162,8 @@ static void rescan(void)
 	inbox_rescan();
 	entries_rescan();
 	heartbeat();
-	farm_rescan(&sp);
+	farm_pass_start(); /* hosts, queued jobs, notices due: in a child */
 	status_page_changed(); /* agents change things watcherd sees only here */
-	/* notices due: one hf-notify per job at a time */
-	struct strlist due = {0};
-	farm_notices(&sp, &due);
-	notices_start(&due);
-	strlist_free(&due);
 	sync_due();
 	sites_tick(true);
 }
@@ -297,8 +335,10 @@ static void loop(int sfd, bool use_inotify)
 	bool stop = false;
 	while (!stop) {
 		schedule();
-		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = event_fd, .events = POLLIN}};
-		int n = poll(pfd, use_inotify ? 2 : 1, poll_timeout(next_rescan));
+		struct pollfd pfd[3] = {{.fd = sfd, .events = POLLIN},
+					{.fd = use_inotify ? event_fd : -1, .events = POLLIN},
+					{.fd = farm_pass_fd(), .events = POLLIN}};
+		int n = poll(pfd, 3, poll_timeout(next_rescan));
 		if (n < 0 && errno != EINTR)
 			die_errno(EXIT_TEMPFAIL, "poll");
 		if (n > 0 && (pfd[0].revents & POLLIN)) {
@@ -307,6 +347,8 @@ static void loop(int sfd, bool use_inotify)
 		}
 		if (use_inotify && n > 0 && (pfd[1].revents & POLLIN))
 			use_inotify = events_read();
+		if (n > 0 && pfd[2].fd >= 0 && pfd[2].revents)
+			farm_pass_read();
 		inbox_pair_wake();
 		cancel_recheck_due();
 		if (want_rescan || mono_us() >= next_rescan) {
@@ -356,6 +398,9 @@ static _Noreturn void usage(int code)
 		"  --log FILE      the messages go to FILE (default: stderr, or as -d says)\n"
 		"  --pidfile FILE  where the pid goes (default SPOOL/run/watcherd.pid)\n"
 		"  -v, --verbose   log every event, also in busy inboxes\n"
+		"  --farm-pass, --site-summaries\n"
+		"                  one pass over the farm, or this site's summaries for its\n"
+		"                  linked sites, as watcherd runs them in a child (see watcherd(8))\n"
 		"Messages are key=value lines (time, level, prog, job, frame, msg).\n"
 		"SIGHUP re-reads conf/hotfarm.ini and rescans; SIGTERM or SIGINT stop it cleanly.\n"
 		"Exit: 0 stopped, 100 usage, 111 cannot run\n"
@@ -366,6 +411,7 @@ static _Noreturn void usage(int code)
 struct options {
 	const char *spool, *logfile;
 	bool daemonize;
+	int pass; /* 'F' --farm-pass, 'S' --site-summaries, 0: the daemon */
 };
 
 static void options_parse(int argc, char **argv, struct options *o)
@@ -376,6 +422,8 @@ static void options_parse(int argc, char **argv, struct options *o)
 					     {"log", required_argument, 0, 'l'},
 					     {"verbose", no_argument, 0, 'v'},
 					     {"help", no_argument, 0, 'h'},
+					     {"farm-pass", no_argument, 0, 'F'},
+					     {"site-summaries", no_argument, 0, 'S'},
 					     {0, 0, 0, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "s:dp:l:vh", opts, NULL)) != -1) {
@@ -386,6 +434,8 @@ static void options_parse(int argc, char **argv, struct options *o)
 		case 'l': o->logfile = optarg; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(EXIT_OK);
+		case 'F':
+		case 'S': o->pass = c; break;
 		default: usage(EXIT_BADINPUT);
 		}
 	}
@@ -483,6 +533,8 @@ int main(int argc, char **argv)
 	msg_timestamps(true);
 	struct options o = {0};
 	options_parse(argc, argv, &o);
+	if (o.pass)
+		return farm_main(o.spool, o.pass == 'S');
 	children_init();
 	spool_start(o.spool);
 	int ready = o.daemonize ? daemon_fork() : -1;

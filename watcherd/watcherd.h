@@ -21,7 +21,7 @@ void scan_dir(enum spool_dir d, void (*each)(const char *name));
 
 enum child_kind {
 	CHILD_INTAKE, CHILD_ROUTE, CHILD_CANCEL, CHILD_RECOVER, CHILD_STATUS, CHILD_NOTIFY, CHILD_SYNC, CHILD_COLLECT,
-	CHILD_SEND, CHILD_KINDS
+	CHILD_SEND, CHILD_FARM, CHILD_SUMMARY, CHILD_KINDS
 };
 
 /* Where the stage programs are (HOTFARM_LIBEXECDIR, else compiled in). */
@@ -32,6 +32,9 @@ char *prog(const char *name);
  * stdin and stdout on /dev/null; KEY is what it works on (a stem, a job,
  * a peer). Returns its pid, or -1 with a warning. */
 pid_t spawn(enum child_kind kind, const char *key, char *const argv[]);
+/* This program in one of its passes (farm.c): PASS is --farm-pass or
+ * --site-summaries; its stdout is OUT, or /dev/null (-1). */
+pid_t spawn_pass(enum child_kind kind, const char *pass, int out);
 bool child_has_key(enum child_kind kind, const char *key);
 int child_count(enum child_kind kind);
 bool children_left(void);
@@ -43,6 +46,12 @@ void run_recovery(bool wait);
 /* One hf-notify for each "NAME\tEVENT" in DUE (at most four at once, one
  * per job). */
 void notices_start(struct strlist *due);
+/* `watcherd --farm-pass`, unless one runs (one stuck for 5 minutes is
+ * killed). Its stdout is farm_pass_fd() (-1: none), to poll, and
+ * farm_pass_read() reads what came; at its end the notices due start. */
+void farm_pass_start(void);
+int farm_pass_fd(void);
+void farm_pass_read(void);
 /* The status page: hf-status after changes, at most about once a second;
  * status_page_wait says in how many ms it is due (-1: not). */
 void status_page_changed(void);
@@ -102,5 +111,7 @@ void sync_done(const char *peer, int code);
 void collect_done(const char *peer, int code);
 /* Something was routed or collected: hf-send has work. */
 void send_wanted(void);
+/* `watcherd --site-summaries` ended with CODE: push what it wrote. */
+void summaries_done(int code);
 
 #endif
