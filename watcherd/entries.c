@@ -4,9 +4,11 @@
 #define _GNU_SOURCE
 #include "watcherd.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct strlist route_pending; /* entries seen in new/, not yet routed */
 static struct strlist cancel_pending;
@@ -15,9 +17,28 @@ static int64_t cancel_retry_at;
 static bool cancel_recheck;
 unsigned long new_arrivals;
 
+/* Forget pending entries that left new/ meanwhile. A rescan that lists new/
+ * while hf-route runs notes again what that hf-route is routing; given to
+ * the next one, the job would be routed twice (hf-route finds a job by its
+ * name wherever it is: a queued auto job could be sent away). */
+static void route_pending_check(void)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < route_pending.n; i++) {
+		if (faccessat(state_fd(&sp, STATE_NEW), route_pending.v[i], F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			route_pending.v[keep++] = route_pending.v[i];
+		else
+			free(route_pending.v[i]);
+	}
+	route_pending.n = keep;
+}
+
 static void route_start(void)
 {
 	if (child_count(CHILD_ROUTE) || route_pending.n == 0)
+		return;
+	route_pending_check();
+	if (route_pending.n == 0)
 		return;
 	size_t n = route_pending.n < 200 ? route_pending.n : 200;
 	char **argv = xcalloc(n + 4, sizeof *argv);

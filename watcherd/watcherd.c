@@ -15,6 +15,9 @@
  *   the farm pass's stdout  lines "NAME\tEVENT" from watcherd's own child, through a pipe: at most 8 MiB, a
  *                      line used only when NAME is a valid job id and EVENT one of four words. It chooses
  *                      which hf-notify to start; hf-notify looks at the job again itself.
+ * (The README's install recipe, chmod g+ws on every folder of the spool, lets the artists' group replace
+ * any file in it, conf/, run/, hosts/ and sites/ included: each "written by" here holds only where the
+ * folder is kept to the hotfarm user.)
  * Files in inbox/ (an artist's) are opened, O_RDONLY | O_NONBLOCK | O_NOFOLLOW, but never read: only to ask
  * for a read lease, which says whether someone still writes them.
  *
