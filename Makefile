@@ -116,7 +116,9 @@ $(BIN)/libhfwrap.so: wrapper/preload.c
 	$(CC) -std=c17 $(WARN) -fstack-protector-strong -fPIC -shared -O2 -g -U_FORTIFY_SOURCE -fvisibility=hidden \
 		-o $@ $< -ldl
 
-$(BIN)/watcherd: $(OBJ)/watcherd/watcherd.o $(OBJ)/watcherd/farm.o $(OBJ)/liblayout.a
+WATCHERD_OBJ := $(addprefix $(OBJ)/watcherd/,watcherd.o children.o inbox.o entries.o sites.o farm.o)
+$(WATCHERD_OBJ): watcherd/watcherd.h watcherd/farm.h
+$(BIN)/watcherd: $(WATCHERD_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -linotifytools -liniparser -lpthread
 

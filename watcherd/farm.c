@@ -1,9 +1,6 @@
-/* farm.c - the supervision part of watcherd: hosts that stopped beating
- * lose their claims (tickets back to todo/, tokens back to limits/), queued
- * jobs get current counts and a sentence saying why they wait, and jobs
- * whose last ticket finished are finished if their agent could not.
- * Reads host records and job descriptions written by this farm's agents
- * and intake; a malformed one is skipped. */
+/* farm.c - the passes watcherd runs in a child (watcherd --farm-pass, --site-summaries): lost hosts' claims
+ * back, queued jobs' status.ini, jobs whose last ticket is done finished, notices due printed for watcherd.
+ * Distrusts each file it parses (host, job, notice, peer records): a bad one is skipped, a crash ends the pass. */
 #define _GNU_SOURCE
 #include "farm.h"
 #include "../layout/host.h"
@@ -21,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The hosts not lost, for why_waiting. */
 static struct host_record *hosts;
 static size_t nhosts;
 
@@ -217,7 +215,10 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 	close(jfd);
 }
 
-void farm_rescan(const struct spool *sp)
+/* Mark hosts whose heartbeat stopped as lost and give their frames and
+ * tokens back; bring each queued job's status.ini up to date (counts,
+ * rendering or why it waits); finish jobs whose last ticket is done. */
+static void farm_rescan(const struct spool *sp)
 {
 	hosts_check(sp);
 	struct strlist l = {0};
@@ -301,7 +302,9 @@ static void notices_for(const struct spool *sp, const char *name, enum job_state
 	close(jfd);
 }
 
-void farm_notices(const struct spool *sp, struct strlist *out)
+/* Notices due ("NAME\tEVENT": accepted, samples, progress, final) for jobs
+ * with an email, judged from what jobs/NAME/notifications.log says went out. */
+static void farm_notices(const struct spool *sp, struct strlist *out)
 {
 	if (!*sp->conf.notify_command)
 		return;
@@ -316,4 +319,30 @@ void farm_notices(const struct spool *sp, struct strlist *out)
 		}
 		strlist_free(&l);
 	}
+}
+
+int farm_main(const char *spool, bool summaries)
+{
+	spooler_start(); /* dies with watcherd */
+	struct spool sp;
+	char err[1024];
+	if (spool_open(spool ? spool : spool_default(), &sp, err, sizeof err) < 0)
+		die(EXIT_TEMPFAIL, "%s", err);
+	if (summaries) {
+		site_summaries_write(&sp);
+	} else {
+		farm_rescan(&sp);
+		struct strlist due = {0};
+		farm_notices(&sp, &due);
+		for (size_t i = 0; i < due.n; i++)
+			printf("%s\n", due.v[i]);
+		strlist_free(&due);
+		if (fflush(stdout) == EOF || ferror(stdout))
+			die_errno(EXIT_TEMPFAIL, "unable to write the notices due");
+	}
+	for (size_t i = 0; i < nhosts; i++)
+		host_free(&hosts[i]);
+	free(hosts);
+	spool_close(&sp);
+	return EXIT_OK;
 }
