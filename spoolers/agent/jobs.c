@@ -123,10 +123,11 @@ void queue_refresh(bool rescan)
 {
 	struct strlist l = {0};
 	state_list(&agent.spool, STATE_QUEUED, &l);
-	for (size_t i = 0; i < agent.nqueue; i++)
-		agent.queue[i]->queued = false;
-	agent.queue = xrealloc(agent.queue, (l.n ? l.n : 1) * sizeof *agent.queue);
-	agent.nqueue = 0;
+	/* which listed jobs come back to the queue (new, or retried after
+	 * leaving it), seen before the flags of the last listing are cleared:
+	 * a job that stayed queued keeps its count of failures in a row */
+	struct job **listed = xcalloc(l.n ? l.n : 1, sizeof *listed);
+	bool *back = xcalloc(l.n ? l.n : 1, sizeof *back);
 	for (size_t i = 0; i < l.n; i++) {
 		char name[JOBID_MAX_LEN + 1];
 		int prio;
@@ -139,6 +140,18 @@ void queue_refresh(bool rescan)
 			j->fd = -1;
 			tsearch(j, &job_tree, cmp_job);
 		}
+		listed[i] = j;
+		back[i] = !j->queued;
+		j->priority = prio;
+	}
+	for (size_t i = 0; i < agent.nqueue; i++)
+		agent.queue[i]->queued = false;
+	agent.queue = xrealloc(agent.queue, (l.n ? l.n : 1) * sizeof *agent.queue);
+	agent.nqueue = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		struct job *j = listed[i];
+		if (!j || j->queued)
+			continue; /* not an entry, or listed twice */
 		if (!j->entry || strcmp(j->entry, l.v[i])) {
 			free(j->entry);
 			j->entry = xstrdup(l.v[i]);
@@ -148,16 +161,17 @@ void queue_refresh(bool rescan)
 		 * others (they may be done) */
 		if (rescan && j->loaded && !j->usable && (j->blocked || j->waiting_deps) && j->running == 0)
 			job_unload(j);
-		if (!j->queued) {
+		if (back[i]) {
 			j->fails_in_row = 0; /* back in the queue (retried): a clean slate */
 			if (j->loaded && j->running == 0)
 				job_unload(j);
 		}
-		j->priority = prio;
 		j->queued = true;
 		j->retry_at = 0;
 		agent.queue[agent.nqueue++] = j;
 	}
+	free(listed);
+	free(back);
 	strlist_free(&l);
 }
 
