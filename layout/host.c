@@ -398,3 +398,10 @@ int job_unblock_host(int jobfd, const char *host)
 	close(bfd);
 	return rc;
 }
+
+bool job_host_blocked(int jobfd, const char *host)
+{
+	char path[128];
+	snprintf(path, sizeof path, "blocked/%s", host);
+	return faccessat(jobfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}

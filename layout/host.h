@@ -84,5 +84,7 @@ void host_clear(int hostfd, int nslots);
 int job_block_host(int jobfd, const char *host, const char *text);
 int job_blocked_hosts(int jobfd, struct strlist *out);
 int job_unblock_host(int jobfd, const char *host);
+/* Whether jobs/NAME/blocked/HOST is there. */
+bool job_host_blocked(int jobfd, const char *host);
 
 #endif

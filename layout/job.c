@@ -252,3 +252,13 @@ bool job_log_parse(const char *name, long *first, long *last, long *attempt)
 	}
 	return false;
 }
+
+void job_temp_name(char *out, size_t outsize, const char *owner, long pid, unsigned long seq)
+{
+	snprintf(out, outsize, ".%s.%ld.%lu", owner, pid, seq);
+}
+
+void job_preview_name(char *out, size_t outsize, long frame)
+{
+	snprintf(out, outsize, "frame%07ld.png", frame);
+}

@@ -292,6 +292,11 @@ int job_file_place(int jobfd, int srcdir, const char *src, const char *path);
 /* Remove the temporary image folders HOST's slots left in output/
  * (output/.HOST.SLOT...). */
 void layout_clear_temp(int jobfd, const char *host);
+/* A slot's folder in output/ for one renderer's images: .OWNER.PID.SEQ
+ * (what layout_clear_temp removes of a host's). */
+void job_temp_name(char *out, size_t outsize, const char *owner, long pid, unsigned long seq);
+/* Frame F's thumbnail in previews/ (hf-check writes it). */
+void job_preview_name(char *out, size_t outsize, long frame);
 
 /* License and concurrency tokens: limits/NAME/TOKEN is free,
  * limits/NAME/TOKEN@OWNER is held. Take one (its held name goes to OUT),

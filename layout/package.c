@@ -195,3 +195,19 @@ int package_argv(const struct package *p, const struct render_vars *v, bool rang
 	}
 	return 0;
 }
+
+int package_names(int confdir, struct strlist *out)
+{
+	struct strlist files = {0};
+	int rc = dir_names(confdir, "packages", &files);
+	for (size_t i = 0; i < files.n; i++) {
+		size_t n = strlen(files.v[i]);
+		if (n > 4 && !strcmp(files.v[i] + n - 4, ".ini")) {
+			files.v[i][n - 4] = 0;
+			strlist_add(out, files.v[i]);
+		}
+	}
+	strlist_free(&files);
+	strlist_sort(out);
+	return rc;
+}

@@ -43,5 +43,8 @@ int package_argv(const struct package *p, const struct render_vars *v, bool rang
 /* Which frame file NAME (in a run's output folder) holds: PREFIX, then
  * the number with any zero padding; -1 when it is no frame's file. */
 long package_range_frame(const struct package *p, const char *name);
+/* The packages in conf/packages/ (NAME for each NAME.ini), sorted, added
+ * to OUT. -1 with errno when the folder cannot be listed. */
+int package_names(int confdir, struct strlist *out);
 
 #endif

@@ -177,21 +177,6 @@ int ticket_load(int jobfd, enum ticket_state s, const char *name, struct ticket 
 	return 0;
 }
 
-size_t ticket_frames(const char *text, long **frames, bool **done, size_t *n)
-{
-	struct ticket t;
-	ticket_parse(text, &t);
-	*frames = t.frames, *n = t.nframes;
-	size_t published = t.npublished;
-	if (done)
-		*done = t.published;
-	else
-		free(t.published);
-	t.frames = NULL, t.published = NULL;
-	ticket_free(&t);
-	return done ? published : 0;
-}
-
 bool ticket_name_parse(const char *name, long *rank, long *first, long *last, char owner[128])
 {
 	long r, f, l = -1;
@@ -415,4 +400,25 @@ int ticket_settle(int jobfd, const char *ticket, enum ticket_state to)
 	snprintf(from, sizeof from, "frames/todo/%s", ticket);
 	snprintf(dst, sizeof dst, "frames/%s/%s", ticket_dir_name(to), ticket);
 	return renameat(jobfd, from, jobfd, dst);
+}
+
+void ticket_held_name(char *out, size_t outsize, const char *ticket, const char *owner)
+{
+	snprintf(out, outsize, "%s@%s", ticket, owner);
+}
+
+int ticket_list(int jobfd, enum ticket_state s, struct strlist *out)
+{
+	char path[32];
+	snprintf(path, sizeof path, "frames/%s", ticket_dir_name(s));
+	int rc = dir_names(jobfd, path, out);
+	strlist_sort(out);
+	return rc;
+}
+
+bool ticket_exists(int jobfd, enum ticket_state s, const char *name)
+{
+	char path[160];
+	snprintf(path, sizeof path, "frames/%s/%s", ticket_dir_name(s), name);
+	return faccessat(jobfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }

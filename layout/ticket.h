@@ -84,9 +84,13 @@ int ticket_create(int jobfd, const char *name, const long *frames, size_t n);
 int ticket_note_attempt(int jobfd, const char *ticket, const char *owner, int attempt, const char *reason);
 int ticket_note_nospace(int jobfd, const char *ticket, const char *owner, const char *reason);
 int ticket_note_billing(int jobfd, const char *ticket, const struct ticket_bill *b);
-/* The frames of ticket text TEXT: FRAMES, N; DONE (may be NULL) set for
- * each published one. Returns how many are published. (ticket_parse's
- * older form, kept while its callers move.) */
-size_t ticket_frames(const char *text, long **frames, bool **done, size_t *n);
+/* The name ticket T has in frames/active/ while OWNER holds it (T@OWNER). */
+void ticket_held_name(char *out, size_t outsize, const char *ticket, const char *owner);
+/* The tickets in frames/STATE, sorted (todo/ in the order it is taken);
+ * added to OUT. -1 with errno when the folder cannot be listed. */
+struct strlist;
+int ticket_list(int jobfd, enum ticket_state s, struct strlist *out);
+/* Whether ticket NAME is in frames/STATE now. */
+bool ticket_exists(int jobfd, enum ticket_state s, const char *name);
 
 #endif

@@ -446,29 +446,26 @@ static void test_slots_want(void)
 	CHECK(slots_want(8, 1.0, 1 << 20, 4 << 20, 0, 8) == 1, "slots: at least one, even short of RAM");
 }
 
-/* ticket_frames: which frames of a ticket its notes show published */
-static void test_ticket_frames(void)
+/* ticket_parse: which frames of a ticket its notes show published */
+static void test_ticket_parse(void)
 {
-	long *f;
-	bool *done;
-	size_t nf;
-	const char *t = "frames = 7 8 9\nbilling = frame=7 ok=1 host=a.0 wall=1\nattempt = 1 a.0 x\n"
-			"billing = frame=8 ok=0 host=a.0\nbilling = frame=9 ok=1 host=b.0\nbilling = frame=9 ok=1 host=b.0\n";
-	size_t p = ticket_frames(t, &f, &done, &nf);
-	CHECK(nf == 3 && f[0] == 7 && f[2] == 9 && p == 2 && done[0] && !done[1] && done[2],
-	      "ticket_frames: 3 frames, 7 and 9 published (%zu, %zu)", nf, p);
-	free(f);
-	free(done);
-	p = ticket_frames("billing = frame=1 ok=1\nframes = 1\n", &f, &done, &nf);
-	CHECK(nf == 1 && p == 1, "ticket_frames: the frames line need not come first");
-	free(f);
-	free(done);
-	p = ticket_frames("nothing here\n", &f, &done, &nf);
-	CHECK(nf == 0 && p == 0 && !f, "ticket_frames: no frames line, no frames");
-	free(done);
-	ticket_frames("frames = 3\n", &f, NULL, &nf);
-	CHECK(nf == 1 && f[0] == 3, "ticket_frames: frames alone");
-	free(f);
+	struct ticket t;
+	const char *text = "frames = 7 8 9\nbilling = frame=7 ok=1 host=a.0 wall=1\nattempt = 1 a.0 x\n"
+			   "billing = frame=8 ok=0 host=a.0\nbilling = frame=9 ok=1 host=b.0\nbilling = frame=9 ok=1 host=b.0\n";
+	ticket_parse(text, &t);
+	CHECK(t.nframes == 3 && t.frames[0] == 7 && t.frames[2] == 9 && t.npublished == 2 && t.published[0] &&
+		      !t.published[1] && t.published[2],
+	      "ticket_parse: 3 frames, 7 and 9 published (%zu, %zu)", t.nframes, t.npublished);
+	ticket_free(&t);
+	ticket_parse("billing = frame=1 ok=1\nframes = 1\n", &t);
+	CHECK(t.nframes == 1 && t.npublished == 1, "ticket_parse: the frames line need not come first");
+	ticket_free(&t);
+	ticket_parse("nothing here\n", &t);
+	CHECK(t.nframes == 0 && t.npublished == 0 && !t.frames, "ticket_parse: no frames line, no frames");
+	ticket_free(&t);
+	ticket_parse("frames = 3\n", &t);
+	CHECK(t.nframes == 1 && t.frames[0] == 3, "ticket_parse: frames alone");
+	ticket_free(&t);
 }
 
 /* A spool in a temporary folder with job NAME queued: frames 1..NFRAMES
@@ -678,7 +675,7 @@ int main(void)
 	test_entry_and_finish();
 	test_open_beneath();
 	test_slots_want();
-	test_ticket_frames();
+	test_ticket_parse();
 	test_matching();
 	test_package();
 	test_frames();

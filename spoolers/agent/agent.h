@@ -143,7 +143,10 @@ struct slot {
 	long ticks_user, ticks_sys; /* the renderer's CPU when the last frame was complete */
 	off_t log_seen;
 	long cpu_seen;
-	char outdir[PATH_MAX], log[PATH_MAX];
+	char outdir[PATH_MAX], log[PATH_MAX]; /* the renderer's folder and log, full paths */
+	char outname[NAME_MAX + 1];           /* its folder's name in output/ ("": none) */
+	char logname[NAME_MAX + 1];           /* its log's name in logs/ */
+	int outfd, logfd;                     /* both, open while they are in use (-1: not) */
 	struct rusage ru;
 	enum kill_reason killing;
 	int64_t kill_at;
@@ -218,6 +221,7 @@ void kill_leftovers(void);
 bool find_program(const char *name, char *out, size_t outsize);
 void slot_kill(struct slot *s, enum kill_reason why);
 bool run_spawn(struct slot *s);
+void run_release(struct slot *s);
 
 /* render.c */
 void run_advance(struct slot *s);

@@ -261,7 +261,7 @@ static bool slot_fill(struct slot *s)
 void fill_slots(void)
 {
 	/* hosts/HOST/drain: one look before taking anything new */
-	agent.draining = faccessat(agent.hostfd, "drain", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	agent.draining = host_marked(agent.hostfd, HOST_DRAIN);
 	if (agent.stopping || agent.draining || !disk_ok())
 		return;
 	for (int i = 0; i < agent.nslots_on; i++) {

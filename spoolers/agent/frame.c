@@ -14,6 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* What the checker says of a frame it refuses, in the slot's folder. */
+static const char check_output[] = ".check";
+
 /* The frame's output name: the job's pattern with its #### filled in. */
 static void output_name(const struct job *j, long frame, char *out, size_t outsize)
 {
@@ -100,7 +103,7 @@ static void frame_publish(struct slot *s, size_t i)
 	if (!j->pkg->no_output) {
 		snprintf(image, sizeof image, "%s/%s", s->outdir, f->image);
 		struct stat st;
-		bytes = stat(image, &st) == 0 ? (unsigned long long)st.st_size : 0;
+		bytes = fstatat(s->outfd, f->image, &st, AT_SYMLINK_NOFOLLOW) == 0 ? (unsigned long long)st.st_size : 0;
 		if (output_publish(j->fd, image, name) < 0) {
 			char why[400];
 			snprintf(why, sizeof why, "the image could not be put into output/: %s", strerror(errno));
@@ -132,15 +135,15 @@ void check_next(struct slot *s)
 			frame_publish(s, i);
 			continue;
 		}
-		char w[32], h[32], out[PATH_MAX], image[PATH_MAX * 2];
+		char w[32], h[32], image[PATH_MAX * 2];
 		snprintf(w, sizeof w, "%ld", j->jd->width);
 		snprintf(h, sizeof h, "%ld", j->jd->height);
-		snprintf(out, sizeof out, "%s/.check", s->outdir);
 		snprintf(image, sizeof image, "%s/%s", s->outdir, f->image);
 		/* a sample of each frame for previews/ and its contact sheet */
-		char thumb[PATH_MAX], previews[PATH_MAX];
-		snprintf(previews, sizeof previews, "%s/previews", j->path);
-		snprintf(thumb, sizeof thumb, "%s/frame%07ld.png", previews, f->frame);
+		char thumb[PATH_MAX * 2], previews[PATH_MAX], tname[64];
+		snprintf(previews, sizeof previews, "%s/%s", j->path, job_dir_name(JOB_DIR_PREVIEWS));
+		job_preview_name(tname, sizeof tname, f->frame);
+		snprintf(thumb, sizeof thumb, "%s/%s", previews, tname);
 		char *argv[10];
 		int k = 0;
 		argv[k++] = agent.checker;
@@ -160,7 +163,7 @@ void check_next(struct slot *s)
 		argv[k++] = w;
 		argv[k++] = h;
 		argv[k] = NULL;
-		int outfd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+		int outfd = open_beneath(s->outfd, check_output, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK, 0644);
 		pid_t pid = outfd < 0 ? -1 : spawn_in(NULL, argv, outfd, s->owner);
 		if (outfd >= 0)
 			close(outfd);
@@ -202,9 +205,10 @@ void check_exited(struct slot *s, int status)
 		run_settle(s, f->ticket, false, NULL);
 	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char why[600] = "the image did not pass the check";
-		char path[PATH_MAX];
-		snprintf(path, sizeof path, "%s/.check", s->outdir);
-		FILE *cf = fopen(path, "re");
+		int cfd = open_regular(s->outfd, check_output, O_RDONLY);
+		FILE *cf = cfd >= 0 ? fdopen(cfd, "r") : NULL;
+		if (!cf && cfd >= 0)
+			close(cfd);
 		if (cf) {
 			char line[500];
 			if (fgets(line, sizeof line, cf)) {
@@ -246,7 +250,7 @@ void frames_complete(struct slot *s, bool exited_ok, bool died)
 				}
 		return;
 	}
-	DIR *d = opendir(s->outdir);
+	DIR *d = dir_open(s->outfd, ".");
 	if (!d)
 		return;
 	struct dirent *e;

@@ -21,7 +21,7 @@ static char host_text[8192]; /* hosts/HOST/host.ini as last written */
 /* One agent per host name: hosts/HOST/agent.lock, holding who has it. */
 static void lock_host(void)
 {
-	lock_fd = openat(agent.hostfd, "agent.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	lock_fd = host_lock_open(agent.hostfd);
 	if (lock_fd < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open hosts/%s/agent.lock", agent.host);
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
@@ -43,29 +43,21 @@ static void lock_host(void)
 /* hosts/HOST: made, opened, locked; a lost marker from before goes. */
 void host_enter(void)
 {
-	mkdirat(spool_fd(&agent.spool, DIR_HOSTS), agent.host, 0755);
-	agent.hostfd = openat(spool_fd(&agent.spool, DIR_HOSTS), agent.host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	agent.hostfd = host_dir_open(&agent.spool, agent.host, true);
 	if (agent.hostfd < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open hosts/%s", agent.host);
 	lock_host();
-	unlinkat(agent.hostfd, "lost", 0);
+	host_unmark(agent.hostfd, HOST_LOST);
 }
 
 /* A clean exit: nothing of ours stays in hosts/. */
 void host_leave(void)
 {
-	for (int i = 0; i < agent.nslots; i++) {
-		char name[32];
-		snprintf(name, sizeof name, "slot.%d", i);
-		unlinkat(agent.hostfd, name, 0);
-	}
-	unlinkat(agent.hostfd, "host.ini", 0);
-	unlinkat(agent.hostfd, "heartbeat", 0);
-	/* closed first: a network filesystem keeps a file unlinked while open
-	 * under a hidden name (.nfsXXXX, .fuse_hiddenXXXX) until it is
-	 * closed, and the folder could not go */
+	/* the lock closed first: a network filesystem keeps a file unlinked
+	 * while open under a hidden name (.nfsXXXX, .fuse_hiddenXXXX) until
+	 * it is closed, and the folder could not go */
 	close(lock_fd);
-	unlinkat(agent.hostfd, "agent.lock", 0);
+	host_clear(agent.hostfd, agent.nslots);
 	tree_remove(spool_fd(&agent.spool, DIR_HOSTS), agent.host);
 }
 
@@ -73,22 +65,17 @@ void host_leave(void)
  * when it comes or goes; and a lost marker from watcherd obeyed. */
 void heartbeat(void)
 {
-	struct timespec now[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_NOW}};
-	if (utimensat(agent.hostfd, "heartbeat", now, 0) < 0) {
-		int fd = openat(agent.hostfd, "heartbeat", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (fd >= 0)
-			close(fd);
-	}
+	host_heartbeat(agent.hostfd);
 	static bool said_drain;
 	if (agent.draining != said_drain)
 		say(agent.draining ? "draining: finishing what runs, taking no new frames" : "no longer draining");
 	said_drain = agent.draining;
-	if (faccessat(agent.hostfd, "lost", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (host_marked(agent.hostfd, HOST_LOST)) {
 		warn("watcherd marked this host lost (its heartbeat was late) and gave its frames away; "
 		     "stopping what runs here and starting afresh");
 		for (int i = 0; i < agent.nslots; i++)
 			slot_kill(&agent.slots[i], KILL_LOST);
-		unlinkat(agent.hostfd, "lost", 0);
+		host_unmark(agent.hostfd, HOST_LOST);
 	}
 }
 
@@ -99,7 +86,7 @@ void publish_host(bool force)
 	struct buf b = {0};
 	probe_host(&agent.spool, agent.host, agent.nslots_on, &b);
 	if (force || strcmp(b.data, host_text)) {
-		if (file_write_atomic(agent.hostfd, "host.ini", b.data, b.len, 0644) < 0)
+		if (host_record_write(agent.hostfd, b.data, b.len) < 0)
 			die_errno(EXIT_TEMPFAIL, "unable to write hosts/%s/host.ini", agent.host);
 		snprintf(host_text, sizeof host_text, "%s", b.data);
 		host_free(&agent.self);
@@ -127,7 +114,7 @@ void host_slots_update(void)
 	buf_printf(&b, "\nslots = %d", agent.nslots_on);
 	if (end)
 		buf_add(&b, end, strlen(end));
-	if (file_write_atomic(agent.hostfd, "host.ini", b.data, b.len, 0644) < 0)
+	if (host_record_write(agent.hostfd, b.data, b.len) < 0)
 		warn("unable to write hosts/%s/host.ini: %s", agent.host, strerror(errno));
 	else
 		snprintf(host_text, sizeof host_text, "%s", b.data);

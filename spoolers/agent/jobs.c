@@ -4,13 +4,13 @@
 #define _GNU_SOURCE
 #include "agent.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,17 +82,16 @@ void job_load(struct job *j)
 	j->path = xstrdup(path);
 	j->fd = job_dir_open(&agent.spool, j->name);
 	char err[1024];
-	struct ini *ini = j->fd >= 0 ? ini_load(j->fd, "job.ini", "job.ini", err, sizeof err) : NULL;
-	if (ini) {
+	if (j->fd >= 0) {
 		j->jd = xcalloc(1, sizeof *j->jd);
-		j->pkg = xcalloc(1, sizeof *j->pkg);
-		int rc = job_desc_parse(ini, "job.ini", 10000000, j->jd, err, sizeof err);
-		ini_free(ini);
-		if (rc < 0) {
+		if (job_desc_load(j->fd, j->jd, err, sizeof err) < 0) {
 			free(j->jd);
 			j->jd = NULL;
 		}
-		if (!j->jd || package_load(spool_fd(&agent.spool, DIR_CONF), j->jd->package, j->pkg, err, sizeof err) < 0) {
+	}
+	if (j->jd) {
+		j->pkg = xcalloc(1, sizeof *j->pkg);
+		if (package_load(spool_fd(&agent.spool, DIR_CONF), j->jd->package, j->pkg, err, sizeof err) < 0) {
 			free(j->pkg);
 			j->pkg = NULL;
 		}
@@ -104,10 +103,8 @@ void job_load(struct job *j)
 			j->usable = false;
 			j->waiting_deps = true;
 		}
-		char marker[128];
-		snprintf(marker, sizeof marker, "blocked/%s", agent.host);
 		bool was = j->blocked;
-		j->blocked = faccessat(j->fd, marker, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+		j->blocked = job_host_blocked(j->fd, agent.host);
 		if (was && !j->blocked)
 			j->fails_in_row = 0; /* an admin removed the marker */
 		if (j->blocked)
@@ -212,10 +209,11 @@ void jobs_tidy(void)
 void job_done_check(struct job *j)
 {
 	/* the last word on the contact sheet, before the job is done */
+	struct stat st;
 	if (j->fd >= 0 && !j->pkg->no_output && !j->pkg->builtin_null && tickets_none(j->fd, TICKET_TODO) == 1 &&
-	    tickets_none(j->fd, TICKET_ACTIVE) == 1 && faccessat(j->fd, "previews/contact.png", F_OK, 0) == 0) {
+	    tickets_none(j->fd, TICKET_ACTIVE) == 1 && job_file_stat(j->fd, JOB_FILE_CONTACT, &st) == 0) {
 		char previews[PATH_MAX];
-		snprintf(previews, sizeof previews, "%s/previews", j->path);
+		snprintf(previews, sizeof previews, "%s/%s", j->path, job_dir_name(JOB_DIR_PREVIEWS));
 		char *argv[] = {agent.checker, "--contact-only", previews, NULL};
 		int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		pid_t pid = nul < 0 ? -1 : spawn_in(NULL, argv, nul, "sheet");
@@ -259,14 +257,7 @@ void todo_relist(struct job *j)
 {
 	strlist_free(&j->todo);
 	j->next = 0;
-	DIR *d = dir_open(j->fd, "frames/todo");
-	struct dirent *e;
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.')
-			strlist_add(&j->todo, e->d_name);
-	if (d)
-		closedir(d);
-	strlist_sort(&j->todo);
+	ticket_list(j->fd, TICKET_TODO, &j->todo);
 	if (j->pkg->range_argv.n)
 		todo_index(j);
 	j->todo_left = (long)j->todo.n;
@@ -287,10 +278,7 @@ const char *todo_find(const struct job *j, long frame)
 const char *todo_has(const struct job *j, long frame)
 {
 	const char *t = todo_find(j, frame);
-	char path[128];
-	if (t)
-		snprintf(path, sizeof path, "frames/todo/%s", t);
-	return t && faccessat(j->fd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ? t : NULL;
+	return t && ticket_exists(j->fd, TICKET_TODO, t) ? t : NULL;
 }
 
 /* Fair share: J's tickets in active/ on all hosts, counted again at most

@@ -42,13 +42,9 @@ static size_t nstartups;
 void startups_spawn(void)
 {
 	struct strlist names = {0};
-	dir_names(spool_fd(&agent.spool, DIR_CONF), "packages", &names);
+	package_names(spool_fd(&agent.spool, DIR_CONF), &names);
 	int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	for (size_t i = 0; i < names.n && nul >= 0 && nstartups < sizeof startups / sizeof *startups; i++) {
-		size_t n = strlen(names.v[i]);
-		if (n < 5 || strcmp(names.v[i] + n - 4, ".ini"))
-			continue;
-		names.v[i][n - 4] = 0;
 		struct package p;
 		char err[512], program[PATH_MAX];
 		if (package_load(spool_fd(&agent.spool, DIR_CONF), names.v[i], &p, err, sizeof err) < 0)

@@ -283,7 +283,7 @@ int main(int argc, char **argv)
 	heartbeat(); /* the probe may have taken longer than host_timeout */
 
 	int sfd = signals_take();
-	const char *dirs[] = {"queue", "cancelled"};
+	const char *dirs[] = {state_dir_name(STATE_QUEUED), state_dir_name(STATE_CANCELLED)};
 	int efd = agent.spool.conf.use_inotify
 			  ? watch_start(agent.spool.path, dirs, 2, IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE)
 			  : -1;

@@ -323,19 +323,8 @@ void probe_host(const struct spool *sp, const char *name, int slots, struct buf 
 	snprintf(num, sizeof num, "%d", slots);
 	put(out, "slots", num);
 	buf_printf(out, "\n[packages]\n");
-	DIR *d = dir_open(spool_fd(sp, DIR_CONF), "packages");
-	struct dirent *e;
 	struct strlist names = {0};
-	while (d && (e = readdir(d))) {
-		size_t l = strlen(e->d_name);
-		if (l > 4 && !strcmp(e->d_name + l - 4, ".ini") && e->d_name[0] != '.') {
-			e->d_name[l - 4] = 0;
-			strlist_add(&names, e->d_name);
-		}
-	}
-	if (d)
-		closedir(d);
-	strlist_sort(&names);
+	package_names(spool_fd(sp, DIR_CONF), &names);
 	for (size_t i = 0; i < names.n; i++) {
 		struct package p;
 		char err[512], version[64];

@@ -119,7 +119,7 @@ static void render_why(struct slot *s, int status, bool ok)
 	struct job *j = s->job;
 	char *why = s->why;
 	size_t wsize = sizeof s->why;
-	const char *logname = strrchr(s->log, '/') + 1;
+	const char *logname = s->logname;
 	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP || s->killing == KILL_TRIM) {
 		/* not the frames' fault: they go back as they were */
 	} else if (s->killing == KILL_TIMEOUT) {
@@ -137,7 +137,7 @@ static void render_why(struct slot *s, int status, bool ok)
 		for (size_t i = s->pos; i < s->end; i++)
 			if (s->fr[i].st == F_TODO) {
 				int files = 0;
-				DIR *d = opendir(s->outdir);
+				DIR *d = dir_open(s->outfd, ".");
 				struct dirent *e;
 				while (d && (e = readdir(d)))
 					if (e->d_name[0] != '.')
@@ -240,9 +240,7 @@ void watch_slots(void)
 			continue;
 		}
 		size_t cur = slot_current(s);
-		char req[32];
-		snprintf(req, sizeof req, "kill.%d", s->index);
-		if (unlinkat(agent.hostfd, req, 0) == 0) {
+		if (host_kill_take(agent.hostfd, s->index)) {
 			sayj(s->job->name, s->fr[cur].frame, "%s frame %ld: stopped on request (hotfarm kill-frame)", s->job->name, s->fr[cur].frame);
 			slot_kill(s, KILL_USER);
 			continue;
@@ -265,7 +263,7 @@ void watch_slots(void)
 		struct stat st;
 		long u = 0, y = 0;
 		long cpu = proc_usage(s->pid, &u, &y, NULL) ? u + y : -1;
-		off_t size = stat(s->log, &st) == 0 ? st.st_size : 0;
+		off_t size = s->logfd >= 0 && fstat(s->logfd, &st) == 0 ? st.st_size : 0;
 		if (size != s->log_seen || cpu != s->cpu_seen) {
 			s->log_seen = size;
 			s->cpu_seen = cpu;

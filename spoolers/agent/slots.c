@@ -28,12 +28,11 @@ void slots_init(long want_slots)
 	agent.slots = xcalloc((size_t)agent.nslots, sizeof *agent.slots);
 	for (int i = 0; i < agent.nslots; i++) {
 		agent.slots[i].index = i;
+		agent.slots[i].outfd = agent.slots[i].logfd = -1;
 		snprintf(agent.slots[i].owner, sizeof agent.slots[i].owner, "%s.%d", agent.host, i);
 		if (i < agent.nslots_on)
 			slot_write(&agent.slots[i]);
-		char req[32];
-		snprintf(req, sizeof req, "kill.%d", i);
-		unlinkat(agent.hostfd, req, 0); /* a request for an earlier run */
+		host_kill_take(agent.hostfd, i); /* a request for an earlier run */
 	}
 }
 
@@ -49,9 +48,8 @@ size_t slot_current(const struct slot *s)
 /* hosts/HOST/slot.N: idle, or the job, ticket and frame S renders. */
 static void slot_write(struct slot *s)
 {
-	char name[32], iso[32];
+	char iso[32];
 	s->shown = s->job != NULL;
-	snprintf(name, sizeof name, "slot.%d", s->index);
 	struct buf b = {0};
 	if (!s->job) {
 		buf_printf(&b, "[slot]\nstate = idle\n");
@@ -65,8 +63,8 @@ static void slot_write(struct slot *s)
 	}
 	bool sync = sync_writes;
 	sync_writes = false; /* a slot file is a picture, not state */
-	if (file_write_atomic(agent.hostfd, name, b.data, b.len, 0644) < 0)
-		warn("unable to write hosts/%s/%s: %s", agent.host, name, strerror(errno));
+	if (host_slot_write(agent.hostfd, s->index, b.data, b.len) < 0)
+		warn("unable to write hosts/%s/slot.%d: %s", agent.host, s->index, strerror(errno));
 	sync_writes = sync;
 	buf_free(&b);
 }
@@ -83,6 +81,7 @@ void slot_idle(struct slot *s)
 			warn("unable to give back token %s of limit %s: %s", tab + 1, s->tokens.v[i], strerror(errno));
 	}
 	strlist_free(&s->tokens);
+	run_release(s);
 	if (s->job)
 		s->job->running--;
 	s->job = NULL;
@@ -95,13 +94,8 @@ void slot_idle(struct slot *s)
 	s->nfr = s->ntk = s->pos = s->end = 0;
 	s->why[0] = 0;
 	s->charged = false;
-	if (*s->outdir)
-		tree_remove(AT_FDCWD, s->outdir);
-	s->outdir[0] = 0;
 	if (s->index >= agent.nslots_on) {
-		char name[32];
-		snprintf(name, sizeof name, "slot.%d", s->index);
-		unlinkat(agent.hostfd, name, 0);
+		host_slot_remove(agent.hostfd, s->index);
 		s->shown = false;
 	} else if (!quiet && s->shown) {
 		slot_write(s);
@@ -176,11 +170,8 @@ static void slots_resize(int n)
 	for (int i = old; i < n; i++)
 		slot_write(&agent.slots[i]); /* a new idle slot */
 	for (int i = n; i < old; i++)
-		if (!agent.slots[i].job) {
-			char name[32];
-			snprintf(name, sizeof name, "slot.%d", i);
-			unlinkat(agent.hostfd, name, 0);
-		}
+		if (!agent.slots[i].job)
+			host_slot_remove(agent.hostfd, i);
 }
 
 /* Size the slots to the renders: as many as the CPUs can keep busy given

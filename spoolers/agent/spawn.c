@@ -163,40 +163,64 @@ static void run_frames(struct slot *s)
 	s->range = s->end - s->pos > 1;
 }
 
-/* The renderer's own output folder (OUTDIR: its name, made unless the
- * package writes no image); the last one goes. */
+/* What S's last renderer had goes: its folder in output/ (removed) and
+ * its log (kept open to watch it grow; closed). The run is over, or the
+ * next renderer begins. */
+void run_release(struct slot *s)
+{
+	if (s->logfd >= 0)
+		close(s->logfd);
+	s->logfd = -1;
+	if (s->outfd >= 0)
+		close(s->outfd);
+	s->outfd = -1;
+	if (*s->outname && s->job) {
+		int out = job_subdir_open(s->job->fd, JOB_DIR_OUTPUT, false);
+		if (out >= 0) {
+			tree_remove(out, s->outname);
+			close(out);
+		}
+	}
+	s->outname[0] = 0;
+	s->outdir[0] = 0;
+}
+
+/* The renderer's own output folder (OUTDIR: its path, made and opened as
+ * s->outfd unless the package writes no image); the last one goes. */
 static bool run_outdir(struct slot *s, char *outdir, size_t outsize)
 {
 	struct job *j = s->job;
 	/* a folder of its own per process: nothing left by an earlier one
 	 * can land in it */
 	static unsigned long attempts;
-	snprintf(outdir, outsize, "%s/output/.%s.%ld.%lu", j->path, s->owner, (long)getpid(), ++attempts);
-	if (*s->outdir)
-		tree_remove(AT_FDCWD, s->outdir);
-	s->outdir[0] = 0;
+	char name[NAME_MAX + 1];
+	job_temp_name(name, sizeof name, s->owner, (long)getpid(), ++attempts);
+	snprintf(outdir, outsize, "%s/%s/%s", j->path, job_dir_name(JOB_DIR_OUTPUT), name);
+	run_release(s);
 	if (!j->pkg->no_output) {
-		snprintf(s->outdir, sizeof s->outdir, "%s", outdir);
-		tree_remove(AT_FDCWD, s->outdir);
-		if (mkdir(s->outdir, 0755) < 0) {
+		int out = job_subdir_open(j->fd, JOB_DIR_OUTPUT, false);
+		if (out >= 0) {
+			tree_remove(out, name);
+			s->outfd = dir_walk(out, name, true);
+			close(out);
+		}
+		if (s->outfd < 0) {
 			snprintf(s->why, sizeof s->why, "cannot make a temporary folder for the image");
 			return false;
 		}
+		snprintf(s->outname, sizeof s->outname, "%s", name);
+		snprintf(s->outdir, sizeof s->outdir, "%s", outdir);
 	}
 	return true;
 }
 
-/* logs/frameFIRST[-LAST].tryATTEMPT.OWNER.log */
+/* logs/frameFIRST[-LAST].tryATTEMPT.OWNER.log: its name in logs/, and
+ * its path for messages */
 static void run_log_name(struct slot *s, int attempt)
 {
 	struct job *j = s->job;
-	const struct run_frame *f = &s->fr[s->pos];
-	if (s->end - s->pos > 1)
-		snprintf(s->log, sizeof s->log, "%s/logs/frame%04ld-%04ld.try%d.%s.log", j->path, f->frame,
-			 s->fr[s->end - 1].frame, attempt, s->owner);
-	else
-		snprintf(s->log, sizeof s->log, "%s/logs/frame%04ld.try%d.%s.log", j->path, f->frame, attempt,
-			 s->owner);
+	job_log_name(s->logname, sizeof s->logname, s->fr[s->pos].frame, s->fr[s->end - 1].frame, attempt, s->owner);
+	snprintf(s->log, sizeof s->log, "%s/%s/%s", j->path, job_dir_name(JOB_DIR_LOGS), s->logname);
 }
 
 /* The package's argv template filled in for S's frames (ARGV), writing
@@ -233,7 +257,10 @@ static int run_log_open(struct slot *s, const struct strlist *argv, int attempt)
 {
 	struct job *j = s->job;
 	const struct run_frame *f = &s->fr[s->pos];
-	int logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int logs = job_subdir_open(j->fd, JOB_DIR_LOGS, false);
+	int logfd = logs < 0 ? -1 : open_beneath(logs, s->logname, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+	if (logs >= 0)
+		close(logs);
 	if (logfd < 0) {
 		snprintf(s->why, sizeof s->why, "cannot create the frame's log");
 		return -1;
@@ -341,7 +368,7 @@ bool run_spawn(struct slot *s)
 	if (!run_outdir(s, outdir, sizeof outdir))
 		return false;
 	run_log_name(s, attempt);
-	snprintf(files, sizeof files, "%s/files", j->path);
+	snprintf(files, sizeof files, "%s/%s", j->path, job_dir_name(JOB_DIR_FILES));
 	struct strlist argv = {0};
 	if (!run_argv(s, outdir, files, &argv))
 		return false;
@@ -360,7 +387,7 @@ bool run_spawn(struct slot *s)
 	strlist_take(&argv, NULL);
 	s->pid = spawn_in(files, argv.v, logfd, s->owner);
 	int e = errno;
-	close(logfd);
+	s->logfd = logfd; /* watched while it renders: a hung renderer writes nothing */
 	argv.n--;
 	strlist_free(&argv);
 	if (s->pid < 0) {

@@ -1,41 +1,17 @@
 /* ticket.c - a run's ticket files in frames/active/: read when claimed,
  * noted (attempts, bills), settled to todo/, done/ or failed/. Distrusts
- * the ticket's text: one bounded read, parsed as fixed-format lines. */
+ * the ticket's text: read and parsed warily by layout/ (ticket_load). */
 #define _GNU_SOURCE
 #include "agent.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-/* Append a line to ticket T of the slot (in active/). */
-static void ticket_note(struct slot *s, size_t t, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void ticket_note(struct slot *s, size_t t, const char *fmt, ...)
+/* A line noted on ticket T of the slot (in active/) could not be written. */
+static void ticket_note_failed(struct slot *s, size_t t)
 {
-	char path[256], line[1024];
-	snprintf(path, sizeof path, "frames/active/%s@%s", s->tk[t].name, s->owner);
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof line - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof line - 2)
-		n = sizeof line - 2;
-	for (int i = 0; i < n; i++)
-		if (line[i] == '\n')
-			line[i] = ' ';
-	line[n++] = '\n';
-	int fd = openat(s->job->fd, path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || write(fd, line, (size_t)n) != n)
-		warnj(s->job->name, -1, "unable to note on ticket %s of %s: %s", s->tk[t].name, s->job->name, strerror(errno));
-	if (fd >= 0)
-		close(fd);
+	warnj(s->job->name, -1, "unable to note on ticket %s of %s: %s", s->tk[t].name, s->job->name, strerror(errno));
 }
 
 /* A ticket we hold (active/NAME@OWNER): its frames still to render (those
@@ -45,78 +21,60 @@ static void ticket_note(struct slot *s, size_t t, const char *fmt, ...)
 bool ticket_read(struct job *j, const char *name, const char *owner, long **frames, size_t *n, int *attempt,
 		 bool *failed_here)
 {
-	char path[256];
-	snprintf(path, sizeof path, "frames/active/%s@%s", name, owner);
-	/* one read: a ticket is a few lines */
-	int fd = openat(j->fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	char held[256];
+	ticket_held_name(held, sizeof held, name, owner);
+	struct ticket t;
+	if (ticket_load(j->fd, TICKET_ACTIVE, held, &t) < 0)
 		return false;
-	char *text = xmalloc(65536);
-	ssize_t got = read(fd, text, 65535);
-	close(fd);
-	if (got <= 0) {
-		free(text);
-		return false;
-	}
-	text[got] = 0;
-	bool *published;
-	size_t all;
-	ticket_frames(text, frames, &published, &all);
+	*frames = xcalloc(t.nframes ? t.nframes : 1, sizeof **frames);
 	*n = 0;
-	for (size_t i = 0; i < all; i++)
-		if (!published[i])
-			(*frames)[(*n)++] = (*frames)[i];
-	free(published);
-	*attempt = 1;
+	for (size_t i = 0; i < t.nframes; i++)
+		if (!t.published[i])
+			(*frames)[(*n)++] = t.frames[i];
+	*attempt = 1 + (int)t.nattempts;
 	*failed_here = false;
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!strncmp(line, "attempt = ", 10)) {
-			(*attempt)++;
-			char who[100];
-			if (sscanf(line + 10, "%*d %99s", who) == 1) {
-				char *dot = strrchr(who, '.');
-				if (dot)
-					*dot = 0;
-				if (!strcmp(who, agent.host))
-					*failed_here = true;
-			}
-		}
+	for (size_t i = 0; i < t.nattempts; i++) {
+		/* OWNER is HOST.SLOT */
+		char *dot = strrchr(t.attempts[i].owner, '.');
+		if (dot)
+			*dot = 0;
+		if (!strcmp(t.attempts[i].owner, agent.host))
+			*failed_here = true;
 	}
-	free(text);
-	return all > 0;
+	bool any = t.nframes > 0;
+	ticket_free(&t);
+	return any;
 }
 
 /* The frame a ticket name RANK-FIRST[-LAST] begins with, or -1. */
 long ticket_first_frame(const char *name)
 {
-	const char *dash = strchr(name, '-');
-	return dash && dash[1] >= '0' && dash[1] <= '9' ? atol(dash + 1) : -1;
+	long first;
+	return ticket_name_parse(name, NULL, &first, NULL, NULL) ? first : -1;
 }
 
 /* Frame I's bill, on its ticket: what it cost, whether it was published. */
 void bill(struct slot *s, size_t i, bool ok, unsigned long long bytes)
 {
 	const struct run_frame *f = &s->fr[i];
-	ticket_note(s, f->ticket, "billing = frame=%ld ok=%d host=%s wall=%.3f user=%.3f sys=%.3f rss_kb=%ld bytes=%llu",
-		    f->frame, ok, s->owner, f->wall, f->cpu_user, f->cpu_sys, f->rss_kb, bytes);
+	struct ticket_bill b = {.frame = f->frame, .ok = ok, .wall = f->wall, .user = f->cpu_user, .sys = f->cpu_sys,
+				.rss_kb = f->rss_kb, .bytes = bytes};
+	snprintf(b.owner, sizeof b.owner, "%s", s->owner);
+	if (ticket_note_billing(s->job->fd, s->tk[f->ticket].name, &b) < 0)
+		ticket_note_failed(s, f->ticket);
 }
 
 /* This host failed too many frames of J in a row: jobs/NAME/blocked/HOST,
  * a marker admins can see and remove, and J is not taken any more. */
 static void job_block_here(struct job *j, const char *clean)
 {
-	mkdirat(j->fd, "blocked", 0755);
 	char text[900];
-	int n = snprintf(text, sizeof text,
-			 "%s failed %d frames of this job in a row and takes no more of them.\n"
-			 "Last: %s\nRemove this file to let it try again.\n",
-			 agent.host, j->fails_in_row, clean);
-	int bfd = openat(j->fd, "blocked", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (bfd < 0 || file_write_atomic(bfd, agent.host, text, (size_t)n, 0644) < 0)
+	snprintf(text, sizeof text,
+		 "%s failed %d frames of this job in a row and takes no more of them.\n"
+		 "Last: %s\nRemove this file to let it try again.\n",
+		 agent.host, j->fails_in_row, clean);
+	if (job_block_host(j->fd, agent.host, text) < 0)
 		warnj(j->name, -1, "unable to write jobs/%s/blocked/%s: %s", j->name, agent.host, strerror(errno));
-	if (bfd >= 0)
-		close(bfd);
 	j->usable = false;
 	j->blocked = true;
 	warnj(j->name, -1, "%s: this host stops taking frames of %s after %d failures in a row", agent.host, j->name,
@@ -151,7 +109,8 @@ void run_settle(struct slot *s, size_t t, bool failed, const char *reason)
 	if (s->killing != KILL_USER && s->killing != KILL_TIMEOUT && disk_short(j->fd, &avail)) {
 		/* most likely it failed for want of space: not the frame's
 		 * fault; it goes back as it was, to be done once there is room */
-		ticket_note(s, t, "nospace = %s %s (the disk was full; not counted as an attempt)", s->owner, clean);
+		if (ticket_note_nospace(j->fd, k->name, s->owner, clean) < 0)
+			ticket_note_failed(s, t);
 		if (ticket_finish(j->fd, k->name, s->owner, TICKET_TODO) < 0 && errno != ENOENT)
 			warnj(j->name, -1, "unable to move ticket %s of %s: %s", k->name, j->name, strerror(errno));
 		sayj(j->name, frame, "%s frame %ld failed on a full disk; it goes back: %s", j->name, frame, clean);
@@ -159,7 +118,8 @@ void run_settle(struct slot *s, size_t t, bool failed, const char *reason)
 		j->retry_at = 0;
 		return;
 	}
-	ticket_note(s, t, "attempt = %d %s %s", k->attempt, s->owner, clean);
+	if (ticket_note_attempt(j->fd, k->name, s->owner, k->attempt, clean) < 0)
+		ticket_note_failed(s, t);
 	enum ticket_state to = k->attempt > j->jd->retries ? TICKET_FAILED : TICKET_TODO;
 	if (ticket_finish(j->fd, k->name, s->owner, to) < 0 && errno != ENOENT)
 		warnj(j->name, -1, "unable to move ticket %s of %s: %s", k->name, j->name, strerror(errno));
