@@ -40,6 +40,10 @@ struct job_counts {
 	long todo, active, done, failed;
 };
 int job_counts(int jobfd, struct job_counts *c);
+/* The ticket names in frames/STATE (T, or T@OWNER in active/), added to
+ * OUT unsorted. 0, or -1 with errno. */
+struct strlist;
+int ticket_list(int jobfd, enum ticket_state s, struct strlist *out);
 
 /* A ticket's file: lines "key = value", appended as the ticket lives.
  *   frames = F [F...]            the frames it covers (intake)
