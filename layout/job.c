@@ -175,6 +175,7 @@ int job_file_place(int jobfd, int srcdir, const char *src, const char *path)
 
 static const char *const job_files[JOB_FILE_COUNT] = {
 	"job.ini", "status.ini", "billing.ini", "notifications.log", "index.html", "previews/contact.png", "result.ini",
+	"outsourced.ini", "outsourced.sent", "cancel.sent", "returned", "progress.sent",
 };
 static const char *const job_dirs[JOB_DIR_COUNT] = {"files", "frames", "output", "previews", "logs", "blocked"};
 

@@ -243,6 +243,11 @@ enum job_file {
 	JOB_FILE_PAGE,      /* index.html: its status page */
 	JOB_FILE_CONTACT,   /* previews/contact.png: the contact sheet */
 	JOB_FILE_RESULT,    /* result.ini: in a linked site's result, what it says */
+	JOB_FILE_OUTSOURCED,      /* outsourced.ini: a job sent away: where, when, who refused */
+	JOB_FILE_OUTSOURCED_SENT, /* outsourced.sent: packed for that site (its name) */
+	JOB_FILE_CANCEL_SENT,     /* cancel.sent: that site told of a cancel (its name) */
+	JOB_FILE_RETURNED,        /* returned: a job a site sent us answered (how it ended) */
+	JOB_FILE_PROGRESS_SENT,   /* progress.sent: the progress last sent back, and when */
 	JOB_FILE_COUNT,
 };
 enum job_dir {

@@ -15,7 +15,6 @@
 #define SITE_CANCEL ".cancel"         /* stop it */
 #define SITE_REFUSED ".refused"       /* not taken, and why */
 #define SITE_SUMMARY "site.summary"   /* the sender's capabilities and load */
-#define OUTSOURCED_INI "outsourced.ini" /* in a job sent away: where, when, who refused */
 
 /* ---- sitepack.c (libarchive) ---- */
 /* Pack outsourced job ID (job.ini normalised, with its route, and its
@@ -27,6 +26,9 @@ int site_pack_job(const struct spool *sp, const char *id, char *err, size_t errs
  * frames, logs, tickets and billing too. */
 int site_reply(const struct spool *sp, const char *peer, const char *origin, int jobfd, const char *state,
 	       const char *reason, bool progress);
+/* What an answer may hold, NULL-terminated, as unpack_rules.allowed wants
+ * it: result.ini and what site_reply packs ("status.ini", "output/", ...). */
+const char *const *site_answer_holds(void);
 
 /* ---- siteload.c ---- */
 /* Send job ID to linked site PEER: outsourced.ini says where (and keeps who
@@ -70,5 +72,12 @@ bool site_local_can(const struct spool *sp, const struct job_desc *jd, char *why
  * 0 with the linked site in PEER, or -1 with WHY. */
 int site_choose(const struct spool *sp, const struct job_desc *jd, const char *want, const struct strlist *avoid,
 		char peer[SITE_NAME_MAX + 1], char *why, size_t whysize);
+/* Cancel job ID (REASON goes into its status) and tell the site it was sent
+ * to. *WAS gets the state it was in: STATE_NONE when there is no such job
+ * (-1, errno ENOENT), a final one when it had ended (0: nothing done).
+ * Returns 0; 1 when it is cancelled but that site is not told yet (errno
+ * says why; hf-send tries again); -1 with errno when it could not be moved
+ * (ENOENT: it moved meanwhile). */
+int job_cancel(const struct spool *sp, const char *id, const char *reason, enum job_state *was);
 
 #endif

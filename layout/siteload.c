@@ -25,7 +25,7 @@ int job_route_read(int jobfd, struct job_route *r)
 {
 	memset(r, 0, sizeof *r);
 	char err[256];
-	struct ini *ini = ini_load(jobfd, "job.ini", "job.ini", err, sizeof err);
+	struct ini *ini = job_file_ini(jobfd, JOB_FILE_DESC, err, sizeof err);
 	if (!ini)
 		return -1;
 	const char *v;
@@ -55,7 +55,7 @@ void job_avoid(const struct spool *sp, int jobfd, struct strlist *avoid)
 	job_route_free(&r);
 	strlist_add(avoid, sp->conf.name);
 	char err[256];
-	struct ini *o = ini_load(jobfd, OUTSOURCED_INI, OUTSOURCED_INI, err, sizeof err);
+	struct ini *o = job_file_ini(jobfd, JOB_FILE_OUTSOURCED, err, sizeof err);
 	const char *refused = o ? ini_get(o, "outsourced", "refused") : NULL;
 	if (refused) {
 		char *copy = xstrdup(refused), *save = NULL;
@@ -78,7 +78,7 @@ int site_outsource(const struct spool *sp, const char *id, const char *peer, cha
 		return -1;
 	}
 	char e2[256], refused[600] = "", iso[32];
-	struct ini *old = ini_load(jfd, OUTSOURCED_INI, OUTSOURCED_INI, e2, sizeof e2);
+	struct ini *old = job_file_ini(jfd, JOB_FILE_OUTSOURCED, e2, sizeof e2);
 	if (old && ini_get(old, "outsourced", "refused"))
 		snprintf(refused, sizeof refused, "%s", ini_get(old, "outsourced", "refused"));
 	ini_free(old);
@@ -87,9 +87,9 @@ int site_outsource(const struct spool *sp, const char *id, const char *peer, cha
 	buf_printf(&b, "# where this job was sent to render\n[outsourced]\nsite = %s\nchosen = %s\n", peer, iso);
 	if (*refused)
 		buf_printf(&b, "refused = %s\n", refused);
-	unlinkat(jfd, "outsourced.sent", 0);
-	unlinkat(jfd, "cancel.sent", 0);
-	int rc = file_write_atomic(jfd, OUTSOURCED_INI, b.data, b.len, 0644);
+	unlinkat(jfd, job_file_name(JOB_FILE_OUTSOURCED_SENT), 0);
+	unlinkat(jfd, job_file_name(JOB_FILE_CANCEL_SENT), 0);
+	int rc = job_file_write(jfd, JOB_FILE_OUTSOURCED, b.data, b.len);
 	buf_free(&b);
 	close(jfd);
 	char why[200];
@@ -120,14 +120,15 @@ int site_forward_cancel(const struct spool *sp, const char *id)
 		return -1;
 	char err[256];
 	int rc = 0;
-	struct ini *ini = ini_load(jfd, OUTSOURCED_INI, OUTSOURCED_INI, err, sizeof err);
+	struct ini *ini = job_file_ini(jfd, JOB_FILE_OUTSOURCED, err, sizeof err);
 	const char *peer = ini ? ini_get(ini, "outsourced", "site") : NULL;
-	if (peer && site_link_find(sp, peer) && faccessat(jfd, "cancel.sent", F_OK, 0) < 0) {
+	struct stat st;
+	if (peer && site_link_find(sp, peer) && job_file_stat(jfd, JOB_FILE_CANCEL_SENT, &st) < 0) {
 		char name[JOBID_MAX_LEN + 16];
 		snprintf(name, sizeof name, "%s%s", id, SITE_CANCEL);
 		rc = site_out_write(sp, peer, name, "cancel\n", 7);
 		if (rc == 0)
-			rc = file_write_atomic(jfd, "cancel.sent", peer, strlen(peer), 0644);
+			rc = job_file_write(jfd, JOB_FILE_CANCEL_SENT, peer, strlen(peer));
 	}
 	ini_free(ini);
 	close(jfd);
@@ -162,7 +163,7 @@ static void live_hosts(const struct spool *sp, struct live *l)
 		if (!s || !parse_long(s, 0, 4096, &slots))
 			slots = 1;
 		l->slots += slots;
-		int hfd = openat(spool_fd(sp, DIR_HOSTS), h.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int hfd = host_dir_open(sp, h.name, false);
 		for (long k = 0; hfd >= 0 && k < slots; k++) {
 			struct slot_view v;
 			if (slot_read(hfd, (int)k, &v) == 0 && *v.state && strcmp(v.state, "idle"))
@@ -202,21 +203,21 @@ static void queue_load(const struct spool *sp, int priority, long *frames, doubl
 		if (jfd < 0)
 			continue;
 		*frames += ticket_count(jfd, TICKET_TODO) + ticket_count(jfd, TICKET_ACTIVE);
-		/* the billing lines of a few done tickets say how long frames take */
-		DIR *d = mean && timed < 50 ? dir_open(jfd, "frames/done") : NULL;
+		/* the billing lines of a few done tickets say how long frames take
+		 * (the first line of each; the folder read only as far as needed) */
+		char done[32];
+		snprintf(done, sizeof done, "%s/%s", job_dir_name(JOB_DIR_FRAMES), ticket_dir_name(TICKET_DONE));
+		DIR *d = mean && timed < 50 ? dir_open(jfd, done) : NULL;
 		struct dirent *e;
 		while (d && (e = readdir(d)) && timed < 50) {
-			if (e->d_name[0] == '.')
+			struct ticket t;
+			if (e->d_name[0] == '.' || ticket_load(jfd, TICKET_DONE, e->d_name, &t) < 0)
 				continue;
-			size_t len;
-			char *text = file_read_small(dirfd(d), e->d_name, 1 << 16, &len);
-			char *b = text ? strstr(text, "billing = ") : NULL;
-			char *w = b ? strstr(b, " wall=") : NULL;
-			if (w) {
-				wall += strtod(w + 6, NULL);
+			if (t.nbills) {
+				wall += t.bills[0].wall;
 				timed++;
 			}
-			free(text);
+			ticket_free(&t);
 		}
 		if (d)
 			closedir(d);
@@ -446,4 +447,19 @@ int site_choose(const struct spool *sp, const struct job_desc *jd, const char *w
 		snprintf(why, whysize, "%s", reasons.len ? reasons.data : "this site has no linked sites");
 	buf_free(&reasons);
 	return found ? 0 : -1;
+}
+
+int job_cancel(const struct spool *sp, const char *id, const char *reason, enum job_state *was)
+{
+	char entry[ENTRY_MAX_LEN];
+	*was = job_find(sp, id, entry);
+	if (*was == STATE_NONE) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (state_is_final(*was))
+		return 0;
+	if (job_change_state(sp, id, STATE_CANCELLED, reason) < 0)
+		return -1;
+	return *was == STATE_OUTSOURCED && site_forward_cancel(sp, id) < 0 ? 1 : 0;
 }

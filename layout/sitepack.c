@@ -64,7 +64,8 @@ static int tar_one(struct archive *a, int dirfd, const char *rel, const char *as
 			rc = archive_write_header(a, e) == ARCHIVE_OK ? 0 : -1;
 		}
 	} else if (S_ISREG(st.st_mode)) {
-		int fd = openat(dirfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		/* a render's output or log: regular (checked again), no link anywhere */
+		int fd = open_regular(dirfd, rel, O_RDONLY);
 		if (fd < 0) {
 			archive_entry_free(e);
 			return errno == ENOENT ? 0 : -1;
@@ -134,7 +135,7 @@ static int tar_start(const struct spool *sp, struct tar_out *t)
 {
 	t->workfd = spool_fd(sp, DIR_WORK);
 	snprintf(t->tmp, sizeof t->tmp, "site.%ld.%lld.tar", (long)getpid(), (long long)now_us());
-	t->fd = openat(t->workfd, t->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	t->fd = open_beneath(t->workfd, t->tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	if (t->fd < 0)
 		return -1;
 	t->a = archive_write_new();
@@ -179,11 +180,10 @@ int site_pack_job(const struct spool *sp, const char *id, char *err, size_t errs
 	}
 	int rc = -1;
 	char e2[512], peer[SITE_NAME_MAX + 1] = "";
-	struct ini *o = ini_load(jfd, OUTSOURCED_INI, OUTSOURCED_INI, e2, sizeof e2);
+	struct ini *o = job_file_ini(jfd, JOB_FILE_OUTSOURCED, e2, sizeof e2);
 	if (o && ini_get(o, "outsourced", "site"))
 		snprintf(peer, sizeof peer, "%s", ini_get(o, "outsourced", "site"));
 	ini_free(o);
-	struct ini *ini = ini_load(jfd, "job.ini", "job.ini", e2, sizeof e2);
 	struct job_desc jd;
 	struct job_route r;
 	memset(&jd, 0, sizeof jd);
@@ -192,8 +192,8 @@ int site_pack_job(const struct spool *sp, const char *id, char *err, size_t errs
 		snprintf(err, errsize, "site '%s' is not linked to this site (%s)", peer, sp->conf.name);
 		goto out;
 	}
-	if (!ini || job_desc_parse(ini, "job.ini", sp->conf.max_frames, &jd, e2, sizeof e2) < 0) {
-		snprintf(err, errsize, "its job.ini cannot be read: %s", e2);
+	if (job_desc_load(jfd, &jd, e2, sizeof e2) < 0) {
+		snprintf(err, errsize, "its %s cannot be read: %s", job_file_name(JOB_FILE_DESC), e2);
 		goto out;
 	}
 	/* the description as the peer should read it: normalised, without
@@ -212,8 +212,9 @@ int site_pack_job(const struct spool *sp, const char *id, char *err, size_t errs
 		buf_free(&text);
 		goto out;
 	}
-	bool ok = tar_data(t.a, "job.ini", text.data, text.len) == 0 &&
-		  tar_tree(t.a, jfd, "files", "", false, "job.ini") == 0;
+	const char *desc = job_file_name(JOB_FILE_DESC);
+	bool ok = tar_data(t.a, desc, text.data, text.len) == 0 &&
+		  tar_tree(t.a, jfd, job_dir_name(JOB_DIR_FILES), "", false, desc) == 0;
 	buf_free(&text);
 	char name[JOBID_MAX_LEN + 16];
 	snprintf(name, sizeof name, "%s%s", id, SITE_JOB);
@@ -221,7 +222,7 @@ int site_pack_job(const struct spool *sp, const char *id, char *err, size_t errs
 		snprintf(err, errsize, "unable to pack it for site %s: %s", peer, strerror(errno));
 		goto out;
 	}
-	file_write_atomic(jfd, "outsourced.sent", peer, strlen(peer), 0644);
+	job_file_write(jfd, JOB_FILE_OUTSOURCED_SENT, peer, strlen(peer));
 	char why[200];
 	snprintf(why, sizeof why, "sent to site %s; waiting for it to take the job", peer);
 	job_status_update(sp, id, STATE_NONE, why, -1);
@@ -229,12 +230,38 @@ int site_pack_job(const struct spool *sp, const char *id, char *err, size_t errs
 out:
 	job_desc_free(&jd);
 	job_route_free(&r);
-	ini_free(ini);
 	close(jfd);
 	return rc;
 }
 
 /* ---- answering ------------------------------------------------------------------ */
+
+/* What an answer holds beside result.ini, in the order packed: the status
+ * and samples always (progress sends only these), at the end the billing,
+ * the settled tickets, the logs and the frames too. */
+enum answer_kind { PART_FILE, PART_DIR, PART_TICKETS };
+static const struct answer_part {
+	enum answer_kind kind;
+	int which; /* enum job_file, job_dir or ticket_state (below frames/) */
+	bool progress;
+} answer_parts[] = {
+	{PART_FILE, JOB_FILE_STATUS, true},  {PART_DIR, JOB_DIR_PREVIEWS, true},
+	{PART_FILE, JOB_FILE_BILLING, false}, {PART_TICKETS, TICKET_DONE, false},
+	{PART_TICKETS, TICKET_FAILED, false}, {PART_DIR, JOB_DIR_LOGS, false},
+	{PART_DIR, JOB_DIR_OUTPUT, false},
+};
+#define ANSWER_PARTS (sizeof answer_parts / sizeof *answer_parts)
+
+static void answer_part_path(size_t i, char out[64])
+{
+	const struct answer_part *p = &answer_parts[i];
+	if (p->kind == PART_FILE)
+		snprintf(out, 64, "%s", job_file_name((enum job_file)p->which));
+	else if (p->kind == PART_DIR)
+		snprintf(out, 64, "%s", job_dir_name((enum job_dir)p->which));
+	else
+		snprintf(out, 64, "%s/%s", job_dir_name(JOB_DIR_FRAMES), ticket_dir_name((enum ticket_state)p->which));
+}
 
 int site_reply(const struct spool *sp, const char *peer, const char *origin, int jobfd, const char *state,
 	       const char *reason, bool progress)
@@ -250,19 +277,33 @@ int site_reply(const struct spool *sp, const char *peer, const char *origin, int
 		buf_free(&b);
 		return -1;
 	}
-	bool ok = tar_data(t.a, "result.ini", b.data, b.len) == 0;
+	bool ok = tar_data(t.a, job_file_name(JOB_FILE_RESULT), b.data, b.len) == 0;
 	buf_free(&b);
-	if (ok && jobfd >= 0) {
-		ok = tar_one(t.a, jobfd, "status.ini", "status.ini", true, NULL) == 0 &&
-		     tar_tree(t.a, jobfd, "previews", "previews", true, NULL) == 0;
-		if (ok && !progress)
-			ok = tar_one(t.a, jobfd, "billing.ini", "billing.ini", true, NULL) == 0 &&
-			     tar_tree(t.a, jobfd, "frames/done", "frames/done", true, NULL) == 0 &&
-			     tar_tree(t.a, jobfd, "frames/failed", "frames/failed", true, NULL) == 0 &&
-			     tar_tree(t.a, jobfd, "logs", "logs", true, NULL) == 0 &&
-			     tar_tree(t.a, jobfd, "output", "output", true, NULL) == 0;
+	for (size_t i = 0; ok && jobfd >= 0 && i < ANSWER_PARTS; i++) {
+		if (progress && !answer_parts[i].progress)
+			continue;
+		char path[64];
+		answer_part_path(i, path);
+		ok = (answer_parts[i].kind == PART_FILE ? tar_one(t.a, jobfd, path, path, true, NULL)
+							  : tar_tree(t.a, jobfd, path, path, true, NULL)) == 0;
 	}
 	char name[JOBID_MAX_LEN + 16];
 	snprintf(name, sizeof name, "%s%s", origin, progress ? SITE_PROGRESS : SITE_RESULT);
 	return tar_finish(sp, &t, ok, peer, name);
+}
+
+const char *const *site_answer_holds(void)
+{
+	static char paths[ANSWER_PARTS][66];
+	static const char *holds[ANSWER_PARTS + 2];
+	if (!holds[0]) {
+		for (size_t i = 0; i < ANSWER_PARTS; i++) {
+			char path[64];
+			answer_part_path(i, path);
+			snprintf(paths[i], sizeof paths[i], "%s%s", path, answer_parts[i].kind == PART_FILE ? "" : "/");
+			holds[i + 1] = paths[i];
+		}
+		holds[0] = job_file_name(JOB_FILE_RESULT);
+	}
+	return holds;
 }

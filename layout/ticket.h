@@ -86,8 +86,9 @@ int ticket_note_nospace(int jobfd, const char *ticket, const char *owner, const 
 int ticket_note_billing(int jobfd, const char *ticket, const struct ticket_bill *b);
 /* The name ticket T has in frames/active/ while OWNER holds it (T@OWNER). */
 void ticket_held_name(char *out, size_t outsize, const char *ticket, const char *owner);
-/* The tickets in frames/STATE, sorted (todo/ in the order it is taken);
- * added to OUT. -1 with errno when the folder cannot be listed. */
+/* The ticket names in frames/STATE (T, or T@OWNER in active/), sorted
+ * (todo/ in the order it is taken); added to OUT. -1 with errno when the
+ * folder cannot be listed. */
 struct strlist;
 int ticket_list(int jobfd, enum ticket_state s, struct strlist *out);
 /* Whether ticket NAME is in frames/STATE now. */

@@ -15,20 +15,20 @@
 static struct spool sp;
 
 /* Cancel job NAME: 0, or -1 when there is no such job. */
-static int job_cancel(const char *name)
+static int cancel_job(const char *name)
 {
-	char entry[ENTRY_MAX_LEN];
-	enum job_state s = job_find(&sp, name, entry);
-	if (s == STATE_NONE)
+	enum job_state was;
+	int rc = job_cancel(&sp, name, "cancelled by a user (a file in cancel/)", &was);
+	if (was == STATE_NONE)
 		return -1;
-	if (state_is_final(s)) {
-		printf("%s is already %s\n", name, state_word(s));
+	if (state_is_final(was)) {
+		printf("%s is already %s\n", name, state_word(was));
 		return 0;
 	}
-	if (job_change_state(&sp, name, STATE_CANCELLED, "cancelled by a user (a file in cancel/)") < 0)
+	if (rc < 0)
 		die_errno(errno == ENOENT ? EXIT_BADINPUT : EXIT_TEMPFAIL, "unable to move %s to %s/", name,
 			  state_dir_name(STATE_CANCELLED));
-	if (s == STATE_OUTSOURCED && site_forward_cancel(&sp, name) < 0)
+	if (rc > 0)
 		warn("the site %s was sent to is not told yet (%s); hf-send will try again", name, strerror(errno));
 	printf("%s cancelled\n", name);
 	return 0;
@@ -49,7 +49,7 @@ static int cancel_request(const char *file)
 		snprintf(name, sizeof name, "%s", file);
 	int rc = -1;
 	if (*name)
-		rc = job_cancel(name);
+		rc = cancel_job(name);
 	if (rc < 0) {
 		char stem[256];
 		snprintf(stem, sizeof stem, "%s", file);
@@ -57,7 +57,7 @@ static int cancel_request(const char *file)
 		if (dot)
 			*dot = 0;
 		if (name_is_valid(stem) && strlen(stem) <= NAME_MAX_LEN)
-			rc = job_cancel(stem);
+			rc = cancel_job(stem);
 	}
 	if (rc < 0 && now_us() / 1000000 - st.st_mtim.tv_sec < sp.conf.orphan_grace)
 		return EXIT_WAIT;

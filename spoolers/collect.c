@@ -50,10 +50,6 @@ static bool strip(const char *name, const char *suffix, char out[JOBID_MAX_LEN +
 
 /* ---- unpacking an answer ------------------------------------------------- */
 
-/* What an answer may hold (folders may be anywhere; they are not placed). */
-static const char *const answer_holds[] = {"result.ini", "status.ini", "billing.ini", "previews/", "output/",
-					   "logs/", "frames/done/", "frames/failed/", NULL};
-
 /* Unpack the answer in FD beneath DIRFD: a plain tar of files and folders
  * only, each path checked as intake checks a dropped archive's, the total
  * size and count bounded. Returns 0, or -1 with WHY (1 when a system call
@@ -64,7 +60,7 @@ static int unpack(int fd, int dirfd, char *why, size_t whysize)
 	struct unpack_rules rules = {.shown = "it",
 				     .max_entries = sp.conf.max_entries,
 				     .max_bytes = sp.conf.max_bytes,
-				     .allowed = answer_holds,
+				     .allowed = site_answer_holds(), /* folders may be anywhere; they are not placed */
 				     .holder = "an answer"};
 	struct unpack_report out = {0};
 	enum unpack_result r = unpack_archive(fd, dirfd, &rules, &out);
@@ -102,7 +98,7 @@ static void place_tickets(int jobfd, int src)
 	enum ticket_state states[] = {TICKET_DONE, TICKET_FAILED};
 	for (int k = 0; k < 2; k++) {
 		char rel[32];
-		snprintf(rel, sizeof rel, "frames/%s", ticket_dir_name(states[k]));
+		snprintf(rel, sizeof rel, "%s/%s", job_dir_name(JOB_DIR_FRAMES), ticket_dir_name(states[k]));
 		DIR *d = dir_open(src, rel);
 		struct dirent *e;
 		while (d && (e = readdir(d))) {
@@ -117,7 +113,7 @@ static void place_tickets(int jobfd, int src)
 			closedir(d);
 	}
 	struct strlist left = {0};
-	dir_names(jobfd, "frames/todo", &left);
+	ticket_list(jobfd, TICKET_TODO, &left);
 	for (size_t i = 0; i < left.n; i++)
 		ticket_settle(jobfd, left.v[i], TICKET_FAILED);
 	strlist_free(&left);
@@ -162,7 +158,7 @@ static int sent_job(const char *name, const char *id, char refused_before[600])
 	char entry[ENTRY_MAX_LEN], err[512];
 	enum job_state s = job_find(&sp, id, entry);
 	int jobfd = s == STATE_NONE ? -1 : job_dir_open(&sp, id);
-	struct ini *o = jobfd < 0 ? NULL : ini_load(jobfd, OUTSOURCED_INI, OUTSOURCED_INI, err, sizeof err);
+	struct ini *o = jobfd < 0 ? NULL : job_file_ini(jobfd, JOB_FILE_OUTSOURCED, err, sizeof err);
 	const char *to = o ? ini_get(o, "outsourced", "site") : NULL;
 	if (s != STATE_OUTSOURCED || !to || strcmp(to, peer)) {
 		/* late (the job ended or went elsewhere), or not ours to speak of */
@@ -196,14 +192,14 @@ static void apply_refused(const char *name, const char *id)
 	}
 	char reasonbuf[700], line[1024];
 	text_escape(reason ? reason : "no reason given", reasonbuf, sizeof reasonbuf);
-	struct ini *ji = ini_load(jobfd, "job.ini", "job.ini", err, sizeof err);
-	const char *site = ji ? ini_get(ji, "job", "site") : NULL;
-	bool again = site && !strcmp(site, "auto");
-	ini_free(ji);
+	struct job_desc jd;
+	memset(&jd, 0, sizeof jd);
+	bool again = job_desc_load(jobfd, &jd, err, sizeof err) == 0 && !strcmp(jd.site, "auto");
+	job_desc_free(&jd);
 	if (again) {
 		struct buf b = {0};
 		buf_printf(&b, "[outsourced]\nrefused = %s%s%s\n", refused_before, *refused_before ? ", " : "", peer);
-		file_write_atomic(jobfd, OUTSOURCED_INI, b.data, b.len, 0644);
+		job_file_write(jobfd, JOB_FILE_OUTSOURCED, b.data, b.len);
 		buf_free(&b);
 		snprintf(line, sizeof line, "site %s refused it (%s); choosing again", peer, reasonbuf);
 		if (job_change_state(&sp, id, STATE_NEW, line) < 0)
@@ -233,8 +229,8 @@ static int apply_answer(const char *name, const char *id, bool progress)
 	int wfd = spool_fd(&sp, DIR_WORK);
 	if (mkdirat(wfd, wname, 0755) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to make work/%s", wname);
-	int src = openat(wfd, wname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	int fd = openat(in_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int src = open_beneath(wfd, wname, O_RDONLY | O_DIRECTORY, 0);
+	int fd = open_regular(in_fd, name, O_RDONLY);
 	char why[1024];
 	int unpacked = -1;
 	if (src < 0 || fd < 0)
@@ -252,28 +248,31 @@ static int apply_answer(const char *name, const char *id, bool progress)
 		refuse_file(name, why);
 		goto done;
 	}
-	struct ini *r = ini_load(src, "result.ini", "result.ini", err, sizeof err);
+	/* the answer is laid out as a job's folder is */
+	struct ini *r = job_file_ini(src, JOB_FILE_RESULT, err, sizeof err);
 	const char *state = r ? ini_get(r, "result", "state") : NULL, *reason = r ? ini_get(r, "result", "reason") : NULL,
 		   *job = r ? ini_get(r, "result", "job") : NULL;
 	if (!state || !job || strcmp(job, id)) {
 		ini_free(r);
-		refuse_file(name, "its result.ini is missing or names another job");
+		char why2[200];
+		snprintf(why2, sizeof why2, "its %s is missing or names another job", job_file_name(JOB_FILE_RESULT));
+		refuse_file(name, why2);
 		goto done;
 	}
 	char reasonbuf[700];
 	text_escape(reason ? reason : "", reasonbuf, sizeof reasonbuf);
 	char line[1024];
 	if (progress) {
-		place_tree(jobfd, src, "previews", "previews");
+		place_tree(jobfd, src, job_dir_name(JOB_DIR_PREVIEWS), job_dir_name(JOB_DIR_PREVIEWS));
 		status_note(id, jobfd, src, state, "");
 		unlinkat(in_fd, name, 0);
 	} else {
 		/* its end: frames, logs, samples, tickets, then the entry */
-		place_tree(jobfd, src, "output", "output");
+		place_tree(jobfd, src, job_dir_name(JOB_DIR_OUTPUT), job_dir_name(JOB_DIR_OUTPUT));
 		char logs[64];
-		snprintf(logs, sizeof logs, "logs/site-%s", peer);
-		place_tree(jobfd, src, "logs", logs);
-		place_tree(jobfd, src, "previews", "previews");
+		snprintf(logs, sizeof logs, "%s/site-%s", job_dir_name(JOB_DIR_LOGS), peer);
+		place_tree(jobfd, src, job_dir_name(JOB_DIR_LOGS), logs);
+		place_tree(jobfd, src, job_dir_name(JOB_DIR_PREVIEWS), job_dir_name(JOB_DIR_PREVIEWS));
 		place_tickets(jobfd, src);
 		if (!strcmp(state, "cancelled")) {
 			snprintf(line, sizeof line, "cancelled at site %s: %s", peer, reasonbuf);
@@ -324,20 +323,18 @@ static int peer_job(const char *origin, char id[JOBID_MAX_LEN + 1])
 
 static void apply_cancel(const char *name, const char *origin)
 {
-	char id[JOBID_MAX_LEN + 1], entry[ENTRY_MAX_LEN];
+	char id[JOBID_MAX_LEN + 1];
 	int jfd = peer_job(origin, id);
 	if (jfd >= 0) {
 		close(jfd);
-		enum job_state s = job_find(&sp, id, entry);
-		if (s != STATE_NONE && !state_is_final(s)) {
-			char why[200];
-			snprintf(why, sizeof why, "cancelled at site %s, which sent it", peer);
-			if (job_change_state(&sp, id, STATE_CANCELLED, why) < 0)
-				die_errno(EXIT_TEMPFAIL, "unable to cancel %s", id);
-			if (s == STATE_OUTSOURCED)
-				site_forward_cancel(&sp, id);
+		char why[200];
+		snprintf(why, sizeof why, "cancelled at site %s, which sent it", peer);
+		enum job_state was;
+		/* a site it went on to that is not told yet: hf-send tries again */
+		if (job_cancel(&sp, id, why, &was) < 0 && was != STATE_NONE)
+			die_errno(EXIT_TEMPFAIL, "unable to cancel %s", id);
+		if (was != STATE_NONE && !state_is_final(was))
 			sayj(id, -1, "%s cancelled (site %s asked)", id, peer);
-		}
 	} else {
 		warn("site %s cancelled %s, which it never sent here (or which is gone)", peer, origin);
 	}
@@ -389,8 +386,11 @@ int main(int argc, char **argv)
 	if (!site_link_find(&sp, peer))
 		die(EXIT_BADINPUT, "site '%s' is not linked to this site", peer);
 	in_fd = site_dir_open(&sp, peer, SITE_IN);
-	if (in_fd < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to open sites/%s/in", peer);
+	if (in_fd < 0) {
+		char rel[PATH_MAX];
+		site_dir_relpath(peer, SITE_IN, rel, sizeof rel);
+		die_errno(EXIT_TEMPFAIL, "unable to open %s", rel);
+	}
 	struct strlist names = {0};
 	dir_names(in_fd, ".", &names);
 	strlist_sort(&names);

@@ -22,12 +22,22 @@
 
 static struct spool sp;
 
+static int64_t age_of(const struct stat *st)
+{
+	return now_us() - ((int64_t)st->st_mtim.tv_sec * 1000000 + st->st_mtim.tv_nsec / 1000);
+}
+
 static int64_t age_us(int dirfd, const char *name)
 {
 	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -1;
-	return now_us() - ((int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000);
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -1 : age_of(&st);
+}
+
+/* How long ago the job's marker F was written; -1 when there is none. */
+static int64_t marker_age_us(int jfd, enum job_file f)
+{
+	struct stat st;
+	return job_file_stat(jfd, f, &st) < 0 ? -1 : age_of(&st);
 }
 
 static void pack(const char *id)
@@ -35,7 +45,7 @@ static void pack(const char *id)
 	int jfd = job_dir_open(&sp, id);
 	if (jfd < 0)
 		return;
-	bool sent = faccessat(jfd, "outsourced.sent", F_OK, 0) == 0;
+	bool sent = marker_age_us(jfd, JOB_FILE_OUTSOURCED_SENT) >= 0;
 	close(jfd);
 	char err[600];
 	if (sent)
@@ -63,9 +73,9 @@ static void answer(const char *id, enum job_state s)
 	if (job_status_read(jfd, &st) < 0)
 		memset(&st, 0, sizeof st);
 	if (state_is_final(s)) {
-		if (faccessat(jfd, "returned", F_OK, 0) < 0) {
+		if (marker_age_us(jfd, JOB_FILE_RETURNED) < 0) {
 			if (site_reply(&sp, r.from, r.origin, jfd, state_word(s), st.reason, false) == 0) {
-				file_write_atomic(jfd, "returned", state_word(s), strlen(state_word(s)), 0644);
+				job_file_write(jfd, JOB_FILE_RETURNED, state_word(s), strlen(state_word(s)));
 				sayj(id, -1, "%s %s: the result goes back to site %s", id, state_word(s), r.from);
 			} else {
 				warnj(id, -1, "unable to pack the result of %s for site %s: %s", id, r.from, strerror(errno));
@@ -75,11 +85,11 @@ static void answer(const char *id, enum job_state s)
 		char now[64], *was;
 		size_t len;
 		snprintf(now, sizeof now, "%s %ld %ld", st.state, st.frames_done, st.frames_failed);
-		was = file_read_small(jfd, "progress.sent", 256, &len);
-		int64_t age = age_us(jfd, "progress.sent");
+		was = job_file_read(jfd, JOB_FILE_PROGRESS_SENT, 256, &len);
+		int64_t age = marker_age_us(jfd, JOB_FILE_PROGRESS_SENT);
 		if ((!was || strcmp(was, now)) && (age < 0 || age > 2000000)) {
 			if (site_reply(&sp, r.from, r.origin, jfd, st.state, st.reason, true) == 0)
-				file_write_atomic(jfd, "progress.sent", now, strlen(now), 0644);
+				job_file_write(jfd, JOB_FILE_PROGRESS_SENT, now, strlen(now));
 		}
 		free(was);
 	}
@@ -129,7 +139,7 @@ static void retain(void)
 			if (!strchr(l.v[i], '@') || !entry_parse(l.v[i], NULL, NULL, id))
 				continue;
 			int jfd = job_dir_open(&sp, id);
-			int64_t age = jfd < 0 ? -1 : age_us(jfd, "returned");
+			int64_t age = jfd < 0 ? -1 : marker_age_us(jfd, JOB_FILE_RETURNED);
 			if (jfd >= 0)
 				close(jfd);
 			if (age > keep && job_remove(&sp, id) == 0)

@@ -10,7 +10,7 @@
 #define _GNU_SOURCE
 #include "../layout/ini.h"
 #include "../layout/jobdesc.h"
-#include "../layout/layout.h"
+#include "../layout/site.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -160,17 +160,21 @@ static int sha256_file(FILE *f, char hex[65])
 
 /* ---- the receiving side ----------------------------------------------------- */
 
+/* A file of out/ or the basis store: regular, reached through no link. */
 static FILE *open_at(int dirfd, const char *name)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	return fd < 0 ? NULL : fdopen(fd, "rb");
+	int fd = open_regular(dirfd, name, O_RDONLY);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+	if (fd >= 0 && !f)
+		close(fd);
+	return f;
 }
 
 /* NAME without its kind (".job.tar", or its last extension) and without a
  * "-N" that intake adds to a repeated name: shot-3.job.tar -> shot. */
 static void family(const char *name, char *stem, size_t stemsize, const char **kind)
 {
-	static const char *const kinds[] = {".job.tar", ".result.tar", ".progress.tar", NULL};
+	static const char *const kinds[] = {SITE_JOB, SITE_RESULT, SITE_PROGRESS, NULL};
 	*kind = strrchr(name, '.');
 	for (const char *const *k = kinds; *k; k++)
 		if (strlen(name) > strlen(*k) && !strcmp(name + strlen(name) - strlen(*k), *k))
@@ -184,17 +188,16 @@ static void family(const char *name, char *stem, size_t stemsize, const char **k
 }
 
 /* The best basis this side holds for NAME (content HEX): the file last
- * received under that name; else a received file with that very content
- * (then only copy instructions travel); else the newest earlier version
- * of the same job (shot.job.tar for shot-2.job.tar). NULL: none. */
-static FILE *basis_open(int basis_dir, const char *name, const char *hex)
+ * received under that name (in BASIS_DIR); else a received file with that
+ * very content (in SHA_DIR, by its SHA-256; then only copy instructions
+ * travel); else the newest earlier version of the same job (shot.job.tar
+ * for shot-2.job.tar). NULL: none. */
+static FILE *basis_open(int basis_dir, int sha_dir, const char *name, const char *hex)
 {
 	FILE *f = open_at(basis_dir, name);
 	if (f)
 		return f;
-	char path[80];
-	snprintf(path, sizeof path, ".sha/%s", hex);
-	if ((f = open_at(basis_dir, path)))
+	if ((f = open_at(sha_dir, hex)))
 		return f;
 	char stem[256], best[256] = "";
 	const char *kind;
@@ -255,7 +258,7 @@ struct transfer {
 	char *buf; /* FRAME_MAX + 1 bytes */
 	char name[256], hex[65];
 	unsigned long long size;
-	int basis_dir, inc, in; /* sites/PEER/.basis, .incoming, in */
+	int basis_dir, sha, inc, in; /* sites/PEER/.basis, .basis/.sha, .incoming, in */
 	FILE *basis, *sig, *delta, *out;
 	char tmp[300]; /* its name in .incoming/ until delivered; "" then */
 };
@@ -286,7 +289,7 @@ static void transfer_end(struct transfer *t)
 		fclose(t->sig);
 	if (t->delta)
 		fclose(t->delta);
-	close(t->basis_dir), close(t->inc), close(t->in);
+	close(t->basis_dir), close(t->sha), close(t->inc), close(t->in);
 }
 
 /* The file is here already (its acknowledgement was lost): no signature,
@@ -306,7 +309,7 @@ static int serve_again(struct transfer *t)
 static int delta_receive(struct transfer *t)
 {
 	if (!t->basis)
-		t->basis = basis_open(t->basis_dir, t->name, t->hex);
+		t->basis = basis_open(t->basis_dir, t->sha, t->name, t->hex);
 	if (!t->basis)
 		t->basis = fopen("/dev/null", "rbe");
 	struct stat bst;
@@ -331,7 +334,7 @@ static int delta_receive(struct transfer *t)
 static int delta_apply(struct transfer *t)
 {
 	snprintf(t->tmp, sizeof t->tmp, "%s.%ld", t->name, (long)getpid());
-	int nfd = openat(t->inc, t->tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int nfd = open_beneath(t->inc, t->tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	t->out = nfd < 0 ? NULL : fdopen(nfd, "w+b");
 	if (nfd >= 0 && !t->out)
 		close(nfd);
@@ -381,11 +384,8 @@ static int received_store(struct transfer *t)
 	snprintf(btmp, sizeof btmp, ".%s.%ld", t->name, (long)getpid());
 	/* jobs and results are also found by their content (a job sent again
 	 * under another name) */
-	char byhash[80];
-	snprintf(byhash, sizeof byhash, ".sha/%s", t->hex);
-	mkdirat(t->basis_dir, ".sha", 0755);
-	if ((has_suffix(t->name, ".job.tar") || has_suffix(t->name, ".result.tar")) &&
-	    linkat(t->inc, t->tmp, t->basis_dir, byhash, 0) < 0 && errno != EEXIST)
+	if ((has_suffix(t->name, SITE_JOB) || has_suffix(t->name, SITE_RESULT)) &&
+	    linkat(t->inc, t->tmp, t->sha, t->hex, 0) < 0 && errno != EEXIST)
 		warn("unable to index %s by its content: %s", t->name, strerror(errno));
 	if (linkat(t->inc, t->tmp, t->basis_dir, btmp, 0) < 0 ||
 	    site_publish(t->basis_dir, btmp, t->basis_dir, t->name, true) < 0 ||
@@ -409,9 +409,10 @@ static int serve_file(const struct spool *sp, struct wire *w, const char *peer, 
 	if (offer_parse(&t) < 0)
 		return -1;
 	t.basis_dir = site_dir_open(sp, peer, SITE_BASIS);
+	t.sha = site_dir_open(sp, peer, SITE_BASIS_SHA);
 	t.inc = site_dir_open(sp, peer, SITE_INCOMING);
 	t.in = site_dir_open(sp, peer, SITE_IN);
-	if (t.basis_dir < 0 || t.inc < 0 || t.in < 0)
+	if (t.basis_dir < 0 || t.sha < 0 || t.inc < 0 || t.in < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open sites/%s", peer);
 	/* what we last received under this name: the same again is not
 	 * delivered twice */
@@ -474,7 +475,7 @@ static int sync_serve(const struct spool *sp, const char *peer)
 	if (lock < 0 || flock(lock, LOCK_EX) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to lock sites/%s", peer);
 	/* what an interrupted session left half-received goes: it is sent again */
-	DIR *d = fdopendir(dup(lock));
+	DIR *d = dir_open(lock, ".");
 	struct dirent *de;
 	struct strlist stale = {0};
 	while (d && (de = readdir(d)))
@@ -590,14 +591,13 @@ static int push_peer(const struct spool *sp, const char *peer, const char *trans
 		failed = 1;
 	} else {
 		int outdir = site_dir_open(sp, peer, SITE_OUT);
-		DIR *d = outdir < 0 ? NULL : fdopendir(dup(outdir));
-		struct dirent *de;
-		struct strlist names = {0};
-		while (d && (de = readdir(d)))
-			if (de->d_name[0] != '.' && sync_name_ok(de->d_name))
-				strlist_add(&names, de->d_name);
-		if (d)
-			closedir(d);
+		struct strlist all = {0}, names = {0};
+		if (outdir >= 0)
+			dir_names(outdir, ".", &all);
+		for (size_t i = 0; i < all.n; i++)
+			if (sync_name_ok(all.v[i]))
+				strlist_add(&names, all.v[i]);
+		strlist_free(&all);
 		strlist_sort(&names);
 		for (size_t i = 0; i < names.n; i++) {
 			if (send_file(&w, outdir, names.v[i], buf) < 0) {

@@ -7,7 +7,6 @@
 #include "../../layout/host.h"
 #include "../../layout/ini.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,7 +29,7 @@ int cmd_hosts(struct cli *cli, int argc, char **argv)
 		struct host_record h;
 		if (host_read(sp, names.v[i], &h) < 0)
 			continue;
-		int hfd = openat(spool_fd(sp, DIR_HOSTS), h.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int hfd = host_dir_open(sp, h.name, false);
 		long slots = 0, busy = 0;
 		const char *ns = host_get(&h, "slots");
 		parse_long(ns ? ns : "0", 0, 100000, &slots);
@@ -107,7 +106,7 @@ int cmd_slots(struct cli *cli, int argc, char **argv)
 		       "PID");
 	int n = 0;
 	for (size_t i = 0; i < names.n; i++) {
-		int hfd = openat(spool_fd(sp, DIR_HOSTS), names.v[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int hfd = host_dir_open(sp, names.v[i], false);
 		if (hfd < 0)
 			continue;
 		for (int k = 0; k < 4096; k++) {
@@ -172,7 +171,7 @@ static void site_jobs(const struct spool *sp, const char *peer, long *out, long 
 		if (!entry_parse(l.v[i], NULL, NULL, id))
 			continue;
 		int jfd = job_dir_open(sp, id);
-		struct ini *o = jfd < 0 ? NULL : ini_load(jfd, OUTSOURCED_INI, OUTSOURCED_INI, err, sizeof err);
+		struct ini *o = jfd < 0 ? NULL : job_file_ini(jfd, JOB_FILE_OUTSOURCED, err, sizeof err);
 		const char *to = o ? ini_get(o, "outsourced", "site") : NULL;
 		if (to && !strcmp(to, peer))
 			(*out)++;

@@ -10,13 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifndef HOTFARM_CONFDIR
-#define HOTFARM_CONFDIR "/usr/local/share/hotfarm/conf"
-#endif
-#ifndef HOTFARM_LIBEXECDIR
-#define HOTFARM_LIBEXECDIR "/usr/local/bin"
-#endif
-
 /* ---- init ----------------------------------------------------------------- */
 
 static int cmd_init(struct cli *cli, int argc, char **argv)

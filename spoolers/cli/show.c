@@ -100,7 +100,9 @@ static void job_status_live(const struct spool *sp, const struct job_row *r, str
 	int jfd = job_dir_open(sp, r->name);
 	if (jfd < 0 || job_status_read(jfd, st) < 0) {
 		memset(st, 0, sizeof *st);
-		snprintf(st->reason, sizeof st->reason, "its folder jobs/%s cannot be read", r->name);
+		char rel[PATH_MAX];
+		job_relpath(r->name, rel, sizeof rel);
+		snprintf(st->reason, sizeof st->reason, "its folder %s cannot be read", rel);
 	}
 	if (jfd >= 0) {
 		long d = ticket_count(jfd, TICKET_DONE);
@@ -161,7 +163,7 @@ static int status_rejected(const struct spool *sp, const char *name, bool json)
 	if (!name_is_valid(name))
 		return -1;
 	char path[NAME_MAX_LEN + 16];
-	snprintf(path, sizeof path, "%s/reason.txt", name);
+	snprintf(path, sizeof path, "%s/%s", name, spool_file_name(SPOOL_FILE_REASON));
 	size_t len;
 	char *text = file_read_small(spool_fd(sp, DIR_REJECTED), path, 1 << 16, &len);
 	if (!text)
@@ -178,7 +180,7 @@ static int status_rejected(const struct spool *sp, const char *name, bool json)
 		cli_json_string(why);
 		printf("}\n");
 	} else {
-		printf("%s: rejected\n  why: %s\n  see: rejected/%s/\n", name, why, name);
+		printf("%s: rejected\n  why: %s\n  see: %s/%s/\n", name, why, spool_dir_name(DIR_REJECTED), name);
 	}
 	free(text);
 	return 0;
@@ -387,19 +389,14 @@ int cmd_jobs(struct cli *cli, int argc, char **argv)
  * one process (N: its first frame's attempt). "" when there is none. */
 static void log_find(int jfd, long f, long want, char best[300])
 {
-	DIR *d = dir_open(jfd, "logs");
+	DIR *d = dir_open(jfd, job_dir_name(JOB_DIR_LOGS));
 	struct dirent *e;
 	struct timespec best_at = {0};
 	*best = 0;
 	while (d && (e = readdir(d))) {
 		long a, b, t;
-		int n = 0;
-		if (sscanf(e->d_name, "frame%ld-%ld.try%ld%n", &a, &b, &t, &n) == 3 && n) {
-		} else if (sscanf(e->d_name, "frame%ld.try%ld%n", &a, &t, &n) == 2 && n) {
-			b = a;
-		} else {
+		if (!job_log_parse(e->d_name, &a, &b, &t))
 			continue;
-		}
 		struct stat st;
 		if (f < a || f > b || (want && t != want) || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
@@ -428,12 +425,13 @@ int cmd_log(struct cli *cli, int argc, char **argv)
 	log_find(jfd, f, want, best);
 	if (!*best)
 		die(EXIT_BADINPUT, "no log of frame %ld of %s%s", f, name, want ? " for that attempt" : " (not rendered yet?)");
-	char path[400];
-	snprintf(path, sizeof path, "logs/%s", best);
+	char path[400], rel[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", job_dir_name(JOB_DIR_LOGS), best);
 	size_t len;
 	char *text = file_read_small(jfd, path, 64 << 20, &len);
+	job_relpath(name, rel, sizeof rel);
 	if (!text)
-		die_errno(EXIT_TEMPFAIL, "unable to read jobs/%s/%s", name, path);
+		die_errno(EXIT_TEMPFAIL, "unable to read %s/%s", rel, path);
 	fwrite(text, 1, len, stdout);
 	free(text);
 	close(jfd);
@@ -485,7 +483,7 @@ static void billing_add_job(const struct spool *sp, const char *name, const char
 	if (jfd < 0)
 		return;
 	char err[256];
-	struct ini *b = ini_load(jfd, "billing.ini", "billing.ini", err, sizeof err);
+	struct ini *b = job_file_ini(jfd, JOB_FILE_BILLING, err, sizeof err);
 	struct job_status st;
 	bool have_st = job_status_read(jfd, &st) == 0;
 	close(jfd);

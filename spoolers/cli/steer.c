@@ -5,9 +5,8 @@
 #include "cli.h"
 #include "../../layout/site.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,16 +94,18 @@ int cmd_cancel(struct cli *cli, int argc, char **argv)
 	(void)argc;
 	const struct spool *sp = &cli->sp;
 	const char *name = valid_name(argv[1]);
-	char entry[ENTRY_MAX_LEN];
-	enum job_state s = job_find(sp, name, entry);
-	if (s == STATE_NONE)
+	enum job_state was;
+	int rc = job_cancel(sp, name, "cancelled by a user (hotfarm cancel)", &was);
+	if (was == STATE_NONE)
 		die(EXIT_BADINPUT, "no job named '%s' in %s", name, sp->path);
-	if (state_is_final(s)) {
-		printf("%s is already %s\n", name, state_word(s));
+	if (state_is_final(was)) {
+		printf("%s is already %s\n", name, state_word(was));
 		return EXIT_OK;
 	}
-	change(sp, name, STATE_CANCELLED, "cancelled by a user (hotfarm cancel)");
-	if (s == STATE_OUTSOURCED && site_forward_cancel(sp, name) < 0)
+	if (rc < 0)
+		die_errno(errno == ENOENT ? EXIT_BADINPUT : EXIT_TEMPFAIL, "unable to move %s to %s/", name,
+			  state_dir_name(STATE_CANCELLED));
+	if (rc > 0)
 		warn("the site %s was sent to is not told yet (%s); hf-send will try again", name, strerror(errno));
 	printf("%s cancelled\n", name);
 	return EXIT_OK;
@@ -144,7 +145,7 @@ int cmd_retry(struct cli *cli, int argc, char **argv)
 	const char *name = argv[1];
 	int jfd = cli_job_open(sp, name);
 	struct strlist failed = {0};
-	dir_names(jfd, "frames/failed", &failed);
+	ticket_list(jfd, TICKET_FAILED, &failed);
 	if (failed.n == 0) {
 		printf("%s has no failed frames\n", name);
 		close(jfd);
@@ -160,12 +161,9 @@ int cmd_retry(struct cli *cli, int argc, char **argv)
 			n++;
 	/* a retry is a clean slate: hosts that were blocked may try again */
 	struct strlist markers = {0};
-	dir_names(jfd, "blocked", &markers);
-	for (size_t i = 0; i < markers.n; i++) {
-		char path[300];
-		snprintf(path, sizeof path, "blocked/%s", markers.v[i]);
-		unlinkat(jfd, path, 0);
-	}
+	job_blocked_hosts(jfd, &markers);
+	for (size_t i = 0; i < markers.n; i++)
+		job_unblock_host(jfd, markers.v[i]);
 	strlist_free(&markers);
 	strlist_free(&failed);
 	close(jfd);
@@ -183,30 +181,20 @@ int cmd_retry(struct cli *cli, int argc, char **argv)
  * RANK-FIRST[-LAST]@HOST.SLOT) to stop it. Returns whether it was asked. */
 static bool kill_ask(const struct spool *sp, const char *name, long f, const char *ticket)
 {
-	long rank, first, last;
+	long first, last, slot;
 	char owner[128];
-	int got = sscanf(ticket, "%ld-%ld-%ld@%127s", &rank, &first, &last, owner);
-	if (got < 4) {
-		got = sscanf(ticket, "%ld-%ld@%127s", &rank, &first, owner);
-		last = first;
-		if (got < 3)
-			return false;
-	}
+	if (!ticket_name_parse(ticket, NULL, &first, &last, owner) || !*owner)
+		return false;
 	if (f < first || f > last)
 		return false;
 	char *dot = strrchr(owner, '.');
-	if (!dot || !name_is_valid(owner))
+	if (!dot || !name_is_valid(owner) || !parse_long(dot + 1, 0, INT_MAX, &slot))
 		return false;
 	*dot = 0;
-	char req[300];
-	snprintf(req, sizeof req, "%s/kill.%s", owner, dot + 1);
 	char text[200];
-	int len = snprintf(text, sizeof text, "job = %s\nframe = %ld\n", name, f);
-	int hfd = spool_fd(sp, DIR_HOSTS);
-	int fd = openat(hfd, req, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, text, (size_t)len) != len)
+	snprintf(text, sizeof text, "job = %s\nframe = %ld\n", name, f);
+	if (host_kill_request(sp, owner, (int)slot, text) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to ask %s to stop it", owner);
-	close(fd);
 	printf("asked %s (slot %s) to stop frame %ld of %s\n", owner, dot + 1, f, name);
 	return true;
 }
@@ -219,14 +207,13 @@ int cmd_kill_frame(struct cli *cli, int argc, char **argv)
 	if (!parse_long(frame, 0, 9999999, &f))
 		die(EXIT_BADINPUT, "'%s' is not a frame number", frame);
 	int jfd = cli_job_open(&cli->sp, name);
-	DIR *d = dir_open(jfd, "frames/active");
-	struct dirent *e;
+	struct strlist active = {0};
+	ticket_list(jfd, TICKET_ACTIVE, &active);
 	int asked = 0;
-	while (d && (e = readdir(d)))
-		if (kill_ask(&cli->sp, name, f, e->d_name))
+	for (size_t i = 0; i < active.n; i++)
+		if (kill_ask(&cli->sp, name, f, active.v[i]))
 			asked++;
-	if (d)
-		closedir(d);
+	strlist_free(&active);
 	close(jfd);
 	if (!asked)
 		die(EXIT_BADINPUT, "frame %ld of %s is not rendering now", f, name);
@@ -239,18 +226,18 @@ static int host_drain(const struct spool *sp, const char *host, bool on)
 {
 	if (!name_is_valid(host))
 		die(EXIT_BADINPUT, "'%s' is not a host name", host);
-	int hfd = openat(spool_fd(sp, DIR_HOSTS), host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int hfd = host_dir_open(sp, host, false);
 	if (hfd < 0)
-		die(EXIT_BADINPUT, "no render host named %s in %s/hosts", host, sp->path);
+		die(EXIT_BADINPUT, "no render host named %s in %s/%s", host, sp->path, spool_dir_name(DIR_HOSTS));
 	if (on) {
 		char iso[32], text[100];
 		time_iso(now_us(), iso);
-		int len = snprintf(text, sizeof text, "draining since %s\n", iso);
-		if (file_write_atomic(hfd, "drain", text, (size_t)len, 0644) < 0)
+		snprintf(text, sizeof text, "draining since %s\n", iso);
+		if (host_mark(hfd, HOST_DRAIN, text) < 0)
 			die_errno(EXIT_TEMPFAIL, "unable to drain %s", host);
 		printf("%s drains: it finishes what runs and takes no new frames (hotfarm undrain %s)\n", host, host);
 	} else {
-		if (unlinkat(hfd, "drain", 0) < 0 && errno != ENOENT)
+		if (host_unmark(hfd, HOST_DRAIN) < 0)
 			die_errno(EXIT_TEMPFAIL, "unable to undrain %s", host);
 		printf("%s takes frames again\n", host);
 	}

@@ -65,7 +65,7 @@ static void add_tree(struct archive *a, const char *dir, const char *prefix)
 			die_errno(EXIT_BADINPUT, "unable to read %s", path);
 		if (S_ISDIR(st.st_mode))
 			add_tree(a, path, name);
-		else if (S_ISREG(st.st_mode) && strcmp(name, "job.ini"))
+		else if (S_ISREG(st.st_mode) && strcmp(name, job_file_name(JOB_FILE_DESC)))
 			add_file(a, path, name, &st);
 		else if (!S_ISREG(st.st_mode))
 			warn("%s is not a regular file or folder; it is left out", path);
@@ -258,15 +258,15 @@ static void submit_drop(const struct spool *sp, const struct submission *s)
 	char tmp[NAME_MAX_LEN + 40], tarname[NAME_MAX_LEN + 8];
 	snprintf(tmp, sizeof tmp, ".%s.tar.%ld", s->final, (long)getpid());
 	snprintf(tarname, sizeof tarname, "%s.tar", s->final);
-	int fd = openat(spool_fd(sp, DIR_INBOX), tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int fd = open_beneath(spool_fd(sp, DIR_INBOX), tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	if (fd < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to write into %s/inbox", sp->path);
+		die_errno(EXIT_TEMPFAIL, "unable to write into %s/%s", sp->path, spool_dir_name(DIR_INBOX));
 	struct archive *a = archive_write_new();
 	archive_write_set_format_pax_restricted(a);
 	if (archive_write_open_fd(a, fd) != ARCHIVE_OK)
 		die(EXIT_TEMPFAIL, "unable to write the job: %s", archive_error_string(a));
 	struct archive_entry *e = archive_entry_new();
-	archive_entry_set_pathname(e, "job.ini");
+	archive_entry_set_pathname(e, job_file_name(JOB_FILE_DESC));
 	archive_entry_set_size(e, (la_int64_t)s->ini.len);
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, 0644);
