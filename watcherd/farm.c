@@ -37,14 +37,14 @@ static void hosts_check(const struct spool *sp)
 			continue;
 		int64_t age = now - h.heartbeat_us;
 		if (!h.lost && h.heartbeat_us && age > sp->conf.host_timeout * 1000000LL) {
-			int hfd = openat(spool_fd(sp, DIR_HOSTS), h.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int hfd = host_dir_open(sp, h.name, false);
 			char text[200];
 			char iso[32];
 			time_iso(now_us(), iso);
-			int len = snprintf(text, sizeof text, "heartbeat %lld s old at %s; its frames were given back\n",
-					   (long long)(age / 1000000), iso);
+			snprintf(text, sizeof text, "heartbeat %lld s old at %s; its frames were given back\n",
+				 (long long)(age / 1000000), iso);
 			if (hfd >= 0) {
-				file_write_atomic(hfd, "lost", text, (size_t)len, 0644);
+				host_mark(hfd, HOST_LOST, text);
 				close(hfd);
 			}
 			h.lost = true;
@@ -85,10 +85,9 @@ static void why_waiting(const struct spool *sp, int jfd, const struct job_desc *
 	char first[300] = "";
 	int blocked = 0;
 	for (size_t i = 0; i < nhosts; i++) {
-		char w[300], marker[128];
+		char w[300];
 		if (host_matches(&hosts[i], jd, w, sizeof w)) {
-			snprintf(marker, sizeof marker, "blocked/%s", hosts[i].name);
-			if (faccessat(jfd, marker, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (!job_host_blocked(jfd, hosts[i].name)) {
 				*why = 0;
 				return;
 			}
@@ -152,17 +151,15 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 	} else {
 		snprintf(state, sizeof state, "queued");
 		char err[512];
-		struct ini *ini = ini_load(jfd, "job.ini", "job.ini", err, sizeof err);
 		struct job_desc jd;
 		char why[400] = "";
-		if (ini && job_desc_parse(ini, "job.ini", 10000000, &jd, err, sizeof err) == 0) {
+		if (job_desc_load(jfd, &jd, err, sizeof err) == 0) {
 			int deps = jd.after.n ? job_deps_ready(sp, &jd.after, why, sizeof why) : 1;
 			if (deps < 0) {
 				/* what it waits for will never be done: neither will it */
 				char reason2[600];
 				snprintf(reason2, sizeof reason2, "%s", why);
 				job_desc_free(&jd);
-				ini_free(ini);
 				job_status_free(&st);
 				close(jfd);
 				if (job_change_state(sp, name, STATE_FAILED, reason2) == 0)
@@ -176,14 +173,12 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 			if (deps == 1 && *why && !strcmp(jd.site, "auto") && sp->conf.nlinks && c.done == 0 &&
 			    maybe_elsewhere(sp, name, jfd, &jd)) {
 				job_desc_free(&jd);
-				ini_free(ini);
 				job_status_free(&st);
 				close(jfd);
 				return;
 			}
 			job_desc_free(&jd);
 		}
-		ini_free(ini);
 		if (*why)
 			snprintf(reason, sizeof reason, "%s", why);
 		else if (ahead)
@@ -237,7 +232,7 @@ enum { SENT_ACCEPTED = 1, SENT_SAMPLES = 2, SENT_FINAL = 4 };
 static int sent_events(int jfd, int64_t *last_us)
 {
 	size_t len;
-	char *text = file_read_small(jfd, "notifications.log", 64 << 20, &len);
+	char *text = job_file_read(jfd, JOB_FILE_NOTICES, 64 << 20, &len);
 	int sent = 0;
 	*last_us = 0;
 	if (!text)
@@ -254,7 +249,7 @@ static int sent_events(int jfd, int64_t *last_us)
 	}
 	free(text);
 	struct stat st;
-	if (fstatat(jfd, "notifications.log", &st, 0) == 0)
+	if (job_file_stat(jfd, JOB_FILE_NOTICES, &st) == 0)
 		*last_us = (int64_t)st.st_mtim.tv_sec * 1000000;
 	return sent;
 }
@@ -266,15 +261,19 @@ static void notices_for(const struct spool *sp, const char *name, enum job_state
 		return;
 	struct stat sst;
 	if (state_is_final(state) &&
-	    (fstatat(jfd, "status.ini", &sst, 0) < 0 || now_us() / 1000000 - sst.st_mtim.tv_sec > 3600)) {
+	    (job_file_stat(jfd, JOB_FILE_STATUS, &sst) < 0 || now_us() / 1000000 - sst.st_mtim.tv_sec > 3600)) {
 		close(jfd); /* long over: told, or never to be */
 		return;
 	}
 	char err[256];
-	struct ini *ini = ini_load(jfd, "job.ini", "job.ini", err, sizeof err);
-	const char *email = ini ? ini_get(ini, "job", "email") : NULL;
-	if (!email || !*email) {
-		ini_free(ini);
+	struct job_desc jd;
+	if (job_desc_load(jfd, &jd, err, sizeof err) < 0) {
+		close(jfd);
+		return;
+	}
+	bool mailed = *jd.email;
+	job_desc_free(&jd);
+	if (!mailed) {
 		close(jfd);
 		return;
 	}
@@ -285,7 +284,8 @@ static void notices_for(const struct spool *sp, const char *name, enum job_state
 		memset(&st, 0, sizeof st);
 	const char *event = NULL;
 	long samples = st.frames_total < 9 ? st.frames_total : 9;
-	bool sheet = faccessat(jfd, "previews/contact.png", F_OK, 0) == 0;
+	struct stat cst;
+	bool sheet = job_file_stat(jfd, JOB_FILE_CONTACT, &cst) == 0;
 	if (!(sent & SENT_ACCEPTED))
 		event = "accepted";
 	else if (state_is_final(state) && !(sent & SENT_FINAL))
@@ -298,7 +298,6 @@ static void notices_for(const struct spool *sp, const char *name, enum job_state
 	if (event)
 		strlist_take(out, xasprintf("%s\t%s", name, event));
 	job_status_free(&st);
-	ini_free(ini);
 	close(jfd);
 }
 

@@ -175,7 +175,7 @@ void inbox_update(const char *name, bool moved_in)
  * -1 cannot tell (another owner without CAP_LEASE, a network filesystem). */
 static int being_written(const char *name)
 {
-	int fd = openat(spool_fd(&sp, DIR_INBOX), name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open_beneath(spool_fd(&sp, DIR_INBOX), name, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
 	int r = -1;

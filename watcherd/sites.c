@@ -5,6 +5,7 @@
 #include "watcherd.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +41,9 @@ void sync_due(void)
 	while (d && (e = readdir(d))) {
 		if (!name_is_valid(e->d_name) || strlen(e->d_name) >= 64)
 			continue;
-		char out[128];
-		snprintf(out, sizeof out, "%s/out", e->d_name);
-		struct peer_sync *p = dir_has_names(dirfd(d), out) ? peer_get(e->d_name) : NULL;
+		char out[PATH_MAX];
+		site_dir_relpath(e->d_name, SITE_OUT, out, sizeof out);
+		struct peer_sync *p = dir_has_names(sp.root, out) ? peer_get(e->d_name) : NULL;
 		if (!p || mono_us() < p->next || child_has_key(CHILD_SYNC, p->name))
 			continue;
 		char *argv[] = {prog("hf-sync"), "--spool", sp.path, p->name, NULL};
@@ -84,9 +85,9 @@ void collect_due(const char *peer)
 {
 	if (child_has_key(CHILD_COLLECT, peer))
 		return;
-	char path[SITE_NAME_MAX + 8];
-	snprintf(path, sizeof path, "%s/in", peer);
-	if (!dir_has_names(spool_fd(&sp, DIR_SITES), path))
+	char path[PATH_MAX];
+	site_dir_relpath(peer, SITE_IN, path, sizeof path);
+	if (!dir_has_names(sp.root, path))
 		return;
 	char *argv[] = {prog("hf-collect"), "--spool", sp.path, (char *)peer, NULL};
 	spawn(CHILD_COLLECT, peer, argv);

@@ -107,8 +107,8 @@ static void lock_check_heartbeat(const char *holder)
 
 static void lock_spool(void)
 {
-	lock_fd = openat(spool_fd(&sp, DIR_RUN), "watcherd.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-			 0644);
+	lock_fd = open_beneath(spool_fd(&sp, DIR_RUN), spool_file_name(SPOOL_FILE_WATCHERD_LOCK),
+			       O_RDWR | O_CREAT | O_NONBLOCK, 0644);
 	struct stat st;
 	if (lock_fd < 0 || fstat(lock_fd, &st) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open %s/run/watcherd.lock", sp.path);
@@ -458,7 +458,7 @@ static void spool_start(const char *spool)
 		die(EXIT_TEMPFAIL, "%s", err);
 	free(abs);
 	if (!pidfile)
-		pidfile = xasprintf("%s/run/watcherd.pid", sp.path);
+		pidfile = xasprintf("%s/%s/%s", sp.path, spool_dir_name(DIR_RUN), spool_file_name(SPOOL_FILE_WATCHERD_PID));
 }
 
 /* -d: fork; the parent waits until the daemon holds the lock, so that its
@@ -491,7 +491,10 @@ static int daemon_fork(void)
  * default to SPOOL/run/watcherd.log; a daemon lets go of the terminal. */
 static void output_start(const char *logfile, bool daemonize)
 {
-	char *log = logfile ? xstrdup(logfile) : daemonize ? xasprintf("%s/run/watcherd.log", sp.path) : NULL;
+	char *log = logfile    ? xstrdup(logfile)
+		    : daemonize ? xasprintf("%s/%s/%s", sp.path, spool_dir_name(DIR_RUN),
+					    spool_file_name(SPOOL_FILE_WATCHERD_LOG))
+				: NULL;
 	if (log) {
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (fd < 0)
