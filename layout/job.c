@@ -175,6 +175,7 @@ int job_file_place(int jobfd, int srcdir, const char *src, const char *path)
 
 static const char *const job_files[JOB_FILE_COUNT] = {
 	"job.ini", "status.ini", "billing.ini", "notifications.log", "index.html", "previews/contact.png", "result.ini",
+	"returned",
 };
 static const char *const job_dirs[JOB_DIR_COUNT] = {"files", "frames", "output", "previews", "logs", "blocked"};
 
@@ -251,4 +252,25 @@ bool job_log_parse(const char *name, long *first, long *last, long *attempt)
 		return true;
 	}
 	return false;
+}
+
+int job_tree_make(int jobfd, const char **failed)
+{
+	/* frames/ and its ticket folders, then what the job's renders fill */
+	static char made[TICKET_COUNT + 4][32];
+	const char *frames = job_dirs[JOB_DIR_FRAMES];
+	int n = 0;
+	snprintf(made[n++], sizeof made[0], "%s", frames);
+	for (int s = 0; s < TICKET_COUNT; s++)
+		snprintf(made[n++], sizeof made[0], "%s/%s", frames, ticket_dir_name((enum ticket_state)s));
+	snprintf(made[n++], sizeof made[0], "%s", job_dirs[JOB_DIR_OUTPUT]);
+	snprintf(made[n++], sizeof made[0], "%s", job_dirs[JOB_DIR_PREVIEWS]);
+	snprintf(made[n++], sizeof made[0], "%s", job_dirs[JOB_DIR_LOGS]);
+	for (int i = 0; i < n; i++)
+		if (mkdirat(jobfd, made[i], 0755) < 0) {
+			if (failed)
+				*failed = made[i];
+			return -1;
+		}
+	return 0;
 }

@@ -43,5 +43,7 @@ int package_argv(const struct package *p, const struct render_vars *v, bool rang
 /* Which frame file NAME (in a run's output folder) holds: PREFIX, then
  * the number with any zero padding; -1 when it is no frame's file. */
 long package_range_frame(const struct package *p, const char *name);
+/* Whether conf/packages/NAME.ini is there to be read (CONFDIR: conf/). */
+bool package_exists(int confdir, const char *name);
 
 #endif

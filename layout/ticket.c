@@ -416,3 +416,10 @@ int ticket_settle(int jobfd, const char *ticket, enum ticket_state to)
 	snprintf(dst, sizeof dst, "frames/%s/%s", ticket_dir_name(to), ticket);
 	return renameat(jobfd, from, jobfd, dst);
 }
+
+int ticket_list(int jobfd, enum ticket_state s, struct strlist *out)
+{
+	char path[32];
+	snprintf(path, sizeof path, "frames/%s", ticket_dir_name(s));
+	return dir_names(jobfd, path, out);
+}

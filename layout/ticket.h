@@ -40,6 +40,10 @@ struct job_counts {
 	long todo, active, done, failed;
 };
 int job_counts(int jobfd, struct job_counts *c);
+struct strlist;
+/* The tickets in frames/STATE (NAME, or NAME@OWNER in active/), added to
+ * OUT unsorted. 0, or -1 with errno when the folder cannot be listed. */
+int ticket_list(int jobfd, enum ticket_state s, struct strlist *out);
 
 /* A ticket's file: lines "key = value", appended as the ticket lives.
  *   frames = F [F...]            the frames it covers (intake)
@@ -59,7 +63,7 @@ struct ticket_bill {
 struct ticket_attempt {
 	int n;
 	char owner[80];
-	char text[600]; /* the whole value: "N OWNER REASON" */
+	char text[1024]; /* the whole value: "N OWNER REASON" (a line is at most 1 KiB) */
 };
 struct ticket {
 	long *frames;     /* the frames = line */
