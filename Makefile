@@ -100,9 +100,10 @@ $(BIN)/hf-status: $(OBJ)/spoolers/statuspage.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
+# (the spool's names come with spool.o, which needs the .ini reader)
 $(BIN)/hf-check: $(OBJ)/spoolers/check.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpng
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpng -liniparser
 
 # the confinement launcher stands alone: it runs before every render
 $(BIN)/hf-confine: $(OBJ)/wrapper/confine.o

@@ -263,3 +263,24 @@ void job_preview_name(char *out, size_t outsize, long frame)
 {
 	snprintf(out, outsize, "frame%07ld.png", frame);
 }
+
+int job_tree_make(int jobfd, const char **failed)
+{
+	/* frames/ and its ticket folders, then what the job's renders fill */
+	static char made[TICKET_COUNT + 4][32];
+	const char *frames = job_dirs[JOB_DIR_FRAMES];
+	int n = 0;
+	snprintf(made[n++], sizeof made[0], "%s", frames);
+	for (int s = 0; s < TICKET_COUNT; s++)
+		snprintf(made[n++], sizeof made[0], "%s/%s", frames, ticket_dir_name((enum ticket_state)s));
+	snprintf(made[n++], sizeof made[0], "%s", job_dirs[JOB_DIR_OUTPUT]);
+	snprintf(made[n++], sizeof made[0], "%s", job_dirs[JOB_DIR_PREVIEWS]);
+	snprintf(made[n++], sizeof made[0], "%s", job_dirs[JOB_DIR_LOGS]);
+	for (int i = 0; i < n; i++)
+		if (mkdirat(jobfd, made[i], 0755) < 0) {
+			if (failed)
+				*failed = made[i];
+			return -1;
+		}
+	return 0;
+}

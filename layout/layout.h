@@ -61,6 +61,9 @@ enum spool_file {
 	SPOOL_FILE_WATCHERD_LOG,  /* run/watcherd.log (watcherd -d) */
 	SPOOL_FILE_CONTACT,       /* contact.png: a previews folder's contact sheet */
 	SPOOL_FILE_STAGE_JOB,     /* work/in.X/job: the job intake is building */
+	SPOOL_FILE_STAGE_DROPPED, /* work/in.X/dropped: the files it claimed from inbox/ */
+	SPOOL_FILE_STAGE_LOCK,    /* work/in.X/lock: held while its intake lives */
+	SPOOL_FILE_CONTACT_LOCK,  /* previews/.lock: held while the contact sheet is rebuilt */
 	SPOOL_FILE_COUNT,
 };
 const char *spool_file_name(enum spool_file f);
@@ -278,6 +281,10 @@ int job_desc_load(int jobfd, struct job_desc *jd, char *err, size_t errsize);
  * run of frames in one process; parsed back (OWNER may be NULL). */
 void job_log_name(char *out, size_t outsize, long first, long last, int attempt, const char *owner);
 bool job_log_parse(const char *name, long *first, long *last, long *attempt);
+/* Make a new job's folders in JOBFD: frames/{todo,active,done,failed},
+ * output, previews, logs (none may exist). -1 with errno, and FAILED (when
+ * not NULL) names the folder that could not be made. */
+int job_tree_make(int jobfd, const char **failed);
 
 /* Publish a checked frame: IMAGE (a complete file on the same
  * filesystem) becomes output/NAME of the job, flushed first when the site

@@ -6,9 +6,11 @@
 #include "ini.h"
 #include "jobdesc.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int package_load(int confdir, const char *name, struct package *p, char *err, size_t errsize)
 {
@@ -210,4 +212,11 @@ int package_names(int confdir, struct strlist *out)
 	strlist_free(&files);
 	strlist_sort(out);
 	return rc;
+}
+
+bool package_exists(int confdir, const char *name)
+{
+	char path[300];
+	snprintf(path, sizeof path, "packages/%s.ini", name);
+	return faccessat(confdir, path, R_OK, 0) == 0;
 }

@@ -59,7 +59,7 @@ struct ticket_bill {
 struct ticket_attempt {
 	int n;
 	char owner[80];
-	char text[600]; /* the whole value: "N OWNER REASON" */
+	char text[1024]; /* the whole value: "N OWNER REASON" (a line is at most 1 KiB) */
 };
 struct ticket {
 	long *frames;     /* the frames = line */

@@ -8,10 +8,12 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* One unpacking: its rules, its report, and every path written so far. */
@@ -490,4 +492,19 @@ enum unpack_result unpack_scan(int archive_fd, const struct unpack_rules *rules,
 	}
 	archive_read_free(a);
 	return v;
+}
+
+bool unpack_has_file(int dirfd, const char *path)
+{
+	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+	long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	struct stat st;
+	bool ok = fstat((int)fd, &st) == 0 && S_ISREG(st.st_mode);
+	close((int)fd);
+	return ok;
 }

@@ -64,4 +64,9 @@ typedef bool unpack_visit_fn(const char *path, mode_t type, void *arg);
 enum unpack_result unpack_scan(int archive_fd, const struct unpack_rules *rules, unpack_visit_fn *visit, void *arg,
 			       char *why, size_t whysize);
 
+/* Whether PATH below DIRFD (a tree unpack_archive made) is a regular file,
+ * reached through the links the unpacking let stay inside it, never out
+ * of it (openat2 RESOLVE_BENEATH; without it, no link at the last part). */
+bool unpack_has_file(int dirfd, const char *path);
+
 #endif

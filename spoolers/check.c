@@ -5,7 +5,7 @@
  * also keeps a small copy of a frame that passed (box-filtered while it is
  * decoded) and, with --contact, rebuilds the job's contact sheet. */
 #define _GNU_SOURCE
-#include "../layout/util.h"
+#include "../layout/layout.h"
 
 #include <errno.h>
 #include <dirent.h>
@@ -63,8 +63,10 @@ static void thumb_row(struct frame_check *fc, png_uint_32 width, png_uint_32 hei
 	fc->y++;
 }
 
-/* Write an RGB image atomically (layout's temporary name, then rename). */
-static void png_write_atomic(const char *path, const unsigned char *rgb, unsigned long w, unsigned long h)
+/* Write an RGB image as NAME in DIRFD atomically (layout's temporary name,
+ * then rename); PATH names it in messages. */
+static void png_write_atomic(int dirfd, const char *name, const char *path, const unsigned char *rgb, unsigned long w,
+			     unsigned long h)
 {
 	png_image img;
 	memset(&img, 0, sizeof img);
@@ -79,17 +81,23 @@ static void png_write_atomic(const char *path, const unsigned char *rgb, unsigne
 	void *mem = xmalloc(size);
 	if (!png_image_write_to_memory(&img, mem, &size, 0, rgb, 0, NULL))
 		die(EXIT_TEMPFAIL, "unable to encode %s: %s", path, img.message);
+	bool sync = sync_writes;
+	sync_writes = false; /* a sample, not state */
+	if (dirfd < 0 || file_write_atomic(dirfd, name, mem, size, 0644) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to write %s", path);
+	sync_writes = sync;
+	free(mem);
+}
+
+/* The folder PATH names its file in (the agent's own absolute paths, the
+ * last part not through a link), -1 with errno; BASE: the file's name. */
+static int parent_open(const char *path, const char **base)
+{
 	char dir[4200];
 	const char *slash = strrchr(path, '/');
 	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	bool sync = sync_writes;
-	sync_writes = false; /* a sample, not state */
-	if (dfd < 0 || file_write_atomic(dfd, slash ? slash + 1 : path, mem, size, 0644) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to write %s", path);
-	sync_writes = sync;
-	close(dfd);
-	free(mem);
+	*base = slash ? slash + 1 : path;
+	return open_beneath(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY, 0);
 }
 
 static void thumb_write(struct frame_check *fc, const char *path)
@@ -98,85 +106,113 @@ static void thumb_write(struct frame_check *fc, const char *path)
 	for (size_t i = 0; i < fc->tw * fc->th; i++)
 		for (int c = 0; c < 3; c++)
 			rgb[i * 3 + (size_t)c] = (unsigned char)(fc->count[i] ? fc->sum[i * 3 + (size_t)c] / fc->count[i] : 0);
-	png_write_atomic(path, rgb, fc->tw, fc->th);
+	const char *base;
+	int dfd = parent_open(path, &base);
+	png_write_atomic(dfd, base, path, rgb, fc->tw, fc->th);
+	close(dfd);
 	free(rgb);
 }
 
 static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The names in previews folder DFD that are thumbnails (frameNNNN.png),
+ * at most CONTACT_MAX, sorted: the contact sheet's cells in frame order. */
+static size_t thumb_names(int dfd, char ***names)
+{
+	DIR *d = dir_open(dfd, ".");
+	struct dirent *e;
+	size_t n = 0;
+	*names = NULL;
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, "frame", 5) && has_suffix(e->d_name, ".png") && n < CONTACT_MAX) {
+			*names = xrealloc(*names, (n + 1) * sizeof **names);
+			(*names)[n++] = xstrdup(e->d_name);
+		}
+	if (d)
+		closedir(d);
+	if (n)
+		qsort(*names, n, sizeof **names, cmp_name);
+	return n;
+}
+
+/* Copy thumbnail NAME of folder DFD into cell I of the sheet (W wide);
+ * one that cannot be read or is too large leaves its cell empty. */
+static void contact_cell(int dfd, const char *name, size_t i, size_t cols, unsigned char *sheet, size_t W)
+{
+	size_t len;
+	char *data = file_read_small(dfd, name, 16 << 20, &len);
+	png_image img;
+	memset(&img, 0, sizeof img);
+	img.version = PNG_IMAGE_VERSION;
+	if (!data || !png_image_begin_read_from_memory(&img, data, len)) {
+		free(data);
+		return;
+	}
+	img.format = PNG_FORMAT_RGB;
+	if (img.width > THUMB_W || img.height > THUMB_H) {
+		png_image_free(&img);
+		free(data);
+		return;
+	}
+	unsigned char *px = xmalloc(PNG_IMAGE_SIZE(img));
+	if (png_image_finish_read(&img, NULL, px, 0, NULL)) {
+		size_t x0 = (i % cols) * (THUMB_W + 4) + 2 + (THUMB_W - img.width) / 2;
+		size_t y0 = (i / cols) * (THUMB_H + 4) + 2 + (THUMB_H - img.height) / 2;
+		for (size_t y = 0; y < img.height; y++)
+			memcpy(sheet + ((y0 + y) * W + x0) * 3, px + y * img.width * 3, img.width * 3);
+	}
+	free(px);
+	png_image_free(&img);
+	free(data);
+}
 
 /* Rebuild DIR/contact.png from the thumbnails in DIR (frameNNNN.png), one
  * cell each in frame order, under a lock so that the last one to rebuild
  * sees every thumbnail written before it. */
 static void contact_sheet(const char *dir, bool always)
 {
+	const char *contact = spool_file_name(SPOOL_FILE_CONTACT);
 	char path[4200];
+	int dfd = open_beneath(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY, 0);
 	/* Rebuilding costs a decode of every sample: do it for the first
 	 * samples, then at most every few seconds; the agent asks for a
 	 * last one when the job ends. */
 	struct stat st;
-	snprintf(path, sizeof path, "%s/contact.png", dir);
-	if (!always && stat(path, &st) == 0 && time(NULL) - st.st_mtime < 5) {
-		DIR *c = opendir(dir);
+	if (!always && dfd >= 0 && fstatat(dfd, contact, &st, 0) == 0 && time(NULL) - st.st_mtime < 5) {
+		DIR *c = dir_open(dfd, ".");
 		struct dirent *x;
 		int have = 0;
 		while (c && (x = readdir(c)))
 			have += !strncmp(x->d_name, "frame", 5);
 		if (c)
 			closedir(c);
-		if (have > 9)
+		if (have > 9) {
+			close(dfd);
 			return;
+		}
 	}
-	snprintf(path, sizeof path, "%s/.lock", dir);
-	int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	snprintf(path, sizeof path, "%s/%s", dir, spool_file_name(SPOOL_FILE_CONTACT_LOCK));
+	int lock = dfd < 0 ? -1 : open_beneath(dfd, spool_file_name(SPOOL_FILE_CONTACT_LOCK), O_RDWR | O_CREAT, 0644);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to lock %s", path);
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char **names = NULL;
-	size_t n = 0;
-	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, "frame", 5) && has_suffix(e->d_name, ".png") && n < CONTACT_MAX) {
-			names = xrealloc(names, (n + 1) * sizeof *names);
-			names[n++] = xstrdup(e->d_name);
-		}
-	if (d)
-		closedir(d);
+	char **names;
+	size_t n = thumb_names(dfd, &names);
 	if (n) {
-		qsort(names, n, sizeof *names, cmp_name);
 		size_t cols = n < CONTACT_COLS ? n : CONTACT_COLS, rows = (n + cols - 1) / cols;
 		size_t W = cols * (THUMB_W + 4), H = rows * (THUMB_H + 4);
 		unsigned char *sheet = xcalloc(W * H * 3, 1);
 		memset(sheet, 40, W * H * 3);
-		for (size_t i = 0; i < n; i++) {
-			snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-			png_image img;
-			memset(&img, 0, sizeof img);
-			img.version = PNG_IMAGE_VERSION;
-			if (!png_image_begin_read_from_file(&img, path))
-				continue;
-			img.format = PNG_FORMAT_RGB;
-			if (img.width > THUMB_W || img.height > THUMB_H) {
-				png_image_free(&img);
-				continue;
-			}
-			unsigned char *px = xmalloc(PNG_IMAGE_SIZE(img));
-			if (png_image_finish_read(&img, NULL, px, 0, NULL)) {
-				size_t x0 = (i % cols) * (THUMB_W + 4) + 2 + (THUMB_W - img.width) / 2;
-				size_t y0 = (i / cols) * (THUMB_H + 4) + 2 + (THUMB_H - img.height) / 2;
-				for (size_t y = 0; y < img.height; y++)
-					memcpy(sheet + ((y0 + y) * W + x0) * 3, px + y * img.width * 3, img.width * 3);
-			}
-			free(px);
-			png_image_free(&img);
-		}
-		snprintf(path, sizeof path, "%s/contact.png", dir);
-		png_write_atomic(path, sheet, W, H);
+		for (size_t i = 0; i < n; i++)
+			contact_cell(dfd, names[i], i, cols, sheet, W);
+		snprintf(path, sizeof path, "%s/%s", dir, contact);
+		png_write_atomic(dfd, contact, path, sheet, W, H);
 		free(sheet);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	close(lock);
+	close(dfd);
 }
 
 /* One sentence for the person who submitted the job, on stdout; exit 100. */
@@ -426,7 +462,7 @@ static const char *format_other(const unsigned char *head, size_t n, const char 
  * blocking on a FIFO; reject what is not one. */
 static int frame_open(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	int fd = open_beneath(AT_FDCWD, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			frame_reject("the output file does not exist");

@@ -3,6 +3,7 @@
  * everything it reads: the dropped files, their names, the archive, the .ini. */
 #define _GNU_SOURCE
 #include "../layout/ini.h"
+#include "../layout/package.h"
 #include "../layout/unpack.h"
 #include "intake.h"
 #include "../layout/site.h"
@@ -11,17 +12,13 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
-#include <linux/openat2.h>
 #include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#define JOB_INI "job.ini"
 
 /* Crash-only: it unpacks into work/ while the dropped files stay in inbox/,
  * claims them by rename only once the job is whole, and commits with two
@@ -85,6 +82,21 @@ static enum verdict maybe_incomplete(const struct dropped *d, const char *fmt, .
 
 /* ---- the work folder ---------------------------------------------------- */
 
+/* work/in.X holds the job being built (job/, the archive unpacked into
+ * job/files/), the files claimed from inbox/ (dropped/) and the lock. Open
+ * STAGE (job/ or dropped/), or with FILES job/files/. */
+static int stage_open(enum spool_file stage, bool files)
+{
+	int fd = dir_walk(work_fd, spool_file_name(stage), false);
+	if (fd < 0 || !files)
+		return fd;
+	int sub = job_subdir_open(fd, JOB_DIR_FILES, false);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return sub;
+}
+
 static void work_create(void)
 {
 	if (from_peer)
@@ -94,16 +106,20 @@ static void work_create(void)
 	int wfd = spool_fd(&sp, DIR_WORK);
 	if (mkdirat(wfd, work_name, 0755) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to create work/%s", work_name);
-	work_fd = openat(wfd, work_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	work_fd = dir_walk(wfd, work_name, false);
 	if (work_fd < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open work/%s", work_name);
-	work_lock = openat(work_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	work_lock = open_beneath(work_fd, spool_file_name(SPOOL_FILE_STAGE_LOCK), O_RDWR | O_CREAT, 0644);
 	if (work_lock < 0 || flock(work_lock, LOCK_EX) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to lock work/%s", work_name);
 	/* held until the folder is gone (work_remove) or we exit */
-	if (mkdirat(work_fd, "job", 0755) < 0 || mkdirat(work_fd, "job/files", 0755) < 0 ||
-	    mkdirat(work_fd, "dropped", 0755) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to create work/%s/job", work_name);
+	const char *job = spool_file_name(SPOOL_FILE_STAGE_JOB);
+	int jfd = -1;
+	if (mkdirat(work_fd, job, 0755) < 0 || (jfd = stage_open(SPOOL_FILE_STAGE_JOB, false)) < 0 ||
+	    mkdirat(jfd, job_dir_name(JOB_DIR_FILES), 0755) < 0 ||
+	    mkdirat(work_fd, spool_file_name(SPOOL_FILE_STAGE_DROPPED), 0755) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to create work/%s/%s", work_name, job);
+	close(jfd);
 }
 
 static void work_remove(void)
@@ -121,7 +137,7 @@ static void work_remove(void)
 	struct strlist names = {0};
 	dir_names(work_fd, ".", &names);
 	for (size_t i = 0; i < names.n; i++)
-		if (strcmp(names.v[i], "lock"))
+		if (strcmp(names.v[i], spool_file_name(SPOOL_FILE_STAGE_LOCK)))
 			tree_remove(work_fd, names.v[i]);
 	strlist_free(&names);
 	close(work_fd);
@@ -141,9 +157,9 @@ static void work_remove(void)
  * else took them first (everything claimed is put back). */
 static bool claim(void)
 {
-	int dfd = openat(work_fd, "dropped", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = stage_open(SPOOL_FILE_STAGE_DROPPED, false);
 	if (dfd < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to open work/%s/dropped", work_name);
+		die_errno(EXIT_TEMPFAIL, "unable to open work/%s/%s", work_name, spool_file_name(SPOOL_FILE_STAGE_DROPPED));
 	const char *names[2];
 	for (int i = 0; i < ndrop; i++)
 		names[i] = drop[i].name;
@@ -168,9 +184,10 @@ static _Noreturn void finish_rejected(void)
 		exit(EXIT_OK);
 	}
 	/* what was unpacked goes first: on a full disk the reason needs room */
-	if (tree_remove(work_fd, "job") < 0 && errno != ENOENT)
-		warn("unable to clear work/%s/job: %s", work_name, strerror(errno));
-	int dfd = openat(work_fd, "dropped", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	const char *job = spool_file_name(SPOOL_FILE_STAGE_JOB);
+	if (tree_remove(work_fd, job) < 0 && errno != ENOENT)
+		warn("unable to clear work/%s/%s: %s", work_name, job, strerror(errno));
+	int dfd = stage_open(SPOOL_FILE_STAGE_DROPPED, false);
 	struct buf b = {0};
 	buf_printf(&b, "%s\n\n", reason);
 	buf_printf(&b, "What was dropped:");
@@ -180,7 +197,7 @@ static _Noreturn void finish_rejected(void)
 	time_iso(now_us(), iso);
 	buf_printf(&b, "\nRejected by hotfarm intake on site %s at %s.\n", sp.conf.name, iso);
 	buf_printf(&b, "Fix the problem and drop the job into inbox/ again; nothing of it was kept elsewhere.\n");
-	if (dfd < 0 || file_write_atomic(dfd, "reason.txt", b.data, b.len, 0644) < 0)
+	if (dfd < 0 || file_write_atomic(dfd, spool_file_name(SPOOL_FILE_REASON), b.data, b.len, 0644) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to write the rejection reason");
 	close(dfd);
 	buf_free(&b);
@@ -188,7 +205,7 @@ static _Noreturn void finish_rejected(void)
 		die_errno(EXIT_TEMPFAIL, "unable to answer site %s", from_peer);
 	char name[NAME_MAX_LEN + 1], used[NAME_MAX_LEN + 1];
 	name_sanitize(stem, name, sizeof name);
-	if (rename_unique(work_fd, "dropped", spool_fd(&sp, DIR_REJECTED), name, used) < 0)
+	if (rename_unique(work_fd, spool_file_name(SPOOL_FILE_STAGE_DROPPED), spool_fd(&sp, DIR_REJECTED), name, used) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to move the rejected job into rejected/");
 	work_remove();
 	char shown[1100];
@@ -216,10 +233,17 @@ static char embedded_dir[1024];
 
 static bool is_embedded_ini(const char *path)
 {
-	if (!strcmp(path, JOB_INI))
+	const char *ini = job_file_name(JOB_FILE_DESC);
+	if (!strcmp(path, ini))
 		return true;
 	const char *slash = strchr(path, '/');
-	return slash && !strchr(slash + 1, '/') && !strcmp(slash + 1, JOB_INI);
+	return slash && !strchr(slash + 1, '/') && !strcmp(slash + 1, ini);
+}
+
+/* The embedded description's path below work/in.X/job/files. */
+static void embedded_ini_path(char *out, size_t outsize)
+{
+	snprintf(out, outsize, "%s%s%s", embedded_dir, *embedded_dir ? "/" : "", job_file_name(JOB_FILE_DESC));
 }
 
 /* Pass one sees each entry's path here: a job.ini at the top ends the
@@ -267,9 +291,10 @@ static enum verdict probe_embedded(void)
 /* Pass two: unpack into work/.../job/files, every entry checked. */
 static enum verdict extract(void)
 {
-	int files = openat(work_fd, "job/files", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int files = stage_open(SPOOL_FILE_STAGE_JOB, true);
 	if (files < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to enter work/%s/job/files", work_name);
+		die_errno(EXIT_TEMPFAIL, "unable to enter work/%s/%s/%s", work_name, spool_file_name(SPOOL_FILE_STAGE_JOB),
+			  job_dir_name(JOB_DIR_FILES));
 	struct unpack_rules rules = job_rules();
 	struct unpack_report out = {.warnings = &warnings};
 	enum unpack_result r = unpack_archive(archive_drop->fd, files, &rules, &out);
@@ -327,21 +352,9 @@ static enum verdict check_digest(const struct job_desc *jd)
 
 /* ---- building the job ----------------------------------------------------- */
 
-static int openat_beneath(int dirfd, const char *path)
-{
-	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
-			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-	long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-	if (fd < 0 && errno == ENOSYS)
-		return openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
-	return (int)fd;
-}
-
 static enum verdict check_job(struct job_desc *jd, const char *inishown)
 {
-	char pkg[128];
-	snprintf(pkg, sizeof pkg, "packages/%s.ini", jd->package);
-	if (faccessat(spool_fd(&sp, DIR_CONF), pkg, R_OK, 0) < 0)
+	if (!package_exists(spool_fd(&sp, DIR_CONF), jd->package))
 		return reject("%s: package '%s' is unknown on this farm (there is no conf/packages/%s.ini)", inishown,
 			      jd->package, jd->package);
 	if (*embedded_dir) {
@@ -353,12 +366,9 @@ static enum verdict check_job(struct job_desc *jd, const char *inishown)
 		if (job_desc_check(jd, NULL, inishown, err, sizeof err) < 0)
 			return reject("%s", err);
 	}
-	int files = openat(work_fd, "job/files", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int fd = files < 0 ? -1 : openat_beneath(files, jd->scene);
-	struct stat st;
-	bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-	if (fd >= 0)
-		close(fd);
+	/* the scene may be a link that stays inside the archive */
+	int files = stage_open(SPOOL_FILE_STAGE_JOB, true);
+	bool ok = files >= 0 && unpack_has_file(files, jd->scene);
 	if (files >= 0)
 		close(files);
 	if (!ok) {
@@ -404,9 +414,9 @@ static enum verdict route_check(const struct ini *ini)
 /* Write the job into work/.../job (intakejob.c). */
 static void build_job(const struct job_desc *jd, const char *original, int64_t seq)
 {
-	int job = openat(work_fd, "job", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int job = stage_open(SPOOL_FILE_STAGE_JOB, false);
 	if (job < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to open work/%s/job", work_name);
+		die_errno(EXIT_TEMPFAIL, "unable to open work/%s/%s", work_name, spool_file_name(SPOOL_FILE_STAGE_JOB));
 	struct intake_job ij = {.jd = jd, .original = original, .seq = seq, .ndropped = ndrop,
 				.from_peer = from_peer, .origin = stem, .hops = &hops, .warnings = warnings};
 	for (int i = 0; i < ndrop; i++)
@@ -424,7 +434,7 @@ static void open_dropped(const char *name)
 	text_escape(name, d->shown, sizeof d->shown);
 	if (strchr(name, '/') || !*name || name[0] == '.')
 		die(EXIT_BADINPUT, "'%s' is not a file name in inbox/", d->shown);
-	d->fd = openat(spool_fd(&sp, DIR_INBOX), name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	d->fd = open_beneath(spool_fd(&sp, DIR_INBOX), name, O_RDONLY | O_NONBLOCK, 0);
 	if (d->fd < 0) {
 		if (errno == ENOENT)
 			exit(EXIT_OK); /* already taken */
@@ -555,7 +565,10 @@ static void lock_dropped(void)
  * jobs/NAME/intake.pending -> new/ENTRY. Recovery finishes either. */
 static void commit(const char *name, const struct job_desc *jd)
 {
-	int pending = openat(work_fd, "job/" INTAKE_PENDING, O_RDONLY | O_CLOEXEC);
+	int job = stage_open(SPOOL_FILE_STAGE_JOB, false);
+	int pending = job < 0 ? -1 : open_regular(job, INTAKE_PENDING, O_RDONLY);
+	if (job >= 0)
+		close(job);
 	if (pending < 0 || flock(pending, LOCK_EX) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to lock the pending entry");
 	if (!claim()) {
@@ -563,7 +576,7 @@ static void commit(const char *name, const struct job_desc *jd)
 		exit(EXIT_OK);
 	}
 	char used[NAME_MAX_LEN + 1];
-	if (rename_unique(work_fd, "job", spool_fd(&sp, DIR_JOBS), name, used) < 0)
+	if (rename_unique(work_fd, spool_file_name(SPOOL_FILE_STAGE_JOB), spool_fd(&sp, DIR_JOBS), name, used) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to move the job into jobs/");
 	fsync_dir(spool_fd(&sp, DIR_JOBS));
 	if (intake_entry_commit(&sp, used, from_peer, pending) < 0)
@@ -596,8 +609,9 @@ static int take(void)
 			v = check_digest(&jd);
 	} else {
 		v = probe_embedded();
-		snprintf(inishown, sizeof inishown, "%s:%s%s%s", archive_drop->shown, embedded_dir,
-			 *embedded_dir ? "/" : "", JOB_INI);
+		char path[1100];
+		embedded_ini_path(path, sizeof path);
+		snprintf(inishown, sizeof inishown, "%s:%s", archive_drop->shown, path);
 	}
 	if (v == WAIT)
 		exit(EXIT_WAIT);
@@ -608,8 +622,13 @@ static int take(void)
 	v = extract();
 	if (v == OK && !ini_drop) {
 		char path[1100];
-		snprintf(path, sizeof path, "job/files/%s%s%s", embedded_dir, *embedded_dir ? "/" : "", JOB_INI);
-		v = parse_description(&ini, &jd, inishown, work_fd, path, -1);
+		embedded_ini_path(path, sizeof path);
+		int files = stage_open(SPOOL_FILE_STAGE_JOB, true);
+		if (files < 0)
+			die_errno(EXIT_TEMPFAIL, "unable to enter work/%s/%s/%s", work_name,
+				  spool_file_name(SPOOL_FILE_STAGE_JOB), job_dir_name(JOB_DIR_FILES));
+		v = parse_description(&ini, &jd, inishown, files, path, -1);
+		close(files);
 	}
 	if (v == OK && from_peer)
 		v = route_check(ini);

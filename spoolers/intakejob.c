@@ -15,8 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define JOB_INI "job.ini"
-
 /* ---- building the job ----------------------------------------------------- */
 
 static void write_or_die(int dirfd, const char *name, struct buf *b)
@@ -60,7 +58,8 @@ static void job_ini_write(const struct spool *sp, int jobfd, const struct intake
 			buf_printf(&b, "%s %s", i ? "," : "", job->hops->v[i]);
 		buf_printf(&b, "\n");
 	}
-	write_or_die(jobfd, JOB_INI, &b);
+	if (job_file_write(jobfd, JOB_FILE_DESC, b.data ? b.data : "", b.len) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to write %s", job_file_name(JOB_FILE_DESC));
 	buf_free(&b);
 }
 
@@ -68,21 +67,15 @@ static void job_ini_write(const struct spool *sp, int jobfd, const struct intake
  * adjacent ones; chunk only says how long). */
 static void tickets_write(int jobfd, const struct job_desc *jd)
 {
-	int todo = openat(jobfd, "frames/todo", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (todo < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to open frames/todo");
 	size_t *order = samples_order(jd->nframes);
 	for (size_t rank = 0; rank < jd->nframes; rank++) {
 		long frame = jd->frames[order[rank]];
-		char tname[64], text[64];
+		char tname[64];
 		ticket_format(tname, (long)rank, frame, frame);
-		int n = snprintf(text, sizeof text, "frames = %ld\n", frame);
-		int fd = openat(todo, tname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd < 0 || write(fd, text, (size_t)n) != n || close(fd) < 0)
+		if (ticket_create(jobfd, tname, &frame, 1) < 0)
 			die_errno(EXIT_TEMPFAIL, "unable to write ticket %s", tname);
 	}
 	free(order);
-	close(todo);
 }
 
 void intake_job_write(const struct spool *sp, int jobfd, const struct intake_job *job)
@@ -91,11 +84,9 @@ void intake_job_write(const struct spool *sp, int jobfd, const struct intake_job
 	/* one syncfs at the end flushes everything written here */
 	bool flush = sync_writes;
 	sync_writes = false;
-	const char *dirs[] = {"frames", "frames/todo", "frames/active", "frames/done", "frames/failed",
-			      "output", "previews", "logs", NULL};
-	for (const char **d = dirs; *d; d++)
-		if (mkdirat(jobfd, *d, 0755) < 0)
-			die_errno(EXIT_TEMPFAIL, "unable to create %s", *d);
+	const char *failed = "";
+	if (job_tree_make(jobfd, &failed) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to create %s", failed);
 	char orig[400];
 	ini_safe(job->original, orig, sizeof orig);
 	job_ini_write(sp, jobfd, job, orig);
@@ -113,7 +104,7 @@ void intake_job_write(const struct spool *sp, int jobfd, const struct intake_job
 	st.updated_us = job->seq;
 	st.warnings = job->warnings;
 	if (job_status_write(jobfd, &st) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to write status.ini");
+		die_errno(EXIT_TEMPFAIL, "unable to write %s", job_file_name(JOB_FILE_STATUS));
 
 	/* The pending entry: priority and sequence; the name is the folder's. */
 	struct buf p = {0};
@@ -154,10 +145,10 @@ int intake_entry_commit(const struct spool *sp, const char *name, const char *pe
 static void recover_work(const struct spool *s, const char *wname, bool all)
 {
 	int wfd = spool_fd(s, DIR_WORK);
-	int w = openat(wfd, wname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int w = dir_walk(wfd, wname, false);
 	if (w < 0)
 		return;
-	int lfd = openat(w, "lock", O_RDONLY | O_CLOEXEC);
+	int lfd = open_beneath(w, spool_file_name(SPOOL_FILE_STAGE_LOCK), O_RDONLY, 0);
 	if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0) {
 		close(lfd);
 		close(w);
@@ -171,14 +162,14 @@ static void recover_work(const struct spool *s, const char *wname, bool all)
 		close(w);
 		return;
 	}
-	bool committed = faccessat(w, "job", F_OK, AT_SYMLINK_NOFOLLOW) < 0;
-	int dfd = openat(w, "dropped", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	bool committed = faccessat(w, spool_file_name(SPOOL_FILE_STAGE_JOB), F_OK, AT_SYMLINK_NOFOLLOW) < 0;
+	int dfd = dir_walk(w, spool_file_name(SPOOL_FILE_STAGE_DROPPED), false);
 	bool keep = false;
 	if (dfd >= 0 && !committed) {
 		DIR *d = dir_open(dfd, ".");
 		struct dirent *e;
 		while (d && (e = readdir(d))) {
-			if (e->d_name[0] == '.' || !strcmp(e->d_name, "reason.txt"))
+			if (e->d_name[0] == '.' || !strcmp(e->d_name, spool_file_name(SPOOL_FILE_REASON)))
 				continue;
 			const char *back = drop_return(s, dfd, e->d_name);
 			if (!back) {
@@ -208,7 +199,7 @@ static void recover_pending(const struct spool *sp, const char *name, const char
 	int job = job_dir_open(sp, id);
 	if (job < 0)
 		return;
-	int p = openat(job, INTAKE_PENDING, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int p = open_regular(job, INTAKE_PENDING, O_RDONLY);
 	close(job);
 	if (p < 0)
 		return;
@@ -284,9 +275,9 @@ int intake_recover(const struct spool *sp, bool all)
 	while (d && (e = readdir(d))) {
 		if (!name_is_valid(e->d_name) || strlen(e->d_name) > SITE_NAME_MAX)
 			continue;
-		char path[SITE_NAME_MAX + 8];
-		snprintf(path, sizeof path, "%s/jobs", e->d_name);
-		int j = openat(dirfd(d), path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		char path[SITE_NAME_MAX + 64];
+		site_dir_relpath(e->d_name, SITE_JOBS, path, sizeof path);
+		int j = dir_walk(sp->root, path, false);
 		if (j >= 0) {
 			recover_jobs(sp, j, e->d_name);
 			close(j);

@@ -100,7 +100,7 @@ static int deliver(const char *command, const struct buf *msg)
 static void notify_add_billing(struct buf *body, int jfd)
 {
 	char err[1024];
-	struct ini *bill = ini_load(jfd, "billing.ini", "billing.ini", err, sizeof err);
+	struct ini *bill = job_file_ini(jfd, JOB_FILE_BILLING, err, sizeof err);
 	if (!bill)
 		return;
 	buf_printf(body, "\r\nBilling:\r\n");
@@ -169,7 +169,7 @@ static void notify_build_message(struct buf *msg, const char *name, const char *
 		   sp.conf.name, sp.conf.name, email, subject, date, name, event, (long long)now_us(), sp.conf.name,
 		   name);
 	size_t len = 0;
-	char *png = attach ? file_read_small(jfd, "previews/contact.png", 32 << 20, &len) : NULL;
+	char *png = attach ? job_file_read(jfd, JOB_FILE_CONTACT, 32 << 20, &len) : NULL;
 	if (!png) {
 		buf_printf(msg, "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
 		buf_add(msg, body->data, body->len);
@@ -194,13 +194,13 @@ static void notify_build_message(struct buf *msg, const char *name, const char *
 static void notify_log_sent(int jfd, const char *name, const char *event, const char *iso, const char *email,
 			    const char *subject, const struct buf *msg)
 {
-	int fd = openat(jfd, "notifications.log", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int fd = job_file_open(jfd, JOB_FILE_NOTICES, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	struct buf logb = {0};
 	buf_printf(&logb, "=== %s %s to %s: %s\n", event, iso, email, subject);
 	buf_add(&logb, msg->data, msg->len);
 	buf_printf(&logb, "\n");
 	if (fd < 0 || write(fd, logb.data, logb.len) != (ssize_t)logb.len)
-		warnj(name, -1, "unable to append to jobs/%s/notifications.log", name);
+		warnj(name, -1, "unable to append to jobs/%s/%s", name, job_file_name(JOB_FILE_NOTICES));
 	if (fd >= 0)
 		close(fd);
 	buf_free(&logb);
@@ -216,16 +216,23 @@ int main(int argc, char **argv)
 		return EXIT_BADINPUT;
 	}
 	const char *name = argv[first], *event = argv[first + 1];
-	char err[1024];
 	if (!*sp.conf.notify_command)
 		return EXIT_OK; /* nowhere to send: nothing to do */
 	int jfd = job_dir_open(&sp, name);
 	if (jfd < 0)
 		die(EXIT_BADINPUT, "no job %s", name);
-	struct ini *ini = ini_load(jfd, "job.ini", "job.ini", err, sizeof err);
-	const char *email = ini ? ini_get(ini, "job", "email") : NULL;
-	if (!email || !*email || strpbrk(email, " \t\r\n,;<>\"'") || !strchr(email, '@'))
+	struct job_desc jd;
+	char err[1024];
+	if (job_desc_load(jfd, &jd, err, sizeof err) < 0) {
+		close(jfd);
 		return EXIT_OK;
+	}
+	const char *email = jd.email;
+	if (!*email || strpbrk(email, " \t\r\n,;<>\"'") || !strchr(email, '@')) {
+		job_desc_free(&jd);
+		close(jfd);
+		return EXIT_OK;
+	}
 	struct job_status st;
 	if (job_status_read(jfd, &st) < 0)
 		memset(&st, 0, sizeof st);
@@ -245,7 +252,7 @@ int main(int argc, char **argv)
 	buf_free(&msg);
 	buf_free(&body);
 	job_status_free(&st);
-	ini_free(ini);
+	job_desc_free(&jd);
 	close(jfd);
 	return rc == 0 ? EXIT_OK : EXIT_TEMPFAIL;
 }

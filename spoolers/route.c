@@ -6,7 +6,7 @@
  * nor pass on is refused back to it. Trusts job.ini: intake wrote it
  * normalised; checks entry names it reads from new/. */
 #define _GNU_SOURCE
-#include "../layout/ini.h"
+#include "../layout/jobdesc.h"
 #include "../layout/layout.h"
 #include "../layout/site.h"
 
@@ -24,30 +24,25 @@ static struct spool sp;
 
 static bool any_host(void) { return dir_has_names(spool_fd(&sp, DIR_HOSTS), "."); }
 
-/* Where job ID goes; TO and REASON, or PEER when it goes to a site. */
-static enum job_state decide(const char *id, int job, const struct ini *ini, char peer[SITE_NAME_MAX + 1], char *reason,
-			     size_t rsize)
+/* Where job ID (described by JD) goes; TO and REASON, or PEER when it
+ * goes to a site. */
+static enum job_state decide(const char *id, int job, const struct job_desc *jd, char peer[SITE_NAME_MAX + 1],
+			     char *reason, size_t rsize)
 {
-	char err[512];
-	struct job_desc jd;
-	if (job_desc_parse(ini, "job.ini", sp.conf.max_frames, &jd, err, sizeof err) < 0) {
-		snprintf(reason, rsize, "its job.ini cannot be read: %s", err);
-		return STATE_FAILED;
-	}
 	bool remote = strchr(id, '@') != NULL;
 	struct strlist avoid = {0};
 	job_avoid(&sp, job, &avoid);
 	enum job_state to = STATE_QUEUED;
-	const char *site = jd.site;
+	const char *site = jd->site;
 	char why[400] = "";
 	*peer = 0;
 	bool here = !strcmp(site, "local") || !strcmp(site, sp.conf.name);
 	if (here || !strcmp(site, "auto")) {
 		long wait = -1;
-		bool can = site_local_can(&sp, &jd, why, sizeof why, &wait);
+		bool can = site_local_can(&sp, jd, why, sizeof why, &wait);
 		if (!here && (!can || wait > sp.conf.auto_wait)) {
 			char w2[600];
-			if (site_choose(&sp, &jd, "auto", &avoid, peer, w2, sizeof w2) == 0)
+			if (site_choose(&sp, jd, "auto", &avoid, peer, w2, sizeof w2) == 0)
 				to = STATE_OUTSOURCED;
 			else if (!can && remote) {
 				snprintf(reason, rsize, "site %s cannot render it (%s) nor pass it on (%s)", sp.conf.name, why, w2);
@@ -65,7 +60,7 @@ static enum job_state decide(const char *id, int job, const struct ini *ini, cha
 		to = STATE_OUTSOURCED;
 	} else {
 		char w2[600];
-		if (site_choose(&sp, &jd, site, &avoid, peer, w2, sizeof w2) == 0) {
+		if (site_choose(&sp, jd, site, &avoid, peer, w2, sizeof w2) == 0) {
 			to = STATE_OUTSOURCED;
 		} else {
 			snprintf(reason, rsize, "it asks for site '%s', which is not linked to this site (%s)%s%s", site,
@@ -75,7 +70,7 @@ static enum job_state decide(const char *id, int job, const struct ini *ini, cha
 		}
 	}
 	if (to == STATE_QUEUED) {
-		if (jd.after.n && job_deps_ready(&sp, &jd.after, reason, rsize) == 0)
+		if (jd->after.n && job_deps_ready(&sp, &jd->after, reason, rsize) == 0)
 			; /* reason says what it waits for */
 		else if (!any_host())
 			snprintf(reason, rsize, "queued; no render host has registered yet (start render-agent on one)");
@@ -83,7 +78,6 @@ static enum job_state decide(const char *id, int job, const struct ini *ini, cha
 			snprintf(reason, rsize, "queued; waiting for a free render slot");
 	}
 	strlist_free(&avoid);
-	job_desc_free(&jd);
 	return to;
 }
 
@@ -100,14 +94,18 @@ static void route(const char *entry)
 		return;
 	}
 	char err[512], peer[SITE_NAME_MAX + 1] = "";
-	struct ini *ini = ini_load(job, "job.ini", "job.ini", err, sizeof err);
+	/* job_desc_load, not the site's max_frames: intake checked the
+	 * description against it (and a lower limit set since then is for
+	 * jobs still to come) */
+	struct job_desc jd;
 	enum job_state to = STATE_FAILED;
 	char reason[1024];
-	if (!ini)
-		snprintf(reason, sizeof reason, "its job.ini cannot be read: %s", err);
-	else
-		to = decide(name, job, ini, peer, reason, sizeof reason);
-	ini_free(ini);
+	if (job_desc_load(job, &jd, err, sizeof err) < 0) {
+		snprintf(reason, sizeof reason, "its %s cannot be read: %s", job_file_name(JOB_FILE_DESC), err);
+	} else {
+		to = decide(name, job, &jd, peer, reason, sizeof reason);
+		job_desc_free(&jd);
+	}
 	if (to == STATE_OUTSOURCED) {
 		if (site_outsource(&sp, name, peer, reason, sizeof reason) == 0) {
 			close(job);
@@ -123,7 +121,7 @@ static void route(const char *entry)
 		if (*r.from && *r.origin && site_refuse(&sp, r.from, r.origin, reason) < 0)
 			warnj(name, -1, "unable to answer site %s about %s: %s", r.from, name, strerror(errno));
 		job_route_free(&r);
-		file_write_atomic(job, "returned", "refused\n", 8, 0644);
+		job_file_write(job, JOB_FILE_RETURNED, "refused\n", 8);
 	}
 	close(job);
 	if (entry_move(&sp, STATE_NEW, entry, to, NULL) < 0) {

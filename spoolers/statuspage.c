@@ -88,7 +88,7 @@ static void job_row(struct buf *b, const char *name, enum job_state state, const
 	snprintf(st.state, sizeof st.state, "%s", word);
 	char rel[200];
 	job_relpath(name, rel, sizeof rel);
-	buf_printf(b, "<tr class=\"job\"><td><a href=\"%s%s/index.html\">", prefix, rel);
+	buf_printf(b, "<tr class=\"job\"><td><a href=\"%s%s/%s\">", prefix, rel, job_file_name(JOB_FILE_PAGE));
 	esc(b, name);
 	buf_printf(b, "</a></td><td class=\"state-%s\">%s</td><td>%d</td><td>", word, word, st.priority);
 	esc(b, st.owner);
@@ -166,7 +166,7 @@ static void farm_page(void)
 			esc(&b, h.versions.v[k]);
 		}
 		buf_printf(&b, "</td><td>");
-		int hfd = openat(spool_fd(&sp, DIR_HOSTS), h.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int hfd = host_dir_open(&sp, h.name, false);
 		for (int k = 0; hfd >= 0 && k < 4096; k++) {
 			struct slot_view v;
 			if (slot_read(hfd, k, &v) < 0)
@@ -206,7 +206,7 @@ static void farm_page(void)
 		strlist_free(&l);
 	}
 	buf_printf(&b, "</table>\n</body></html>\n");
-	write_page(spool_fd(&sp, DIR_STATUS), "index.html", &b);
+	write_page(spool_fd(&sp, DIR_STATUS), spool_file_name(SPOOL_FILE_PAGE), &b);
 	buf_free(&b);
 }
 
@@ -217,8 +217,8 @@ static void job_page_summary(struct buf *b, const char *name, const char *word, 
 	snprintf(title, sizeof title, "%s: %s", name, word);
 	head(b, title);
 	/* back to the spool: two levels up from jobs/NAME, four from sites/PEER/jobs/NAME */
-	buf_printf(b, "<p><a href=\"%sstatus/index.html\">&larr; the farm</a></p><h1>",
-		   strchr(name, '@') ? "../../../../" : "../../");
+	buf_printf(b, "<p><a href=\"%s%s/%s\">&larr; the farm</a></p><h1>", strchr(name, '@') ? "../../../../" : "../../",
+		   spool_dir_name(DIR_STATUS), spool_file_name(SPOOL_FILE_PAGE));
 	esc(b, name);
 	buf_printf(b, "</h1>\n<table id=\"summary\"><tr><th>state</th><td class=\"state-%s\">%s</td></tr>"
 		      "<tr><th>why</th><td class=\"why\">", word, word);
@@ -231,27 +231,28 @@ static void job_page_summary(struct buf *b, const char *name, const char *word, 
 	buf_printf(b, "</td></tr><tr><th>owner</th><td>");
 	esc(b, st->owner);
 	buf_printf(b, "</td></tr><tr><th>priority</th><td>%d</td></tr></table>\n", st->priority);
-	buf_printf(b, "<p><a href=\"output/\">frames</a> &middot; <a href=\"logs/\">logs</a> &middot; "
-		      "<a href=\"status.ini\">status.ini</a> &middot; <a href=\"job.ini\">job.ini</a></p>\n");
+	const char *status = job_file_name(JOB_FILE_STATUS), *desc = job_file_name(JOB_FILE_DESC);
+	buf_printf(b, "<p><a href=\"%s/\">frames</a> &middot; <a href=\"%s/\">logs</a> &middot; "
+		      "<a href=\"%s\">%s</a> &middot; <a href=\"%s\">%s</a></p>\n",
+		   job_dir_name(JOB_DIR_OUTPUT), job_dir_name(JOB_DIR_LOGS), status, status, desc, desc);
 }
 
 /* Thumbnails, when there are any; the contact sheet (contact.png) goes
  * with the samples mail and is not one of them. */
 static void job_page_samples(struct buf *b, int jfd)
 {
-	DIR *d = dir_open(jfd, "previews");
-	struct dirent *e;
-	struct strlist thumbs = {0};
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.' && has_suffix(e->d_name, ".png") && strcmp(e->d_name, "contact.png"))
-			strlist_add(&thumbs, e->d_name);
-	if (d)
-		closedir(d);
+	const char *previews = job_dir_name(JOB_DIR_PREVIEWS);
+	struct strlist names = {0}, thumbs = {0};
+	dir_names(jfd, previews, &names);
+	for (size_t i = 0; i < names.n; i++)
+		if (has_suffix(names.v[i], ".png") && strcmp(names.v[i], spool_file_name(SPOOL_FILE_CONTACT)))
+			strlist_add(&thumbs, names.v[i]);
+	strlist_free(&names);
 	strlist_sort(&thumbs);
 	if (thumbs.n) {
 		buf_printf(b, "<h2>Samples</h2><div class=\"thumbs\">");
 		for (size_t i = 0; i < thumbs.n; i++) {
-			buf_printf(b, "<img src=\"previews/");
+			buf_printf(b, "<img src=\"%s/", previews);
 			esc(b, thumbs.v[i]);
 			buf_printf(b, "\" alt=\"");
 			esc(b, thumbs.v[i]);
@@ -262,40 +263,30 @@ static void job_page_samples(struct buf *b, int jfd)
 	strlist_free(&thumbs);
 }
 
-/* One row per failed attempt the ticket DIR/TICKET records, linked to that
- * attempt's log; how many rows. FOR_GOOD: the ticket is in frames/failed,
- * out of retries, rather than one that went on after a failure. */
-static int job_page_ticket_failures(struct buf *b, int jfd, const char *dir, const char *ticket, bool for_good)
+/* One row per failed attempt ticket TICKET (of frames/STATE) records,
+ * linked to that attempt's log (the log of its first frame); how many rows.
+ * FOR_GOOD: the ticket is in frames/failed, out of retries, rather than one
+ * that went on after a failure. */
+static int job_page_ticket_failures(struct buf *b, int jfd, enum ticket_state state, const char *ticket, bool for_good)
 {
-	char path[300];
-	snprintf(path, sizeof path, "%s/%s", dir, ticket);
-	size_t len;
-	char *text = file_read_small(jfd, path, 1 << 16, &len);
-	if (!text || !strstr(text, "attempt = ")) {
-		free(text);
+	struct ticket t;
+	if (ticket_load(jfd, state, ticket, &t) < 0)
 		return 0;
-	}
-	int rows = 0;
-	char *save = NULL;
-	long frame = -1;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!strncmp(line, "frames = ", 9))
-			frame = atol(line + 9);
-		if (strncmp(line, "attempt = ", 10))
-			continue;
-		int try = atoi(line + 10);
-		char who[100] = "";
-		sscanf(line + 10, "%*d %99s", who);
+	long frame = t.nframes ? t.frames[0] : -1;
+	for (size_t i = 0; i < t.nattempts; i++) {
+		const struct ticket_attempt *a = &t.attempts[i];
 		buf_printf(b, "<tr class=\"failure\"><td>");
 		esc(b, ticket);
 		buf_printf(b, "%s</td><td>", for_good ? " (failed for good)" : "");
-		esc(b, line + 10);
-		buf_printf(b, "</td><td><a href=\"logs/frame%04ld.try%d.", frame, try);
-		esc(b, who);
-		buf_printf(b, ".log\">log</a></td></tr>\n");
-		rows++;
+		esc(b, a->text);
+		char log[200];
+		job_log_name(log, sizeof log, frame, frame, a->n, a->owner);
+		buf_printf(b, "</td><td><a href=\"%s/", job_dir_name(JOB_DIR_LOGS));
+		esc(b, log);
+		buf_printf(b, "\">log</a></td></tr>\n");
 	}
-	free(text);
+	int rows = (int)t.nattempts;
+	ticket_free(&t);
 	return rows;
 }
 
@@ -306,13 +297,13 @@ static void job_page_failures(struct buf *b, int jfd)
 {
 	buf_printf(b, "<h2>Failures</h2>\n<table id=\"failures\"><tr><th>ticket</th><th>attempt</th><th>log</th></tr>\n");
 	int nf = 0;
-	const char *dirs[] = {"frames/failed", "frames/todo", "frames/active", "frames/done"};
+	const enum ticket_state states[] = {TICKET_FAILED, TICKET_TODO, TICKET_ACTIVE, TICKET_DONE};
 	for (int k = 0; k < 4 && nf < 200; k++) {
 		struct strlist tickets = {0};
-		dir_names(jfd, dirs[k], &tickets);
+		ticket_list(jfd, states[k], &tickets);
 		strlist_sort(&tickets);
 		for (size_t i = 0; i < tickets.n && nf < 200; i++)
-			nf += job_page_ticket_failures(b, jfd, dirs[k], tickets.v[i], k == 0);
+			nf += job_page_ticket_failures(b, jfd, states[k], tickets.v[i], k == 0);
 		strlist_free(&tickets);
 	}
 	if (!nf)
@@ -339,7 +330,7 @@ static void job_page(const char *name, enum job_state state)
 	job_page_samples(&b, jfd);
 	job_page_failures(&b, jfd);
 	buf_printf(&b, "</body></html>\n");
-	write_page(jfd, "index.html", &b);
+	write_page(jfd, job_file_name(JOB_FILE_PAGE), &b);
 	buf_free(&b);
 	job_status_free(&st);
 	close(jfd);
@@ -361,9 +352,9 @@ int main(int argc, char **argv)
 			if (state_is_final((enum job_state)s)) {
 				int jfd = job_dir_open(&sp, name);
 				struct stat st;
-				bool fresh = jfd >= 0 && fstatat(jfd, "status.ini", &st, 0) == 0 &&
+				bool fresh = jfd >= 0 && job_file_stat(jfd, JOB_FILE_STATUS, &st) == 0 &&
 					     now_us() / 1000000 - st.st_mtim.tv_sec < 60;
-				bool missing = jfd >= 0 && faccessat(jfd, "index.html", F_OK, 0) < 0;
+				bool missing = jfd >= 0 && job_file_stat(jfd, JOB_FILE_PAGE, &st) < 0;
 				if (jfd >= 0)
 					close(jfd);
 				if (!fresh && !missing)

@@ -41,10 +41,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
  * it (route, the agents, watcherd): ini_load and job_desc_parse. */
 static void check_written(const struct job_desc *jd)
 {
-	char err[1024];
-	struct ini *ini = ini_load(work_fd, "job/" JOB_INI, JOB_INI, err, sizeof err);
+	char err[1024] = "";
+	const char *desc = job_file_name(JOB_FILE_DESC);
+	int job = stage_open(SPOOL_FILE_STAGE_JOB, false);
+	struct ini *ini = job < 0 ? NULL : job_file_ini(job, JOB_FILE_DESC, err, sizeof err);
+	if (job >= 0)
+		close(job);
 	struct job_desc back;
-	if (!ini || job_desc_parse(ini, JOB_INI, sp.conf.max_frames, &back, err, sizeof err) < 0) {
+	if (!ini || job_desc_parse(ini, desc, sp.conf.max_frames, &back, err, sizeof err) < 0) {
 		fprintf(stderr, "the job.ini intake wrote does not read back: %s\n", err);
 		abort();
 	}
@@ -103,9 +107,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum verdict v = extract();
 	if (v == OK && embedded) {
 		char path[1100], shown[600];
-		snprintf(path, sizeof path, "job/files/%s%s%s", embedded_dir, *embedded_dir ? "/" : "", JOB_INI);
-		snprintf(shown, sizeof shown, "fuzz.tar:%s", JOB_INI);
-		v = parse_description(&ini, &jd, shown, work_fd, path, -1);
+		embedded_ini_path(path, sizeof path);
+		snprintf(shown, sizeof shown, "fuzz.tar:%s", job_file_name(JOB_FILE_DESC));
+		int files = stage_open(SPOOL_FILE_STAGE_JOB, true);
+		if (files < 0)
+			abort();
+		v = parse_description(&ini, &jd, shown, files, path, -1);
+		close(files);
 	} else if (v == OK) {
 		char err[1024];
 		ini = ini_parse(described, sizeof described - 1, "fuzz.ini", err, sizeof err);
