@@ -1,9 +1,6 @@
-/* check.c - hf-check: is a rendered frame a complete PNG of the size the job
- * asks for, and not one flat colour? Distrusts the file entirely (a scene can
- * make the renderer write anything): it runs as its own process so a hostile
- * image can at worst crash it, never the agent that asked. With --thumb it
- * also keeps a small copy of a frame that passed (box-filtered while it is
- * decoded) and, with --contact, rebuilds the job's contact sheet. */
+/* check.c - hf-check: is a rendered frame a complete PNG of the size asked, and not one flat colour? --thumb keeps
+ * a small copy of it, --contact rebuilds the job's contact sheet. Distrusts the file entirely (a scene can make the
+ * renderer write anything): a process of its own, so a hostile image can at worst crash it, never the agent. */
 #define _GNU_SOURCE
 #include "../layout/layout.h"
 

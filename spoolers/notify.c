@@ -1,10 +1,6 @@
-/* notify.c - hf-notify: tell a job's owner what happened, as a proper
- * RFC 5322 message piped into the site's [notify] command (sendmail -t by
- * default): accepted, first samples (with the contact sheet attached),
- * progress, and done / failed / cancelled with the billing. Each message is
- * also appended to jobs/NAME/notifications.log, which is how watcherd knows
- * what was sent. Trusts job.ini (intake checked the address); escapes
- * nothing into headers but checked names and that address. */
+/* notify.c - hf-notify: mail a job's owner (RFC 5322, into the [notify] command) when it is accepted, has its
+ * first samples (contact sheet attached), progresses and ends (with its billing); notifications.log keeps each.
+ * Trusts job.ini's checked address; a peer's billing values are escaped; headers get checked names only. */
 #define _GNU_SOURCE
 #include "../layout/ini.h"
 #include "../layout/jobdesc.h"

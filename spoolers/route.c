@@ -1,10 +1,6 @@
-/* route.c - move jobs from new/ to the state their description asks for:
- * queue/ for this site (priority order is the entry's name); outsourced/
- * (hf-send packs them into sites/PEER/out/) when they name a linked site, or say
- * `auto` and no live host here matches or the wait here is too long; or
- * failed/ with the reason. A job a peer sent that this site cannot serve
- * nor pass on is refused back to it. Trusts job.ini: intake wrote it
- * normalised; checks entry names it reads from new/. */
+/* route.c - hf-route: move jobs from new/ to queue/, to outsourced/ (a linked site: the job names it, or
+ * `auto` finds no host here able or free soon enough) or to failed/ with the reason; a peer's job refused back.
+ * Trusts job.ini (intake normalised it); checks the entry names it reads from new/. */
 #define _GNU_SOURCE
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"

@@ -1,9 +1,6 @@
-/* statuspage.c - hf-status: write status/index.html and jobs/NAME/index.html,
- * plain self-contained HTML that works opened straight from the share (no
- * server, relative links, refreshing itself): the queue in order, hosts and
- * their slots, each job's progress, ETA, thumbnails, failures with links to
- * their logs, and why a waiting job waits. Every text from the spool is
- * HTML-escaped; pages are written atomically. */
+/* statuspage.c - hf-status: status/index.html and each job's index.html, plain HTML that works from a share
+ * (relative links, refreshing itself): queue, hosts, slots, progress, ETA, thumbnails, failures with their logs.
+ * Distrusts every text from the spool (a job's, a host's, a ticket's): all HTML-escaped; pages written atomically. */
 #define _GNU_SOURCE
 #include "../layout/host.h"
 #include "../layout/ini.h"
