@@ -99,7 +99,10 @@ take() {
 	for c_f in "$@"; do mv "$T/in/$c_f" "$SPOOL/inbox/$c_f" || { kill -CONT "$WATCHERD" 2>/dev/null; return 1; }; done
 	[ "$WITH_WATCHERD" ] && kill -CONT "$WATCHERD"
 	if [ "$WITH_WATCHERD" ]; then
-		if wait_for 10 outcome "$c_name"; then
+		# a damaged archive that lands with its .ini waits out the settle
+		# time (it may still be arriving) and a rescan before it is
+		# judged: slow under sanitizers on a busy machine
+		if wait_for 60 outcome "$c_name"; then
 			if accepted "$c_name"; then RC=0; else RC=100; fi
 		else
 			RC=timeout
