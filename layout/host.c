@@ -272,7 +272,9 @@ long slots_want(long cpus, double util, long avail_kb, long peak_kb, long runnin
 		cpus = 1;
 	if (util < 0.05)
 		util = 0.05; /* a render that seems to use nothing: 20 per CPU at most */
-	long want = (long)((double)cpus / util);
+	/* a CPU-bound render measures a little over one CPU (clock ticks,
+	 * its start-up): a fifth of a slot's slack before one is taken off */
+	long want = (long)((double)cpus / util + 0.2);
 	if (peak_kb > 0 && avail_kb > 0) {
 		long ram = running + (long)(0.8 * (double)avail_kb / (double)peak_kb);
 		if (want > ram)

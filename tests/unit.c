@@ -438,6 +438,8 @@ static void test_package(void)
 static void test_slots_want(void)
 {
 	CHECK(slots_want(2, 1.0, 0, 0, 0, 8) == 2, "slots: CPU-bound renders, a slot per CPU");
+	CHECK(slots_want(2, 1.01, 0, 0, 0, 8) == 2, "slots: ... measured a hair over one CPU, still one per CPU");
+	CHECK(slots_want(2, 1.3, 0, 0, 0, 8) == 1, "slots: renders using 1.3 CPUs: fewer slots than CPUs");
 	CHECK(slots_want(2, 0.25, 0, 0, 0, 8) == 8, "slots: renders idle 3/4 of their time, 4 per CPU");
 	CHECK(slots_want(2, 0.01, 0, 0, 0, 8) == 8, "slots: never more than the most allowed");
 	CHECK(slots_want(2, 2.0, 0, 0, 0, 8) == 1, "slots: a renderer using both CPUs gets one slot");

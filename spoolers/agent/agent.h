@@ -141,6 +141,7 @@ struct slot {
 	bool check_hung;
 	int64_t started, frame_started, last_progress, check_started;
 	long ticks_user, ticks_sys; /* the renderer's CPU when the last frame was complete */
+	double queued;              /* seconds it waited on a run queue for a CPU, as last read */
 	off_t log_seen;
 	long cpu_seen;
 	char outdir[PATH_MAX], log[PATH_MAX]; /* the renderer's folder and log, full paths */
@@ -202,7 +203,7 @@ size_t slot_current(const struct slot *s);
 void slot_idle(struct slot *s);
 void slots_show(void);
 bool slots_busy(void);
-void slots_learn(double cpu, double wall, long rss_kb);
+void slots_learn(double cpu, double queued, double wall, long rss_kb);
 
 /* claim.c */
 void fill_slots(void);
@@ -230,6 +231,7 @@ void watch_slots(void);
 
 /* frame.c */
 bool proc_usage(pid_t pid, long *user, long *sys, long *rss_kb);
+double proc_queued(pid_t pid);
 void frame_measure(struct slot *s, size_t i, bool exited);
 void frames_complete(struct slot *s, bool exited_ok, bool died);
 void check_next(struct slot *s);

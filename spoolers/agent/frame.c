@@ -67,6 +67,25 @@ bool proc_usage(pid_t pid, long *user, long *sys, long *rss_kb)
 	return true;
 }
 
+/* The seconds PID has waited on a run queue for a CPU (the second figure
+ * of /proc/PID/schedstat, in ns; a zombie not yet reaped still has it),
+ * or -1. A render that waits for a CPU is not one that leaves it idle. */
+double proc_queued(pid_t pid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof path, "/proc/%ld/schedstat", (long)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	unsigned long long run, wait;
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return sscanf(buf, "%llu %llu", &run, &wait) == 2 ? (double)wait / 1e9 : -1;
+}
+
 /* Frame I's image is complete (or its renderer is over): what it cost
  * since the one before, for its bill. */
 void frame_measure(struct slot *s, size_t i, bool exited)
@@ -83,6 +102,8 @@ void frame_measure(struct slot *s, size_t i, bool exited)
 		rss = s->ru.ru_maxrss;
 	} else if (s->pid > 0) {
 		proc_usage(s->pid, &u, &y, &rss);
+		double q = proc_queued(s->pid);
+		s->queued = q > s->queued ? q : s->queued;
 	}
 	f->cpu_user = (double)(u > s->ticks_user ? u - s->ticks_user : 0) / tick;
 	f->cpu_sys = (double)(y > s->ticks_sys ? y - s->ticks_sys : 0) / tick;
@@ -313,6 +334,6 @@ void frames_complete(struct slot *s, bool exited_ok, bool died)
 		/* how the renderer used the CPU so far (measured as the frame
 		 * was complete): slots may grow mid-run */
 		double tick = (double)sysconf(_SC_CLK_TCK);
-		slots_learn((double)(s->ticks_user + s->ticks_sys) / tick, wall, s->fr[newly].rss_kb);
+		slots_learn((double)(s->ticks_user + s->ticks_sys) / tick, s->queued, wall, s->fr[newly].rss_kb);
 	}
 }

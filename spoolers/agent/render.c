@@ -178,7 +178,7 @@ static void render_exited(struct slot *s, int status)
 		run_learn(s, first, n > 1 && all > first ? (all - first) / (double)(n - 1) : -1);
 		double cpu = (double)s->ru.ru_utime.tv_sec + (double)s->ru.ru_utime.tv_usec / 1e6 +
 			     (double)s->ru.ru_stime.tv_sec + (double)s->ru.ru_stime.tv_usec / 1e6;
-		slots_learn(cpu, all, s->ru.ru_maxrss);
+		slots_learn(cpu, s->queued, all, s->ru.ru_maxrss);
 	}
 	s->counted = true;
 	render_why(s, status, ok);
@@ -197,7 +197,17 @@ void reap(void)
 	int status;
 	struct rusage ru;
 	pid_t pid;
-	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+	siginfo_t si;
+	/* a renderer's wait for a CPU is read before it is reaped */
+	while (si.si_pid = 0, waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid > 0) {
+		pid = si.si_pid;
+		for (int i = 0; i < agent.nslots; i++)
+			if (agent.slots[i].job && agent.slots[i].pid == pid) {
+				double q = proc_queued(pid);
+				agent.slots[i].queued = q > agent.slots[i].queued ? q : agent.slots[i].queued;
+			}
+		if (wait4(pid, &status, WNOHANG, &ru) != pid)
+			break;
 		if (startup_exited(pid, status))
 			continue;
 		for (int i = 0; i < agent.nslots; i++) {

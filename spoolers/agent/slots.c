@@ -124,7 +124,7 @@ bool slots_busy(void)
 
 /* ---- slots = auto ------------------------------------------------------- */
 
-static double util = -1;  /* a render's CPU time over its wall time, smoothed */
+static double util = -1;  /* a render's CPU time (and wait for one) over its wall time, smoothed */
 static long peak_rss_kb;  /* the largest render seen */
 
 /* The share of the host's CPU time that was idle since the last call. */
@@ -209,8 +209,11 @@ static void slots_size(void)
 	host_slots_update();
 }
 
-/* A render process ended well: CPU and wall seconds, peak RSS. */
-void slots_learn(double cpu, double wall, long rss_kb)
+/* A render process ended well (or completed a frame): CPU seconds, seconds
+ * it waited on a run queue for a CPU, wall seconds, peak RSS. Time spent
+ * waiting for a CPU counts as used: on a busy host a CPU-bound render
+ * must not look like one that leaves the CPU idle. */
+void slots_learn(double cpu, double queued, double wall, long rss_kb)
 {
 	if (!agent.slots_auto || wall < 0.05)
 		return;
@@ -220,7 +223,7 @@ void slots_learn(double cpu, double wall, long rss_kb)
 	 * second or more) a render's share of a CPU says little of it */
 	if (startups_running())
 		return;
-	double u = cpu / wall;
+	double u = (cpu + (queued > 0 ? queued : 0)) / wall;
 	util = util < 0 ? u : 0.6 * util + 0.4 * u;
 	slots_size();
 }

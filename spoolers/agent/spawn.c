@@ -399,6 +399,7 @@ bool run_spawn(struct slot *s)
 	s->log_seen = 0;
 	s->cpu_seen = 0;
 	s->ticks_user = s->ticks_sys = 0;
+	s->queued = 0;
 	s->killing = KILL_NONE;
 	s->why[0] = 0;
 	s->charged = false;
