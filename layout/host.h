@@ -69,7 +69,8 @@ int host_unmark(int hostfd, enum host_marker m);
 int host_heartbeat(int hostfd);
 /* Write the host record (atomically). */
 int host_record_write(int hostfd, const char *text, size_t len);
-/* Open (made when missing) the agent's lock file, and write TEXT into it. */
+/* Open (made when missing) the agent's lock file, read and write; the
+ * agent locks it (fcntl) and writes "pid=N host=H" into it. */
 int host_lock_open(int hostfd);
 /* Slot N's file: written atomically, removed. */
 int host_slot_write(int hostfd, int index, const char *text, size_t len);

@@ -79,5 +79,9 @@ int site_choose(const struct spool *sp, const struct job_desc *jd, const char *w
  * says why; hf-send tries again); -1 with errno when it could not be moved
  * (ENOENT: it moved meanwhile). */
 int job_cancel(const struct spool *sp, const char *id, const char *reason, enum job_state *was);
+/* job_cancel for a person (hotfarm cancel, a file in cancel/): says what
+ * happened on stdout, warns when the site it was sent to is not told yet,
+ * and exits when it could not be moved. -1 when there is no such job. */
+int job_cancel_say(const struct spool *sp, const char *id, const char *reason);
 
 #endif

@@ -463,3 +463,22 @@ int job_cancel(const struct spool *sp, const char *id, const char *reason, enum 
 		return -1;
 	return *was == STATE_OUTSOURCED && site_forward_cancel(sp, id) < 0 ? 1 : 0;
 }
+
+int job_cancel_say(const struct spool *sp, const char *id, const char *reason)
+{
+	enum job_state was;
+	int rc = job_cancel(sp, id, reason, &was);
+	if (was == STATE_NONE)
+		return -1;
+	if (state_is_final(was)) {
+		printf("%s is already %s\n", id, state_word(was));
+		return 0;
+	}
+	if (rc < 0)
+		die_errno(errno == ENOENT ? EXIT_BADINPUT : EXIT_TEMPFAIL, "unable to move %s to %s/", id,
+			  state_dir_name(STATE_CANCELLED));
+	if (rc > 0)
+		warn("the site %s was sent to is not told yet (%s); hf-send will try again", id, strerror(errno));
+	printf("%s cancelled\n", id);
+	return 0;
+}

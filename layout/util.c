@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -774,4 +775,21 @@ void spawn_attr_child(posix_spawnattr_t *at)
 	posix_spawnattr_setsigdefault(at, &dflt);
 	posix_spawnattr_setpgroup(at, 0);
 	posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+}
+
+int signals_fd(void)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGIO, SIG_IGN); /* a lease break would otherwise kill us */
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		die_errno(EXIT_TEMPFAIL, "signalfd");
+	return sfd;
 }

@@ -43,6 +43,9 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Attributes for a child process: default signal handling, nothing
  * blocked, a process group of its own (so it can be killed whole). */
 #include <spawn.h>
+/* A daemon's signals: SIGTERM, SIGINT, SIGCHLD and SIGHUP are blocked and
+ * come through the signalfd returned; SIGPIPE and SIGIO are ignored. */
+int signals_fd(void);
 void spawn_attr_child(posix_spawnattr_t *at);
 
 /* A growable string. */

@@ -17,21 +17,7 @@ static struct spool sp;
 /* Cancel job NAME: 0, or -1 when there is no such job. */
 static int cancel_job(const char *name)
 {
-	enum job_state was;
-	int rc = job_cancel(&sp, name, "cancelled by a user (a file in cancel/)", &was);
-	if (was == STATE_NONE)
-		return -1;
-	if (state_is_final(was)) {
-		printf("%s is already %s\n", name, state_word(was));
-		return 0;
-	}
-	if (rc < 0)
-		die_errno(errno == ENOENT ? EXIT_BADINPUT : EXIT_TEMPFAIL, "unable to move %s to %s/", name,
-			  state_dir_name(STATE_CANCELLED));
-	if (rc > 0)
-		warn("the site %s was sent to is not told yet (%s); hf-send will try again", name, strerror(errno));
-	printf("%s cancelled\n", name);
-	return 0;
+	return job_cancel_say(&sp, name, "cancelled by a user (a file in cancel/)");
 }
 
 /* The request cancel/FILE. An unknown name is kept until the orphan grace

@@ -516,23 +516,6 @@ static void output_start(const char *logfile, bool daemonize)
 	free(pidenv);
 }
 
-/* SIGTERM, SIGINT, SIGCHLD and SIGHUP come through a signalfd. */
-static int signals_start(void)
-{
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGIO, SIG_IGN); /* a lease break would otherwise kill us */
-	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0)
-		die_errno(EXIT_TEMPFAIL, "signalfd");
-	return sfd;
-}
 
 int main(int argc, char **argv)
 {
@@ -547,7 +530,7 @@ int main(int argc, char **argv)
 	int ready = o.daemonize ? daemon_fork() : -1;
 	lock_spool();
 	output_start(o.logfile, o.daemonize);
-	int sfd = signals_start();
+	int sfd = signals_fd();
 
 	bool local_fs = inbox_init();
 	conf_inotify = sp.conf.use_inotify;

@@ -131,23 +131,6 @@ static void spool_setup(const char *spool)
 		die_errno(EXIT_TEMPFAIL, "the image checker %s is missing", agent.checker);
 }
 
-/* The signals the loop handles come through a signalfd (blocked
- * otherwise); SIGPIPE is ignored. */
-static int signals_take(void)
-{
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0)
-		die_errno(EXIT_TEMPFAIL, "signalfd");
-	return sfd;
-}
 
 /* ---- the loop -------------------------------------------------------------- */
 
@@ -282,7 +265,7 @@ int main(int argc, char **argv)
 	publish_host(true);
 	heartbeat(); /* the probe may have taken longer than host_timeout */
 
-	int sfd = signals_take();
+	int sfd = signals_fd();
 	const char *dirs[] = {state_dir_name(STATE_QUEUED), state_dir_name(STATE_CANCELLED)};
 	int efd = agent.spool.conf.use_inotify
 			  ? watch_start(agent.spool.path, dirs, 2, IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE)

@@ -94,20 +94,8 @@ int cmd_cancel(struct cli *cli, int argc, char **argv)
 	(void)argc;
 	const struct spool *sp = &cli->sp;
 	const char *name = valid_name(argv[1]);
-	enum job_state was;
-	int rc = job_cancel(sp, name, "cancelled by a user (hotfarm cancel)", &was);
-	if (was == STATE_NONE)
+	if (job_cancel_say(sp, name, "cancelled by a user (hotfarm cancel)") < 0)
 		die(EXIT_BADINPUT, "no job named '%s' in %s", name, sp->path);
-	if (state_is_final(was)) {
-		printf("%s is already %s\n", name, state_word(was));
-		return EXIT_OK;
-	}
-	if (rc < 0)
-		die_errno(errno == ENOENT ? EXIT_BADINPUT : EXIT_TEMPFAIL, "unable to move %s to %s/", name,
-			  state_dir_name(STATE_CANCELLED));
-	if (rc > 0)
-		warn("the site %s was sent to is not told yet (%s); hf-send will try again", name, strerror(errno));
-	printf("%s cancelled\n", name);
 	return EXIT_OK;
 }
 
