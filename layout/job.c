@@ -109,9 +109,13 @@ out:
 	return rc;
 }
 
-void layout_clear_temp(int jobfd, const char *host)
+static const char *const job_dirs[JOB_DIR_COUNT] = {"files",   "frames",  "output", "previews",
+						     "logs",    "blocked", "work"};
+
+/* Remove the names in folder PATH of JOBFD that begin with ".HOST." */
+static void clear_host_names(int jobfd, const char *path, const char *host)
 {
-	DIR *d = dir_open(jobfd, "output");
+	DIR *d = dir_open(jobfd, path);
 	if (!d)
 		return;
 	size_t hl = strlen(host);
@@ -126,13 +130,92 @@ void layout_clear_temp(int jobfd, const char *host)
 	closedir(d);
 }
 
-int output_publish(int jobfd, const char *image, const char *name)
+void layout_clear_temp(int jobfd, const char *host)
+{
+	clear_host_names(jobfd, job_dirs[JOB_DIR_OUTPUT], host);
+	clear_host_names(jobfd, job_dirs[JOB_DIR_WORK], host);
+}
+
+int job_attempt_make(int jobfd, const char *name, uid_t uid, gid_t gid, int *outfd)
+{
+	*outfd = -1;
+	if (name[0] != '.' || !name_is_valid(name + 1)) { /* as job_temp_name makes them */
+		errno = EINVAL;
+		return -1;
+	}
+	int work = dir_walk(jobfd, job_dirs[JOB_DIR_WORK], true);
+	if (work < 0)
+		return -1;
+	tree_remove(work, name);
+	int fd = -1, e = 0;
+	if (mkdirat(work, name, 0700) == 0)
+		fd = openat(work, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	e = errno;
+	close(work);
+	if (fd < 0 || mkdirat(fd, "out", 0700) < 0 || mkdirat(fd, "tmp", 0700) < 0 ||
+	    (uid != (uid_t)-1 && (fchown(fd, uid, gid) < 0 || fchownat(fd, "out", uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+				  fchownat(fd, "tmp", uid, gid, AT_SYMLINK_NOFOLLOW) < 0)) ||
+	    (*outfd = openat(fd, "out", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		e = fd < 0 ? e : errno;
+		if (fd >= 0)
+			close(fd);
+		job_attempt_remove(jobfd, name);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int job_attempt_remove(int jobfd, const char *name)
+{
+	int work = dir_walk(jobfd, job_dirs[JOB_DIR_WORK], false);
+	if (work < 0)
+		return errno == ENOENT ? 0 : -1;
+	int rc = tree_remove(work, name);
+	int e = errno;
+	close(work);
+	errno = e;
+	return rc;
+}
+
+int output_stage(int jobfd, int srcdir, const char *src, const char *stage, unsigned long long *bytes)
+{
+	int out = dir_walk(jobfd, job_dirs[JOB_DIR_OUTPUT], true);
+	if (out < 0)
+		return -1;
+	int rc = renameat(srcdir, src, out, stage);
+	struct stat st;
+	/* judged where the render can no longer change it */
+	if (rc == 0 && (fstatat(out, stage, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
+		unlinkat(out, stage, 0);
+		errno = EPERM;
+		rc = -1;
+	}
+	if (rc == 0)
+		*bytes = (unsigned long long)st.st_size;
+	int e = errno;
+	close(out);
+	errno = e;
+	return rc;
+}
+
+int output_unstage(int jobfd, const char *stage)
+{
+	int out = dir_walk(jobfd, job_dirs[JOB_DIR_OUTPUT], false);
+	if (out < 0)
+		return -1;
+	int rc = unlinkat(out, stage, 0) < 0 && errno != ENOENT ? -1 : 0;
+	close(out);
+	return rc;
+}
+
+int output_publish(int jobfd, const char *stage, const char *name)
 {
 	if (!path_is_inside(name)) {
 		errno = EINVAL;
 		return -1;
 	}
-	int out = openat(jobfd, "output", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int out = dir_walk(jobfd, job_dirs[JOB_DIR_OUTPUT], false);
 	if (out < 0)
 		return -1;
 	char dirs[PATH_MAX];
@@ -143,14 +226,19 @@ int output_publish(int jobfd, const char *image, const char *name)
 		*slash = '/';
 	}
 	if (sync_writes) {
-		int fd = open(image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		int fd = open_regular(out, stage, O_RDONLY);
 		if (fd >= 0) {
 			fdatasync(fd);
 			close(fd);
 		}
 	}
-	int rc = renameat(AT_FDCWD, image, out, name);
+	/* through folders of NAME made just now, never through a link */
+	const char *base;
+	int dfd = dir_walk_parent(out, name, false, &base);
+	int rc = dfd < 0 ? -1 : renameat(out, stage, dfd, base);
 	int e = errno;
+	if (dfd >= 0)
+		close(dfd);
 	close(out);
 	errno = e;
 	return rc;
@@ -177,7 +265,6 @@ static const char *const job_files[JOB_FILE_COUNT] = {
 	"job.ini", "status.ini", "billing.ini", "notifications.log", "index.html", "previews/contact.png", "result.ini",
 	"outsourced.ini", "outsourced.sent", "cancel.sent", "returned", "progress.sent",
 };
-static const char *const job_dirs[JOB_DIR_COUNT] = {"files", "frames", "output", "previews", "logs", "blocked"};
 
 const char *job_file_name(enum job_file f) { return job_files[f]; }
 const char *job_dir_name(enum job_dir d) { return job_dirs[d]; }

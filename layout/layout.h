@@ -260,6 +260,7 @@ enum job_dir {
 	JOB_DIR_PREVIEWS, /* previews/: thumbnails and the contact sheet */
 	JOB_DIR_LOGS,     /* logs/: one log per attempt */
 	JOB_DIR_BLOCKED,  /* blocked/: hosts that stopped taking its frames */
+	JOB_DIR_WORK,     /* work/: the renders' own folders, the one place they write */
 	JOB_DIR_COUNT,
 };
 const char *job_file_name(enum job_file f);
@@ -286,11 +287,6 @@ bool job_log_parse(const char *name, long *first, long *last, long *attempt);
  * not NULL) names the folder that could not be made. */
 int job_tree_make(int jobfd, const char **failed);
 
-/* Publish a checked frame: IMAGE (a complete file on the same
- * filesystem) becomes output/NAME of the job, flushed first when the site
- * flushes; folders in NAME are made. One rename: a reader of output/
- * never sees a partial frame. */
-int output_publish(int jobfd, const char *image, const char *name);
 /* Open folder PATH below DIRFD, each part without following a link and
  * made when MAKE and missing. -1 with errno. */
 int dir_walk(int dirfd, const char *path, bool make);
@@ -301,11 +297,34 @@ int dir_walk_parent(int dirfd, const char *path, bool make, const char **base);
  * becomes the job's PATH (output/..., logs/..., previews/...; folders
  * made, an older one replaced) in one rename. */
 int job_file_place(int jobfd, int srcdir, const char *src, const char *path);
-/* Remove the temporary image folders HOST's slots left in output/
- * (output/.HOST.SLOT...). */
+/* ---- work/: what a render may write (DESIGN invariant 6) ----
+ * Each renderer process gets work/ATTEMPT/ (a name from job_temp_name),
+ * with out/ for its images and tmp/ for its TMPDIR; it is confined to that
+ * folder (and reads files/). Nothing the farm keeps is in it: its images
+ * leave it one by one for output/, under a staging name, before they are
+ * checked. */
+/* Make work/NAME/ with out/ and tmp/ (mode 0700; owned by UID:GID when
+ * UID is not -1): the folder's descriptor, and out/'s in *OUTFD. An old
+ * folder of that name goes first. */
+int job_attempt_make(int jobfd, const char *name, uid_t uid, gid_t gid, int *outfd);
+/* Remove work/NAME/ and everything the render left in it. */
+int job_attempt_remove(int jobfd, const char *name);
+/* Image SRC of render folder SRCDIR moves into output/ as STAGE (a
+ * temporary name): once there, out of the render's reach, it must be a
+ * regular file with one link (else it is removed, -1 with EPERM); its
+ * size goes to *BYTES. */
+int output_stage(int jobfd, int srcdir, const char *src, const char *stage, unsigned long long *bytes);
+/* Publish a checked frame: the staged image STAGE becomes output/NAME
+ * (folders in NAME made), flushed first when the site flushes. One
+ * rename: a reader of output/ never sees a partial frame. Or it goes. */
+int output_publish(int jobfd, const char *stage, const char *name);
+int output_unstage(int jobfd, const char *stage);
+/* Remove what HOST's slots left: their folders in work/, images staged
+ * in output/ (.HOST.SLOT...), and the image folders an older agent made
+ * in output/. */
 void layout_clear_temp(int jobfd, const char *host);
-/* A slot's folder in output/ for one renderer's images: .OWNER.PID.SEQ
- * (what layout_clear_temp removes of a host's). */
+/* A renderer's folder in work/ (and its staged images' prefix in output/):
+ * .OWNER.PID.SEQ (what layout_clear_temp removes of a host's). */
 void job_temp_name(char *out, size_t outsize, const char *owner, long pid, unsigned long seq);
 /* Frame F's thumbnail in previews/ (hf-check writes it). */
 void job_preview_name(char *out, size_t outsize, long frame);

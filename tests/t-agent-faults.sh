@@ -199,6 +199,9 @@ case_blocked() {
 # and has every later one sleep first.
 case_cancel() {
 	new_spool C
+	# its renders share a file the test reads: unconfined (a confined
+	# render writes only its own folder in work/)
+	echo "confine = no" >>"$SPOOL/conf/hotfarm.ini"
 	start_watcherd
 	start_agent c --slots 2
 	mkdir -p "$T/can"
@@ -254,6 +257,9 @@ case_cancel() {
 # 7. one license token, two agents with two slots each
 case_tokens() {
 	new_spool D
+	# its renders share a file the test reads: unconfined (a confined
+	# render writes only its own folder in work/)
+	echo "confine = no" >>"$SPOOL/conf/hotfarm.ini"
 	mkdir -p "$SPOOL/limits/lic"
 	touch "$SPOOL/limits/lic/t1"
 	start_watcherd
@@ -324,6 +330,9 @@ case_watcherd() {
 # re-render and land in the slot's folder while a later frame renders.
 case_restart() {
 	HOST_TIMEOUT=60 new_spool G
+	# its renders share a file the test reads: unconfined (a confined
+	# render writes only its own folder in work/)
+	echo "confine = no" >>"$SPOOL/conf/hotfarm.ini"
 	start_watcherd
 	start_agent g --slots 1
 	G1=$AGENT

@@ -114,10 +114,12 @@ static void become(const struct passwd *pw)
 static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-		"usage: hf-confine --root JOBDIR [--ro PATH]... [--rw PATH]... [--cpu SECONDS] [--mem BYTES]\n"
-		"                  [--fsize BYTES] [--user NAME] -- PROGRAM ARGS...\n"
+		"usage: hf-confine --root DIR [--files DIR] [--ro PATH]... [--rw PATH]... [--cpu SECONDS]\n"
+		"                  [--mem BYTES] [--fsize BYTES] [--user NAME] -- PROGRAM ARGS...\n"
 		"Run PROGRAM confined: it may read the system's program and library folders\n"
-		"(and each --ro PATH), read and write JOBDIR (and each --rw PATH), nothing else;\n"
+		"(and each --ro PATH), read and write DIR (and each --rw PATH), nothing else;\n"
+		"an absolute path it opens that the job shipped a copy of in --files (read-only;\n"
+		"DIR/files when not given) opens that copy;\n"
 		"no TCP and no signals out of it where the kernel's Landlock can say so; no new\n"
 		"privileges; the limits given. As root, --user runs it as that user.\n"
 		"Exit: the program's; 100 usage; 111 confinement could not be set up.\n");
@@ -150,7 +152,7 @@ static void limit(int resource, unsigned long long v)
 
 /* What the command line asks for. */
 struct confine_request {
-	const char *root, *user;
+	const char *root, *files, *user;
 	const char *ro[64], *rw[64];
 	int nro, nrw;
 	unsigned long long cpu, mem, fsize;
@@ -161,6 +163,7 @@ static void confine_parse_args(int argc, char **argv, struct confine_request *re
 {
 	static const struct option opts[] = {{"root", required_argument, 0, 'r'}, {"ro", required_argument, 0, 'o'},
 					     {"rw", required_argument, 0, 'w'},   {"cpu", required_argument, 0, 'c'},
+					     {"files", required_argument, 0, 'F'},
 					     {"mem", required_argument, 0, 'm'},  {"fsize", required_argument, 0, 'f'},
 					     {"user", required_argument, 0, 'u'}, {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
@@ -170,6 +173,11 @@ static void confine_parse_args(int argc, char **argv, struct confine_request *re
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': req->root = optarg; break;
+		case 'F':
+			if (req->nro == 64)
+				fail("at most 64 --ro");
+			req->files = req->ro[req->nro++] = optarg;
+			break;
 		case 'o':
 			if (req->nro == 64)
 				fail("at most 64 --ro");
@@ -379,6 +387,9 @@ int main(int argc, char **argv)
 	confine_set_limits(&req);
 	struct passwd *pw = confine_find_user(req.user);
 	setenv("HOTFARM_JOB_ROOT", req.root, 1);
+	char files[4200];
+	snprintf(files, sizeof files, "%s/files", req.root);
+	setenv("HOTFARM_JOB_FILES", req.files ? req.files : files, 1);
 	char lib[4200];
 	bool wrapped = confine_preload_wrapper(&req, lib, sizeof lib);
 

@@ -1,11 +1,13 @@
 /* preload.c - libhfwrap.so, the I/O wrapper hf-confine preloads into every
- * render: an absolute path the job shipped a copy of (jobs/NAME/files/PATH)
- * opens that copy (path mapping, written to the frame log once per path);
+ * render: an absolute path the job shipped a copy of
+ * (HOTFARM_JOB_FILES/PATH) opens that copy (path mapping, written to the
+ * frame log once per path);
  * reads outside the job folder and the allowed system paths, and writes
  * outside the job folder, fail with EACCES and are logged. Landlock (set by
  * hf-confine) enforces the same below it for what this cannot see: static
- * programs, raw system calls. Environment: HOTFARM_JOB_ROOT (the job
- * folder), HOTFARM_WRAP_RO and HOTFARM_WRAP_RW (paths allowed besides it,
+ * programs, raw system calls. Environment: HOTFARM_JOB_ROOT (the folder
+ * it may write), HOTFARM_JOB_FILES (the job's files, for the copies),
+ * HOTFARM_WRAP_RO and HOTFARM_WRAP_RW (paths allowed besides it,
  * for reading and for both, ':' between). */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -35,7 +37,7 @@ int __lxstat64(int, const char *, struct stat64 *);
 int __fxstatat(int, int, const char *, struct stat *, int);
 int __fxstatat64(int, int, const char *, struct stat64 *, int);
 
-static char root[PATH_MAX];
+static char root[PATH_MAX], files[PATH_MAX];
 static size_t rootlen;
 static char *ro[64], *rw[64];
 static size_t rolen[64], rwlen[64];
@@ -80,6 +82,11 @@ __attribute__((constructor)) static void wrap_init(void)
 		return;
 	snprintf(root, sizeof root, "%s", r);
 	rootlen = strlen(root);
+	const char *f = getenv("HOTFARM_JOB_FILES");
+	if (f && f[0] == '/')
+		snprintf(files, sizeof files, "%s", f);
+	else
+		snprintf(files, sizeof files, "%s/files", root);
 	while (rootlen > 1 && root[rootlen - 1] == '/')
 		root[--rootlen] = 0;
 	paths_read(getenv("HOTFARM_WRAP_RO"), ro, rolen, &nro);
@@ -187,7 +194,7 @@ static enum verdict judge(int dirfd, const char *path, bool write, char mapped[P
 			}
 	/* a copy the job shipped: files/ + the absolute path */
 	struct stat st;
-	if (path[0] == '/' && snprintf(mapped, PATH_MAX, "%s/files%s", root, abs) < PATH_MAX && stat(mapped, &st) == 0)
+	if (path[0] == '/' && snprintf(mapped, PATH_MAX, "%s%s", files, abs) < PATH_MAX && stat(mapped, &st) == 0)
 		v = MAP;
 out:
 	inside--;
@@ -207,7 +214,9 @@ static const char *decide(int dirfd, const char *path, bool write, char buf[PATH
 		if (!seen) {
 			if (nmapped < 256)
 				mapped_seen[nmapped++] = strdup(shown);
-			note("mapped", shown, buf + rootlen + 1);
+			/* shown from the job's folder: files/PATH */
+			const char *slash = strrchr(files, '/');
+			note("mapped", shown, slash ? buf + (slash - files) + 1 : buf);
 		}
 		return buf;
 	}

@@ -25,7 +25,9 @@
  *   render.c reap: the renderer exited -> render_exited (why it failed,
  *            what it taught: run_learn, slots_learn) -> run_advance; the
  *            checker exited -> check_exited (frame.c).
- *   frame.c  check_exited -> frame_publish: output_publish (into
+ *   frame.c  check_next stages the image (out of work/ into output/,
+ *            where the render cannot reach it) and checks it there;
+ *            check_exited -> frame_publish: output_publish (its name in
  *            output/), bill and run_ticket_done (ticket.c: the ticket
  *            moves to done/); a frame that failed: run_settle (ticket.c:
  *            back to todo/ or to failed/).
@@ -112,7 +114,9 @@ struct run_frame {
 	long frame;
 	size_t ticket; /* index into the slot's tickets */
 	enum frame_state st;
-	char image[NAME_MAX + 1]; /* its file in the slot's folder */
+	char image[NAME_MAX + 1]; /* its file in the renderer's out/ folder; once staged, in output/ */
+	bool staged;              /* the image is in output/ under a staging name, being checked */
+	unsigned long long bytes; /* the staged image's size */
 	bool maybe; /* the renderer failed with this file last: complete only if it passes the check */
 	double wall, cpu_user, cpu_sys;
 	long rss_kb;
@@ -144,10 +148,11 @@ struct slot {
 	double queued;              /* seconds it waited on a run queue for a CPU, as last read */
 	off_t log_seen;
 	long cpu_seen;
-	char outdir[PATH_MAX], log[PATH_MAX]; /* the renderer's folder and log, full paths */
-	char outname[NAME_MAX + 1];           /* its folder's name in output/ ("": none) */
-	char logname[NAME_MAX + 1];           /* its log's name in logs/ */
-	int outfd, logfd;                     /* both, open while they are in use (-1: not) */
+	char workdir[PATH_MAX], log[PATH_MAX]; /* the renderer's folder (work/ATTEMPT) and log, full paths */
+	char workname[NAME_MAX + 1];           /* its folder's name in work/ ("": none) */
+	char logname[NAME_MAX + 1];            /* its log's name in logs/ */
+	int outfd, logfd;                      /* its out/ folder and log, open while in use (-1: not) */
+	int check_out;                         /* what the checker says (a memfd; -1: none) */
 	struct rusage ru;
 	enum kill_reason killing;
 	int64_t kill_at;
@@ -217,7 +222,8 @@ void run_settle(struct slot *s, size_t t, bool failed, const char *reason);
 void run_ticket_done(struct slot *s, size_t t);
 
 /* spawn.c */
-pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner);
+void render_user_ids(uid_t *uid, gid_t *gid);
+pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner, const char *tmpdir);
 void kill_leftovers(void);
 bool find_program(const char *name, char *out, size_t outsize);
 void slot_kill(struct slot *s, enum kill_reason why);

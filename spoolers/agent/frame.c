@@ -10,12 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* What the checker says of a frame it refuses, in the slot's folder. */
-static const char check_output[] = ".check";
 
 /* The frame's output name: the job's pattern with its #### filled in. */
 static void output_name(const struct job *j, long frame, char *out, size_t outsize)
@@ -118,14 +116,12 @@ static void frame_publish(struct slot *s, size_t i)
 {
 	struct job *j = s->job;
 	struct run_frame *f = &s->fr[i];
-	char name[PATH_MAX], image[PATH_MAX * 2];
+	char name[PATH_MAX];
 	output_name(j, f->frame, name, sizeof name);
 	unsigned long long bytes = 0;
 	if (!j->pkg->no_output) {
-		snprintf(image, sizeof image, "%s/%s", s->outdir, f->image);
-		struct stat st;
-		bytes = fstatat(s->outfd, f->image, &st, AT_SYMLINK_NOFOLLOW) == 0 ? (unsigned long long)st.st_size : 0;
-		if (output_publish(j->fd, image, name) < 0) {
+		bytes = f->bytes;
+		if (output_publish(j->fd, f->image, name) < 0) {
 			char why[400];
 			snprintf(why, sizeof why, "the image could not be put into output/: %s", strerror(errno));
 			bill(s, i, false, 0);
@@ -139,6 +135,31 @@ static void frame_publish(struct slot *s, size_t i)
 	f->st = F_DONE;
 	j->fails_in_row = 0;
 	run_ticket_done(s, f->ticket);
+}
+
+/* Frame I's image leaves the renderer's folder for output/ under a
+ * staging name (.OWNER.PID.SEQ.fFRAME), where the render cannot change it
+ * while it is checked and published. False, with the frame settled, when
+ * what the renderer left there is not a plain file of its own. */
+static bool frame_stage(struct slot *s, size_t i)
+{
+	struct run_frame *f = &s->fr[i];
+	if (f->staged)
+		return true;
+	char stage[NAME_MAX + 1];
+	snprintf(stage, sizeof stage, "%.200s.f%ld", s->workname, f->frame);
+	if (output_stage(s->job->fd, s->outfd, f->image, stage, &f->bytes) < 0) {
+		char why[400];
+		snprintf(why, sizeof why, errno == EPERM ? "the renderer's image %.100s is not a plain file (a link?)"
+							 : "the image %.100s could not be moved out of the renderer's folder: %s",
+			 f->image, strerror(errno));
+		bill(s, i, false, 0);
+		run_settle(s, f->ticket, true, why);
+		return false;
+	}
+	snprintf(f->image, sizeof f->image, "%s", stage);
+	f->staged = true;
+	return true;
 }
 
 /* Check a complete image, when the slot's checker is free. */
@@ -156,10 +177,12 @@ void check_next(struct slot *s)
 			frame_publish(s, i);
 			continue;
 		}
+		if (!frame_stage(s, i))
+			continue;
 		char w[32], h[32], image[PATH_MAX * 2];
 		snprintf(w, sizeof w, "%ld", j->jd->width);
 		snprintf(h, sizeof h, "%ld", j->jd->height);
-		snprintf(image, sizeof image, "%s/%s", s->outdir, f->image);
+		snprintf(image, sizeof image, "%s/%s/%s", j->path, job_dir_name(JOB_DIR_OUTPUT), f->image);
 		/* a sample of each frame for previews/ and its contact sheet */
 		char thumb[PATH_MAX * 2], previews[PATH_MAX], tname[64];
 		snprintf(previews, sizeof previews, "%s/%s", j->path, job_dir_name(JOB_DIR_PREVIEWS));
@@ -184,10 +207,15 @@ void check_next(struct slot *s)
 		argv[k++] = w;
 		argv[k++] = h;
 		argv[k] = NULL;
-		int outfd = open_beneath(s->outfd, check_output, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK, 0644);
-		pid_t pid = outfd < 0 ? -1 : spawn_in(NULL, argv, outfd, s->owner);
-		if (outfd >= 0)
-			close(outfd);
+		/* what it says goes to a file of the agent's own, not the
+		 * renderer's folder */
+		if (s->check_out < 0)
+			s->check_out = memfd_create("hf-check", MFD_CLOEXEC);
+		if (s->check_out >= 0 && ftruncate(s->check_out, 0) < 0) {
+			close(s->check_out);
+			s->check_out = -1;
+		}
+		pid_t pid = s->check_out < 0 ? -1 : spawn_in(NULL, argv, s->check_out, s->owner, NULL);
 		if (pid < 0) {
 			bill(s, i, false, 0);
 			run_settle(s, f->ticket, true, "the image checker could not be started");
@@ -226,18 +254,13 @@ void check_exited(struct slot *s, int status)
 		run_settle(s, f->ticket, false, NULL);
 	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char why[600] = "the image did not pass the check";
-		int cfd = open_regular(s->outfd, check_output, O_RDONLY);
-		FILE *cf = cfd >= 0 ? fdopen(cfd, "r") : NULL;
-		if (!cf && cfd >= 0)
-			close(cfd);
-		if (cf) {
-			char line[500];
-			if (fgets(line, sizeof line, cf)) {
-				line[strcspn(line, "\n")] = 0;
-				if (*line)
-					snprintf(why, sizeof why, "%s", line);
-			}
-			fclose(cf);
+		char line[500];
+		ssize_t n = s->check_out < 0 ? -1 : pread(s->check_out, line, sizeof line - 1, 0);
+		if (n > 0) {
+			line[n] = 0;
+			line[strcspn(line, "\n")] = 0;
+			if (*line)
+				snprintf(why, sizeof why, "%s", line);
 		}
 		if (WIFSIGNALED(status))
 			snprintf(why, sizeof why, "the image could not be checked (the checker died of signal %d)",

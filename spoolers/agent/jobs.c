@@ -216,7 +216,7 @@ void job_done_check(struct job *j)
 		snprintf(previews, sizeof previews, "%s/%s", j->path, job_dir_name(JOB_DIR_PREVIEWS));
 		char *argv[] = {agent.checker, "--contact-only", previews, NULL};
 		int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		pid_t pid = nul < 0 ? -1 : spawn_in(NULL, argv, nul, "sheet");
+		pid_t pid = nul < 0 ? -1 : spawn_in(NULL, argv, nul, "sheet", NULL);
 		if (nul >= 0)
 			close(nul);
 		if (pid > 0)

@@ -57,7 +57,7 @@ void startups_spawn(void)
 			strlist_take(&argv, NULL);
 			struct startup_probe *sp_ = &startups[nstartups];
 			sp_->started = mono_us();
-			sp_->pid = spawn_in("/", argv.v, nul, "startup");
+			sp_->pid = spawn_in("/", argv.v, nul, "startup", NULL);
 			if (sp_->pid > 0) {
 				snprintf(sp_->package, sizeof sp_->package, "%s", p.name);
 				nstartups++;

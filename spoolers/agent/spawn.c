@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,21 +22,33 @@ extern char **environ;
 /* Start ARGV[0] (a path) in DIR with its output going to OUTFD, in a
  * process group of its own so that it can be killed whole, dying with the
  * agent (PR_SET_PDEATHSIG), and marked with HOTFARM_SLOT=OWNER in its
- * environment so that a restarted agent finds what a killed one left. */
+ * environment so that a restarted agent finds what a killed one left;
+ * TMPDIR=TMPDIR when given. */
 static volatile int spawn_errno;
 
-pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner)
+/* The agent's environment with HOTFARM_SLOT=OWNER (and TMPDIR=TMPDIR);
+ * the two strings made go to *MARK and *TMP, to be freed. */
+static char **spawn_env(const char *owner, const char *tmpdir, char **mark, char **tmp)
 {
 	size_t n = 0;
 	while (environ[n])
 		n++;
-	char **envp = xcalloc(n + 2, sizeof *envp);
-	char *mark = xasprintf("HOTFARM_SLOT=%s", owner);
+	char **envp = xcalloc(n + 3, sizeof *envp);
+	*mark = xasprintf("HOTFARM_SLOT=%s", owner);
+	*tmp = tmpdir ? xasprintf("TMPDIR=%s", tmpdir) : NULL;
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "HOTFARM_SLOT=", 13))
+		if (strncmp(environ[i], "HOTFARM_SLOT=", 13) && (!*tmp || strncmp(environ[i], "TMPDIR=", 7)))
 			envp[k++] = environ[i];
-	envp[k++] = mark;
+	envp[k++] = *mark;
+	if (*tmp)
+		envp[k++] = *tmp;
+	return envp;
+}
+
+/* vfork, then exec ARGV with ENVP in DIR, output to OUTFD. */
+static pid_t spawn_exec(const char *dir, char *const argv[], int outfd, char **envp)
+{
 	sigset_t none;
 	sigemptyset(&none);
 	spawn_errno = 0;
@@ -48,6 +61,7 @@ pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner
 		setpgid(0, 0);
 		/* the agent ignores only SIGPIPE; everything else is default */
 		signal(SIGPIPE, SIG_DFL);
+		signal(SIGIO, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		int nul = open("/dev/null", O_RDONLY);
 		if (nul < 0 || dup2(nul, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0 ||
@@ -60,16 +74,24 @@ pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner
 		_exit(127);
 	}
 	int e = pid < 0 ? errno : spawn_errno;
-	free(mark);
-	free(envp);
 	if (pid > 0 && e) {
 		waitpid(pid, NULL, 0);
 		pid = -1;
 	}
-	if (pid < 0) {
-		errno = e;
-		return -1;
-	}
+	errno = e;
+	return pid < 0 ? -1 : pid;
+}
+
+pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner, const char *tmpdir)
+{
+	char *mark, *tmp;
+	char **envp = spawn_env(owner, tmpdir, &mark, &tmp);
+	pid_t pid = spawn_exec(dir, argv, outfd, envp);
+	int e = errno;
+	free(mark);
+	free(tmp);
+	free(envp);
+	errno = e;
 	return pid;
 }
 
@@ -163,9 +185,10 @@ static void run_frames(struct slot *s)
 	s->range = s->end - s->pos > 1;
 }
 
-/* What S's last renderer had goes: its folder in output/ (removed) and
- * its log (kept open to watch it grow; closed). The run is over, or the
- * next renderer begins. */
+/* What S's last renderer had goes: its folder in work/ (removed, with
+ * whatever it left there), images of it still staged in output/ and not
+ * published, and its log (kept open to watch it grow; closed). The run
+ * is over, or the next renderer begins. */
 void run_release(struct slot *s)
 {
 	if (s->logfd >= 0)
@@ -174,43 +197,43 @@ void run_release(struct slot *s)
 	if (s->outfd >= 0)
 		close(s->outfd);
 	s->outfd = -1;
-	if (*s->outname && s->job) {
-		int out = job_subdir_open(s->job->fd, JOB_DIR_OUTPUT, false);
-		if (out >= 0) {
-			tree_remove(out, s->outname);
-			close(out);
+	if (s->check_out >= 0)
+		close(s->check_out);
+	s->check_out = -1;
+	for (size_t i = 0; s->job && i < s->nfr; i++)
+		if (s->fr[i].staged && s->fr[i].st != F_DONE) {
+			output_unstage(s->job->fd, s->fr[i].image);
+			s->fr[i].staged = false;
 		}
-	}
-	s->outname[0] = 0;
-	s->outdir[0] = 0;
+	if (*s->workname && s->job)
+		job_attempt_remove(s->job->fd, s->workname);
+	s->workname[0] = 0;
+	s->workdir[0] = 0;
 }
 
-/* The renderer's own output folder (OUTDIR: its path, made and opened as
- * s->outfd unless the package writes no image); the last one goes. */
-static bool run_outdir(struct slot *s, char *outdir, size_t outsize)
+/* The renderer's own folder, work/ATTEMPT with out/ and tmp/ (owned by
+ * the render user when there is one): its path in s->workdir, out/ open
+ * as s->outfd. A fresh one per process: nothing an earlier one left can
+ * land in it. The last one goes. */
+static bool run_workdir(struct slot *s)
 {
 	struct job *j = s->job;
-	/* a folder of its own per process: nothing left by an earlier one
-	 * can land in it */
 	static unsigned long attempts;
 	char name[NAME_MAX + 1];
 	job_temp_name(name, sizeof name, s->owner, (long)getpid(), ++attempts);
-	snprintf(outdir, outsize, "%s/%s/%s", j->path, job_dir_name(JOB_DIR_OUTPUT), name);
 	run_release(s);
-	if (!j->pkg->no_output) {
-		int out = job_subdir_open(j->fd, JOB_DIR_OUTPUT, false);
-		if (out >= 0) {
-			tree_remove(out, name);
-			s->outfd = dir_walk(out, name, true);
-			close(out);
-		}
-		if (s->outfd < 0) {
-			snprintf(s->why, sizeof s->why, "cannot make a temporary folder for the image");
-			return false;
-		}
-		snprintf(s->outname, sizeof s->outname, "%s", name);
-		snprintf(s->outdir, sizeof s->outdir, "%s", outdir);
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	render_user_ids(&uid, &gid);
+	int wfd = job_attempt_make(j->fd, name, uid, gid, &s->outfd);
+	if (wfd < 0) {
+		snprintf(s->why, sizeof s->why, "cannot make the renderer's folder in %s/: %s",
+			 job_dir_name(JOB_DIR_WORK), strerror(errno));
+		return false;
 	}
+	close(wfd);
+	snprintf(s->workname, sizeof s->workname, "%s", name);
+	snprintf(s->workdir, sizeof s->workdir, "%s/%s/%s", j->path, job_dir_name(JOB_DIR_WORK), name);
 	return true;
 }
 
@@ -309,15 +332,36 @@ static bool run_program(struct slot *s, struct strlist *argv)
 	return true;
 }
 
-/* ARGV run through hf-confine: hf-confine --root JOB --ro PROGRAM --ro
- * <package paths> [limits] -- argv */
-static void confine_argv(struct slot *s, struct strlist *argv)
+/* The render user's ids when the agent runs as root and [agent]
+ * render_user names one (looked up once); left as they are otherwise. */
+void render_user_ids(uid_t *uid, gid_t *gid)
+{
+	static bool looked;
+	static uid_t u = (uid_t)-1;
+	static gid_t g = (gid_t)-1;
+	if (!looked && *agent.spool.conf.render_user && geteuid() == 0) {
+		struct passwd *pw = getpwnam(agent.spool.conf.render_user);
+		if (pw) {
+			u = pw->pw_uid;
+			g = pw->pw_gid;
+		}
+	}
+	looked = true;
+	*uid = u;
+	*gid = g;
+}
+
+/* ARGV run through hf-confine: hf-confine --root WORK/ATTEMPT --files
+ * FILES --ro PROGRAM --ro <package paths> [limits] -- argv */
+static void confine_argv(struct slot *s, const char *files, struct strlist *argv)
 {
 	struct job *j = s->job;
 	struct strlist full = {0};
 	strlist_add(&full, agent.confiner);
 	strlist_add(&full, "--root");
-	strlist_add(&full, j->path);
+	strlist_add(&full, s->workdir);
+	strlist_add(&full, "--files");
+	strlist_add(&full, files);
 	strlist_add(&full, "--ro");
 	strlist_add(&full, j->program);
 	for (size_t i = 0; i < j->pkg->confine_read.n; i++) {
@@ -364,9 +408,11 @@ bool run_spawn(struct slot *s)
 	run_frames(s);
 	int attempt = s->tk[s->fr[s->pos].ticket].attempt;
 	s->counted = true;
-	char outdir[PATH_MAX], files[PATH_MAX];
-	if (!run_outdir(s, outdir, sizeof outdir))
+	char outdir[PATH_MAX + 8], tmpdir[PATH_MAX + 8], files[PATH_MAX];
+	if (!run_workdir(s))
 		return false;
+	snprintf(outdir, sizeof outdir, "%s/out", s->workdir);
+	snprintf(tmpdir, sizeof tmpdir, "%s/tmp", s->workdir);
 	run_log_name(s, attempt);
 	snprintf(files, sizeof files, "%s/%s", j->path, job_dir_name(JOB_DIR_FILES));
 	struct strlist argv = {0};
@@ -383,9 +429,9 @@ bool run_spawn(struct slot *s)
 		return false;
 	}
 	if (agent.spool.conf.confine)
-		confine_argv(s, &argv);
+		confine_argv(s, files, &argv);
 	strlist_take(&argv, NULL);
-	s->pid = spawn_in(files, argv.v, logfd, s->owner);
+	s->pid = spawn_in(files, argv.v, logfd, s->owner, tmpdir);
 	int e = errno;
 	s->logfd = logfd; /* watched while it renders: a hung renderer writes nothing */
 	argv.n--;
