@@ -1,0 +1,50 @@
+# t-hostile.sh - a hostile render against the real farm: a command job
+# (tests/hostile.sh) attacks through its own job folder while another
+# artist's POV-Ray job renders. Every attempt is stopped, the farm keeps
+# serving the other job, and nothing outside the render's own folder is
+# written: no FIFO, no link, no edited control file, no token.
+. "$(dirname "$0")/lib.sh"
+
+new_spool
+mkdir -p "$SPOOL/limits/lic"
+touch "$SPOOL/limits/lic/t1"
+start_watcherd
+start_agent a --slots 2
+
+# the other artist's job: its frames by hand, to compare
+povray_job "$T/victim" 1-4
+drop_dir victim "$T/victim"
+wait_for 20 queued victim
+snap() { (cd "$SPOOL" && find limits conf -exec ls -ld --time-style=+%s.%N {} + | sort) >"$1"; }
+snap "$T/before"
+
+mkdir -p "$T/hostile"
+cp "$HF_ROOT/tests/hostile.sh" "$T/hostile/"
+python3 "$HF_ROOT/tests/mkpng.py" good "$T/hostile/in.png" 64 48
+printf '[job]\nframes = 1\nretries = 0\n[render]\npackage = command\nscene = in.png\nwidth = 64\nheight = 48\noutput = "h_####.png"\nargs = sh {files}/hostile.sh %s victim {output}\n' \
+	"$SPOOL" >"$T/hostile/job.ini"
+drop_dir hostile "$T/hostile"
+in_state_any() { in_state done "$1" || in_state failed "$1"; }
+check "the hostile job ends" wait_for 60 in_state_any hostile
+check "the hostile job renders its own frame (done)" wait_for 30 job_done hostile
+LOG=$(ls "$SPOOL/jobs/hostile/logs/"frame0001.try1.* 2>/dev/null | head -1)
+n=$(grep -c '^blocked ' "$LOG")
+grep '^ESCAPED \|^blocked ' "$LOG" | sed 's/^/# /'
+check "all $n of its attempts were stopped" sh -c "[ $n -ge 17 ] && ! grep -q '^ESCAPED ' '$LOG'"
+
+check "the other job is done" wait_for 90 job_done victim
+check "with its 4 frames" [ "$(ls "$SPOOL/jobs/victim/output" | grep -c '^f_.*\.png$')" -eq 4 ]
+check "and its 4 tickets done" [ "$(ls "$SPOOL/jobs/victim/frames/done" | wc -l)" -eq 4 ]
+check "no FIFO anywhere in the spool" [ -z "$(find "$SPOOL" -type p)" ]
+check "no link anywhere in the spool" [ -z "$(find "$SPOOL" -type l)" ]
+check "the job's description is the farm's (no mail address added)" sh -c "! grep -q evil '$SPOOL/jobs/hostile/job.ini'"
+check "its status is the farm's" grep -q '^state = "done"$' "$SPOOL/jobs/hostile/status.ini"
+check "its ticket is billed (the farm's billing line)" grep -q '^billing = ' "$SPOOL/jobs/hostile/frames/done/"*
+check "its folders are the farm's (logs/, frames/, previews/ are folders)" \
+	sh -c "[ -d '$SPOOL/jobs/hostile/logs' ] && [ -d '$SPOOL/jobs/hostile/frames/done' ] && [ -d '$SPOOL/jobs/hostile/previews' ] && [ ! -e '$SPOOL/jobs/hostile/logs.old' ]"
+check "its output holds only its frame" [ "$(ls "$SPOOL/jobs/hostile/output")" = h_0001.png ]
+check "no page was edited" sh -c "! grep -rq --include=index.html 'alert(1)' '$SPOOL/jobs' '$SPOOL/status'"
+snap "$T/after"
+check "limits/ and conf/ are untouched" cmp -s "$T/before" "$T/after"
+check "its render folder is gone" [ -z "$(ls -A "$SPOOL/jobs/hostile/work" 2>/dev/null)" ]
+done_testing
