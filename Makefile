@@ -85,8 +85,8 @@ $(BIN)/hf-cancel: $(OBJ)/spoolers/cancel.o $(OBJ)/liblayout.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
 # render-agent is a folder: one file per concern around agent.h
-AGENT_OBJ := $(addprefix $(OBJ)/spoolers/agent/,main.o jobs.o slots.o claim.o ticket.o spawn.o render.o frame.o \
-	learn.o host.o probe.o)
+AGENT_OBJ := $(addprefix $(OBJ)/spoolers/agent/,main.o jobs.o slots.o claim.o ticket.o spawn.o runlog.o render.o \
+	frame.o learn.o host.o probe.o)
 $(AGENT_OBJ): spoolers/agent/agent.h
 $(BIN)/render-agent: $(AGENT_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)

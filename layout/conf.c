@@ -108,7 +108,7 @@ static void conf_unknown(const struct ini *ini, struct strlist *warnings)
 	static const char *const watcherd[] = {"rescan", "rescan_ms", "inotify", NULL};
 	static const char *const agent[] = {"heartbeat", "host_timeout", "hang_timeout", "kill_grace_ms", "fail_limit",
 					    "fair_share", "probe_interval", "confine", "render_user", "slots",
-					    "render_mem", "render_fsize", "min_free", NULL};
+					    "render_mem", "render_fsize", "render_pids", "log_max", "min_free", NULL};
 	static const char *const notify[] = {"command", "progress", NULL};
 	static const char *const link[] = {"transport", NULL};
 	static const char *const sections[] = {"site", "intake", "watcherd", "agent", "notify", NULL};
@@ -157,6 +157,9 @@ static void conf_defaults(struct site_conf *c)
 	c->fair_share = false;
 	c->probe_interval = 30;
 	c->confine = true;
+	c->render_fsize = 16ULL << 30;
+	c->render_pids = 4096;
+	c->log_max = 64ULL << 20;
 	if (access("/usr/sbin/sendmail", X_OK) == 0)
 		snprintf(c->notify_command, sizeof c->notify_command, "/usr/sbin/sendmail -t");
 	c->notify_progress = 3600;
@@ -233,9 +236,14 @@ static bool conf_agent(struct ini *ini, struct site_conf *c, char *err, size_t e
 			 ini_line(ini, "agent", "slots"), v);
 		return false;
 	}
-	const char *limkeys[] = {"render_mem", "render_fsize", "min_free"};
-	unsigned long long *lims[] = {&c->render_mem, &c->render_fsize, &c->min_free};
-	for (int i = 0; i < 3; i++)
+	if ((v = ini_get(ini, "agent", "render_pids")) && !parse_long(v, 0, 1 << 22, &c->render_pids)) {
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [agent] render_pids must be a number from 0 (no limit) to %d, not '%s'",
+			 ini_line(ini, "agent", "render_pids"), 1 << 22, v);
+		return false;
+	}
+	const char *limkeys[] = {"render_mem", "render_fsize", "min_free", "log_max"};
+	unsigned long long *lims[] = {&c->render_mem, &c->render_fsize, &c->min_free, &c->log_max};
+	for (int i = 0; i < 4; i++)
 		if ((v = ini_get(ini, "agent", limkeys[i])) && !parse_bytes(v, lims[i])) {
 			snprintf(err, errsize, "conf/hotfarm.ini line %d: [agent] %s must be a size like 4G, not '%s'",
 				 ini_line(ini, "agent", limkeys[i]), limkeys[i], v);

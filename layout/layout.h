@@ -91,6 +91,8 @@ struct site_conf {
 	bool confine;        /* [agent] confine: every render through hf-confine */
 	char render_user[64]; /* [agent] render_user: as root, renders run as this user */
 	unsigned long long render_mem, render_fsize; /* [agent] limits per render, 0: none */
+	long render_pids;            /* [agent] most processes a render may have at once, 0: no limit */
+	unsigned long long log_max;  /* [agent] the most of a render's output its log keeps, 0: all */
 	unsigned long long min_free; /* [agent] below this free on a job's disk, take no frames */
 	char notify_command[512]; /* [notify] command: gets RFC 5322 messages on stdin */
 	long auto_wait;        /* [site] auto_wait: a longer local wait sends an `auto` job away */

@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 new_spool
+echo "log_max = 1M" >>"$SPOOL/conf/hotfarm.ini"
 mkdir -p "$SPOOL/limits/lic"
 touch "$SPOOL/limits/lic/t1"
 start_watcherd
@@ -47,4 +48,15 @@ check "no page was edited" sh -c "! grep -rq --include=index.html 'alert(1)' '$S
 snap "$T/after"
 check "limits/ and conf/ are untouched" cmp -s "$T/before" "$T/after"
 check "its render folder is gone" [ -z "$(ls -A "$SPOOL/jobs/hostile/work" 2>/dev/null)" ]
+
+# a log flood: 40 MB of output, then its image
+mkdir -p "$T/flood"
+python3 "$HF_ROOT/tests/mkpng.py" good "$T/flood/in.png" 64 48
+printf '[job]\nframes = 1\nretries = 0\n[render]\npackage = command\nscene = in.png\nwidth = 64\nheight = 48\noutput = "f_####.png"\nargs = sh -c "head -c 40000000 /dev/zero | tr \\\\0 x; cp {files}/in.png {output}"\n' >"$T/flood/job.ini"
+drop_dir flood "$T/flood"
+check "a job flooding its log renders (done)" wait_for 60 job_done flood
+FLOG=$(ls "$SPOOL/jobs/flood/logs/"frame0001.try1.* 2>/dev/null | head -1)
+size=$(stat -c %s "$FLOG" 2>/dev/null || echo 0)
+check "its log stops at log_max (1M): $size bytes" [ "$size" -gt 1000000 -a "$size" -lt 1100000 ]
+check "and says the rest was dropped" grep -q '^# hotfarm: the log reached \[agent\] log_max' "$FLOG"
 done_testing

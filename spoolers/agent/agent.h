@@ -146,13 +146,15 @@ struct slot {
 	int64_t started, frame_started, last_progress, check_started;
 	long ticks_user, ticks_sys; /* the renderer's CPU when the last frame was complete */
 	double queued;              /* seconds it waited on a run queue for a CPU, as last read */
-	off_t log_seen;
 	long cpu_seen;
 	char workdir[PATH_MAX], log[PATH_MAX]; /* the renderer's folder (work/ATTEMPT) and log, full paths */
 	char workname[NAME_MAX + 1];           /* its folder's name in work/ ("": none) */
 	char logname[NAME_MAX + 1];            /* its log's name in logs/ */
 	int outfd, logfd;                      /* its out/ folder and log, open while in use (-1: not) */
 	int check_out;                         /* what the checker says (a memfd; -1: none) */
+	int logpipe;                           /* the renderer's output, to be copied into its log (-1: none) */
+	unsigned long long log_bytes;          /* how much of it the log holds */
+	bool log_capped;                       /* it reached log_max: the rest is dropped */
 	struct rusage ru;
 	enum kill_reason killing;
 	int64_t kill_at;
@@ -234,6 +236,11 @@ void run_release(struct slot *s);
 void run_advance(struct slot *s);
 void reap(void);
 void watch_slots(void);
+
+/* runlog.c */
+int runlog_open(struct slot *s);
+bool runlog_drain(struct slot *s);
+void runlog_close(struct slot *s);
 
 /* frame.c */
 bool proc_usage(pid_t pid, long *user, long *sys, long *rss_kb);

@@ -161,6 +161,7 @@ static void render_exited(struct slot *s, int status)
 {
 	pid_t pid = s->pid;
 	s->pid = 0;
+	runlog_drain(s); /* its last words, before they are read for why it failed */
 	/* whatever the renderer left running goes now, before its images
 	 * are checked: nothing may touch them between the check and
 	 * publishing */
@@ -244,6 +245,9 @@ void watch_slots(void)
 		}
 		if (s->pid <= 0)
 			continue;
+		/* progress: output kept in its log (a flood past log_max is
+		 * not), or CPU used */
+		bool kept = runlog_drain(s);
 		if (s->killing) {
 			if (now >= s->kill_at)
 				kill(-s->pid, SIGKILL);
@@ -270,12 +274,9 @@ void watch_slots(void)
 			slot_kill(s, KILL_TIMEOUT);
 			continue;
 		}
-		struct stat st;
 		long u = 0, y = 0;
 		long cpu = proc_usage(s->pid, &u, &y, NULL) ? u + y : -1;
-		off_t size = s->logfd >= 0 && fstat(s->logfd, &st) == 0 ? st.st_size : 0;
-		if (size != s->log_seen || cpu != s->cpu_seen) {
-			s->log_seen = size;
+		if (kept || cpu != s->cpu_seen) {
 			s->cpu_seen = cpu;
 			s->last_progress = now;
 		} else if (now - s->last_progress > agent.spool.conf.hang_timeout * 1000000LL) {

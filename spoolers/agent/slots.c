@@ -28,7 +28,7 @@ void slots_init(long want_slots)
 	agent.slots = xcalloc((size_t)agent.nslots, sizeof *agent.slots);
 	for (int i = 0; i < agent.nslots; i++) {
 		agent.slots[i].index = i;
-		agent.slots[i].outfd = agent.slots[i].logfd = agent.slots[i].check_out = -1;
+		agent.slots[i].outfd = agent.slots[i].logfd = agent.slots[i].check_out = agent.slots[i].logpipe = -1;
 		snprintf(agent.slots[i].owner, sizeof agent.slots[i].owner, "%s.%d", agent.host, i);
 		if (i < agent.nslots_on)
 			slot_write(&agent.slots[i]);

@@ -191,6 +191,7 @@ static void run_frames(struct slot *s)
  * is over, or the next renderer begins. */
 void run_release(struct slot *s)
 {
+	runlog_close(s);
 	if (s->logfd >= 0)
 		close(s->logfd);
 	s->logfd = -1;
@@ -431,9 +432,12 @@ bool run_spawn(struct slot *s)
 	if (agent.spool.conf.confine)
 		confine_argv(s, files, &argv);
 	strlist_take(&argv, NULL);
-	s->pid = spawn_in(files, argv.v, logfd, s->owner, tmpdir);
+	s->logfd = logfd;
+	int wr = runlog_open(s);
+	s->pid = wr < 0 ? -1 : spawn_in(files, argv.v, wr, s->owner, tmpdir);
 	int e = errno;
-	s->logfd = logfd; /* watched while it renders: a hung renderer writes nothing */
+	if (wr >= 0)
+		close(wr);
 	argv.n--;
 	strlist_free(&argv);
 	if (s->pid < 0) {
@@ -442,7 +446,6 @@ bool run_spawn(struct slot *s)
 		return false;
 	}
 	s->started = s->frame_started = s->last_progress = mono_us();
-	s->log_seen = 0;
 	s->cpu_seen = 0;
 	s->ticks_user = s->ticks_sys = 0;
 	s->queued = 0;
