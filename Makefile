@@ -24,7 +24,7 @@ DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev l
 	librsync-dev nettle-dev libpng-dev libarchive-tools zstd python3 povray chromium rsync \
 	openssh-server openssh-client clang libclang-rt-14-dev sshfs fuse3 iproute2 man-db systemd
 
-LAYOUT_SRC := layout/util.c layout/ini.c layout/spool.c layout/conf.c layout/status.c layout/ticket.c layout/job.c layout/drop.c layout/site.c layout/limit.c layout/jobdesc.c layout/watch.c layout/host.c \
+LAYOUT_SRC := layout/util.c layout/files.c layout/ini.c layout/spool.c layout/conf.c layout/status.c layout/ticket.c layout/job.c layout/drop.c layout/site.c layout/limit.c layout/jobdesc.c layout/watch.c layout/host.c \
 	layout/package.c layout/siteload.c
 LAYOUT_HDR := $(wildcard layout/*.h)
 LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=$(OBJ)/layout/%.o)

@@ -225,7 +225,9 @@ void job_status_free(struct job_status *st);
 /* Hold a job's status lock (close the result to let go): whoever writes
  * status.ini from what it saw earlier (watcherd's updates of queued jobs)
  * checks under it that the job is still where it saw it, and the writers
- * that move an entry write their status under it. -1 with errno. */
+ * that move an entry write their status under it. Taken within ten
+ * seconds or not at all (-1 with errno, ETIMEDOUT): callers go on
+ * without it rather than stall. */
 int job_status_lock(int jobfd);
 /* Bring status.ini in line with a move already made (STATE_NONE: keep the
  * state; PRIORITY < 0: keep it). */

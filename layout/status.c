@@ -114,12 +114,9 @@ void job_status_free(struct job_status *st) { strlist_free(&st->warnings); }
 
 int job_status_lock(int jobfd)
 {
-	int fd = openat(jobfd, "status.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	/* held for a few file writes: ten seconds waited means someone
+	 * else holds it, and the caller goes on without */
+	return lock_open(jobfd, "status.lock", 10000);
 }
 
 int job_status_update(const struct spool *sp, const char *name, enum job_state to, const char *reason,

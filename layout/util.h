@@ -108,6 +108,14 @@ void str_lower(char *s);
 
 /* Remove a directory tree below DIRFD without following symlinks. */
 int tree_remove(int dirfd, const char *name);
+/* Take an exclusive flock on FD, trying again until TIMEOUT_MS have
+ * passed: a lock someone else holds never stalls a daemon for ever.
+ * -1 with ETIMEDOUT then. */
+int lock_take(int fd, int timeout_ms);
+/* Open (made when missing) lock file NAME beneath DIRFD, non-blocking and
+ * only if regular, and take it as lock_take does: its descriptor (the
+ * lock goes with it), or -1 with errno. */
+int lock_open(int dirfd, const char *name, int timeout_ms);
 
 /* Names: turn anything a user typed into a readable job name of
  * [A-Za-z0-9._-], at most 64 bytes, never starting with '.' or '-'. */

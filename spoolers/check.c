@@ -189,8 +189,8 @@ static void contact_sheet(const char *dir, bool always)
 		}
 	}
 	snprintf(path, sizeof path, "%s/%s", dir, spool_file_name(SPOOL_FILE_CONTACT_LOCK));
-	int lock = dfd < 0 ? -1 : open_beneath(dfd, spool_file_name(SPOOL_FILE_CONTACT_LOCK), O_RDWR | O_CREAT, 0644);
-	if (lock < 0 || flock(lock, LOCK_EX) < 0)
+	int lock = dfd < 0 ? -1 : lock_open(dfd, spool_file_name(SPOOL_FILE_CONTACT_LOCK), 30000);
+	if (lock < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to lock %s", path);
 	char **names;
 	size_t n = thumb_names(dfd, &names);

@@ -109,8 +109,8 @@ static void work_create(void)
 	work_fd = dir_walk(wfd, work_name, false);
 	if (work_fd < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open work/%s", work_name);
-	work_lock = open_beneath(work_fd, spool_file_name(SPOOL_FILE_STAGE_LOCK), O_RDWR | O_CREAT, 0644);
-	if (work_lock < 0 || flock(work_lock, LOCK_EX) < 0)
+	work_lock = lock_open(work_fd, spool_file_name(SPOOL_FILE_STAGE_LOCK), 30000);
+	if (work_lock < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to lock work/%s", work_name);
 	/* held until the folder is gone (work_remove) or we exit */
 	const char *job = spool_file_name(SPOOL_FILE_STAGE_JOB);
@@ -569,7 +569,7 @@ static void commit(const char *name, const struct job_desc *jd)
 	int pending = job < 0 ? -1 : open_regular(job, INTAKE_PENDING, O_RDONLY);
 	if (job >= 0)
 		close(job);
-	if (pending < 0 || flock(pending, LOCK_EX) < 0)
+	if (pending < 0 || lock_take(pending, 30000) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to lock the pending entry");
 	if (!claim()) {
 		work_remove();

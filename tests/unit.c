@@ -666,6 +666,29 @@ static void test_open_beneath(void)
 	CHECK(open_beneath(d, "a/../../etc/passwd", O_RDONLY, 0) < 0, "nor up out of its folder");
 	CHECK(open_regular(d, "a/fifo", O_RDONLY) < 0 && errno == EINVAL, "open_regular refuses a FIFO without blocking");
 	CHECK(dir_open(d, "link") == NULL, "dir_open does not follow a link");
+	/* locks: a FIFO in a lock's place is refused at once, a lock held
+	 * elsewhere is given up on at the deadline */
+	mkfifoat(d, "fifo.lock", 0644);
+	int64_t t0 = mono_us();
+	CHECK(lock_open(d, "fifo.lock", 5000) < 0 && errno == EINVAL && mono_us() - t0 < 1000000,
+	      "lock_open refuses a FIFO without blocking");
+	int held = lock_open(d, "status.lock", 1000);
+	CHECK(held >= 0, "lock_open takes a free lock");
+	pid_t pid = fork();
+	if (pid == 0) {
+		int64_t t1 = mono_us();
+		int fd2 = lock_open(d, "status.lock", 200);
+		int64_t took = mono_us() - t1;
+		_exit(fd2 < 0 && errno == ETIMEDOUT && took >= 200000 && took < 10000000 ? 0 : 1);
+	}
+	int status = -1;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a lock held elsewhere is given up on at its deadline (ETIMEDOUT)");
+	close(held);
+	held = lock_open(d, "status.lock", 200);
+	CHECK(held >= 0, "and taken once it is let go");
+	if (held >= 0)
+		close(held);
 	close(d);
 	tree_remove(AT_FDCWD, root);
 }

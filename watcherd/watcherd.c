@@ -41,7 +41,8 @@
  *     notifications.log  which notices went out: emptied, they go out again, a mail per pass;
  *     frames/            no ticket in todo/ or active/ finishes the job (done, or failed if any in
  *                        failed/), and the billing lines in its tickets become billing.ini;
- *     status.lock        held with flock, it stalls the pass at that job (job_status_lock blocks);
+ *     status.lock        held with flock, it delays the pass at that job by 10 s at most (then
+ *                        the update goes without it: job_status_lock gives up);
  *     outsourced.ini, blocked/HOST, previews/contact.png   only narrow where it may go, its reason, and
  *                        when the samples notice goes. */
 #define _GNU_SOURCE
