@@ -86,15 +86,20 @@ static void png_write_atomic(int dirfd, const char *name, const char *path, cons
 	free(mem);
 }
 
-/* The folder PATH names its file in (the agent's own absolute paths, the
- * last part not through a link), -1 with errno; BASE: the file's name. */
+/* Where relative paths are resolved: --at DIR (opened once; every path
+ * given is then beneath it, through no link), or the current folder. */
+static int at = AT_FDCWD;
+
+/* The folder PATH names its file in (beneath --at, or an absolute path of
+ * the agent's own with the last part not through a link), -1 with errno;
+ * BASE: the file's name. */
 static int parent_open(const char *path, const char **base)
 {
 	char dir[4200];
 	const char *slash = strrchr(path, '/');
 	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
 	*base = slash ? slash + 1 : path;
-	return open_beneath(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY, 0);
+	return open_beneath(at, dir, O_RDONLY | O_DIRECTORY, 0);
 }
 
 static void thumb_write(struct frame_check *fc, const char *path)
@@ -170,7 +175,7 @@ static void contact_sheet(const char *dir, bool always)
 {
 	const char *contact = spool_file_name(SPOOL_FILE_CONTACT);
 	char path[4200];
-	int dfd = open_beneath(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY, 0);
+	int dfd = open_beneath(at, dir, O_RDONLY | O_DIRECTORY, 0);
 	/* Rebuilding costs a decode of every sample: do it for the first
 	 * samples, then at most every few seconds; the agent asks for a
 	 * last one when the job ends. */
@@ -459,7 +464,7 @@ static const char *format_other(const unsigned char *head, size_t n, const char 
  * blocking on a FIFO; reject what is not one. */
 static int frame_open(const char *path)
 {
-	int fd = open_beneath(AT_FDCWD, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+	int fd = open_beneath(at, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			frame_reject("the output file does not exist");
@@ -493,11 +498,21 @@ static size_t read_head(int fd, unsigned char *head, size_t size)
 	return got;
 }
 
+/* --at DIR: the farm's own path (the spool), opened as it is given. */
+static int at_open(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to open %s", dir);
+	return fd;
+}
+
 static _Noreturn void usage(void)
 {
 	die(EXIT_BADINPUT,
-	    "usage: hf-check [--allow-blank] [--thumb OUT.png [--contact DIR]] FILE WIDTH HEIGHT (each 1 to %d)\n"
-	    "       hf-check --contact-only DIR",
+	    "usage: hf-check [--at DIR] [--allow-blank] [--thumb OUT.png [--contact DIR]] FILE WIDTH HEIGHT (each 1 to %d)\n"
+	    "       hf-check [--at DIR] --contact-only DIR\n"
+	    "--at DIR: the other paths are beneath DIR, resolved through no link",
 	    FRAME_MAX_SIDE);
 }
 
@@ -510,6 +525,7 @@ int main(int argc, char **argv)
 		{"thumb", required_argument, NULL, 't'},
 		{"contact", required_argument, NULL, 'c'},
 		{"contact-only", required_argument, NULL, 'C'},
+		{"at", required_argument, NULL, 'a'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *thumb = NULL, *contact = NULL, *final_sheet = NULL;
@@ -523,6 +539,8 @@ int main(int argc, char **argv)
 			contact = optarg;
 		else if (c == 'C')
 			final_sheet = optarg;
+		else if (c == 'a')
+			at = at_open(optarg);
 		else
 			usage();
 	}

@@ -182,15 +182,21 @@ void check_next(struct slot *s)
 		char w[32], h[32], image[PATH_MAX * 2];
 		snprintf(w, sizeof w, "%ld", j->jd->width);
 		snprintf(h, sizeof h, "%ld", j->jd->height);
-		snprintf(image, sizeof image, "%s/%s/%s", j->path, job_dir_name(JOB_DIR_OUTPUT), f->image);
+		/* its paths beneath the spool, which the checker opens once:
+		 * resolved through no link */
+		char rel[PATH_MAX];
+		job_relpath(j->name, rel, sizeof rel);
+		snprintf(image, sizeof image, "%s/%s/%s", rel, job_dir_name(JOB_DIR_OUTPUT), f->image);
 		/* a sample of each frame for previews/ and its contact sheet */
-		char thumb[PATH_MAX * 2], previews[PATH_MAX], tname[64];
-		snprintf(previews, sizeof previews, "%s/%s", j->path, job_dir_name(JOB_DIR_PREVIEWS));
+		char thumb[PATH_MAX * 2], previews[PATH_MAX + 16], tname[64];
+		snprintf(previews, sizeof previews, "%s/%s", rel, job_dir_name(JOB_DIR_PREVIEWS));
 		job_preview_name(tname, sizeof tname, f->frame);
 		snprintf(thumb, sizeof thumb, "%s/%s", previews, tname);
-		char *argv[10];
+		char *argv[12];
 		int k = 0;
 		argv[k++] = agent.checker;
+		argv[k++] = "--at";
+		argv[k++] = agent.spool.path;
 		if (j->jd->allow_blank)
 			argv[k++] = "--allow-blank";
 		argv[k++] = "--thumb";

@@ -212,9 +212,10 @@ void job_done_check(struct job *j)
 	struct stat st;
 	if (j->fd >= 0 && !j->pkg->no_output && !j->pkg->builtin_null && tickets_none(j->fd, TICKET_TODO) == 1 &&
 	    tickets_none(j->fd, TICKET_ACTIVE) == 1 && job_file_stat(j->fd, JOB_FILE_CONTACT, &st) == 0) {
-		char previews[PATH_MAX];
-		snprintf(previews, sizeof previews, "%s/%s", j->path, job_dir_name(JOB_DIR_PREVIEWS));
-		char *argv[] = {agent.checker, "--contact-only", previews, NULL};
+		char rel[PATH_MAX], previews[PATH_MAX + 16];
+		job_relpath(j->name, rel, sizeof rel);
+		snprintf(previews, sizeof previews, "%s/%s", rel, job_dir_name(JOB_DIR_PREVIEWS));
+		char *argv[] = {agent.checker, "--at", agent.spool.path, "--contact-only", previews, NULL};
 		int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		pid_t pid = nul < 0 ? -1 : spawn_in(NULL, argv, nul, "sheet", NULL);
 		if (nul >= 0)
