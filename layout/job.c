@@ -183,17 +183,23 @@ int output_stage(int jobfd, int srcdir, const char *src, const char *stage, unsi
 	int out = dir_walk(jobfd, job_dirs[JOB_DIR_OUTPUT], true);
 	if (out < 0)
 		return -1;
-	int rc = renameat(srcdir, src, out, stage);
-	struct stat st;
+	int rc = renameat(srcdir, src, out, stage), e = errno;
+	struct stat st, ost;
 	/* judged where the render can no longer change it */
 	if (rc == 0 && (fstatat(out, stage, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
-		unlinkat(out, stage, 0);
-		errno = EPERM;
 		rc = -1;
+		e = EPERM;
+	}
+	/* a render user's file becomes the farm's, as output/ is */
+	if (rc == 0 && st.st_uid != geteuid() && fstat(out, &ost) == 0 &&
+	    (fchownat(out, stage, ost.st_uid, ost.st_gid, AT_SYMLINK_NOFOLLOW) < 0 || fchmodat(out, stage, 0644, 0) < 0)) {
+		rc = -1;
+		e = errno;
 	}
 	if (rc == 0)
 		*bytes = (unsigned long long)st.st_size;
-	int e = errno;
+	else
+		unlinkat(out, stage, 0);
 	close(out);
 	errno = e;
 	return rc;

@@ -42,4 +42,5 @@ try "index.html edited" page_edit
 try "another job's output written" victim_output
 try "a licence token made" limits_token
 try "its job folder listed" ls "$J"
+echo "uid $(id -u)"
 cp "$J/files/in.png" "$OUT"

@@ -59,4 +59,39 @@ FLOG=$(ls "$SPOOL/jobs/flood/logs/"frame0001.try1.* 2>/dev/null | head -1)
 size=$(stat -c %s "$FLOG" 2>/dev/null || echo 0)
 check "its log stops at log_max (1M): $size bytes" [ "$size" -gt 1000000 -a "$size" -lt 1100000 ]
 check "and says the rest was dropped" grep -q '^# hotfarm: the log reached \[agent\] log_max' "$FLOG"
+# render_user: as root, renders run as an unprivileged user who owns its
+# render folder and nothing of the farm's
+if [ "$(id -u)" != 0 ] || ! id nobody >/dev/null 2>&1; then
+	echo "# render_user: not checked (the test needs root and the user nobody)"
+	done_testing
+fi
+kill -TERM "$AGENT"
+wait "$AGENT" 2>/dev/null
+stop_watcherd
+chmod 755 "$T" # the render user reads the job's files
+new_spool ru
+echo "render_user = nobody" >>"$SPOOL/conf/hotfarm.ini"
+start_watcherd
+start_agent r --slots 2
+povray_job "$T/rupov" 1-3
+drop_dir rupov "$T/rupov"
+sed -i "s|^args = .*|args = sh {files}/hostile.sh $SPOOL rupov {output}|" "$T/hostile/job.ini"
+drop_dir hostile "$T/hostile"
+check "render_user = nobody: POV-Ray renders (done)" wait_for 60 job_done rupov
+for f in 1 2 3; do
+	# (POV-Ray puts the frame number before the extension)
+	(cd "$T/rupov" && povray -D -V +Iscene.pov +O"$T/rupov-$f-.png" +W64 +H48 +FN +KFI1 +KFF3 +SF$f +EF$f) >/dev/null 2>&1
+done
+same=0
+px() { python3 "$HF_ROOT/tests/pngpixels.py" "$1" | cut -d' ' -f1-2; }
+for f in 1 2 3; do
+	[ "$(px "$T/rupov-$f-$f.png")" = "$(px "$SPOOL/jobs/rupov/output/$(printf 'f_%04d.png' $f)")" ] && same=$((same + 1))
+done
+check "its frames are pixel-identical to POV-Ray by hand ($same of 3)" [ "$same" -eq 3 ]
+check "the hostile job ends (done)" wait_for 60 job_done hostile
+RLOG=$(ls "$SPOOL/jobs/hostile/logs/"frame0001.try1.* 2>/dev/null | head -1)
+check "it ran as nobody (uid $(id -u nobody))" grep -qx "uid $(id -u nobody)" "$RLOG"
+check "and every attempt was stopped" sh -c "grep -q '^blocked ' '$RLOG' && ! grep -q '^ESCAPED ' '$RLOG'"
+check "the frames in output/ are the farm's (root's), not nobody's" [ -z "$(find "$SPOOL/jobs/rupov/output" "$SPOOL/jobs/hostile/output" ! -user root)" ]
+check "nothing in the spool belongs to nobody once the jobs ended" [ -z "$(find "$SPOOL" -user nobody)" ]
 done_testing
