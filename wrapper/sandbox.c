@@ -137,16 +137,17 @@ static int sandbox_make_vars(const struct sandbox_request *req, struct sandbox *
 }
 
 /* --user's account, looked up before any rule is made: a wrong name, or a
- * caller who is not root, stops here. */
+ * caller who is not root, stops here. (The _r lookup: an agent may build
+ * sandboxes in several threads.) */
 static int sandbox_find_user(const struct sandbox_request *req, struct sandbox *sb, char *err, size_t errsize)
 {
 	if (!req->user)
 		return 0;
-	errno = 0;
-	struct passwd *pw = getpwnam(req->user);
+	struct passwd pwbuf, *pw = NULL;
+	char text[16384];
+	int rc = getpwnam_r(req->user, &pwbuf, text, sizeof text, &pw);
 	if (!pw)
-		return fault(err, errsize, "no user '%s'%s%s", req->user, errno ? ": " : "",
-			     errno ? strerror(errno) : "");
+		return fault(err, errsize, "no user '%s'%s%s", req->user, rc ? ": " : "", rc ? strerror(rc) : "");
 	if (geteuid() != 0)
 		return fault(err, errsize, "running as %s needs root (this runs as uid %ld)", req->user, (long)geteuid());
 	sb->become = true;
@@ -463,30 +464,34 @@ void sandbox_free(struct sandbox *sb)
 
 /* ---- in the child: system calls only ---- */
 
+/* Raw calls all through, not the C library's wrappers: nothing in between
+ * (a sanitizer's or preloaded interceptor) runs in a vfork child. Their
+ * errno is the parent thread's, which vfork leaves waiting. */
+
 /* Its own /proc/PID, which /proc/self names from now on (after exec too). */
 static int enter_proc_self(const struct sandbox *sb)
 {
-	int fd = open("/proc/self", O_PATH | O_CLOEXEC);
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self", O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	struct ll_path_beneath pb = {.allowed_access = sb->fs_read, .parent_fd = fd};
 	int rc = (int)syscall(SYS_landlock_add_rule, sb->ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
 	int e = errno;
-	close(fd);
+	syscall(SYS_close, fd);
 	errno = e;
 	return rc;
 }
 
 /* The order is kept from hf-confine: limits; the rules made as whoever may
- * open the paths; then the user (raw calls: glibc's setuid() would signal
- * the threads of a vfork child's parent), no new privileges, the rules for
+ * open the paths; then the user (glibc's setuid() would also signal the
+ * threads of a vfork child's parent), no new privileges, the rules for
  * good, and the filter last, so that it stops nothing of this. */
 int sandbox_enter(const struct sandbox *sb, const char **step)
 {
 	const char *at = "setrlimit";
 	for (int i = 0; i < sb->nlimits; i++) {
-		struct rlimit rl = {.rlim_cur = sb->limit[i], .rlim_max = sb->limit[i]};
-		if (setrlimit(sb->resource[i], &rl) < 0)
+		struct rlimit64 rl = {.rlim_cur = sb->limit[i], .rlim_max = sb->limit[i]};
+		if (syscall(SYS_prlimit64, 0, sb->resource[i], &rl, NULL) < 0)
 			goto failed;
 	}
 	at = "landlock_add_rule /proc/self";
@@ -504,13 +509,13 @@ int sandbox_enter(const struct sandbox *sb, const char **step)
 			goto failed;
 	}
 	at = "no_new_privs";
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) < 0)
 		goto failed;
 	at = "landlock_restrict_self";
 	if (sb->ruleset >= 0 && syscall(SYS_landlock_restrict_self, sb->ruleset, 0) < 0)
 		goto failed;
 	at = "seccomp";
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &sb->seccomp) < 0)
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sb->seccomp) < 0)
 		goto failed;
 	return 0;
 failed:
