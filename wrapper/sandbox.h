@@ -51,9 +51,10 @@ struct sandbox {
  * readable). 0, or -1 with a sentence in ERR and nothing left to free. */
 int sandbox_build(const struct sandbox_request *req, struct sandbox *sb, char *err, size_t errsize);
 
-/* The child's environment: BASE (NULL-ended) without the variables the
- * wrapper reads, then SB's and LD_PRELOAD (the wrapper before BASE's own).
- * One malloc'd block: free() it; NULL when out of memory. */
+/* The child's environment: BASE (NULL-ended) without the variables SB
+ * sets, then SB's and, with the wrapper, LD_PRELOAD (it before BASE's own).
+ * One malloc'd block that points into BASE and SB: free() it when the
+ * child has exec'd; NULL when out of memory. */
 char **sandbox_env(const struct sandbox *sb, char *const *base);
 
 /* In the child, after vfork or fork, before exec: rlimits, read access to
