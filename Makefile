@@ -22,7 +22,8 @@ ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
 DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev libiniparser-dev \
 	librsync-dev nettle-dev libpng-dev libarchive-tools zstd python3 povray chromium rsync \
-	openssh-server openssh-client clang libclang-rt-14-dev sshfs fuse3 iproute2 man-db systemd
+	openssh-server openssh-client clang libclang-rt-14-dev sshfs fuse3 iproute2 man-db systemd \
+	libseccomp-dev
 
 LAYOUT_SRC := layout/util.c layout/files.c layout/ini.c layout/spool.c layout/conf.c layout/status.c layout/ticket.c layout/job.c layout/drop.c layout/site.c layout/limit.c layout/jobdesc.c layout/watch.c layout/host.c \
 	layout/package.c layout/siteload.c
@@ -105,10 +106,12 @@ $(BIN)/hf-check: $(OBJ)/spoolers/check.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpng -liniparser
 
-# the confinement launcher stands alone: it runs before every render
-$(BIN)/hf-confine: $(OBJ)/wrapper/confine.o
+# the confinement launcher stands alone: it runs before every render;
+# wrapper/sandbox.c is the confinement itself (seccomp's filter made by libseccomp)
+$(OBJ)/wrapper/confine.o $(OBJ)/wrapper/sandbox.o: wrapper/sandbox.h
+$(BIN)/hf-confine: $(OBJ)/wrapper/confine.o $(OBJ)/wrapper/sandbox.o
 	@mkdir -p $(BIN)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lseccomp
 
 # the I/O wrapper hf-confine preloads: it defines open() and friends itself,
 # so it is built without _FORTIFY_SOURCE (which turns them into inlines)

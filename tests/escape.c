@@ -1,19 +1,26 @@
 /* escape.c - a hostile "renderer" for the confinement tests: run in its job
  * folder (cwd) with OTHER naming a file of another job and OUTSIDE a folder
  * it must not write, it tries every way out it knows and prints one line
- * per attempt: "ok NAME" (it got out) or "blocked NAME: why". Built twice:
+ * per attempt: "ok NAME" (it got out) or "blocked NAME: why" (for calls
+ * that take several steps, "blocked NAME: CALL: why"). Built twice:
  * dynamically (the preload wrapper sees it) and statically (only the
- * kernel can stop it). */
+ * kernel can stop it). The environment names its targets: ESCAPE_PORT (TCP)
+ * and ESCAPE_UDP_PORT on 127.0.0.1, ESCAPE_ABSTRACT and ESCAPE_UNIX (Unix
+ * sockets), ESCAPE_PID (a process outside); what it sends is ESCAPE_TAG,
+ * so that the listener can say who got through. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <linux/io_uring.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -64,6 +71,108 @@ static void begin(const char *name) { fprintf(stderr, "attempt %s\n", name); }
 		try_rc(name, (expr));    \
 	} while (0)
 
+/* An attempt of several steps: CALL is the one that failed. */
+static void report_at(const char *name, const char *call, int ok, int err)
+{
+	if (ok) {
+		report(name, 1, 0);
+	} else {
+		printf("blocked %s: %s: %s\n", name, call, strerror(err));
+		fflush(stdout);
+	}
+}
+
+static const char *env_or(const char *name, const char *otherwise)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : otherwise;
+}
+
+/* A stream socket of FAMILY connected to A, the tag sent on it. */
+static void try_connect(const char *name, int family, const struct sockaddr *a, socklen_t len)
+{
+	begin(name);
+	int s = socket(family, SOCK_STREAM, 0);
+	if (s < 0) {
+		report_at(name, "socket", 0, errno);
+		return;
+	}
+	int rc = connect(s, a, len), e = errno;
+	const char *tag = env_or("ESCAPE_TAG", "escape");
+	if (rc == 0 && write(s, tag, strlen(tag)) < 0)
+		e = errno, rc = -1;
+	report_at(name, "connect", rc == 0, e);
+	close(s);
+}
+
+/* The ways out seccomp closes: sockets of every kind, io_uring (which
+ * would go around them), a user namespace, ptrace of a process outside. */
+static void try_beyond_files(void)
+{
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	in.sin_port = htons((uint16_t)atoi(env_or("ESCAPE_PORT", "9")));
+	try_connect("tcp-connect", AF_INET, (struct sockaddr *)&in, sizeof in);
+	{
+		/* a signal to a process outside (the one that started us) */
+		begin("signal-outside");
+		pid_t target = (pid_t)atoi(env_or("ESCAPE_PID", "0"));
+		int rc = kill(target > 0 ? target : getppid(), 0);
+		report("signal-outside", rc == 0, errno);
+	}
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	const char *name = env_or("ESCAPE_ABSTRACT", "hotfarm-escape");
+	memcpy(un.sun_path + 1, name, strlen(name));
+	try_connect("abstract-unix-socket", AF_UNIX, (struct sockaddr *)&un,
+		    (socklen_t)(sizeof un.sun_family + 1 + strlen(name)));
+	{
+		begin("udp-send");
+		in.sin_port = htons((uint16_t)atoi(env_or("ESCAPE_UDP_PORT", "9")));
+		int s = socket(AF_INET, SOCK_DGRAM, 0);
+		const char *tag = env_or("ESCAPE_TAG", "escape");
+		ssize_t n = s >= 0 ? sendto(s, tag, strlen(tag), 0, (struct sockaddr *)&in, sizeof in) : -1;
+		report_at("udp-send", s < 0 ? "socket" : "sendto", n == (ssize_t)strlen(tag), errno);
+		if (s >= 0)
+			close(s);
+	}
+	/* a path-named socket (D-Bus, docker.sock): Landlock does not see connect() */
+	un = (struct sockaddr_un){.sun_family = AF_UNIX};
+	snprintf(un.sun_path, sizeof un.sun_path, "%s", env_or("ESCAPE_UNIX", "/run/dbus/system_bus_socket"));
+	try_connect("unix-path-connect", AF_UNIX, (struct sockaddr *)&un, sizeof un);
+	{
+		begin("io-uring-setup");
+		struct io_uring_params p = {0};
+		int fd = (int)syscall(SYS_io_uring_setup, 4, &p);
+		report_at("io-uring-setup", "io_uring_setup", fd >= 0, errno);
+		if (fd >= 0)
+			close(fd);
+	}
+	{
+		/* in a child: the namespace would stay with whoever made it */
+		begin("unshare-user");
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(unshare(CLONE_NEWUSER) == 0 ? 0 : errno);
+		int st = 0;
+		waitpid(pid, &st, 0);
+		int e = WIFEXITED(st) ? WEXITSTATUS(st) : EINTR;
+		report_at("unshare-user", "unshare", e == 0, e);
+	}
+	{
+		/* the shell that started us: stopped by the attach, let go at once */
+		begin("ptrace-attach");
+		pid_t target = (pid_t)atoi(env_or("ESCAPE_PID", "0"));
+		if (target <= 0)
+			target = getppid();
+		long rc = ptrace(PTRACE_ATTACH, target, NULL, NULL);
+		int e = errno, st;
+		if (rc == 0) {
+			waitpid(target, &st, __WALL);
+			ptrace(PTRACE_DETACH, target, NULL, NULL);
+		}
+		report_at("ptrace-attach", "ptrace", rc == 0, e);
+	}
+}
+
 static char *join(const char *a, const char *b)
 {
 	char *s;
@@ -72,24 +181,9 @@ static char *join(const char *a, const char *b)
 	return s;
 }
 
-int main(int argc, char **argv)
+/* Reads of another job's (and another site's) file, every way there is. */
+static void try_reads(const char *site, const char *cwd)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: escape OTHER-JOB-FILE OUTSIDE-DIR OTHER-SITE-FILE\n");
-		return 2;
-	}
-	other = argv[1];
-	outside = argv[2];
-	const char *site = argv[3];
-	char cwd[4096];
-	if (!getcwd(cwd, sizeof cwd))
-		return 2;
-	/* its own folder works: the control */
-	int own = open("own.txt", O_CREAT | O_WRONLY | O_TRUNC, 0644);
-	printf("%s own-folder\n", own >= 0 && write(own, "x", 1) == 1 ? "control-ok" : "control-FAILED");
-	if (own >= 0)
-		close(own);
-
 	TRY_FD("open-absolute", open(other, O_RDONLY));
 	TRY_FD("open-other-site", open(site, O_RDONLY));
 	TRY_FD("fopen-absolute", ({
@@ -169,7 +263,7 @@ int main(int argc, char **argv)
 			closedir(d);
 		TRY_FD("chdir-then-open", chdir(dir) == 0 ? open(slash + 1, O_RDONLY) : -1);
 		if (chdir(cwd) < 0)
-			return 2;
+			exit(2);
 	}
 	{
 		struct file_handle *fh = malloc(sizeof *fh + 128);
@@ -183,7 +277,12 @@ int main(int argc, char **argv)
 		TRY_FD("open-by-handle", fd);
 		free(fh);
 	}
-	p = join(outside, "/escaped.txt");
+}
+
+/* Writes outside, changes to the other job's file, its program run. */
+static void try_writes(void)
+{
+	char *p = join(outside, "/escaped.txt");
 	TRY_FD("write-outside", ({
 			int fd = open(p, O_CREAT | O_WRONLY, 0644);
 			fd >= 0 && write(fd, "x", 1) == 1 ? open(p, O_RDONLY) : (fd >= 0 ? (close(fd), -1) : -1);
@@ -220,32 +319,27 @@ int main(int argc, char **argv)
 		errno = WEXITSTATUS(st) == 126 ? EACCES : ENOENT;
 		report("exec-other-job-program", WIFEXITED(st) && WEXITSTATUS(st) == 0, errno);
 	}
-	{
-		/* no network: a TCP connection to this host */
-		begin("tcp-connect");
-		int s = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(getenv("ESCAPE_PORT") ? getenv("ESCAPE_PORT") : "9"))};
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		int rc = connect(s, (struct sockaddr *)&a, sizeof a);
-		report("tcp-connect", rc == 0, errno);
-		close(s);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 4) {
+		fprintf(stderr, "usage: escape OTHER-JOB-FILE OUTSIDE-DIR OTHER-SITE-FILE\n");
+		return 2;
 	}
-	{
-		/* a signal to a process outside (the one that started us) */
-		begin("signal-outside");
-		pid_t target = getenv("ESCAPE_PID") ? (pid_t)atoi(getenv("ESCAPE_PID")) : getppid();
-		report("signal-outside", kill(target, 0) == 0, errno);
-	}
-	{
-		begin("abstract-unix-socket");
-		int s = socket(AF_UNIX, SOCK_STREAM, 0);
-		struct sockaddr_un a = {.sun_family = AF_UNIX};
-		const char *name = getenv("ESCAPE_ABSTRACT") ? getenv("ESCAPE_ABSTRACT") : "hotfarm-escape";
-		memcpy(a.sun_path + 1, name, strlen(name));
-		int rc = connect(s, (struct sockaddr *)&a, (socklen_t)(sizeof a.sun_family + 1 + strlen(name)));
-		report("abstract-unix-socket", rc == 0, errno);
-		close(s);
-	}
+	other = argv[1];
+	outside = argv[2];
+	char cwd[4096];
+	if (!getcwd(cwd, sizeof cwd))
+		return 2;
+	/* its own folder works: the control */
+	int own = open("own.txt", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	printf("%s own-folder\n", own >= 0 && write(own, "x", 1) == 1 ? "control-ok" : "control-FAILED");
+	if (own >= 0)
+		close(own);
+	try_reads(argv[3], cwd);
+	try_writes();
+	try_beyond_files();
 	printf("escaped %d\n", escaped);
 	return 0;
 }

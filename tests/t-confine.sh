@@ -1,10 +1,13 @@
 # t-confine.sh - hf-confine: a hostile render package (tests/escape.c, built
-# dynamically and statically, and tests/escape.sh) tries 40 ways out of its
+# dynamically and statically, and tests/escape.sh) tries 44 ways out of its
 # job folder: other jobs, another site's jobs, writes outside, links,
-# /proc, raw syscalls, handles, exec, TCP, signals, abstract sockets. Run
+# /proc, raw syscalls, handles, exec, TCP, UDP, signals, abstract and
+# path-named Unix sockets, io_uring, a user namespace, ptrace. Run
 # unconfined (the control) they get out; under hf-confine every one is
-# stopped, and the output names the layer that stopped it. POV-Ray renders
-# the same pixels confined as not.
+# stopped, and the output names the layer that stopped it; --network lets
+# UDP and TCP out again. The agent's way (tests/sandboxtest.c: the sandbox
+# built in the parent, entered in a vfork child) stops the same and leaves
+# the parent free. POV-Ray renders the same pixels confined as not.
 . "$(dirname "$0")/lib.sh"
 
 S=$T/spool
@@ -17,21 +20,39 @@ cc -O1 -o "$T/escape" "$HF_ROOT/tests/escape.c" && cc -O1 -static -o "$T/escape-
 check "the hostile programs build (dynamic and static)" [ -x "$T/escape" -a -x "$T/escape-static" ]
 check "the static one is static (no program interpreter)" sh -c "! readelf -l '$T/escape-static' | grep -q 'program interpreter'"
 
-# listeners for the network attempts, so that unconfined they succeed
+# listeners for the network attempts, so that unconfined they succeed; each
+# writes who reached it (the tag the attempt sends) to $T/heard, so that an
+# attempt that reports "blocked" but got through is caught
 cat >"$T/listen.py" <<'PY'
-import socket, sys, os
+import os, select, socket, sys
 t = socket.socket(); t.bind(("127.0.0.1", 0)); t.listen(64)
-u = socket.socket(socket.AF_UNIX); u.bind("\0hotfarm-escape-" + sys.argv[1]); u.listen(64)
-open(sys.argv[2], "w").write(str(t.getsockname()[1]))
+a = socket.socket(socket.AF_UNIX); a.bind("\0hotfarm-escape-" + sys.argv[1]); a.listen(64)
+p = socket.socket(socket.AF_UNIX); p.bind(sys.argv[3]); p.listen(64)
+d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); d.bind(("127.0.0.1", 0))
+kind = {t: "tcp", a: "abstract", p: "unix", d: "udp"}
+heard = open(sys.argv[4], "a", buffering=1)
+open(sys.argv[2] + ".new", "w").write("%d %d\n" % (t.getsockname()[1], d.getsockname()[1]))
+os.rename(sys.argv[2] + ".new", sys.argv[2])
 while True:
-    import select
-    for s in select.select([t, u], [], [])[0]:
-        s.accept()[0].close()
+    for s in select.select(list(kind), [], [])[0]:
+        if s is d:
+            data = d.recv(512)
+        else:
+            c = s.accept()[0]
+            c.settimeout(2)
+            try:
+                data = c.recv(512)
+            except OSError:
+                data = b""
+            c.close()
+        heard.write("%s %s\n" % (kind[s], data.decode(errors="replace")))
 PY
-python3 "$T/listen.py" $$ "$T/port" &
+: >"$T/heard"
+python3 "$T/listen.py" $$ "$T/port" "$T/listen.sock" "$T/heard" &
 _pids="$_pids $!"
 wait_for 10 test -s "$T/port"
-export ESCAPE_PORT=$(cat "$T/port") ESCAPE_ABSTRACT=hotfarm-escape-$$ ESCAPE_PID=$$
+export ESCAPE_PORT=$(cut -d' ' -f1 "$T/port") ESCAPE_UDP_PORT=$(cut -d' ' -f2 "$T/port") \
+	ESCAPE_ABSTRACT=hotfarm-escape-$$ ESCAPE_UNIX=$T/listen.sock ESCAPE_PID=$$
 OTHER=$S/jobs/other/secret.txt SITE=$S/sites/c/jobs/x/secret.txt
 
 run() { # OUT PROGRAM...: in the job folder
@@ -39,9 +60,14 @@ run() { # OUT PROGRAM...: in the job folder
 	(cd "$S/jobs/mine" && "$@") >"$_r.out" 2>"$_r.err"
 }
 # the control: unconfined, the attempts are real and get out
-run "$T/free" "$T/escape" "$OTHER" "$T/outside" "$SITE"
+ESCAPE_TAG=free run "$T/free" "$T/escape" "$OTHER" "$T/outside" "$SITE"
 free=$(grep -c '^ok ' "$T/free.out")
-check "unconfined, the hostile program gets out $free ways (the attempts are real)" [ "$free" -ge 20 ]
+check "unconfined, the hostile program gets out $free ways (the attempts are real)" [ "$free" -ge 25 ]
+for a in udp-send unix-path-connect io-uring-setup unshare-user ptrace-attach; do
+	check "unconfined, $a gets out" grep -q "^ok $a\$" "$T/free.out"
+done
+check "and the listener heard its UDP datagram and its path-named Unix socket" \
+	wait_for 10 sh -c "grep -q '^udp free\$' '$T/heard' && grep -q '^unix free\$' '$T/heard'"
 # put back what the control changed
 echo "the other job's secret" >"$S/jobs/other/secret.txt"
 rm -rf "$T/outside"/* "$S/jobs/mine"
@@ -51,28 +77,39 @@ confined() { # OUT PROGRAM ARGS...
 	_o=$1; shift
 	run "$_o" hf-confine --root "$S/jobs/mine" --ro "$T/escape" --ro "$T/escape-static" --ro "$HF_ROOT/tests/escape.sh" -- "$@"
 }
-layer() { # ERRFILE NAME: the layer that stopped attempt NAME (the wrapper logs
-	# its denials right after the attempt's marker; what it let through, or
-	# never saw, the kernel stopped)
+layer() { # ERRFILE NAME WHY: the layer that stopped attempt NAME (the wrapper
+	# logs its denials right after the attempt's marker; what it let through,
+	# or never saw, the kernel stopped: the calls the seccomp filter refuses
+	# at system call entry, before any Landlock check, were stopped by it)
 	if awk -v a="attempt $2" '$0 == a { on = 1; next } /^attempt / { on = 0 } on && /^hf-wrap: denied/ { f = 1 } END { exit !f }' "$1"; then
 		echo "the I/O wrapper"
 	else
-		echo "Landlock (kernel)"
+		case $3 in
+		socket:* | io_uring_setup:* | unshare:* | ptrace:*) echo "seccomp (kernel)" ;;
+		*) echo "Landlock (kernel)" ;;
+		esac
 	fi
 }
+layers() { # KIND: each attempt of $T/KIND.out, its verdict and layer
+	grep '^ok \|^blocked ' "$T/$1.out" | while read -r verdict name rest; do
+		if [ "$verdict" = ok ]; then
+			echo "# $1 $name: ok (got out)"
+		else
+			echo "# $1 ${name%:}: ${verdict} (${rest}) by $(layer "$T/$1.err" "${name%:}" "$rest")"
+		fi
+	done
+}
 for kind in escape escape-static; do
-	confined "$T/$kind" "$T/$kind" "$OTHER" "$T/outside" "$SITE"
+	ESCAPE_TAG=$kind confined "$T/$kind" "$T/$kind" "$OTHER" "$T/outside" "$SITE"
 	check "$kind: its own folder still works" grep -q '^control-ok' "$T/$kind.out"
 	n=$(grep -c '^blocked ' "$T/$kind.out")
-	check "$kind: all $n attempts stopped" sh -c "[ $n -ge 25 ] && ! grep -q '^ok ' '$T/$kind.out'"
-	grep '^ok \|^blocked ' "$T/$kind.out" | while read -r verdict name rest; do
-		echo "# $kind ${name%:}: ${verdict} (${rest}) by $(layer "$T/$kind.err" "${name%:}")"
-	done
+	check "$kind: all $n attempts stopped" sh -c "[ $n -ge 32 ] && ! grep -q '^ok ' '$T/$kind.out'"
+	layers $kind
 done
-wrapper_stopped=$(grep '^ok \|^blocked ' "$T/escape.out" | while read -r v name rest; do layer "$T/escape.err" "${name%:}"; done | grep -c wrapper)
+wrapper_stopped=$(layers escape | grep -c 'by the I/O wrapper$')
 check "the wrapper stopped $wrapper_stopped attempts of the dynamic program itself" [ "$wrapper_stopped" -ge 15 ]
 static_wrapped=$(grep -c '^hf-wrap: denied' "$T/escape-static.err")
-check "the static program bypasses the wrapper ($static_wrapped denials logged): Landlock alone stopped it" [ "$static_wrapped" -eq 0 ]
+check "the static program bypasses the wrapper ($static_wrapped denials logged): the kernel alone stopped it" [ "$static_wrapped" -eq 0 ]
 check "the other job's file is untouched" [ "$(cat "$OTHER")" = "the other job's secret" ]
 check "nothing was written outside" [ -z "$(ls -A "$T/outside")" ]
 check "hf-confine says in the log what it allowed" grep -q 'hf-confine: Landlock ABI [0-9][^:]*: read-write' "$T/escape.err"
@@ -82,7 +119,56 @@ n=$(grep -c '^blocked ' "$T/script.out")
 check "the shell script: all $n attempts stopped" sh -c "[ $n -ge 10 ] && ! grep -q '^ok ' '$T/script.out'"
 grep '^ok \|^blocked ' "$T/script.out" | while read -r verdict name; do echo "# script $name: $verdict"; done
 total=$(($(grep -c '^blocked ' "$T/escape.out") + $(grep -c '^blocked ' "$T/escape-static.out") + n))
-check "$total ways out tried under confinement, none worked" [ "$total" -ge 25 ]
+check "$total ways out tried under confinement, none worked" [ "$total" -ge 76 ]
+
+# the agent's way: the sandbox built in its own process, entered in a vfork
+# child just before exec (tests/sandboxtest.c, linked with wrapper/sandbox.c)
+cc -std=c17 -Wall -Wextra -Werror -O1 -I"$HF_ROOT/wrapper" -o "$T/sandboxtest" "$HF_ROOT/tests/sandboxtest.c" \
+	"$HF_ROOT/wrapper/sandbox.c" -lseccomp -lpthread 2>"$T/cc-sandbox.log"
+check "the agent-side driver builds (tests/sandboxtest.c with wrapper/sandbox.c)" [ -x "$T/sandboxtest" ]
+mkdir -p "$T/parent-side"
+for kind in escape escape-static; do
+	ESCAPE_TAG=vfork run "$T/vfork-$kind" "$T/sandboxtest" escape "$S/jobs/mine" "$BIN/libhfwrap.so" \
+		"$T/parent-side/wrote" "$T/escape" "$T/escape-static" -- "$T/$kind" "$OTHER" "$T/outside" "$SITE"
+	grep '^blocked ' "$T/$kind.out" | cut -d: -f1 >"$T/want"
+	grep '^blocked ' "$T/vfork-$kind.out" | cut -d: -f1 >"$T/got"
+	check "vfork + sandbox_enter, $kind: the same $(wc -l <"$T/got") attempts stopped, none got out" \
+		sh -c "cmp -s '$T/want' '$T/got' && ! grep -q '^ok ' '$T/vfork-$kind.out'"
+	layers vfork-$kind | grep 'udp-send\|unix-path\|io-uring\|unshare\|ptrace'
+done
+check "the frame log line is hf-confine's" grep -q '^hf-confine: Landlock ABI [0-9][^:]*: read-write' "$T/vfork-escape.err"
+check "the parent, after its child ran confined, still writes outside the root" \
+	sh -c "grep -q '^parent wrote-outside yes' '$T/vfork-escape.out' && [ -s '$T/parent-side/wrote' ]"
+check "and so does its other thread" grep -q '^parent thread-wrote-outside yes' "$T/vfork-escape.out"
+check "the parent can still open a socket, has no no_new_privs and no seccomp filter" \
+	sh -c "grep -q '^parent socket yes' '$T/vfork-escape.out' && grep -q '^parent no-new-privs 0 seccomp 0' '$T/vfork-escape.out'"
+check "the other job's file is still untouched, nothing was written outside" \
+	sh -c "[ \"\$(cat '$OTHER')\" = \"the other job's secret\" ] && [ -z \"\$(ls -A '$T/outside')\" ]"
+"$T/sandboxtest" x32 "$S/jobs/mine" >"$T/x32.out" 2>&1
+check "an x32 system call is killed ($(cat "$T/x32.out"))" grep -q '^x32 killed by SIGSYS' "$T/x32.out"
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	chmod 777 "$S/jobs/mine"
+	"$T/sandboxtest" user "$S/jobs/mine" nobody >"$T/user.out" 2>&1
+	check "a vfork child becomes nobody ($(head -1 "$T/user.out")); the parent and its thread stay root" \
+		sh -c "[ \"\$(head -1 '$T/user.out')\" = $(id -u nobody) ] && grep -q '^parent uid 0 thread 0 child-exit 0' '$T/user.out'"
+fi
+diag "$("$T/sandboxtest" bench "$S/jobs/mine" "$BIN/libhfwrap.so" "$BIN/hf-confine" 200)"
+# (seconds after the confined runs: what got through would have been heard)
+check "the listener heard nothing from a confined run" sh -c "! grep -v ' free\$' '$T/heard'"
+
+# --network lets UDP and TCP out; the rest stays shut
+ESCAPE_TAG=network run "$T/net" hf-confine --network --root "$S/jobs/mine" --ro "$T/escape-static" -- \
+	"$T/escape-static" "$OTHER" "$T/outside" "$SITE"
+check "with --network, a UDP datagram to 127.0.0.1 goes out" grep -q '^ok udp-send' "$T/net.out"
+check "  and the listener got it" wait_for 10 grep -q '^udp network$' "$T/heard"
+check "with --network, a TCP connection to 127.0.0.1 is made" grep -q '^ok tcp-connect' "$T/net.out"
+check "  and the listener got it" wait_for 10 grep -q '^tcp network$' "$T/heard"
+check "with --network, only the sockets got out ($(echo $(grep '^ok ' "$T/net.out" | cut -d' ' -f2)))" \
+	sh -c "! grep '^ok ' '$T/net.out' | grep -qv '^ok \(udp-send\|tcp-connect\|unix-path-connect\)\$'"
+check "  and the log says network allowed" grep -q '^hf-confine: Landlock.*; network allowed' "$T/net.err"
+check "with --network, abstract sockets and signals out are still stopped (Landlock's scopes)" \
+	sh -c "grep -q '^blocked abstract-unix-socket: connect:' '$T/net.out' && grep -q '^blocked signal-outside' '$T/net.out'"
+layers net | grep 'tcp-connect\|signal\|socket\|udp-send\|unix-path'
 
 # POV-Ray confined renders the same pixels
 cp "$HF_ROOT/examples/orbit/scene.pov" "$S/jobs/mine/files/"
