@@ -86,12 +86,15 @@ $(BIN)/hf-cancel: $(OBJ)/spoolers/cancel.o $(OBJ)/liblayout.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
 # render-agent is a folder: one file per concern around agent.h
-AGENT_OBJ := $(addprefix $(OBJ)/spoolers/agent/,main.o jobs.o slots.o claim.o ticket.o spawn.o runlog.o render.o \
-	frame.o learn.o host.o probe.o)
-$(AGENT_OBJ): spoolers/agent/agent.h
-$(BIN)/render-agent: $(AGENT_OBJ) $(OBJ)/liblayout.a
+AGENT_OBJ := $(addprefix $(OBJ)/spoolers/agent/,main.o jobs.o slots.o claim.o ticket.o spawn.o contain.o runlog.o \
+	render.o frame.o learn.o host.o probe.o)
+# what holds a render: its sandbox and its cgroup (wrapper/)
+CONTAIN_OBJ := $(addprefix $(OBJ)/wrapper/,sandbox.o cgroup.o cgtree.o cgfile.o)
+$(AGENT_OBJ): spoolers/agent/agent.h wrapper/sandbox.h wrapper/cgroup.h
+$(CONTAIN_OBJ): wrapper/sandbox.h wrapper/cgroup.h wrapper/cgfile.h
+$(BIN)/render-agent: $(AGENT_OBJ) $(CONTAIN_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -linotifytools -liniparser -lpthread
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -linotifytools -liniparser -lseccomp -lpthread
 
 $(BIN)/hf-notify: $(OBJ)/spoolers/notify.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 int package_load(int confdir, const char *name, struct package *p, char *err, size_t errsize)
@@ -53,6 +54,13 @@ int package_load(int confdir, const char *name, struct package *p, char *err, si
 					 p->confine_read.v[i]);
 				goto out;
 			}
+	}
+	if ((v = ini_get(ini, "confine", "network"))) {
+		if (strcasecmp(v, "yes") && strcasecmp(v, "no")) {
+			snprintf(err, errsize, "%s: [confine] network is yes or no, not '%.100s'", display, v);
+			goto out;
+		}
+		p->network = !strcasecmp(v, "yes");
 	}
 	v = ini_get(ini, "render", "argv");
 	if (!p->builtin_null) {

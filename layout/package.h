@@ -21,6 +21,7 @@ struct package {
 	bool builtin_null;         /* benchmarking only: renders nothing, runs nothing */
 	bool no_output;            /* [package] produces = nothing: exit 0 is success */
 	struct strlist confine_read; /* [confine] read: its install paths, read-only to a confined render */
+	bool network;                /* [confine] network = yes: its renders may use the network (licences) */
 };
 
 /* The values placeholders stand for. */

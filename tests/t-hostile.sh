@@ -59,6 +59,44 @@ FLOG=$(ls "$SPOOL/jobs/flood/logs/"frame0001.try1.* 2>/dev/null | head -1)
 size=$(stat -c %s "$FLOG" 2>/dev/null || echo 0)
 check "its log stops at log_max (1M): $size bytes" [ "$size" -gt 1000000 -a "$size" -lt 1100000 ]
 check "and says the rest was dropped" grep -q '^# hotfarm: the log reached \[agent\] log_max' "$FLOG"
+# a render that outlives its frame: a setsid daemon burning CPU, a double
+# fork, an env -i sleeper, one holding a lock in its own folder; the frame
+# ends once the daemon has burnt a second of CPU. All of it goes with the
+# attempt, and its CPU is billed.
+mkdir -p "$T/daemon"
+python3 "$HF_ROOT/tests/mkpng.py" good "$T/daemon/in.png" 64 48
+cat >"$T/daemon/run.sh" <<'EOF'
+M=hf-daemon-$1
+# each names itself by its $0 (in its command line), and says its pid
+# (the daemon says when it has used a second of CPU: a render sees no
+# other process's /proc)
+setsid sh -c 'echo "pid $$"; i=0; while :; do i=$((i + 1)); [ $((i % 20000)) = 0 ] || continue
+	times >"$TMPDIR/times"; read a b <"$TMPDIR/times"; u=${a#*m}
+	{ [ "${a%%m*}" != 0 ] || [ "${u%%.*}" -ge 1 ]; } && : >"$TMPDIR/burnt"; done' $M-burn </dev/null &
+(sh -c 'echo "pid $$"; sleep 300; :' $M-fork &) </dev/null
+env -i sh -c 'echo "pid $$"; sleep 300; :' $M-env </dev/null &
+(flock "$TMPDIR/held" sh -c 'echo "pid $$"; sleep 300; :' $M-lock &) </dev/null
+# the frame ends once the daemon has burnt a second of CPU
+while [ ! -e "$TMPDIR/burnt" ]; do sleep 0.1; done
+cp "$2/in.png" "$3"
+EOF
+printf '[job]\nframes = 1\nretries = 0\n[render]\npackage = command\nscene = in.png\nwidth = 64\nheight = 48\noutput = "f_####.png"\nargs = sh {files}/run.sh %s {files} {output}\n' $$ >"$T/daemon/job.ini"
+drop_dir daemon "$T/daemon"
+started() { [ "$(pgrep -f "hf-daemon-$$-" | wc -l)" -ge 4 ]; }
+check "a render starts a setsid daemon, a double fork, an env -i and a lock holder" wait_for 30 started
+check "its job is done" wait_for 60 job_done daemon
+DLOG=$(ls "$SPOOL/jobs/daemon/logs/"frame0001.try1.* 2>/dev/null | head -1)
+dpids=$(sed -n 's/^pid \([0-9]*\)$/\1/p' "$DLOG")
+gone() {
+	pgrep -f "hf-daemon-$$-" >/dev/null && return 1
+	for p in $dpids; do [ -d /proc/$p ] && [ "$(cut -d' ' -f3 /proc/$p/stat)" != Z ] && return 1; done
+	return 0
+}
+check "nothing it started survives the frame ($(echo $dpids | wc -w) pids it said)" wait_for 3 gone
+pgrep -af "hf-daemon-$$-" | sed 's/^/# left: /'
+cpu=$(sed -n 's/^billing = .* user=\([0-9.]*\) sys=\([0-9.]*\) .*/\1 \2/p' "$SPOOL/jobs/daemon/frames/done/"* | awk '{ print $1 + $2 }')
+check "its bill holds the second of CPU its daemon used ($cpu s)" awk -v c="$cpu" 'BEGIN { exit !(c >= 0.95) }'
+
 # render_user: as root, renders run as an unprivileged user who owns its
 # render folder and nothing of the farm's
 if [ "$(id -u)" != 0 ] || ! id nobody >/dev/null 2>&1; then

@@ -40,6 +40,8 @@
 #ifndef HOTFARM_AGENT_H
 #define HOTFARM_AGENT_H
 
+#include "../../wrapper/cgroup.h"
+#include "../../wrapper/sandbox.h"
 #include "../../layout/host.h"
 #include "../../layout/ini.h"
 #include "../../layout/jobdesc.h"
@@ -155,7 +157,10 @@ struct slot {
 	int logpipe;                           /* the renderer's output, to be copied into its log (-1: none) */
 	unsigned long long log_bytes;          /* how much of it the log holds */
 	bool log_capped;                       /* it reached log_max: the rest is dropped */
-	struct rusage ru;
+	struct rusage ru;             /* what the renderer used (all its cgroup used, when it has one) */
+	struct cg_attempt cg;         /* its cgroup, when has_cg */
+	bool has_cg;
+	bool oom;                     /* it ran out of its memory (render_mem) */
 	enum kill_reason killing;
 	int64_t kill_at;
 	char why[400]; /* the renderer failed: why */
@@ -176,7 +181,6 @@ struct agent {
 	int hostfd;              /* hosts/HOST */
 	struct host_record self; /* hosts/HOST/host.ini as published, read back (publish_host) */
 	char checker[PATH_MAX];  /* hf-check */
-	char confiner[PATH_MAX]; /* hf-confine */
 	bool stopping;           /* SIGTERM or SIGINT: what runs is stopped, nothing new taken */
 	bool draining;           /* hosts/HOST/drain: finish what runs, take nothing new */
 
@@ -225,7 +229,14 @@ void run_ticket_done(struct slot *s, size_t t);
 
 /* spawn.c */
 void render_user_ids(uid_t *uid, gid_t *gid);
-pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner, const char *tmpdir);
+/* what a renderer gets besides argv (spawn_in's X; NULL for the agent's own helpers) */
+struct spawn_extra {
+	const char *tmpdir;          /* TMPDIR */
+	const struct sandbox *sb;    /* entered before exec, or NULL */
+	const struct cg_attempt *cg; /* joined first, or NULL */
+};
+pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner, const struct spawn_extra *x);
+const char *spawn_failed_step(void);
 void kill_leftovers(void);
 bool find_program(const char *name, char *out, size_t outsize);
 void slot_kill(struct slot *s, enum kill_reason why);
@@ -236,6 +247,16 @@ void run_release(struct slot *s);
 void run_advance(struct slot *s);
 void reap(void);
 void watch_slots(void);
+
+/* contain.c */
+void contain_start(void);
+bool contain_build(struct slot *s, const char *files, struct sandbox *sb);
+void contain_group(struct slot *s);
+bool contain_usage(const struct slot *s, long *user, long *sys);
+void contain_kill(struct slot *s, pid_t pid);
+void contain_exited(struct slot *s, pid_t pid);
+void contain_tidy(void);
+bool contain_pending(void);
 
 /* runlog.c */
 int runlog_open(struct slot *s);

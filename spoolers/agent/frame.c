@@ -99,7 +99,14 @@ void frame_measure(struct slot *s, size_t i, bool exited)
 		y = (long)(((double)s->ru.ru_stime.tv_sec + (double)s->ru.ru_stime.tv_usec / 1e6) * tick + 0.5);
 		rss = s->ru.ru_maxrss;
 	} else if (s->pid > 0) {
+		/* the whole run's CPU where it has a cgroup; its own process's
+		 * (and what it waited for) otherwise */
+		long cu, cy;
 		proc_usage(s->pid, &u, &y, &rss);
+		if (contain_usage(s, &cu, &cy)) {
+			u = cu;
+			y = cy;
+		}
 		double q = proc_queued(s->pid);
 		s->queued = q > s->queued ? q : s->queued;
 	}

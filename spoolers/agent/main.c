@@ -126,7 +126,6 @@ static void spool_setup(const char *spool)
 	free(abs);
 	const char *lx = getenv("HOTFARM_LIBEXECDIR");
 	snprintf(agent.checker, sizeof agent.checker, "%s/hf-check", lx ? lx : HOTFARM_LIBEXECDIR);
-	snprintf(agent.confiner, sizeof agent.confiner, "%s/hf-confine", lx ? lx : HOTFARM_LIBEXECDIR);
 	if (access(agent.checker, X_OK) < 0)
 		die_errno(EXIT_TEMPFAIL, "the image checker %s is missing", agent.checker);
 }
@@ -147,7 +146,7 @@ static int poll_timeout(const struct timers *t)
 {
 	int64_t now = mono_us();
 	int64_t wake = t->beat < t->rescan ? t->beat : t->rescan;
-	if (slots_busy() && wake > t->watch)
+	if ((slots_busy() || contain_pending()) && wake > t->watch)
 		wake = t->watch > now ? t->watch : now + 20000;
 	return wake > now ? (int)((wake - now) / 1000) + 1 : 0;
 }
@@ -197,9 +196,10 @@ static int on_events(int efd)
  * truth when inotify missed something), a new probe of the host. */
 static void on_timers(struct timers *t, int64_t now)
 {
-	if (slots_busy() && now >= t->watch) {
+	if ((slots_busy() || contain_pending()) && now >= t->watch) {
 		watch_slots();
 		slots_show();
+		contain_tidy();
 		t->watch = now + 20000;
 	}
 	if (now >= t->beat) {
@@ -259,6 +259,7 @@ int main(int argc, char **argv)
 	slots_init(want_slots);
 	heartbeat();
 	kill_leftovers();
+	contain_start();
 	/* before the probe, which runs each package's version command (a
 	 * second or more for some): the claims are others' to take meanwhile */
 	return_stale();

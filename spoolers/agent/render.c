@@ -28,7 +28,7 @@ static void run_trim(struct slot *s)
 	if (s->trim) {
 		if (cur >= s->trim && cur < s->end) {
 			s->killing = KILL_TRIM;
-			kill(-s->pid, SIGKILL);
+			contain_kill(s, s->pid);
 			s->kill_at = mono_us();
 		}
 		return;
@@ -128,6 +128,9 @@ static void render_why(struct slot *s, int status, bool ok)
 		snprintf(why, wsize, "stopped by a user (hotfarm kill-frame)");
 	} else if (s->killing == KILL_HANG) {
 		snprintf(why, wsize, "hung: no log output and no CPU progress for %ld s", agent.spool.conf.hang_timeout);
+	} else if (s->oom) {
+		snprintf(why, wsize, "the render ran out of its memory ([agent] render_mem, %llu MB; see logs/%s)",
+			 agent.spool.conf.render_mem >> 20, logname);
 	} else if (WIFSIGNALED(status)) {
 		snprintf(why, wsize, "the renderer was killed by signal %d (see logs/%s)", WTERMSIG(status), logname);
 	} else if (!ok) {
@@ -164,8 +167,8 @@ static void render_exited(struct slot *s, int status)
 	runlog_drain(s); /* its last words, before they are read for why it failed */
 	/* whatever the renderer left running goes now, before its images
 	 * are checked: nothing may touch them between the check and
-	 * publishing */
-	kill(-pid, SIGKILL);
+	 * publishing (and all it used is its bill) */
+	contain_exited(s, pid);
 	bool ok = !s->killing && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	bool stopped = s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP ||
 		       s->killing == KILL_TRIM;
@@ -250,7 +253,7 @@ void watch_slots(void)
 		bool kept = runlog_drain(s);
 		if (s->killing) {
 			if (now >= s->kill_at)
-				kill(-s->pid, SIGKILL);
+				contain_kill(s, s->pid);
 			continue;
 		}
 		size_t cur = slot_current(s);
@@ -275,7 +278,7 @@ void watch_slots(void)
 			continue;
 		}
 		long u = 0, y = 0;
-		long cpu = proc_usage(s->pid, &u, &y, NULL) ? u + y : -1;
+		long cpu = contain_usage(s, &u, &y) || proc_usage(s->pid, &u, &y, NULL) ? u + y : -1;
 		if (kept || cpu != s->cpu_seen) {
 			s->cpu_seen = cpu;
 			s->last_progress = now;

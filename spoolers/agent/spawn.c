@@ -46,31 +46,49 @@ static char **spawn_env(const char *owner, const char *tmpdir, char **mark, char
 	return envp;
 }
 
-/* vfork, then exec ARGV with ENVP in DIR, output to OUTFD. */
-static pid_t spawn_exec(const char *dir, char *const argv[], int outfd, char **envp)
+static const char *volatile spawn_step; /* what failed in the child */
+
+/* vfork, then exec ARGV with ENVP in DIR, output to OUTFD: in CG's groups
+ * (joined first) and SB's sandbox (entered last) when given. */
+static pid_t spawn_exec(const char *dir, char *const argv[], int outfd, char **envp, const struct cg_attempt *cg,
+			const struct sandbox *sb)
 {
 	sigset_t none;
 	sigemptyset(&none);
 	spawn_errno = 0;
+	spawn_step = NULL;
 	/* vfork: the agent is paused until exec, and the child makes only
 	 * system calls (as posix_spawn does); errors come back through
 	 * spawn_errno, which the two share */
 	pid_t pid = vfork();
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		const char *step = "joining its cgroup";
+		if (cg && cg_attempt_join(cg) < 0)
+			goto fail;
 		setpgid(0, 0);
-		/* the agent ignores only SIGPIPE; everything else is default */
+		/* the agent ignores only SIGPIPE and SIGIO; everything else is default */
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGIO, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		step = "its standard files";
 		int nul = open("/dev/null", O_RDONLY);
-		if (nul < 0 || dup2(nul, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0 ||
-		    close_range(3, ~0U, 0) < 0 || (dir && chdir(dir) < 0)) {
-			spawn_errno = errno;
-			_exit(127);
-		}
+		if (nul < 0 || dup2(nul, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
+			goto fail;
+		step = "its working folder";
+		if (dir && chdir(dir) < 0)
+			goto fail;
+		if (sb && sandbox_enter(sb, &step) < 0)
+			goto fail;
+		/* after the change of user, which clears it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		step = "closing descriptors";
+		if (close_range(3, ~0U, 0) < 0)
+			goto fail;
+		step = "exec";
 		execve(argv[0], argv, envp);
+	fail:
 		spawn_errno = errno;
+		spawn_step = step;
 		_exit(127);
 	}
 	int e = pid < 0 ? errno : spawn_errno;
@@ -82,18 +100,23 @@ static pid_t spawn_exec(const char *dir, char *const argv[], int outfd, char **e
 	return pid < 0 ? -1 : pid;
 }
 
-pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner, const char *tmpdir)
+pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner, const struct spawn_extra *x)
 {
 	char *mark, *tmp;
-	char **envp = spawn_env(owner, tmpdir, &mark, &tmp);
-	pid_t pid = spawn_exec(dir, argv, outfd, envp);
+	char **envp = spawn_env(owner, x ? x->tmpdir : NULL, &mark, &tmp);
+	char **full = x && x->sb ? sandbox_env(x->sb, envp) : NULL;
+	pid_t pid = spawn_exec(dir, argv, outfd, full ? full : envp, x ? x->cg : NULL, x ? x->sb : NULL);
 	int e = errno;
+	free(full);
 	free(mark);
 	free(tmp);
 	free(envp);
 	errno = e;
 	return pid;
 }
+
+/* What failed in the last child that could not be started (NULL: exec). */
+const char *spawn_failed_step(void) { return spawn_step; }
 
 /* What a killed agent of this host left running: processes marked with
  * one of our slots. They would write into folders we are about to reuse. */
@@ -352,54 +375,6 @@ void render_user_ids(uid_t *uid, gid_t *gid)
 	*gid = g;
 }
 
-/* ARGV run through hf-confine: hf-confine --root WORK/ATTEMPT --files
- * FILES --ro PROGRAM --ro <package paths> [limits] -- argv */
-static void confine_argv(struct slot *s, const char *files, struct strlist *argv)
-{
-	struct job *j = s->job;
-	struct strlist full = {0};
-	strlist_add(&full, agent.confiner);
-	strlist_add(&full, "--root");
-	strlist_add(&full, s->workdir);
-	strlist_add(&full, "--files");
-	strlist_add(&full, files);
-	strlist_add(&full, "--ro");
-	strlist_add(&full, j->program);
-	for (size_t i = 0; i < j->pkg->confine_read.n; i++) {
-		strlist_add(&full, "--ro");
-		strlist_add(&full, j->pkg->confine_read.v[i]);
-	}
-	char num[32];
-	if (j->jd->timeout > 0) {
-		/* a CPU-time ceiling the kernel holds even if the agent dies:
-		 * the job's timeout for each frame of the run on every CPU,
-		 * and a little more (the agent stops it at the timeout) */
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		snprintf(num, sizeof num, "%ld", (j->jd->timeout * (long)(s->end - s->pos) + 5) * (cpus > 0 ? cpus : 1));
-		strlist_add(&full, "--cpu");
-		strlist_add(&full, num);
-	}
-	if (agent.spool.conf.render_mem) {
-		snprintf(num, sizeof num, "%llu", agent.spool.conf.render_mem);
-		strlist_add(&full, "--mem");
-		strlist_add(&full, num);
-	}
-	if (agent.spool.conf.render_fsize) {
-		snprintf(num, sizeof num, "%llu", agent.spool.conf.render_fsize);
-		strlist_add(&full, "--fsize");
-		strlist_add(&full, num);
-	}
-	if (*agent.spool.conf.render_user && geteuid() == 0) {
-		strlist_add(&full, "--user");
-		strlist_add(&full, agent.spool.conf.render_user);
-	}
-	strlist_add(&full, "--");
-	for (size_t i = 0; i < argv->n; i++)
-		strlist_add(&full, argv->v[i]);
-	strlist_free(argv);
-	*argv = full;
-}
-
 /* Start the renderer for S's frames from s->pos: a range of consecutive
  * frames with the package's [range] argv, or the one frame. False (with
  * s->why) when it could not be started. */
@@ -429,20 +404,40 @@ bool run_spawn(struct slot *s)
 		strlist_free(&argv);
 		return false;
 	}
-	if (agent.spool.conf.confine)
-		confine_argv(s, files, &argv);
+	struct sandbox sb;
+	bool confined = agent.spool.conf.confine;
+	if (confined && !contain_build(s, files, &sb)) {
+		close(logfd);
+		strlist_free(&argv);
+		return false;
+	}
+	if (confined) {
+		/* what it may do, first in its log, as hf-confine says it */
+		char line[2048];
+		int n = snprintf(line, sizeof line, "%s\n", sandbox_said(&sb));
+		if (write(logfd, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1)) < 0)
+			warn("unable to write %s: %s", s->log, strerror(errno));
+	}
+	contain_group(s);
 	strlist_take(&argv, NULL);
 	s->logfd = logfd;
 	int wr = runlog_open(s);
-	s->pid = wr < 0 ? -1 : spawn_in(files, argv.v, wr, s->owner, tmpdir);
+	struct spawn_extra x = {.tmpdir = tmpdir, .sb = confined ? &sb : NULL, .cg = s->has_cg ? &s->cg : NULL};
+	s->pid = wr < 0 ? -1 : spawn_in(files, argv.v, wr, s->owner, &x);
 	int e = errno;
 	if (wr >= 0)
 		close(wr);
+	if (confined)
+		sandbox_free(&sb);
 	argv.n--;
 	strlist_free(&argv);
 	if (s->pid < 0) {
 		s->pid = 0;
-		snprintf(s->why, sizeof s->why, "the renderer could not be started: %s", strerror(e));
+		const char *step = spawn_failed_step();
+		snprintf(s->why, sizeof s->why, "the renderer could not be started%s%s%s: %s", step ? " (" : "",
+			 step ? step : "", step ? ")" : "", strerror(e));
+		if (s->has_cg)
+			contain_exited(s, 0);
 		return false;
 	}
 	s->started = s->frame_started = s->last_progress = mono_us();
