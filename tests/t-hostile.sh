@@ -97,6 +97,75 @@ pgrep -af "hf-daemon-$$-" | sed 's/^/# left: /'
 cpu=$(sed -n 's/^billing = .* user=\([0-9.]*\) sys=\([0-9.]*\) .*/\1 \2/p' "$SPOOL/jobs/daemon/frames/done/"* | awk '{ print $1 + $2 }')
 check "its bill holds the second of CPU its daemon used ($cpu s)" awk -v c="$cpu" 'BEGIN { exit !(c >= 0.95) }'
 
+# the network: a render sends a UDP datagram and connects to a path-named
+# Unix socket (a local daemon's); a listener records what reaches it. Off
+# by default; a package with [confine] network = yes gets it.
+cat >"$T/listen.py" <<'EOF'
+import os, select, socket, sys
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+x = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); x.bind(sys.argv[1]); x.listen(8)
+os.chmod(sys.argv[1], 0o777)
+open(sys.argv[2] + ".port", "w").write(str(u.getsockname()[1]))
+while True:
+    for s in select.select([u, x], [], [])[0]:
+        with open(sys.argv[2], "a") as f:
+            f.write(("udp\n" if s is u else "unix\n"))
+        if s is u:
+            s.recvfrom(100)
+        else:
+            s.accept()[0].close()
+EOF
+python3 "$T/listen.py" "$T/daemon.sock" "$T/heard" &
+_pids="$_pids $!"
+wait_for 10 test -s "$T/heard.port"
+net_job() { # NAME PACKAGE
+	mkdir -p "$T/$1"
+	cp "$HF_ROOT/tests/netprobe.py" "$T/$1/"
+	python3 "$HF_ROOT/tests/mkpng.py" good "$T/$1/in.png" 64 48
+	printf '[job]\nframes = 1\nretries = 0\n[render]\npackage = %s\nscene = in.png\nwidth = 64\nheight = 48\noutput = "f_####.png"\nargs = sh -c "/usr/bin/python3 {files}/netprobe.py %s %s; cp {files}/in.png {output}"\n' \
+		"$2" "$(cat "$T/heard.port")" "$T/daemon.sock" >"$T/$1/job.ini"
+	drop_dir "$1" "$T/$1"
+}
+net_job offline command
+check "a render trying the network ends (done)" wait_for 60 job_done offline
+NLOG=$(ls "$SPOOL/jobs/offline/logs/"frame0001.try1.* 2>/dev/null | head -1)
+grep '^ESCAPED \|^blocked ' "$NLOG" | sed 's/^/# /'
+check "it says both attempts were refused" [ "$(grep -c '^blocked ' "$NLOG")" -eq 2 ]
+check "and the listener heard nothing" [ ! -s "$T/heard" ]
+sed 's/^\[render\]$/[confine]\nnetwork = yes\n[render]/' "$HF_ROOT/conf/packages/command.ini" >"$SPOOL/conf/packages/netcommand.ini"
+kill -HUP "$AGENT"
+wait_for 10 grep -q 'netcommand' "$SPOOL/hosts/a/host.ini"
+net_job online netcommand
+check "with [confine] network = yes, the render ends (done)" wait_for 60 job_done online
+check "and its datagram and connection arrive" wait_for 5 sh -c "grep -q udp '$T/heard' && grep -q unix '$T/heard'"
+
+# processes: render_pids holds a fork bomb
+echo "render_pids = 16" >>"$SPOOL/conf/hotfarm.ini"
+kill -HUP "$AGENT"
+wait_for 10 grep -q 're-read conf' "$SPOOL.agent-a.log"
+mkdir -p "$T/bomb"
+python3 "$HF_ROOT/tests/mkpng.py" good "$T/bomb/in.png" 64 48
+cat >"$T/bomb/bomb.py" <<'EOF'
+import os, shutil, sys, time
+n = 0
+for i in range(100):
+    try:
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+        n += 1
+    except OSError:
+        pass
+print("started", n, flush=True)
+shutil.copy(sys.argv[1], sys.argv[2])
+EOF
+printf '[job]\nframes = 1\nretries = 0\n[render]\npackage = command\nscene = in.png\nwidth = 64\nheight = 48\noutput = "f_####.png"\nargs = /usr/bin/python3 {files}/bomb.py {files}/in.png {output}\n' >"$T/bomb/job.ini"
+drop_dir bomb "$T/bomb"
+check "a render starting 100 processes ends (done)" wait_for 60 job_done bomb
+BLOG=$(ls "$SPOOL/jobs/bomb/logs/"frame0001.try1.* 2>/dev/null | head -1)
+started=$(sed -n 's/^started \([0-9]*\)$/\1/p' "$BLOG")
+check "render_pids = 16 held it (it started ${started:-?})" [ -n "$started" ] && [ "$started" -lt 16 ]
+
 # render_user: as root, renders run as an unprivileged user who owns its
 # render folder and nothing of the farm's
 if [ "$(id -u)" != 0 ] || ! id nobody >/dev/null 2>&1; then
