@@ -136,6 +136,8 @@ void layout_clear_temp(int jobfd, const char *host)
 	clear_host_names(jobfd, job_dirs[JOB_DIR_WORK], host);
 }
 
+const char *attempt_sub_name(enum attempt_sub a) { return a == ATTEMPT_TMP ? "tmp" : "out"; }
+
 int job_attempt_make(int jobfd, const char *name, uid_t uid, gid_t gid, int *outfd)
 {
 	*outfd = -1;

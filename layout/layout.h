@@ -311,6 +311,9 @@ int job_file_place(int jobfd, int srcdir, const char *src, const char *path);
  * UID is not -1): the folder's descriptor, and out/'s in *OUTFD. An old
  * folder of that name goes first. */
 int job_attempt_make(int jobfd, const char *name, uid_t uid, gid_t gid, int *outfd);
+/* The names of an attempt folder's two: out/ (its images), tmp/ (TMPDIR). */
+enum attempt_sub { ATTEMPT_OUT, ATTEMPT_TMP };
+const char *attempt_sub_name(enum attempt_sub a);
 /* Remove work/NAME/ and everything the render left in it. */
 int job_attempt_remove(int jobfd, const char *name);
 /* Image SRC of render folder SRCDIR moves into output/ as STAGE (a

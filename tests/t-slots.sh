@@ -58,12 +58,12 @@ stop_watcherd
 # a renderer that keeps its CPU busy: no more slots than CPUs
 new_spool busy
 start_watcherd
-mkdir -p "$T/busy"
-python3 "$HF_ROOT/tests/mkpng.py" good "$T/busy/in.png"
+mkdir -p "$T/burnjob"
+python3 "$HF_ROOT/tests/mkpng.py" good "$T/burnjob/in.png"
 # about 0.3 s of CPU per frame, then the image
-printf '[job]\nframes = 1-12\n[render]\npackage = command\nscene = in.png\nwidth = 64\nheight = 48\noutput = "f_####.png"\nargs = sh -c "i=0; while [ $i -lt 150000 ]; do i=$((i+1)); done; cp {files}/in.png {output}"\n' >"$T/busy/job.ini"
+printf '[job]\nframes = 1-12\n[render]\npackage = command\nscene = in.png\nwidth = 64\nheight = 48\noutput = "f_####.png"\nargs = sh -c "i=0; while [ $i -lt 150000 ]; do i=$((i+1)); done; cp {files}/in.png {output}"\n' >"$T/burnjob/job.ini"
 start_agent burn
-drop_dir busy "$T/busy"
+drop_dir busy "$T/burnjob"
 check "CPU-bound renders are done" wait_for 120 job_done busy
 most=$(grep -o 'msg="[0-9]* slots\{0,1\} now' "$SPOOL.agent-burn.log" | sed 's/^msg="//' | awk '$1 > m { m = $1 } END { print m + 0 }')
 check "with never more slots than CPUs (at most $most)" [ "$most" -le "$CPUS" ]

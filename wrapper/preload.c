@@ -83,10 +83,8 @@ __attribute__((constructor)) static void wrap_init(void)
 	snprintf(root, sizeof root, "%s", r);
 	rootlen = strlen(root);
 	const char *f = getenv("HOTFARM_JOB_FILES");
-	if (f && f[0] == '/')
+	if (f && f[0] == '/') /* else no copies to map */
 		snprintf(files, sizeof files, "%s", f);
-	else
-		snprintf(files, sizeof files, "%s/files", root);
 	while (rootlen > 1 && root[rootlen - 1] == '/')
 		root[--rootlen] = 0;
 	paths_read(getenv("HOTFARM_WRAP_RO"), ro, rolen, &nro);
@@ -194,7 +192,7 @@ static enum verdict judge(int dirfd, const char *path, bool write, char mapped[P
 			}
 	/* a copy the job shipped: files/ + the absolute path */
 	struct stat st;
-	if (path[0] == '/' && snprintf(mapped, PATH_MAX, "%s%s", files, abs) < PATH_MAX && stat(mapped, &st) == 0)
+	if (path[0] == '/' && *files && snprintf(mapped, PATH_MAX, "%s%s", files, abs) < PATH_MAX && stat(mapped, &st) == 0)
 		v = MAP;
 out:
 	inside--;

@@ -122,8 +122,7 @@ static char *path_list(const char *name, const char *const *list, const char *fi
 static int sandbox_make_vars(const struct sandbox_request *req, struct sandbox *sb)
 {
 	if (asprintf(&sb->vars[0], "HOTFARM_JOB_ROOT=%s", req->root) < 0 ||
-	    (req->files ? asprintf(&sb->vars[1], "HOTFARM_JOB_FILES=%s", req->files)
-			: asprintf(&sb->vars[1], "HOTFARM_JOB_FILES=%s/files", req->root)) < 0) {
+	    asprintf(&sb->vars[1], "HOTFARM_JOB_FILES=%s", req->files ? req->files : "") < 0) {
 		sb->vars[0] = sb->vars[1] = NULL;
 		return -1;
 	}

@@ -15,7 +15,7 @@
 struct sandbox_request {
 	const char *root;  /* the one folder it may write */
 	const char *files; /* the job's files, read-only (the wrapper maps absolute paths
-			    * into it); NULL: ROOT/files, under the root already */
+			    * into it); NULL: none */
 	const char *ro[SANDBOX_PATHS], *rw[SANDBOX_PATHS];
 	int nro, nrw;
 	unsigned long long cpu, mem, fsize; /* RLIMIT_CPU (seconds), _AS, _FSIZE (bytes); 0: none */

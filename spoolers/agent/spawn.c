@@ -387,8 +387,8 @@ bool run_spawn(struct slot *s)
 	char outdir[PATH_MAX + 8], tmpdir[PATH_MAX + 8], files[PATH_MAX];
 	if (!run_workdir(s))
 		return false;
-	snprintf(outdir, sizeof outdir, "%s/out", s->workdir);
-	snprintf(tmpdir, sizeof tmpdir, "%s/tmp", s->workdir);
+	snprintf(outdir, sizeof outdir, "%s/%s", s->workdir, attempt_sub_name(ATTEMPT_OUT));
+	snprintf(tmpdir, sizeof tmpdir, "%s/%s", s->workdir, attempt_sub_name(ATTEMPT_TMP));
 	run_log_name(s, attempt);
 	snprintf(files, sizeof files, "%s/%s", j->path, job_dir_name(JOB_DIR_FILES));
 	struct strlist argv = {0};
