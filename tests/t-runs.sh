@@ -4,8 +4,9 @@
 # part way counts the failure against the frame it was at and returns the
 # other unfinished tickets uncounted; a cancel stops a run at once and keeps
 # what was published. The renderer is a script under the test's control:
-# it renders frame F when files/go/F appears, and dies there once if
-# files/die/F is there.
+# it renders frame F when files/go/F appears, and dies there if files/die/F
+# is there and it is the run that began at frame 1 (a render cannot change
+# its files/, so the retry knows it is one by where it begins).
 . "$(dirname "$0")/lib.sh"
 
 new_spool
@@ -30,11 +31,11 @@ make_steps() { # DIR FRAMES CHUNK
 	    open(f"{sys.argv[2]}/{f:04d}.png", "wb").write(png(64, 48, 8, 2, rows))
 	PY
 	cat >"$1/steps.sh" <<-'SH'
-	out=$1 f=$2
+	out=$1 f=$2 first=$2
 	while [ "$f" -le "$3" ]; do
 		n=0
 		while [ ! -e "go/$f" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done
-		if [ -e "die/$f" ]; then rm -f "die/$f"; echo "dying at frame $f"; exit 3; fi
+		if [ -e "die/$f" ] && [ "$first" = 1 ]; then echo "dying at frame $f"; exit 3; fi
 		cp "in/$(printf %04d "$f").png" "$out/img$f.png"
 		f=$((f + 1))
 	done
