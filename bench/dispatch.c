@@ -1,10 +1,11 @@
 /* bench/dispatch.c - dispatch latency on a real spool with the real
  * watcherd and render agent: from the last file of a job landing in
  * inbox/ (the rename of its .ini) to its frame's render process starting
- * (bench/stamp, the job's renderer, writes the time it started into
- * files/started). One job at a time, each to its end; with JITTER-MS, each
+ * (bench/stamp, the job's renderer, prints the time it started into its
+ * log in logs/: a render writes nothing else of the job's). One job at a time, each to its end; with JITTER-MS, each
  * after a random pause below it. Prints name value lines. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <poll.h>
 #include "copy.h"
 #include <stdio.h>
@@ -14,6 +15,31 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* When job NAME's renderer started: the "started NS" line of a log of
+ * its in logs/, or 0. */
+static long long started(const char *spool, const char *name)
+{
+	char dir[4096], path[8192], line[256];
+	snprintf(dir, sizeof dir, "%s/jobs/%s/logs", spool, name);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	long long t = 0;
+	while (d && !t && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		while (f && !t && fgets(line, sizeof line, f))
+			if (sscanf(line, "started %lld", &t) != 1)
+				t = 0;
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return t;
+}
 
 static long long now_ns(void)
 {
@@ -104,18 +130,13 @@ int main(int argc, char **argv)
 			missed++;
 			continue;
 		}
-		snprintf(a, sizeof a, "%s/jobs/%s/files/started", spool, name);
-		FILE *f = fopen(a, "r");
-		long long t1 = 0;
-		if (!f || fscanf(f, "%lld", &t1) != 1) {
+		long long t1 = started(spool, name);
+		if (!t1)
 			missed++;
-		} else if (i < 0) {
+		else if (i < 0)
 			first = (double)(t1 - t0) / 1e6;
-		} else {
+		else
 			lat[got++] = (double)(t1 - t0) / 1e6;
-		}
-		if (f)
-			fclose(f);
 	}
 	if (got) {
 		qsort(lat, (size_t)got, sizeof *lat, cmp_double);
