@@ -359,6 +359,32 @@ void job_preview_name(char *out, size_t outsize, long frame)
 	snprintf(out, outsize, "frame%07ld.png", frame);
 }
 
+long contact_holds(unsigned long w, unsigned long h)
+{
+	unsigned long cw = CONTACT_THUMB_W + CONTACT_GAP, ch = CONTACT_THUMB_H + CONTACT_GAP;
+	if (!w || !h || w % cw || h % ch || w / cw > CONTACT_COLS)
+		return -1;
+	unsigned long cols = w / cw, rows = h / ch;
+	/* one row: a cell each; more: the rows above are full */
+	return (long)(rows == 1 ? cols : cols * (rows - 1) + 1);
+}
+
+long job_contact_holds(int jobfd)
+{
+	int fd = job_file_open(jobfd, JOB_FILE_CONTACT, O_RDONLY, 0);
+	unsigned char b[24];
+	ssize_t n = fd < 0 ? -1 : pread(fd, b, sizeof b, 0);
+	if (fd >= 0)
+		close(fd);
+	/* the PNG signature, then IHDR: width and height, big-endian */
+	if (n != (ssize_t)sizeof b || memcmp(b, "\x89PNG\r\n\x1a\n", 8) || memcmp(b + 12, "IHDR", 4))
+		return 0;
+	unsigned long w = (unsigned long)b[16] << 24 | (unsigned long)b[17] << 16 | (unsigned long)b[18] << 8 | b[19];
+	unsigned long h = (unsigned long)b[20] << 24 | (unsigned long)b[21] << 16 | (unsigned long)b[22] << 8 | b[23];
+	long n2 = contact_holds(w, h);
+	return n2 < 0 ? 0 : n2;
+}
+
 int job_tree_make(int jobfd, const char **failed)
 {
 	/* frames/ and its ticket folders, then what the job's renders fill */

@@ -335,6 +335,15 @@ void layout_clear_temp(int jobfd, const char *host);
 void job_temp_name(char *out, size_t outsize, const char *owner, long pid, unsigned long seq);
 /* Frame F's thumbnail in previews/ (hf-check writes it). */
 void job_preview_name(char *out, size_t outsize, long frame);
+/* The contact sheet's geometry (hf-check makes it): thumbnails of at most
+ * CONTACT_THUMB_W x _H in cells with a CONTACT_GAP border, CONTACT_COLS
+ * to a row. */
+enum { CONTACT_THUMB_W = 160, CONTACT_THUMB_H = 120, CONTACT_GAP = 4, CONTACT_COLS = 8 };
+/* The fewest thumbnails a contact sheet of W x H pixels holds (its full
+ * rows and one cell of its last), or -1 when W x H is no sheet's size. */
+long contact_holds(unsigned long w, unsigned long h);
+/* The same, read from the job's previews/contact.png: 0 when there is none. */
+long job_contact_holds(int jobfd);
 
 /* License and concurrency tokens: limits/NAME/TOKEN is free,
  * limits/NAME/TOKEN@OWNER is held. Take one (its held name goes to OUT),

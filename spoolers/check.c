@@ -42,7 +42,7 @@ struct frame_check {
 	unsigned long y;          /* the row being decoded */
 };
 
-enum { THUMB_W = 160, THUMB_H = 120, CONTACT_COLS = 8, CONTACT_MAX = 240 };
+enum { THUMB_W = CONTACT_THUMB_W, THUMB_H = CONTACT_THUMB_H, CONTACT_MAX = 240 };
 
 static void thumb_row(struct frame_check *fc, png_uint_32 width, png_uint_32 height, int channels, int bytes)
 {
@@ -158,8 +158,8 @@ static void contact_cell(int dfd, const char *name, size_t i, size_t cols, unsig
 	}
 	unsigned char *px = xmalloc(PNG_IMAGE_SIZE(img));
 	if (png_image_finish_read(&img, NULL, px, 0, NULL)) {
-		size_t x0 = (i % cols) * (THUMB_W + 4) + 2 + (THUMB_W - img.width) / 2;
-		size_t y0 = (i / cols) * (THUMB_H + 4) + 2 + (THUMB_H - img.height) / 2;
+		size_t x0 = (i % cols) * (THUMB_W + CONTACT_GAP) + CONTACT_GAP / 2 + (THUMB_W - img.width) / 2;
+		size_t y0 = (i / cols) * (THUMB_H + CONTACT_GAP) + CONTACT_GAP / 2 + (THUMB_H - img.height) / 2;
 		for (size_t y = 0; y < img.height; y++)
 			memcpy(sheet + ((y0 + y) * W + x0) * 3, px + y * img.width * 3, img.width * 3);
 	}
@@ -201,7 +201,7 @@ static void contact_sheet(const char *dir, bool always)
 	size_t n = thumb_names(dfd, &names);
 	if (n) {
 		size_t cols = n < CONTACT_COLS ? n : CONTACT_COLS, rows = (n + cols - 1) / cols;
-		size_t W = cols * (THUMB_W + 4), H = rows * (THUMB_H + 4);
+		size_t W = cols * (THUMB_W + CONTACT_GAP), H = rows * (THUMB_H + CONTACT_GAP);
 		unsigned char *sheet = xcalloc(W * H * 3, 1);
 		memset(sheet, 40, W * H * 3);
 		for (size_t i = 0; i < n; i++)

@@ -434,6 +434,15 @@ static void test_package(void)
 	strlist_free(&jargs);
 }
 
+/* contact_holds: how many samples a contact sheet of that size shows */
+static void test_contact_holds(void)
+{
+	CHECK(contact_holds(3 * 164, 124) == 3, "contact sheet: one row of three holds three");
+	CHECK(contact_holds(8 * 164, 124) == 8, "contact sheet: one full row holds eight");
+	CHECK(contact_holds(8 * 164, 2 * 124) == 9, "contact sheet: a second row holds at least nine");
+	CHECK(contact_holds(1000, 124) < 0 && contact_holds(9 * 164, 124) < 0, "contact sheet: other sizes are none");
+}
+
 /* slots_want: concurrency sized to the renders */
 static void test_slots_want(void)
 {
@@ -700,6 +709,7 @@ int main(void)
 	test_entry_and_finish();
 	test_open_beneath();
 	test_slots_want();
+	test_contact_holds();
 	test_ticket_parse();
 	test_matching();
 	test_package();

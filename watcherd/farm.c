@@ -284,8 +284,9 @@ static void notices_for(const struct spool *sp, const char *name, enum job_state
 		memset(&st, 0, sizeof st);
 	const char *event = NULL;
 	long samples = st.frames_total < 9 ? st.frames_total : 9;
-	struct stat cst;
-	bool sheet = job_file_stat(jfd, JOB_FILE_CONTACT, &cst) == 0;
+	/* the samples go once the contact sheet shows them all (it is made
+	 * at most twice a second, and may lag the frames done) */
+	bool sheet = job_contact_holds(jfd) >= samples;
 	if (!(sent & SENT_ACCEPTED))
 		event = "accepted";
 	else if (state_is_final(state) && !(sent & SENT_FINAL))

@@ -307,7 +307,7 @@ static int seccomp_rules(scmp_filter_ctx ctx, bool network)
  * to a file descriptor: a memfd, read back, so that the child only has to
  * hand the program to the kernel. The native architecture only: another
  * (i386 through int 0x80, x32 numbers) kills the process. */
-static int seccomp_make(const struct sandbox_request *req, struct sandbox *sb, char *err, size_t errsize)
+static int seccomp_build(const struct sandbox_request *req, struct sandbox *sb, char *err, size_t errsize)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
@@ -339,6 +339,30 @@ static int seccomp_make(const struct sandbox_request *req, struct sandbox *sb, c
 	if (got != size)
 		return fault(err, errsize, "reading the seccomp program back: %s", got < 0 ? strerror(e) : "short read");
 	sb->seccomp.len = (unsigned short)n;
+	return 0;
+}
+
+/* The filter for REQ: made once per process for each of the two there are
+ * (with and without the network), then copied; the agent builds a sandbox
+ * for every renderer process. */
+static int seccomp_make(const struct sandbox_request *req, struct sandbox *sb, char *err, size_t errsize)
+{
+	static struct sock_fprog made[2];
+	struct sock_fprog *m = &made[req->network];
+	if (!m->filter) {
+		struct sandbox tmp = {0};
+		if (seccomp_build(req, &tmp, err, errsize) < 0) {
+			free(tmp.seccomp.filter);
+			return -1;
+		}
+		*m = tmp.seccomp;
+	}
+	size_t size = m->len * sizeof *m->filter;
+	sb->seccomp.filter = malloc(size);
+	if (!sb->seccomp.filter)
+		return fault(err, errsize, "out of memory");
+	memcpy(sb->seccomp.filter, m->filter, size);
+	sb->seccomp.len = m->len;
 	return 0;
 }
 
