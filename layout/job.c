@@ -369,9 +369,9 @@ long contact_holds(unsigned long w, unsigned long h)
 	return (long)(rows == 1 ? cols : cols * (rows - 1) + 1);
 }
 
-long job_contact_holds(int jobfd)
+long contact_file_holds(int previewsfd)
 {
-	int fd = job_file_open(jobfd, JOB_FILE_CONTACT, O_RDONLY, 0);
+	int fd = open_regular(previewsfd, spool_file_name(SPOOL_FILE_CONTACT), O_RDONLY);
 	unsigned char b[24];
 	ssize_t n = fd < 0 ? -1 : pread(fd, b, sizeof b, 0);
 	if (fd >= 0)
@@ -381,8 +381,17 @@ long job_contact_holds(int jobfd)
 		return 0;
 	unsigned long w = (unsigned long)b[16] << 24 | (unsigned long)b[17] << 16 | (unsigned long)b[18] << 8 | b[19];
 	unsigned long h = (unsigned long)b[20] << 24 | (unsigned long)b[21] << 16 | (unsigned long)b[22] << 8 | b[23];
-	long n2 = contact_holds(w, h);
-	return n2 < 0 ? 0 : n2;
+	long held = contact_holds(w, h);
+	return held < 0 ? 0 : held;
+}
+
+long job_contact_holds(int jobfd)
+{
+	int pfd = dir_walk(jobfd, job_dirs[JOB_DIR_PREVIEWS], false);
+	long held = pfd < 0 ? 0 : contact_file_holds(pfd);
+	if (pfd >= 0)
+		close(pfd);
+	return held;
 }
 
 int job_tree_make(int jobfd, const char **failed)

@@ -339,10 +339,15 @@ void job_preview_name(char *out, size_t outsize, long frame);
  * CONTACT_THUMB_W x _H in cells with a CONTACT_GAP border, CONTACT_COLS
  * to a row. */
 enum { CONTACT_THUMB_W = 160, CONTACT_THUMB_H = 120, CONTACT_GAP = 4, CONTACT_COLS = 8 };
+/* The first samples: so many frames (or all, if fewer) on the sheet before
+ * the artist is mailed it; until it shows them it is rebuilt unthrottled. */
+enum { CONTACT_SAMPLES = 9 };
 /* The fewest thumbnails a contact sheet of W x H pixels holds (its full
  * rows and one cell of its last), or -1 when W x H is no sheet's size. */
 long contact_holds(unsigned long w, unsigned long h);
-/* The same, read from the job's previews/contact.png: 0 when there is none. */
+/* The same, read from the contact sheet in folder PREVIEWSFD, or from the
+ * job's previews/contact.png: 0 when there is none. */
+long contact_file_holds(int previewsfd);
 long job_contact_holds(int jobfd);
 
 /* License and concurrency tokens: limits/NAME/TOKEN is free,

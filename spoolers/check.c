@@ -180,18 +180,11 @@ static void contact_sheet(const char *dir, bool always)
 	 * samples, then at most every few seconds; the agent asks for a
 	 * last one when the job ends. */
 	struct stat st;
-	if (!always && dfd >= 0 && fstatat(dfd, contact, &st, 0) == 0 && time(NULL) - st.st_mtime < 5) {
-		DIR *c = dir_open(dfd, ".");
-		struct dirent *x;
-		int have = 0;
-		while (c && (x = readdir(c)))
-			have += !strncmp(x->d_name, "frame", 5);
-		if (c)
-			closedir(c);
-		if (have > 9) {
-			close(dfd);
-			return;
-		}
+	if (!always && dfd >= 0 && fstatat(dfd, contact, &st, 0) == 0 && time(NULL) - st.st_mtime < 5 &&
+	    contact_file_holds(dfd) >= CONTACT_SAMPLES) {
+		/* it shows the first samples already (the mail waits for that) */
+		close(dfd);
+		return;
 	}
 	snprintf(path, sizeof path, "%s/%s", dir, spool_file_name(SPOOL_FILE_CONTACT_LOCK));
 	int lock = dfd < 0 ? -1 : lock_open(dfd, spool_file_name(SPOOL_FILE_CONTACT_LOCK), 30000);

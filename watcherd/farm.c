@@ -283,7 +283,7 @@ static void notices_for(const struct spool *sp, const char *name, enum job_state
 	if (job_status_read(jfd, &st) < 0)
 		memset(&st, 0, sizeof st);
 	const char *event = NULL;
-	long samples = st.frames_total < 9 ? st.frames_total : 9;
+	long samples = st.frames_total < CONTACT_SAMPLES ? st.frames_total : CONTACT_SAMPLES;
 	/* the samples go once the contact sheet shows them all (it is made
 	 * at most twice a second, and may lag the frames done) */
 	bool sheet = job_contact_holds(jfd) >= samples;
