@@ -88,7 +88,7 @@ struct site_conf {
 	bool fair_share;    /* [agent] share slots among jobs of one priority */
 	long slots;         /* [agent] slots: concurrent renders per host; 0: auto */
 	long probe_interval; /* [agent] seconds between probes of the host */
-	bool confine;        /* [agent] confine: every render through hf-confine */
+	bool confine;        /* [agent] confine: every render sandboxed (wrapper/sandbox.c) */
 	char render_user[64]; /* [agent] render_user: as root, renders run as this user */
 	unsigned long long render_mem, render_fsize; /* [agent] limits per render, 0: none */
 	long render_pids;            /* [agent] most processes a render may have at once, 0: no limit */
