@@ -86,7 +86,7 @@ $(BIN)/hf-cancel: $(OBJ)/spoolers/cancel.o $(OBJ)/liblayout.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
 # render-agent is a folder: one file per concern around agent.h
-AGENT_OBJ := $(addprefix $(OBJ)/spoolers/agent/,main.o jobs.o slots.o claim.o ticket.o spawn.o contain.o runlog.o \
+AGENT_OBJ := $(addprefix $(OBJ)/spoolers/agent/,main.o jobs.o slots.o claim.o ticket.o spawn.o contain.o area.o runlog.o \
 	render.o frame.o learn.o host.o probe.o)
 # what holds a render: its sandbox and its cgroup (wrapper/)
 CONTAIN_OBJ := $(addprefix $(OBJ)/wrapper/,sandbox.o cgroup.o cgtree.o cgfile.o)

@@ -252,9 +252,13 @@ bool dir_has_names(int dirfd, const char *path)
 
 int tree_remove(int parent, const char *name)
 {
-	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
+	/* a folder first: most trees are of empty folders (a file or a
+	 * symlink says ENOTDIR, and goes without being followed) */
+	if (unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
 		return 0;
-	if (errno != EISDIR && errno != EPERM)
+	if (errno == ENOTDIR)
+		return unlinkat(parent, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+	if (errno != ENOTEMPTY && errno != EEXIST)
 		return -1;
 	DIR *d = dir_open(parent, name);
 	if (!d)

@@ -152,7 +152,7 @@ int64_t server_now_us(const struct spool *sp)
 	/* utimensat(UTIME_NOW) lets the file server set the time: on NFS it
 	 * is the server's clock, the one every host's heartbeat is in. */
 	int fd = spool_fd(sp, DIR_RUN);
-	int f = openat(fd, "clock", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	int f = openat(fd, "clock", O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
 	if (f >= 0)
 		close(f);
 	struct timespec now[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_NOW}};

@@ -138,6 +138,17 @@ void layout_clear_temp(int jobfd, const char *host)
 
 const char *attempt_sub_name(enum attempt_sub a) { return a == ATTEMPT_TMP ? "tmp" : "out"; }
 
+/* Make out/ and tmp/ in attempt folder FD (owned by UID:GID when UID is
+ * not -1): out/'s descriptor, or -1. */
+static int attempt_fill(int fd, uid_t uid, gid_t gid)
+{
+	if (mkdirat(fd, "out", 0700) < 0 || mkdirat(fd, "tmp", 0700) < 0 ||
+	    (uid != (uid_t)-1 && (fchownat(fd, "out", uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+				  fchownat(fd, "tmp", uid, gid, AT_SYMLINK_NOFOLLOW) < 0)))
+		return -1;
+	return openat(fd, "out", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
 int job_attempt_make(int jobfd, const char *name, uid_t uid, gid_t gid, int *outfd)
 {
 	*outfd = -1;
@@ -154,10 +165,7 @@ int job_attempt_make(int jobfd, const char *name, uid_t uid, gid_t gid, int *out
 		fd = openat(work, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	e = errno;
 	close(work);
-	if (fd < 0 || mkdirat(fd, "out", 0700) < 0 || mkdirat(fd, "tmp", 0700) < 0 ||
-	    (uid != (uid_t)-1 && (fchown(fd, uid, gid) < 0 || fchownat(fd, "out", uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
-				  fchownat(fd, "tmp", uid, gid, AT_SYMLINK_NOFOLLOW) < 0)) ||
-	    (*outfd = openat(fd, "out", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+	if (fd < 0 || (uid != (uid_t)-1 && fchown(fd, uid, gid) < 0) || (*outfd = attempt_fill(fd, uid, gid)) < 0) {
 		e = fd < 0 ? e : errno;
 		if (fd >= 0)
 			close(fd);
@@ -166,6 +174,28 @@ int job_attempt_make(int jobfd, const char *name, uid_t uid, gid_t gid, int *out
 		return -1;
 	}
 	return fd;
+}
+
+int job_attempt_renew(int attemptfd, uid_t uid, gid_t gid, int *outfd)
+{
+	*outfd = -1;
+	DIR *d = dir_open(attemptfd, ".");
+	if (!d)
+		return -1;
+	struct strlist names = {0};
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			strlist_add(&names, e->d_name);
+	closedir(d);
+	int rc = 0;
+	for (size_t i = 0; i < names.n; i++)
+		if (tree_remove(attemptfd, names.v[i]) < 0)
+			rc = -1;
+	strlist_free(&names);
+	if (rc == 0)
+		*outfd = attempt_fill(attemptfd, uid, gid);
+	return *outfd < 0 ? -1 : 0;
 }
 
 int job_attempt_remove(int jobfd, const char *name)

@@ -314,6 +314,10 @@ int job_attempt_make(int jobfd, const char *name, uid_t uid, gid_t gid, int *out
 /* The names of an attempt folder's two: out/ (its images), tmp/ (TMPDIR). */
 enum attempt_sub { ATTEMPT_OUT, ATTEMPT_TMP };
 const char *attempt_sub_name(enum attempt_sub a);
+/* Attempt folder ATTEMPTFD (as job_attempt_make made it) serves another
+ * renderer: everything in it goes, out/ and tmp/ are made again; out/'s
+ * descriptor in *OUTFD. 0, or -1 with errno. */
+int job_attempt_renew(int attemptfd, uid_t uid, gid_t gid, int *outfd);
 /* Remove work/NAME/ and everything the render left in it. */
 int job_attempt_remove(int jobfd, const char *name);
 /* Image SRC of render folder SRCDIR moves into output/ as STAGE (a

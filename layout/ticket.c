@@ -239,7 +239,7 @@ static int ticket_note(int jobfd, const char *ticket, const char *owner, const c
 		if (line[i] == '\n')
 			line[i] = ' ';
 	line[n++] = '\n';
-	int fd = openat(jobfd, path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int fd = open_regular(jobfd, path, O_WRONLY | O_APPEND);
 	int rc = fd < 0 || write(fd, line, (size_t)n) != n ? -1 : 0;
 	if (fd >= 0)
 		close(fd);
@@ -372,7 +372,7 @@ int ticket_retry(int jobfd, const char *ticket)
 	}
 	free(text);
 	/* rewritten in place under its failed/ name, then moved: one rename */
-	int ffd = openat(jobfd, "frames/failed", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int ffd = dir_walk(jobfd, "frames/failed", false);
 	int rc = ffd < 0 ? -1 : file_write_atomic(ffd, ticket, b.data, b.len, 0644);
 	if (ffd >= 0)
 		close(ffd);

@@ -59,20 +59,29 @@ static void note(const char *what, const char *path, const char *to)
 static char *mapped_seen[256];
 static int nmapped;
 
+/* The paths of LIST (':' between, absolute ones only, trailing '/'
+ * dropped) into V and LENS, copied into a static arena: no malloc at
+ * start-up (most renders would not otherwise set up a heap this early). */
+static char arena[16384];
+static size_t arena_used;
+
 static void paths_read(const char *list, char **v, size_t *lens, int *n)
 {
-	if (!list)
-		return;
-	char *copy = strdup(list), *save = NULL;
-	for (char *p = strtok_r(copy, ":", &save); p && *n < 64; p = strtok_r(NULL, ":", &save))
-		if (p[0] == '/') {
-			v[*n] = strdup(p);
-			lens[*n] = strlen(p);
-			while (lens[*n] > 1 && v[*n][lens[*n] - 1] == '/')
-				v[*n][--lens[*n]] = 0;
-			(*n)++;
+	for (const char *p = list; p && *p && *n < 64;) {
+		const char *e = strchr(p, ':');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (p[0] == '/' && arena_used + len + 1 <= sizeof arena) {
+			char *c = arena + arena_used;
+			memcpy(c, p, len);
+			c[len] = 0;
+			arena_used += len + 1;
+			while (len > 1 && c[len - 1] == '/')
+				c[--len] = 0;
+			v[*n] = c;
+			lens[(*n)++] = len;
 		}
-	free(copy);
+		p = e ? e + 1 : NULL;
+	}
 }
 
 __attribute__((constructor)) static void wrap_init(void)
@@ -80,11 +89,11 @@ __attribute__((constructor)) static void wrap_init(void)
 	const char *r = getenv("HOTFARM_JOB_ROOT");
 	if (!r || r[0] != '/' || strlen(r) >= sizeof root)
 		return;
-	snprintf(root, sizeof root, "%s", r);
+	memcpy(root, r, strlen(r) + 1);
 	rootlen = strlen(root);
 	const char *f = getenv("HOTFARM_JOB_FILES");
-	if (f && f[0] == '/') /* else no copies to map */
-		snprintf(files, sizeof files, "%s", f);
+	if (f && f[0] == '/' && strlen(f) < sizeof files) /* else no copies to map */
+		memcpy(files, f, strlen(f) + 1);
 	while (rootlen > 1 && root[rootlen - 1] == '/')
 		root[--rootlen] = 0;
 	paths_read(getenv("HOTFARM_WRAP_RO"), ro, rolen, &nro);

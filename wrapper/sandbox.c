@@ -470,6 +470,30 @@ char **sandbox_env(const struct sandbox *sb, char *const *base)
 	return env;
 }
 
+int sandbox_set_cpu(struct sandbox *sb, unsigned long long seconds)
+{
+	for (int i = 0; i < sb->nlimits; i++)
+		if (sb->resource[i] == RLIMIT_CPU) {
+			if (seconds) {
+				sb->limit[i] = seconds;
+				return 0;
+			}
+			for (int k = i + 1; k < sb->nlimits; k++) {
+				sb->resource[k - 1] = sb->resource[k];
+				sb->limit[k - 1] = sb->limit[k];
+			}
+			sb->nlimits--;
+			return 0;
+		}
+	if (!seconds)
+		return 0;
+	if (sb->nlimits == (int)(sizeof sb->resource / sizeof sb->resource[0]))
+		return -1;
+	sb->resource[sb->nlimits] = RLIMIT_CPU;
+	sb->limit[sb->nlimits++] = seconds;
+	return 0;
+}
+
 const char *sandbox_said(const struct sandbox *sb) { return sb->said ? sb->said : "hf-confine: not confined"; }
 
 void sandbox_free(struct sandbox *sb)

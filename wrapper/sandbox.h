@@ -66,6 +66,11 @@ char **sandbox_env(const struct sandbox *sb, char *const *base);
  * NULL) naming the call that failed. */
 int sandbox_enter(const struct sandbox *sb, const char **step);
 
+/* The CPU-time ceiling (RLIMIT_CPU, seconds; 0: none) for the next child
+ * that enters SB: a sandbox may serve several. 0, or -1 when SB has no
+ * room for another limit. */
+int sandbox_set_cpu(struct sandbox *sb, unsigned long long seconds);
+
 /* The first line of the frame log, without its newline: what the render
  * is allowed ("hf-confine: Landlock ABI 7 and the I/O wrapper: read-write
  * ...; no network ..."). */

@@ -72,6 +72,7 @@ struct job {
 	char *path;  /* SPOOL/jobs/NAME (or sites/SITE/jobs/NAME), while loaded */
 	int priority;
 	int fd; /* jobs/NAME, while loaded and usable (or running) */
+	unsigned long serial; /* new each time fd is opened: which job folder it is */
 	bool loaded, usable, queued, blocked;
 	struct job_desc *jd; /* while loaded and usable (or running) */
 	struct package *pkg;
@@ -158,8 +159,16 @@ struct slot {
 	unsigned long long log_bytes;          /* how much of it the log holds */
 	bool log_capped;                       /* it reached log_max: the rest is dropped */
 	struct rusage ru;             /* what the renderer used (all its cgroup used, when it has one) */
-	struct cg_attempt cg;         /* its cgroup, when has_cg */
-	bool has_cg;
+	struct cg_attempt cg;         /* its cgroup, when has_cg (or kept for the next) */
+	bool has_cg;                  /* the renderer runs in cg */
+	bool cg_kept;                 /* cg is empty and the next renderer joins it */
+	double cg_user0, cg_sys0;     /* cg's CPU before this renderer (it served others) */
+	int area_fd, area_jobfd;      /* its folder in work/ (workname) and its job's folder; -1: none */
+	unsigned long area_serial;    /* the job it is for (job.serial) */
+	int area_uses;                /* renderers it served */
+	struct sandbox sb;            /* their sandbox, when sb_ok, for the program sb_program */
+	bool sb_ok;
+	char *sb_program;
 	bool oom;                     /* it ran out of its memory (render_mem) */
 	enum kill_reason killing;
 	int64_t kill_at;
@@ -255,6 +264,15 @@ void contain_group(struct slot *s);
 bool contain_usage(const struct slot *s, long *user, long *sys);
 void contain_kill(struct slot *s, pid_t pid);
 void contain_exited(struct slot *s, pid_t pid);
+void contain_release(struct slot *s);
+unsigned long long contain_cpu(const struct slot *s);
+/* area.c */
+void area_drop(struct slot *s);
+void area_release(struct slot *s);
+void area_forget(unsigned long serial);
+bool area_folder(struct slot *s);
+struct sandbox *area_sandbox(struct slot *s, const char *files);
+void contain_stop(void);
 void contain_tidy(void);
 bool contain_pending(void);
 

@@ -40,6 +40,19 @@ void contain_start(void)
 		warn("%d cgroups an earlier run of %s left could not be removed", left, agent.host);
 }
 
+/* The CPU-time ceiling for S's next renderer, in seconds (0: none): one
+ * the kernel holds even if the agent dies, the job's timeout for each
+ * frame of the run on every CPU, and a little more (the agent stops it at
+ * the timeout). */
+unsigned long long contain_cpu(const struct slot *s)
+{
+	const struct job *j = s->job;
+	if (j->jd->timeout <= 0)
+		return 0;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return (unsigned long long)((j->jd->timeout * (long)(s->end - s->pos) + 5) * (cpus > 0 ? cpus : 1));
+}
+
 /* The sandbox for S's next renderer (FILES: the job's files): its own
  * folder read-write, the files, its program and the package's paths
  * read-only, the limits, the user, the network when the package asks for
@@ -53,13 +66,7 @@ bool contain_build(struct slot *s, const char *files, struct sandbox *sb)
 	req.ro[req.nro++] = j->program;
 	for (size_t i = 0; i < j->pkg->confine_read.n && req.nro < SANDBOX_PATHS; i++)
 		req.ro[req.nro++] = j->pkg->confine_read.v[i];
-	if (j->jd->timeout > 0) {
-		/* a CPU-time ceiling the kernel holds even if the agent dies:
-		 * the job's timeout for each frame of the run on every CPU,
-		 * and a little more (the agent stops it at the timeout) */
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		req.cpu = (unsigned long long)((j->jd->timeout * (long)(s->end - s->pos) + 5) * (cpus > 0 ? cpus : 1));
-	}
+	req.cpu = contain_cpu(s);
 	/* memory: the cgroup's memory.max where there is one (what the
 	 * render really uses), else the address space */
 	if (!(have_tree && tree.memory_ok))
@@ -76,13 +83,20 @@ bool contain_build(struct slot *s, const char *files, struct sandbox *sb)
 }
 
 /* S's next renderer's cgroup (s->has_cg), with [agent] render_pids and
- * render_mem; without one (none here, or it could not be made) it runs
+ * render_mem: the one S's last renderer left empty, or a new one (making
+ * and removing a group per process costs more than the process, for a
+ * short frame); without one (none here, or it could not be made) it runs
  * held by its process group only. */
 void contain_group(struct slot *s)
 {
 	s->has_cg = false;
 	if (!have_tree)
 		return;
+	if (s->cg_kept) {
+		s->cg_kept = false;
+		s->has_cg = true;
+		return;
+	}
 	char name[CG_NAME_MAX + 1];
 	snprintf(name, sizeof name, "%s", s->workname + (s->workname[0] == '.'));
 	const struct site_conf *c = &agent.spool.conf;
@@ -91,7 +105,19 @@ void contain_group(struct slot *s)
 		     strerror(errno));
 		return;
 	}
+	s->cg_user0 = s->cg_sys0 = 0;
 	s->has_cg = true;
+}
+
+/* The CPU seconds all of S's renderer started has used (its group's
+ * less what earlier renderers in it used); -1 without a group. */
+static int group_usage(const struct slot *s, double *user, double *sys)
+{
+	if (!s->has_cg || cg_attempt_usage(&s->cg, user, sys) < 0)
+		return -1;
+	*user = *user > s->cg_user0 ? *user - s->cg_user0 : 0;
+	*sys = *sys > s->cg_sys0 ? *sys - s->cg_sys0 : 0;
+	return 0;
 }
 
 /* The CPU all of S's renderer started has used so far, in clock ticks:
@@ -99,7 +125,7 @@ void contain_group(struct slot *s)
 bool contain_usage(const struct slot *s, long *user, long *sys)
 {
 	double u, y;
-	if (!s->has_cg || cg_attempt_usage(&s->cg, &u, &y) < 0)
+	if (group_usage(s, &u, &y) < 0)
 		return false;
 	double tick = (double)sysconf(_SC_CLK_TCK);
 	*user = (long)(u * tick + 0.5);
@@ -117,29 +143,65 @@ void contain_kill(struct slot *s, pid_t pid)
 		cg_attempt_kill(&s->cg);
 }
 
-/* S's renderer exited: what all it started used becomes its rusage (the
- * bill), whether it ran out of memory is noted, and what is left of it is
- * killed; its group is removed once empty (contain_tidy). */
-void contain_exited(struct slot *s, pid_t pid)
+/* S's group goes: removed once empty (contain_tidy). */
+static void group_retire(struct slot *s)
 {
-	double u, y;
-	if (s->has_cg && cg_attempt_usage(&s->cg, &u, &y) == 0 && u + y > 0) {
-		s->ru.ru_utime.tv_sec = (time_t)u;
-		s->ru.ru_utime.tv_usec = (suseconds_t)((u - (double)(time_t)u) * 1e6);
-		s->ru.ru_stime.tv_sec = (time_t)y;
-		s->ru.ru_stime.tv_usec = (suseconds_t)((y - (double)(time_t)y) * 1e6);
-	}
-	s->oom = s->has_cg && cg_attempt_oom(&s->cg);
-	contain_kill(s, pid);
-	if (!s->has_cg)
-		return;
 	if (nended == ended_cap) {
 		ended_cap = ended_cap ? 2 * ended_cap : 8;
 		ended = xrealloc(ended, ended_cap * sizeof *ended);
 	}
 	ended[nended++] = s->cg;
-	s->has_cg = false;
+	s->has_cg = s->cg_kept = false;
 	contain_tidy();
+}
+
+/* S's renderer exited: what is left of it is killed, what all it started
+ * used becomes its rusage (the bill), whether it ran out of memory is
+ * noted. Its group serves S's next renderer when nothing was left in it
+ * and no memory ran out; else it is removed once empty (contain_tidy). */
+void contain_exited(struct slot *s, pid_t pid)
+{
+	if (pid > 0)
+		kill(-pid, SIGKILL);
+	s->oom = false;
+	if (!s->has_cg)
+		return;
+	s->oom = cg_attempt_oom(&s->cg);
+	bool empty = cg_attempt_empty(&s->cg);
+	if (!empty)
+		cg_attempt_kill(&s->cg);
+	double u, y;
+	if (cg_attempt_usage(&s->cg, &u, &y) == 0) {
+		double du = u > s->cg_user0 ? u - s->cg_user0 : 0, dy = y > s->cg_sys0 ? y - s->cg_sys0 : 0;
+		if (du + dy > 0) {
+			s->ru.ru_utime.tv_sec = (time_t)du;
+			s->ru.ru_utime.tv_usec = (suseconds_t)((du - (double)(time_t)du) * 1e6);
+			s->ru.ru_stime.tv_sec = (time_t)dy;
+			s->ru.ru_stime.tv_usec = (suseconds_t)((dy - (double)(time_t)dy) * 1e6);
+		}
+		if (empty && !s->oom) {
+			s->cg_user0 = u;
+			s->cg_sys0 = y;
+			s->has_cg = false;
+			s->cg_kept = true;
+			return;
+		}
+	}
+	group_retire(s);
+}
+
+/* S's kept group goes (the slot is no more). */
+void contain_release(struct slot *s)
+{
+	if (s->cg_kept)
+		group_retire(s);
+}
+
+/* The agent stops: the groups kept for the slots go. */
+void contain_stop(void)
+{
+	for (int i = 0; i < agent.nslots; i++)
+		contain_release(&agent.slots[i]);
 }
 
 /* The groups of ended runs: removed once empty (killed again meanwhile:

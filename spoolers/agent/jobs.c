@@ -25,6 +25,7 @@ static int cmp_job(const void *a, const void *b)
  * ours) or (job_unload) also forget that it was looked at. */
 static void job_release(struct job *j)
 {
+	area_forget(j->serial);
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = -1;
@@ -81,6 +82,8 @@ void job_load(struct job *j)
 	job_path(&agent.spool, j->name, path, sizeof path);
 	j->path = xstrdup(path);
 	j->fd = job_dir_open(&agent.spool, j->name);
+	static unsigned long serials;
+	j->serial = ++serials;
 	char err[1024];
 	if (j->fd >= 0) {
 		j->jd = xcalloc(1, sizeof *j->jd);

@@ -62,6 +62,9 @@ static void reload_conf(void)
 	    agent.spool.conf.confine ? "yes" : "no");
 	spool_conf_warn(&agent.spool);
 	render_user_check();
+	/* what idle slots keep was made with the old settings */
+	area_forget(0);
+	contain_stop();
 	if (agent.spool.conf.slots != slots_before)
 		warn("[agent] slots changed: it takes effect when the agent restarts");
 	if (agent.spool.conf.use_inotify != inotify_before)
@@ -280,6 +283,8 @@ int main(int argc, char **argv)
 	startups_spawn(); /* after the signal mask: their SIGCHLD must reach sfd */
 	queue_refresh(false);
 	main_loop(sfd, efd);
+	area_forget(0);
+	contain_stop();
 	host_leave();
 	say("stopped");
 	return EXIT_OK;

@@ -107,9 +107,12 @@ void run_advance(struct slot *s)
 		    s->nfr > 1 ? "..." : "",
 		    s->killing == KILL_CANCEL ? "cancelled" : s->killing == KILL_LOST ? "host was lost" : "agent stopping");
 	slot_idle(s);
-	/* the next look for a ticket finds the job over, if it is */
+	/* the next look for a ticket finds the job over, if it is: at once
+	 * when the cached todo/ listing is used up, else when slot_take has
+	 * tried the rest of it (a look at todo/ per frame costs) */
 	j->retry_at = 0;
-	job_done_check(j);
+	if (j->next >= j->todo.n)
+		job_done_check(j);
 }
 
 /* Why the renderer of S failed (s->why; empty: it did not, or it was
@@ -202,10 +205,11 @@ void reap(void)
 	struct rusage ru;
 	pid_t pid;
 	siginfo_t si;
-	/* a renderer's wait for a CPU is read before it is reaped */
+	/* a renderer's wait for a CPU is read before it is reaped (slots =
+	 * auto counts it as use) */
 	while (si.si_pid = 0, waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid > 0) {
 		pid = si.si_pid;
-		for (int i = 0; i < agent.nslots; i++)
+		for (int i = 0; agent.slots_auto && i < agent.nslots; i++)
 			if (agent.slots[i].job && agent.slots[i].pid == pid) {
 				double q = proc_queued(pid);
 				agent.slots[i].queued = q > agent.slots[i].queued ? q : agent.slots[i].queued;

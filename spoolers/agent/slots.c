@@ -29,6 +29,7 @@ void slots_init(long want_slots)
 	for (int i = 0; i < agent.nslots; i++) {
 		agent.slots[i].index = i;
 		agent.slots[i].outfd = agent.slots[i].logfd = agent.slots[i].check_out = agent.slots[i].logpipe = -1;
+		agent.slots[i].area_fd = agent.slots[i].area_jobfd = -1;
 		snprintf(agent.slots[i].owner, sizeof agent.slots[i].owner, "%s.%d", agent.host, i);
 		if (i < agent.nslots_on)
 			slot_write(&agent.slots[i]);
@@ -95,6 +96,7 @@ void slot_idle(struct slot *s)
 	s->why[0] = 0;
 	s->charged = false;
 	if (s->index >= agent.nslots_on) {
+		contain_release(s);
 		host_slot_remove(agent.hostfd, s->index);
 		s->shown = false;
 	} else if (!quiet && s->shown) {

@@ -208,10 +208,10 @@ static void run_frames(struct slot *s)
 	s->range = s->end - s->pos > 1;
 }
 
-/* What S's last renderer had goes: its folder in work/ (removed, with
- * whatever it left there), images of it still staged in output/ and not
- * published, and its log (kept open to watch it grow; closed). The run
- * is over, or the next renderer begins. */
+/* What S's last renderer had goes: its log (kept open to watch it grow;
+ * closed), its out/ descriptor, images of it still staged in output/ and
+ * not published; its area (folder in work/, sandbox) unless it serves the
+ * next (area_release). The run is over, or the next renderer begins. */
 void run_release(struct slot *s)
 {
 	runlog_close(s);
@@ -229,36 +229,7 @@ void run_release(struct slot *s)
 			output_unstage(s->job->fd, s->fr[i].image);
 			s->fr[i].staged = false;
 		}
-	if (*s->workname && s->job)
-		job_attempt_remove(s->job->fd, s->workname);
-	s->workname[0] = 0;
-	s->workdir[0] = 0;
-}
-
-/* The renderer's own folder, work/ATTEMPT with out/ and tmp/ (owned by
- * the render user when there is one): its path in s->workdir, out/ open
- * as s->outfd. A fresh one per process: nothing an earlier one left can
- * land in it. The last one goes. */
-static bool run_workdir(struct slot *s)
-{
-	struct job *j = s->job;
-	static unsigned long attempts;
-	char name[NAME_MAX + 1];
-	job_temp_name(name, sizeof name, s->owner, (long)getpid(), ++attempts);
-	run_release(s);
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
-	render_user_ids(&uid, &gid);
-	int wfd = job_attempt_make(j->fd, name, uid, gid, &s->outfd);
-	if (wfd < 0) {
-		snprintf(s->why, sizeof s->why, "cannot make the renderer's folder in %s/: %s",
-			 job_dir_name(JOB_DIR_WORK), strerror(errno));
-		return false;
-	}
-	close(wfd);
-	snprintf(s->workname, sizeof s->workname, "%s", name);
-	snprintf(s->workdir, sizeof s->workdir, "%s/%s/%s", j->path, job_dir_name(JOB_DIR_WORK), name);
-	return true;
+	area_release(s);
 }
 
 /* logs/frameFIRST[-LAST].tryATTEMPT.OWNER.log: its name in logs/, and
@@ -385,7 +356,8 @@ bool run_spawn(struct slot *s)
 	int attempt = s->tk[s->fr[s->pos].ticket].attempt;
 	s->counted = true;
 	char outdir[PATH_MAX + 8], tmpdir[PATH_MAX + 8], files[PATH_MAX];
-	if (!run_workdir(s))
+	run_release(s);
+	if (!area_folder(s))
 		return false;
 	snprintf(outdir, sizeof outdir, "%s/%s", s->workdir, attempt_sub_name(ATTEMPT_OUT));
 	snprintf(tmpdir, sizeof tmpdir, "%s/%s", s->workdir, attempt_sub_name(ATTEMPT_TMP));
@@ -404,17 +376,16 @@ bool run_spawn(struct slot *s)
 		strlist_free(&argv);
 		return false;
 	}
-	struct sandbox sb;
-	bool confined = agent.spool.conf.confine;
-	if (confined && !contain_build(s, files, &sb)) {
+	struct sandbox *sb = agent.spool.conf.confine ? area_sandbox(s, files) : NULL;
+	if (agent.spool.conf.confine && !sb) {
 		close(logfd);
 		strlist_free(&argv);
 		return false;
 	}
-	if (confined) {
+	if (sb) {
 		/* what it may do, first in its log, as hf-confine says it */
 		char line[2048];
-		int n = snprintf(line, sizeof line, "%s\n", sandbox_said(&sb));
+		int n = snprintf(line, sizeof line, "%s\n", sandbox_said(sb));
 		if (write(logfd, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1)) < 0)
 			warn("unable to write %s: %s", s->log, strerror(errno));
 	}
@@ -422,13 +393,11 @@ bool run_spawn(struct slot *s)
 	strlist_take(&argv, NULL);
 	s->logfd = logfd;
 	int wr = runlog_open(s);
-	struct spawn_extra x = {.tmpdir = tmpdir, .sb = confined ? &sb : NULL, .cg = s->has_cg ? &s->cg : NULL};
+	struct spawn_extra x = {.tmpdir = tmpdir, .sb = sb, .cg = s->has_cg ? &s->cg : NULL};
 	s->pid = wr < 0 ? -1 : spawn_in(files, argv.v, wr, s->owner, &x);
 	int e = errno;
 	if (wr >= 0)
 		close(wr);
-	if (confined)
-		sandbox_free(&sb);
 	argv.n--;
 	strlist_free(&argv);
 	if (s->pid < 0) {
