@@ -386,11 +386,12 @@ int dir_walk(int dirfd, const char *path, bool make)
 {
 	char copy[PATH_MAX];
 	snprintf(copy, sizeof copy, "%s", path);
-	int fd = dup(dirfd);
+	int fd = dirfd; /* ours to close once it is not DIRFD */
 	char *save = NULL;
 	for (char *part = strtok_r(copy, "/", &save); part && fd >= 0; part = strtok_r(NULL, "/", &save)) {
 		if (!strcmp(part, "..") || !strcmp(part, ".")) {
-			close(fd);
+			if (fd != dirfd)
+				close(fd);
 			errno = EINVAL;
 			return -1;
 		}
@@ -398,11 +399,12 @@ int dir_walk(int dirfd, const char *path, bool make)
 		if (next < 0 && errno == ENOENT && make && mkdirat(fd, part, 0755) == 0)
 			next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		int e = errno;
-		close(fd);
+		if (fd != dirfd)
+			close(fd);
 		errno = e;
 		fd = next;
 	}
-	return fd;
+	return fd == dirfd ? fcntl(dirfd, F_DUPFD_CLOEXEC, 0) : fd;
 }
 
 int dir_walk_parent(int dirfd, const char *path, bool make, const char **base)

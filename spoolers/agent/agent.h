@@ -163,6 +163,7 @@ struct slot {
 	bool has_cg;                  /* the renderer runs in cg */
 	bool cg_kept;                 /* cg is empty and the next renderer joins it */
 	double cg_user0, cg_sys0;     /* cg's CPU before this renderer (it served others) */
+	unsigned long long cg_mem;    /* the memory limit cg was made with (0: none) */
 	int area_fd, area_jobfd;      /* its folder in work/ (workname) and its job's folder; -1: none */
 	unsigned long area_serial;    /* the job it is for (job.serial) */
 	int area_uses;                /* renderers it served */

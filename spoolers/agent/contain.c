@@ -106,6 +106,7 @@ void contain_group(struct slot *s)
 		return;
 	}
 	s->cg_user0 = s->cg_sys0 = 0;
+	s->cg_mem = c->render_mem;
 	s->has_cg = true;
 }
 
@@ -166,7 +167,8 @@ void contain_exited(struct slot *s, pid_t pid)
 	s->oom = false;
 	if (!s->has_cg)
 		return;
-	s->oom = cg_attempt_oom(&s->cg);
+	/* only a group with a memory limit runs out of its own memory */
+	s->oom = s->cg_mem && cg_attempt_oom(&s->cg);
 	bool empty = cg_attempt_empty(&s->cg);
 	if (!empty)
 		cg_attempt_kill(&s->cg);
