@@ -224,6 +224,27 @@ DIR *dir_open(int dirfd, const char *path)
 	return d;
 }
 
+int dir_entries(int dirfd, struct strlist *out)
+{
+	/* getdents64 itself: no stdio DIR, whose opening costs three calls more */
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[8192] __attribute__((aligned(8)));
+	long n;
+	while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
+		for (long off = 0; off < n;) {
+			struct dirent64 *e = (struct dirent64 *)(buf + off);
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				strlist_add(out, e->d_name);
+			off += e->d_reclen;
+		}
+	int e = errno;
+	close(fd);
+	errno = e;
+	return n < 0 ? -1 : 0;
+}
+
 int dir_names(int dirfd, const char *path, struct strlist *out)
 {
 	DIR *d = dir_open(dirfd, path);

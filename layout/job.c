@@ -179,15 +179,9 @@ int job_attempt_make(int jobfd, const char *name, uid_t uid, gid_t gid, int *out
 int job_attempt_renew(int attemptfd, uid_t uid, gid_t gid, int *outfd)
 {
 	*outfd = -1;
-	DIR *d = dir_open(attemptfd, ".");
-	if (!d)
-		return -1;
 	struct strlist names = {0};
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			strlist_add(&names, e->d_name);
-	closedir(d);
+	if (dir_entries(attemptfd, &names) < 0)
+		return -1;
 	int rc = 0;
 	for (size_t i = 0; i < names.n; i++)
 		if (tree_remove(attemptfd, names.v[i]) < 0)

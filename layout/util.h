@@ -101,6 +101,9 @@ DIR *dir_open(int dirfd, const char *path);
  * temporary and private ones), added to OUT unsorted. 0, or -1 with errno
  * when the folder cannot be listed. */
 int dir_names(int dirfd, const char *path, struct strlist *out);
+/* Every name in folder DIRFD (hidden ones too; not . and ..) added to OUT,
+ * unsorted. -1 with errno. */
+int dir_entries(int dirfd, struct strlist *out);
 /* Whether folder PATH holds any such name (false when it cannot be read). */
 bool dir_has_names(int dirfd, const char *path);
 /* S in lower case, in place (ASCII: site names, ini names) */

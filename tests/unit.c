@@ -702,8 +702,57 @@ static void test_open_beneath(void)
 	tree_remove(AT_FDCWD, root);
 }
 
+/* A render's folder serves the next renderer: whatever the last one left
+ * (hidden files, a FIFO, a link, a tree, files in out/ and tmp/) goes,
+ * nothing beyond the link is followed, out/ and tmp/ are made again. */
+static void test_attempt_renew(void)
+{
+	char root[64] = "/tmp/hf-unit.XXXXXX";
+	if (!mkdtemp(root))
+		return;
+	int job = open(root, O_RDONLY | O_DIRECTORY);
+	mkdirat(job, "keep", 0755);
+	close(openat(job, "keep/precious", O_WRONLY | O_CREAT, 0644));
+	int out = -1;
+	char name[NAME_MAX + 1];
+	job_temp_name(name, sizeof name, "h.0", 1, 1);
+	int a = job_attempt_make(job, name, (uid_t)-1, (gid_t)-1, &out);
+	CHECK(a >= 0 && out >= 0, "an attempt folder is made");
+	close(out);
+	close(openat(a, ".hidden", O_WRONLY | O_CREAT, 0644));
+	close(openat(a, "out/frame.png", O_WRONLY | O_CREAT, 0644));
+	close(openat(a, "tmp/x", O_WRONLY | O_CREAT, 0644));
+	mkfifoat(a, "fifo", 0644);
+	mkdirat(a, "deep", 0755);
+	mkdirat(a, "deep/er", 0755);
+	char keep[128];
+	snprintf(keep, sizeof keep, "%s/keep", root);
+	symlinkat(keep, a, "link");
+	struct strlist names = {0};
+	CHECK(dir_entries(a, &names) == 0 && names.n == 6, "dir_entries lists hidden names, not . and .. (%zu)", names.n);
+	strlist_free(&names);
+	CHECK(job_attempt_renew(a, (uid_t)-1, (gid_t)-1, &out) == 0 && out >= 0, "job_attempt_renew empties it");
+	close(out);
+	CHECK(dir_entries(a, &names) == 0 && names.n == 2, "and it holds out/ and tmp/ only (%zu)", names.n);
+	strlist_free(&names);
+	struct stat st;
+	CHECK(fstatat(a, "out", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+		  dir_entries(a, &names) == 0, "out/ is a folder again");
+	strlist_free(&names);
+	int o = openat(a, "out", O_RDONLY | O_DIRECTORY);
+	CHECK(o >= 0 && dir_entries(o, &names) == 0 && names.n == 0, "an empty one");
+	strlist_free(&names);
+	if (o >= 0)
+		close(o);
+	CHECK(fstatat(job, "keep/precious", &st, 0) == 0, "what the link pointed at is left alone");
+	close(a);
+	close(job);
+	tree_remove(AT_FDCWD, root);
+}
+
 int main(void)
 {
+	test_attempt_renew();
 	test_ticket_claim_race();
 	test_ticket_file();
 	test_entry_and_finish();

@@ -162,16 +162,18 @@ static void group_retire(struct slot *s)
  * and no memory ran out; else it is removed once empty (contain_tidy). */
 void contain_exited(struct slot *s, pid_t pid)
 {
-	if (pid > 0)
-		kill(-pid, SIGKILL);
 	s->oom = false;
-	if (!s->has_cg)
+	if (!s->has_cg) {
+		if (pid > 0)
+			kill(-pid, SIGKILL);
 		return;
+	}
 	/* only a group with a memory limit runs out of its own memory */
 	s->oom = s->cg_mem && cg_attempt_oom(&s->cg);
+	/* an empty group: nothing of it is left anywhere to kill */
 	bool empty = cg_attempt_empty(&s->cg);
 	if (!empty)
-		cg_attempt_kill(&s->cg);
+		contain_kill(s, pid);
 	double u, y;
 	if (cg_attempt_usage(&s->cg, &u, &y) == 0) {
 		double du = u > s->cg_user0 ? u - s->cg_user0 : 0, dy = y > s->cg_sys0 ? y - s->cg_sys0 : 0;

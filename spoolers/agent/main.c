@@ -156,20 +156,30 @@ static int poll_timeout(const struct timers *t)
 
 /* SIGHUP re-reads the configuration; SIGTERM and SIGINT stop the agent
  * (what runs goes back to todo/); SIGCHLD: children are reaped. */
+static void on_signal(const struct signalfd_siginfo *si, struct timers *t)
+{
+	if (si->ssi_signo == SIGHUP) {
+		reload_conf();
+		t->beat = t->rescan = 0; /* new intervals from now */
+	} else if ((si->ssi_signo == SIGTERM || si->ssi_signo == SIGINT) && !agent.stopping) {
+		say("stopping on signal %u: running frames go back to todo/", si->ssi_signo);
+		agent.stopping = true;
+		t->stop_deadline = mono_us() + agent.spool.conf.kill_grace_ms * 1000LL + 5000000;
+		for (int i = 0; i < agent.nslots; i++)
+			slot_kill(&agent.slots[i], KILL_STOP);
+	}
+}
+
 static void on_signals(int sfd, struct timers *t)
 {
-	struct signalfd_siginfo si;
-	while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-		if (si.ssi_signo == SIGHUP) {
-			reload_conf();
-			t->beat = t->rescan = 0; /* new intervals from now */
-		} else if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !agent.stopping) {
-			say("stopping on signal %u: running frames go back to todo/", si.ssi_signo);
-			agent.stopping = true;
-			t->stop_deadline = mono_us() + agent.spool.conf.kill_grace_ms * 1000LL + 5000000;
-			for (int i = 0; i < agent.nslots; i++)
-				slot_kill(&agent.slots[i], KILL_STOP);
-		}
+	struct signalfd_siginfo sis[16];
+	ssize_t got;
+	/* all that are pending in one read (a full one: read again) */
+	do {
+		got = read(sfd, sis, sizeof sis);
+		for (ssize_t k = 0; k < got / (ssize_t)sizeof sis[0]; k++)
+			on_signal(&sis[k], t);
+	} while (got == (ssize_t)sizeof sis);
 	reap();
 }
 

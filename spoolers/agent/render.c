@@ -198,24 +198,31 @@ static void render_exited(struct slot *s, int status)
 	run_advance(s);
 }
 
+/* The next child that exited, reaped (its pid; 0: none). With slots =
+ * auto, a renderer's wait for a CPU is read first (it counts as use). */
+static pid_t reap_one(int *status, struct rusage *ru)
+{
+	if (!agent.slots_auto)
+		return wait4(-1, status, WNOHANG, ru);
+	siginfo_t si;
+	si.si_pid = 0;
+	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid <= 0)
+		return 0;
+	for (int i = 0; i < agent.nslots; i++)
+		if (agent.slots[i].job && agent.slots[i].pid == si.si_pid) {
+			double q = proc_queued(si.si_pid);
+			agent.slots[i].queued = q > agent.slots[i].queued ? q : agent.slots[i].queued;
+		}
+	return wait4(si.si_pid, status, WNOHANG, ru) == si.si_pid ? si.si_pid : 0;
+}
+
 /* SIGCHLD: each child reaped is a start-up probe, a renderer or a checker. */
 void reap(void)
 {
 	int status;
 	struct rusage ru;
 	pid_t pid;
-	siginfo_t si;
-	/* a renderer's wait for a CPU is read before it is reaped (slots =
-	 * auto counts it as use) */
-	while (si.si_pid = 0, waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid > 0) {
-		pid = si.si_pid;
-		for (int i = 0; agent.slots_auto && i < agent.nslots; i++)
-			if (agent.slots[i].job && agent.slots[i].pid == pid) {
-				double q = proc_queued(pid);
-				agent.slots[i].queued = q > agent.slots[i].queued ? q : agent.slots[i].queued;
-			}
-		if (wait4(pid, &status, WNOHANG, &ru) != pid)
-			break;
+	while ((pid = reap_one(&status, &ru)) > 0) {
 		if (startup_exited(pid, status))
 			continue;
 		for (int i = 0; i < agent.nslots; i++) {

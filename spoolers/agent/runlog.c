@@ -34,7 +34,13 @@ bool runlog_drain(struct slot *s)
 	bool kept = false;
 	unsigned long long max = agent.spool.conf.log_max;
 	ssize_t n;
-	while (s->logpipe >= 0 && (n = read(s->logpipe, buf, sizeof buf)) > 0) {
+	while (s->logpipe >= 0 && (n = read(s->logpipe, buf, sizeof buf)) >= 0) {
+		if (n == 0) {
+			/* every writer is gone: nothing more can come */
+			close(s->logpipe);
+			s->logpipe = -1;
+			break;
+		}
 		if (s->log_capped)
 			continue;
 		size_t take = (size_t)n;
