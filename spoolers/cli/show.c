@@ -536,6 +536,25 @@ static void billing_json(const struct bills *owners, const struct bills *jobs)
 	printf("]}\n");
 }
 
+/* One CSV field as RFC 4180 has it: in double quotes, its own doubled,
+ * when it holds a comma, a quote or a line break; as it is otherwise. */
+static void csv_field(const char *v)
+{
+	if (!v[strcspn(v, ",\"\r\n")]) {
+		fputs(v, stdout);
+		return;
+	}
+	putchar('"');
+	for (; *v; v++) {
+		if (*v == '"')
+			putchar('"');
+		putchar(*v);
+	}
+	putchar('"');
+}
+
+/* Quoted as RFC 4180 says; lines end in LF, as the tools that read
+ * them here expect. */
 static void billing_csv(const struct bills *owners, const struct bills *jobs)
 {
 	printf("owner,job,frames,cpu_hours,wall_hours,output_bytes\n");
@@ -543,11 +562,15 @@ static void billing_csv(const struct bills *owners, const struct bills *jobs)
 		struct bill *j = &jobs->v[i];
 		char *tab = strchr(j->key, '\t');
 		*tab = 0;
-		printf("%s,%s,%ld,%.6f,%.6f,%llu\n", j->key, tab + 1, j->frames, j->cpu / 3600, j->wall / 3600, j->bytes);
+		csv_field(j->key);
+		putchar(',');
+		csv_field(tab + 1);
+		printf(",%ld,%.6f,%.6f,%llu\n", j->frames, j->cpu / 3600, j->wall / 3600, j->bytes);
 	}
 	for (size_t i = 0; i < owners->n; i++) {
 		const struct bill *o = &owners->v[i];
-		printf("%s,(all),%ld,%.6f,%.6f,%llu\n", o->key, o->frames, o->cpu / 3600, o->wall / 3600, o->bytes);
+		csv_field(o->key);
+		printf(",(all),%ld,%.6f,%.6f,%llu\n", o->frames, o->cpu / 3600, o->wall / 3600, o->bytes);
 	}
 }
 
