@@ -174,9 +174,8 @@ void contain_exited(struct slot *s, pid_t pid)
 	bool empty = cg_attempt_empty(&s->cg);
 	if (!empty)
 		contain_kill(s, pid);
-	double u, y;
-	if (cg_attempt_usage(&s->cg, &u, &y) == 0) {
-		double du = u > s->cg_user0 ? u - s->cg_user0 : 0, dy = y > s->cg_sys0 ? y - s->cg_sys0 : 0;
+	double du, dy;
+	if (group_usage(s, &du, &dy) == 0) {
 		if (du + dy > 0) {
 			s->ru.ru_utime.tv_sec = (time_t)du;
 			s->ru.ru_utime.tv_usec = (suseconds_t)((du - (double)(time_t)du) * 1e6);
@@ -184,8 +183,9 @@ void contain_exited(struct slot *s, pid_t pid)
 			s->ru.ru_stime.tv_usec = (suseconds_t)((dy - (double)(time_t)dy) * 1e6);
 		}
 		if (empty && !s->oom) {
-			s->cg_user0 = u;
-			s->cg_sys0 = y;
+			/* the next renderer's bill starts where this one's ends */
+			s->cg_user0 += du;
+			s->cg_sys0 += dy;
 			s->has_cg = false;
 			s->cg_kept = true;
 			return;
