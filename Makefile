@@ -23,15 +23,15 @@ ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev libiniparser-dev \
 	librsync-dev nettle-dev libpng-dev libarchive-tools zstd python3 povray chromium rsync \
 	openssh-server openssh-client clang libclang-rt-14-dev sshfs fuse3 iproute2 man-db systemd \
-	libseccomp-dev
+	libseccomp-dev samba smbclient
 
 LAYOUT_SRC := layout/util.c layout/files.c layout/ini.c layout/spool.c layout/conf.c layout/status.c layout/ticket.c layout/job.c layout/drop.c layout/site.c layout/limit.c layout/jobdesc.c layout/watch.c layout/host.c \
-	layout/package.c layout/siteload.c
+	layout/package.c layout/siteload.c layout/audit.c layout/access.c layout/perms.c layout/steer.c layout/request.c
 LAYOUT_HDR := $(wildcard layout/*.h)
 LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=$(OBJ)/layout/%.o)
 
 PROGRAMS := $(addprefix $(BIN)/,hotfarm watcherd hf-intake hf-route render-agent hf-check hf-status hf-notify \
-	hf-collect hf-send hf-sync hf-cancel hf-confine libhfwrap.so)
+	hf-collect hf-send hf-sync hf-request hf-confine libhfwrap.so)
 SITE_OBJ := $(OBJ)/layout/sitepack.o
 
 all: $(PROGRAMS)
@@ -70,7 +70,7 @@ $(BIN)/hf-send: $(OBJ)/spoolers/send.o $(SITE_OBJ) $(OBJ)/liblayout.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -larchive -liniparser
 
 # the CLI (spoolers/cli/); its sync is hf-sync's, which it runs
-CLI_OBJ := $(addprefix $(OBJ)/spoolers/cli/,main.o show.o hosts.o steer.o submit.o)
+CLI_OBJ := $(addprefix $(OBJ)/spoolers/cli/,main.o show.o hosts.o steer.o submit.o audit.o)
 $(CLI_OBJ): spoolers/cli/cli.h
 $(BIN)/hotfarm: $(CLI_OBJ) $(SITE_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
@@ -81,7 +81,7 @@ $(BIN)/hf-sync: $(OBJ)/spoolers/sync.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lrsync -lnettle -liniparser
 
-$(BIN)/hf-cancel: $(OBJ)/spoolers/cancel.o $(OBJ)/liblayout.a
+$(BIN)/hf-request: $(OBJ)/spoolers/request.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
@@ -131,12 +131,12 @@ $(BIN)/watcherd: $(WATCHERD_OBJ) $(OBJ)/liblayout.a
 
 # Unit tests, plain and under AddressSanitizer + UndefinedBehaviorSanitizer.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-bin/unit: tests/unit.c $(LAYOUT_SRC) $(LAYOUT_HDR)
+bin/unit: tests/unit.c tests/unit-spool.c tests/unit.h $(LAYOUT_SRC) $(LAYOUT_HDR)
 	@mkdir -p bin
-	$(CC) -std=c17 $(WARN) -O1 -g -o $@ tests/unit.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
-bin/unit-san: tests/unit.c $(LAYOUT_SRC) $(LAYOUT_HDR)
+	$(CC) -std=c17 $(WARN) -O1 -g -o $@ tests/unit.c tests/unit-spool.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
+bin/unit-san: tests/unit.c tests/unit-spool.c tests/unit.h $(LAYOUT_SRC) $(LAYOUT_HDR)
 	@mkdir -p bin
-	$(CC) -std=c17 $(WARN) -O1 -g $(SAN) -o $@ tests/unit.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
+	$(CC) -std=c17 $(WARN) -O1 -g $(SAN) -o $@ tests/unit.c tests/unit-spool.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
 
 # Every program once more under AddressSanitizer + UndefinedBehaviorSanitizer,
 # in bin-san/ where each finds the others, for tests/t-sanitized.sh. The
@@ -194,7 +194,7 @@ I_ETC := $(if $(filter /usr,$(PREFIX)),/etc/hotfarm)
 I_CONF := $(or $(I_ETC),$(I_SHARE))
 I_MAN := $(PREFIX)/share/man
 I_UNITS := $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
-HELPERS := hf-intake hf-route hf-check hf-status hf-notify hf-collect hf-send hf-sync hf-cancel hf-confine \
+HELPERS := hf-intake hf-route hf-check hf-status hf-notify hf-collect hf-send hf-sync hf-request hf-confine \
 	libhfwrap.so
 MAN_PAGES := spoolers/hotfarm.1 watcherd/watcherd.8 spoolers/render-agent.8 conf/hotfarm.ini.5 conf/job.ini.5
 UNITS := conf/systemd/watcherd@.service conf/systemd/render-agent@.service

@@ -98,24 +98,152 @@ static int site_links_load(struct ini *ini, struct site_conf *c, char *err, size
 	return 0;
 }
 
+/* ---- mail addresses -------------------------------------------------------------- */
+
+bool mail_address_ok(const char *s)
+{
+	const char *at = strchr(s, '@');
+	if (!at || at == s || !at[1] || strchr(at + 1, '@'))
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f || strchr(",;<>\"'", *s))
+			return false;
+	return true;
+}
+
+/* TEMPLATE with %u replaced by USER and %% by '%', into OUT; false when
+ * it holds another '%' sequence or the result does not fit. */
+static bool address_expand(const char *template, const char *user, char *out, size_t outsize)
+{
+	size_t n = 0;
+	for (const char *p = template; *p; p++) {
+		const char *add = p;
+		size_t len = 1;
+		if (*p == '%') {
+			p++;
+			if (*p == 'u')
+				add = user, len = strlen(user);
+			else if (*p != '%')
+				return false; /* also a '%' at the end */
+		}
+		if (n + len >= outsize)
+			return false;
+		memcpy(out + n, add, len);
+		n += len;
+	}
+	out[n] = 0;
+	return true;
+}
+
+bool site_conf_address(const struct site_conf *c, const char *user, char *out, size_t outsize)
+{
+	*out = 0;
+	if (!*user)
+		return false;
+	for (int i = 0; i < c->naddresses; i++)
+		if (!strcasecmp(c->addresses[i].user, user)) {
+			snprintf(out, outsize, "%s", c->addresses[i].address);
+			return true;
+		}
+	if (!*c->notify_address)
+		return false;
+	if (!address_expand(c->notify_address, user, out, outsize))
+		*out = 0; /* too long: no address the caller takes */
+	return true;
+}
+
+/* A user or group name as this site accepts one: letters, digits, '.',
+ * '_' and '-', not starting with '-', shorter than SIZE. */
+static bool conf_unix_name_ok(const char *s, size_t size)
+{
+	if (!*s || *s == '-' || strlen(s) >= size)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._-", *s))
+			return false;
+	return true;
+}
+
+/* [notify] address (a template), [notify] any_address and the
+ * [addresses] section: where a job's owner gets mail. */
+static bool conf_addresses(struct ini *ini, struct site_conf *c, char *err, size_t errsize)
+{
+	const char *rules = "one mail address (one '@' with text on each side; no blanks, commas, semicolons, <> or quotes)";
+	const char *v = ini_get(ini, "notify", "address");
+	char probe[512];
+	if (v && *v && (strlen(v) >= sizeof c->notify_address || !address_expand(v, "u", probe, sizeof probe) ||
+			!mail_address_ok(probe))) {
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [notify] address must be %s in which %%u stands for "
+			 "the owner's user name and %%%% for a '%%', not '%s'", ini_line(ini, "notify", "address"), rules, v);
+		return false;
+	}
+	if (v)
+		snprintf(c->notify_address, sizeof c->notify_address, "%s", v);
+	if (!conf_bool(ini, "notify", "any_address", &c->notify_any_address, err, errsize))
+		return false;
+	const char **users;
+	size_t n = ini_keys(ini, "addresses", &users);
+	for (size_t i = 0; i < n; i++) {
+		int line = ini_line(ini, "addresses", users[i]);
+		v = ini_get(ini, "addresses", users[i]);
+		if (!conf_unix_name_ok(users[i], sizeof c->addresses[0].user)) {
+			snprintf(err, errsize, "conf/hotfarm.ini line %d: [addresses] '%s' is not a user name (letters, digits, "
+				 "'.', '_' and '-', not starting with '-')", line, users[i]);
+			return false;
+		}
+		if (!mail_address_ok(v) || strlen(v) >= sizeof c->addresses[0].address) {
+			snprintf(err, errsize, "conf/hotfarm.ini line %d: [addresses] %s must be %s, not '%s'", line, users[i],
+				 rules, v);
+			return false;
+		}
+		if (c->naddresses == (int)(sizeof c->addresses / sizeof c->addresses[0])) {
+			snprintf(err, errsize, "conf/hotfarm.ini line %d: at most %zu [addresses] entries ([notify] address "
+				 "covers the rest)", line, sizeof c->addresses / sizeof c->addresses[0]);
+			return false;
+		}
+		struct site_address *a = &c->addresses[c->naddresses++];
+		snprintf(a->user, sizeof a->user, "%s", users[i]);
+		snprintf(a->address, sizeof a->address, "%s", v);
+	}
+	return true;
+}
+
+/* [site] admins: a Unix group, or none when empty. */
+static bool conf_admins(struct ini *ini, struct site_conf *c, char *err, size_t errsize)
+{
+	const char *v = ini_get(ini, "site", "admins");
+	if (!v)
+		return true;
+	if (*v && !conf_unix_name_ok(v, sizeof c->admins)) {
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [site] admins must be a group name (letters, digits, "
+			 "'.', '_' and '-', not starting with '-', at most %zu), not '%s'", ini_line(ini, "site", "admins"),
+			 sizeof c->admins - 1, v);
+		return false;
+	}
+	snprintf(c->admins, sizeof c->admins, "%s", v);
+	return true;
+}
+
 /* A warning for each section and key of conf/hotfarm.ini that nothing
  * reads: a typo would otherwise be ignored without a word. */
 static void conf_unknown(const struct ini *ini, struct strlist *warnings)
 {
-	static const char *const site[] = {"name", "fsync", "auto_wait", "summary", "retain_days", NULL};
+	static const char *const site[] = {"name", "fsync", "auto_wait", "summary", "retain_days", "admins", NULL};
 	static const char *const intake[] = {"max_bytes", "max_entries", "max_frames", "processes", "orphan_grace",
 					     "settle", NULL};
 	static const char *const watcherd[] = {"rescan", "rescan_ms", "inotify", NULL};
 	static const char *const agent[] = {"heartbeat", "host_timeout", "hang_timeout", "kill_grace_ms", "fail_limit",
 					    "fair_share", "probe_interval", "confine", "render_user", "slots",
 					    "render_mem", "render_fsize", "render_pids", "log_max", "min_free", NULL};
-	static const char *const notify[] = {"command", "progress", NULL};
+	static const char *const notify[] = {"command", "progress", "address", "any_address", NULL};
 	static const char *const link[] = {"transport", NULL};
 	static const char *const sections[] = {"site", "intake", "watcherd", "agent", "notify", NULL};
 	static const char *const *const keys[] = {site, intake, watcherd, agent, notify};
 	const char **secs;
 	size_t ns = ini_sections(ini, &secs);
 	for (size_t i = 0; i < ns; i++) {
+		if (!strcmp(secs[i], "addresses"))
+			continue; /* its keys are user names */
 		const char *const *known = !strncmp(secs[i], "site ", 5) ? link : NULL;
 		for (int k = 0; !known && sections[k]; k++)
 			if (!strcmp(secs[i], sections[k]))
@@ -269,7 +397,8 @@ int site_conf_load(struct spool *sp, char *err, size_t errsize)
 		goto out;
 	if ((v = ini_get(ini, "notify", "command")))
 		snprintf(c->notify_command, sizeof c->notify_command, "%s", v);
-	if (!conf_seconds(ini, "notify", "progress", 86400 * 30, &c->notify_progress, err, errsize))
+	if (!conf_seconds(ini, "notify", "progress", 86400 * 30, &c->notify_progress, err, errsize) ||
+	    !conf_addresses(ini, c, err, errsize) || !conf_admins(ini, c, err, errsize))
 		goto out;
 	if (!conf_seconds(ini, "site", "auto_wait", 86400 * 30, &c->auto_wait, err, errsize) ||
 	    !conf_seconds(ini, "site", "summary", 3600, &c->summary_interval, err, errsize) ||

@@ -45,6 +45,8 @@ enum spool_dir {
 	DIR_SITES,
 	DIR_STATUS,
 	DIR_CONF,
+	DIR_REQUESTS, /* artists' steering requests (hotfarm hold, cancel... as an artist) */
+	DIR_ANSWERS,  /* watcherd's answer to each request, for the artist's hotfarm to print */
 	DIR_WORK, /* private: intake's staging folders */
 	DIR_RUN,  /* private: the watcherd lock and pid file */
 	DIR_STATE_FIRST,
@@ -64,6 +66,7 @@ enum spool_file {
 	SPOOL_FILE_STAGE_DROPPED, /* work/in.X/dropped: the files it claimed from inbox/ */
 	SPOOL_FILE_STAGE_LOCK,    /* work/in.X/lock: held while its intake lives */
 	SPOOL_FILE_CONTACT_LOCK,  /* previews/.lock: held while the contact sheet is rebuilt */
+	SPOOL_FILE_AUDIT,         /* run/audit.log: a line for every action (audit.h) */
 	SPOOL_FILE_COUNT,
 };
 const char *spool_file_name(enum spool_file f);
@@ -104,7 +107,23 @@ struct site_conf {
 	} links[16];           /* [site NAME] sections */
 	int nlinks;
 	long notify_progress;     /* [notify] progress: seconds between progress mails, 0: none */
+	char admins[64];          /* [site] admins: the group that may steer every job */
+	char notify_address[256]; /* [notify] address: %u the owner's user name, %% a '%'; "": none */
+	bool notify_any_address;  /* [notify] any_address: mail job.ini's email whoever the owner is */
+	struct site_address {
+		char user[64];     /* matched regardless of case: .ini keys are read in lower case */
+		char address[256];
+	} addresses[256];          /* [addresses] USER = ADDRESS, before the [notify] address template */
+	int naddresses;
 };
+
+/* Whether S is one plain mail address: one '@' with text on each side, no
+ * blanks, control characters, commas, semicolons, <> or quotes (conf.c). */
+bool mail_address_ok(const char *s);
+/* USER's mail address: their [addresses] entry, else [notify] address
+ * with %u replaced; false when the configuration gives none. What a
+ * template makes of a user name is for the caller to check. */
+bool site_conf_address(const struct site_conf *c, const char *user, char *out, size_t outsize);
 
 struct spool {
 	char *path;
@@ -112,6 +131,7 @@ struct spool {
 	int dir[DIR_COUNT];
 	struct site_conf conf;
 	struct strlist conf_warnings;
+	uid_t farm_uid; /* the farm's user: the owner of the spool's folder */
 };
 
 /* The start of every spooler: its name for messages, dying with watcherd
@@ -213,7 +233,8 @@ struct job_status {
 	char state[16];
 	char reason[512];
 	char original[256]; /* the name the user dropped, escaped */
-	char owner[128];
+	char owner[128];       /* the verified owner: a user, or site:PEER */
+	char owner_label[128]; /* the owner job.ini claimed, when it differs */
 	int priority;
 	long frames_total, frames_done, frames_failed, tickets;
 	int64_t submitted_us, updated_us, started_us, finished_us;
@@ -221,6 +242,8 @@ struct job_status {
 };
 int job_status_read(int jobfd, struct job_status *st);
 int job_status_write(int jobfd, const struct job_status *st);
+/* Its owner as people see it: "alice", "alice (label: Bob)", "site:b (ann)". */
+void job_status_owner(const struct job_status *st, char *out, size_t outsize);
 void job_status_free(struct job_status *st);
 /* Hold a job's status lock (close the result to let go): whoever writes
  * status.ini from what it saw earlier (watcherd's updates of queued jobs)

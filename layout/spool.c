@@ -27,7 +27,7 @@ static const char *const state_words[STATE_COUNT] = {
 	"new", "queued", "held", "outsourced", "done", "failed", "cancelled",
 };
 static const char *const spool_dirs[DIR_STATE_FIRST] = {
-	"inbox", "rejected", "jobs", "cancel", "hosts", "limits", "sites", "status", "conf", "work", "run",
+	"inbox", "rejected", "jobs", "cancel", "hosts", "limits", "sites", "status", "conf", "requests", "answers", "work", "run",
 };
 static const char *const ticket_dirs[TICKET_COUNT] = {"todo", "active", "done", "failed"};
 
@@ -38,7 +38,7 @@ const char *ticket_dir_name(enum ticket_state s) { return ticket_dirs[s]; }
 
 static const char *const spool_files[SPOOL_FILE_COUNT] = {
 	"reason.txt", "hotfarm.ini", "index.html", "watcherd.lock", "watcherd.pid", "watcherd.log", "contact.png", "job",
-	"dropped", "lock", ".lock",
+	"dropped", "lock", ".lock", "audit.log",
 };
 
 const char *spool_file_name(enum spool_file f) { return spool_files[f]; }
@@ -165,6 +165,12 @@ int spool_open(const char *path, struct spool *sp, char *err, size_t errsize)
 		snprintf(err, errsize, "unable to open spool %s: %s", path, strerror(errno));
 		goto fail;
 	}
+	struct stat rst;
+	if (fstat(sp->root, &rst) < 0) {
+		snprintf(err, errsize, "unable to stat spool %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	sp->farm_uid = rst.st_uid;
 	for (int d = 0; d < DIR_COUNT; d++) {
 		const char *n = spool_dir_name((enum spool_dir)d);
 		sp->dir[d] = openat(sp->root, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -43,6 +43,8 @@ int job_status_read(int jobfd, struct job_status *st)
 		snprintf(st->original, sizeof st->original, "%s", v);
 	if ((v = ini_get(ini, "status", "owner")))
 		snprintf(st->owner, sizeof st->owner, "%s", v);
+	if ((v = ini_get(ini, "status", "owner_label")))
+		snprintf(st->owner_label, sizeof st->owner_label, "%s", v);
 	st->priority = (int)get_i64(ini, "priority");
 	st->frames_total = get_i64(ini, "frames_total");
 	st->frames_done = get_i64(ini, "frames_done");
@@ -93,6 +95,8 @@ int job_status_write(int jobfd, const struct job_status *st)
 	put(&b, "reason", st->reason);
 	put(&b, "original_name", st->original);
 	put(&b, "owner", st->owner);
+	if (*st->owner_label)
+		put(&b, "owner_label", st->owner_label);
 	buf_printf(&b, "priority = %d\nframes_total = %ld\nframes_done = %ld\nframes_failed = %ld\ntickets = %ld\n",
 		   st->priority, st->frames_total, st->frames_done, st->frames_failed, st->tickets);
 	put_time(&b, "submitted", st->submitted_us);
@@ -214,4 +218,14 @@ int job_deps_ready(const struct spool *sp, const struct strlist *after, char *wh
 		return 0;
 	}
 	return 1;
+}
+
+void job_status_owner(const struct job_status *st, char *out, size_t outsize)
+{
+	if (!*st->owner_label)
+		snprintf(out, outsize, "%s", st->owner);
+	else if (!strncmp(st->owner, "site:", 5))
+		snprintf(out, outsize, "%s (%s)", st->owner, st->owner_label);
+	else
+		snprintf(out, outsize, "%s (label: %s)", st->owner, st->owner_label);
 }

@@ -6,6 +6,7 @@
 #include "../layout/package.h"
 #include "../layout/unpack.h"
 #include "intake.h"
+#include "../layout/audit.h"
 #include "../layout/site.h"
 
 #include <errno.h>
@@ -35,6 +36,7 @@ struct dropped {
 	char shown[512]; /* escaped for messages */
 	int fd;
 	struct stat st;
+	bool unreadable; /* the farm's user may not read it */
 };
 static struct dropped drop[2];
 static int ndrop;
@@ -210,6 +212,8 @@ static _Noreturn void finish_rejected(void)
 	work_remove();
 	char shown[1100];
 	text_escape(reason, shown, sizeof shown);
+	if (!from_peer)
+		audit_record(&sp, drop[0].st.st_uid, "drop", used, "rejected", reason);
 	sayj(used, -1, "rejected %s: %s", used, shown);
 	printf("rejected %s\n", used);
 	exit(EXIT_BADINPUT);
@@ -412,13 +416,13 @@ static enum verdict route_check(const struct ini *ini)
 }
 
 /* Write the job into work/.../job (intakejob.c). */
-static void build_job(const struct job_desc *jd, const char *original, int64_t seq)
+static void build_job(const struct job_desc *jd, const struct job_owner *owner, const char *original, int64_t seq)
 {
 	int job = stage_open(SPOOL_FILE_STAGE_JOB, false);
 	if (job < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open work/%s/%s", work_name, spool_file_name(SPOOL_FILE_STAGE_JOB));
 	struct intake_job ij = {.jd = jd, .original = original, .seq = seq, .ndropped = ndrop,
-				.from_peer = from_peer, .origin = stem, .hops = &hops, .warnings = warnings};
+				.from_peer = from_peer, .origin = stem, .hops = &hops, .owner = owner, .warnings = warnings};
 	for (int i = 0; i < ndrop; i++)
 		ij.dropped[i] = drop[i].name;
 	intake_job_write(&sp, job, &ij);
@@ -438,8 +442,10 @@ static void open_dropped(const char *name)
 	if (d->fd < 0) {
 		if (errno == ENOENT)
 			exit(EXIT_OK); /* already taken */
-		if (errno == ELOOP) {
-			/* a symlink: reject without following it */
+		if (errno == ELOOP || errno == EACCES) {
+			/* a symlink (rejected without following it), or a file
+			 * the farm may not read */
+			d->unreadable = errno == EACCES;
 			if (fstatat(spool_fd(&sp, DIR_INBOX), name, &d->st, AT_SYMLINK_NOFOLLOW) < 0)
 				exit(EXIT_OK);
 			return;
@@ -453,9 +459,12 @@ static void open_dropped(const char *name)
 static void check_kind(struct dropped *d)
 {
 	/* (a file from a peer has more links: the sync's bases, ours) */
-	if (S_ISREG(d->st.st_mode) && (d->st.st_nlink == 1 || from_peer))
+	if (S_ISREG(d->st.st_mode) && !d->unreadable && (d->st.st_nlink == 1 || from_peer))
 		return;
-	if (S_ISLNK(d->st.st_mode))
+	if (d->unreadable && S_ISREG(d->st.st_mode))
+		reject("%s cannot be read by the farm (its mode is %04o): make it readable (chmod g+r, or o+r) and drop it again",
+		       d->shown, (unsigned)(d->st.st_mode & 07777));
+	else if (S_ISLNK(d->st.st_mode))
 		reject("%s is a symbolic link; drop the file itself, not a link to it", d->shown);
 	else if (S_ISDIR(d->st.st_mode))
 		reject("%s is a folder; drop an archive of it (tar or zip) with its job.ini, or use: hotfarm submit",
@@ -583,8 +592,36 @@ static void commit(const char *name, const struct job_desc *jd)
 		die_errno(EXIT_TEMPFAIL, "unable to queue jobs/%s (recovery will finish it)", used);
 	close(pending);
 	work_remove();
+	if (!from_peer) {
+		char what[300];
+		snprintf(what, sizeof what, "accepted: %zu frames, priority %d, owner %s", jd->nframes, jd->priority,
+			 jd->owner);
+		audit_record(&sp, drop[0].st.st_uid, "drop", used, "accepted", what);
+	}
 	sayj(used, -1, "accepted %s: %zu frames, priority %d", used, jd->nframes, jd->priority);
 	printf("accepted %s\n", used);
+}
+
+/* The job belongs to the user who owned the dropped files (not to the
+ * owner its job.ini claims: that stays as a label); one from a peer to
+ * that site. */
+static void decide_owner(struct job_desc *jd, struct job_owner *o)
+{
+	uid_t uids[2];
+	for (int i = 0; i < ndrop; i++)
+		uids[i] = drop[i].st.st_uid;
+	char why[400];
+	if (owner_decide(&sp, uids, ndrop, jd->owner, from_peer, o, why, sizeof why) < 0) {
+		reject("%s", why);
+		finish_rejected();
+	}
+	if (*o->label && strcmp(o->by, "site")) {
+		char msg[600];
+		snprintf(msg, sizeof msg, "the job is %s's (whose files were dropped); its owner '%s' is kept as a label",
+			 o->user, o->label);
+		strlist_add(&warnings, msg);
+	}
+	snprintf(jd->owner, sizeof jd->owner, "%s", o->user);
 }
 
 static int take(void)
@@ -649,8 +686,10 @@ static int take(void)
 		snprintf(msg, sizeof msg, "the job's name '%s' was made safe as '%s'", o, name);
 		strlist_add(&warnings, msg);
 	}
+	struct job_owner owner;
+	decide_owner(&jd, &owner);
 	int64_t seq = now_us();
-	build_job(&jd, *jd.name ? jd.name : stem, seq);
+	build_job(&jd, &owner, *jd.name ? jd.name : stem, seq);
 	commit(name, &jd);
 	job_desc_free(&jd);
 	ini_free(ini);

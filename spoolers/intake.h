@@ -5,6 +5,7 @@
 #ifndef HOTFARM_INTAKE_H
 #define HOTFARM_INTAKE_H
 
+#include "../layout/access.h"
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"
 
@@ -18,6 +19,7 @@ struct intake_job {
 	const char *from_peer;      /* NULL, or the linked site that sent it */
 	const char *origin;         /* its id at FROM_PEER */
 	const struct strlist *hops; /* the sites it passed (FROM_PEER last) */
+	const struct job_owner *owner; /* who it belongs to (jd's owner is its user) */
 	struct strlist warnings;    /* for status.ini */
 };
 

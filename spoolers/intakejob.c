@@ -58,6 +58,7 @@ static void job_ini_write(const struct spool *sp, int jobfd, const struct intake
 			buf_printf(&b, "%s %s", i ? "," : "", job->hops->v[i]);
 		buf_printf(&b, "\n");
 	}
+	owner_format(job->owner, &b);
 	if (job_file_write(jobfd, JOB_FILE_DESC, b.data ? b.data : "", b.len) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to write %s", job_file_name(JOB_FILE_DESC));
 	buf_free(&b);
@@ -97,6 +98,7 @@ void intake_job_write(const struct spool *sp, int jobfd, const struct intake_job
 	snprintf(st.reason, sizeof st.reason, "taken in; waiting to be queued");
 	snprintf(st.original, sizeof st.original, "%s", orig);
 	snprintf(st.owner, sizeof st.owner, "%s", jd->owner);
+	snprintf(st.owner_label, sizeof st.owner_label, "%s", job->owner->label);
 	st.priority = jd->priority;
 	st.frames_total = (long)jd->nframes;
 	st.tickets = (long)jd->nframes;

@@ -1,7 +1,10 @@
 /* notify.c - hf-notify: mail a job's owner (RFC 5322, into the [notify] command) when it is accepted, has its
  * first samples (contact sheet attached), progresses and ends (with its billing); notifications.log keeps each.
- * Trusts job.ini's checked address; a peer's billing values are escaped; headers get checked names only. */
+ * Mail goes to the owner intake verified ([owner] in job.ini) at the site's address for them; job.ini's own
+ * email only when its submitter is believed. Addresses are checked again; a peer's billing values are escaped;
+ * headers get checked names only. */
 #define _GNU_SOURCE
+#include "../layout/access.h"
 #include "../layout/ini.h"
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"
@@ -15,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -185,6 +190,104 @@ static void notify_build_message(struct buf *msg, const char *name, const char *
 	free(png);
 }
 
+/* How the job's owner was established: intake's [owner] by. A job without
+ * the section (dropped before intake wrote one) is a submitter's. */
+enum owner_proof {
+	OWNER_SUBMITTER, /* the farm's user or root dropped it: job.ini's owner and email are believed */
+	OWNER_FILE,      /* the owner of the dropped files; so is anything else unknown */
+	OWNER_SITE,      /* a linked site sent it: its artist is mailed there */
+};
+
+/* The job's owner (user name, or site:NAME) into USER, and how it is
+ * known. A job a linked site sent (NAME@SITE) is the site's whatever its
+ * job.ini says: those bytes are the peer's. */
+static enum owner_proof notify_owner(int jfd, const char *name, const struct job_desc *jd, char *user,
+				     size_t usersize)
+{
+	char job[NAME_MAX_LEN + 1], site[SITE_NAME_MAX + 1];
+	snprintf(user, usersize, "%s", jd->owner);
+	job_id_split(name, job, site);
+	if (*site) {
+		snprintf(user, usersize, "site:%s", site);
+		return OWNER_SITE;
+	}
+	struct job_owner o;
+	if (job_owner_read(jfd, &o) < 0)
+		return OWNER_FILE; /* read a moment ago: believe nothing this time */
+	if (*o.user)
+		snprintf(user, usersize, "%s", o.user);
+	if (!strcmp(o.by, "submitter"))
+		return OWNER_SUBMITTER;
+	if (!strcmp(o.by, "site") || !strncmp(o.user, "site:", 5))
+		return OWNER_SITE;
+	return OWNER_FILE;
+}
+
+/* Where the job's notices go (hotfarm.ini(5), [notify] address and
+ * any_address): TO, or false with WHY when none goes out. What is refused
+ * or ignored is said only when FIRST (no notice of the job logged yet), so
+ * once for the job. */
+static bool notify_recipient(int jfd, const char *name, const struct job_desc *jd, bool first, char *to,
+			     size_t tosize, char *why, size_t whysize)
+{
+	char user[128], shown[160], email[300];
+	enum owner_proof proof = notify_owner(jfd, name, jd, user, sizeof user);
+	text_escape(user, shown, sizeof shown);
+	text_escape(jd->email, email, sizeof email);
+	bool believed = sp.conf.notify_any_address || proof == OWNER_SUBMITTER;
+	if (believed && *jd->email) {
+		snprintf(to, tosize, "%s", jd->email);
+		if (mail_address_ok(to))
+			return true;
+		snprintf(why, whysize, "email '%s' in job.ini is not one mail address", email);
+	} else if (proof == OWNER_SITE) {
+		snprintf(why, whysize, "its owner is %s, whose own site mails them", shown);
+		if (first)
+			sayj(name, -1, "%s: no mail: %s", name, why);
+		return false;
+	} else if (!*user) {
+		snprintf(why, whysize, "the job names no owner and no email");
+	} else if (*user == '#') {
+		snprintf(why, whysize, "its owner, uid %s, has no user name to mail", shown + 1);
+	} else if (!site_conf_address(&sp.conf, user, to, tosize)) {
+		snprintf(why, whysize, "no mail address for %s: set [notify] address = %%u@your.domain or an [addresses] entry",
+			 shown);
+	} else if (!mail_address_ok(to)) {
+		char address[300];
+		text_escape(to, address, sizeof address);
+		snprintf(why, whysize, "the address for %s, '%s', is not one mail address", shown, address);
+	} else {
+		if (first && *jd->email && strcasecmp(jd->email, to))
+			warnj(name, -1, "%s: job.ini's email '%s' is ignored, mail goes to its owner %s at %s "
+				  "([notify] any_address = yes allows other addresses)", name, email, shown, to);
+		return true;
+	}
+	if (first)
+		warnj(name, -1, "%s: no mail: %s", name, why);
+	return false;
+}
+
+/* Whether no notice of the job was logged yet. */
+static bool notify_first(int jfd)
+{
+	struct stat st;
+	return job_file_stat(jfd, JOB_FILE_NOTICES, &st) < 0 || st.st_size == 0;
+}
+
+/* A notice that cannot go out is logged as not sent: watcherd takes it as
+ * dealt with, instead of asking for it again at every pass. */
+static void notify_log_unsent(int jfd, const char *name, const char *event, const char *iso, const char *why)
+{
+	int fd = job_file_open(jfd, JOB_FILE_NOTICES, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	struct buf logb = {0};
+	buf_printf(&logb, "=== %s %s not sent: %s\n", event, iso, why);
+	if (fd < 0 || write(fd, logb.data, logb.len) != (ssize_t)logb.len)
+		warnj(name, -1, "unable to append to jobs/%s/%s", name, job_file_name(JOB_FILE_NOTICES));
+	if (fd >= 0)
+		close(fd);
+	buf_free(&logb);
+}
+
 /* The log says what went out; watcherd reads it to know which notices
  * were sent. */
 static void notify_log_sent(int jfd, const char *name, const char *event, const char *iso, const char *email,
@@ -212,6 +315,8 @@ int main(int argc, char **argv)
 		return EXIT_BADINPUT;
 	}
 	const char *name = argv[first], *event = argv[first + 1];
+	if (strcmp(event, "accepted") && strcmp(event, "samples") && strcmp(event, "progress") && strcmp(event, "final"))
+		die(EXIT_BADINPUT, "unknown event %s", event);
 	if (!*sp.conf.notify_command)
 		return EXIT_OK; /* nowhere to send: nothing to do */
 	int jfd = job_dir_open(&sp, name);
@@ -223,8 +328,10 @@ int main(int argc, char **argv)
 		close(jfd);
 		return EXIT_OK;
 	}
-	const char *email = jd.email;
-	if (!*email || strpbrk(email, " \t\r\n,;<>\"'") || !strchr(email, '@')) {
+	char to[256], why[600], iso[32];
+	time_iso(now_us(), iso);
+	if (!notify_recipient(jfd, name, &jd, notify_first(jfd), to, sizeof to, why, sizeof why)) {
+		notify_log_unsent(jfd, name, event, iso, why);
 		job_desc_free(&jd);
 		close(jfd);
 		return EXIT_OK;
@@ -235,16 +342,15 @@ int main(int argc, char **argv)
 	char entry[ENTRY_MAX_LEN];
 	enum job_state state = job_find(&sp, name, entry);
 
-	char subject[300], date[64], iso[32];
+	char subject[300], date[64];
 	struct buf body = {0};
 	rfc_date(date);
-	time_iso(now_us(), iso);
 	bool attach = notify_compose(name, event, &st, state, jfd, subject, &body);
 	struct buf msg = {0};
-	notify_build_message(&msg, name, event, email, subject, date, &body, attach, jfd);
+	notify_build_message(&msg, name, event, to, subject, date, &body, attach, jfd);
 	int rc = deliver(sp.conf.notify_command, &msg);
 	if (rc == 0)
-		notify_log_sent(jfd, name, event, iso, email, subject, &msg);
+		notify_log_sent(jfd, name, event, iso, to, subject, &msg);
 	buf_free(&msg);
 	buf_free(&body);
 	job_status_free(&st);

@@ -88,7 +88,9 @@ static void job_row(struct buf *b, const char *name, enum job_state state, const
 	buf_printf(b, "<tr class=\"job\"><td><a href=\"%s%s/%s\">", prefix, rel, job_file_name(JOB_FILE_PAGE));
 	esc(b, name);
 	buf_printf(b, "</a></td><td class=\"state-%s\">%s</td><td>%d</td><td>", word, word, st.priority);
-	esc(b, st.owner);
+	char owner[300];
+	job_status_owner(&st, owner, sizeof owner);
+	esc(b, owner);
 	buf_printf(b, "</td><td>");
 	bar(b, st.frames_done, st.frames_total);
 	buf_printf(b, "</td><td>%ld/%ld</td><td>", st.frames_done, st.frames_total);
@@ -226,7 +228,9 @@ static void job_page_summary(struct buf *b, const char *name, const char *word, 
 		   st->frames_failed);
 	eta(b, st);
 	buf_printf(b, "</td></tr><tr><th>owner</th><td>");
-	esc(b, st->owner);
+	char owner[300];
+	job_status_owner(st, owner, sizeof owner);
+	esc(b, owner);
 	buf_printf(b, "</td></tr><tr><th>priority</th><td>%d</td></tr></table>\n", st->priority);
 	const char *status = job_file_name(JOB_FILE_STATUS), *desc = job_file_name(JOB_FILE_DESC);
 	buf_printf(b, "<p><a href=\"%s/\">frames</a> &middot; <a href=\"%s/\">logs</a> &middot; "

@@ -50,10 +50,14 @@ gone() { [ ! -e "$SPOOL/cancel/$1" ]; }
 check "and the request is removed" wait_for 10 gone beta
 echo please >"$SPOOL/cancel/alpha.txt"
 check "an extension on the request is fine" wait_for 10 cancelled alpha
-# a request for a job that is not there yet waits for it
+# a request for a job that is not there yet is refused at once, not kept
+# for a job of that name someone may drop later
 echo please >"$SPOOL/cancel/delta"
+check "a request that came before its job is refused at once: removed" wait_for 10 gone delta
 drop_job delta
-check "a request that came before its job cancels it once it arrives" wait_for 20 cancelled delta
+taken() { queued "$1" || in_state done "$1"; }
+check "the job that arrives later is queued, not cancelled" wait_for 20 taken delta
+check "the refusal is in the audit log" grep -q 'action=cancel job=delta result=refused reason="no job named delta' "$SPOOL/run/audit.log"
 
 hotfarm status nosuch 2>/dev/null
 check "status of an unknown job: 100" [ $? -eq 100 ]

@@ -14,7 +14,7 @@ check "make install PREFIX=… works" [ $? -eq 0 ]
 has_all() {
 	for f in bin/hotfarm sbin/watcherd sbin/render-agent lib/hotfarm/hf-intake lib/hotfarm/hf-route \
 		lib/hotfarm/hf-check lib/hotfarm/hf-status lib/hotfarm/hf-notify lib/hotfarm/hf-collect \
-		lib/hotfarm/hf-send lib/hotfarm/hf-sync lib/hotfarm/hf-cancel lib/hotfarm/hf-confine \
+		lib/hotfarm/hf-send lib/hotfarm/hf-sync lib/hotfarm/hf-request lib/hotfarm/hf-confine \
 		lib/hotfarm/libhfwrap.so share/hotfarm/conf/hotfarm.ini \
 		share/hotfarm/conf/packages/povray.ini share/hotfarm/conf/packages/blender.ini \
 		share/man/man1/hotfarm.1 share/man/man8/watcherd.8 share/man/man8/render-agent.8 \

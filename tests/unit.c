@@ -1,9 +1,10 @@
 /* unit.c - unit tests of the layout library: frame lists, samples-first
- * order, names, entry names, the .ini guard, number parsing, and the calls
- * that change state on a real spool in a temporary folder (ticket claims
- * raced by several processes, entry moves, a job's end, the open seam). Built plain
+ * order, names, entry names, the .ini guard, number parsing, host matching,
+ * packages (unit-spool.c: the calls that change a real spool). Built plain
  * and under ASan+UBSan; prints TAP. */
 #define _GNU_SOURCE
+#include "../layout/access.h"
+#include "../layout/audit.h"
 #include "../layout/host.h"
 #include "../layout/ini.h"
 #include "../layout/package.h"
@@ -12,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int n, failed;
+int unit_n, unit_failed;
 
-#define CHECK(cond, ...)                                                             \
-	do {                                                                         \
-		n++;                                                                 \
-		if (cond)                                                            \
-			printf("ok %d - ", n);                                       \
-		else {                                                               \
-			printf("not ok %d - ", n);                                   \
-			failed++;                                                    \
-		}                                                                    \
-		printf(__VA_ARGS__);                                                 \
-		printf("\n");                                                        \
-	} while (0)
+#include "unit.h"
 
 static void frames(const char *spec, long max, const char *expect)
 {
@@ -479,279 +470,42 @@ static void test_ticket_parse(void)
 	ticket_free(&t);
 }
 
-/* A spool in a temporary folder with job NAME queued: frames 1..NFRAMES
- * as one ticket each in todo/. Returns the job's folder. */
-static int state_spool(struct spool *sp, char root[64], const char *name, int nframes)
+/* owner_decide: the dropped files' user, never the claim; the farm's own
+ * submitters believed; two users refused; a peer's job its site's. */
+static void test_owner(void)
 {
-	snprintf(root, 64, "/tmp/hf-unit.XXXXXX");
-	if (!mkdtemp(root))
-		return -1;
-	struct strlist made = {0};
-	char err[512], path[128];
-	sync_writes = false;
-	if (spool_init(root, NULL, &made, err, sizeof err) < 0 || spool_open(root, sp, err, sizeof err) < 0)
-		return -1;
-	strlist_free(&made);
-	snprintf(path, sizeof path, "%s/frames", name);
-	int jobs = spool_fd(sp, DIR_JOBS);
-	if (mkdirat(jobs, name, 0755) < 0 || mkdirat(jobs, path, 0755) < 0)
-		return -1;
-	for (int s = 0; s < TICKET_COUNT; s++) {
-		snprintf(path, sizeof path, "%s/frames/%s", name, ticket_dir_name(s));
-		mkdirat(jobs, path, 0755);
-	}
-	int jfd = job_dir_open(sp, name);
-	for (long f = 1; f <= nframes; f++) {
-		char t[64];
-		ticket_format(t, f - 1, f, f);
-		ticket_create(jfd, t, &f, 1);
-	}
-	struct job_status st = {0};
-	snprintf(st.state, sizeof st.state, "queued");
-	st.frames_total = nframes;
-	job_status_write(jfd, &st);
-	char entry[ENTRY_MAX_LEN];
-	entry_format(entry, 500, 1, name);
-	int q = state_fd(sp, STATE_QUEUED);
-	int fd = openat(q, entry, O_WRONLY | O_CREAT | O_EXCL, 0644);
-	if (fd >= 0)
-		close(fd);
-	return jfd;
-}
-
-static void state_spool_drop(struct spool *sp, const char *root)
-{
-	spool_close(sp);
-	tree_remove(AT_FDCWD, root);
-}
-
-/* Eight processes claim the same ticket at once: one wins, the others are
- * told ENOENT, and the ticket is in active/ once, under the winner. */
-static void test_ticket_claim_race(void)
-{
-	struct spool sp;
-	char root[64];
-	int jfd = state_spool(&sp, root, "race", 1);
-	char t[64];
-	ticket_format(t, 0, 1, 1);
-	pid_t pids[8];
-	for (int i = 0; i < 8; i++) {
-		if ((pids[i] = fork()) == 0) {
-			char owner[32];
-			snprintf(owner, sizeof owner, "host%d.0", i);
-			int rc = ticket_claim(jfd, t, owner);
-			_exit(rc == 0 ? 0 : errno == ENOENT ? 1 : 2);
-		}
-	}
-	int won = 0, lost = 0;
-	for (int i = 0; i < 8; i++) {
-		int st;
-		waitpid(pids[i], &st, 0);
-		won += WIFEXITED(st) && WEXITSTATUS(st) == 0;
-		lost += WIFEXITED(st) && WEXITSTATUS(st) == 1;
-	}
-	struct strlist active = {0};
-	dir_names(jfd, "frames/active", &active);
-	CHECK(won == 1 && lost == 7, "ticket_claim: of 8 racing claimants one wins, 7 get ENOENT (%d, %d)", won, lost);
-	CHECK(active.n == 1 && tickets_none(jfd, TICKET_TODO) == 1, "and the ticket is in active/ once (%zu), not in todo/",
-	      active.n);
-	char owner[128] = "";
-	long first = 0;
-	CHECK(active.n == 1 && ticket_name_parse(active.v[0], NULL, &first, NULL, owner) && first == 1 &&
-		      !strncmp(owner, "host", 4),
-	      "under the winner's name (%s)", active.n ? active.v[0] : "none");
-	strlist_free(&active);
-	close(jfd);
-	state_spool_drop(&sp, root);
-}
-
-/* A ticket's life on disk: claimed, a failed try noted, billed, returned,
- * finished; what ticket_load reads back at each step. */
-static void test_ticket_file(void)
-{
-	struct spool sp;
-	char root[64];
-	int jfd = state_spool(&sp, root, "life", 2);
-	char t[64];
-	ticket_format(t, 0, 1, 1);
-	struct ticket k;
-	CHECK(ticket_load(jfd, TICKET_TODO, t, &k) == 0 && k.nframes == 1 && k.frames[0] == 1 && k.nattempts == 0,
-	      "ticket_create writes the frames line ticket_load reads");
-	ticket_free(&k);
-	CHECK(ticket_claim(jfd, t, "h.0") == 0, "ticket_claim takes it");
-	CHECK(ticket_note_attempt(jfd, t, "h.0", 1, "exit 1\nsecond line") == 0, "an attempt is noted");
-	char held[128];
-	snprintf(held, sizeof held, "%s@h.0", t);
-	CHECK(ticket_load(jfd, TICKET_ACTIVE, held, &k) == 0 && k.nattempts == 1 && k.attempts[0].n == 1 &&
-		      !strcmp(k.attempts[0].owner, "h.0") && !strcmp(k.attempts[0].text, "1 h.0 exit 1 second line"),
-	      "read back: try 1 on h.0, its newline made a space (%s)", k.nattempts ? k.attempts[0].text : "none");
-	ticket_free(&k);
-	CHECK(ticket_return(jfd, held) == 0 && tickets_none(jfd, TICKET_ACTIVE) == 1,
-	      "ticket_return: nothing published, back to todo/");
-	CHECK(ticket_claim(jfd, t, "h.1") == 0, "claimed again");
-	struct ticket_bill b = {.frame = 1, .ok = true, .wall = 1.5, .user = 1, .sys = 0.25, .rss_kb = 1000, .bytes = 42};
-	snprintf(b.owner, sizeof b.owner, "h.1");
-	CHECK(ticket_note_billing(jfd, t, &b) == 0, "a published frame is billed");
-	snprintf(held, sizeof held, "%s@h.1", t);
-	CHECK(ticket_load(jfd, TICKET_ACTIVE, held, &k) == 0 && k.nbills == 1 && k.npublished == 1 && k.published[0] &&
-		      k.bills[0].wall == 1.5 && k.bills[0].bytes == 42 && k.nattempts == 1,
-	      "read back: frame 1 published, its figures, the earlier attempt kept");
-	ticket_free(&k);
-	CHECK(ticket_return(jfd, held) == 0 && tickets_none(jfd, TICKET_DONE) == 0,
-	      "ticket_return of a ticket whose frames are all published: to done/, not rendered again");
-	CHECK(ticket_claim(jfd, t, "h.2") < 0 && errno == ENOENT, "a settled ticket cannot be claimed (ENOENT)");
-	long r = 0, f = 0, l = 0;
-	char o[128];
-	CHECK(ticket_name_parse("000003-0000007-0000009@h.0", &r, &f, &l, o) && r == 3 && f == 7 && l == 9 &&
-		      !strcmp(o, "h.0"),
-	      "ticket_name_parse: a chunk held by h.0");
-	CHECK(ticket_name_parse("000001-0000004", &r, &f, &l, o) && f == 4 && l == 4 && !*o,
-	      "ticket_name_parse: one frame, nobody's");
-	CHECK(!ticket_name_parse("x-1", NULL, NULL, NULL, NULL) && !ticket_name_parse("1-2junk", NULL, NULL, NULL, NULL) &&
-		      !ticket_name_parse("-1-2", NULL, NULL, NULL, NULL),
-	      "ticket_name_parse: refuses what is not a ticket name");
-	close(jfd);
-	state_spool_drop(&sp, root);
-}
-
-/* Entries move by one rename; a job ends once, when its last ticket is. */
-static void test_entry_and_finish(void)
-{
-	struct spool sp;
-	char root[64];
-	int jfd = state_spool(&sp, root, "fin", 2);
-	char entry[ENTRY_MAX_LEN];
-	CHECK(job_find(&sp, "fin", entry) == STATE_QUEUED, "the job is queued");
-	CHECK(entry_move(&sp, STATE_QUEUED, entry, STATE_HELD, NULL) == 0 && job_find(&sp, "fin", entry) == STATE_HELD,
-	      "entry_move: queue/ to held/");
-	CHECK(entry_move(&sp, STATE_QUEUED, entry, STATE_HELD, NULL) < 0 && errno == ENOENT,
-	      "a second mover from queue/ is told ENOENT");
-	entry_move(&sp, STATE_HELD, entry, STATE_QUEUED, NULL);
-	CHECK(job_try_finish(&sp, "fin") == 0 && job_find(&sp, "fin", entry) == STATE_QUEUED,
-	      "job_try_finish: tickets left, the job stays queued");
-	for (long f = 1; f <= 2; f++) {
-		char t[64];
-		ticket_format(t, f - 1, f, f);
-		ticket_claim(jfd, t, "h.0");
-		struct ticket_bill b = {.frame = f, .ok = true, .wall = 2};
-		snprintf(b.owner, sizeof b.owner, "h.0");
-		ticket_note_billing(jfd, t, &b);
-		ticket_finish(jfd, t, "h.0", TICKET_DONE);
-	}
-	CHECK(job_try_finish(&sp, "fin") == 1 && job_find(&sp, "fin", entry) == STATE_DONE,
-	      "job_try_finish: all tickets done, the entry is in done/");
-	struct job_status st;
-	CHECK(job_status_read(jfd, &st) == 0 && !strcmp(st.state, "done") && st.frames_done == 2,
-	      "status.ini says done with 2 frames (%s)", st.state);
-	job_status_free(&st);
-	size_t len;
-	char *bill = file_read_small(jfd, "billing.ini", 4096, &len);
-	CHECK(bill && strstr(bill, "frames = 2") && strstr(bill, "wall_seconds = 4.000"),
-	      "billing.ini sums the tickets' billing lines");
-	free(bill);
-	CHECK(job_try_finish(&sp, "fin") == 0, "a second finisher finds nothing to do");
-	close(jfd);
-	state_spool_drop(&sp, root);
-}
-
-/* The open seam: beneath its folder, through no link, never blocking. */
-static void test_open_beneath(void)
-{
-	char root[64] = "/tmp/hf-unit.XXXXXX";
-	if (!mkdtemp(root))
-		return;
-	int d = open(root, O_RDONLY | O_DIRECTORY);
-	mkdirat(d, "a", 0755);
-	mkdirat(d, "a/b", 0755);
-	int fd = openat(d, "a/b/f", O_WRONLY | O_CREAT, 0644);
-	close(fd);
-	symlinkat("a", d, "link");
-	mkfifoat(d, "a/fifo", 0644);
-	fd = open_beneath(d, "a/b/f", O_RDONLY, 0);
-	CHECK(fd >= 0, "open_beneath opens a file two folders down");
-	if (fd >= 0)
-		close(fd);
-	CHECK(open_beneath(d, "link/b/f", O_RDONLY, 0) < 0, "but not through a symlinked folder");
-	CHECK(open_beneath(d, "a/../../etc/passwd", O_RDONLY, 0) < 0, "nor up out of its folder");
-	CHECK(open_regular(d, "a/fifo", O_RDONLY) < 0 && errno == EINVAL, "open_regular refuses a FIFO without blocking");
-	CHECK(dir_open(d, "link") == NULL, "dir_open does not follow a link");
-	/* locks: a FIFO in a lock's place is refused at once, a lock held
-	 * elsewhere is given up on at the deadline */
-	mkfifoat(d, "fifo.lock", 0644);
-	int64_t t0 = mono_us();
-	CHECK(lock_open(d, "fifo.lock", 5000) < 0 && errno == EINVAL && mono_us() - t0 < 1000000,
-	      "lock_open refuses a FIFO without blocking");
-	int held = lock_open(d, "status.lock", 1000);
-	CHECK(held >= 0, "lock_open takes a free lock");
-	pid_t pid = fork();
-	if (pid == 0) {
-		int64_t t1 = mono_us();
-		int fd2 = lock_open(d, "status.lock", 200);
-		int64_t took = mono_us() - t1;
-		_exit(fd2 < 0 && errno == ETIMEDOUT && took >= 200000 && took < 10000000 ? 0 : 1);
-	}
-	int status = -1;
-	waitpid(pid, &status, 0);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a lock held elsewhere is given up on at its deadline (ETIMEDOUT)");
-	close(held);
-	held = lock_open(d, "status.lock", 200);
-	CHECK(held >= 0, "and taken once it is let go");
-	if (held >= 0)
-		close(held);
-	close(d);
-	tree_remove(AT_FDCWD, root);
-}
-
-/* A render's folder serves the next renderer: whatever the last one left
- * (hidden files, a FIFO, a link, a tree, files in out/ and tmp/) goes,
- * nothing beyond the link is followed, out/ and tmp/ are made again. */
-static void test_attempt_renew(void)
-{
-	char root[64] = "/tmp/hf-unit.XXXXXX";
-	if (!mkdtemp(root))
-		return;
-	int job = open(root, O_RDONLY | O_DIRECTORY);
-	mkdirat(job, "keep", 0755);
-	close(openat(job, "keep/precious", O_WRONLY | O_CREAT, 0644));
-	int out = -1;
-	char name[NAME_MAX + 1];
-	job_temp_name(name, sizeof name, "h.0", 1, 1);
-	int a = job_attempt_make(job, name, (uid_t)-1, (gid_t)-1, &out);
-	CHECK(a >= 0 && out >= 0, "an attempt folder is made");
-	close(out);
-	close(openat(a, ".hidden", O_WRONLY | O_CREAT, 0644));
-	close(openat(a, "out/frame.png", O_WRONLY | O_CREAT, 0644));
-	close(openat(a, "tmp/x", O_WRONLY | O_CREAT, 0644));
-	mkfifoat(a, "fifo", 0644);
-	mkdirat(a, "deep", 0755);
-	mkdirat(a, "deep/er", 0755);
-	char keep[128];
-	snprintf(keep, sizeof keep, "%s/keep", root);
-	symlinkat(keep, a, "link");
-	struct strlist names = {0};
-	CHECK(dir_entries(a, &names) == 0 && names.n == 6, "dir_entries lists hidden names, not . and .. (%zu)", names.n);
-	strlist_free(&names);
-	CHECK(job_attempt_renew(a, (uid_t)-1, (gid_t)-1, &out) == 0 && out >= 0, "job_attempt_renew empties it");
-	close(out);
-	CHECK(dir_entries(a, &names) == 0 && names.n == 2, "and it holds out/ and tmp/ only (%zu)", names.n);
-	strlist_free(&names);
-	struct stat st;
-	CHECK(fstatat(a, "out", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
-		  dir_entries(a, &names) == 0, "out/ is a folder again");
-	strlist_free(&names);
-	int o = openat(a, "out", O_RDONLY | O_DIRECTORY);
-	CHECK(o >= 0 && dir_entries(o, &names) == 0 && names.n == 0, "an empty one");
-	strlist_free(&names);
-	if (o >= 0)
-		close(o);
-	CHECK(fstatat(job, "keep/precious", &st, 0) == 0, "what the link pointed at is left alone");
-	close(a);
-	close(job);
-	tree_remove(AT_FDCWD, root);
+	struct spool sp = {.farm_uid = 0};
+	struct job_owner o;
+	char why[300] = "";
+	uid_t one[2] = {1, 1}, two[2] = {1, 2}, farm[2] = {0, 0}, mixed[2] = {0, 1};
+	int rc = owner_decide(&sp, one, 2, "bob", NULL, &o, why, sizeof why);
+	CHECK(rc == 0 && o.uid == 1 && !strcmp(o.by, "file") && !strcmp(o.label, "bob") && strcmp(o.user, "bob"),
+	      "owner: the files' uid, the claim a label (%s, label %s)", o.user, o.label);
+	rc = owner_decide(&sp, two, 2, "", NULL, &o, why, sizeof why);
+	CHECK(rc < 0 && strstr(why, "two users"), "owner: files of two users refused (%s)", why);
+	rc = owner_decide(&sp, farm, 2, "ann", NULL, &o, why, sizeof why);
+	CHECK(rc == 0 && !strcmp(o.user, "ann") && !strcmp(o.by, "submitter") && !*o.label,
+	      "owner: the farm's user submits for ann");
+	rc = owner_decide(&sp, mixed, 2, "ann", NULL, &o, why, sizeof why);
+	CHECK(rc == 0 && o.uid == 1 && !strcmp(o.by, "file"), "owner: one file the farm's, one a user's: the user's");
+	rc = owner_decide(&sp, one, 1, "ann", "studio-b", &o, why, sizeof why);
+	CHECK(rc == 0 && !strcmp(o.user, "site:studio-b") && !strcmp(o.label, "ann") && o.uid == -1,
+	      "owner: a peer's job is site:studio-b (ann)");
+	struct buf b = {0};
+	owner_format(&o, &b);
+	struct ini *ini = b.data ? ini_parse(b.data, b.len, "owner", why, sizeof why) : NULL;
+	const char *u = ini ? ini_get(ini, "owner", "user") : NULL, *l = ini ? ini_get(ini, "owner", "label") : NULL;
+	CHECK(u && l && !strcmp(u, "site:studio-b") && !strcmp(l, "ann") && !strcmp(ini_get(ini, "owner", "by"), "site"),
+	      "owner: written as an [owner] section that reads back");
+	ini_free(ini);
+	buf_free(&b);
 }
 
 int main(void)
 {
+	test_owner();
+	test_audit_writers();
+	test_audit_file();
 	test_attempt_renew();
 	test_ticket_claim_race();
 	test_ticket_file();
@@ -769,6 +523,6 @@ int main(void)
 	test_desc();
 	test_desc_written_back();
 	test_numbers();
-	printf("1..%d\n", n);
-	return failed ? 1 : 0;
+	printf("1..%d\n", unit_n);
+	return unit_failed ? 1 : 0;
 }

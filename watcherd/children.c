@@ -26,9 +26,8 @@ extern char **environ;
 struct child {
 	pid_t pid;
 	enum child_kind kind;
-	char key[300]; /* the stem or the cancel request */
+	char key[300]; /* the stem, or the request (FOLDER/NAME) */
 	int64_t started;
-	unsigned long arrivals; /* jobs seen in new/ when it started */
 	struct child *next;
 };
 static struct child *children;
@@ -71,7 +70,6 @@ static pid_t spawn_with(enum child_kind kind, const char *key, const char *path,
 	c->kind = kind;
 	snprintf(c->key, sizeof c->key, "%s", key);
 	c->started = mono_us();
-	c->arrivals = new_arrivals;
 	c->next = children;
 	children = c;
 	running[kind]++;
@@ -283,8 +281,6 @@ static void child_ended(const struct child *c, int status)
 		collect_done(c->key, code);
 	} else if (c->kind == CHILD_SEND) {
 		sync_due();
-	} else if (c->kind == CHILD_CANCEL) {
-		cancel_done(c->key, code, c->arrivals);
 	} else if (c->kind == CHILD_FARM) {
 		if (code != 0) {
 			warn("watcherd --farm-pass exited %d; the next one in 10 s", code);
@@ -292,6 +288,9 @@ static void child_ended(const struct child *c, int status)
 		}
 	} else if (c->kind == CHILD_SUMMARY) {
 		summaries_done(code);
+	} else if (c->kind == CHILD_REQUEST) {
+		/* refused (100) is an answer, said by hf-request itself; a
+		 * request it could not carry out yet stays for the next rescan */
 	} else if (code != 0) {
 		warn("%s exited %d", c->kind == CHILD_ROUTE ? "hf-route"
 				     : c->kind == CHILD_STATUS ? "hf-status"

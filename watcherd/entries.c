@@ -1,6 +1,6 @@
-/* entries.c - new/ and cancel/: entries that appear in new/ go to hf-route in batches, and each request
- * dropped into cancel/ to one hf-cancel. Distrusts the names: a new/ name must parse as an entry,
- * a cancel/ name is only passed on (escaped when logged) for hf-cancel to check. */
+/* entries.c - new/, requests/ and cancel/: entries that appear in new/ go to hf-route in batches, and
+ * each request dropped into requests/ or cancel/ to one hf-request. Distrusts the names: a new/ name
+ * must parse as an entry, a request's is only passed on (escaped when logged) for hf-request to check. */
 #define _GNU_SOURCE
 #include "watcherd.h"
 
@@ -11,11 +11,7 @@
 #include <unistd.h>
 
 static struct strlist route_pending; /* entries seen in new/, not yet routed */
-static struct strlist cancel_pending;
-static struct strlist cancel_waiting; /* requests whose job is not there yet */
-static int64_t cancel_retry_at;
-static bool cancel_recheck;
-unsigned long new_arrivals;
+static struct strlist request_pending; /* FOLDER/NAME: requests/NAME or cancel/NAME */
 
 /* Forget pending entries that left new/ meanwhile. A rescan that lists new/
  * while hf-route runs notes again what that hf-route is routing; given to
@@ -56,69 +52,54 @@ static void route_start(void)
 	route_pending.n -= n;
 }
 
-static void cancels_start(void)
+static void requests_start(void)
 {
-	while (cancel_pending.n && child_count(CHILD_CANCEL) < 2) {
-		char *req = cancel_pending.v[--cancel_pending.n];
-		char *argv[] = {prog("hf-cancel"), "--spool", sp.path, "--", req, NULL};
-		spawn(CHILD_CANCEL, req, argv);
+	while (request_pending.n && child_count(CHILD_REQUEST) < 2) {
+		char *key = request_pending.v[--request_pending.n];
+		char folder[64];
+		const char *slash = strchr(key, '/');
+		snprintf(folder, sizeof folder, "%.*s", (int)(slash - key), key);
+		char *argv[] = {prog("hf-request"), "--spool", sp.path, folder, "--", (char *)slash + 1, NULL};
+		spawn(CHILD_REQUEST, key, argv);
 		free(argv[0]);
-		free(req);
+		free(key);
 	}
 }
 
 void entries_start(void)
 {
 	route_start();
-	cancels_start();
+	requests_start();
 }
 
 void route_note(const char *entry)
 {
 	if (entry_parse(entry, NULL, NULL, NULL) && !strlist_has(&route_pending, entry)) {
 		strlist_add(&route_pending, entry);
-		new_arrivals++;
-		/* a cancel request may have been waiting for this job */
-		if (cancel_waiting.n)
-			cancel_recheck = true;
 	}
 }
 
-void cancel_note(const char *req)
+void request_note(enum spool_dir dir, const char *name)
 {
-	if (req[0] == '.' || strlist_has(&cancel_pending, req) || strlist_has(&cancel_waiting, req) ||
-	    child_has_key(CHILD_CANCEL, req))
+	if (name[0] == '.' || strchr(name, '/'))
 		return;
+	char *key = xasprintf("%s/%s", spool_dir_name(dir), name);
+	if (strlist_has(&request_pending, key) || child_has_key(CHILD_REQUEST, key)) {
+		free(key);
+		return;
+	}
 	char shown[600];
-	text_escape(req, shown, sizeof shown);
-	say("cancel: request %s", shown);
-	strlist_add(&cancel_pending, req);
+	text_escape(key, shown, sizeof shown);
+	say("request %s", shown);
+	strlist_take(&request_pending, key);
 }
+
+static void cancel_note(const char *name) { request_note(DIR_CANCEL, name); }
+static void requests_note(const char *name) { request_note(DIR_REQUESTS, name); }
 
 void entries_rescan(void)
 {
 	scan_dir(DIR_STATE_FIRST + STATE_NEW, route_note);
-	if (mono_us() >= cancel_retry_at) {
-		strlist_free(&cancel_waiting);
-		cancel_retry_at = mono_us() + 30 * 1000000LL;
-	}
 	scan_dir(DIR_CANCEL, cancel_note);
-}
-
-void cancel_recheck_due(void)
-{
-	if (!cancel_recheck)
-		return;
-	cancel_recheck = false;
-	strlist_free(&cancel_waiting);
-	scan_dir(DIR_CANCEL, cancel_note);
-}
-
-void cancel_done(const char *request, int code, unsigned long arrivals)
-{
-	if (code != EXIT_WAIT)
-		return;
-	strlist_add(&cancel_waiting, request);
-	if (arrivals != new_arrivals)
-		cancel_recheck = true; /* its job may have come meanwhile */
+	scan_dir(DIR_REQUESTS, requests_note);
 }

@@ -271,7 +271,8 @@ static void notices_for(const struct spool *sp, const char *name, enum job_state
 		close(jfd);
 		return;
 	}
-	bool mailed = *jd.email;
+	/* an address in job.ini, or one the site knows for every owner */
+	bool mailed = *jd.email || *sp->conf.notify_address || sp->conf.naddresses;
 	job_desc_free(&jd);
 	if (!mailed) {
 		close(jfd);

@@ -47,6 +47,7 @@
  *                        when the samples notice goes. */
 #define _GNU_SOURCE
 #include "watcherd.h"
+#include "../layout/perms.h"
 #include "../layout/watch.h"
 #include "farm.h"
 
@@ -183,8 +184,8 @@ static void schedule(void)
 
 /* ---- inotify -------------------------------------------------------------------- */
 
-static const enum spool_dir watched[] = {DIR_INBOX, DIR_CANCEL, DIR_STATE_FIRST + STATE_NEW};
-#define NWATCHED 3 /* then sites/PEER/in and sites/PEER/out for each link */
+static const enum spool_dir watched[] = {DIR_INBOX, DIR_CANCEL, DIR_REQUESTS, DIR_STATE_FIRST + STATE_NEW};
+#define NWATCHED 4 /* then sites/PEER/in and sites/PEER/out for each link */
 static int event_fd = -1;
 
 static bool start_inotify(void)
@@ -267,8 +268,10 @@ static void handle_event(struct watch_event *m)
 			inbox_update(m->name, (m->mask & IN_MOVED_TO) != 0);
 		break;
 	case DIR_CANCEL:
-		if (m->mask & (IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE))
-			cancel_note(m->name);
+	case DIR_REQUESTS:
+		/* a request renamed in, or written in place and closed */
+		if (m->mask & (IN_MOVED_TO | IN_CLOSE_WRITE | (m->dir == DIR_CANCEL ? IN_CREATE : 0)))
+			request_note((enum spool_dir)m->dir, m->name);
 		break;
 	default:
 		if (m->dir == DIR_STATE_FIRST + STATE_NEW && (m->mask & (IN_MOVED_TO | IN_CREATE)))
@@ -355,7 +358,6 @@ static void loop(int sfd, bool use_inotify)
 		if (n > 0 && pfd[2].fd >= 0 && pfd[2].revents)
 			farm_pass_read();
 		inbox_pair_wake();
-		cancel_recheck_due();
 		if (want_rescan || mono_us() >= next_rescan) {
 			want_rescan = false;
 			rescan();
@@ -395,14 +397,16 @@ static void write_pidfile(void)
 static _Noreturn void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-		"usage: watcherd [--spool DIR] [-d] [--pidfile FILE] [--log FILE] [-v]\n"
-		"The site daemon: takes dropped jobs in, queues them, acts on cancel/.\n"
+		"usage: watcherd [--spool DIR] [-d] [--pidfile FILE] [--log FILE] [-v] [--insecure]\n"
+		"The site daemon: takes dropped jobs in, queues them, acts on requests/ and cancel/.\n"
 		"  --spool DIR     the spool (default $HOTFARM_SPOOL, else /var/spool/hotfarm)\n"
 		"  -d, --daemon    run in the background, the messages going to --log\n"
 		"                  (default SPOOL/run/watcherd.log)\n"
 		"  --log FILE      the messages go to FILE (default: stderr, or as -d says)\n"
 		"  --pidfile FILE  where the pid goes (default SPOOL/run/watcherd.pid)\n"
 		"  -v, --verbose   log every event, also in busy inboxes\n"
+		"  --insecure      start even when others than the farm's user may change the\n"
+		"                  spool's conf/ or state folders (a farm only one user uses)\n"
 		"  --farm-pass, --site-summaries\n"
 		"                  one pass over the farm, or this site's summaries for its\n"
 		"                  linked sites, as watcherd runs them in a child (see watcherd(8))\n"
@@ -415,7 +419,7 @@ static _Noreturn void usage(int code)
 
 struct options {
 	const char *spool, *logfile;
-	bool daemonize;
+	bool daemonize, insecure;
 	int pass; /* 'F' --farm-pass, 'S' --site-summaries, 0: the daemon */
 };
 
@@ -429,6 +433,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 					     {"help", no_argument, 0, 'h'},
 					     {"farm-pass", no_argument, 0, 'F'},
 					     {"site-summaries", no_argument, 0, 'S'},
+					     {"insecure", no_argument, 0, 'I'},
 					     {0, 0, 0, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "s:dp:l:vh", opts, NULL)) != -1) {
@@ -438,6 +443,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 		case 'p': pidfile = xstrdup(optarg); break;
 		case 'l': o->logfile = optarg; break;
 		case 'v': verbose = true; break;
+		case 'I': o->insecure = true; break;
 		case 'h': usage(EXIT_OK);
 		case 'F':
 		case 'S': o->pass = c; break;
@@ -448,7 +454,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 		usage(EXIT_BADINPUT);
 }
 
-static void spool_start(const char *spool)
+static void spool_start(const char *spool, bool insecure)
 {
 	char err[1024];
 	char *abs = realpath(spool ? spool : spool_default(), NULL);
@@ -458,6 +464,11 @@ static void spool_start(const char *spool)
 	if (spool_open(abs, &sp, err, sizeof err) < 0)
 		die(EXIT_TEMPFAIL, "%s", err);
 	free(abs);
+	if (spool_perm_guard(&sp, err, sizeof err) < 0) {
+		if (!insecure)
+			die(EXIT_BADINPUT, "%s", err);
+		warn("--insecure: %s", err);
+	}
 	if (!pidfile)
 		pidfile = xasprintf("%s/%s/%s", sp.path, spool_dir_name(DIR_RUN), spool_file_name(SPOOL_FILE_WATCHERD_PID));
 }
@@ -527,7 +538,7 @@ int main(int argc, char **argv)
 	if (o.pass)
 		return farm_main(o.spool, o.pass == 'S');
 	children_init();
-	spool_start(o.spool);
+	spool_start(o.spool, o.insecure);
 	int ready = o.daemonize ? daemon_fork() : -1;
 	lock_spool();
 	output_start(o.logfile, o.daemonize);

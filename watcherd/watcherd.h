@@ -1,6 +1,6 @@
 /* watcherd.h - what the parts of watcherd share: the spool it runs on, the
  * table of stage programs it started (children.c), and what each part
- * offers the loop in watcherd.c: the inbox (inbox.c), new/ and cancel/
+ * offers the loop in watcherd.c: the inbox (inbox.c), new/, requests/ and cancel/
  * (entries.c), the linked sites (sites.c). */
 #ifndef HOTFARM_WATCHERD_H
 #define HOTFARM_WATCHERD_H
@@ -20,7 +20,7 @@ void scan_dir(enum spool_dir d, void (*each)(const char *name));
 /* ---- children.c: the stage programs watcherd runs --------------------- */
 
 enum child_kind {
-	CHILD_INTAKE, CHILD_ROUTE, CHILD_CANCEL, CHILD_RECOVER, CHILD_STATUS, CHILD_NOTIFY, CHILD_SYNC, CHILD_COLLECT,
+	CHILD_INTAKE, CHILD_ROUTE, CHILD_REQUEST, CHILD_RECOVER, CHILD_STATUS, CHILD_NOTIFY, CHILD_SYNC, CHILD_COLLECT,
 	CHILD_SEND, CHILD_FARM, CHILD_SUMMARY, CHILD_KINDS
 };
 
@@ -82,20 +82,15 @@ void inbox_pair_wake(void);
 /* hf-intake for STEM ended with STATUS (from waitpid) after MS. */
 void intake_done(const char *stem, int status, double ms);
 
-/* ---- entries.c: new/ entries to route, cancel/ requests --------------- */
+/* ---- entries.c: new/ entries to route, requests/ and cancel/ requests ---- */
 
-extern unsigned long new_arrivals; /* entries seen in new/ so far */
 void route_note(const char *entry);
-void cancel_note(const char *request);
-/* Look at new/ and cancel/ again. */
+/* A request appeared in DIR (requests/ or cancel/): hf-request judges it. */
+void request_note(enum spool_dir dir, const char *name);
+/* Look at new/, cancel/ and requests/ again. */
 void entries_rescan(void);
-/* Start hf-route and the hf-cancel runs that can go. */
+/* Start hf-route and the hf-request runs that can go. */
 void entries_start(void);
-/* A job arrived that a waiting cancel request may be for: look again. */
-void cancel_recheck_due(void);
-/* An hf-cancel for REQUEST ended with CODE; ARRIVALS: new_arrivals when
- * it started. */
-void cancel_done(const char *request, int code, unsigned long arrivals);
 
 /* ---- sites.c: linked sites ------------------------------------------- */
 

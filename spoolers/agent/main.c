@@ -3,6 +3,7 @@
  * command line: --slots and --name are checked before use. */
 #define _GNU_SOURCE
 #include "agent.h"
+#include "../../layout/perms.h"
 #include "../../layout/watch.h"
 
 #include <errno.h>
@@ -25,12 +26,14 @@ struct agent agent = {.hostfd = -1};
 static _Noreturn void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-		"usage: render-agent [--spool DIR] [--slots N] [--name HOST]\n"
+		"usage: render-agent [--spool DIR] [--slots N] [--name HOST] [--insecure]\n"
 		"Render frames of queued jobs on this host.\n"
 		"  --spool DIR  the spool (default $HOTFARM_SPOOL, else /var/spool/hotfarm)\n"
 		"  --slots N    concurrent renders (default: [agent] slots, auto: sized to the renders)\n"
 		"  --name HOST  this host's name in hosts/ (default: the host name); several\n"
 		"               agents on one machine need distinct names\n"
+		"  --insecure   start even when others than the farm's user may change the\n"
+		"               spool's conf/ (its packages) or state folders\n"
 		"Messages are key=value lines on stderr (time, level, prog, job, frame, msg).\n"
 		"SIGHUP re-reads conf/hotfarm.ini. SIGTERM stops it: running frames go back to\n"
 		"todo/, hosts/HOST is removed.\n"
@@ -74,11 +77,14 @@ static void reload_conf(void)
 
 /* The command line: SPOOL (--spool), WANT_SLOTS (--slots, else 0) and
  * agent.host (--name). */
+static bool insecure; /* --insecure */
+
 static void options(int argc, char **argv, const char **spool, long *want_slots)
 {
 	static const struct option opts[] = {{"spool", required_argument, 0, 's'},
 					     {"slots", required_argument, 0, 'n'},
 					     {"name", required_argument, 0, 'N'},
+					     {"insecure", no_argument, 0, 'I'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
@@ -94,6 +100,7 @@ static void options(int argc, char **argv, const char **spool, long *want_slots)
 				die(EXIT_BADINPUT, "'%s' is not a host name (letters, digits, '-', '_', '.')", optarg);
 			snprintf(agent.host, sizeof agent.host, "%s", optarg);
 			break;
+		case 'I': insecure = true; break;
 		case 'h': usage(EXIT_OK);
 		default: usage(EXIT_BADINPUT);
 		}
@@ -127,6 +134,11 @@ static void spool_setup(const char *spool)
 	if (spool_open(abs, &agent.spool, err, sizeof err) < 0)
 		die(EXIT_TEMPFAIL, "%s", err);
 	free(abs);
+	if (spool_perm_guard(&agent.spool, err, sizeof err) < 0) {
+		if (!insecure)
+			die(EXIT_BADINPUT, "%s", err);
+		warn("--insecure: %s", err);
+	}
 	const char *lx = getenv("HOTFARM_LIBEXECDIR");
 	snprintf(agent.checker, sizeof agent.checker, "%s/hf-check", lx ? lx : HOTFARM_LIBEXECDIR);
 	if (access(agent.checker, X_OK) < 0)

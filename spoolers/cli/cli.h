@@ -56,6 +56,13 @@ int cmd_watch(struct cli *cli, int argc, char **argv);
 int cmd_jobs(struct cli *cli, int argc, char **argv);
 int cmd_log(struct cli *cli, int argc, char **argv);
 int cmd_billing(struct cli *cli, int argc, char **argv);
+/* A --since WORD: a date (2026-11-01, UTC), or when AGES also an age
+ * before now (90s, 30m, 2h, 3d): microseconds since the epoch. Dies (bad
+ * input) on anything else. */
+int64_t cli_since(const char *word, bool ages);
+
+/* audit.c: the record of every action (run/audit.log) */
+int cmd_audit(struct cli *cli, int argc, char **argv);
 
 /* hosts.c: looking at hosts, slots and linked sites */
 int cmd_hosts(struct cli *cli, int argc, char **argv);

@@ -3,8 +3,12 @@
  * typed: unknown commands and wrong counts are usage errors, echoes escaped. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "../../layout/perms.h"
 
+#include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +16,43 @@
 
 /* ---- init ----------------------------------------------------------------- */
 
+/* The farm's user and the artists' group init --user/--group name. */
+static void init_who(struct cli *cli, int rootfd, struct perm_plan *plan)
+{
+	const char *user = cli_option(cli, "--user"), *group = cli_option(cli, "--group");
+	struct stat st;
+	if (fstat(rootfd, &st) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to stat the spool");
+	plan->farm = st.st_uid;
+	plan->group = (gid_t)-1;
+	if (user) {
+		struct passwd *pw = getpwnam(user);
+		if (!pw)
+			die(EXIT_BADINPUT, "no user named '%s' on this host (the farm's user: useradd --system %s)", user, user);
+		if (geteuid() != 0 && pw->pw_uid != geteuid())
+			die(EXIT_BADINPUT, "only root may give the spool to another user (--user %s)", user);
+		plan->farm = pw->pw_uid;
+		plan->flags |= PERM_OWN;
+	}
+	if (group) {
+		struct group *gr = getgrnam(group);
+		if (!gr)
+			die(EXIT_BADINPUT, "no group named '%s' on this host (the artists' group: groupadd %s)", group, group);
+		plan->group = gr->gr_gid;
+	}
+}
+
+/* Create what a spool lacks, then check its modes (--repair, --group,
+ * --user: and mend them). Exit 100 while something is left unsafe. */
 static int cmd_init(struct cli *cli, int argc, char **argv)
 {
 	const char *confsrc = getenv("HOTFARM_CONFDIR");
 	if (!confsrc)
 		confsrc = HOTFARM_CONFDIR;
 	if (argc > 2)
-		die(EXIT_BADINPUT, "usage: hotfarm init [DIR]");
+		die(EXIT_BADINPUT, "usage: hotfarm init [--group GROUP] [--user USER] [--repair] [DIR]");
 	const char *dir = argc == 2 ? argv[1] : (cli->spool_path ? cli->spool_path : spool_default());
-	struct strlist made = {0};
+	struct strlist made = {0}, problems = {0}, fixed = {0};
 	char err[1024];
 	if (access(confsrc, R_OK) < 0) {
 		warn("no configuration to seed from at %s; conf/ stays as it is", confsrc);
@@ -28,13 +60,29 @@ static int cmd_init(struct cli *cli, int argc, char **argv)
 	}
 	if (spool_init(dir, confsrc, &made, err, sizeof err) < 0)
 		die(EXIT_TEMPFAIL, "%s", err);
-	if (made.n == 0)
-		printf("%s: a complete spool; nothing to repair\n", dir);
-	else
-		for (size_t i = 0; i < made.n; i++)
-			printf("created %s\n", made.v[i]);
+	int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to open %s", dir);
+	struct perm_plan plan = {.flags = PERM_DEEP};
+	init_who(cli, root, &plan);
+	if (cli_option(cli, "--repair") || cli_option(cli, "--group") || cli_option(cli, "--user"))
+		plan.flags |= PERM_REPAIR;
+	int left = spool_perms(root, dir, &plan, &problems, &fixed);
+	close(root);
+	for (size_t i = 0; i < made.n; i++)
+		printf("created %s\n", made.v[i]);
+	for (size_t i = 0; i < fixed.n; i++)
+		printf("repaired: %s\n", fixed.v[i]);
+	for (size_t i = 0; i < problems.n; i++)
+		printf("unsafe: %s\n", problems.v[i]);
+	if (left > 0)
+		printf("%s: %d unsafe mode%s; repair with: hotfarm init --repair %s\n", dir, left, left == 1 ? "" : "s", dir);
+	else if (made.n == 0 && fixed.n == 0)
+		printf("%s: a complete spool, safe to share; nothing to repair\n", dir);
 	strlist_free(&made);
-	return EXIT_OK;
+	strlist_free(&problems);
+	strlist_free(&fixed);
+	return left > 0 ? EXIT_BADINPUT : left < 0 ? EXIT_TEMPFAIL : EXIT_OK;
 }
 
 /* ---- sync ------------------------------------------------------------------ */
@@ -62,13 +110,18 @@ static int cmd_sync(struct cli *cli, int argc, char **argv)
 
 /* ---- the table --------------------------------------------------------------- */
 
+static const struct cli_option init_options[] = {{"--group", true}, {"--user", true}, {"--repair", false}, {0}};
 static const struct cli_option billing_options[] = {{"--owner", true}, {"--since", true}, {"--csv", false}, {0}};
+static const struct cli_option audit_options[] = {{"--job", true}, {"--user", true}, {"--since", true}, {0}};
 
 /* name, words, count of words (-1: the handler counts), handler, whether it
  * opens its own spool, its own options, help */
 static const struct command commands[] = {
-	{"init", "[DIR]", -1, cmd_init, true, NULL,
-	 "create a spool with every folder, or repair a damaged one (never deletes)"},
+	{"init", "[--group G] [--user U] [--repair] [DIR]", -1, cmd_init, true, init_options,
+	 "create a spool with every folder, or repair a damaged one (never deletes); then check\n"
+	 "  that only the farm's user may change it. --group G: artists in group G may drop jobs and\n"
+	 "  requests (sticky folders); --user U (as root): the spool becomes U's, the farm's user;\n"
+	 "  --repair: mend the unsafe modes it reports (exit 100 while any is left)"},
 	{"submit", "PATH --frames F [...]", -1, cmd_submit, false, NULL,
 	 "pack a scene file or folder and drop it into inbox/; prints the job's name.\n"
 	 "  options: --frames F --package P --priority P --width W --height H --requires KEY=PATTERN\n"
@@ -90,6 +143,8 @@ static const struct command commands[] = {
 	{"undrain", "HOST", 1, cmd_undrain, false, NULL, "let a drained host take frames again"},
 	{"billing", "[--owner X] [--since DATE] [--csv]", -1, cmd_billing, false, billing_options,
 	 "CPU and wall hours, frames, output per owner and job"},
+	{"audit", "[--job NAME] [--user U] [--since DATE|AGE]", -1, cmd_audit, false, audit_options,
+	 "the record of every action: time, user, action, job, result and why, oldest first"},
 	{"sync", "[PEER] | --serve --peer P", -1, cmd_sync, true, NULL,
 	 "push sites/PEER/out/ to linked sites as librsync deltas; or serve a peer"},
 	{"hold", "NAME", 1, cmd_hold, false, NULL, "keep a new or queued job from rendering (a rename into held/)"},

@@ -211,6 +211,10 @@ static void status_one_text(const struct spool *sp, const char *name, const stru
 		time_iso(st->submitted_us, iso);
 	printf("%s: %s\n", name, st->state);
 	printf("  why:       %s\n", st->reason);
+	char who[300], owner[400];
+	job_status_owner(st, who, sizeof who);
+	cli_shown(who, owner, sizeof owner);
+	printf("  owner:     %s\n", owner);
 	printf("  priority:  %d\n", st->priority);
 	char eta[32];
 	eta_text(eta_seconds(st), eta);
@@ -351,12 +355,13 @@ int cmd_jobs(struct cli *cli, int argc, char **argv)
 				memset(&st, 0, sizeof st);
 			if (jfd >= 0)
 				close(jfd);
-			char sub[32] = "-", fin[32] = "-", owner[200], frames[40];
+			char sub[32] = "-", fin[32] = "-", owner[400], who[300], frames[40];
 			if (st.submitted_us)
 				time_iso(st.submitted_us, sub);
 			if (st.finished_us)
 				time_iso(st.finished_us, fin);
-			cli_shown(st.owner, owner, sizeof owner);
+			job_status_owner(&st, who, sizeof who);
+			cli_shown(who, owner, sizeof owner);
 			const char *state = (s == STATE_QUEUED && *st.state) ? st.state : state_word((enum job_state)s);
 			snprintf(frames, sizeof frames, "%ld/%ld", st.frames_done, st.frames_total);
 			if (json) {
@@ -364,6 +369,10 @@ int cmd_jobs(struct cli *cli, int argc, char **argv)
 				cli_json_string(name);
 				printf(",\"state\":\"%s\",\"priority\":%d,\"owner\":", state, prio);
 				cli_json_string(st.owner);
+				if (*st.owner_label) {
+					printf(",\"owner_label\":");
+					cli_json_string(st.owner_label);
+				}
 				printf(",\"frames_total\":%ld,\"frames_done\":%ld,\"frames_failed\":%ld,\"submitted_us\":%lld,"
 				       "\"finished_us\":%lld}",
 				       st.frames_total, st.frames_done, st.frames_failed, (long long)st.submitted_us,
@@ -439,6 +448,22 @@ int cmd_log(struct cli *cli, int argc, char **argv)
 }
 
 /* ---- billing ----------------------------------------------------------------------------- */
+
+int64_t cli_since(const char *word, bool ages)
+{
+	struct tm tm = {0};
+	char *end = strptime(word, "%Y-%m-%d", &tm);
+	if (end && !*end)
+		return (int64_t)timegm(&tm) * 1000000;
+	long seconds;
+	size_t n = strlen(word);
+	if (ages && n > 1 && strchr("smhd", word[n - 1]) && parse_seconds(word, 100L * 366 * 86400, &seconds))
+		return now_us() - (int64_t)seconds * 1000000;
+	char shown[100];
+	text_escape(word, shown, sizeof shown);
+	die(EXIT_BADINPUT, "--since takes a date like 2026-11-01%s, not '%s'", ages ? " or an age like 2h, 3d, 30m" : "",
+	    shown);
+}
 
 struct bill {
 	char key[200]; /* the owner; for a job "OWNER\tJOB" */
@@ -597,14 +622,7 @@ int cmd_billing(struct cli *cli, int argc, char **argv)
 	if (argc != 1)
 		die(EXIT_BADINPUT, "usage: hotfarm billing [--owner X] [--since DATE] [--csv]");
 	const char *owner = cli_option(cli, "--owner"), *since = cli_option(cli, "--since");
-	int64_t since_us = 0;
-	if (since) {
-		struct tm tm = {0};
-		char *end = strptime(since, "%Y-%m-%d", &tm);
-		if (!end || *end)
-			die(EXIT_BADINPUT, "--since takes a date like 2026-11-01, not '%s'", since);
-		since_us = (int64_t)timegm(&tm) * 1000000;
-	}
+	int64_t since_us = since ? cli_since(since, false) : 0;
 	struct strlist names = {0};
 	DIR *d = dir_open(spool_fd(&cli->sp, DIR_JOBS), ".");
 	struct dirent *e;

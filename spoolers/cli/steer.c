@@ -1,15 +1,19 @@
-/* steer.c - hotfarm's steering: hold, release, priority, cancel, outsource,
- * retry, kill-frame, drain, undrain, each a rename or small file made through
- * layout/. Distrusts the names typed: checked before any path is made. */
+/* steer.c - hotfarm's steering: hold, release, priority, cancel, retry and
+ * kill-frame (the farm's user directly, artists by a request watcherd judges),
+ * outsource, drain, undrain. Distrusts the names typed: checked before use. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "../../layout/access.h"
+#include "../../layout/audit.h"
 #include "../../layout/site.h"
+#include "../../layout/steer.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- one job ---------------------------------------------------------------- */
@@ -32,71 +36,94 @@ static enum job_state must_find(const struct spool *sp, const char *name, char e
 	return s;
 }
 
-static void change(const struct spool *sp, const char *name, enum job_state to, const char *reason)
+/* How long an artist's hotfarm waits for watcherd's answer. */
+static long answer_wait_ms(void)
 {
-	if (job_change_state(sp, name, to, reason) < 0)
-		die_errno(errno == ENOENT ? EXIT_BADINPUT : EXIT_TEMPFAIL, "unable to move %s to %s/", name,
-			  state_dir_name(to));
+	const char *e = getenv("HOTFARM_ANSWER_WAIT");
+	long ms;
+	return e && parse_long(e, 1, 3600000, &ms) ? ms : 10000;
+}
+
+/* An artist's way: a request in requests/, watcherd's answer awaited. */
+static int steer_request(const struct spool *sp, enum steer_action a, const char *name, long value)
+{
+	struct steer_request r = {.action = a, .value = value, .uid = geteuid()};
+	snprintf(r.job, sizeof r.job, "%s", name);
+	char req[64], msg[1200];
+	if (request_drop(sp, &r, req) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to drop a request into %s/%s", sp->path, spool_dir_name(DIR_REQUESTS));
+	int64_t end = mono_us() + answer_wait_ms() * 1000;
+	int code = 0, got;
+	while ((got = answer_read(sp, req, &code, msg, sizeof msg)) == 0 && mono_us() < end) {
+		struct timespec ts = {0, 10 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	if (got < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to read the answer to request %s", req);
+	if (got == 0)
+		die(EXIT_TEMPFAIL, "no answer from watcherd in %ld s (is it running?); request %s/%s is carried out when it reads it",
+		    answer_wait_ms() / 1000, spool_dir_name(DIR_REQUESTS), req);
+	if (code != EXIT_OK)
+		die(code == EXIT_BADINPUT ? EXIT_BADINPUT : EXIT_TEMPFAIL, "%s", msg);
+	printf("%s\n", msg);
+	return EXIT_OK;
+}
+
+/* Only the farm's user and root may do WHAT (sending jobs away, draining). */
+static void farm_only(const struct spool *sp, const char *what)
+{
+	if (uid_is_farm(sp, geteuid()))
+		return;
+	char farm[128];
+	user_name(sp->farm_uid, farm, sizeof farm);
+	die(EXIT_BADINPUT, "only the farm's user (%s) or root may %s", farm, what);
+}
+
+/* Steer job NAME: the farm's user and root directly (recorded in the audit
+ * log), anybody else through a request that watcherd judges. */
+static int steer(struct cli *cli, enum steer_action a, const char *name, long value)
+{
+	const struct spool *sp = &cli->sp;
+	valid_name(name);
+	if (!uid_is_farm(sp, geteuid()))
+		return steer_request(sp, a, name, value);
+	char who[128], msg[1200];
+	user_name(geteuid(), who, sizeof who);
+	int rc = steer_do(sp, a, name, value, who, msg, sizeof msg);
+	audit_record(sp, geteuid(), steer_action_name(a), name,
+		     rc == EXIT_OK ? "done" : rc == EXIT_BADINPUT ? "refused" : "failed", msg);
+	if (rc != EXIT_OK)
+		die(rc, "%s", msg);
+	printf("%s\n", msg);
+	return EXIT_OK;
 }
 
 int cmd_hold(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
-	const char *name = argv[1];
-	char entry[ENTRY_MAX_LEN];
-	enum job_state s = must_find(&cli->sp, name, entry);
-	if (s == STATE_HELD) {
-		printf("%s is already held\n", name);
-		return EXIT_OK;
-	}
-	if (s != STATE_QUEUED && s != STATE_NEW)
-		die(EXIT_BADINPUT, "%s is %s; only new or queued jobs can be held", name, state_word(s));
-	char why[200];
-	snprintf(why, sizeof why, "held by a user; run: hotfarm release %s", name);
-	change(&cli->sp, name, STATE_HELD, why);
-	printf("%s held\n", name);
-	return EXIT_OK;
+	return steer(cli, STEER_HOLD, argv[1], 0);
 }
 
 int cmd_release(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
-	const char *name = argv[1];
-	char entry[ENTRY_MAX_LEN];
-	enum job_state s = must_find(&cli->sp, name, entry);
-	if (s != STATE_HELD)
-		die(EXIT_BADINPUT, "%s is %s, not held", name, state_word(s));
-	change(&cli->sp, name, STATE_QUEUED, "queued; waiting for a free render slot");
-	printf("%s released\n", name);
-	return EXIT_OK;
+	return steer(cli, STEER_RELEASE, argv[1], 0);
 }
 
 int cmd_priority(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
-	const char *name = argv[1], *prio = argv[2];
 	long p;
-	if (!parse_long(prio, 0, 999, &p))
-		die(EXIT_BADINPUT, "a priority is a whole number from 0 (runs first) to 999, not '%s'", prio);
-	char entry[ENTRY_MAX_LEN];
-	enum job_state s = must_find(&cli->sp, name, entry);
-	if (state_is_final(s))
-		die(EXIT_BADINPUT, "%s is %s; its priority no longer matters", name, state_word(s));
-	if (job_change_priority(&cli->sp, name, (int)p) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to change the priority of %s", name);
-	printf("%s priority %ld\n", name, p);
-	return EXIT_OK;
+	if (!parse_long(argv[2], 0, 999, &p))
+		die(EXIT_BADINPUT, "a priority is a whole number from 0 (runs first) to 999, not '%s'", argv[2]);
+	return steer(cli, STEER_PRIORITY, argv[1], p);
 }
 
-/* A file dropped into cancel/ does the same through hf-cancel. */
+/* A file dropped into cancel/ does the same through hf-request. */
 int cmd_cancel(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
-	const struct spool *sp = &cli->sp;
-	const char *name = valid_name(argv[1]);
-	if (job_cancel_say(sp, name, "cancelled by a user (hotfarm cancel)") < 0)
-		die(EXIT_BADINPUT, "no job named '%s' in %s", name, sp->path);
-	return EXIT_OK;
+	return steer(cli, STEER_CANCEL, argv[1], 0);
 }
 
 int cmd_outsource(struct cli *cli, int argc, char **argv)
@@ -104,6 +131,7 @@ int cmd_outsource(struct cli *cli, int argc, char **argv)
 	(void)argc;
 	const struct spool *sp = &cli->sp;
 	const char *name = argv[1];
+	farm_only(sp, "send a job to another site");
 	char entry[ENTRY_MAX_LEN], err[600], site[SITE_NAME_MAX + 1];
 	snprintf(site, sizeof site, "%s", argv[2]);
 	str_lower(site); /* site names are case-blind */
@@ -129,89 +157,23 @@ int cmd_outsource(struct cli *cli, int argc, char **argv)
 int cmd_retry(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
-	const struct spool *sp = &cli->sp;
-	const char *name = argv[1];
-	int jfd = cli_job_open(sp, name);
-	struct strlist failed = {0};
-	ticket_list(jfd, TICKET_FAILED, &failed);
-	if (failed.n == 0) {
-		printf("%s has no failed frames\n", name);
-		close(jfd);
-		return EXIT_OK;
-	}
-	char entry[ENTRY_MAX_LEN];
-	enum job_state st = job_find(sp, name, entry);
-	if (st == STATE_CANCELLED || st == STATE_NONE)
-		die(EXIT_BADINPUT, "%s is %s; it cannot be retried", name, state_word(st));
-	int n = 0;
-	for (size_t i = 0; i < failed.n; i++)
-		if (ticket_retry(jfd, failed.v[i]) == 0)
-			n++;
-	/* a retry is a clean slate: hosts that were blocked may try again */
-	struct strlist markers = {0};
-	job_blocked_hosts(jfd, &markers);
-	for (size_t i = 0; i < markers.n; i++)
-		job_unblock_host(jfd, markers.v[i]);
-	strlist_free(&markers);
-	strlist_free(&failed);
-	close(jfd);
-	if (st == STATE_FAILED || st == STATE_DONE) {
-		char why[200];
-		snprintf(why, sizeof why, "retrying %d failed ticket%s (hotfarm retry)", n, n == 1 ? "" : "s");
-		if (job_change_state(sp, name, STATE_QUEUED, why) < 0)
-			die_errno(EXIT_TEMPFAIL, "unable to queue %s again", name);
-	}
-	printf("%s: %d failed ticket%s back in todo/\n", name, n, n == 1 ? "" : "s");
-	return EXIT_OK;
-}
-
-/* Ask the slot that renders frame F of job NAME (its active ticket TICKET,
- * RANK-FIRST[-LAST]@HOST.SLOT) to stop it. Returns whether it was asked. */
-static bool kill_ask(const struct spool *sp, const char *name, long f, const char *ticket)
-{
-	long first, last, slot;
-	char owner[128];
-	if (!ticket_name_parse(ticket, NULL, &first, &last, owner) || !*owner)
-		return false;
-	if (f < first || f > last)
-		return false;
-	char *dot = strrchr(owner, '.');
-	if (!dot || !name_is_valid(owner) || !parse_long(dot + 1, 0, INT_MAX, &slot))
-		return false;
-	*dot = 0;
-	char text[200];
-	snprintf(text, sizeof text, "job = %s\nframe = %ld\n", name, f);
-	if (host_kill_request(sp, owner, (int)slot, text) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to ask %s to stop it", owner);
-	printf("asked %s (slot %s) to stop frame %ld of %s\n", owner, dot + 1, f, name);
-	return true;
+	return steer(cli, STEER_RETRY, argv[1], 0);
 }
 
 int cmd_kill_frame(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
-	const char *name = argv[1], *frame = argv[2];
 	long f;
-	if (!parse_long(frame, 0, 9999999, &f))
-		die(EXIT_BADINPUT, "'%s' is not a frame number", frame);
-	int jfd = cli_job_open(&cli->sp, name);
-	struct strlist active = {0};
-	ticket_list(jfd, TICKET_ACTIVE, &active);
-	int asked = 0;
-	for (size_t i = 0; i < active.n; i++)
-		if (kill_ask(&cli->sp, name, f, active.v[i]))
-			asked++;
-	strlist_free(&active);
-	close(jfd);
-	if (!asked)
-		die(EXIT_BADINPUT, "frame %ld of %s is not rendering now", f, name);
-	return EXIT_OK;
+	if (!parse_long(argv[2], 0, 9999999, &f))
+		die(EXIT_BADINPUT, "'%s' is not a frame number", argv[2]);
+	return steer(cli, STEER_KILL_FRAME, argv[1], f);
 }
 
 /* ---- hosts ------------------------------------------------------------------------ */
 
 static int host_drain(const struct spool *sp, const char *host, bool on)
 {
+	farm_only(sp, on ? "drain a host" : "undrain a host");
 	if (!name_is_valid(host))
 		die(EXIT_BADINPUT, "'%s' is not a host name", host);
 	int hfd = host_dir_open(sp, host, false);

@@ -216,15 +216,10 @@ static void submit_name(const struct spool *sp, struct submission *s)
 static void submit_describe(const struct spool *sp, struct submission *s)
 {
 	struct buf *ini = &s->ini;
-	char owner[128] = "";
-	const char *user = getenv("USER");
-	if (user)
-		snprintf(owner, sizeof owner, "%s", user);
+	/* no owner unless --owner: the job is whoever's files it drops */
 	buf_printf(ini, "# written by hotfarm submit\n[job]\n");
 	kv(ini, "name", s->final);
 	kv(ini, "frames", s->frames);
-	if (!strstr(s->job.data ? s->job.data : "", "owner =") && *owner)
-		kv(ini, "owner", owner);
 	if (s->job.data)
 		buf_add(ini, s->job.data, s->job.len);
 	if (s->after.n) {

@@ -123,7 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (v == OK)
 		v = check_job(&jd, "fuzz.tar");
 	if (v == OK) {
-		build_job(&jd, stem, now_us());
+		struct job_owner owner = {.user = "fuzz", .uid = -1, .by = "submitter"};
+		build_job(&jd, &owner, stem, now_us());
 		check_written(&jd);
 	}
 	job_desc_free(&jd);

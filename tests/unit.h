@@ -1,0 +1,31 @@
+/* unit.h - what the unit tests share: TAP checks counted across their
+ * files, and the tests of unit-spool.c (the calls that change a real spool). */
+#ifndef HOTFARM_UNIT_H
+#define HOTFARM_UNIT_H
+
+#include <stdio.h>
+
+extern int unit_n, unit_failed;
+
+#define CHECK(cond, ...)                                                             \
+	do {                                                                         \
+		unit_n++;                                                                 \
+		if (cond)                                                            \
+			printf("ok %d - ", unit_n);                                       \
+		else {                                                               \
+			printf("not ok %d - ", unit_n);                                   \
+			unit_failed++;                                                    \
+		}                                                                    \
+		printf(__VA_ARGS__);                                                 \
+		printf("\n");                                                        \
+	} while (0)
+
+void test_ticket_claim_race(void);
+void test_ticket_file(void);
+void test_entry_and_finish(void);
+void test_open_beneath(void);
+void test_attempt_renew(void);
+void test_audit_writers(void);
+void test_audit_file(void);
+
+#endif
