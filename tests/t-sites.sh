@@ -36,7 +36,7 @@ check "and as JSON" sh -c "hotfarm --spool '$T/a' --json sites | python3 -c 'imp
 
 # 1. site = B (site names are case-blind): rendered at b, frames back at a
 povray_job "$T/remote" 1-4
-printf '[job]\nsite = B\nemail = artist@example.com\n' >>"$T/remote/job.ini"
+printf '[job]\nsite = B\nemail = artist@example.com\nowner = ann\n' >>"$T/remote/job.ini"
 drop_dir remote "$T/remote"
 check "a job asking for site B (linked as b) is outsourced" wait_for 20 in_state outsourced remote
 check "it renders at b and comes back done" wait_for 120 in_state done remote
@@ -54,6 +54,10 @@ done
 check "every frame is pixel-identical to povray by hand (differ:$bad)" [ -z "$bad" ]
 check "b kept the job beneath sites/a/, not beside its own jobs" sh -c "[ -d '$T/b/sites/a/jobs/remote' ] && [ ! -e '$T/b/jobs/remote' ]"
 check "b's entry names the sender (remote@a)" sh -c "ls '$T/b/done' | grep -q -- '-remote@a\$'"
+check "at b the job is site a's, with the owner a reports beside it: site:a (ann)" \
+	sh -c "hotfarm --spool '$T/b' status remote@a | grep -q 'owner: *site:a (ann)'"
+check "at a it is ann's (its submitter, the farm's user, names her)" \
+	sh -c "hotfarm --spool '$T/a' status remote | grep -q 'owner: *ann\$'"
 where() { status_of a reason remote | grep -q 'at site b'; }
 check "a's status says where it was rendered ($(status_of a reason remote))" where
 check "a's status counts 4 frames done" [ "$(status_of a frames_done remote)" = 4 ]

@@ -236,7 +236,7 @@ static int status_one(const struct spool *sp, const char *name, bool json)
 {
 	struct job_row r;
 	snprintf(r.name, sizeof r.name, "%s", name);
-	r.state = name_is_valid(name) ? job_find(sp, name, r.entry) : STATE_NONE;
+	r.state = job_id_valid(name) ? job_find(sp, name, r.entry) : STATE_NONE;
 	if (r.state == STATE_NONE) {
 		if (status_rejected(sp, name, json) == 0)
 			return EXIT_OK;
