@@ -180,6 +180,16 @@ check "hotfarm audit --user bob shows only bob's" sh -c "[ -s '$T/audit-bob.out'
 as alice hotfarm audit >/dev/null 2>"$T/audit-alice.err"; rc=$?
 check "alice may not read the audit log" sh -c "[ $rc = 111 ] && grep -q 'readable by' '$T/audit-alice.err'"
 
+# ---- crash-only: a request made while watcherd is down is carried out when it is back ------------
+kill -KILL "$WATCHERD"; wait "$WATCHERD" 2>/dev/null
+as alice env HOTFARM_ANSWER_WAIT=200 hotfarm hold ashot >"$T/out" 2>&1; rc=$?
+check "with watcherd killed, alice's hold gets no answer (exit 111, saying the request waits)" sh -c "
+	[ $rc = 111 ] && grep -q 'no answer from watcherd' '$T/out' && [ -n \"\$(ls '$SPOOL/requests')\" ]"
+start_watcherd
+check "watcherd, restarted, carries it out (ashot held) and empties requests/" wait_for 10 sh -c "
+	ls '$SPOOL/held' | grep -q -- '-ashot\$' && [ -z \"\$(ls -A '$SPOOL/requests')\" ]"
+as alice hotfarm release ashot >/dev/null 2>&1
+
 # ---- the farm keeps working for everyone ------------------------------------------------------------
 start_agent a --slots 2
 check "every job not cancelled is done" wait_for 60 sh -c 'for j in ashot bshot lie subm; do ls "$0/done" | grep -q -- "-$j\$" || exit 1; done' "$SPOOL"

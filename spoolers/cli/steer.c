@@ -61,8 +61,8 @@ static int steer_request(const struct spool *sp, enum steer_action a, const char
 	if (got < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to read the answer to request %s", req);
 	if (got == 0)
-		die(EXIT_TEMPFAIL, "no answer from watcherd in %ld s (is it running?); request %s/%s is carried out when it reads it",
-		    answer_wait_ms() / 1000, spool_dir_name(DIR_REQUESTS), req);
+		die(EXIT_TEMPFAIL, "no answer from watcherd in %.1f s (is it running?); request %s/%s is carried out when it reads it",
+		    (double)answer_wait_ms() / 1000, spool_dir_name(DIR_REQUESTS), req);
 	if (code != EXIT_OK)
 		die(code == EXIT_BADINPUT ? EXIT_BADINPUT : EXIT_TEMPFAIL, "%s", msg);
 	printf("%s\n", msg);
