@@ -52,7 +52,10 @@ check "billing has CPU time and peak memory" grep -Eq '^cpu_user_seconds = [0-9.
 logs=$(ls "$SPOOL/jobs/anim/logs" | wc -l)
 check "one log per renderer process, fewer than frames ($logs for 8)" [ "$logs" -ge 1 -a "$logs" -lt 8 ]
 check "each log says what ran" sh -c "for l in '$SPOOL/jobs/anim/logs/'*; do grep -q '^# hotfarm: argv: \[povray\]' \"\$l\" || exit 1; done"
-check "frame 1's log names its run" grep -Eq '^# hotfarm: job anim frames? 1(-[0-9]+)? attempt 1' "$SPOOL/jobs/anim/logs/frame0001"*.log
+# (its attempt number is not the point: under load, a host that misses
+# host_timeout is taken for lost, and a frame it had claimed but not yet
+# started goes back to todo/ and is rendered as attempt 2)
+check "frame 1's log names its run" grep -Eq '^# hotfarm: job anim frames? 1(-[0-9]+)? attempt [0-9]+ on a[12]\.0 ' "$SPOOL/jobs/anim/logs/frame0001"*.log
 check "every ticket is in done/" [ "$(ls "$SPOOL/jobs/anim/frames/done" | wc -l)" -eq 8 -a -z "$(ls "$SPOOL/jobs/anim/frames/active")" ]
 check "status.ini says done" grep -q '^state = "done"' "$SPOOL/jobs/anim/status.ini"
 check "with all frames counted" grep -q '^frames_done = 8$' "$SPOOL/jobs/anim/status.ini"
