@@ -66,8 +66,11 @@ static void eta(struct buf *b, const struct job_status *st)
 		return;
 	}
 	double el = (double)(now_us() - st->started_us) / 1e6;
-	long s = (long)(el * (double)(st->frames_total - st->frames_done) / (double)st->frames_done);
-	buf_printf(b, "%ldm%02lds", s / 60, s % 60);
+	long s = (long)(el * (double)(st->frames_total - st->frames_done) / (double)st->frames_done + 0.5);
+	if (s <= 0)
+		buf_printf(b, "finishing"); /* frames remain: not "0m00s" */
+	else
+		buf_printf(b, "%ldm%02lds", s / 60, s % 60);
 }
 
 static void job_row(struct buf *b, const char *name, enum job_state state, const char *prefix)

@@ -83,4 +83,32 @@ check "its page lists the failure" wait_for 15 badpage
 browse "$SPOOL/jobs/bad/index.html" >"$T/bad.html"
 log=$(grep -o 'href="logs/frame[^"]*"' "$T/bad.html" | head -1 | sed 's/href="//; s/"$//')
 check "with a link to a log that exists ($log)" [ -n "$log" -a -f "$SPOOL/jobs/bad/$log" ]
+
+# the pages tell the truth at the end: a job that ends the moment before
+# watcherd is stopped (as make demo does) is shown done, not rendering
+povray_job "$T/last" 1-2
+drop_dir last "$T/last"
+check "one more job is done" wait_for 60 job_done last
+kill -TERM "$WATCHERD"
+wait "$WATCHERD"
+browse "$SPOOL/jobs/last/index.html" >"$T/last.html"
+check "watcherd, stopped right after, left the job's page saying done" sh -c "text() { sed -e 's/<[^>]*>/ /g' | tr -s ' \n' ' '; }; text <'$T/last.html' | grep -q 'state done why all 2 frames rendered'"
+browse "$SPOOL/status/index.html" >"$T/last-farm.html"
+check "and the farm's page lists it done" grep -q 'index.html">last</a></td><td class="state-done">done' "$T/last-farm.html"
+
+# frames remain but the pace says no time: "finishing", never "0m00s"
+# (the agent stopped too: it would finish a queued job with no tickets)
+kill -TERM "$AGENT"
+wait "$AGENT"
+e=$(ls "$SPOOL/done" | grep -- '-last$')
+mv "$SPOOL/done/$e" "$SPOOL/queue/$e"
+now=$(($(date +%s%N) / 1000))
+sed -i -e 's/^state = .*/state = "rendering"/' -e 's/^frames_total = .*/frames_total = 1001/' \
+	-e 's/^frames_done = .*/frames_done = 1000/' -e "s/^started_us = .*/started_us = $((now - 1000000))/" \
+	-e 's/^finished_us = .*/finished_us = 0/' "$SPOOL/jobs/last/status.ini"
+hf-status --spool "$SPOOL"
+browse "$SPOOL/jobs/last/index.html" >"$T/finishing.html"
+check "the job page's ETA says finishing" sh -c "sed -e 's/<[^>]*>/ /g' '$T/finishing.html' | tr -s ' \n' ' ' | grep -q 'ETA finishing'"
+check "so does the farm's page" sh -c "grep -A1 'index.html\">last<' '$SPOOL/status/index.html' | grep -q 'finishing'"
+check "and hotfarm status" sh -c "hotfarm status last | grep -q 'eta: *finishing'"
 done_testing

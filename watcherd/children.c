@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef HOTFARM_LIBEXECDIR
@@ -337,4 +338,30 @@ void children_stop(int sfd)
 	}
 	for (struct child *k = children; k; k = k->next)
 		kill(-k->pid, SIGKILL);
+	while (children) {
+		int st;
+		pid_t p = waitpid(-1, &st, 0);
+		if (p < 0 && errno != EINTR)
+			break;
+		if (p > 0)
+			free(child_remove(p));
+	}
+	/* the pages once more, after the last change: nobody rewrites them
+	 * while watcherd is down */
+	char *argv[] = {prog("hf-status"), "--spool", sp.path, NULL};
+	pid_t pid = spawn(CHILD_STATUS, "", argv);
+	free(argv[0]);
+	int status;
+	int64_t end = mono_us() + 10 * 1000000LL;
+	while (pid > 0 && waitpid(pid, &status, WNOHANG) == 0) {
+		if (mono_us() >= end) {
+			warn("hf-status took over 10 s as watcherd stopped; the pages may be behind");
+			kill(-pid, SIGKILL);
+			end = INT64_MAX;
+		}
+		struct timespec ts = {0, 10 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	if (pid > 0)
+		free(child_remove(pid));
 }

@@ -184,8 +184,15 @@ static void schedule(void)
 
 /* ---- inotify -------------------------------------------------------------------- */
 
-static const enum spool_dir watched[] = {DIR_INBOX, DIR_CANCEL, DIR_REQUESTS, DIR_STATE_FIRST + STATE_NEW};
-#define NWATCHED 4 /* then sites/PEER/in and sites/PEER/out for each link */
+/* (a job's end, by an agent: done/, failed/, cancelled/, for the pages) */
+static const enum spool_dir watched[] = {DIR_INBOX,
+					 DIR_CANCEL,
+					 DIR_REQUESTS,
+					 DIR_STATE_FIRST + STATE_NEW,
+					 DIR_STATE_FIRST + STATE_DONE,
+					 DIR_STATE_FIRST + STATE_FAILED,
+					 DIR_STATE_FIRST + STATE_CANCELLED};
+#define NWATCHED 7 /* then sites/PEER/in and sites/PEER/out for each link */
 static int event_fd = -1;
 
 static bool start_inotify(void)
@@ -276,6 +283,8 @@ static void handle_event(struct watch_event *m)
 	default:
 		if (m->dir == DIR_STATE_FIRST + STATE_NEW && (m->mask & (IN_MOVED_TO | IN_CREATE)))
 			route_note(m->name);
+		else if (m->dir != DIR_STATE_FIRST + STATE_NEW && (m->mask & IN_MOVED_TO))
+			status_page_changed(); /* a job ended: its page says so */
 		break;
 	}
 }

@@ -78,6 +78,8 @@ static void eta_text(long s, char out[32])
 {
 	if (s < 0)
 		snprintf(out, 32, "-");
+	else if (s == 0)
+		snprintf(out, 32, "finishing"); /* frames remain: not "0m00s" */
 	else if (s < 3600)
 		snprintf(out, 32, "%ldm%02lds", s / 60, s % 60);
 	else
