@@ -82,7 +82,10 @@ int request_read(const struct spool *sp, enum spool_dir dir, const char *file, s
 		return WHY("no request %s/%s", spool_dir_name(dir), shown);
 	r->uid = st.st_uid;
 	if (dir == DIR_CANCEL) {
-		/* the name says it all: whoever made the file asks */
+		/* the name says it all: whoever made the file asks (a hard link
+		 * to another user's file would speak for them) */
+		if (S_ISREG(st.st_mode) && st.st_nlink != 1)
+			return WHY("cancel/%s has other hard links: drop a file of your own", shown);
 		r->action = STEER_CANCEL;
 		snprintf(r->job, sizeof r->job, "%s", file);
 		return 0;

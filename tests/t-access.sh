@@ -163,6 +163,12 @@ as alice sh -c "ln '$T/home/alice/r.req' '$SPOOL/requests/hard.req'" 2>/dev/null
 check "a link, a FIFO, garbage and a hard link in requests/ are refused and removed" wait_for 10 sh -c "
 	[ -z \"\$(ls -A '$SPOOL/requests')\" ]"
 check "... watcherd is alive, bshot still queued" sh -c "kill -0 $WATCHERD && ls '$SPOOL/queue' | grep -q -- '-bshot\$'"
+# a hard link in cancel/ to a file bob left writable would speak for bob
+chmod 755 "$T/home/bob"
+as bob sh -c "echo x >'$T/home/bob/open'; chmod 666 '$T/home/bob/open'"
+as alice ln "$T/home/bob/open" "$SPOOL/cancel/bshot" 2>/dev/null
+check "alice's hard link to bob's file in cancel/ is refused and removed" wait_for 10 sh -c "[ ! -e '$SPOOL/cancel/bshot' ]"
+check "... bshot is still queued" queued bshot
 
 # ---- the audit log ---------------------------------------------------------------------------------
 check "run/audit.log: mode 0640, readable by the wranglers" sh -c "[ \"\$(stat -c %a:%G '$SPOOL/run/audit.log')\" = 640:wranglers ]"

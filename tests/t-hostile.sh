@@ -47,7 +47,10 @@ check "its output holds only its frame" [ "$(ls "$SPOOL/jobs/hostile/output")" =
 check "no page was edited" sh -c "! grep -rq --include=index.html 'alert(1)' '$SPOOL/jobs' '$SPOOL/status'"
 snap "$T/after"
 check "limits/ and conf/ are untouched" cmp -s "$T/before" "$T/after"
-check "its render folder is gone" [ -z "$(ls -A "$SPOOL/jobs/hostile/work" 2>/dev/null)" ]
+# (the agent lets a slot's folder go once it sees the job over: a moment
+# after the job's entry reached done/)
+work_gone() { [ -z "$(ls -A "$SPOOL/jobs/hostile/work" 2>/dev/null)" ]; }
+check "its render folder is gone" wait_for 10 work_gone
 
 # a log flood: 40 MB of output, then its image
 mkdir -p "$T/flood"
