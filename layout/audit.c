@@ -136,15 +136,9 @@ static int audit_open(const struct spool *sp)
 		if (fd < 0 && errno != EEXIST)
 			break;
 	}
-	if (fd < 0)
-		return -1;
 	struct stat st;
-	int e = fstat(fd, &st) < 0 ? errno : S_ISREG(st.st_mode) ? 0 : EINVAL;
-	if (e) {
-		close(fd);
-		errno = e;
+	if ((fd = fd_regular(fd, &st)) < 0)
 		return -1;
-	}
 	audit_share(sp, fd, &st, created);
 	return fd;
 }

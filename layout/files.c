@@ -96,19 +96,24 @@ int open_beneath(int dirfd, const char *path, int flags, mode_t mode)
 	return fd;
 }
 
-int open_regular(int dirfd, const char *path, int flags)
+int fd_regular(int fd, struct stat *st)
 {
-	int fd = open_beneath(dirfd, path, flags | O_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	struct stat st;
-	int e = fstat(fd, &st) < 0 ? errno : S_ISREG(st.st_mode) ? 0 : EINVAL;
+	struct stat own;
+	if (!st)
+		st = &own;
+	int e = fd < 0 ? errno : fstat(fd, st) < 0 ? errno : S_ISREG(st->st_mode) ? 0 : EINVAL;
 	if (e) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		errno = e;
 		return -1;
 	}
 	return fd;
+}
+
+int open_regular(int dirfd, const char *path, int flags)
+{
+	return fd_regular(open_beneath(dirfd, path, flags | O_NONBLOCK, 0), NULL);
 }
 
 int file_write_atomic(int dirfd, const char *name, const char *data, size_t len, mode_t mode)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* Exit codes are a contract (daemontools style). */
@@ -86,6 +87,9 @@ int open_beneath(int dirfd, const char *path, int flags, mode_t mode);
 /* The same for a file a job, an artist or a peer could have touched: opened
  * non-blocking (a FIFO cannot stall us) and refused unless regular. */
 int open_regular(int dirfd, const char *path, int flags);
+/* FD kept when it is a regular file (its stat into ST, when not NULL),
+ * else closed: -1 with errno (EINVAL; FD < 0: errno as it was). */
+int fd_regular(int fd, struct stat *st);
 /* Write NAME in DIRFD atomically: a temporary name, flush, rename.
  * Returns 0 or -1 with errno set. */
 int file_write_atomic(int dirfd, const char *name, const char *data, size_t len, mode_t mode);

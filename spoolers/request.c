@@ -83,7 +83,7 @@ int main(int argc, char **argv)
 	const char *usage = "usage: hf-request --spool DIR requests|cancel [--] FILE\n"
 			    "Carry out request requests/FILE (or cancel/FILE: cancel the job FILE names, with\n"
 			    "or without an extension) when its owner owns the job or is an admin ([site]\n"
-			    "admins); answer into answers/FILE, record it in run/audit.log and remove the\n"
+			    "admins); answer into answers/FILE, record it in the audit log and remove the\n"
 			    "request. Exit 0 done, 100 refused, 111 try again later.\n";
 	int first = spooler_main(argc, argv, "hf-request", usage, &sp);
 	enum spool_dir dir = DIR_COUNT;
