@@ -21,17 +21,17 @@ BIN ?= bin
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
 DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev libiniparser-dev \
-	librsync-dev nettle-dev libpng-dev libarchive-tools zstd python3 povray chromium rsync \
+	librsync-dev nettle-dev libvips-dev libopenexr-dev ffmpeg libarchive-tools zstd python3 povray chromium rsync \
 	openssh-server openssh-client clang libclang-rt-14-dev sshfs fuse3 iproute2 man-db systemd \
-	libseccomp-dev samba smbclient
+	libseccomp-dev samba smbclient blender
 
 LAYOUT_SRC := layout/util.c layout/files.c layout/ini.c layout/spool.c layout/conf.c layout/status.c layout/ticket.c layout/job.c layout/drop.c layout/site.c layout/limit.c layout/jobdesc.c layout/watch.c layout/host.c \
-	layout/package.c layout/siteload.c layout/audit.c layout/access.c layout/perms.c layout/steer.c layout/request.c
+	layout/package.c layout/siteload.c layout/audit.c layout/access.c layout/perms.c layout/steer.c layout/request.c layout/frameout.c
 LAYOUT_HDR := $(wildcard layout/*.h)
 LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=$(OBJ)/layout/%.o)
 
 PROGRAMS := $(addprefix $(BIN)/,hotfarm watcherd hf-intake hf-route render-agent hf-check hf-status hf-notify \
-	hf-collect hf-send hf-sync hf-request hf-confine libhfwrap.so)
+	hf-collect hf-send hf-sync hf-request hf-confine hf-movie libhfwrap.so)
 SITE_OBJ := $(OBJ)/layout/sitepack.o
 
 all: $(PROGRAMS)
@@ -87,7 +87,7 @@ $(BIN)/hf-request: $(OBJ)/spoolers/request.o $(OBJ)/liblayout.a
 
 # render-agent is a folder: one file per concern around agent.h
 AGENT_OBJ := $(addprefix $(OBJ)/spoolers/agent/,main.o jobs.o slots.o claim.o ticket.o spawn.o contain.o area.o runlog.o \
-	render.o frame.o learn.o host.o probe.o)
+	render.o frame.o learn.o host.o probe.o checker.o)
 # what holds a render: its sandbox and its cgroup (wrapper/)
 CONTAIN_OBJ := $(addprefix $(OBJ)/wrapper/,sandbox.o cgroup.o cgtree.o cgfile.o)
 $(AGENT_OBJ): spoolers/agent/agent.h wrapper/sandbox.h wrapper/cgroup.h
@@ -104,10 +104,22 @@ $(BIN)/hf-status: $(OBJ)/spoolers/statuspage.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
-# (the spool's names come with spool.o, which needs the .ini reader)
-$(BIN)/hf-check: $(OBJ)/spoolers/check.o $(OBJ)/liblayout.a
+# the frame checker decodes with libvips (PNG, JPEG, TIFF, Radiance) and
+# OpenEXR's C library (every EXR, multilayer too); the spool's names come
+# with spool.o, which needs the .ini reader
+CHECK_OBJ := $(addprefix $(OBJ)/spoolers/check/,main.o image.o exr.o preview.o serve.o)
+IMAGE_CFLAGS := $(shell pkg-config --cflags vips OpenEXR 2>/dev/null)
+IMAGE_LIBS := $(shell pkg-config --libs vips OpenEXR 2>/dev/null)
+$(CHECK_OBJ): ALL_CFLAGS += $(IMAGE_CFLAGS)
+$(CHECK_OBJ): spoolers/check/check.h spoolers/check/serve.h
+$(BIN)/hf-check: $(CHECK_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpng -liniparser
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(IMAGE_LIBS) -liniparser
+
+# the preview movie: ffmpeg, run as a process of its own, gets the views on a pipe
+$(BIN)/hf-movie: $(OBJ)/spoolers/movie.o $(OBJ)/liblayout.a
+	@mkdir -p $(BIN)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
 # the confinement launcher stands alone: it runs before every render;
 # wrapper/sandbox.c is the confinement itself (seccomp's filter made by libseccomp)
@@ -123,7 +135,7 @@ $(BIN)/libhfwrap.so: wrapper/preload.c
 	$(CC) -std=c17 $(WARN) -fstack-protector-strong -fPIC -shared -O2 -g -U_FORTIFY_SOURCE -fvisibility=hidden \
 		-o $@ $< -ldl
 
-WATCHERD_OBJ := $(addprefix $(OBJ)/watcherd/,watcherd.o children.o inbox.o entries.o sites.o farm.o)
+WATCHERD_OBJ := $(addprefix $(OBJ)/watcherd/,watcherd.o children.o inbox.o entries.o sites.o farm.o movie.o)
 $(WATCHERD_OBJ): watcherd/watcherd.h watcherd/farm.h
 $(BIN)/watcherd: $(WATCHERD_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
@@ -195,7 +207,7 @@ I_CONF := $(or $(I_ETC),$(I_SHARE))
 I_MAN := $(PREFIX)/share/man
 I_UNITS := $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 HELPERS := hf-intake hf-route hf-check hf-status hf-notify hf-collect hf-send hf-sync hf-request hf-confine \
-	libhfwrap.so
+	hf-movie libhfwrap.so
 MAN_PAGES := spoolers/hotfarm.1 watcherd/watcherd.8 spoolers/render-agent.8 conf/hotfarm.ini.5 conf/job.ini.5
 UNITS := conf/systemd/watcherd@.service conf/systemd/render-agent@.service
 CONF_FILES := hotfarm.ini $(patsubst conf/%,%,$(wildcard conf/packages/*.ini))

@@ -236,9 +236,10 @@ static void conf_unknown(const struct ini *ini, struct strlist *warnings)
 					    "fair_share", "probe_interval", "confine", "render_user", "slots",
 					    "render_mem", "render_fsize", "render_pids", "log_max", "min_free", NULL};
 	static const char *const notify[] = {"command", "progress", "address", "any_address", NULL};
+	static const char *const previews[] = {"movie_interval", NULL};
 	static const char *const link[] = {"transport", NULL};
-	static const char *const sections[] = {"site", "intake", "watcherd", "agent", "notify", NULL};
-	static const char *const *const keys[] = {site, intake, watcherd, agent, notify};
+	static const char *const sections[] = {"site", "intake", "watcherd", "agent", "notify", "previews", NULL};
+	static const char *const *const keys[] = {site, intake, watcherd, agent, notify, previews};
 	const char **secs;
 	size_t ns = ini_sections(ini, &secs);
 	for (size_t i = 0; i < ns; i++) {
@@ -294,6 +295,7 @@ static void conf_defaults(struct site_conf *c)
 	c->auto_wait = 600;
 	c->summary_interval = 5;
 	c->retain_days = 14;
+	c->movie_interval = 30;
 }
 
 /* [site] name, [intake] and [watcherd] rescan (in seconds, to RESCAN). */
@@ -402,7 +404,8 @@ int site_conf_load(struct spool *sp, char *err, size_t errsize)
 		goto out;
 	if (!conf_seconds(ini, "site", "auto_wait", 86400 * 30, &c->auto_wait, err, errsize) ||
 	    !conf_seconds(ini, "site", "summary", 3600, &c->summary_interval, err, errsize) ||
-	    !conf_number(ini, "site", "retain_days", 0, 3650, &c->retain_days, err, errsize))
+	    !conf_number(ini, "site", "retain_days", 0, 3650, &c->retain_days, err, errsize) ||
+	    !conf_seconds(ini, "previews", "movie_interval", 86400, &c->movie_interval, err, errsize))
 		goto out;
 	if (c->summary_interval < 1)
 		c->summary_interval = 1;

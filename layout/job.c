@@ -295,7 +295,7 @@ int job_file_place(int jobfd, int srcdir, const char *src, const char *path)
 
 static const char *const job_files[JOB_FILE_COUNT] = {
 	"job.ini", "status.ini", "billing.ini", "notifications.log", "index.html", "previews/contact.png", "result.ini",
-	"outsourced.ini", "outsourced.sent", "cancel.sent", "returned", "progress.sent",
+	"outsourced.ini", "outsourced.sent", "cancel.sent", "returned", "progress.sent", "previews/preview.mp4",
 };
 
 const char *job_file_name(enum job_file f) { return job_files[f]; }
@@ -381,6 +381,29 @@ void job_temp_name(char *out, size_t outsize, const char *owner, long pid, unsig
 void job_preview_name(char *out, size_t outsize, long frame)
 {
 	snprintf(out, outsize, "frame%07ld.png", frame);
+}
+
+void job_view_name(char *out, size_t outsize, long frame)
+{
+	snprintf(out, outsize, "view%07ld.jpg", frame);
+}
+
+long job_view_frame(const char *name)
+{
+	if (strncmp(name, "view", 4) || strlen(name) != 15 || strcmp(name + 11, ".jpg"))
+		return -1;
+	long f = 0;
+	for (int i = 4; i < 11; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return -1;
+		f = f * 10 + (name[i] - '0');
+	}
+	return f;
+}
+
+int movie_publish(int previewsfd)
+{
+	return renameat(previewsfd, spool_file_name(SPOOL_FILE_MOVIE_TEMP), previewsfd, spool_file_name(SPOOL_FILE_MOVIE));
 }
 
 long contact_holds(unsigned long w, unsigned long h)

@@ -3,6 +3,7 @@
  * arguments become argv words, never shell text. */
 #define _GNU_SOURCE
 #include "jobdesc.h"
+#include "frameout.h"
 #include "ini.h"
 
 #include <ctype.h>
@@ -15,8 +16,9 @@
 #define MAX_FRAME 9999999L
 
 static const char *const job_keys[] = {"name",  "priority", "frames", "chunk", "retries", "timeout",
-				       "owner", "email",    "site",   "limits", "after",   NULL};
-static const char *const render_keys[] = {"package", "scene", "width", "height", "output", "args", "allow_blank", NULL};
+				       "owner", "email",    "site",   "limits", "after",   "fps", NULL};
+static const char *const render_keys[] = {"package", "scene", "width", "height", "output", "args", "allow_blank",
+					  "format", "extra_outputs", NULL};
 static const char *const archive_keys[] = {"size", "sha256", NULL};
 
 static int cmp_long(const void *a, const void *b)
@@ -257,6 +259,7 @@ static void job_desc_defaults(struct job_desc *jd)
 	snprintf(jd->package, sizeof jd->package, "povray");
 	snprintf(jd->output, sizeof jd->output, "frame_####.png");
 	snprintf(jd->site, sizeof jd->site, "local");
+	jd->fps = 24;
 }
 
 /* [job] and [render] must be there; a section nobody reads is most likely a
@@ -335,6 +338,9 @@ static int job_desc_read_job(const struct ini *ini, const char *display, long ma
 		       " (frames one renderer process renders), or auto (the default)", &jd->chunk, err, errsize))
 		return -1;
 	if (get_number(ini, display, "job", "retries", 0, 100, "", &jd->retries, err, errsize))
+		return -1;
+	if (get_number(ini, display, "job", "fps", 1, 240, " (the preview movie's frames a second)", &jd->fps, err,
+		       errsize))
 		return -1;
 	if ((s = ini_get(ini, "job", "timeout")) && !parse_seconds(s, 7 * 86400, &jd->timeout))
 		BAD("%s line %d: timeout must be a time per frame like 600, 90s, 30m or 2h (at most 7d), not '%s'",
@@ -415,6 +421,60 @@ static int job_desc_read_output(const struct ini *ini, const char *display, stru
 	return 0;
 }
 
+/* [render] format, and the output name's extension that agrees with it.
+ * Neither given: the scene's (or the package's) own, under the name
+ * frame_#### with the extension the renderer gives. */
+static int job_desc_read_format(const struct ini *ini, const char *display, struct job_desc *jd, char *err,
+				size_t errsize)
+{
+	const char *s = ini_get(ini, "render", "format");
+	bool named = ini_get(ini, "render", "output") != NULL;
+	int implied = frame_format_of_name(jd->output);
+	if (s && *s) {
+		if ((jd->format = frame_format_parse(s)) < 0)
+			BAD("%s line %d: format is %s, not '%.100s'", display, ini_line(ini, "render", "format"),
+			    frame_format_list(), s);
+		const char *ext = frame_format_ext(jd->format);
+		if (!named)
+			snprintf(jd->output, sizeof jd->output, "frame_####%s", ext);
+		else if (implied < 0 || strcmp(frame_format_ext(implied), ext))
+			BAD("%s line %d: output '%.200s' does not end in %s, the extension of format %s", display,
+			    ini_line(ini, "render", "output"), jd->output, ext, s);
+	} else if (named && implied >= 0) {
+		jd->format = implied;
+	} else {
+		jd->format = FORMAT_SCENE;
+		if (!named)
+			snprintf(jd->output, sizeof jd->output, "frame_####");
+	}
+	if (!(s = ini_get(ini, "render", "extra_outputs")))
+		return 0;
+	char perr[300];
+	for (const char *p = s; *p;) {
+		size_t n = strcspn(p, ",");
+		char name[256];
+		while (n && (*p == ' ' || *p == '\t'))
+			p++, n--;
+		size_t k = n;
+		while (k && (p[k - 1] == ' ' || p[k - 1] == '\t'))
+			k--;
+		if (k >= sizeof name)
+			BAD("%s line %d: an extra output's name is longer than 200 characters", display,
+			    ini_line(ini, "render", "extra_outputs"));
+		snprintf(name, sizeof name, "%.*s", (int)k, p);
+		if (k && frame_pattern_check(name, perr, sizeof perr) < 0)
+			BAD("%s line %d: extra output %s", display, ini_line(ini, "render", "extra_outputs"), perr);
+		if (k && jd->extra_outputs.n >= 16)
+			BAD("%s line %d: at most 16 extra outputs", display, ini_line(ini, "render", "extra_outputs"));
+		if (k)
+			strlist_add(&jd->extra_outputs, name);
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
 /* [render]: which package renders what, at what size, with which words. */
 static int job_desc_read_render(const struct ini *ini, const char *display, struct job_desc *jd, char *err,
 				size_t errsize)
@@ -434,7 +494,7 @@ static int job_desc_read_render(const struct ini *ini, const char *display, stru
 	if (get_number(ini, display, "render", "width", 1, 16384, " pixels", &jd->width, err, errsize) ||
 	    get_number(ini, display, "render", "height", 1, 16384, " pixels", &jd->height, err, errsize))
 		return -1;
-	if (job_desc_read_output(ini, display, jd, err, errsize))
+	if (job_desc_read_output(ini, display, jd, err, errsize) || job_desc_read_format(ini, display, jd, err, errsize))
 		return -1;
 	if (get_text(ini, display, "render", "args", jd->args, sizeof jd->args, err, errsize))
 		return -1;
@@ -583,6 +643,7 @@ void job_desc_free(struct job_desc *jd)
 	strlist_free(&jd->argv);
 	strlist_free(&jd->after);
 	strlist_free(&jd->warnings);
+	strlist_free(&jd->extra_outputs);
 	memset(jd, 0, sizeof *jd);
 }
 
@@ -611,6 +672,7 @@ void job_desc_format(const struct job_desc *jd, struct buf *b)
 	kv(b, "email", jd->email);
 	kv(b, "site", jd->site);
 	kv(b, "limits", jd->limits);
+	buf_printf(b, "fps = %ld\n", jd->fps);
 	buf_printf(b, "after =");
 	for (size_t i = 0; i < jd->after.n; i++)
 		buf_printf(b, "%s%s", i ? ", " : " ", jd->after.v[i]);
@@ -622,6 +684,11 @@ void job_desc_format(const struct job_desc *jd, struct buf *b)
 	kv(b, "output", jd->output);
 	kv(b, "args", jd->args);
 	buf_printf(b, "allow_blank = %s\n", jd->allow_blank ? "yes" : "no");
+	kv(b, "format", frame_format_name(jd->format));
+	buf_printf(b, "extra_outputs =");
+	for (size_t i = 0; i < jd->extra_outputs.n; i++)
+		buf_printf(b, "%s%s", i ? ", " : " ", jd->extra_outputs.v[i]);
+	buf_printf(b, "\n");
 	buf_printf(b, "\n[requires]\n");
 	for (size_t i = 0; i < jd->nreq; i++)
 		kv(b, jd->req[i].key, jd->req[i].pattern);

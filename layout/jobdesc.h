@@ -28,6 +28,9 @@ struct job_desc {
 	struct strlist argv;
 	long width, height;
 	bool allow_blank; /* a single-colour frame is what the job wants */
+	int format;       /* enum frame_format: [render] format, or implied by output */
+	struct strlist extra_outputs; /* [render] extra_outputs: patterns of more files a frame */
+	long fps;         /* [job] fps: the preview movie's frame rate */
 	struct job_require *req;
 	size_t nreq;
 	long min_ram_mb, min_cpus;

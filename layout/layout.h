@@ -67,6 +67,9 @@ enum spool_file {
 	SPOOL_FILE_STAGE_LOCK,    /* work/in.X/lock: held while its intake lives */
 	SPOOL_FILE_CONTACT_LOCK,  /* previews/.lock: held while the contact sheet is rebuilt */
 	SPOOL_FILE_AUDIT,         /* run/audit.log: a line for every action (audit.h) */
+	SPOOL_FILE_MOVIE,         /* preview.mp4: a previews folder's preview movie */
+	SPOOL_FILE_MOVIE_LOCK,    /* previews/.movie.lock: held while the movie is built */
+	SPOOL_FILE_MOVIE_TEMP,    /* previews/.preview.mp4.tmp: the movie being built */
 	SPOOL_FILE_COUNT,
 };
 const char *spool_file_name(enum spool_file f);
@@ -115,6 +118,7 @@ struct site_conf {
 		char address[256];
 	} addresses[256];          /* [addresses] USER = ADDRESS, before the [notify] address template */
 	int naddresses;
+	long movie_interval; /* [previews] movie_interval: seconds between a rendering job's movies, 0: at its end */
 };
 
 /* Whether S is one plain mail address: one '@' with text on each side, no
@@ -278,6 +282,7 @@ enum job_file {
 	JOB_FILE_CANCEL_SENT,     /* cancel.sent: that site told of a cancel (its name) */
 	JOB_FILE_RETURNED,        /* returned: a job a site sent us answered (how it ended) */
 	JOB_FILE_PROGRESS_SENT,   /* progress.sent: the progress last sent back, and when */
+	JOB_FILE_MOVIE,           /* previews/preview.mp4: the preview movie (hf-movie) */
 	JOB_FILE_COUNT,
 };
 enum job_dir {
@@ -362,6 +367,15 @@ void layout_clear_temp(int jobfd, const char *host);
 void job_temp_name(char *out, size_t outsize, const char *owner, long pid, unsigned long seq);
 /* Frame F's thumbnail in previews/ (hf-check writes it). */
 void job_preview_name(char *out, size_t outsize, long frame);
+/* Frame F's view in previews/: the frame at most VIEW_MAX_W wide, 8-bit
+ * sRGB JPEG (hf-check writes it; the preview movie is made of them). */
+void job_view_name(char *out, size_t outsize, long frame);
+/* The frame a view's NAME shows, or -1 when NAME is not a view's. */
+long job_view_frame(const char *name);
+enum { VIEW_MAX_W = 960 };
+/* The movie built in previews folder PREVIEWSFD (its temporary,
+ * complete and flushed) becomes its preview.mp4 in one rename. */
+int movie_publish(int previewsfd);
 /* The contact sheet's geometry (hf-check makes it): thumbnails of at most
  * CONTACT_THUMB_W x _H in cells with a CONTACT_GAP border, CONTACT_COLS
  * to a row. */

@@ -13,6 +13,48 @@
 #include <strings.h>
 #include <unistd.h>
 
+/* [formats]: NAME = words, for each format the package can write;
+ * default = the words when the job names none. */
+static int package_formats_load(const struct ini *ini, const char *display, struct package *p, char *err,
+				size_t errsize)
+{
+	const char **keys;
+	size_t n = ini_keys(ini, "formats", &keys);
+	for (size_t i = 0; i < n; i++) {
+		int f = strcmp(keys[i], "default") ? frame_format_parse(keys[i]) : FORMAT_SCENE;
+		if (f < 0) {
+			snprintf(err, errsize, "%s: [formats] %s is not a format (%s, or default)", display, keys[i],
+				 frame_format_list());
+			return -1;
+		}
+		if (args_split(ini_get(ini, "formats", keys[i]), &p->formats[f], err, errsize) < 0)
+			return -1;
+		p->has_format[f] = true;
+	}
+	return 0;
+}
+
+bool package_writes(const struct package *p, int format)
+{
+	/* a package without [formats] writes what its command writes */
+	bool any = false;
+	for (int f = 0; f < FORMAT_COUNT; f++)
+		any = any || p->has_format[f];
+	return format == FORMAT_SCENE || !any || (format > 0 && format < FORMAT_COUNT && p->has_format[format]);
+}
+
+void package_format_list(const struct package *p, char *out, size_t outsize)
+{
+	size_t n = 0;
+	*out = 0;
+	for (int f = FORMAT_SCENE + 1; f < FORMAT_COUNT; f++)
+		if (p->has_format[f])
+			n += (size_t)snprintf(out + n, n < outsize ? outsize - n : 0, "%s%s", n ? ", " : "",
+					      frame_format_name(f));
+	if (!*out)
+		snprintf(out, outsize, "what its command writes");
+}
+
 int package_load(int confdir, const char *name, struct package *p, char *err, size_t errsize)
 {
 	memset(p, 0, sizeof *p);
@@ -87,6 +129,14 @@ int package_load(int confdir, const char *name, struct package *p, char *err, si
 		if (args_split(rv, &p->range_argv, err, errsize) < 0)
 			goto out;
 	}
+	if (package_formats_load(ini, display, p, err, errsize) < 0)
+		goto out;
+	const char **pykeys;
+	size_t npy = ini_keys(ini, "python", &pykeys);
+	for (size_t i = 0; i < npy; i++) {
+		strlist_add(&p->py_names, pykeys[i]);
+		strlist_add(&p->py_code, ini_get(ini, "python", pykeys[i]));
+	}
 	if (!*p->probe_command && !*p->version)
 		snprintf(p->version, sizeof p->version, "1");
 	rc = 0;
@@ -104,6 +154,10 @@ void package_free(struct package *p)
 	strlist_free(&p->confine_read);
 	strlist_free(&p->argv);
 	strlist_free(&p->range_argv);
+	for (int f = 0; f < FORMAT_COUNT; f++)
+		strlist_free(&p->formats[f]);
+	strlist_free(&p->py_names);
+	strlist_free(&p->py_code);
 }
 
 long package_range_frame(const struct package *p, const char *name)
@@ -121,7 +175,29 @@ long package_range_frame(const struct package *p, const char *name)
 	return f;
 }
 
-static int expand(const char *word, const struct render_vars *v, struct buf *out, char *err, size_t errsize)
+static int expand(const struct package *pk, const char *word, const struct render_vars *v, struct buf *out, char *err,
+		  size_t errsize);
+
+/* {py:NAME}: the package's snippet NAME, its own placeholders expanded
+ * (none of them a snippet). */
+static int expand_python(const struct package *pk, const char *name, const struct render_vars *v, struct buf *out,
+			 char *err, size_t errsize)
+{
+	for (size_t i = 0; pk && i < pk->py_names.n; i++)
+		if (!strcmp(pk->py_names.v[i], name)) {
+			struct buf b = {0};
+			int rc = expand(NULL, pk->py_code.v[i], v, &b, err, errsize);
+			if (rc == 0)
+				buf_add(out, b.data, strlen(b.data));
+			buf_free(&b);
+			return rc;
+		}
+	snprintf(err, errsize, "unknown placeholder {py:%s} (no [python] %s)", name, name);
+	return -1;
+}
+
+static int expand(const struct package *pk, const char *word, const struct render_vars *v, struct buf *out, char *err,
+		  size_t errsize)
 {
 	for (const char *p = word; *p;) {
 		if (*p != '{') {
@@ -165,7 +241,12 @@ static int expand(const char *word, const struct render_vars *v, struct buf *out
 			snprintf(num, sizeof num, "%ld", v->width), val = num;
 		else if (!strcmp(key, "height"))
 			snprintf(num, sizeof num, "%ld", v->height), val = num;
-		else {
+		else if (!strncmp(key, "py:", 3) && pk) {
+			if (expand_python(pk, key + 3, v, out, err, errsize) < 0)
+				return -1;
+			p = close + 1;
+			continue;
+		} else {
 			snprintf(err, errsize, "unknown placeholder {%s}", key);
 			return -1;
 		}
@@ -181,10 +262,27 @@ int package_argv(const struct package *p, const struct render_vars *v, bool rang
 {
 	const struct strlist *tpl = range ? &p->range_argv : &p->argv;
 	for (size_t i = 0; i < tpl->n; i++) {
+		if (!strcmp(tpl->v[i], "{format}")) {
+			if (!package_writes(p, v->format)) {
+				snprintf(err, errsize, "package %s cannot write format %s", p->name,
+					 frame_format_name(v->format));
+				return -1;
+			}
+			const struct strlist *w = &p->formats[v->format];
+			for (size_t k = 0; k < w->n; k++) {
+				struct buf b = {0};
+				if (expand(p, w->v[k], v, &b, err, errsize) < 0) {
+					buf_free(&b);
+					return -1;
+				}
+				strlist_take(argv, b.data);
+			}
+			continue;
+		}
 		if (!strcmp(tpl->v[i], "{args}")) {
 			for (size_t k = 0; v->args && k < v->args->n; k++) {
 				struct buf b = {0};
-				if (expand(v->args->v[k], v, &b, err, errsize) < 0) {
+				if (expand(p, v->args->v[k], v, &b, err, errsize) < 0) {
 					buf_free(&b);
 					return -1;
 				}
@@ -193,7 +291,7 @@ int package_argv(const struct package *p, const struct render_vars *v, bool rang
 			continue;
 		}
 		struct buf b = {0};
-		if (expand(tpl->v[i], v, &b, err, errsize) < 0) {
+		if (expand(p, tpl->v[i], v, &b, err, errsize) < 0) {
 			buf_free(&b);
 			return -1;
 		}

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "frameout.h"
 #include "util.h"
 
 struct package {
@@ -22,6 +23,13 @@ struct package {
 	bool no_output;            /* [package] produces = nothing: exit 0 is success */
 	struct strlist confine_read; /* [confine] read: its install paths, read-only to a confined render */
 	bool network;                /* [confine] network = yes: its renders may use the network (licences) */
+	/* [formats]: the words {format} becomes for each frame_format (index
+	 * FORMAT_SCENE: key "default", what a job naming none gets) */
+	struct strlist formats[FORMAT_COUNT];
+	bool has_format[FORMAT_COUNT];
+	/* [python]: snippets {py:NAME} stands for (Python holding quotes of
+	 * its own, which a word of argv cannot: one kind per .ini value) */
+	struct strlist py_names, py_code;
 };
 
 /* The values placeholders stand for. */
@@ -30,15 +38,23 @@ struct render_vars {
 	long frame, first_frame, last_frame, width, height;
 	long run_first, run_last; /* the run's frames, for a [range] argv */
 	const struct strlist *args; /* the job's [render] args, already split */
+	int format;                 /* enum frame_format: what {format} stands for */
 };
 
 int package_load(int confdir, const char *name, struct package *p, char *err, size_t errsize);
 void package_free(struct package *p);
+/* Whether P can write FORMAT (FORMAT_SCENE: always; a package without
+ * [formats]: whatever its command writes). */
+bool package_writes(const struct package *p, int format);
+/* The formats P writes, "png, exr, ..." ("what its command writes"). */
+void package_format_list(const struct package *p, char *out, size_t outsize);
 /* Expand the template (RANGE: the [range] one): {scene} {files} {output}
  * {outdir} {job} {frame} {frame4} {first_frame} {last_frame} {run_first}
- * {run_last} {width} {height} inside words, and {args} as a word of its
- * own becomes the job's argument words (with the same placeholders
- * expanded in them). Never a shell. */
+ * {run_last} {width} {height} inside words; {args} as a word of its own
+ * becomes the job's argument words (with the same placeholders expanded
+ * in them), {format} the package's words for the job's format, and
+ * {py:NAME} the package's [python] NAME (its placeholders expanded).
+ * Never a shell. */
 int package_argv(const struct package *p, const struct render_vars *v, bool range, struct strlist *argv, char *err,
 		 size_t errsize);
 /* Which frame file NAME (in a run's output folder) holds: PREFIX, then

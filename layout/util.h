@@ -90,6 +90,13 @@ int open_regular(int dirfd, const char *path, int flags);
 /* FD kept when it is a regular file (its stat into ST, when not NULL),
  * else closed: -1 with errno (EINVAL; FD < 0: errno as it was). */
 int fd_regular(int fd, struct stat *st);
+/* One packet of LEN bytes on the SOCK_SEQPACKET socket SOCK carrying the
+ * descriptor FD along (SCM_RIGHTS): 0, or -1 with errno. */
+int packet_send_fd(int sock, const void *buf, size_t len, int fd);
+/* The next such packet into BUF (at most SIZE bytes), its descriptor into
+ * *FD (close-on-exec; -1 when none came): its length, 0 at the end, -1
+ * with errno. */
+ssize_t packet_recv_fd(int sock, void *buf, size_t size, int *fd);
 /* Write NAME in DIRFD atomically: a temporary name, flush, rename.
  * Returns 0 or -1 with errno set. */
 int file_write_atomic(int dirfd, const char *name, const char *data, size_t len, mode_t mode);

@@ -361,6 +361,17 @@ static enum verdict check_job(struct job_desc *jd, const char *inishown)
 	if (!package_exists(spool_fd(&sp, DIR_CONF), jd->package))
 		return reject("%s: package '%s' is unknown on this farm (there is no conf/packages/%s.ini)", inishown,
 			      jd->package, jd->package);
+	struct package pkg;
+	char perr[512];
+	if (jd->format != FORMAT_SCENE && package_load(spool_fd(&sp, DIR_CONF), jd->package, &pkg, perr, sizeof perr) == 0) {
+		bool writes = package_writes(&pkg, jd->format);
+		char can[200];
+		package_format_list(&pkg, can, sizeof can);
+		package_free(&pkg);
+		if (!writes)
+			return reject("%s: package %s cannot write format %s; it writes %s", inishown, jd->package,
+				      frame_format_name(jd->format), can);
+	}
 	if (*embedded_dir) {
 		char full[2048], err[1024];
 		snprintf(full, sizeof full, "%s/%s", embedded_dir, jd->scene);

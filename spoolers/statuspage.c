@@ -42,12 +42,16 @@ static const char style[] =
 	".bar{width:160px;height:12px;background:#ddd;border-radius:3px;overflow:hidden}"
 	".bar>div{height:100%;background:#3a7bd5}.why{color:#555}.state-failed,.lost{color:#b00}"
 	".state-done{color:#070}.busy{color:#3a7bd5}.idle{color:#888}"
-	".thumbs img{margin:2px;border:1px solid #ccc;max-width:160px}</style>";
+	".thumbs img{margin:2px;border:1px solid #ccc;max-width:160px}"
+	".preview{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}"
+	".preview video,.preview img{max-width:100%;border:1px solid #ccc;background:#000}</style>";
 
-static void head(struct buf *b, const char *title)
+/* The page's head; it reloads itself every two seconds unless STILL (an
+ * ended job's page with its last movie, which a reload would restart). */
+static void head(struct buf *b, const char *title, bool still)
 {
-	buf_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-		      "<meta http-equiv=\"refresh\" content=\"2\"><title>");
+	buf_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">%s<title>",
+		   still ? "" : "<meta http-equiv=\"refresh\" content=\"2\">");
 	esc(b, title);
 	buf_printf(b, "</title>%s</head><body>\n", style);
 }
@@ -119,7 +123,7 @@ static void farm_page(void)
 	char iso[32], title[128];
 	time_iso(now_us(), iso);
 	snprintf(title, sizeof title, "hotfarm: %s", sp.conf.name);
-	head(&b, title);
+	head(&b, title, false);
 	buf_printf(&b, "<h1>");
 	esc(&b, title);
 	buf_printf(&b, "</h1><p>as of %s (refreshes itself)</p>\n", iso);
@@ -213,11 +217,12 @@ static void farm_page(void)
 }
 
 /* The head of a job's page: state, why, progress and who owns it. */
-static void job_page_summary(struct buf *b, const char *name, const char *word, const struct job_status *st)
+static void job_page_summary(struct buf *b, const char *name, const char *word, const struct job_status *st,
+			     bool still)
 {
 	char title[200];
 	snprintf(title, sizeof title, "%s: %s", name, word);
-	head(b, title);
+	head(b, title, still);
 	/* back to the spool: two levels up from jobs/NAME, four from sites/PEER/jobs/NAME */
 	buf_printf(b, "<p><a href=\"%s%s/%s\">&larr; the farm</a></p><h1>", strchr(name, '@') ? "../../../../" : "../../",
 		   spool_dir_name(DIR_STATUS), spool_file_name(SPOOL_FILE_PAGE));
@@ -239,6 +244,31 @@ static void job_page_summary(struct buf *b, const char *name, const char *word, 
 	buf_printf(b, "<p><a href=\"%s/\">frames</a> &middot; <a href=\"%s/\">logs</a> &middot; "
 		      "<a href=\"%s\">%s</a> &middot; <a href=\"%s\">%s</a></p>\n",
 		   job_dir_name(JOB_DIR_OUTPUT), job_dir_name(JOB_DIR_LOGS), status, status, desc, desc);
+}
+
+/* The preview movie (hf-movie) next to the contact sheet, each when
+ * there is one. */
+static void job_page_preview(struct buf *b, int jfd)
+{
+	struct stat st;
+	bool movie = job_file_stat(jfd, JOB_FILE_MOVIE, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+	bool sheet = job_file_stat(jfd, JOB_FILE_CONTACT, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+	if (!movie && !sheet)
+		return;
+	buf_printf(b, "<h2>Preview</h2><div class=\"preview\">");
+	if (movie) {
+		buf_printf(b, "<video src=\"");
+		esc(b, job_file_name(JOB_FILE_MOVIE));
+		buf_printf(b, "\" controls muted loop playsinline></video>");
+	}
+	if (sheet) {
+		buf_printf(b, "<a href=\"");
+		esc(b, job_file_name(JOB_FILE_CONTACT));
+		buf_printf(b, "\"><img src=\"");
+		esc(b, job_file_name(JOB_FILE_CONTACT));
+		buf_printf(b, "\" alt=\"contact sheet\"></a>");
+	}
+	buf_printf(b, "</div>\n");
 }
 
 /* Thumbnails, when there are any; the contact sheet (contact.png) goes
@@ -330,7 +360,10 @@ static void job_page(const char *name, enum job_state state)
 		snprintf(word, sizeof word, "%s", st.state);
 	snprintf(st.state, sizeof st.state, "%s", word);
 	struct buf b = {0};
-	job_page_summary(&b, name, word, &st);
+	struct stat movie;
+	bool still = state_is_final(state) && job_file_stat(jfd, JOB_FILE_MOVIE, &movie) == 0;
+	job_page_summary(&b, name, word, &st, still);
+	job_page_preview(&b, jfd);
 	job_page_samples(&b, jfd);
 	job_page_failures(&b, jfd);
 	buf_printf(&b, "</body></html>\n");
@@ -359,9 +392,15 @@ int main(int argc, char **argv)
 				bool fresh = jfd >= 0 && job_file_stat(jfd, JOB_FILE_STATUS, &st) == 0 &&
 					     now_us() / 1000000 - st.st_mtim.tv_sec < 60;
 				bool missing = jfd >= 0 && job_file_stat(jfd, JOB_FILE_PAGE, &st) < 0;
+				/* its last movie, put in place after the page */
+				struct stat movie;
+				bool moved = jfd >= 0 && !missing && job_file_stat(jfd, JOB_FILE_MOVIE, &movie) == 0 &&
+					     (movie.st_ctim.tv_sec > st.st_mtim.tv_sec ||
+					      (movie.st_ctim.tv_sec == st.st_mtim.tv_sec &&
+					       movie.st_ctim.tv_nsec >= st.st_mtim.tv_nsec));
 				if (jfd >= 0)
 					close(jfd);
-				if (!fresh && !missing)
+				if (!fresh && !missing && !moved)
 					continue;
 			}
 			job_page(name, (enum job_state)s);

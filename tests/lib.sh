@@ -179,3 +179,34 @@ rejected() { [ -f "$SPOOL/rejected/$1/reason.txt" ]; }
 reason() { head -n 1 "$SPOOL/rejected/$1/reason.txt" 2>/dev/null; }
 inbox_empty() { [ -z "$(ls -A "$SPOOL/inbox")" ]; }
 count() { ls "$1" 2>/dev/null | wc -l; }
+
+# build_hfimg: build tests/hfimg.c (test images for hf-check) once, into $T/hfimg; sets $HFIMG
+build_hfimg() {
+	HFIMG=$T/hfimg
+	[ -x "$HFIMG" ] && return 0
+	# shellcheck disable=SC2046 # the flags are words
+	cc -O1 -o "$HFIMG" "$HF_ROOT/tests/hfimg.c" $(pkg-config --cflags --libs vips OpenEXR) >"$T/hfimg.log" 2>&1 ||
+		{ not_ok "tests/hfimg.c builds (libvips and OpenEXR dev files): $(head -c 600 "$T/hfimg.log")"; done_testing; }
+}
+
+# hfcheck ARGS...: run hf-check, keeping its exit code in RC and its stdout
+# and stderr in $T/out and $T/err (a hang ends as exit 124)
+hfcheck() {
+	timeout 60 hf-check "$@" >"$T/out" 2>"$T/err"
+	RC=$?
+}
+# expect CODE PATTERN DESC ARGS...: hf-check ARGS exits CODE, its stdout one
+# line matching PATTERN (extended regex; empty: stdout empty)
+expect() {
+	_code=$1 _pat=$2 _desc=$3; shift 3
+	hfcheck "$@"
+	if [ "$RC" -ne "$_code" ]; then
+		not_ok "$_desc (exit $RC, not $_code: $(cat "$T/out" "$T/err"))"
+	elif [ -z "$_pat" ] && [ -s "$T/out" ]; then
+		not_ok "$_desc (printed: $(cat "$T/out"))"
+	elif [ "$_pat" ] && { [ "$(wc -l <"$T/out")" -ne 1 ] || ! grep -Eq -- "$_pat" "$T/out"; }; then
+		not_ok "$_desc (said: $(cat "$T/out") / $(cat "$T/err"))"
+	else
+		ok "$_desc"
+	fi
+}

@@ -425,6 +425,54 @@ static void test_package(void)
 	strlist_free(&jargs);
 }
 
+/* frameout: formats, a frame's names, extra output patterns, {format} */
+static void test_frameout(void)
+{
+	char out[300], err[300];
+	CHECK(frame_format_parse("exr-multilayer") == FORMAT_EXR_MULTILAYER && frame_format_parse("PNG16") == FORMAT_PNG16 &&
+		      frame_format_parse("") < 0 && frame_format_parse("webp") < 0,
+	      "frameout: format names parse, case aside; others do not");
+	CHECK(frame_format_of_name("a_####.EXR") == FORMAT_EXR && frame_format_of_name("x.jpeg") == FORMAT_JPEG &&
+		      frame_format_of_name("dir.exr/x") < 0 && frame_format_of_name("frame_####") < 0,
+	      "frameout: an output name's extension implies its format");
+	frame_name("f_####.exr", 7, out, sizeof out);
+	CHECK(!strcmp(out, "f_0007.exr"), "frameout: #### becomes the frame, padded to four (%s)", out);
+	frame_name("f_######.exr", 123, out, sizeof out);
+	CHECK(!strcmp(out, "f_000123.exr"), "frameout: a longer run pads further (%s)", out);
+	frame_name_as("frame_####", ".exr", 3, out, sizeof out);
+	CHECK(!strcmp(out, "frame_0003.exr"), "frameout: the renderer's extension is added (%s)", out);
+	frame_name_as("shots/x_####.png", ".jpg", 3, out, sizeof out);
+	CHECK(!strcmp(out, "shots/x_0003.jpg"), "frameout: ... in place of the pattern's (%s)", out);
+	frame_name_as("frame_####", "./../x", 3, out, sizeof out);
+	CHECK(!strcmp(out, "frame_0003"), "frameout: an extension that is no extension is not taken (%s)", out);
+	CHECK(frame_name_is("depth_####.exr", 12, "depth_0012.exr") && !frame_name_is("depth_####.exr", 12, "depth_0013.exr"),
+	      "frameout: an extra output's file is told by its frame");
+	CHECK(frame_pattern_check("depth_####.exr", err, sizeof err) == 0, "frameout: a plain pattern is fine");
+	CHECK(frame_pattern_check("../x_####.exr", err, sizeof err) < 0 && strstr(err, "not a file name"),
+	      "frameout: a pattern outside the frame's folder is refused (%s)", err);
+	CHECK(frame_pattern_check(".x_####.exr", err, sizeof err) < 0, "frameout: a hidden name is refused");
+	CHECK(frame_pattern_check("x_##_##.exr", err, sizeof err) < 0 && frame_pattern_check("x.exr", err, sizeof err) < 0,
+	      "frameout: one run of # exactly");
+	struct package p = {0};
+	args_split("r {format} -f", &p.argv, NULL, 0);
+	args_split("+FE", &p.formats[FORMAT_EXR], NULL, 0);
+	p.has_format[FORMAT_EXR] = true;
+	struct strlist argv = {0};
+	struct render_vars v = {.format = FORMAT_EXR};
+	CHECK(package_argv(&p, &v, false, &argv, err, sizeof err) == 0 && argv.n == 3 && !strcmp(argv.v[1], "+FE"),
+	      "package: {format} becomes the format's words");
+	strlist_free(&argv);
+	v.format = FORMAT_SCENE;
+	CHECK(package_argv(&p, &v, false, &argv, err, sizeof err) == 0 && argv.n == 2, "package: no format, no words");
+	strlist_free(&argv);
+	v.format = FORMAT_TIFF;
+	CHECK(package_argv(&p, &v, false, &argv, err, sizeof err) < 0 && strstr(err, "cannot write format tiff") &&
+		      !package_writes(&p, FORMAT_TIFF),
+	      "package: a format it has no words for is refused (%s)", err);
+	strlist_free(&argv);
+	package_free(&p);
+}
+
 /* contact_holds: how many samples a contact sheet of that size shows */
 static void test_contact_holds(void)
 {
@@ -516,6 +564,7 @@ int main(void)
 	test_ticket_parse();
 	test_matching();
 	test_package();
+	test_frameout();
 	test_frames();
 	test_samples();
 	test_names();

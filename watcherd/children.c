@@ -289,6 +289,8 @@ static void child_ended(const struct child *c, int status)
 		}
 	} else if (c->kind == CHILD_SUMMARY) {
 		summaries_done(code);
+	} else if (c->kind == CHILD_MOVIE) {
+		movie_done(c->key, code); /* and the pages again: they show it */
 	} else if (c->kind == CHILD_REQUEST) {
 		/* refused (100) is an answer, said by hf-request itself; a
 		 * request it could not carry out yet stays for the next rescan */

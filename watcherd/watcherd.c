@@ -4,8 +4,9 @@
 
 /* What watcherd reads, and who can write it.
  *
- * In its own process: names and stat data (inbox/, new/, cancel/, sites/ and each sites/PEER/in/ and out/,
- * the heartbeat of its lock), and of file contents only these three:
+ * In its own process: names and stat data (inbox/, new/, queue/, cancel/, sites/ and each sites/PEER/in/ and
+ * out/, the heartbeat of its lock, and a queued or ended job's previews/ folder itself: whether hf-movie has
+ * anything new to see there), and of file contents only these three:
  *   conf/hotfarm.ini   at start and on SIGHUP. Written by the admin. Read through the ini guard (O_NOFOLLOW,
  *                      non-blocking, a regular file, at most 1 MiB), each value range-checked; steering
  *                      watcherd is what it is for.
@@ -180,6 +181,7 @@ static void schedule(void)
 	entries_start();
 	status_page();
 	sites_tick(false);
+	movies_schedule();
 }
 
 /* ---- inotify -------------------------------------------------------------------- */
@@ -283,8 +285,10 @@ static void handle_event(struct watch_event *m)
 	default:
 		if (m->dir == DIR_STATE_FIRST + STATE_NEW && (m->mask & (IN_MOVED_TO | IN_CREATE)))
 			route_note(m->name);
-		else if (m->dir != DIR_STATE_FIRST + STATE_NEW && (m->mask & IN_MOVED_TO))
+		else if (m->dir != DIR_STATE_FIRST + STATE_NEW && (m->mask & IN_MOVED_TO)) {
 			status_page_changed(); /* a job ended: its page says so */
+			movie_job_ended(m->name); /* and once its movie is made, shows it */
+		}
 		break;
 	}
 }

@@ -21,7 +21,7 @@ void scan_dir(enum spool_dir d, void (*each)(const char *name));
 
 enum child_kind {
 	CHILD_INTAKE, CHILD_ROUTE, CHILD_REQUEST, CHILD_RECOVER, CHILD_STATUS, CHILD_NOTIFY, CHILD_SYNC, CHILD_COLLECT,
-	CHILD_SEND, CHILD_FARM, CHILD_SUMMARY, CHILD_KINDS
+	CHILD_SEND, CHILD_FARM, CHILD_SUMMARY, CHILD_MOVIE, CHILD_KINDS
 };
 
 /* Where the stage programs are (HOTFARM_LIBEXECDIR, else compiled in). */
@@ -91,6 +91,17 @@ void request_note(enum spool_dir dir, const char *name);
 void entries_rescan(void);
 /* Start hf-route and the hf-request runs that can go. */
 void entries_start(void);
+
+/* ---- movie.c: the preview movies (hf-movie) ---------------------------- */
+
+/* Job entry ENTRY reached done/, failed/ or cancelled/: its last movie. */
+void movie_job_ended(const char *entry);
+/* Start the hf-movie runs that are due: ended jobs' last ones, and those
+ * of rendering jobs whose previews changed, each at most every [previews]
+ * movie_interval. */
+void movies_schedule(void);
+/* hf-movie for job ID ended with CODE. */
+void movie_done(const char *id, int code);
 
 /* ---- sites.c: linked sites ------------------------------------------- */
 

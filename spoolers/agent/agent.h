@@ -119,6 +119,8 @@ struct run_frame {
 	enum frame_state st;
 	char image[NAME_MAX + 1]; /* its file in the renderer's out/ folder; once staged, in output/ */
 	bool staged;              /* the image is in output/ under a staging name, being checked */
+	unsigned extras_staged;   /* its extra outputs staged (IMAGE.xK for bit K) */
+	char ext[8];              /* the extension the renderer gave its image (".exr") */
 	unsigned long long bytes; /* the staged image's size */
 	bool maybe; /* the renderer failed with this file last: complete only if it passes the check */
 	double wall, cpu_user, cpu_sys;
@@ -144,6 +146,7 @@ struct slot {
 	struct strlist tokens; /* "limit\ttoken@owner" */
 	pid_t pid;             /* the renderer; 0 when none runs */
 	pid_t check_pid;       /* the checker; 0 when none runs */
+	bool check_served;     /* ... a fork of hf-check --serve (checker.c), not a child */
 	size_t checking;       /* the frame it checks */
 	bool check_hung;
 	int64_t started, frame_started, last_progress, check_started;
@@ -241,6 +244,7 @@ void run_ticket_done(struct slot *s, size_t t);
 void render_user_ids(uid_t *uid, gid_t *gid);
 /* what a renderer gets besides argv (spawn_in's X; NULL for the agent's own helpers) */
 struct spawn_extra {
+	int stdin_fd;                /* its standard input (0: /dev/null) */
 	const char *tmpdir;          /* TMPDIR */
 	const struct sandbox *sb;    /* entered before exec, or NULL */
 	const struct cg_attempt *cg; /* joined first, or NULL */
@@ -252,6 +256,15 @@ bool find_program(const char *name, char *out, size_t outsize);
 void slot_kill(struct slot *s, enum kill_reason why);
 bool run_spawn(struct slot *s);
 void run_release(struct slot *s);
+
+/* checker.c */
+/* Start the check ARGV (hf-check's) for slot S, its words to OUTFD. */
+pid_t checker_spawn(struct slot *s, char *const argv[], int outfd);
+/* The server's socket (-1: none), and what came on it handled. */
+int checker_fd(void);
+void checker_events(void);
+/* PID was the server's: it is gone (true). */
+bool checker_reaped(pid_t pid);
 
 /* render.c */
 void run_advance(struct slot *s);
@@ -288,6 +301,8 @@ double proc_queued(pid_t pid);
 void frame_measure(struct slot *s, size_t i, bool exited);
 void frames_complete(struct slot *s, bool exited_ok, bool died);
 void check_next(struct slot *s);
+/* Frame I's staged image and extra outputs leave output/ (not published). */
+void frame_unstage(struct slot *s, size_t i);
 void check_exited(struct slot *s, int status);
 
 /* learn.c */

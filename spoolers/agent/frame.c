@@ -15,18 +15,26 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The frame's output name: the job's pattern with its #### filled in. */
-static void output_name(const struct job *j, long frame, char *out, size_t outsize)
+/* The frame's output name: the job's pattern with its #### filled in (and
+ * the renderer's extension, when the job left the format to its scene). */
+static void output_name(const struct job *j, const struct run_frame *f, char *out, size_t outsize)
 {
-	const char *pat = j->jd->output, *h = strchr(pat, '#');
-	size_t nh = 0;
-	while (h && h[nh] == '#')
-		nh++;
-	if (!h) {
-		snprintf(out, outsize, "%s", pat);
-		return;
-	}
-	snprintf(out, outsize, "%.*s%0*ld%s", (int)(h - pat), pat, (int)(nh < 4 ? 4 : nh), frame, h + nh);
+	if (j->jd->format == FORMAT_SCENE)
+		frame_name_as(j->jd->output, f->ext, f->frame, out, outsize);
+	else
+		frame_name(j->jd->output, f->frame, out, outsize);
+}
+
+/* Extra output K's names: in the renderer's folder (SRC), staged (STAGE,
+ * beside the frame's staged image) and published (NAME: next to the
+ * frame, in the folder of the job's output pattern). */
+static void extra_names(const struct job *j, const struct run_frame *f, size_t k, char *src, char *stage,
+			char *name, size_t size)
+{
+	frame_name(j->jd->extra_outputs.v[k], f->frame, src, size);
+	snprintf(stage, size, "%.200s.x%zu", f->image, k);
+	const char *slash = strrchr(j->jd->output, '/');
+	snprintf(name, size, "%.*s%s", slash ? (int)(slash - j->jd->output + 1) : 0, j->jd->output, src);
 }
 
 /* The renderer's CPU seconds (user and system, its waited-for children
@@ -124,11 +132,21 @@ static void frame_publish(struct slot *s, size_t i)
 	struct job *j = s->job;
 	struct run_frame *f = &s->fr[i];
 	char name[PATH_MAX];
-	output_name(j, f->frame, name, sizeof name);
+	output_name(j, f, name, sizeof name);
 	unsigned long long bytes = 0;
 	if (!j->pkg->no_output) {
 		bytes = f->bytes;
-		if (output_publish(j->fd, f->image, name) < 0) {
+		/* the extra outputs first, the image last: a frame whose image
+		 * is in output/ has all its files there */
+		int rc = 0;
+		for (size_t k = 0; rc == 0 && k < j->jd->extra_outputs.n; k++) {
+			char src[NAME_MAX + 1], stage[NAME_MAX + 1], pass[PATH_MAX];
+			extra_names(j, f, k, src, stage, pass, sizeof src);
+			rc = output_publish(j->fd, stage, pass);
+			if (rc == 0)
+				f->extras_staged &= ~(1u << k);
+		}
+		if (rc < 0 || output_publish(j->fd, f->image, name) < 0) {
 			char why[400];
 			snprintf(why, sizeof why, "the image could not be put into output/: %s", strerror(errno));
 			bill(s, i, false, 0);
@@ -166,7 +184,47 @@ static bool frame_stage(struct slot *s, size_t i)
 	}
 	snprintf(f->image, sizeof f->image, "%s", stage);
 	f->staged = true;
+	/* each extra output beside it, or the frame fails naming it */
+	const struct strlist *extra = &s->job->jd->extra_outputs;
+	for (size_t k = 0; k < extra->n; k++) {
+		char src[NAME_MAX + 1], xstage[NAME_MAX + 1], name[PATH_MAX];
+		unsigned long long bytes;
+		extra_names(s->job, f, k, src, xstage, name, sizeof src);
+		if (output_stage(s->job->fd, s->outfd, src, xstage, &bytes) == 0) {
+			f->extras_staged |= 1u << k;
+			f->bytes += bytes;
+			continue;
+		}
+		char why[600];
+		if (errno == ENOENT)
+			snprintf(why, sizeof why, "the extra output %.200s was not written (extra_outputs = %.200s)", src,
+				 extra->v[k]);
+		else if (errno == EPERM)
+			snprintf(why, sizeof why, "the extra output %.200s is not a plain file (a link?)", src);
+		else
+			snprintf(why, sizeof why, "the extra output %.200s could not be moved out of the renderer's folder: %s",
+				 src, strerror(errno));
+		frame_unstage(s, i);
+		bill(s, i, false, 0);
+		run_settle(s, f->ticket, true, why);
+		return false;
+	}
 	return true;
+}
+
+void frame_unstage(struct slot *s, size_t i)
+{
+	struct run_frame *f = &s->fr[i];
+	for (size_t k = 0; k < s->job->jd->extra_outputs.n; k++)
+		if (f->extras_staged & (1u << k)) {
+			char src[NAME_MAX + 1], stage[NAME_MAX + 1], name[PATH_MAX];
+			extra_names(s->job, f, k, src, stage, name, sizeof src);
+			output_unstage(s->job->fd, stage);
+		}
+	f->extras_staged = 0;
+	if (f->staged)
+		output_unstage(s->job->fd, f->image);
+	f->staged = false;
 }
 
 /* Check a complete image, when the slot's checker is free. */
@@ -195,11 +253,13 @@ void check_next(struct slot *s)
 		job_relpath(j->name, rel, sizeof rel);
 		snprintf(image, sizeof image, "%s/%s/%s", rel, job_dir_name(JOB_DIR_OUTPUT), f->image);
 		/* a sample of each frame for previews/ and its contact sheet */
-		char thumb[PATH_MAX * 2], previews[PATH_MAX + 16], tname[64];
+		char thumb[PATH_MAX * 2], view[PATH_MAX * 2], previews[PATH_MAX + 16], tname[64];
 		snprintf(previews, sizeof previews, "%s/%s", rel, job_dir_name(JOB_DIR_PREVIEWS));
 		job_preview_name(tname, sizeof tname, f->frame);
 		snprintf(thumb, sizeof thumb, "%s/%s", previews, tname);
-		char *argv[12];
+		job_view_name(tname, sizeof tname, f->frame);
+		snprintf(view, sizeof view, "%s/%s", previews, tname);
+		char *argv[16 + 16];
 		int k = 0;
 		argv[k++] = agent.checker;
 		argv[k++] = "--at";
@@ -208,6 +268,8 @@ void check_next(struct slot *s)
 			argv[k++] = "--allow-blank";
 		argv[k++] = "--thumb";
 		argv[k++] = thumb;
+		argv[k++] = "--view";
+		argv[k++] = view;
 		/* the contact sheet is rebuilt from every thumbnail: at most
 		 * twice a second per job (the first at once; the job's end
 		 * makes the last, complete one) */
@@ -219,6 +281,16 @@ void check_next(struct slot *s)
 		argv[k++] = image;
 		argv[k++] = w;
 		argv[k++] = h;
+		/* its extra outputs, NAME=PATH: named as the artist knows them */
+		struct strlist extras = {0};
+		for (size_t x = 0; x < j->jd->extra_outputs.n && x < 16; x++) {
+			char src[NAME_MAX + 1], stage[NAME_MAX + 1], name[PATH_MAX], arg[PATH_MAX * 3];
+			extra_names(j, f, x, src, stage, name, sizeof src);
+			snprintf(arg, sizeof arg, "%s=%s/%s/%s", src, rel, job_dir_name(JOB_DIR_OUTPUT), stage);
+			strlist_add(&extras, arg);
+		}
+		for (size_t x = 0; x < extras.n; x++)
+			argv[k++] = extras.v[x];
 		argv[k] = NULL;
 		/* what it says goes to a file of the agent's own, not the
 		 * renderer's folder */
@@ -228,7 +300,8 @@ void check_next(struct slot *s)
 			close(s->check_out);
 			s->check_out = -1;
 		}
-		pid_t pid = s->check_out < 0 ? -1 : spawn_in(NULL, argv, s->check_out, s->owner, NULL);
+		pid_t pid = s->check_out < 0 ? -1 : checker_spawn(s, argv, s->check_out);
+		strlist_free(&extras);
 		if (pid < 0) {
 			bill(s, i, false, 0);
 			run_settle(s, f->ticket, true, "the image checker could not be started");
@@ -291,6 +364,24 @@ void check_exited(struct slot *s, int status)
 	}
 }
 
+/* Whether NAME is one of frame FRAME's extra outputs, not its image. */
+static bool frame_is_extra(const struct job *j, long frame, const char *name)
+{
+	for (size_t k = 0; k < j->jd->extra_outputs.n; k++)
+		if (frame_name_is(j->jd->extra_outputs.v[k], frame, name))
+			return true;
+	return false;
+}
+
+/* F's image is NAME in the renderer's folder; its extension is kept for
+ * the name it is published under. */
+static void frame_found(struct run_frame *f, const char *name)
+{
+	snprintf(f->image, sizeof f->image, "%s", name);
+	const char *dot = strrchr(name, '.');
+	snprintf(f->ext, sizeof f->ext, "%s", dot && strlen(dot) < sizeof f->ext ? dot : "");
+}
+
 /* The images in the renderer's folder: which frames of fr[pos..end) are
  * complete. A frame's file is complete once the renderer has begun the
  * next one's, or has exited 0 (EXITED_OK). Without [range], the frame's
@@ -315,7 +406,7 @@ void frames_complete(struct slot *s, bool exited_ok, bool died)
 	bool *seen = xcalloc(n, sizeof *seen);
 	char one[NAME_MAX + 1] = "";
 	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
+		if (e->d_name[0] == '.' || (!s->range && frame_is_extra(j, s->fr[s->pos].frame, e->d_name)))
 			continue;
 		files++;
 		snprintf(one, sizeof one, "%s", e->d_name);
@@ -328,13 +419,13 @@ void frames_complete(struct slot *s, bool exited_ok, bool died)
 			if (s->fr[i].frame == f && (s->fr[i].st == F_TODO || s->fr[i].st == F_BACK)) {
 				seen[i - s->pos] = true;
 				if (s->fr[i].st == F_TODO)
-					snprintf(s->fr[i].image, sizeof s->fr[i].image, "%s", e->d_name);
+					frame_found(&s->fr[i], e->d_name);
 			}
 	}
 	closedir(d);
 	if (!s->range) {
 		if (exited_ok && files == 1 && s->fr[s->pos].st == F_TODO) {
-			snprintf(s->fr[s->pos].image, sizeof s->fr[s->pos].image, "%s", one);
+			frame_found(&s->fr[s->pos], one);
 			seen[0] = true;
 		}
 	}

@@ -256,14 +256,17 @@ static void main_loop(int sfd, int efd)
 		if (agent.stopping && !slots_busy())
 			break;
 		int timeout = poll_timeout(&t);
-		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = efd, .events = POLLIN}};
-		int n = poll(pfd, efd >= 0 ? 2 : 1, timeout);
+		struct pollfd pfd[3] = {{.fd = sfd, .events = POLLIN}, {.fd = efd, .events = POLLIN},
+					{.fd = checker_fd(), .events = POLLIN}};
+		int n = poll(pfd, 3, timeout);
 		if (n < 0 && errno != EINTR)
 			die_errno(EXIT_TEMPFAIL, "poll");
 		if (n > 0 && (pfd[0].revents & POLLIN))
 			on_signals(sfd, &t);
 		if (efd >= 0 && n > 0 && (pfd[1].revents & POLLIN))
 			efd = on_events(efd);
+		/* checks that ended (and those read while one was started) */
+		checker_events();
 		int64_t now = mono_us();
 		on_timers(&t, now);
 		if (agent.stopping && now > t.stop_deadline)

@@ -223,7 +223,7 @@ void reap(void)
 	struct rusage ru;
 	pid_t pid;
 	while ((pid = reap_one(&status, &ru)) > 0) {
-		if (startup_exited(pid, status))
+		if (startup_exited(pid, status) || checker_reaped(pid))
 			continue;
 		for (int i = 0; i < agent.nslots; i++) {
 			struct slot *s = &agent.slots[i];

@@ -50,8 +50,8 @@ static const char *volatile spawn_step; /* what failed in the child */
 
 /* vfork, then exec ARGV with ENVP in DIR, output to OUTFD: in CG's groups
  * (joined first) and SB's sandbox (entered last) when given. */
-static pid_t spawn_exec(const char *dir, char *const argv[], int outfd, char **envp, const struct cg_attempt *cg,
-			const struct sandbox *sb)
+static pid_t spawn_exec(const char *dir, char *const argv[], int infd, int outfd, char **envp,
+			const struct cg_attempt *cg, const struct sandbox *sb)
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -71,7 +71,7 @@ static pid_t spawn_exec(const char *dir, char *const argv[], int outfd, char **e
 		signal(SIGIO, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		step = "its standard files";
-		int nul = open("/dev/null", O_RDONLY);
+		int nul = infd > 0 ? infd : open("/dev/null", O_RDONLY);
 		if (nul < 0 || dup2(nul, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
 			goto fail;
 		step = "its working folder";
@@ -105,7 +105,7 @@ pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner
 	char *mark, *tmp;
 	char **envp = spawn_env(owner, x ? x->tmpdir : NULL, &mark, &tmp);
 	char **full = x && x->sb ? sandbox_env(x->sb, envp) : NULL;
-	pid_t pid = spawn_exec(dir, argv, outfd, full ? full : envp, x ? x->cg : NULL, x ? x->sb : NULL);
+	pid_t pid = spawn_exec(dir, argv, x ? x->stdin_fd : 0, outfd, full ? full : envp, x ? x->cg : NULL, x ? x->sb : NULL);
 	int e = errno;
 	free(full);
 	free(mark);
@@ -225,10 +225,8 @@ void run_release(struct slot *s)
 		close(s->check_out);
 	s->check_out = -1;
 	for (size_t i = 0; s->job && i < s->nfr; i++)
-		if (s->fr[i].staged && s->fr[i].st != F_DONE) {
-			output_unstage(s->job->fd, s->fr[i].image);
-			s->fr[i].staged = false;
-		}
+		if (s->fr[i].staged && s->fr[i].st != F_DONE)
+			frame_unstage(s, i);
 	area_release(s);
 }
 
@@ -247,9 +245,12 @@ static bool run_argv(struct slot *s, const char *outdir, const char *files, stru
 {
 	struct job *j = s->job;
 	const struct run_frame *f = &s->fr[s->pos];
+	/* {output}'s extension: the job's format's, or its output name's */
 	char ext[16] = ".png";
 	const char *dot = strrchr(j->jd->output, '.');
-	if (dot && strlen(dot) < sizeof ext && !strchr(dot, '/'))
+	if (j->jd->format != FORMAT_SCENE)
+		snprintf(ext, sizeof ext, "%s", frame_format_ext(j->jd->format));
+	else if (dot && strlen(dot) < sizeof ext && !strchr(dot, '/'))
 		snprintf(ext, sizeof ext, "%s", dot);
 	char output[PATH_MAX], scene[PATH_MAX];
 	snprintf(output, sizeof output, "%s/frame%s", outdir, ext);
@@ -258,7 +259,7 @@ static bool run_argv(struct slot *s, const char *outdir, const char *files, stru
 		.scene = scene, .files = files, .output = output, .outdir = outdir, .job = j->name,
 		.frame = f->frame, .first_frame = j->jd->frames[0], .last_frame = j->jd->frames[j->jd->nframes - 1],
 		.run_first = f->frame, .run_last = s->fr[s->end - 1].frame,
-		.width = j->jd->width, .height = j->jd->height, .args = &j->jd->argv,
+		.width = j->jd->width, .height = j->jd->height, .args = &j->jd->argv, .format = j->jd->format,
 	};
 	char err[512];
 	if (package_argv(j->pkg, &v, s->range, argv, err, sizeof err) < 0) {

@@ -125,7 +125,8 @@ static const struct command commands[] = {
 	{"submit", "PATH --frames F [...]", -1, cmd_submit, false, NULL,
 	 "pack a scene file or folder and drop it into inbox/; prints the job's name.\n"
 	 "  options: --frames F --package P --priority P --width W --height H --requires KEY=PATTERN\n"
-	 "  --after NAME --name N --scene FILE --output PATTERN --chunk N --retries N --timeout T\n"
+	 "  --after NAME --name N --scene FILE --output PATTERN --format png|png16|jpeg|tiff|exr|exr-multilayer|hdr\n"
+	 "  --extra-outputs \"depth_####.exr, ...\" --fps N --chunk N --retries N --timeout T\n"
 	 "  --email ADDR --owner WHO --args \"ARGS\" --limits NAMES"},
 	{"status", "[NAME]", -1, cmd_status, false, NULL, "list jobs with state, progress and ETA, or show one job"},
 	{"watch", "NAME", 1, cmd_watch, false, NULL, "follow one job until it ends (exit 0 when done)"},

@@ -126,10 +126,11 @@ static int submit_options(struct submission *s, int argc, char **argv)
 		{"chunk", required_argument, 0, 'c'}, {"retries", required_argument, 0, 'R'},
 		{"timeout", required_argument, 0, 't'}, {"email", required_argument, 0, 'e'},
 		{"owner", required_argument, 0, 'O'}, {"args", required_argument, 0, 'A'},
-		{"limits", required_argument, 0, 'l'}, {0, 0, 0, 0}};
+		{"limits", required_argument, 0, 'l'}, {"format", required_argument, 0, 'F'},
+		{"extra-outputs", required_argument, 0, 'X'}, {"fps", required_argument, 0, 'S'}, {0, 0, 0, 0}};
 	int c;
 	optind = 0; /* glibc: a full restart of getopt */
-	while ((c = getopt_long(argc, argv, "f:p:P:W:H:r:a:n:s:o:c:R:t:e:O:A:l:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:p:P:W:H:r:a:n:s:o:c:R:t:e:O:A:l:F:X:S:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': s->frames = optarg; break;
 		case 'p': s->package = optarg; break;
@@ -137,6 +138,9 @@ static int submit_options(struct submission *s, int argc, char **argv)
 		case 'W': kv(&s->render, "width", optarg); break;
 		case 'H': kv(&s->render, "height", optarg); break;
 		case 'o': kv(&s->render, "output", optarg); break;
+		case 'F': kv(&s->render, "format", optarg); break;
+		case 'X': kv(&s->render, "extra_outputs", optarg); break;
+		case 'S': kv(&s->job, "fps", optarg); break;
 		case 'A': kv(&s->render, "args", optarg); break;
 		case 'c': kv(&s->job, "chunk", optarg); break;
 		case 'R': kv(&s->job, "retries", optarg); break;

@@ -1,0 +1,146 @@
+/* checker.c - the frame checks: one hf-check --serve started once and asked over a socket, each check a fork of
+ * it with libvips already loaded; when it cannot be had, an hf-check process per frame as before. */
+#define _GNU_SOURCE
+#include "agent.h"
+#include "../check/serve.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int sock = -1;  /* to the server; -1: none */
+static pid_t server;   /* its pid; 0: none */
+static int64_t retry_at; /* after a failure, no new server before this */
+/* 'S' replies read while waiting for a 'P', handed on at the next look */
+static struct check_reply stash[64];
+static size_t nstash;
+
+static bool server_start(void)
+{
+	int sv[2];
+	if (mono_us() < retry_at || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return false;
+	char *argv[] = {agent.checker, "--serve", NULL};
+	struct spawn_extra x = {.stdin_fd = sv[1]};
+	/* marked as this host's: a restarted agent kills what is left of it */
+	char owner[sizeof agent.host + 16];
+	snprintf(owner, sizeof owner, "%s.checker", agent.host);
+	pid_t pid = spawn_in(NULL, argv, STDERR_FILENO, owner, &x);
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		retry_at = mono_us() + 60 * 1000000LL;
+		return false;
+	}
+	sock = sv[0];
+	server = pid;
+	return true;
+}
+
+/* The server is gone (or useless): its checks in flight end as the
+ * checker's own trouble, and their frames go back. */
+static void server_lost(void)
+{
+	if (sock >= 0)
+		close(sock);
+	sock = -1;
+	if (server > 0)
+		kill(server, SIGKILL);
+	retry_at = mono_us() + 1000000LL;
+	for (int i = 0; i < agent.nslots; i++) {
+		struct slot *s = &agent.slots[i];
+		if (s->job && s->check_pid > 0 && s->check_served) {
+			kill(-s->check_pid, SIGKILL);
+			check_exited(s, W_EXITCODE(EXIT_TEMPFAIL, 0));
+			run_advance(s);
+		}
+	}
+}
+
+bool checker_reaped(pid_t pid)
+{
+	if (pid <= 0 || pid != server)
+		return false;
+	server = 0;
+	server_lost();
+	return true;
+}
+
+/* The 'P' for the request just sent: the checking process, or -1. */
+static pid_t started_wait(void)
+{
+	for (;;) {
+		struct pollfd p = {.fd = sock, .events = POLLIN};
+		struct check_reply r;
+		/* the server answers at once: a second is trouble */
+		if (poll(&p, 1, 1000) <= 0 || recv(sock, &r, sizeof r, 0) != (ssize_t)sizeof r)
+			return -1;
+		if (r.kind == 'P')
+			return r.pid > 0 ? r.pid : -1;
+		if (r.kind == 'S' && nstash < sizeof stash / sizeof *stash)
+			stash[nstash++] = r;
+	}
+}
+
+pid_t checker_spawn(struct slot *s, char *const argv[], int outfd)
+{
+	s->check_served = false;
+	if (sock >= 0 || server_start()) {
+		struct buf b = {0};
+		for (size_t i = 1; argv[i]; i++)
+			buf_add(&b, argv[i], strlen(argv[i]) + 1);
+		pid_t pid = b.len && packet_send_fd(sock, b.data, b.len, outfd) == 0 ? started_wait() : -1;
+		buf_free(&b);
+		if (pid > 0) {
+			s->check_served = true;
+			return pid;
+		}
+		warn("the frame checker's server does not answer; checking with a process a frame");
+		server_lost();
+	}
+	return spawn_in(NULL, argv, outfd, s->owner, NULL);
+}
+
+/* A check that ended: its slot's frame is judged. */
+static void check_ended(const struct check_reply *r)
+{
+	for (int i = 0; i < agent.nslots; i++) {
+		struct slot *s = &agent.slots[i];
+		if (s->job && s->check_served && s->check_pid == r->pid) {
+			check_exited(s, r->status);
+			run_advance(s);
+			return;
+		}
+	}
+}
+
+int checker_fd(void) { return sock; }
+
+void checker_events(void)
+{
+	while (nstash) {
+		struct check_reply r = stash[--nstash];
+		check_ended(&r);
+	}
+	for (;;) {
+		if (sock < 0)
+			return;
+		struct check_reply r;
+		ssize_t n = recv(sock, &r, sizeof r, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n != (ssize_t)sizeof r) {
+			warn("the frame checker's server stopped; its checks go back");
+			server_lost();
+			return;
+		}
+		if (r.kind == 'S')
+			check_ended(&r);
+	}
+}
