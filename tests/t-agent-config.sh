@@ -47,7 +47,7 @@ check "and hotfarm status shows it" sh -c "hotfarm status lic | grep -q \"limit 
 check "it is not rendered meanwhile" [ -z "$(ls "$SPOOL/jobs/lic/output" 2>/dev/null)" ]
 mkdir -p "$SPOOL/limits/nuke" && touch "$SPOOL/limits/nuke/1"
 check "once a token is added it is rendered" wait_for 60 job_done lic
-check "and the token is free again" [ -e "$SPOOL/limits/nuke/1" ]
+check "and the token is free again (the agent gives it back as the run ends)" wait_for 10 test -e "$SPOOL/limits/nuke/1"
 
 # ---- host_timeout shorter than two heartbeats ------------------------------------------
 HOST_TIMEOUT=1 new_spool short
