@@ -334,17 +334,19 @@ static long job_fps(int at, const char *path)
 
 static _Noreturn void usage(int code)
 {
+	char view[32];
+	job_view_name(view, sizeof view, 1);
 	fprintf(code ? stderr : stdout,
 		"usage: hf-movie --at SPOOL [--fps N] [--ffmpeg PATH] PREVIEWS_DIR\n"
-		"Build PREVIEWS_DIR/preview.mp4 (H.264, at most %d px wide) from the views in it\n"
-		"(viewNNNNNNN.jpg) in frame order, when one is newer than the movie.\n"
+		"Build PREVIEWS_DIR/%s (H.264, at most %d px wide) from the views in it\n"
+		"(%s) in frame order, when one is newer than the movie.\n"
 		"  --at SPOOL     PREVIEWS_DIR is beneath SPOOL, resolved through no link\n"
 		"  --fps N        frames a second (default: the job's [job] fps, else 24)\n"
 		"  --ffmpeg PATH  the ffmpeg to run (default $HOTFARM_FFMPEG, else ffmpeg)\n"
 		"One build per folder at a time: when another runs, exit 0 at once. Without\n"
 		"ffmpeg there is no movie: one line says so, exit 0.\n"
 		"Exit: 0 built, up to date, or nothing to do; 100 usage; 111 it failed (said why).\n",
-		VIEW_MAX_W);
+		spool_file_name(SPOOL_FILE_MOVIE), VIEW_MAX_W, view);
 	exit(code);
 }
 

@@ -65,10 +65,8 @@ static void vips_why(const char *format, char *why, size_t whysize)
  * previews and libvips need, never what a file claims. */
 static void memory_allow(unsigned long long pixels_bytes)
 {
-#ifdef __SANITIZE_ADDRESS__
 	(void)pixels_bytes;
-	return;
-#endif
+#ifndef __SANITIZE_ADDRESS__ /* (its shadow memory needs no ceiling: main.c) */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_AS, &rl) < 0)
 		return;
@@ -77,6 +75,7 @@ static void memory_allow(unsigned long long pixels_bytes)
 		want = rl.rlim_max;
 	rl.rlim_cur = want;
 	setrlimit(RLIMIT_AS, &rl);
+#endif
 }
 
 static void pixels_free(VipsImage *image, void *px)
