@@ -159,7 +159,7 @@ san:
 
 # check and demo install what is missing first (as root; else they say what)
 check: need-deps
-	@$(MAKE) --no-print-directory all bin/unit bin/unit-san san
+	@$(MAKE) --no-print-directory all bin/unit bin/unit-san
 	@tests/run
 
 # the long forms of the tests that have one (make check runs the short ones)

@@ -1,5 +1,6 @@
-/* checkserve.c - make bench: frames checked the way a render agent checks them, each a fork of one
- * hf-check --serve (spoolers/check/serve.h); prints the median milliseconds per frame. */
+/* checkserve.c - make bench: frames checked the way a render agent checks them, by one hf-check --serve
+ * (spoolers/check/serve.h), all of one job (one warm worker) or, with "cold", each of a job of its own (a new
+ * worker forked for each); prints the median milliseconds per frame. */
 #define _GNU_SOURCE
 #include "../layout/util.h"
 #include "../spoolers/check/serve.h"
@@ -44,11 +45,12 @@ static int check_once(int sock, const char *req, size_t len, int outfd)
 int main(int argc, char **argv)
 {
 	if (argc < 6) {
-		fprintf(stderr, "usage: checkserve HF-CHECK N FILE WIDTH HEIGHT [DIR]\n");
+		fprintf(stderr, "usage: checkserve HF-CHECK N FILE WIDTH HEIGHT [DIR [cold]]\n");
 		return 100;
 	}
 	int n = atoi(argv[2]), sv[2];
 	const char *dir = argc > 6 ? argv[6] : "/tmp";
+	int cold = argc > 7 && !strcmp(argv[7], "cold");
 	if (n < 1 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return 111;
 	posix_spawn_file_actions_t fa;
@@ -60,7 +62,8 @@ int main(int argc, char **argv)
 		return 111;
 	close(sv[1]);
 	char req[8192];
-	size_t len = 0;
+	size_t len = 9; /* "1", the job ("j00000"), then the arguments */
+	memcpy(req, "1\0j00000", 9);
 	char thumb[4200], view[4200];
 	snprintf(thumb, sizeof thumb, "%s/thumb.png", dir);
 	snprintf(view, sizeof view, "%s/view.jpg", dir);
@@ -73,6 +76,9 @@ int main(int argc, char **argv)
 	int out = memfd_create("checkserve", MFD_CLOEXEC);
 	double *ms = calloc((size_t)n, sizeof *ms);
 	for (int i = 0; i < n; i++) {
+		char key[8];
+		snprintf(key, sizeof key, "j%05d", cold ? i % 100000 : 0); /* cold: a new job, a new worker */
+		memcpy(req + 2, key, 6);
 		double t0 = now_ms();
 		int st = check_once(sv[0], req, len, out);
 		ms[i] = now_ms() - t0;

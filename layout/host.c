@@ -327,6 +327,17 @@ int host_record_write(int hostfd, const char *text, size_t len)
 	return file_write_atomic(hostfd, "host.ini", text, len, 0644);
 }
 
+int host_versions_write(int hostfd, const char *text, size_t len)
+{
+	return file_write_atomic(hostfd, "versions", text, len, 0644);
+}
+
+char *host_versions_read(int hostfd)
+{
+	size_t len;
+	return file_read_small(hostfd, "versions", 65536, &len);
+}
+
 int host_lock_open(int hostfd)
 {
 	return openat(hostfd, "agent.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -372,6 +383,7 @@ void host_clear(int hostfd, int nslots)
 		host_kill_take(hostfd, i);
 	}
 	unlinkat(hostfd, "host.ini", 0);
+	unlinkat(hostfd, "versions", 0);
 	unlinkat(hostfd, "heartbeat", 0);
 	unlinkat(hostfd, "agent.lock", 0);
 }

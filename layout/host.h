@@ -69,6 +69,12 @@ int host_unmark(int hostfd, enum host_marker m);
 int host_heartbeat(int hostfd);
 /* Write the host record (atomically). */
 int host_record_write(int hostfd, const char *text, size_t len);
+/* The agent's own note of the package versions it found and of the probe
+ * programs they came from (hosts/HOST/versions), so that an agent
+ * restarted after a crash need not run Blender's --version again: written
+ * atomically; read (at most 64 KiB, NULL when there is none). */
+int host_versions_write(int hostfd, const char *text, size_t len);
+char *host_versions_read(int hostfd);
 /* Open (made when missing) the agent's lock file, read and write; the
  * agent locks it (fcntl) and writes "pid=N host=H" into it. */
 int host_lock_open(int hostfd);

@@ -160,6 +160,11 @@ int state_fd(const struct spool *sp, enum job_state s);
 /* Where the spool is when no --spool is given: $HOTFARM_SPOOL, else the
  * site default. */
 const char *spool_default(void);
+/* This spool's short name on this host, 12 hex digits of a hash of its
+ * real path: what a host's local things (a render's cgroup, the mark on
+ * its processes) carry, so that the agents of two spools never touch each
+ * other's even when they have one name. */
+void spool_key(const struct spool *sp, char out[13]);
 
 /* Job entries are named PPP-SEQ-NAME: priority, then submission order in
  * microseconds, so that a plain sort of queue/ is the queue. */

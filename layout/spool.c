@@ -57,6 +57,16 @@ const char *spool_default(void)
 	return (e && *e) ? e : "/var/spool/hotfarm";
 }
 
+void spool_key(const struct spool *sp, char out[13])
+{
+	char *real = realpath(sp->path, NULL);
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	for (const char *p = real ? real : sp->path; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	free(real);
+	snprintf(out, 13, "%012llx", (unsigned long long)(h >> 16));
+}
+
 static int mkdir_made(int dirfd, const char *name, const char *shown, struct strlist *made)
 {
 	if (mkdirat(dirfd, name, 0755) == 0) {

@@ -9,6 +9,11 @@ TMPBASE=${HF_TMP:-/tmp}
 # never go on without a folder of its own: $T/... would be /...
 mkdir -p "$TMPBASE" && T=$(mktemp -d "$TMPBASE/hotfarm-test.XXXXXX") && [ -d "$T" ] ||
 	{ echo "not ok 1 - cannot make a temporary folder in $TMPBASE"; exit 1; }
+# the tests' Python helpers run on the system's python3: a version
+# manager's shim in PATH (pyenv's) costs 0.3 s of shell scripts a start
+if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; then
+	mkdir -p "$T/.python" && ln -s /usr/bin/python3 "$T/.python/python3" && PATH="$T/.python:$PATH"
+fi
 _n=0
 _fails=0
 _pids=""
@@ -44,15 +49,29 @@ diag() { echo "# $*"; }
 done_testing() { echo "1..$_n"; [ "$_fails" -eq 0 ]; exit $?; }
 
 # wait_for SECONDS COMMAND...: poll COMMAND until it succeeds or the
-# deadline passes (returns 1 then). Polling, not sleeping for an answer.
-wait_for() {
-	_limit=$1; shift
-	_end=$(($(date +%s%N) / 1000000 + _limit * 1000))
+# deadline passes (returns 1 then). Polling, not sleeping for an answer:
+# at once, then after 5, 10, 20, 40 ms and every 50 ms, so that a test
+# waiting leaves the processors to the daemons it waits for.
+# wait_ms MS COMMAND...: the same with a deadline in milliseconds.
+wait_ms() {
+	_wend=$(($(date +%s%N) / 1000000 + $1)); shift
+	_nap=0.005
 	while ! "$@"; do
-		[ "$(($(date +%s%N) / 1000000))" -ge "$_end" ] && return 1
-		sleep 0.005
+		[ "$(($(date +%s%N) / 1000000))" -ge "$_wend" ] && return 1
+		sleep $_nap
+		case $_nap in 0.005) _nap=0.01 ;; 0.01) _nap=0.02 ;; 0.02) _nap=0.04 ;; *) _nap=0.05 ;; esac
 	done
 	return 0
+}
+wait_for() { _wsec=$1; shift; wait_ms $((_wsec * 1000)) "$@"; }
+# wait_brief SECONDS COMMAND...: like wait_for, every 5 ms, for a state
+# that lasts only moments (a daemon between two of its children)
+wait_brief() {
+	_wend=$(($(date +%s%N) / 1000000 + $1 * 1000)); shift
+	while ! "$@"; do
+		[ "$(($(date +%s%N) / 1000000))" -ge "$_wend" ] && return 1
+		sleep 0.005
+	done
 }
 
 # new_spool [NAME]: a fresh spool with test-friendly settings; sets $SPOOL

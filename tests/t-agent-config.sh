@@ -49,6 +49,33 @@ mkdir -p "$SPOOL/limits/nuke" && touch "$SPOOL/limits/nuke/1"
 check "once a token is added it is rendered" wait_for 60 job_done lic
 check "and the token is free again (the agent gives it back as the run ends)" wait_for 10 test -e "$SPOOL/limits/nuke/1"
 
+# ---- a package's version, probed once per program, kept over a crash ------------------
+# the probe counts its runs; an agent SIGKILLed and restarted (crash-only) finds the
+# version it noted in hosts/HOST/versions, unless the program changed since
+new_spool probe
+printf '#!/bin/sh\necho run >>"%s/probe-runs"\necho "Probed 4.2"\n' "$T" >"$T/probe.sh"
+chmod +x "$T/probe.sh"
+printf '[package]\ndescription = "probed"\n[probe]\ncommand = %s\nversion_args = --version\nversion_regex = "Probed ([0-9.]+)"\n[render]\nargv = "{args}"\n' \
+	"$T/probe.sh" >"$SPOOL/conf/packages/probed.ini"
+runs() { [ -f "$T/probe-runs" ] && wc -l <"$T/probe-runs" || echo 0; }
+start_agent pr --slots 1
+check "the agent probes the package once ($(runs))" [ "$(runs)" -eq 1 ]
+check "… and publishes its version" grep -q '^probed = "\?4\.2"\?$' "$SPOOL/hosts/pr/host.ini"
+kill -KILL "$AGENT"
+wait "$AGENT" 2>/dev/null
+start_agent pr --slots 1
+check "restarted after SIGKILL, it does not run the probe again ($(runs) runs)" [ "$(runs)" -eq 1 ]
+check "… yet publishes the version" grep -q '^probed = "\?4\.2"\?$' "$SPOOL/hosts/pr/host.ini"
+kill -KILL "$AGENT"
+wait "$AGENT" 2>/dev/null
+printf '#!/bin/sh\necho run >>"%s/probe-runs"\necho "Probed 5.0"\n' "$T" >"$T/probe.sh"
+start_agent pr --slots 1
+check "once the program changed, the probe runs again ($(runs) runs)" [ "$(runs)" -eq 2 ]
+check "… and the new version is published" grep -q '^probed = "\?5\.0"\?$' "$SPOOL/hosts/pr/host.ini"
+kill -TERM "$AGENT"
+wait "$AGENT" 2>/dev/null
+check "a clean stop leaves nothing in hosts/ (the note goes too)" [ ! -e "$SPOOL/hosts/pr" ]
+
 # ---- host_timeout shorter than two heartbeats ------------------------------------------
 HOST_TIMEOUT=1 new_spool short
 watcherd --spool "$SPOOL" >"$T/short.out" 2>&1

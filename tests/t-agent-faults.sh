@@ -2,7 +2,8 @@
 # blocked after failing too often, per-frame timeouts, hung renders, blank
 # images, cancel (by command and by a file in cancel/), license tokens, an
 # agent killed with SIGKILL (seen by watcherd, and restarted under the same
-# name) and watcherd killed with SIGKILL while frames render.
+# name) and watcherd killed with SIGKILL while frames render; two spools
+# whose agents have one name leave each other's renders alone.
 #
 # Each case has its own spool and daemons and runs in a background
 # subshell, so their waits overlap (about 16 s in all when everything
@@ -15,18 +16,11 @@ SLEEP_TIMEOUT=30.1$U
 SLEEP_HANG=60.2$U
 SLEEP_CANCEL=30.3$U
 SLEEP_ORPHAN=4.4$U
+SLEEP_TWIN=60.5$U
 
 # ---- helpers ---------------------------------------------------------------
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# wait_ms MS COMMAND...: like wait_for, with a deadline in milliseconds
-wait_ms() {
-	_wend=$(($(now_ms) + $1)); shift
-	while ! "$@"; do
-		[ "$(now_ms)" -ge "$_wend" ] && return 1
-		sleep 0.005
-	done
-}
 not() { ! "$@"; }
 # kill_left PGID: kill what a SIGKILLed agent left running, if that group
 # is still ours (its PID may since have gone to a render of another case)
@@ -357,7 +351,7 @@ case_restart() {
 		wait_for 3 grep -q "returned [1-9][0-9]* claims left from an earlier run of g" "$SPOOL.agent-g.log"
 	check "restart: the killed agent's render does not outlive the restart" \
 		wait_for 1 no_procs "sleep $SLEEP_ORPHAN"
-	check "restart: the job completes" wait_for 30 job_done rs
+	check "restart: the job completes" wait_for 90 job_done rs
 	check "restart: watcherd never marked g lost" [ ! -e "$SPOOL/hosts/g/lost" ]
 	check "restart: output/ holds exactly 6 images" [ "$(outputs rs)" -eq 6 ]
 	check "restart: no ticket is left in active/" jfiles_is rs frames/active 0
@@ -373,12 +367,37 @@ case_restart() {
 	kill_left "$left" # what the killed g left running
 }
 
+# 11. two spools on one host, each with an agent named tw (two farms, or
+# two tests side by side): the second one's start, which kills what an
+# earlier agent of its name left and clears its cgroups, must leave the
+# first one's render alone.
+case_twins() {
+	new_spool tw1
+	start_watcherd
+	start_agent tw --slots 1
+	mkdir -p "$T/tw"
+	printf '#!/bin/sh\n[ "$1" = 1 ] && sleep %s\nexec povray -D -V +Iscene.pov +O"$2" +W64 +H48 +FN +KFI1 +KFF8 +SF$1 +EF$1\n' \
+		"$SLEEP_TWIN" >"$T/tw/run.sh"
+	cmd_job "$T/tw" 1-2 "$RUN_ARGS"
+	drop_dir tw "$T/tw"
+	check "twins: tw on the first spool is in frame 1's render" wait_for 20 nprocs_is 1 "sleep $SLEEP_TWIN"
+	new_spool tw2
+	start_agent tw --slots 1
+	check "twins: tw starts on the second spool" alive "$AGENT"
+	check "twins: ... and the first spool's render still runs" nprocs_is 1 "sleep $SLEEP_TWIN"
+	pkill -f "sleep $SLEEP_TWIN" # the render goes on to POV-Ray
+	SPOOL=$T/tw1
+	check "twins: the first spool's job completes" wait_for 30 job_done tw
+	check "twins: with no frame failed or retried" not grep -q '^attempt' "$SPOOL"/jobs/tw/frames/done/*
+	check "twins: both images are in output/" [ "$(outputs tw)" -eq 2 ]
+}
+
 # ---- run them side by side -------------------------------------------------
 
 # in a case's subshell: stop its daemons (not lib.sh's _cleanup, which
 # would remove $T)
 _case_cleanup() { stop_pids; }
-CASES=${FAULTS:-"basic blocked cancel tokens crash watcherd restart"}
+CASES=${FAULTS:-"basic blocked cancel tokens crash watcherd restart twins"}
 for c in $CASES; do
 	(
 		_pids=""

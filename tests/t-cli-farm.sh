@@ -70,14 +70,16 @@ package = command
 scene = run.sh
 args = sh {files}/run.sh
 INI
-printf 'sleep 30\n' >"$T/slow/run.sh"
+# an odd length, so that pgrep finds only ours (other tests may run beside)
+SLOW=30.$(($$ % 10000))
+printf 'sleep %s\n' "$SLOW" >"$T/slow/run.sh"
 drop_dir slow "$T/slow"
 busy() { hotfarm slots --json | python3 -c "import json,sys; sys.exit(0 if any(s['state']=='busy' and s['job']=='slow' for s in json.load(sys.stdin)) else 1)"; }
 check "slots --json shows the busy slot and its job" wait_for 20 busy
 hotfarm kill-frame slow 1 >/dev/null
 check "kill-frame stops it: the frame fails" wait_for 10 job_failed slow
 check "with a reason a person understands" grep -q "stopped by a user" "$SPOOL/jobs/slow/status.ini"
-check "and the sleep is gone" wait_for 5 sh -c "! pgrep -x -f 'sleep 30' >/dev/null"
+check "and the sleep is gone" wait_for 5 sh -c "! pgrep -x -f 'sleep $SLOW' >/dev/null"
 
 # retry: a job that fails until a flag exists
 mkdir -p "$T/flaky"

@@ -129,10 +129,35 @@ check "… its job.ini says format = hdr and fps = 12" sh -c "grep -Eqx 'format 
 hotfarm --spool "$SPOOL" submit "$T/sub/shot.pov" --frames 1 --format webp >/dev/null 2>"$T/sub.err"
 check "hotfarm submit --format webp is refused before anything is dropped ($(cat "$T/sub.err"))" grep -q "format is png, png16" "$T/sub.err"
 
+# ---- a job's checks share a warm worker: good and refused frames in turn ---------------------------------------
+# frames 2 and 5 render an empty scene (black: refused as one colour, which ends the worker that checked it); every
+# other frame must still pass and be its own frame, whichever worker (warm or new) checked it
+mkdir -p "$T/mixed" "$T/mixed-hand"
+cp "$HF_ROOT/examples/orbit/scene.pov" "$T/mixed/scene.pov"
+: >"$T/mixed/void.pov"
+printf '#!/bin/sh\ncase $1 in 2 | 5) s=void.pov ;; *) s=scene.pov ;; esac\nexec povray -D -V +I$s +O"$2" +W64 +H48 +FN +KFI1 +KFF6 +SF$1 +EF$1\n' \
+	>"$T/mixed/run.sh"
+printf '[job]\nframes = 1-6\nretries = 0\n[render]\npackage = command\nscene = run.sh\nargs = sh {files}/run.sh {frame} {output}\nwidth = 64\nheight = 48\noutput = "m_####.png"\n' \
+	>"$T/mixed/job.ini"
+drop_dir mixed "$T/mixed"
+check "a job of good and blank frames ends" wait_for 90 in_state failed mixed
+check "… its two blank frames failed, as one colour" \
+	sh -c "[ \$(ls '$SPOOL/jobs/mixed/frames/failed' | wc -l) -eq 2 ] && [ \$(cat '$SPOOL'/jobs/mixed/frames/failed/* | grep -c 'single colour') -eq 2 ]"
+same=0
+for f in 1 3 4 6; do
+	(cd "$T/mixed" && povray -D -V +Iscene.pov +O"$T/mixed-hand/h.png" +W64 +H48 +FN +KFI1 +KFF6 +SF$f +EF$f) >/dev/null 2>&1
+	[ -f "$SPOOL/jobs/mixed/output/m_000$f.png" ] &&
+		[ "$(pixels "$T/mixed-hand/h$f.png")" = "$(pixels "$SPOOL/jobs/mixed/output/m_000$f.png")" ] && same=$((same + 1))
+	[ -f "$SPOOL/jobs/mixed/previews/$(printf 'frame%07d.png' $f)" ] && same=$((same + 10))
+done
+check "… and the four others are published, each its own frame, each with its thumbnail ($same: 44)" [ "$same" -eq 44 ]
+
 # ---- crash-only: the checker's server SIGKILLed while frames are checked ---------------------------------------
 # the agent checks through one hf-check --serve; killed, its checks in flight go back and a new one serves
-server_pid() { pgrep -f "^$BIN/hf-check --serve" | head -n 1; }
-check "the agent checks frames through hf-check --serve" wait_for 10 sh -c "[ -n \"\$(pgrep -f '^$BIN/hf-check --serve')\" ]"
+# (our agent's child: another test's agent may run beside)
+A_PID=$AGENT
+server_pid() { pgrep -P "$A_PID" -f "^$BIN/hf-check --serve" | head -n 1; }
+check "the agent checks frames through hf-check --serve" wait_for 10 sh -c "[ -n \"\$(pgrep -P $A_PID -f '^$BIN/hf-check --serve')\" ]"
 first=$(server_pid)
 mkdir -p "$T/kill"
 write_scene "$T/kill/scene.pov"

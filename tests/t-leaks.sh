@@ -26,7 +26,7 @@ for batch in 1 2 3 4; do
 	done
 	wait_for 120 queued_n "$end" || break
 	# let the status page and the last spawned children finish
-	wait_for 10 sh -c "[ \$(ls /proc/$WATCHERD/task | wc -l) -ge 1 ] && [ -z \"\$(pgrep -P $WATCHERD)\" ]"
+	wait_brief 10 sh -c "[ \$(ls /proc/$WATCHERD/task | wc -l) -ge 1 ] && [ -z \"\$(pgrep -P $WATCHERD)\" ]"
 	eval "fd$batch=\$(fds) rss$batch=\$(rss)"
 	diag "after $end jobs: $(fds) descriptors, $(rss) kB resident"
 done

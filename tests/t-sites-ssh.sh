@@ -82,7 +82,7 @@ check "step 5: and watcherd at b" wait_for 5 grep -q 'msg="re-read conf/hotfarm.
 # let finish) so that the sync by hand is the only one and what it
 # delivers stays where it put it
 kill -STOP "$W_a" "$W_b"
-check "step 6: no push of a's own under way" wait_for 30 sh -c "! pgrep -P $W_a -f '/hf-sync ' >/dev/null"
+check "step 6: no push of a's own under way" wait_brief 30 sh -c "! pgrep -P $W_a -f '/hf-sync ' >/dev/null"
 mkdir -p "$T/a/sites/b/out"
 head -c 100000 /dev/urandom >"$T/a/sites/b/out/probe.bin"
 cp "$T/a/sites/b/out/probe.bin" "$T/probe.bin"

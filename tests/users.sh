@@ -1,14 +1,16 @@
 # tests/users.sh - the studio's people for tests that run commands as them:
 # group artists (alice, bob, wrangler) and admin group wranglers (wrangler).
 # Source after lib.sh; needs root. as USER CMD... runs CMD as USER.
+# (Under a lock: tests that run side by side would race to add them.)
 test_users() {
 	[ "$(id -u)" = 0 ] || return 1
-	getent group artists >/dev/null || groupadd artists || return 1
-	getent group wranglers >/dev/null || groupadd wranglers || return 1
+	flock /run/lock/hotfarm-test-users sh -c '
+	getent group artists >/dev/null || groupadd artists || exit 1
+	getent group wranglers >/dev/null || groupadd wranglers || exit 1
 	for u in alice bob wrangler; do
-		id "$u" >/dev/null 2>&1 || useradd --no-create-home --shell /bin/sh -g artists "$u" || return 1
+		id "$u" >/dev/null 2>&1 || useradd --no-create-home --shell /bin/sh -g artists "$u" || exit 1
 	done
-	usermod -a -G wranglers wrangler || return 1
+	usermod -a -G wranglers wrangler' || return 1
 	# the test's own folder must be reachable for them
 	chmod 755 "$T"
 }

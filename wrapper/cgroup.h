@@ -57,9 +57,10 @@ struct cg_tree {
 #define CG_TREE_NO_V2 1 /* ignore the v2 hierarchy, as on a host without one (for tests) */
 
 /* Find the hierarchies and make (or take) the agent's subtree for HOST
- * (the same alphabet as a group's name, at most 64 bytes). Returns 0 with
- * a line in SAID for the agent's log saying what it uses, e.g. "cgroup v2
- * at /sys/fs/cgroup/unified/hotfarm-a (kill, cpu.stat); v1 pids at ...,
+ * (the same alphabet as a group's name, at most 96 bytes; the agent gives
+ * HOST.KEY, its spool's key). Returns 0 with a line in SAID for the
+ * agent's log saying what it uses, e.g. "cgroup v2 at
+ * /sys/fs/cgroup/unified/hotfarm-a.KEY (kill, cpu.stat); v1 pids at ...,
  * memory at ...", also naming a limit it cannot enforce; or -1 with the
  * reason in SAID when nothing is usable (no cgroup file system; not root
  * and nothing delegated): then render without cgroups and say so. T's

@@ -344,7 +344,7 @@ int cg_tree_open(struct cg_tree *t, const char *host, int flags, char *said, siz
 	memset(t, 0, sizeof *t);
 	for (int h = 0; h < CG_NHIER; h++)
 		t->base[h] = t->parent[h] = -1;
-	if (!cg_name_ok(host, 64)) {
+	if (!cg_name_ok(host, 96)) {
 		snprintf(said, saidsize, "cgroups not used: the host name is not usable in a group's name");
 		return -1;
 	}

@@ -146,7 +146,8 @@ struct slot {
 	struct strlist tokens; /* "limit\ttoken@owner" */
 	pid_t pid;             /* the renderer; 0 when none runs */
 	pid_t check_pid;       /* the checker; 0 when none runs */
-	bool check_served;     /* ... a fork of hf-check --serve (checker.c), not a child */
+	bool check_served;     /* ... a worker of hf-check --serve (checker.c), not a child */
+	unsigned check_seq;    /* ... and the request's number there */
 	size_t checking;       /* the frame it checks */
 	bool check_hung;
 	int64_t started, frame_started, last_progress, check_started;
@@ -191,6 +192,7 @@ struct slot {
 struct agent {
 	struct spool spool;      /* the spool, opened at start-up */
 	char host[64];           /* this host's name in hosts/ (no dots: HOST.SLOT splits at the last) */
+	char key[13];            /* spool_key: marks this spool's renders and cgroups on this host */
 	int hostfd;              /* hosts/HOST */
 	struct host_record self; /* hosts/HOST/host.ini as published, read back (publish_host) */
 	char checker[PATH_MAX];  /* hf-check */

@@ -1,5 +1,5 @@
-/* checker.c - the frame checks: one hf-check --serve started once and asked over a socket, each check a fork of
- * it with libvips already loaded; when it cannot be had, an hf-check process per frame as before. */
+/* checker.c - the frame checks: one hf-check --serve started once and asked over a socket, each job's checks in
+ * a worker of it with libvips loaded and warm; when it cannot be had, an hf-check process per frame as before. */
 #define _GNU_SOURCE
 #include "agent.h"
 #include "../check/serve.h"
@@ -17,6 +17,7 @@
 static int sock = -1;  /* to the server; -1: none */
 static pid_t server;   /* its pid; 0: none */
 static int64_t retry_at; /* after a failure, no new server before this */
+static unsigned last_seq; /* the last request's number */
 /* 'S' replies read while waiting for a 'P', handed on at the next look */
 static struct check_reply stash[64];
 static size_t nstash;
@@ -72,8 +73,8 @@ bool checker_reaped(pid_t pid)
 	return true;
 }
 
-/* The 'P' for the request just sent: the checking process, or -1. */
-static pid_t started_wait(void)
+/* The 'P' for the request SEQ just sent: the checking process, or -1. */
+static pid_t started_wait(unsigned seq)
 {
 	for (;;) {
 		struct pollfd p = {.fd = sock, .events = POLLIN};
@@ -81,7 +82,7 @@ static pid_t started_wait(void)
 		/* the server answers at once: a second is trouble */
 		if (poll(&p, 1, 1000) <= 0 || recv(sock, &r, sizeof r, 0) != (ssize_t)sizeof r)
 			return -1;
-		if (r.kind == 'P')
+		if (r.kind == 'P' && r.seq == seq)
 			return r.pid > 0 ? r.pid : -1;
 		if (r.kind == 'S' && nstash < sizeof stash / sizeof *stash)
 			stash[nstash++] = r;
@@ -92,13 +93,21 @@ pid_t checker_spawn(struct slot *s, char *const argv[], int outfd)
 {
 	s->check_served = false;
 	if (sock >= 0 || server_start()) {
+		/* its number, its job (whose checks share a worker), its arguments */
+		unsigned seq = ++last_seq ? last_seq : ++last_seq;
+		char head[NAME_MAX + 32];
+		int n = snprintf(head, sizeof head, "%u", seq);
 		struct buf b = {0};
+		buf_add(&b, head, (size_t)n + 1);
+		n = snprintf(head, sizeof head, "%s.%lu", s->job->name, s->job->serial);
+		buf_add(&b, head, (size_t)n + 1);
 		for (size_t i = 1; argv[i]; i++)
 			buf_add(&b, argv[i], strlen(argv[i]) + 1);
-		pid_t pid = b.len && packet_send_fd(sock, b.data, b.len, outfd) == 0 ? started_wait() : -1;
+		pid_t pid = packet_send_fd(sock, b.data, b.len, outfd) == 0 ? started_wait(seq) : -1;
 		buf_free(&b);
 		if (pid > 0) {
 			s->check_served = true;
+			s->check_seq = seq;
 			return pid;
 		}
 		warn("the frame checker's server does not answer; checking with a process a frame");
@@ -112,7 +121,7 @@ static void check_ended(const struct check_reply *r)
 {
 	for (int i = 0; i < agent.nslots; i++) {
 		struct slot *s = &agent.slots[i];
-		if (s->job && s->check_served && s->check_pid == r->pid) {
+		if (s->job && s->check_served && s->check_pid == r->pid && s->check_seq == r->seq) {
 			check_exited(s, r->status);
 			run_advance(s);
 			return;

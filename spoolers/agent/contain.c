@@ -20,14 +20,16 @@ static char wrapper[PATH_MAX]; /* libhfwrap.so */
 static struct cg_attempt *ended;
 static size_t nended, ended_cap;
 
-/* At start: the agent's cgroup subtree (and what an earlier agent of this
- * host left in it goes), or the reason renders run without one. */
+/* At start: the agent's cgroup subtree, hotfarm-HOST.KEY (and what an
+ * earlier agent of this host and spool left in it goes), or the reason
+ * renders run without one. */
 void contain_start(void)
 {
 	const char *lx = getenv("HOTFARM_LIBEXECDIR");
 	snprintf(wrapper, sizeof wrapper, "%s/libhfwrap.so", lx ? lx : HOTFARM_LIBEXECDIR);
-	char said[1024];
-	have_tree = cg_tree_open(&tree, agent.host, 0, said, sizeof said) == 0;
+	char said[1024], name[sizeof agent.host + sizeof agent.key];
+	snprintf(name, sizeof name, "%s.%s", agent.host, agent.key);
+	have_tree = cg_tree_open(&tree, name, 0, said, sizeof said) == 0;
 	if (!have_tree) {
 		warn("renders run without a cgroup (what a render leaves running is found by its process group and "
 		     "HOTFARM_SLOT only): %s",

@@ -283,6 +283,7 @@ int main(int argc, char **argv)
 	options(argc, argv, &spool, &want_slots);
 	host_name();
 	spool_setup(spool);
+	spool_key(&agent.spool, agent.key);
 	host_enter();
 	slots_init(want_slots);
 	heartbeat();

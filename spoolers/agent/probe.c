@@ -151,49 +151,106 @@ static bool in_path(const char *command, struct stat *st)
 	return found;
 }
 
-/* Versions found before, by package (its probe command, arguments and
- * pattern) and the identity of the command's file: the probe runs again
- * only when one of them changed (an upgrade, an edited package), so the
- * agent's periodic probe costs nothing (Blender's --version alone takes a
- * second or more). Only found versions are kept: a failed probe is tried
- * again next time. */
+/* Versions found before, by package (a hash of its probe command,
+ * arguments and pattern) and the identity of the command's file: the
+ * probe runs again only when one of them changed (an upgrade, an edited
+ * package), so the agent's periodic probe costs nothing (Blender's
+ * --version alone takes a second or more). Kept in hosts/HOST/versions
+ * too, for an agent restarted after a crash. Only found versions are
+ * kept: a failed probe is tried again next time. */
 struct known_version {
-	char *key;
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime;
+	unsigned long long key;
+	unsigned long long dev, ino, size, sec, nsec;
 	char version[64];
 };
 static struct known_version *known;
 static size_t nknown;
+static bool known_loaded, known_changed;
 
-static struct known_version *known_find(const char *key, const struct stat *st)
+static unsigned long long key_hash(const char *key)
+{
+	unsigned long long h = 14695981039346656037ULL; /* FNV-1a */
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 1099511628211ULL;
+	return h;
+}
+
+static bool known_same(const struct known_version *k, const struct stat *st)
+{
+	return k->dev == (unsigned long long)st->st_dev && k->ino == (unsigned long long)st->st_ino &&
+	       k->size == (unsigned long long)st->st_size && k->sec == (unsigned long long)st->st_mtim.tv_sec &&
+	       k->nsec == (unsigned long long)st->st_mtim.tv_nsec;
+}
+
+static struct known_version *known_find(unsigned long long key, const struct stat *st)
 {
 	for (size_t i = 0; i < nknown; i++)
-		if (!strcmp(known[i].key, key) && known[i].dev == st->st_dev && known[i].ino == st->st_ino &&
-		    known[i].size == st->st_size && known[i].mtime.tv_sec == st->st_mtim.tv_sec &&
-		    known[i].mtime.tv_nsec == st->st_mtim.tv_nsec)
+		if (known[i].key == key && known_same(&known[i], st))
 			return &known[i];
 	return NULL;
 }
 
-static void known_put(const char *key, const struct stat *st, const char *version)
+/* A version is what a probe may say: letters, digits and ._-+ */
+static bool version_ok(const char *v)
+{
+	return *v && strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+") == strlen(v);
+}
+
+static void known_set(unsigned long long key, const struct known_version *from)
 {
 	struct known_version *k = NULL;
 	for (size_t i = 0; i < nknown && !k; i++)
-		if (!strcmp(known[i].key, key))
+		if (known[i].key == key)
 			k = &known[i];
 	if (!k) {
 		known = xrealloc(known, (nknown + 1) * sizeof *known);
 		k = &known[nknown++];
-		k->key = xstrdup(key);
 	}
-	k->dev = st->st_dev;
-	k->ino = st->st_ino;
-	k->size = st->st_size;
-	k->mtime = st->st_mtim;
-	snprintf(k->version, sizeof k->version, "%s", version);
+	*k = *from;
+	k->key = key;
+}
+
+static void known_put(unsigned long long key, const struct stat *st, const char *version)
+{
+	struct known_version k = {.dev = (unsigned long long)st->st_dev, .ino = (unsigned long long)st->st_ino,
+				  .size = (unsigned long long)st->st_size,
+				  .sec = (unsigned long long)st->st_mtim.tv_sec,
+				  .nsec = (unsigned long long)st->st_mtim.tv_nsec};
+	snprintf(k.version, sizeof k.version, "%s", version);
+	known_set(key, &k);
+	known_changed = true;
+}
+
+/* What an earlier run of this agent noted (hosts/HOST/versions): a line
+ * "KEY DEV INO SIZE SEC NSEC VERSION" a version; anything else is skipped. */
+static void known_load(void)
+{
+	known_loaded = true;
+	char *text = host_versions_read(agent.hostfd);
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		struct known_version k;
+		if (sscanf(line, "%llx %llu %llu %llu %llu %llu %63s", &k.key, &k.dev, &k.ino, &k.size, &k.sec,
+			   &k.nsec, k.version) == 7 &&
+		    version_ok(k.version))
+			known_set(k.key, &k);
+	}
+	free(text);
+}
+
+static void known_save(void)
+{
+	if (!known_changed)
+		return;
+	struct buf b = {0};
+	for (size_t i = 0; i < nknown; i++)
+		buf_printf(&b, "%016llx %llu %llu %llu %llu %llu %s\n", known[i].key, known[i].dev, known[i].ino,
+			   known[i].size, known[i].sec, known[i].nsec, known[i].version);
+	if (host_versions_write(agent.hostfd, b.data ? b.data : "", b.len) == 0)
+		known_changed = false;
+	buf_free(&b);
 }
 
 /* Run the probe command, read what it prints (both streams, at most
@@ -207,21 +264,20 @@ static bool probe_version(const struct package *p, char *version, size_t vsize)
 	struct stat st;
 	if (!in_path(p->probe_command, &st))
 		return false;
-	struct buf key = {0};
-	buf_printf(&key, "%s\n%s\n%s", p->name, p->version_regex, p->probe_command);
+	struct buf kb = {0};
+	buf_printf(&kb, "%s\n%s\n%s", p->name, p->version_regex, p->probe_command);
 	for (size_t i = 0; i < p->probe_args.n; i++)
-		buf_printf(&key, "\n%s", p->probe_args.v[i]);
-	struct known_version *k = known_find(key.data, &st);
+		buf_printf(&kb, "\n%s", p->probe_args.v[i]);
+	unsigned long long key = key_hash(kb.data);
+	buf_free(&kb);
+	struct known_version *k = known_find(key, &st);
 	if (k) {
-		buf_free(&key);
 		snprintf(version, vsize, "%s", k->version);
 		return true;
 	}
 	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		buf_free(&key);
+	if (pipe2(fds, O_CLOEXEC) < 0)
 		return false;
-	}
 	char **argv = xcalloc(p->probe_args.n + 2, sizeof *argv);
 	argv[0] = (char *)p->probe_command;
 	for (size_t i = 0; i < p->probe_args.n; i++)
@@ -241,7 +297,6 @@ static bool probe_version(const struct package *p, char *version, size_t vsize)
 	close(fds[1]);
 	if (e) {
 		close(fds[0]);
-		buf_free(&key);
 		return false;
 	}
 	char out[65536];
@@ -264,10 +319,8 @@ static bool probe_version(const struct package *p, char *version, size_t vsize)
 	kill(-pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	regex_t re;
-	if (regcomp(&re, *p->version_regex ? p->version_regex : "([0-9][0-9.]*)", REG_EXTENDED) != 0) {
-		buf_free(&key);
+	if (regcomp(&re, *p->version_regex ? p->version_regex : "([0-9][0-9.]*)", REG_EXTENDED) != 0)
 		return false;
-	}
 	regmatch_t m[2];
 	bool ok = regexec(&re, out, 2, m, 0) == 0 && m[1].rm_so >= 0;
 	if (ok) {
@@ -280,8 +333,7 @@ static bool probe_version(const struct package *p, char *version, size_t vsize)
 	}
 	regfree(&re);
 	if (ok)
-		known_put(key.data, &st, version);
-	buf_free(&key);
+		known_put(key, &st, version);
 	return ok;
 }
 
@@ -323,6 +375,8 @@ void probe_host(const struct spool *sp, const char *name, int slots, struct buf 
 	snprintf(num, sizeof num, "%d", slots);
 	put(out, "slots", num);
 	buf_printf(out, "\n[packages]\n");
+	if (!known_loaded)
+		known_load();
 	struct strlist names = {0};
 	package_names(spool_fd(sp, DIR_CONF), &names);
 	for (size_t i = 0; i < names.n; i++) {
@@ -337,4 +391,5 @@ void probe_host(const struct spool *sp, const char *name, int slots, struct buf 
 		package_free(&p);
 	}
 	strlist_free(&names);
+	known_save();
 }

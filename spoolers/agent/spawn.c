@@ -21,12 +21,13 @@ extern char **environ;
 
 /* Start ARGV[0] (a path) in DIR with its output going to OUTFD, in a
  * process group of its own so that it can be killed whole, dying with the
- * agent (PR_SET_PDEATHSIG), and marked with HOTFARM_SLOT=OWNER in its
- * environment so that a restarted agent finds what a killed one left;
+ * agent (PR_SET_PDEATHSIG), and marked with HOTFARM_SLOT=OWNER@KEY (the
+ * spool's key) in its environment so that a restarted agent finds what a
+ * killed one left, and only that;
  * TMPDIR=TMPDIR when given. */
 static volatile int spawn_errno;
 
-/* The agent's environment with HOTFARM_SLOT=OWNER (and TMPDIR=TMPDIR);
+/* The agent's environment with HOTFARM_SLOT=OWNER@KEY (and TMPDIR=TMPDIR);
  * the two strings made go to *MARK and *TMP, to be freed. */
 static char **spawn_env(const char *owner, const char *tmpdir, char **mark, char **tmp)
 {
@@ -34,7 +35,7 @@ static char **spawn_env(const char *owner, const char *tmpdir, char **mark, char
 	while (environ[n])
 		n++;
 	char **envp = xcalloc(n + 3, sizeof *envp);
-	*mark = xasprintf("HOTFARM_SLOT=%s", owner);
+	*mark = xasprintf("HOTFARM_SLOT=%s@%s", owner, agent.key);
 	*tmp = tmpdir ? xasprintf("TMPDIR=%s", tmpdir) : NULL;
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
@@ -118,14 +119,22 @@ pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner
 /* What failed in the last child that could not be started (NULL: exec). */
 const char *spawn_failed_step(void) { return spawn_step; }
 
-/* What a killed agent of this host left running: processes marked with
- * one of our slots. They would write into folders we are about to reuse. */
+/* Whether ENV (LEN bytes) is HOTFARM_SLOT=HOST.ANY@KEY: one of our slots'. */
+static bool our_mark(const char *env, size_t len)
+{
+	char head[100], tail[20];
+	size_t h = (size_t)snprintf(head, sizeof head, "HOTFARM_SLOT=%s.", agent.host);
+	size_t t = (size_t)snprintf(tail, sizeof tail, "@%s", agent.key);
+	return len >= h + t && !memcmp(env, head, h) && !memcmp(env + len - t, tail, t);
+}
+
+/* What a killed agent of this host and spool left running: processes
+ * marked with one of our slots. They would write into folders we are about
+ * to reuse. (Another spool's agent of the same name has another key.) */
 void kill_leftovers(void)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
-	char want[100];
-	int n = snprintf(want, sizeof want, "HOTFARM_SLOT=%s.", agent.host);
 	int killed = 0;
 	while (d && (e = readdir(d))) {
 		long pid = atol(e->d_name);
@@ -139,12 +148,13 @@ void kill_leftovers(void)
 		ssize_t len = read(fd, env, sizeof env - 1);
 		close(fd);
 		for (ssize_t i = 0; i < len;) {
-			if (!strncmp(env + i, want, (size_t)n) && i + n <= len) {
+			size_t one = strnlen(env + i, (size_t)(len - i));
+			if (our_mark(env + i, one)) {
 				kill((pid_t)pid, SIGKILL);
 				killed++;
 				break;
 			}
-			i += (ssize_t)strnlen(env + i, (size_t)(len - i)) + 1;
+			i += (ssize_t)one + 1;
 		}
 	}
 	if (d)

@@ -16,7 +16,7 @@ enum { FRAME_MAX_SIDE = 16384 };
 /* hf-check's work for one frame (or one contact sheet): its exit code.
  * libvips is started already. */
 int check_run(int argc, char **argv);
-/* --serve: checks requested on SOCK, each in a fork (serve.h). */
+/* --serve: checks requested on SOCK, in a worker per job (serve.h). */
 int check_serve(int sock, char **argv);
 
 /* Where relative paths are resolved: --at DIR, or the current folder. */
@@ -51,6 +51,8 @@ int frame_decode(int fd, long want_w, long want_h, struct frame_image *out, long
 
 /* The decoders' warnings kept (for the reason a file fails), not printed. */
 void decoders_quiet(void);
+/* ... and forgotten, with libvips's errors, before the next check. */
+void decoders_forget(void);
 /* The frame as 8-bit sRGB (3 bands, alpha flattened onto black): linear
  * light through the sRGB transfer curve (IEC 61966-2-1), clipped. */
 VipsImage *frame_srgb(const struct frame_image *f);

@@ -48,6 +48,12 @@ void decoders_quiet(void)
 	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO, on_vips_log, NULL);
 }
 
+void decoders_forget(void)
+{
+	*last_warning = 0;
+	vips_error_clear();
+}
+
 /* libvips's last error (or the warning before it), one line, escaped,
  * into WHY; the buffer cleared. */
 static void vips_why(const char *format, char *why, size_t whysize)

@@ -202,6 +202,7 @@ int check_run(int argc, char **argv)
 	const char *thumb = NULL, *view = NULL, *contact = NULL, *final_sheet = NULL;
 	bool allow_blank = false;
 	int c;
+	decoders_forget(); /* what a worker's last check left */
 	while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
 		if (c == 'b')
 			allow_blank = true;
