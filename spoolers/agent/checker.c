@@ -19,8 +19,8 @@ static pid_t server;   /* its pid; 0: none */
 static int64_t retry_at; /* after a failure, no new server before this */
 static unsigned last_seq; /* the last request's number */
 /* 'S' replies read while waiting for a 'P', handed on at the next look */
-static struct check_reply stash[64];
-static size_t nstash;
+static struct check_reply *stash;
+static size_t nstash, stash_cap;
 
 static bool server_start(void)
 {
@@ -84,8 +84,14 @@ static pid_t started_wait(unsigned seq)
 			return -1;
 		if (r.kind == 'P' && r.seq == seq)
 			return r.pid > 0 ? r.pid : -1;
-		if (r.kind == 'S' && nstash < sizeof stash / sizeof *stash)
+		if (r.kind == 'S') {
+			/* (one a check in flight at most: never more than the slots) */
+			if (nstash == stash_cap) {
+				stash_cap = stash_cap ? 2 * stash_cap : 8;
+				stash = xrealloc(stash, stash_cap * sizeof *stash);
+			}
 			stash[nstash++] = r;
+		}
 	}
 }
 

@@ -296,7 +296,9 @@ void check_next(struct slot *s)
 		 * renderer's folder */
 		if (s->check_out < 0)
 			s->check_out = memfd_create("hf-check", MFD_CLOEXEC);
-		if (s->check_out >= 0 && ftruncate(s->check_out, 0) < 0) {
+		/* emptied, and written from its start (the checker shares
+		 * the file's offset: the last check's words moved it) */
+		if (s->check_out >= 0 && (ftruncate(s->check_out, 0) < 0 || lseek(s->check_out, 0, SEEK_SET) < 0)) {
 			close(s->check_out);
 			s->check_out = -1;
 		}
