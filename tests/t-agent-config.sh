@@ -76,6 +76,22 @@ kill -TERM "$AGENT"
 wait "$AGENT" 2>/dev/null
 check "a clean stop leaves nothing in hosts/ (the note goes too)" [ ! -e "$SPOOL/hosts/pr" ]
 
+# ---- a package that stops reading after its job came in --------------------------------
+# (an admin's edit gone wrong): the job's status says why it waits; mended, the job renders
+PROBE_INTERVAL=1 new_spool pkg
+start_watcherd
+povray_job "$T/pk" 1-2
+drop_dir pk "$T/pk"
+check "a POV-Ray job is queued (no agent yet)" wait_for 30 in_state queue pk
+cp "$SPOOL/conf/packages/povray.ini" "$T/povray.ini.good"
+printf '[confine]\nnetwork = maybe\n' >>"$SPOOL/conf/packages/povray.ini"
+start_agent pk1 --slots 1
+says_broken() { grep -q "^reason = \"waiting: package 'povray' cannot be read (.*network is yes or no" "$SPOOL/jobs/pk/status.ini"; }
+check "once its package no longer reads, the job's status says so" wait_for 20 says_broken
+check "… and it is not rendered meanwhile" [ -z "$(ls "$SPOOL/jobs/pk/output" 2>/dev/null)" ]
+cp "$T/povray.ini.good" "$SPOOL/conf/packages/povray.ini"
+check "mended, the job is rendered with nothing restarted" wait_for 60 job_done pk
+
 # ---- host_timeout shorter than two heartbeats ------------------------------------------
 HOST_TIMEOUT=1 new_spool short
 watcherd --spool "$SPOOL" >"$T/short.out" 2>&1

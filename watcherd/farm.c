@@ -7,6 +7,7 @@
 #include "../layout/ini.h"
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"
+#include "../layout/package.h"
 #include "../layout/site.h"
 
 #include <dirent.h>
@@ -78,6 +79,15 @@ static void why_waiting(const struct spool *sp, int jfd, const struct job_desc *
 			return;
 		}
 	strlist_free(&limits);
+	/* a package that no longer reads (edited since the job came in): no
+	 * host takes its jobs until an admin mends it */
+	struct package p;
+	char perr[300];
+	if (package_load(spool_fd(sp, DIR_CONF), jd->package, &p, perr, sizeof perr) < 0) {
+		snprintf(why, whysize, "waiting: package '%.64s' cannot be read (%s)", jd->package, perr);
+		return;
+	}
+	package_free(&p);
 	if (nhosts == 0) {
 		snprintf(why, whysize, "waiting: no render host is running");
 		return;

@@ -91,6 +91,7 @@ struct job {
 	char *program_name, *program; /* argv[0], found in $PATH */
 	int64_t queued_seen; /* when its entry was last seen in queue/ */
 	bool waiting_deps;   /* its [job] after jobs are not done yet */
+	bool pkg_broken;     /* its package's .ini did not read (an admin may mend it) */
 	int64_t active_at;
 };
 

@@ -78,6 +78,7 @@ void job_load(struct job *j)
 	j->loaded = true;
 	j->usable = false;
 	j->waiting_deps = false;
+	j->pkg_broken = false;
 	char path[PATH_MAX];
 	job_path(&agent.spool, j->name, path, sizeof path);
 	j->path = xstrdup(path);
@@ -97,6 +98,7 @@ void job_load(struct job *j)
 		if (package_load(spool_fd(&agent.spool, DIR_CONF), j->jd->package, j->pkg, err, sizeof err) < 0) {
 			free(j->pkg);
 			j->pkg = NULL;
+			j->pkg_broken = true;
 		}
 	}
 	if (j->pkg) {
@@ -157,9 +159,11 @@ void queue_refresh(bool rescan)
 			j->entry = xstrdup(l.v[i]);
 		}
 		/* on a rescan, look again at a job this host was blocked from
-		 * (an admin may have removed the marker) or that waited for
-		 * others (they may be done) */
-		if (rescan && j->loaded && !j->usable && (j->blocked || j->waiting_deps) && j->running == 0)
+		 * (an admin may have removed the marker), that waited for
+		 * others (they may be done) or whose package did not read (it
+		 * may be mended) */
+		if (rescan && j->loaded && !j->usable && (j->blocked || j->waiting_deps || j->pkg_broken) &&
+		    j->running == 0)
 			job_unload(j);
 		if (back[i]) {
 			j->fails_in_row = 0; /* back in the queue (retried): a clean slate */
