@@ -60,9 +60,7 @@ const char *spool_default(void)
 void spool_key(const struct spool *sp, char out[13])
 {
 	char *real = realpath(sp->path, NULL);
-	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
-	for (const char *p = real ? real : sp->path; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	uint64_t h = text_hash(real ? real : sp->path);
 	free(real);
 	snprintf(out, 13, "%012llx", (unsigned long long)(h >> 16));
 }

@@ -505,6 +505,14 @@ void human_bytes(unsigned long long n, char out[32])
 		snprintf(out, 32, "%.1f %s", v, u[i]);
 }
 
+uint64_t text_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 bool has_suffix(const char *s, const char *suf)
 {
 	size_t a = strlen(s), b = strlen(suf);

@@ -149,6 +149,8 @@ bool parse_seconds(const char *s, long max, long *out);
  * components, no leading '/', no control characters. */
 bool path_is_inside(const char *path);
 bool has_suffix(const char *s, const char *suffix); /* case-insensitive */
+/* A 64-bit FNV-1a hash of S: a short, stable name for longer text. */
+uint64_t text_hash(const char *s);
 void human_bytes(unsigned long long n, char out[32]);
 
 #endif

@@ -53,26 +53,23 @@ done_testing() { echo "1..$_n"; [ "$_fails" -eq 0 ]; exit $?; }
 # at once, then after 5, 10, 20, 40 ms and every 50 ms, so that a test
 # waiting leaves the processors to the daemons it waits for.
 # wait_ms MS COMMAND...: the same with a deadline in milliseconds.
-wait_ms() {
-	_wend=$(($(date +%s%N) / 1000000 + $1)); shift
+# wait_brief SECONDS COMMAND...: like wait_for, every 5 ms, for a state
+# that lasts only moments (a daemon between two of its children).
+# _wait MS BACKOFF COMMAND...: both; BACKOFF yes or no.
+_wait() {
+	_wend=$(($(date +%s%N) / 1000000 + $1)) _wback=$2; shift 2
 	_nap=0.005
 	while ! "$@"; do
 		[ "$(($(date +%s%N) / 1000000))" -ge "$_wend" ] && return 1
 		sleep $_nap
+		[ "$_wback" = yes ] || continue
 		case $_nap in 0.005) _nap=0.01 ;; 0.01) _nap=0.02 ;; 0.02) _nap=0.04 ;; *) _nap=0.05 ;; esac
 	done
 	return 0
 }
-wait_for() { _wsec=$1; shift; wait_ms $((_wsec * 1000)) "$@"; }
-# wait_brief SECONDS COMMAND...: like wait_for, every 5 ms, for a state
-# that lasts only moments (a daemon between two of its children)
-wait_brief() {
-	_wend=$(($(date +%s%N) / 1000000 + $1 * 1000)); shift
-	while ! "$@"; do
-		[ "$(($(date +%s%N) / 1000000))" -ge "$_wend" ] && return 1
-		sleep 0.005
-	done
-}
+wait_ms() { _wms=$1; shift; _wait "$_wms" yes "$@"; }
+wait_for() { _wsec=$1; shift; _wait $((_wsec * 1000)) yes "$@"; }
+wait_brief() { _wsec=$1; shift; _wait $((_wsec * 1000)) no "$@"; }
 
 # new_spool [NAME]: a fresh spool with test-friendly settings; sets $SPOOL
 new_spool() {
@@ -153,6 +150,18 @@ povray_job() {
 	cp "$HF_ROOT/examples/orbit/scene.pov" "$1/scene.pov"
 	printf '[job]\nframes = %s\nretries = %s\n[render]\nscene = scene.pov\nwidth = %s\nheight = %s\noutput = "f_####.png"\n' \
 		"$2" "${RETRIES:-2}" "${3:-64}" "${4:-48}" >"$1/job.ini"
+}
+
+# still_scenes DIR: DIR/scene.pov, a lit still (a sphere on a checkered
+# floor), and DIR/void.pov, a camera with nothing to see (renders black).
+still_scenes() {
+	cat >"$1/scene.pov" <<-'POV'
+	camera { location <0, 1, -4> look_at <0, 0.5, 0> }
+	light_source { <5, 10, -5> color rgb 1 }
+	plane { y, 0 pigment { checker color rgb 1 color rgb 0.2 } }
+	sphere { <0, 0.8, 0>, 0.8 pigment { color rgb <1, 0.3, 0.2> } }
+	POV
+	echo 'camera { location <0, 1, -4> look_at <0, 0.5, 0> }' >"$1/void.pov"
 }
 
 # A small POV-Ray animation scene.

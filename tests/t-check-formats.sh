@@ -13,13 +13,7 @@ build_hfimg
 
 # The renders take most of the time: start them first, in the background. A lit scene in every format POV-Ray
 # writes (+FT is Targa in POV-Ray 3.7: it writes no TIFF), twice to EXR; and a scene with nothing in it.
-cat >"$T/scene.pov" <<-'POV'
-camera { location <0, 1, -4> look_at <0, 0.5, 0> }
-light_source { <5, 10, -5> color rgb 1 }
-plane { y, 0 pigment { checker color rgb 1 color rgb 0.2 } }
-sphere { <0, 0.8, 0>, 0.8 pigment { color rgb <1, 0.3, 0.2> } }
-POV
-echo 'camera { location <0, 1, -4> look_at <0, 0.5, 0> }' >"$T/void.pov"
+still_scenes "$T"
 RENDERS=""
 # render OUTPUT FORMAT SCENE: one after the other in the background, each
 # tried twice (under load POV-Ray 3.7 can give up "waiting for worker

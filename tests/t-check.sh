@@ -16,13 +16,7 @@ fi
 
 # The renders take most of this test's time: start them first, in the
 # background. A lit scene, and one with nothing in it (renders black).
-cat >"$T/scene.pov" <<-'POV'
-camera { location <0, 1, -4> look_at <0, 0.5, 0> }
-light_source { <5, 10, -5> color rgb 1 }
-plane { y, 0 pigment { checker color rgb 1 color rgb 0.2 } }
-sphere { <0, 0.8, 0>, 0.8 pigment { color rgb <1, 0.3, 0.2> } }
-POV
-echo 'camera { location <0, 1, -4> look_at <0, 0.5, 0> }' >"$T/void.pov"
+still_scenes "$T"
 povray -D +I"$T/scene.pov" +O"$T/scene.png" +W64 +H48 +FN >"$T/scene.log" 2>&1 &
 RENDER1=$!
 povray -D +I"$T/void.pov" +O"$T/void.png" +W64 +H48 +FN >"$T/void.log" 2>&1 &

@@ -64,6 +64,26 @@ static void hosts_check(const struct spool *sp)
 	strlist_free(&names);
 }
 
+/* The packages a rescan has looked at, each read once per rescan: the
+ * reason it does not read, "" when it does. */
+static struct strlist pkg_names, pkg_errors;
+
+static const char *package_error(const struct spool *sp, const char *name)
+{
+	for (size_t i = 0; i < pkg_names.n; i++)
+		if (!strcmp(pkg_names.v[i], name))
+			return pkg_errors.v[i];
+	struct package p;
+	char err[300] = "";
+	if (package_load(spool_fd(sp, DIR_CONF), name, &p, err, sizeof err) == 0) {
+		package_free(&p);
+		*err = 0;
+	}
+	strlist_add(&pkg_names, name);
+	strlist_add(&pkg_errors, err);
+	return pkg_errors.v[pkg_errors.n - 1];
+}
+
 /* Why no host takes the job: "" when some live host could. */
 static void why_waiting(const struct spool *sp, int jfd, const struct job_desc *jd, char *why, size_t whysize)
 {
@@ -81,13 +101,11 @@ static void why_waiting(const struct spool *sp, int jfd, const struct job_desc *
 	strlist_free(&limits);
 	/* a package that no longer reads (edited since the job came in): no
 	 * host takes its jobs until an admin mends it */
-	struct package p;
-	char perr[300];
-	if (package_load(spool_fd(sp, DIR_CONF), jd->package, &p, perr, sizeof perr) < 0) {
+	const char *perr = package_error(sp, jd->package);
+	if (*perr) {
 		snprintf(why, whysize, "waiting: package '%.64s' cannot be read (%s)", jd->package, perr);
 		return;
 	}
-	package_free(&p);
 	if (nhosts == 0) {
 		snprintf(why, whysize, "waiting: no render host is running");
 		return;
@@ -226,6 +244,8 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 static void farm_rescan(const struct spool *sp)
 {
 	hosts_check(sp);
+	strlist_free(&pkg_names);
+	strlist_free(&pkg_errors);
 	struct strlist l = {0};
 	state_list(sp, STATE_QUEUED, &l);
 	for (size_t i = 0; i < l.n; i++) {

@@ -167,14 +167,6 @@ static struct known_version *known;
 static size_t nknown;
 static bool known_loaded, known_changed;
 
-static unsigned long long key_hash(const char *key)
-{
-	unsigned long long h = 14695981039346656037ULL; /* FNV-1a */
-	for (; *key; key++)
-		h = (h ^ (unsigned char)*key) * 1099511628211ULL;
-	return h;
-}
-
 static bool known_same(const struct known_version *k, const struct stat *st)
 {
 	return k->dev == (unsigned long long)st->st_dev && k->ino == (unsigned long long)st->st_ino &&
@@ -191,9 +183,17 @@ static struct known_version *known_find(unsigned long long key, const struct sta
 }
 
 /* A version is what a probe may say: letters, digits and ._-+ */
+static bool version_char(char c)
+{
+	return isalnum((unsigned char)c) || (c && strchr("._-+", c));
+}
+
 static bool version_ok(const char *v)
 {
-	return *v && strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+") == strlen(v);
+	for (const char *c = v; *c; c++)
+		if (!version_char(*c))
+			return false;
+	return *v;
 }
 
 static void known_set(unsigned long long key, const struct known_version *from)
@@ -268,7 +268,7 @@ static bool probe_version(const struct package *p, char *version, size_t vsize)
 	buf_printf(&kb, "%s\n%s\n%s", p->name, p->version_regex, p->probe_command);
 	for (size_t i = 0; i < p->probe_args.n; i++)
 		buf_printf(&kb, "\n%s", p->probe_args.v[i]);
-	unsigned long long key = key_hash(kb.data);
+	unsigned long long key = text_hash(kb.data);
 	buf_free(&kb);
 	struct known_version *k = known_find(key, &st);
 	if (k) {
@@ -326,7 +326,7 @@ static bool probe_version(const struct package *p, char *version, size_t vsize)
 	if (ok) {
 		size_t n = 0;
 		for (regoff_t i = m[1].rm_so; i < m[1].rm_eo && n + 1 < vsize; i++)
-			if (isalnum((unsigned char)out[i]) || strchr("._-+", out[i]))
+			if (version_char(out[i]))
 				version[n++] = out[i];
 		version[n] = 0;
 		ok = n > 0;
