@@ -26,7 +26,8 @@ DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev l
 	libseccomp-dev samba smbclient blender
 
 LAYOUT_SRC := layout/util.c layout/files.c layout/ini.c layout/spool.c layout/conf.c layout/status.c layout/ticket.c layout/job.c layout/drop.c layout/site.c layout/limit.c layout/jobdesc.c layout/watch.c layout/host.c \
-	layout/package.c layout/siteload.c layout/audit.c layout/access.c layout/perms.c layout/steer.c layout/request.c layout/frameout.c
+	layout/package.c layout/siteload.c layout/audit.c layout/access.c layout/perms.c layout/steer.c layout/request.c layout/frameout.c \
+	layout/preset.c
 LAYOUT_HDR := $(wildcard layout/*.h)
 LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=$(OBJ)/layout/%.o)
 
@@ -50,11 +51,11 @@ ARCHIVE_LIBS := -Wl,-Bstatic -larchive -Wl,-Bdynamic -lnettle -l:libacl.so.1 -ll
 	-l:liblz4.so.1 -lbz2 -lz
 # layout/unpack.o (untrusted archives) goes only into the programs that
 # unpack: it needs libarchive, which liblayout.a's other users do without
-$(BIN)/hf-intake: $(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o $(OBJ)/layout/unpack.o \
+$(BIN)/hf-intake: $(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o $(OBJ)/spoolers/intakepreset.o $(OBJ)/layout/unpack.o \
 		$(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ARCHIVE_LIBS) -liniparser
-$(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o: spoolers/intake.h
+$(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o $(OBJ)/spoolers/intakepreset.o: spoolers/intake.h
 
 $(BIN)/hf-route: $(OBJ)/spoolers/route.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
@@ -70,7 +71,7 @@ $(BIN)/hf-send: $(OBJ)/spoolers/send.o $(SITE_OBJ) $(OBJ)/liblayout.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -larchive -liniparser
 
 # the CLI (spoolers/cli/); its sync is hf-sync's, which it runs
-CLI_OBJ := $(addprefix $(OBJ)/spoolers/cli/,main.o show.o hosts.o steer.o submit.o audit.o)
+CLI_OBJ := $(addprefix $(OBJ)/spoolers/cli/,main.o show.o hosts.o steer.o submit.o audit.o presets.o)
 $(CLI_OBJ): spoolers/cli/cli.h
 $(BIN)/hotfarm: $(CLI_OBJ) $(SITE_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)

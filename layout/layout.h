@@ -70,6 +70,7 @@ enum spool_file {
 	SPOOL_FILE_MOVIE,         /* preview.mp4: a previews folder's preview movie */
 	SPOOL_FILE_MOVIE_LOCK,    /* previews/.movie.lock: held while the movie is built */
 	SPOOL_FILE_MOVIE_TEMP,    /* previews/.preview.mp4.tmp: the movie being built */
+	SPOOL_FILE_STAGE_PROBE,   /* work/pre.P.X/probe: the home of a preset drop's scene run */
 	SPOOL_FILE_COUNT,
 };
 const char *spool_file_name(enum spool_file f);
@@ -244,6 +245,8 @@ struct job_status {
 	char original[256]; /* the name the user dropped, escaped */
 	char owner[128];       /* the verified owner: a user, or site:PEER */
 	char owner_label[128]; /* the owner job.ini claimed, when it differs */
+	char preset[64];       /* the preset folder it was dropped into */
+	char described[600];   /* where a preset drop's keys came from */
 	int priority;
 	long frames_total, frames_done, frames_failed, tickets;
 	int64_t submitted_us, updated_us, started_us, finished_us;

@@ -131,6 +131,10 @@ int package_load(int confdir, const char *name, struct package *p, char *err, si
 	}
 	if (package_formats_load(ini, display, p, err, errsize) < 0)
 		goto out;
+	if ((v = ini_get(ini, "scene", "extensions")) && args_split(v, &p->scene_exts, err, errsize) < 0)
+		goto out;
+	if ((v = ini_get(ini, "scene", "argv")) && args_split(v, &p->scene_argv, err, errsize) < 0)
+		goto out;
 	const char **pykeys;
 	size_t npy = ini_keys(ini, "python", &pykeys);
 	for (size_t i = 0; i < npy; i++) {
@@ -158,6 +162,8 @@ void package_free(struct package *p)
 		strlist_free(&p->formats[f]);
 	strlist_free(&p->py_names);
 	strlist_free(&p->py_code);
+	strlist_free(&p->scene_exts);
+	strlist_free(&p->scene_argv);
 }
 
 long package_range_frame(const struct package *p, const char *name)
@@ -257,10 +263,10 @@ static int expand(const struct package *pk, const char *word, const struct rende
 	return 0;
 }
 
-int package_argv(const struct package *p, const struct render_vars *v, bool range, struct strlist *argv, char *err,
-		 size_t errsize)
+int package_argv(const struct package *p, const struct render_vars *v, enum package_run which, struct strlist *argv,
+		 char *err, size_t errsize)
 {
-	const struct strlist *tpl = range ? &p->range_argv : &p->argv;
+	const struct strlist *tpl = which == RUN_RANGE ? &p->range_argv : which == RUN_SCENE ? &p->scene_argv : &p->argv;
 	for (size_t i = 0; i < tpl->n; i++) {
 		if (!strcmp(tpl->v[i], "{format}")) {
 			if (!package_writes(p, v->format)) {
@@ -318,6 +324,34 @@ int package_names(int confdir, struct strlist *out)
 	strlist_free(&files);
 	strlist_sort(out);
 	return rc;
+}
+
+bool package_claims(const struct package *p, const char *file)
+{
+	for (size_t i = 0; i < p->scene_exts.n; i++)
+		if (has_suffix(file, p->scene_exts.v[i]) && strlen(file) > strlen(p->scene_exts.v[i]))
+			return true;
+	return false;
+}
+
+bool package_for_scene(int confdir, const char *file, char *out, size_t outsize)
+{
+	struct strlist names = {0};
+	package_names(confdir, &names);
+	int found = 0;
+	for (size_t i = 0; i < names.n; i++) {
+		struct package p;
+		char err[512];
+		if (package_load(confdir, names.v[i], &p, err, sizeof err) < 0)
+			continue;
+		if (package_claims(&p, file)) {
+			found++;
+			snprintf(out, outsize, "%s", p.name);
+		}
+		package_free(&p);
+	}
+	strlist_free(&names);
+	return found == 1;
 }
 
 bool package_exists(int confdir, const char *name)

@@ -23,6 +23,8 @@ struct package {
 	bool no_output;            /* [package] produces = nothing: exit 0 is success */
 	struct strlist confine_read; /* [confine] read: its install paths, read-only to a confined render */
 	bool network;                /* [confine] network = yes: its renders may use the network (licences) */
+	struct strlist scene_exts;   /* [scene] extensions: the endings of its scene files (".blend") */
+	struct strlist scene_argv;   /* [scene] argv: a run that prints what the scene says (intake, confined) */
 	/* [formats]: the words {format} becomes for each frame_format (index
 	 * FORMAT_SCENE: key "default", what a job naming none gets) */
 	struct strlist formats[FORMAT_COUNT];
@@ -48,15 +50,21 @@ void package_free(struct package *p);
 bool package_writes(const struct package *p, int format);
 /* The formats P writes, "png, exr, ..." ("what its command writes"). */
 void package_format_list(const struct package *p, char *out, size_t outsize);
-/* Expand the template (RANGE: the [range] one): {scene} {files} {output}
+/* Expand the template (WHICH: [render], [range] or [scene] argv): {scene} {files} {output}
  * {outdir} {job} {frame} {frame4} {first_frame} {last_frame} {run_first}
  * {run_last} {width} {height} inside words; {args} as a word of its own
  * becomes the job's argument words (with the same placeholders expanded
  * in them), {format} the package's words for the job's format, and
  * {py:NAME} the package's [python] NAME (its placeholders expanded).
  * Never a shell. */
-int package_argv(const struct package *p, const struct render_vars *v, bool range, struct strlist *argv, char *err,
-		 size_t errsize);
+enum package_run { RUN_FRAME, RUN_RANGE, RUN_SCENE };
+int package_argv(const struct package *p, const struct render_vars *v, enum package_run which, struct strlist *argv,
+		 char *err, size_t errsize);
+/* The package whose [scene] extensions claim FILE's name ending, into
+ * OUT; false when none or more than one do. */
+bool package_for_scene(int confdir, const char *file, char *out, size_t outsize);
+/* Whether P's [scene] extensions claim FILE. */
+bool package_claims(const struct package *p, const char *file);
 /* Which frame file NAME (in a run's output folder) holds: PREFIX, then
  * the number with any zero padding; -1 when it is no frame's file. */
 long package_range_frame(const struct package *p, const char *name);

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "perms.h"
 #include "access.h"
+#include "preset.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -166,6 +167,29 @@ static void walk_dir(struct walk *w, int dirfd, const char *rel, int depth, bool
 	strlist_free(&names);
 }
 
+/* The presets' folders, inbox/NAME/: drop folders as inbox/ is. */
+static void preset_folders_check(struct walk *w, int rootfd)
+{
+	int conf = openat(rootfd, spool_dir_name(DIR_CONF), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int in = openat(rootfd, spool_dir_name(DIR_INBOX), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct strlist names = {0};
+	if (conf >= 0 && in >= 0)
+		preset_names(conf, &names);
+	for (size_t i = 0; i < names.n; i++) {
+		struct stat st;
+		if (fstatat(in, names.v[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		char *rel = xasprintf("%s/%s", spool_dir_name(DIR_INBOX), names.v[i]);
+		node(w, in, names.v[i], rel, &st, true, true);
+		free(rel);
+	}
+	strlist_free(&names);
+	if (conf >= 0)
+		close(conf);
+	if (in >= 0)
+		close(in);
+}
+
 int spool_perms(int rootfd, const char *path, const struct perm_plan *plan, struct strlist *problems,
 		struct strlist *fixed)
 {
@@ -180,6 +204,8 @@ int spool_perms(int rootfd, const char *path, const struct perm_plan *plan, stru
 			continue;
 		bool drop = spool_dir_is_drop((enum spool_dir)d);
 		node(&w, rootfd, n, n, &st, drop, true);
+		if (d == DIR_INBOX)
+			preset_folders_check(&w, rootfd);
 		bool deep = d == DIR_CONF || ((plan->flags & PERM_DEEP) && !drop);
 		if (!deep)
 			continue;

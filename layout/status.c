@@ -45,6 +45,10 @@ int job_status_read(int jobfd, struct job_status *st)
 		snprintf(st->owner, sizeof st->owner, "%s", v);
 	if ((v = ini_get(ini, "status", "owner_label")))
 		snprintf(st->owner_label, sizeof st->owner_label, "%s", v);
+	if ((v = ini_get(ini, "status", "preset")))
+		snprintf(st->preset, sizeof st->preset, "%s", v);
+	if ((v = ini_get(ini, "status", "described")))
+		snprintf(st->described, sizeof st->described, "%s", v);
 	st->priority = (int)get_i64(ini, "priority");
 	st->frames_total = get_i64(ini, "frames_total");
 	st->frames_done = get_i64(ini, "frames_done");
@@ -97,6 +101,10 @@ int job_status_write(int jobfd, const struct job_status *st)
 	put(&b, "owner", st->owner);
 	if (*st->owner_label)
 		put(&b, "owner_label", st->owner_label);
+	if (*st->preset)
+		put(&b, "preset", st->preset);
+	if (*st->described)
+		put(&b, "described", st->described);
 	buf_printf(&b, "priority = %d\nframes_total = %ld\nframes_done = %ld\nframes_failed = %ld\ntickets = %ld\n",
 		   st->priority, st->frames_total, st->frames_done, st->frames_failed, st->tickets);
 	put_time(&b, "submitted", st->submitted_us);

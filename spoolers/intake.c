@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <nettle/sha2.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@ static int work_fd = -1;   /* work/in.XXXXXX */
 static int work_lock = -1; /* its lock, held while the folder is ours */
 static char work_name[96];
 static const char *from_peer; /* --from PEER: a job a linked site sent */
+static const char *preset_name; /* --preset NAME: a drop into inbox/NAME/ */
+static struct preset preset;
 
 struct dropped {
 	char name[256];  /* in inbox/ */
@@ -103,6 +106,8 @@ static void work_create(void)
 {
 	if (from_peer)
 		snprintf(work_name, sizeof work_name, "from.%s.%ld.%lld", from_peer, (long)getpid(), (long long)now_us());
+	else if (preset_name)
+		snprintf(work_name, sizeof work_name, "pre.%s.%ld.%lld", preset_name, (long)getpid(), (long long)now_us());
 	else
 		snprintf(work_name, sizeof work_name, "in.%ld.%lld", (long)getpid(), (long long)now_us());
 	int wfd = spool_fd(&sp, DIR_WORK);
@@ -427,13 +432,15 @@ static enum verdict route_check(const struct ini *ini)
 }
 
 /* Write the job into work/.../job (intakejob.c). */
-static void build_job(const struct job_desc *jd, const struct job_owner *owner, const char *original, int64_t seq)
+static void build_job(const struct job_desc *jd, const struct job_owner *owner, const char *original, int64_t seq,
+		      const char *described)
 {
 	int job = stage_open(SPOOL_FILE_STAGE_JOB, false);
 	if (job < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open work/%s/%s", work_name, spool_file_name(SPOOL_FILE_STAGE_JOB));
 	struct intake_job ij = {.jd = jd, .original = original, .seq = seq, .ndropped = ndrop,
-				.from_peer = from_peer, .origin = stem, .hops = &hops, .owner = owner, .warnings = warnings};
+				.from_peer = from_peer, .origin = stem, .hops = &hops, .owner = owner, .warnings = warnings,
+				.preset = described ? preset_name : NULL, .described = described};
 	for (int i = 0; i < ndrop; i++)
 		ij.dropped[i] = drop[i].name;
 	intake_job_write(&sp, job, &ij);
@@ -472,19 +479,35 @@ static void check_kind(struct dropped *d)
 	/* (a file from a peer has more links: the sync's bases, ours) */
 	if (S_ISREG(d->st.st_mode) && !d->unreadable && (d->st.st_nlink == 1 || from_peer))
 		return;
+	/* a preset's folder takes a folder of a scene and its files */
+	if (preset_name && S_ISDIR(d->st.st_mode) && !d->unreadable && d != ini_drop)
+		return;
 	if (d->unreadable && S_ISREG(d->st.st_mode))
 		reject("%s cannot be read by the farm (its mode is %04o): make it readable (chmod g+r, or o+r) and drop it again",
 		       d->shown, (unsigned)(d->st.st_mode & 07777));
 	else if (S_ISLNK(d->st.st_mode))
 		reject("%s is a symbolic link; drop the file itself, not a link to it", d->shown);
+	else if (S_ISDIR(d->st.st_mode) && d->unreadable)
+		reject("%s cannot be read by the farm (its mode is %04o): make it readable (chmod g+rx, or o+rx) and drop it again",
+		       d->shown, (unsigned)(d->st.st_mode & 07777));
 	else if (S_ISDIR(d->st.st_mode))
-		reject("%s is a folder; drop an archive of it (tar or zip) with its job.ini, or use: hotfarm submit",
-		       d->shown);
+		reject("%s is a folder; drop an archive of it (tar or zip) with its job.ini, drop it into a preset's "
+		       "folder (hotfarm presets lists them), or use: hotfarm submit", d->shown);
 	else if (S_ISREG(d->st.st_mode))
 		reject("%s has other hard links; drop a copy of the file, not a link to it", d->shown);
 	else
 		reject("%s is not a regular file (a device, FIFO or socket)", d->shown);
 	finish_rejected();
+}
+
+static enum verdict judge_description(const struct ini *ini, struct job_desc *jd, const char *display)
+{
+	char err[1024];
+	if (job_desc_parse(ini, display, sp.conf.max_frames, jd, err, sizeof err) < 0)
+		return reject("%s", err);
+	for (size_t i = 0; i < jd->warnings.n; i++)
+		strlist_add(&warnings, jd->warnings.v[i]);
+	return OK;
 }
 
 static enum verdict parse_description(struct ini **inip, struct job_desc *jd, const char *display,
@@ -506,11 +529,7 @@ static enum verdict parse_description(struct ini **inip, struct job_desc *jd, co
 	if (!ini)
 		return reject("%s", err);
 	*inip = ini;
-	if (job_desc_parse(ini, display, sp.conf.max_frames, jd, err, sizeof err) < 0)
-		return reject("%s", err);
-	for (size_t i = 0; i < jd->warnings.n; i++)
-		strlist_add(&warnings, jd->warnings.v[i]);
-	return OK;
+	return judge_description(ini, jd, display);
 }
 
 /* --from: a job already here under this id is either still at work (this
@@ -635,6 +654,28 @@ static void decide_owner(struct job_desc *jd, struct job_owner *o)
 	snprintf(jd->owner, sizeof jd->owner, "%s", o->user);
 }
 
+/* A job whose description and files passed: its name, its owner, its
+ * folder, its commit. DESCRIBED: where a preset drop's keys came from. */
+static int finish_job(struct job_desc *jd, struct ini *ini, const char *described)
+{
+	char name[NAME_MAX_LEN + 1];
+	name_sanitize(*jd->name && !from_peer ? jd->name : stem, name, sizeof name);
+	if (!from_peer && strcmp(name, *jd->name ? jd->name : stem)) {
+		char msg[800], o[500];
+		text_escape(*jd->name ? jd->name : stem, o, sizeof o);
+		snprintf(msg, sizeof msg, "the job's name '%s' was made safe as '%s'", o, name);
+		strlist_add(&warnings, msg);
+	}
+	struct job_owner owner;
+	decide_owner(jd, &owner);
+	int64_t seq = now_us();
+	build_job(jd, &owner, *jd->name ? jd->name : stem, seq, described);
+	commit(name, jd);
+	job_desc_free(jd);
+	ini_free(ini);
+	return EXIT_OK;
+}
+
 static int take(void)
 {
 	sort_dropped();
@@ -688,23 +729,149 @@ static int take(void)
 	}
 	if (v == REJECT)
 		finish_rejected();
+	return finish_job(&jd, ini, NULL);
+}
 
-	char name[NAME_MAX_LEN + 1];
-	name_sanitize(*jd.name && !from_peer ? jd.name : stem, name, sizeof name);
-	if (!from_peer && strcmp(name, *jd.name ? jd.name : stem)) {
-		char msg[800], o[500];
-		text_escape(*jd.name ? jd.name : stem, o, sizeof o);
-		snprintf(msg, sizeof msg, "the job's name '%s' was made safe as '%s'", o, name);
-		strlist_add(&warnings, msg);
+/* ---- a drop into a preset's folder (intakepreset.c does the work) ----------------- */
+
+static enum verdict copy_verdict(enum drop_copy r, const char *why)
+{
+	switch (r) {
+	case COPY_OK: return OK;
+	case COPY_BUSY: return WAIT;
+	case COPY_REFUSED: return reject("%s", why);
+	case COPY_NO_SPACE: return reject("the farm's disk is full; ask an admin to free space, then drop it again");
+	case COPY_FAILED: break;
 	}
-	struct job_owner owner;
-	decide_owner(&jd, &owner);
-	int64_t seq = now_us();
-	build_job(&jd, &owner, *jd.name ? jd.name : stem, seq);
-	commit(name, &jd);
-	job_desc_free(&jd);
-	ini_free(ini);
-	return EXIT_OK;
+	die_errno(EXIT_TEMPFAIL, "unable to copy inbox/%s/%s", preset_name, archive_drop->shown);
+}
+
+/* The drop's files into work/.../job/files: a folder copied, a bare scene
+ * copied under its name (BARE set), an archive unpacked. */
+static enum verdict preset_files(int files, const char **bare)
+{
+	struct drop_copy_rules rules = {.shown = archive_drop->shown, .name = archive_drop->name,
+					.max_entries = sp.conf.max_entries, .max_bytes = sp.conf.max_bytes,
+					.settle = sp.conf.settle, .landed = landed};
+	char why[1024] = "", pkg[64];
+	if (S_ISDIR(archive_drop->st.st_mode))
+		return copy_verdict(drop_folder_copy(archive_drop->fd, files, &rules, why, sizeof why), why);
+	if (!package_for_scene(spool_fd(&sp, DIR_CONF), archive_drop->name, pkg, sizeof pkg))
+		return extract();
+	if (!scene_looks_whole(archive_drop->fd, archive_drop->shown, why, sizeof why))
+		return maybe_incomplete(archive_drop, "%s", why);
+	*bare = archive_drop->name;
+	return copy_verdict(drop_file_copy(archive_drop->fd, files, archive_drop->name, &rules, why, sizeof why), why);
+}
+
+/* The drop's own description: a .ini beside it, or a job.ini inside at
+ * the top of its files (or of the one folder that holds them). */
+static enum verdict preset_own(int files, const char *top, struct ini **own, char *shown, size_t shownsize)
+{
+	char err[1024], path[1100];
+	if (ini_drop) {
+		snprintf(shown, shownsize, "%s", ini_drop->shown);
+		char text[1 << 16];
+		ssize_t n = pread(ini_drop->fd, text, sizeof text, 0);
+		if (n < 0 || n == (ssize_t)sizeof text)
+			return reject("%s cannot be read, or is larger than 64 KiB", ini_drop->shown);
+		*own = ini_parse(text, (size_t)n, ini_drop->shown, err, sizeof err);
+		return *own ? OK : reject("%s", err);
+	}
+	snprintf(path, sizeof path, "%s%s%s", top, *top ? "/" : "", job_file_name(JOB_FILE_DESC));
+	snprintf(shown, shownsize, "%s:%s", archive_drop->shown, path);
+	if (!unpack_has_file(files, path))
+		return OK;
+	*own = ini_load(files, path, shown, err, sizeof err);
+	return *own ? OK : reject("%s", err);
+}
+
+/* The absolute path of work/.../NAME (the scene run's folders). */
+static char *work_path(enum spool_file stage, bool files)
+{
+	char *real = realpath(sp.path, NULL);
+	if (!real)
+		die_errno(EXIT_TEMPFAIL, "unable to resolve %s", sp.path);
+	char *p = xasprintf("%s/%s/%s/%s%s%s", real, spool_dir_name(DIR_WORK), work_name, spool_file_name(stage),
+			    files ? "/" : "", files ? job_dir_name(JOB_DIR_FILES) : "");
+	free(real);
+	return p;
+}
+
+/* Described by the preset, its own job.ini, and its scene. */
+static enum verdict preset_describe_drop(int files, const char *bare, struct job_desc *jd, struct ini **merged,
+					 struct buf *from)
+{
+	char top[256] = "", ownshown[1200];
+	struct ini *own = NULL;
+	if (!bare)
+		drop_top_folder(files, top, sizeof top);
+	enum verdict v = preset_own(files, top, &own, ownshown, sizeof ownshown);
+	if (v != OK)
+		return v;
+	if (mkdirat(work_fd, spool_file_name(SPOOL_FILE_STAGE_PROBE), 0700) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to create work/%s/%s", work_name, spool_file_name(SPOOL_FILE_STAGE_PROBE));
+	struct passwd *pw = *sp.conf.render_user && geteuid() == 0 ? getpwnam(sp.conf.render_user) : NULL;
+	if (pw && fchownat(work_fd, spool_file_name(SPOOL_FILE_STAGE_PROBE), pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to hand work/%s/probe to %s", work_name, sp.conf.render_user);
+	char *fpath = work_path(SPOOL_FILE_STAGE_JOB, true), *ppath = work_path(SPOOL_FILE_STAGE_PROBE, false);
+	char display[700];
+	snprintf(display, sizeof display, "%s (preset %s)", archive_drop->shown, preset_name);
+	struct preset_drop d = {.preset = &preset, .confdir = spool_fd(&sp, DIR_CONF), .filesfd = files,
+				.files_path = fpath, .probe_path = ppath, .render_user = sp.conf.render_user, .top = top,
+				.bare = bare, .stem = stem, .shown = display};
+	struct buf text = {0};
+	char why[1024];
+	if (preset_describe(&d, own, &text, from, why, sizeof why) < 0)
+		v = reject("%s", why);
+	free(fpath);
+	free(ppath);
+	ini_free(own);
+	char err[1024];
+	if (v == OK && !(*merged = ini_parse(text.data, text.len, display, err, sizeof err)))
+		v = reject("%s", err);
+	if (v == OK)
+		v = judge_description(*merged, jd, display);
+	buf_free(&text);
+	return v;
+}
+
+static int take_preset(void)
+{
+	sort_dropped();
+	lock_dropped();
+	if (!archive_drop) {
+		if (age_seconds(&ini_drop->st) < sp.conf.orphan_grace)
+			exit(EXIT_WAIT);
+		reject("%s arrived alone (waited %ld s); drop the scene, folder or archive %s next to it", ini_drop->shown,
+		       sp.conf.orphan_grace, stem);
+		finish_rejected();
+	}
+	work_create();
+	int files = stage_open(SPOOL_FILE_STAGE_JOB, true);
+	if (files < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to enter work/%s/%s/%s", work_name, spool_file_name(SPOOL_FILE_STAGE_JOB),
+			  job_dir_name(JOB_DIR_FILES));
+	const char *bare = NULL;
+	struct job_desc jd;
+	memset(&jd, 0, sizeof jd);
+	struct ini *merged = NULL;
+	struct buf from = {0};
+	enum verdict v = preset_files(files, &bare);
+	if (v == OK)
+		v = preset_describe_drop(files, bare, &jd, &merged, &from);
+	close(files);
+	if (v == OK)
+		v = check_job(&jd, archive_drop->shown);
+	if (v == WAIT) {
+		work_remove();
+		exit(EXIT_WAIT);
+	}
+	if (v == REJECT)
+		finish_rejected();
+	int rc = finish_job(&jd, merged, from.data ? from.data : "");
+	buf_free(&from);
+	return rc;
 }
 
 static _Noreturn void usage(int code)
@@ -712,10 +879,13 @@ static _Noreturn void usage(int code)
 	fprintf(code ? stderr : stdout,
 		"usage: hf-intake --spool DIR [--landed] FILE [FILE]\n"
 		"       hf-intake --spool DIR --from PEER NAME.job.tar\n"
+		"       hf-intake --spool DIR --preset NAME [--landed] FILE [FILE]\n"
 		"       hf-intake --spool DIR --recover[=start]\n"
 		"Take one dropped job (an archive and/or its .ini, by their names in\n"
 		"inbox/) into jobs/ and new/, or into rejected/ with reason.txt.\n"
 		"--landed says the archive arrived by rename and is complete.\n"
+		"--preset takes a drop from inbox/NAME/ (a scene, a folder or an archive)\n"
+		"described by conf/presets/NAME.ini, its own job.ini winning key by key.\n"
 		"--from takes a job linked site PEER sent (in sites/PEER/in/) into\n"
 		"sites/PEER/jobs/, or refuses it back to PEER with the reason.\n"
 		"--recover finishes or undoes intakes that were interrupted (=start: no\n"
@@ -734,6 +904,7 @@ int main(int argc, char **argv)
 					     {"landed", no_argument, 0, 'l'},
 					     {"recover", optional_argument, 0, 'r'},
 					     {"from", required_argument, 0, 'f'},
+					     {"preset", required_argument, 0, 'p'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
@@ -742,6 +913,7 @@ int main(int argc, char **argv)
 		case 's': spool = optarg; break;
 		case 'l': landed = true; break;
 		case 'f': from_peer = optarg; break;
+		case 'p': preset_name = optarg; break;
 		case 'r':
 			do_recover = true;
 			recover_all = optarg && !strcmp(optarg, "start");
@@ -763,6 +935,13 @@ int main(int argc, char **argv)
 			die_errno(EXIT_TEMPFAIL, "unable to open sites/%s", from_peer);
 		landed = true; /* the sync spooler renames whole files in */
 	}
+	if (preset_name) {
+		/* a preset made unreadable leaves the drop waiting, not rejected */
+		if (from_peer || preset_load(spool_fd(&sp, DIR_CONF), preset_name, &preset, err, sizeof err) < 0)
+			die(from_peer ? EXIT_BADINPUT : EXIT_TEMPFAIL, "%s", from_peer ? "--preset and --from do not go together" : err);
+		if (spool_view_preset(&sp, preset_name) < 0)
+			die_errno(EXIT_TEMPFAIL, "unable to open inbox/%s", preset_name);
+	}
 	if (do_recover) {
 		if (optind != argc)
 			usage(EXIT_BADINPUT);
@@ -772,5 +951,5 @@ int main(int argc, char **argv)
 		usage(EXIT_BADINPUT);
 	for (int i = optind; i < argc; i++)
 		open_dropped(argv[i]);
-	return take();
+	return preset_name ? take_preset() : take();
 }

@@ -8,6 +8,7 @@
 #include "../layout/access.h"
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"
+#include "../layout/preset.h"
 
 /* What intake knows of a job it has checked, for the folder it writes. */
 struct intake_job {
@@ -21,6 +22,8 @@ struct intake_job {
 	const struct strlist *hops; /* the sites it passed (FROM_PEER last) */
 	const struct job_owner *owner; /* who it belongs to (jd's owner is its user) */
 	struct strlist warnings;    /* for status.ini */
+	const char *preset;         /* NULL, or the preset folder it was dropped into */
+	const char *described;      /* then: where its keys came from */
 };
 
 /* Write the job's folders, job.ini, frame tickets, status.ini and
@@ -32,5 +35,51 @@ int intake_entry_commit(const struct spool *sp, const char *name, const char *pe
 /* --recover: finish or undo the intakes that were interrupted (ALL: none
  * runs now, so even the youngest leftovers go). Returns the exit code. */
 int intake_recover(const struct spool *sp, bool all);
+
+/* ---- intakepreset.c: drops into a preset's folder, inbox/NAME/ ---- */
+
+enum drop_copy { COPY_OK, COPY_REFUSED, COPY_BUSY, COPY_NO_SPACE, COPY_FAILED };
+struct drop_copy_rules {
+	const char *shown, *name; /* the drop, escaped for messages; and as named */
+	long max_entries;
+	unsigned long long max_bytes;
+	long settle;  /* seconds nothing in a folder written in place may change */
+	bool landed;  /* it arrived by rename: whole */
+};
+/* Copy dropped folder SRCFD's files and folders into DSTFD: regular files
+ * (no other hard links) and folders only, within the rules' limits. A
+ * first pass only looks: COPY_BUSY (with WHY) while anything in it is open
+ * for writing or changed within the settle time. COPY_REFUSED with WHY,
+ * COPY_NO_SPACE, COPY_FAILED with errno. */
+enum drop_copy drop_folder_copy(int srcfd, int dstfd, const struct drop_copy_rules *r, char *why, size_t whysize);
+/* The same for one dropped file FD, as DSTFD/NAME. */
+enum drop_copy drop_file_copy(int fd, int dstfd, const char *name, const struct drop_copy_rules *r, char *why,
+			      size_t whysize);
+/* Whether a bare scene FD looks whole: it does not end in zeros (a file
+ * written in place, its size set first), and a .blend has its end. */
+bool scene_looks_whole(int fd, const char *shown, char *why, size_t whysize);
+/* The one folder at the top of FILESFD when it holds nothing else, into
+ * OUT (else ""); 1 or 0. */
+int drop_top_folder(int filesfd, char *out, size_t outsize);
+
+/* A preset drop being described. */
+struct preset_drop {
+	const struct preset *preset;
+	int confdir, filesfd;
+	const char *files_path;  /* the drop's files (absolute), for the scene's run */
+	const char *probe_path;  /* a folder of the scene run's own (absolute) */
+	const char *render_user; /* as root, the scene run runs as this user ("" none) */
+	const char *top;         /* "", or the one folder holding everything */
+	const char *bare;        /* a bare scene's name in the files, or NULL */
+	const char *stem;        /* the job's name when nothing names it */
+	const char *shown;       /* the drop, for messages */
+};
+/* The job.ini text of drop D: the preset's keys, OWN's (its own job.ini,
+ * may be NULL) over them, then the scene, the package its ending implies,
+ * the name, and what the scene says of its frames and size (the package's
+ * [scene] argv, run confined) where neither gives them. FROM says where
+ * each key came from. 0, or -1 with WHY for the artist. */
+int preset_describe(const struct preset_drop *d, const struct ini *own, struct buf *text, struct buf *from, char *why,
+		    size_t whysize);
 
 #endif

@@ -46,6 +46,11 @@ static void job_ini_write(const struct spool *sp, int jobfd, const struct intake
 	char q[600];
 	buf_printf(&b, "\n[intake]\nsubmitted = %s\nsubmitted_us = %lld\nsite = %s\noriginal_name = %s\n", iso,
 		   (long long)job->seq, sp->conf.name, ini_quote(orig, q, sizeof q));
+	if (job->preset) {
+		char v[560];
+		ini_safe(job->described, v, sizeof v);
+		buf_printf(&b, "preset = %s\ndescribed = %s\n", job->preset, ini_quote(v, q, sizeof q));
+	}
 	for (int i = 0; i < job->ndropped; i++) {
 		char k[16], v[600];
 		snprintf(k, sizeof k, "dropped%d", i + 1);
@@ -105,6 +110,10 @@ void intake_job_write(const struct spool *sp, int jobfd, const struct intake_job
 	st.submitted_us = job->seq;
 	st.updated_us = job->seq;
 	st.warnings = job->warnings;
+	if (job->preset) {
+		snprintf(st.preset, sizeof st.preset, "%s", job->preset);
+		snprintf(st.described, sizeof st.described, "%s", job->described);
+	}
 	if (job_status_write(jobfd, &st) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to write %s", job_file_name(JOB_FILE_STATUS));
 
@@ -235,15 +244,16 @@ static void recover_jobs(const struct spool *sp, int jobsfd, const char *peer)
 	strlist_free(&names);
 }
 
-/* The work folders of intakes that died: in.* (this site's inbox/), and
- * from.PEER.PID.TIME, whose files go back to sites/PEER/in/. */
+/* The work folders of intakes that died: in.* (this site's inbox/),
+ * from.PEER.PID.TIME, whose files go back to sites/PEER/in/, and
+ * pre.PRESET.PID.TIME, whose files go back to inbox/PRESET/. */
 static void recover_works(const struct spool *sp, bool all)
 {
 	DIR *d = dir_open(spool_fd(sp, DIR_WORK), ".");
 	struct dirent *e;
 	struct strlist names = {0};
 	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, "in.", 3) || !strncmp(e->d_name, "from.", 5))
+		if (!strncmp(e->d_name, "in.", 3) || !strncmp(e->d_name, "from.", 5) || !strncmp(e->d_name, "pre.", 4))
 			strlist_add(&names, e->d_name);
 	if (d)
 		closedir(d);
@@ -252,16 +262,18 @@ static void recover_works(const struct spool *sp, bool all)
 			recover_work(sp, names.v[i], all);
 			continue;
 		}
-		char peer[SITE_NAME_MAX + 1];
-		const char *p = names.v[i] + 5, *dot = strchr(p, '.');
+		/* from.PEER.X: back to sites/PEER/in/; pre.PRESET.X: inbox/PRESET/ */
+		bool pre = names.v[i][0] == 'p';
+		char who[PRESET_NAME_MAX + SITE_NAME_MAX + 1];
+		const char *p = names.v[i] + (pre ? 4 : 5), *dot = strchr(p, '.');
 		struct spool v;
 		char err[512];
-		if (!dot || dot - p > SITE_NAME_MAX)
+		if (!dot || dot - p > (pre ? PRESET_NAME_MAX : SITE_NAME_MAX))
 			continue;
-		snprintf(peer, sizeof peer, "%.*s", (int)(dot - p), p);
+		snprintf(who, sizeof who, "%.*s", (int)(dot - p), p);
 		if (spool_open(sp->path, &v, err, sizeof err) < 0)
 			continue;
-		if (spool_view_site(&v, peer) == 0)
+		if ((pre ? spool_view_preset(&v, who) : spool_view_site(&v, who)) == 0)
 			recover_work(&v, names.v[i], all);
 		spool_close(&v);
 	}

@@ -205,7 +205,19 @@ queued() { ls "$SPOOL/queue" 2>/dev/null | grep -q -- "-$1\$"; }
 in_state() { ls "$SPOOL/$1" 2>/dev/null | grep -q -- "-$2\$"; }
 rejected() { [ -f "$SPOOL/rejected/$1/reason.txt" ]; }
 reason() { head -n 1 "$SPOOL/rejected/$1/reason.txt" 2>/dev/null; }
-inbox_empty() { [ -z "$(ls -A "$SPOOL/inbox")" ]; }
+# inbox_empty: nothing dropped is left in inbox/ or in a preset's folder
+inbox_left() {
+	for _f in "$SPOOL/inbox"/* "$SPOOL/inbox"/.[!.]*; do
+		[ -e "$_f" ] || [ -L "$_f" ] || continue
+		_b=${_f##*/}
+		if [ -d "$_f" ] && [ ! -L "$_f" ] && [ -f "$SPOOL/conf/presets/$_b.ini" ]; then
+			ls -A "$_f" | sed "s|^|$_b/|"
+		else
+			echo "$_b"
+		fi
+	done | tr '\n' ' '
+}
+inbox_empty() { [ -z "$(inbox_left)" ]; }
 count() { ls "$1" 2>/dev/null | wc -l; }
 
 # build_hfimg: build tests/hfimg.c (test images for hf-check) once, into $T/hfimg; sets $HFIMG

@@ -155,7 +155,7 @@ check "bjones drops one archive holding its job.ini" smb bjones "put $T/frombjon
 check "asmith's job is done" wait_for 60 job_done fromasmith
 check "bjones's job is done" wait_for 60 job_done frombjones
 check "nothing was rejected ($(ls "$SPOOL/rejected" | tr '\n' ' '))" [ -z "$(ls -A "$SPOOL/rejected")" ]
-check "inbox/ is empty again ($(ls -A "$SPOOL/inbox" | tr '\n' ' '))" inbox_empty
+check "inbox/ is empty again ($(inbox_left))" inbox_empty
 for j in fromasmith frombjones; do
 	n=$(ls "$SPOOL/jobs/$j/output" 2>/dev/null | grep -c '^s_000[12]\.png$')
 	check "$j: both frames are in output/ ($n)" [ "$n" -eq 2 ]

@@ -3,6 +3,7 @@
  * a file only to ask for a lease, never reads one, and escapes names it logs; the contents are intake's. */
 #define _GNU_SOURCE
 #include "watcherd.h"
+#include "../layout/preset.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +28,7 @@ struct file {
 	int64_t changed;  /* monotonic time the signature last changed */
 	bool landed;      /* arrived by rename */
 	bool seen;        /* present in the current rescan */
+	bool is_dir;      /* a folder dropped into a preset's folder */
 };
 
 /* A group of files with one stem: an archive and its .ini. */
@@ -44,6 +46,9 @@ struct stem {
 static void *files_tree, *stems_tree;
 static size_t nfiles;
 static bool local_fs;
+/* The presets: a drop into inbox/NAME/ is named "NAME/FILE" here, its
+ * stem "NAME/STEM"; inbox/NAME itself is no drop. */
+static struct strlist presets;
 
 static int cmp_name(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
 
@@ -121,11 +126,24 @@ void inbox_forget(const char *name)
 	free(f);
 }
 
+/* The part of NAME after its preset ("NAME" when in inbox/ itself), and
+ * the length of "PRESET/" before it. */
+static const char *base_name(const char *name, size_t *prefix)
+{
+	const char *slash = strchr(name, '/');
+	*prefix = slash ? (size_t)(slash - name) + 1 : 0;
+	return name + *prefix;
+}
+
 static struct file *file_new(const char *name, bool moved_in)
 {
 	struct file *f = xcalloc(1, sizeof *f);
 	snprintf(f->name, sizeof f->name, "%s", name);
-	drop_stem(name, f->stem, sizeof f->stem);
+	size_t pre;
+	const char *base = base_name(name, &pre);
+	char st[256];
+	drop_stem(base, st, sizeof st);
+	snprintf(f->stem, sizeof f->stem, "%.*s%s", (int)pre, name, st);
 	f->is_ini = has_suffix(name, ".ini");
 	f->changed = mono_us();
 	tsearch(f, &files_tree, cmp_name);
@@ -144,13 +162,16 @@ static struct file *file_new(const char *name, bool moved_in)
 /* Look at inbox/NAME (after an event or in a rescan). */
 void inbox_update(const char *name, bool moved_in)
 {
-	if (is_temporary(name))
+	size_t pre;
+	if (is_temporary(base_name(name, &pre)))
 		return;
 	struct stat st;
 	if (fstatat(spool_fd(&sp, DIR_INBOX), name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		inbox_forget(name);
 		return;
 	}
+	if (!pre && S_ISDIR(st.st_mode) && strlist_has(&presets, name))
+		return; /* a preset's own folder */
 	struct file *f = file_get(name);
 	if (!f) {
 		f = file_new(name, moved_in);
@@ -165,6 +186,7 @@ void inbox_update(const char *name, bool moved_in)
 	f->mtime = st.st_mtim;
 	f->ctime = st.st_ctim;
 	f->seen = true;
+	f->is_dir = pre && S_ISDIR(st.st_mode);
 	if (moved_in)
 		f->landed = true;
 	stem_touch(stem_get(f->stem, true));
@@ -202,6 +224,8 @@ static bool file_ready(struct file *f)
 {
 	if (f->landed)
 		return true;
+	if (f->is_dir) /* its intake looks at everything in it */
+		return mono_us() - f->changed >= sp.conf.settle * 1000000LL;
 	int w = being_written(f->name);
 	if (w == 1)
 		return false;
@@ -247,17 +271,25 @@ static uint64_t stem_signature(const struct stem_files *sf)
 
 static void start_intake(struct stem *s, const struct stem_files *sf)
 {
-	char *argv[8];
+	char *argv[10];
 	int n = 0;
 	argv[n++] = prog("hf-intake");
 	argv[n++] = "--spool";
 	argv[n++] = sp.path;
 	if (sf->archive && sf->archive->landed)
 		argv[n++] = "--landed";
+	size_t pre = 0;
+	char preset[PRESET_NAME_MAX + 1];
+	base_name(s->name, &pre);
+	if (pre) {
+		snprintf(preset, sizeof preset, "%.*s", (int)pre - 1, s->name);
+		argv[n++] = "--preset";
+		argv[n++] = preset;
+	}
 	if (sf->ini)
-		argv[n++] = sf->ini->name;
+		argv[n++] = sf->ini->name + pre;
 	if (sf->archive)
-		argv[n++] = sf->archive->name;
+		argv[n++] = sf->archive->name + pre;
 	argv[n] = NULL;
 	if (spawn(CHILD_INTAKE, s->name, argv) > 0) {
 		s->busy = true;
@@ -279,6 +311,8 @@ void intake_done(const char *stem, int status, double ms)
 	if (code == EXIT_WAIT && s) {
 		/* ask again when something changes, or in a while */
 		long wait = sp.conf.orphan_grace < 30 ? sp.conf.orphan_grace : 30;
+		if (strchr(stem, '/') && wait > sp.conf.settle)
+			wait = sp.conf.settle; /* a folder still being filled */
 		s->retry_at = mono_us() + (wait < 1 ? 1 : wait) * 1000000LL;
 		if (verbose)
 			say("intake %s: not complete yet (%.1f ms)", shown, ms);
@@ -315,10 +349,42 @@ static void file_collect_gone(const void *node, VISIT v, void *closure)
 
 static void inbox_seen(const char *name) { inbox_update(name, false); }
 
+/* Each drop in inbox/NAME/ for each preset. */
+static void presets_scan(void)
+{
+	for (size_t i = 0; i < presets.n; i++) {
+		struct strlist names = {0};
+		dir_names(spool_fd(&sp, DIR_INBOX), presets.v[i], &names);
+		for (size_t k = 0; k < names.n; k++) {
+			char name[PRESET_NAME_MAX + 260];
+			snprintf(name, sizeof name, "%s/%s", presets.v[i], names.v[k]);
+			if (names.v[k][0] != '.')
+				inbox_update(name, false);
+		}
+		strlist_free(&names);
+	}
+}
+
+void inbox_presets(void)
+{
+	char err[600];
+	strlist_free(&presets);
+	preset_names(spool_fd(&sp, DIR_CONF), &presets);
+	struct strlist made = {0};
+	if (preset_folders_make(&sp, &made, err, sizeof err) < 0)
+		warn("presets: %s", err);
+	for (size_t i = 0; i < made.n; i++)
+		say("made %s/, the folder of preset %s", made.v[i], made.v[i] + strlen(spool_dir_name(DIR_INBOX)) + 1);
+	strlist_free(&made);
+}
+
+const struct strlist *inbox_preset_list(void) { return &presets; }
+
 void inbox_rescan(void)
 {
 	twalk_r(files_tree, file_unseen, NULL);
 	scan_dir(DIR_INBOX, inbox_seen);
+	presets_scan();
 	twalk_r(files_tree, file_collect_gone, NULL);
 	for (size_t i = 0; i < gone.n; i++)
 		inbox_forget(gone.v[i]);

@@ -57,6 +57,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inotifytools/inotify.h>
+#include "../layout/preset.h"
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -194,13 +195,15 @@ static const enum spool_dir watched[] = {DIR_INBOX,
 					 DIR_STATE_FIRST + STATE_DONE,
 					 DIR_STATE_FIRST + STATE_FAILED,
 					 DIR_STATE_FIRST + STATE_CANCELLED};
-#define NWATCHED 7 /* then sites/PEER/in and sites/PEER/out for each link */
+#define NWATCHED 7 /* then sites/PEER/in and sites/PEER/out for each link, then inbox/PRESET */
 static int event_fd = -1;
+static int watched_links;        /* the links when the watches were set */
+static struct strlist watched_presets; /* and the presets */
 
 static bool start_inotify(void)
 {
-	const char *dirs[NWATCHED + 2 * 16];
-	char *paths[2 * 16];
+	const char *dirs[NWATCHED + 2 * 16 + PRESET_MAX];
+	char *paths[2 * 16 + PRESET_MAX];
 	int n = 0;
 	for (int i = 0; i < NWATCHED; i++)
 		dirs[n++] = spool_dir_name(watched[i]);
@@ -214,9 +217,18 @@ static bool start_inotify(void)
 			paths[2 * i + k] = xstrdup(rel);
 			dirs[n++] = paths[2 * i + k];
 		}
+	watched_links = sp.conf.nlinks;
+	const struct strlist *pl = inbox_preset_list();
+	for (size_t i = 0; i < pl->n && i < PRESET_MAX; i++) {
+		char rel[PRESET_NAME_MAX + 16];
+		preset_folder_relpath(pl->v[i], rel, sizeof rel);
+		paths[2 * watched_links + (int)i] = xstrdup(rel);
+		dirs[n++] = paths[2 * watched_links + (int)i];
+		strlist_add(&watched_presets, pl->v[i]);
+	}
 	event_fd = watch_start(sp.path, dirs, n,
 			       IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_ATTRIB);
-	for (int i = 0; i < 2 * sp.conf.nlinks; i++)
+	for (int i = 0; i < 2 * watched_links + (int)watched_presets.n; i++)
 		free(paths[i]);
 	return event_fd >= 0;
 }
@@ -243,6 +255,7 @@ static void reload_conf(void)
 	spool_conf_warn(&sp);
 	if (sp.conf.use_inotify != conf_inotify)
 		warn("[watcherd] inotify changed: it takes effect when watcherd restarts");
+	inbox_presets(); /* a new preset's folder: the rescans look at it until a restart */
 	if (strcmp(before, after))
 		warn("the linked sites changed (%s-> %s): their folders are looked at by the rescans until watcherd "
 		     "restarts", *before ? before : "none ", *after ? after : "none ");
@@ -253,6 +266,19 @@ static void handle_event(struct watch_event *m)
 	if (m->mask & IN_Q_OVERFLOW) {
 		warn("inotify queue overflowed; rescanning everything");
 		want_rescan = true;
+		return;
+	}
+	if (m->dir >= NWATCHED + 2 * watched_links) {
+		/* a drop into a preset's folder */
+		size_t k = (size_t)(m->dir - NWATCHED - 2 * watched_links);
+		char name[PRESET_NAME_MAX + 260];
+		if (k >= watched_presets.n || !*m->name)
+			return;
+		snprintf(name, sizeof name, "%s/%s", watched_presets.v[k], m->name);
+		if (m->mask & (IN_MOVED_FROM | IN_DELETE))
+			inbox_forget(name);
+		else
+			inbox_update(name, (m->mask & IN_MOVED_TO) != 0);
 		return;
 	}
 	if (m->dir >= NWATCHED) {
@@ -558,6 +584,7 @@ int main(int argc, char **argv)
 	int sfd = signals_fd();
 
 	bool local_fs = inbox_init();
+	inbox_presets();
 	conf_inotify = sp.conf.use_inotify;
 	bool use_inotify = sp.conf.use_inotify && start_inotify();
 	run_recovery(true);

@@ -69,6 +69,10 @@ bool inbox_init(void);
 void inbox_update(const char *name, bool moved_in);
 void inbox_forget(const char *name);
 void inbox_rescan(void);
+/* Read conf/presets/ again and make the presets' folders (at start and on
+ * SIGHUP); the list, for the watches. */
+void inbox_presets(void);
+const struct strlist *inbox_preset_list(void);
 /* Start intakes for the stems that changed, as far as slots allow. */
 void inbox_schedule(void);
 /* Stems waiting for a free intake slot, with one free. */

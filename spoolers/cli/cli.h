@@ -46,6 +46,9 @@ const char *cli_option(const struct cli *cli, const char *word);
 /* Job NAME's folder; dies (bad input) when NAME is not a job's name. */
 int cli_job_open(const struct spool *sp, const char *name);
 
+/* presets.c */
+int cmd_presets(struct cli *cli, int argc, char **argv);
+
 /* show.c: looking at jobs */
 /* S as a JSON string, quoted and escaped. */
 void cli_json_string(const char *s);

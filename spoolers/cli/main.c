@@ -3,6 +3,7 @@
  * typed: unknown commands and wrong counts are usage errors, echoes escaped. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "../../layout/preset.h"
 #include "../../layout/perms.h"
 
 #include <fcntl.h>
@@ -60,6 +61,13 @@ static int cmd_init(struct cli *cli, int argc, char **argv)
 	}
 	if (spool_init(dir, confsrc, &made, err, sizeof err) < 0)
 		die(EXIT_TEMPFAIL, "%s", err);
+	struct spool fresh;
+	if (spool_open(dir, &fresh, err, sizeof err) == 0) {
+		/* the presets' folders, as inbox/ (the repair below mends them too) */
+		if (preset_folders_make(&fresh, &made, err, sizeof err) < 0)
+			warn("%s", err);
+		spool_close(&fresh);
+	}
 	int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open %s", dir);
@@ -128,6 +136,8 @@ static const struct command commands[] = {
 	 "  --after NAME --name N --scene FILE --output PATTERN --format png|png16|jpeg|tiff|exr|exr-multilayer|hdr\n"
 	 "  --extra-outputs \"depth_####.exr, ...\" --fps N --chunk N --retries N --timeout T\n"
 	 "  --email ADDR --owner WHO --args \"ARGS\" --limits NAMES"},
+	{"presets", "", 0, cmd_presets, false, NULL,
+	 "the preset folders (inbox/NAME/) and what a scene dropped there becomes"},
 	{"status", "[NAME]", -1, cmd_status, false, NULL, "list jobs with state, progress and ETA, or show one job"},
 	{"watch", "NAME", 1, cmd_watch, false, NULL, "follow one job until it ends (exit 0 when done)"},
 	{"jobs", "", 0, cmd_jobs, false, NULL, "every job in every state, with owner and times"},
