@@ -89,7 +89,7 @@ int preset_load(int confdir, const char *name, struct preset *p, char *err, size
 		goto bad;
 	}
 	/* what it gives must make a job once a drop adds a scene and frames */
-	struct preset_key fill[] = {{"render", "scene", "scene", ""}, {"job", "frames", "1", ""}};
+	struct preset_key fill[] = {{"render", "scene", "scene", "", false}, {"job", "frames", "1", "", false}};
 	struct buf text = {0}, from = {0};
 	preset_merge(p, NULL, fill, 2, &text, &from);
 	struct ini *ini = ini_parse(text.data, text.len, display, err, errsize);
@@ -236,6 +236,16 @@ static void key_add(struct buf *keys, const char *section, const char *key)
 	buf_printf(keys, "%s%s%s", keys->len ? ", " : "", strcmp(section, "requires") ? "" : "requires ", key);
 }
 
+/* VALUE, or the extra that replaces KEY of SEC wherever it is given. */
+static const char *replaced(const struct preset_key *extra, size_t nextra, const char *sec, const char *key,
+			    const char *value)
+{
+	for (size_t i = 0; i < nextra; i++)
+		if (extra[i].replace && !strcmp(extra[i].section, sec) && !strcmp(extra[i].key, key))
+			return extra[i].value;
+	return value;
+}
+
 /* The keys of SECTION: the preset's (the job's where it has one), the
  * job's own, then the extras neither gives. */
 static void merge_section(const struct preset *p, const struct ini *job, const char *sec, const struct preset_key *extra,
@@ -246,13 +256,13 @@ static void merge_section(const struct preset *p, const struct ini *job, const c
 	size_t n = ini_keys(p->ini, sec, &keys);
 	for (size_t i = 0; i < n; i++) {
 		const char *mine = job ? ini_get(job, sec, keys[i]) : NULL;
-		line(out, keys[i], mine ? mine : ini_get(p->ini, sec, keys[i]));
+		line(out, keys[i], replaced(extra, nextra, sec, keys[i], mine ? mine : ini_get(p->ini, sec, keys[i])));
 		key_add(mine ? kj : kp, sec, keys[i]);
 	}
 	n = job ? ini_keys(job, sec, &keys) : 0;
 	for (size_t i = 0; i < n; i++)
 		if (!ini_get(p->ini, sec, keys[i])) {
-			line(out, keys[i], ini_get(job, sec, keys[i]));
+			line(out, keys[i], replaced(extra, nextra, sec, keys[i], ini_get(job, sec, keys[i])));
 			key_add(kj, sec, keys[i]);
 		}
 	for (size_t i = 0; i < nextra && i < nx; i++)

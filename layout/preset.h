@@ -45,6 +45,8 @@ void preset_folder_relpath(const char *name, char *out, size_t outsize);
 struct preset_key {
 	const char *section, *key, *value;
 	const char *source; /* "the scene", "the drop" */
+	bool replace;       /* the value stands even where the preset or job.ini gives the key (the
+			     * scene's path within the drop), which is still said to come from them */
 };
 
 /* The description of a preset drop: PRESET's keys, each replaced by the

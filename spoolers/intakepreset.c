@@ -500,12 +500,12 @@ int preset_describe(const struct preset_drop *d, const struct ini *own, struct b
 		snprintf(w, sizeof w, "%ld", f.width);
 		snprintf(h, sizeof h, "%ld", f.height);
 		struct preset_key extra[] = {
-			{"job", "name", d->stem, "the drop's name"},
-			{"render", "package", pkg.name, "the scene's kind"},
-			{"render", "scene", scene, "the drop"},
-			{"job", "frames", f.frames, "the scene"},
-			{"render", "width", w, "the scene"},
-			{"render", "height", h, "the scene"},
+			{"job", "name", d->stem, "the drop's name", false},
+			{"render", "package", pkg.name, "the scene's kind", false},
+			{"render", "scene", scene, "the drop", true},
+			{"job", "frames", f.frames, "the scene", false},
+			{"render", "width", w, "the scene", false},
+			{"render", "height", h, "the scene", false},
 		};
 		preset_merge(p, own, extra, *f.frames ? 6 : 3, text, from);
 	}
