@@ -203,7 +203,8 @@ static _Noreturn void finish_rejected(void)
 	char iso[32];
 	time_iso(now_us(), iso);
 	buf_printf(&b, "\nRejected by hotfarm intake on site %s at %s.\n", sp.conf.name, iso);
-	buf_printf(&b, "Fix the problem and drop the job into inbox/ again; nothing of it was kept elsewhere.\n");
+	buf_printf(&b, "Fix the problem and drop the job into inbox/%s%s again; nothing of it was kept elsewhere.\n",
+		   preset_name ? preset_name : "", preset_name ? "/" : "");
 	if (dfd < 0 || file_write_atomic(dfd, spool_file_name(SPOOL_FILE_REASON), b.data, b.len, 0644) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to write the rejection reason");
 	close(dfd);

@@ -2,6 +2,7 @@
  * (relative links, refreshing itself): queue, hosts, slots, progress, ETA, thumbnails, failures with their logs.
  * Distrusts every text from the spool (a job's, a host's, a ticket's): all HTML-escaped; pages written atomically. */
 #define _GNU_SOURCE
+#include "../layout/preset.h"
 #include "../layout/host.h"
 #include "../layout/ini.h"
 #include "../layout/layout.h"
@@ -117,6 +118,35 @@ static void write_page(int dirfd, const char *name, struct buf *b)
 	sync_writes = sync;
 }
 
+/* The presets: each folder, and a line on what dropping into it does. */
+static void presets_table(struct buf *b)
+{
+	struct strlist names = {0};
+	preset_names(spool_fd(&sp, DIR_CONF), &names);
+	buf_printf(b, "<h2>Hot folders</h2>\n<table id=\"presets\"><tr><th>drop into</th><th>what it does</th></tr>\n");
+	for (size_t i = 0; i < names.n; i++) {
+		struct preset p;
+		char err[1024], gives[1024], rel[PRESET_NAME_MAX + 16];
+		preset_folder_relpath(names.v[i], rel, sizeof rel);
+		buf_printf(b, "<tr><td>");
+		esc(b, rel);
+		buf_printf(b, "/</td><td>");
+		if (preset_load(spool_fd(&sp, DIR_CONF), names.v[i], &p, err, sizeof err) < 0) {
+			buf_printf(b, "broken, drops there wait: ");
+			esc(b, err);
+		} else {
+			preset_summary(&p, gives, sizeof gives);
+			esc(b, *p.about ? p.about : gives);
+			preset_free(&p);
+		}
+		buf_printf(b, "</td></tr>\n");
+	}
+	if (!names.n)
+		buf_printf(b, "<tr><td colspan=\"2\">no presets: drop an archive with its job.ini into inbox/</td></tr>\n");
+	buf_printf(b, "</table>\n");
+	strlist_free(&names);
+}
+
 static void farm_page(void)
 {
 	struct buf b = {0};
@@ -211,7 +241,9 @@ static void farm_page(void)
 		}
 		strlist_free(&l);
 	}
-	buf_printf(&b, "</table>\n</body></html>\n");
+	buf_printf(&b, "</table>\n");
+	presets_table(&b);
+	buf_printf(&b, "</body></html>\n");
 	write_page(spool_fd(&sp, DIR_STATUS), spool_file_name(SPOOL_FILE_PAGE), &b);
 	buf_free(&b);
 }
@@ -239,7 +271,15 @@ static void job_page_summary(struct buf *b, const char *name, const char *word, 
 	char owner[300];
 	job_status_owner(st, owner, sizeof owner);
 	esc(b, owner);
-	buf_printf(b, "</td></tr><tr><th>priority</th><td>%d</td></tr></table>\n", st->priority);
+	buf_printf(b, "</td></tr><tr><th>priority</th><td>%d</td></tr>", st->priority);
+	if (*st->preset) {
+		buf_printf(b, "<tr><th>dropped into</th><td>");
+		esc(b, st->preset);
+		buf_printf(b, "</td></tr><tr><th>described by</th><td>");
+		esc(b, st->described);
+		buf_printf(b, "</td></tr>");
+	}
+	buf_printf(b, "</table>\n");
 	const char *status = job_file_name(JOB_FILE_STATUS), *desc = job_file_name(JOB_FILE_DESC);
 	buf_printf(b, "<p><a href=\"%s/\">frames</a> &middot; <a href=\"%s/\">logs</a> &middot; "
 		      "<a href=\"%s\">%s</a> &middot; <a href=\"%s\">%s</a></p>\n",

@@ -8,7 +8,7 @@ start_watcherd
 start_agent h1 --slots 2
 
 # submit a scene file: packed, dropped, named, rendered
-name=$(hotfarm submit "$HF_ROOT/examples/orbit/scene.pov" --frames 1-4 --width 64 --height 48 --owner ann)
+name=$(hotfarm submit "$HF_ROOT/examples/orbit/scene.pov" --frames 1-4 --width 64 --height 48 --owner ann | head -n 1)
 check "submit prints the job's name ($name)" [ "$name" = scene ]
 check "the submitted job is rendered" wait_for 60 job_done scene
 check "its frames are in output/" [ "$(ls "$SPOOL/jobs/scene/output" | grep -c png)" -eq 4 ]
@@ -17,7 +17,7 @@ check "nothing of the submission is left in inbox/" inbox_empty
 
 # submit a folder, with a name and a dependency on a job that waits
 hotfarm hold scene >/dev/null 2>&1 # done: refused, harmless
-name2=$(hotfarm submit "$HF_ROOT/examples/orbit" --frames 1-2 --width 64 --height 48 --name after-ok --after scene)
+name2=$(hotfarm submit "$HF_ROOT/examples/orbit" --frames 1-2 --width 64 --height 48 --name after-ok --after scene | head -n 1)
 check "a folder is submitted under the given name" [ "$name2" = after-ok ]
 check "a job after a done job renders" wait_for 60 job_done after-ok
 hotfarm submit "$HF_ROOT/examples/orbit" --frames 1 --name nope 2>"$T/err" >/dev/null
@@ -27,7 +27,7 @@ check "submit of a missing path: 100" [ $? -eq 100 ]
 hotfarm submit "$HF_ROOT/examples/orbit/scene.pov" --frames 0-1000000000000 2>"$T/err"
 check "submit checks the description before dropping (100)" [ $? -eq 100 ]
 check "and says what is wrong" grep -q "frames" "$T/err"
-name3=$(hotfarm submit "$HF_ROOT/examples/orbit/scene.pov" --frames 1-2 --width 64 --height 48)
+name3=$(hotfarm submit "$HF_ROOT/examples/orbit/scene.pov" --frames 1-2 --width 64 --height 48 | head -n 1)
 check "a second submission of the same name gets NAME-2 ($name3)" [ "$name3" = scene-2 ]
 
 # watch follows a job to its end, exit 0 when done

@@ -122,7 +122,7 @@ done
 # ---- hotfarm submit --format ----------------------------------------------------------------------------------------
 mkdir -p "$T/sub"
 write_scene "$T/sub/shot.pov"
-sub=$(hotfarm --spool "$SPOOL" submit "$T/sub/shot.pov" --frames 1-2 --width 64 --height 48 --format hdr --fps 12 2>"$T/sub.err")
+sub=$(hotfarm --spool "$SPOOL" submit "$T/sub/shot.pov" --frames 1-2 --width 64 --height 48 --format hdr --fps 12 2>"$T/sub.err" | head -n 1)
 check "hotfarm submit --format hdr submits a job ($sub)" [ "$sub" = shot ]
 check "… rendered as Radiance HDR frames" wait_for 120 sh -c "ls '$SPOOL/jobs/shot/output' 2>/dev/null | grep -qx 'frame_0002.hdr'"
 check "… its job.ini says format = hdr and fps = 12" sh -c "grep -Eqx 'format = \"?hdr\"?' '$SPOOL/jobs/shot/job.ini' && grep -qx 'fps = 12' '$SPOOL/jobs/shot/job.ini'"

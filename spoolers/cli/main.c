@@ -130,8 +130,9 @@ static const struct command commands[] = {
 	 "  that only the farm's user may change it. --group G: artists in group G may drop jobs and\n"
 	 "  requests (sticky folders); --user U (as root): the spool becomes U's, the farm's user;\n"
 	 "  --repair: mend the unsafe modes it reports (exit 100 while any is left)"},
-	{"submit", "PATH --frames F [...]", -1, cmd_submit, false, NULL,
-	 "pack a scene file or folder and drop it into inbox/; prints the job's name.\n"
+	{"submit", "PATH... [--frames F | --preset P] [...]", -1, cmd_submit, false, NULL,
+	 "pack each scene file or folder and drop it into inbox/ (with --frames) or into a preset's\n"
+	 "  folder (--preset, else the preset 'default'); prints each job's name and its page's path.\n"
 	 "  options: --frames F --package P --priority P --width W --height H --requires KEY=PATTERN\n"
 	 "  --after NAME --name N --scene FILE --output PATTERN --format png|png16|jpeg|tiff|exr|exr-multilayer|hdr\n"
 	 "  --extra-outputs \"depth_####.exr, ...\" --fps N --chunk N --retries N --timeout T\n"

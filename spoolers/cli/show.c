@@ -197,6 +197,10 @@ static void status_one_json(const char *name, const struct job_status *st)
 	       st->state, st->priority, st->frames_total, st->frames_done, st->frames_failed, st->tickets,
 	       (long long)st->submitted_us);
 	cli_json_string(st->reason);
+	printf(",\"preset\":");
+	cli_json_string(st->preset);
+	printf(",\"described\":");
+	cli_json_string(st->described);
 	printf(",\"warnings\":[");
 	for (size_t i = 0; i < st->warnings.n; i++) {
 		printf("%s", i ? "," : "");
@@ -227,6 +231,11 @@ static void status_one_text(const struct spool *sp, const char *name, const stru
 	printf("  submitted: %s\n", iso);
 	if (*st->original && strcmp(st->original, name))
 		printf("  dropped as: %s\n", st->original);
+	if (*st->preset) {
+		char d[1300];
+		cli_shown(st->described, d, sizeof d);
+		printf("  preset:    %s (%s)\n", st->preset, d);
+	}
 	char where[PATH_MAX];
 	job_path(sp, name, where, sizeof where);
 	printf("  folder:    %s/\n", where);

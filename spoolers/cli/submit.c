@@ -5,6 +5,8 @@
 #include "cli.h"
 #include "../../layout/ini.h"
 #include "../../layout/jobdesc.h"
+#include "../../layout/package.h"
+#include "../../layout/preset.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -75,22 +77,27 @@ static void add_tree(struct archive *a, const char *dir, const char *prefix)
 	strlist_free(&names);
 }
 
-/* The one scene file in DIR with one of the package's endings. */
-static bool find_scene(const char *dir, const char *package, char *out, size_t outsize)
+/* The one scene file in DIR that PACKAGE claims by its ending (NULL: any
+ * package of the farm). */
+static bool find_scene(int confdir, const char *dir, const char *package, char *out, size_t outsize)
 {
-	const char *ext = !strcmp(package, "blender") ? ".blend" : !strcmp(package, "povray") ? ".pov" : NULL;
-	if (!ext)
-		return false;
+	struct package pkg;
+	char err[512];
+	if (package && package_load(confdir, package, &pkg, err, sizeof err) < 0)
+		die(EXIT_BADINPUT, "%s", err);
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	int n = 0;
+	char guess[64];
 	while (d && (e = readdir(d)))
-		if (has_suffix(e->d_name, ext)) {
+		if (package ? package_claims(&pkg, e->d_name) : package_for_scene(confdir, e->d_name, guess, sizeof guess)) {
 			n++;
 			snprintf(out, outsize, "%s", e->d_name);
 		}
 	if (d)
 		closedir(d);
+	if (package)
+		package_free(&pkg);
 	return n == 1;
 }
 
@@ -104,6 +111,9 @@ static void kv(struct buf *b, const char *key, const char *value)
 /* One submission: the options, the scene they point at, and the job. */
 struct submission {
 	const char *frames, *package, *name, *scene, *path;
+	const char *preset;               /* --preset, or "default" when no --frames: drop into inbox/PRESET/ */
+	char **paths;                     /* what to submit, each a job */
+	int npaths;
 	struct buf job, render, requires; /* lines of [job], [render] and [requires] from the options */
 	struct strlist after;
 	struct stat st;                   /* of PATH */
@@ -127,11 +137,13 @@ static int submit_options(struct submission *s, int argc, char **argv)
 		{"timeout", required_argument, 0, 't'}, {"email", required_argument, 0, 'e'},
 		{"owner", required_argument, 0, 'O'}, {"args", required_argument, 0, 'A'},
 		{"limits", required_argument, 0, 'l'}, {"format", required_argument, 0, 'F'},
-		{"extra-outputs", required_argument, 0, 'X'}, {"fps", required_argument, 0, 'S'}, {0, 0, 0, 0}};
+		{"extra-outputs", required_argument, 0, 'X'}, {"fps", required_argument, 0, 'S'},
+		{"preset", required_argument, 0, 'K'}, {0, 0, 0, 0}};
 	int c;
 	optind = 0; /* glibc: a full restart of getopt */
-	while ((c = getopt_long(argc, argv, "f:p:P:W:H:r:a:n:s:o:c:R:t:e:O:A:l:F:X:S:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:p:P:W:H:r:a:n:s:o:c:R:t:e:O:A:l:F:X:S:K:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'K': s->preset = optarg; break;
 		case 'f': s->frames = optarg; break;
 		case 'p': s->package = optarg; break;
 		case 'P': kv(&s->job, "priority", optarg); break;
@@ -162,15 +174,18 @@ static int submit_options(struct submission *s, int argc, char **argv)
 		default: return -1;
 		}
 	}
-	if (optind != argc - 1)
-		die(EXIT_BADINPUT, "usage: hotfarm submit PATH --frames 1-100 [options]; see hotfarm submit --help");
-	s->path = argv[optind];
+	if (optind >= argc)
+		die(EXIT_BADINPUT, "usage: hotfarm submit PATH... [--frames 1-100 | --preset NAME] [options]; see hotfarm help");
+	s->paths = argv + optind;
+	s->npaths = argc - optind;
+	if (s->npaths > 1 && s->name)
+		die(EXIT_BADINPUT, "--name names one job; give one PATH with it");
 	return 0;
 }
 
 /* What PATH is: a scene file, or a folder and the scene in it; and the
  * stem of its name. */
-static void submit_source(struct submission *s)
+static void submit_source(int confdir, struct submission *s)
 {
 	if (stat(s->path, &s->st) < 0)
 		die_errno(EXIT_BADINPUT, "cannot submit %s", s->path);
@@ -188,7 +203,7 @@ static void submit_source(struct submission *s)
 		snprintf(s->dir, sizeof s->dir, "%s", s->path);
 		if (s->scene)
 			snprintf(s->scene_name, sizeof s->scene_name, "%s", s->scene);
-		else if (!find_scene(s->dir, s->package, s->scene_name, sizeof s->scene_name))
+		else if (!find_scene(confdir, s->dir, s->package, s->scene_name, sizeof s->scene_name) && !s->preset)
 			die(EXIT_BADINPUT, "which file in %s is the scene? say --scene FILE", s->path);
 	} else if (S_ISREG(s->st.st_mode)) {
 		snprintf(s->scene_name, sizeof s->scene_name, "%s", base);
@@ -241,6 +256,8 @@ static void submit_describe(const struct spool *sp, struct submission *s)
 		buf_printf(ini, "[requires]\n");
 		buf_add(ini, s->requires.data, s->requires.len);
 	}
+	if (s->preset)
+		return; /* the preset and the scene fill in the rest: intake judges it */
 	char err[1024];
 	struct ini *parsed = ini_parse(ini->data, ini->len, "the job description", err, sizeof err);
 	struct job_desc jd;
@@ -286,19 +303,64 @@ static void submit_drop(const struct spool *sp, const struct submission *s)
 		die_errno(EXIT_TEMPFAIL, "unable to drop the job into inbox/");
 }
 
+/* Where the job's page will be: SPOOL/jobs/NAME/index.html. */
+static void page_path(const struct spool *sp, const char *name, char *out, size_t outsize)
+{
+	char where[PATH_MAX];
+	job_path(sp, name, where, sizeof where);
+	snprintf(out, outsize, "%s/%s", where, job_file_name(JOB_FILE_PAGE));
+}
+
+/* Without --frames, a preset describes the job: --preset, or the site's
+ * "default"; its folder becomes the inbox the job is dropped into. */
+static void submit_preset(struct spool *sp, struct submission *s)
+{
+	if (!s->preset && s->frames)
+		return;
+	if (!s->preset)
+		s->preset = "default";
+	if (!preset_exists(spool_fd(sp, DIR_CONF), s->preset))
+		die(EXIT_BADINPUT, "%s", strcmp(s->preset, "default") || s->frames
+					    ? "no such preset; hotfarm presets lists them"
+					    : "say which frames to render (--frames 1-100), or --preset NAME: this farm has no "
+					      "default preset (hotfarm presets lists those it has)");
+	if (spool_view_preset(sp, s->preset) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to open inbox/%s", s->preset);
+}
+
+static void submission_reset(struct submission *s)
+{
+	buf_free(&s->ini);
+	memset(&s->st, 0, sizeof s->st);
+	s->dir[0] = s->scene_name[0] = s->stem[0] = s->final[0] = 0;
+}
+
 int cmd_submit(struct cli *cli, int argc, char **argv)
 {
-	struct submission s = {.package = "povray"};
+	struct submission s = {0};
 	if (submit_options(&s, argc, argv) < 0)
 		return EXIT_BADINPUT;
-	submit_source(&s);
-	if (!s.frames)
-		die(EXIT_BADINPUT, "say which frames to render: --frames 1-100");
-	submit_name(&cli->sp, &s);
-	submit_describe(&cli->sp, &s);
-	submit_drop(&cli->sp, &s);
-	printf("%s\n", s.final);
-	buf_free(&s.ini);
+	submit_preset(&cli->sp, &s);
+	int confdir = spool_fd(&cli->sp, DIR_CONF);
+	for (int i = 0; i < s.npaths; i++) {
+		submission_reset(&s);
+		s.path = s.paths[i];
+		submit_source(confdir, &s);
+		char guess[64];
+		const char *keep = s.package;
+		/* a scene's ending names its package (.blend: blender) */
+		if (!s.package && !s.preset)
+			s.package = package_for_scene(confdir, s.scene_name, guess, sizeof guess) ? guess : "povray";
+		submit_name(&cli->sp, &s);
+		submit_describe(&cli->sp, &s);
+		submit_drop(&cli->sp, &s);
+		char page[PATH_MAX + 64];
+		page_path(&cli->sp, s.final, page, sizeof page);
+		printf("%s\n%s\n", s.final, page);
+		fflush(stdout);
+		s.package = keep;
+	}
+	submission_reset(&s);
 	buf_free(&s.job);
 	buf_free(&s.render);
 	buf_free(&s.requires);

@@ -34,7 +34,8 @@ bin/fuzz_jobini: build/fuzz/tests/fuzz/fuzz_jobini.o build/fuzz/liblayout.a
 	@mkdir -p bin
 	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -liniparser
 
-bin/fuzz_archive: build/fuzz/tests/fuzz/fuzz_archive.o build/fuzz/spoolers/intakejob.o build/fuzz/layout/unpack.o \
+bin/fuzz_archive: build/fuzz/tests/fuzz/fuzz_archive.o build/fuzz/spoolers/intakejob.o build/fuzz/spoolers/intakepreset.o \
+		build/fuzz/layout/unpack.o \
 		build/fuzz/liblayout.a
 	@mkdir -p bin
 	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(ARCHIVE_LIBS) -liniparser

@@ -124,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		v = check_job(&jd, "fuzz.tar");
 	if (v == OK) {
 		struct job_owner owner = {.user = "fuzz", .uid = -1, .by = "submitter"};
-		build_job(&jd, &owner, stem, now_us());
+		build_job(&jd, &owner, stem, now_us(), NULL);
 		check_written(&jd);
 	}
 	job_desc_free(&jd);
