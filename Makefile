@@ -51,11 +51,13 @@ ARCHIVE_LIBS := -Wl,-Bstatic -larchive -Wl,-Bdynamic -lnettle -l:libacl.so.1 -ll
 	-l:liblz4.so.1 -lbz2 -lz
 # layout/unpack.o (untrusted archives) goes only into the programs that
 # unpack: it needs libarchive, which liblayout.a's other users do without
-$(BIN)/hf-intake: $(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o $(OBJ)/spoolers/intakepreset.o $(OBJ)/layout/unpack.o \
+$(BIN)/hf-intake: $(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o $(OBJ)/spoolers/intakepreset.o \
+		$(OBJ)/spoolers/intakearchive.o $(OBJ)/layout/unpack.o \
 		$(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ARCHIVE_LIBS) -liniparser
-$(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o $(OBJ)/spoolers/intakepreset.o: spoolers/intake.h
+$(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o $(OBJ)/spoolers/intakepreset.o \
+	$(OBJ)/spoolers/intakearchive.o: spoolers/intake.h spoolers/intakedrop.h
 
 $(BIN)/hf-route: $(OBJ)/spoolers/route.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
@@ -211,7 +213,10 @@ HELPERS := hf-intake hf-route hf-check hf-status hf-notify hf-collect hf-send hf
 	hf-movie libhfwrap.so
 MAN_PAGES := spoolers/hotfarm.1 watcherd/watcherd.8 spoolers/render-agent.8 conf/hotfarm.ini.5 conf/job.ini.5
 UNITS := conf/systemd/watcherd@.service conf/systemd/render-agent@.service
-CONF_FILES := hotfarm.ini $(patsubst conf/%,%,$(wildcard conf/packages/*.ini))
+CONF_FILES := hotfarm.ini $(patsubst conf/%,%,$(wildcard conf/packages/*.ini) $(wildcard conf/presets/*.ini))
+# "Send to hotfarm" in file managers, and the type of a .pov they then offer it for
+I_APPS := $(PREFIX)/share/applications
+I_MIME := $(PREFIX)/share/mime
 
 I_OBJ ?= build-install
 I_BUILT ?= bin-install
@@ -220,13 +225,14 @@ install: need-deps
 	@rm -rf $(I_OBJ) $(I_BUILT)
 	@$(MAKE) --no-print-directory OBJ=$(I_OBJ) BIN=$(I_BUILT) LIBEXECDIR=$(I_LIBEXEC) CONFDIR=$(I_CONF) all
 	install -d $(DESTDIR)$(I_BIN) $(DESTDIR)$(I_SBIN) $(DESTDIR)$(I_LIBEXEC) $(DESTDIR)$(I_SHARE)/packages \
+		$(DESTDIR)$(I_SHARE)/presets $(DESTDIR)$(I_APPS) $(DESTDIR)$(I_MIME)/packages \
 		$(DESTDIR)$(I_MAN)/man1 $(DESTDIR)$(I_MAN)/man5 $(DESTDIR)$(I_MAN)/man8 $(DESTDIR)$(I_UNITS)
 	install -m 755 $(I_BUILT)/hotfarm $(DESTDIR)$(I_BIN)/
 	install -m 755 $(I_BUILT)/watcherd $(I_BUILT)/render-agent $(DESTDIR)$(I_SBIN)/
 	install -m 755 $(addprefix $(I_BUILT)/,$(HELPERS)) $(DESTDIR)$(I_LIBEXEC)/
 	for f in $(CONF_FILES); do install -m 644 conf/$$f $(DESTDIR)$(I_SHARE)/$$f || exit 1; done
 	@if [ -n "$(I_ETC)" ]; then \
-		install -d $(DESTDIR)$(I_ETC)/packages; \
+		install -d $(DESTDIR)$(I_ETC)/packages $(DESTDIR)$(I_ETC)/presets; \
 		for f in $(CONF_FILES); do \
 			if [ -e $(DESTDIR)$(I_ETC)/$$f ] && ! cmp -s conf/$$f $(DESTDIR)$(I_ETC)/$$f; then \
 				echo "kept $(I_ETC)/$$f (edited); the new default is $(I_SHARE)/$$f"; \
@@ -236,6 +242,14 @@ install: need-deps
 	install -m 644 spoolers/hotfarm.1 $(DESTDIR)$(I_MAN)/man1/
 	install -m 644 conf/hotfarm.ini.5 conf/job.ini.5 $(DESTDIR)$(I_MAN)/man5/
 	install -m 644 watcherd/watcherd.8 spoolers/render-agent.8 $(DESTDIR)$(I_MAN)/man8/
+	sed 's|@BINDIR@|$(I_BIN)|g' clients/desktop/hotfarm-submit.desktop >$(DESTDIR)$(I_APPS)/hotfarm-submit.desktop
+	install -m 644 clients/desktop/hotfarm-mime.xml $(DESTDIR)$(I_MIME)/packages/hotfarm.xml
+	@if [ -z "$(DESTDIR)" ]; then \
+		update-mime-database $(I_MIME) >/dev/null 2>&1 || true; \
+		update-desktop-database $(I_APPS) >/dev/null 2>&1 || true; \
+	fi
+	install -d $(DESTDIR)$(PREFIX)/share/hotfarm/blender
+	python3 clients/blender/mkzip.py $(DESTDIR)$(PREFIX)/share/hotfarm/blender/hotfarm_submit.zip
 	for u in $(UNITS); do \
 		sed 's|@SBINDIR@|$(I_SBIN)|g' $$u >$(DESTDIR)$(I_UNITS)/$$(basename $$u) || exit 1; \
 		chmod 644 $(DESTDIR)$(I_UNITS)/$$(basename $$u); \
@@ -250,14 +264,25 @@ uninstall:
 	rm -f $(DESTDIR)$(I_MAN)/man1/hotfarm.1 $(DESTDIR)$(I_MAN)/man5/hotfarm.ini.5 $(DESTDIR)$(I_MAN)/man5/job.ini.5 \
 		$(DESTDIR)$(I_MAN)/man8/watcherd.8 $(DESTDIR)$(I_MAN)/man8/render-agent.8
 	rm -f $(DESTDIR)$(I_UNITS)/watcherd@.service $(DESTDIR)$(I_UNITS)/render-agent@.service
-	-rmdir $(DESTDIR)$(I_LIBEXEC) $(DESTDIR)$(I_SHARE)/packages $(DESTDIR)$(I_SHARE) \
+	rm -f $(DESTDIR)$(I_APPS)/hotfarm-submit.desktop $(DESTDIR)$(I_MIME)/packages/hotfarm.xml
+	@# the caches made at install: made again, or gone with the last file they were made from
+	@if [ -z "$(DESTDIR)" ]; then \
+		if [ -z "$$(ls -A $(I_MIME)/packages 2>/dev/null)" ]; then rm -rf $(I_MIME); \
+		else update-mime-database $(I_MIME) >/dev/null 2>&1 || true; fi; \
+		if ls $(I_APPS)/*.desktop >/dev/null 2>&1; then update-desktop-database $(I_APPS) >/dev/null 2>&1 || true; \
+		else rm -f $(I_APPS)/mimeinfo.cache; rmdir $(I_APPS) 2>/dev/null || true; fi; \
+	fi
+	-rmdir $(DESTDIR)$(I_MIME)/packages $(DESTDIR)$(I_MIME) $(DESTDIR)$(I_APPS) 2>/dev/null
+	rm -f $(DESTDIR)$(PREFIX)/share/hotfarm/blender/hotfarm_submit.zip
+	-rmdir $(DESTDIR)$(PREFIX)/share/hotfarm/blender 2>/dev/null
+	-rmdir $(DESTDIR)$(I_LIBEXEC) $(DESTDIR)$(I_SHARE)/packages $(DESTDIR)$(I_SHARE)/presets $(DESTDIR)$(I_SHARE) \
 		$(DESTDIR)$(PREFIX)/share/hotfarm 2>/dev/null
 	@if [ -n "$(I_ETC)" ]; then \
 		for f in $(CONF_FILES); do \
 			if cmp -s conf/$$f $(DESTDIR)$(I_ETC)/$$f; then rm -f $(DESTDIR)$(I_ETC)/$$f; \
 			elif [ -e $(DESTDIR)$(I_ETC)/$$f ]; then echo "kept $(I_ETC)/$$f (edited)"; fi; \
 		done; \
-		rmdir $(DESTDIR)$(I_ETC)/packages $(DESTDIR)$(I_ETC) 2>/dev/null || true; \
+		rmdir $(DESTDIR)$(I_ETC)/packages $(DESTDIR)$(I_ETC)/presets $(DESTDIR)$(I_ETC) 2>/dev/null || true; \
 	fi
 
 clean:

@@ -24,6 +24,18 @@ has_all() {
 	done
 }
 check "programs in bin/ and sbin/, stages and the wrapper in lib/hotfarm/, conf, man pages, units" has_all
+check "the default preset" [ -f "$P/share/hotfarm/conf/presets/default.ini" ]
+zipped() { python3 -m zipfile -l "$P/share/hotfarm/blender/hotfarm_submit.zip" | grep -q 'hotfarm_submit/__init__.py'; }
+check "the Blender add-on, as a zip Blender installs" zipped
+D_APP=$P/share/applications/hotfarm-submit.desktop
+check "the desktop file for \"Send to hotfarm\" runs the installed hotfarm" \
+	grep -qx "Exec=$P/bin/hotfarm submit %F" "$D_APP"
+desktop-file-validate "$D_APP" >"$T/validate.out" 2>&1
+check "desktop-file-validate finds nothing wrong in it ($(head -c 300 "$T/validate.out"))" [ $? -eq 0 -a ! -s "$T/validate.out" ]
+check "it is offered for .blend and .pov files and folders" \
+	grep -qx 'MimeType=application/x-blender;text/x-povray;inode/directory;' "$D_APP"
+check "the type of a .pov is known (the MIME database under the prefix)" \
+	sh -c "grep -q 'text/x-povray' '$P/share/mime/globs2' && grep -q 'text/x-povray' '$P/share/applications/mimeinfo.cache'"
 check "nothing of it in /etc (PREFIX is not /usr)" [ ! -e "$P/etc" ]
 # the programs find each other where they were installed, not in the tree
 knows_prefix() {
@@ -87,6 +99,22 @@ for f in 1 2; do
 done
 check "both frames are complete images ($good)" [ "$good" -eq 2 ]
 check "rendered confined by the installed hf-confine" grep -q '^hf-confine: Landlock' "$S"/jobs/inst/logs/*
+
+# "Send to hotfarm" on a .pov: the desktop file's Exec line as a file
+# manager runs it (%F: the files chosen), with a default preset that gives
+# a POV-Ray scene its frames
+check "hotfarm init made the default preset's folder" [ -d "$S/inbox/default" ]
+printf '[job]\nframes = 1-2\n[render]\nwidth = 64\nheight = 48\n' >"$S/conf/presets/default.ini"
+mkdir -p "$T/artist"
+write_scene "$T/artist/sent.pov"
+exec_desktop=$(sed -n 's|^Exec=||p' "$D_APP" | head -n 1 | sed "s|%F|$T/artist/sent.pov|")
+HOTFARM_SPOOL=$S $exec_desktop >"$T/sent.out" 2>"$T/sent.err"
+check "its Exec line submits the file ($(cat "$T/sent.err"))" [ $? -eq 0 ]
+check "and prints the job's name and its page" \
+	sh -c "[ \"\$(sed -n 1p '$T/sent.out')\" = sent ] && [ \"\$(sed -n 2p '$T/sent.out')\" = '$S/jobs/sent/index.html' ]"
+check "the job renders" wait_for 60 job_done sent
+check "... with the default preset's frames (2)" [ "$(count "$S/jobs/sent/output")" -eq 2 ]
+check "and its page is where hotfarm said" wait_for 30 test -f "$S/jobs/sent/index.html"
 
 # systemctl reload: the units' ExecReload, with $MAINPID
 reload() { MAINPID=$1 sh -c "$(sed -n 's|^ExecReload=||p' "$P/lib/systemd/system/watcherd@.service")"; }
