@@ -23,7 +23,7 @@ ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev libiniparser-dev \
 	librsync-dev nettle-dev libvips-dev libopenexr-dev ffmpeg libarchive-tools zstd python3 povray chromium rsync \
 	openssh-server openssh-client clang libclang-rt-14-dev sshfs fuse3 iproute2 man-db systemd \
-	libseccomp-dev samba smbclient blender
+	libseccomp-dev samba smbclient blender desktop-file-utils shared-mime-info
 
 LAYOUT_SRC := layout/util.c layout/files.c layout/ini.c layout/spool.c layout/conf.c layout/status.c layout/ticket.c layout/job.c layout/drop.c layout/site.c layout/limit.c layout/jobdesc.c layout/watch.c layout/host.c \
 	layout/package.c layout/siteload.c layout/audit.c layout/access.c layout/perms.c layout/steer.c layout/request.c layout/frameout.c \
