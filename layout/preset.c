@@ -218,10 +218,16 @@ bool preset_has(const struct preset *preset, const struct ini *job, const char *
 	return (preset && ini_get(preset->ini, section, key)) || (job && ini_get(job, section, key));
 }
 
+/* KEY = VALUE; a control character (a line break would start a line of
+ * its own) never reaches the text: the caller refuses such values first. */
 static void line(struct buf *out, const char *key, const char *value)
 {
 	char q[INI_MAX_LINE + 8];
-	buf_printf(out, "%s = %s\n", key, ini_quote(value, q, sizeof q));
+	ini_quote(value, q, sizeof q);
+	for (char *c = q; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	buf_printf(out, "%s = %s\n", key, q);
 }
 
 /* One source's keys, for FROM: "job.ini: frames, chunk". */

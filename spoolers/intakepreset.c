@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -303,9 +304,14 @@ struct scene_facts {
 	long width, height;
 };
 
+/* The last line that starts with "hotfarm-scene " (not a scene's name
+ * printed inside another line, "Read blend: .../hotfarm-scene ..."). */
 static bool facts_parse(const char *text, struct scene_facts *f)
 {
-	const char *l = strstr(text, "hotfarm-scene ");
+	const char *l = NULL;
+	for (const char *p = text; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, "hotfarm-scene ", 14))
+			l = p;
 	if (!l)
 		return false;
 	char frames[48];
@@ -387,6 +393,7 @@ static int scene_ask(const struct preset_drop *d, const struct package *pkg, con
 	pid_t pid = pipe2(p, O_CLOEXEC) < 0 ? -1 : fork();
 	if (pid == 0) {
 		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* an intake killed takes its scene run along */
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (dup2(p[1], 1) < 0 || dup2(null, 0) < 0 || dup2(p[1], 2) < 0 || chdir(d->files_path) < 0)
 			_exit(111);
@@ -470,13 +477,31 @@ static int drop_package(const struct preset_drop *d, const struct ini *own, char
 	return 0;
 }
 
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
 int preset_describe(const struct preset_drop *d, const struct ini *own, struct buf *text, struct buf *from, char *why,
 		    size_t whysize)
 {
-	char scene[2048] = "";
+	char scene[2048] = "", name[NAME_MAX_LEN + 1];
 	struct package pkg;
 	if (drop_package(d, own, scene, sizeof scene, &pkg, why, whysize) < 0)
 		return -1;
+	if (has_control(scene)) {
+		/* a line break in a name would be a line of its own in job.ini */
+		char s[2200];
+		text_escape(scene, s, sizeof s);
+		snprintf(why, whysize, "the scene's name %s holds a line break or another control character; rename it",
+			 s);
+		package_free(&pkg);
+		return -1;
+	}
+	name_sanitize(d->stem, name, sizeof name);
 	const struct preset *p = d->preset;
 	bool frames = preset_has(p, own, "job", "frames");
 	bool size = preset_has(p, own, "render", "width") && preset_has(p, own, "render", "height");
@@ -491,8 +516,9 @@ int preset_describe(const struct preset_drop *d, const struct ini *own, struct b
 		}
 		rc = rc < 0 && !frames ? -1 : 0;
 	} else if (!frames) {
-		snprintf(why, whysize, "%s is a %s scene, which does not say which frames to render: add frames = 1-100 to "
-			 "conf/presets/%s.ini (or drop a job.ini with [job] frames beside it)", d->shown, pkg.name, p->name);
+		snprintf(why, whysize, "%s %s a %s scene, which does not say which frames to render: add frames = 1-100 to "
+			 "conf/presets/%s.ini (or drop a job.ini with [job] frames beside it)", d->shown, d->bare ? "is" : "holds",
+			 pkg.name, p->name);
 		rc = -1;
 	}
 	if (rc == 0) {
@@ -500,7 +526,7 @@ int preset_describe(const struct preset_drop *d, const struct ini *own, struct b
 		snprintf(w, sizeof w, "%ld", f.width);
 		snprintf(h, sizeof h, "%ld", f.height);
 		struct preset_key extra[] = {
-			{"job", "name", d->stem, "the drop's name", false},
+			{"job", "name", name, "the drop's name", false},
 			{"render", "package", pkg.name, "the scene's kind", false},
 			{"render", "scene", scene, "the drop", true},
 			{"job", "frames", f.frames, "the scene", false},

@@ -35,6 +35,9 @@ later() { [ -d "$SPOOL/inbox/later" ]; }
 check "a preset added later gets its folder when watcherd re-reads its configuration" wait_for 10 later
 start_agent p1 --slots 2
 
+page_lists() { grep -q 'inbox/stills/' "$SPOOL/status/index.html" && grep -q 'POV-Ray, frames 1-2 at 64x48' "$SPOOL/status/index.html"; }
+check "the farm's page lists the hot folders with what each does" wait_for 30 page_lists
+
 # put SRC DST: rename SRC into inbox/DST (a careful writer)
 put() { cp -r "$1" "$SPOOL/inbox/$(dirname "$2")/.put.tmp" && mv "$SPOOL/inbox/$(dirname "$2")/.put.tmp" "$SPOOL/inbox/$2"; }
 settled() { job_done "$1" || job_failed "$1" || rejected "$1"; }
@@ -169,6 +172,20 @@ bpy.ops.wm.save_mainfile()" >>"$T/mkblend.log" 2>&1
 	check "... at the scene's size (48x32)" grep -q '^width = 48$' "$SPOOL/jobs/cube/job.ini"
 	check "the status says frames and size came from the scene ($(desc cube))" described cube 'the scene: frames, width, height'
 	check "the scene's own Python never ran (no mark)" [ ! -e "$T/pwned" ]
+	# names that try to speak for the scene: inside a line Blender prints as
+	# it reads the file, or as a line of their own (and of job.ini)
+	said="hotfarm-scene frames=1-99 width=16 height=16.blend"
+	cp "$T/src/cube.blend" "$SPOOL/inbox/default/.said" && mv "$SPOOL/inbox/default/.said" "$SPOOL/inbox/default/$said"
+	liar="liar
+frames = 1-99.blend"
+	cp "$T/src/cube.blend" "$SPOOL/inbox/default/.liar" && mv "$SPOOL/inbox/default/.liar" "$SPOOL/inbox/default/$liar"
+	sj=hotfarm-scene_frames_1-99_width_16_height_16
+	taken() { [ -f "$SPOOL/jobs/$1/job.ini" ] || rejected "$1"; }
+	check "a scene named like what Blender says is taken in" wait_for 60 taken "$sj"
+	check "... its frames and size are the scene's, not its name's" \
+		sh -c "grep -Eq '^frames = \"?1-3\"?$' '$SPOOL/jobs/$sj/job.ini' && grep -q '^width = 48$' '$SPOOL/jobs/$sj/job.ini'"
+	check "a scene whose name holds a line break is rejected" wait_for 60 rejected liar_frames_1-99
+	check "... saying so ($(reason liar_frames_1-99))" sh -c "head -n 1 '$SPOOL/rejected/liar_frames_1-99/reason.txt' | grep -q 'line break'"
 else
 	not_ok "Blender is installed (make deps installs it)"
 fi

@@ -25,6 +25,9 @@ fi
 check "the studio's users are there (alice, bob in group artists)" test_users || done_testing
 
 new_spool
+# a preset hot folder, inbox/copies/: what is dropped there needs no .ini
+printf '[preset]\nabout = "each frame a copy of in.png"\n[job]\nframes = 1-2\nretries = 0\n[render]\npackage = command\nscene = in.png\nwidth = 64\nheight = 48\noutput = "s_####.png"\nargs = cp {files}/in.png {output}\n' \
+	>"$SPOOL/conf/presets/copies.ini"
 start_watcherd
 start_agent a --slots 2
 # the artists may drop into inbox/, and each may remove only their own
@@ -160,6 +163,18 @@ for j in fromasmith frombjones; do
 	n=$(ls "$SPOOL/jobs/$j/output" 2>/dev/null | grep -c '^s_000[12]\.png$')
 	check "$j: both frames are in output/ ($n)" [ "$n" -eq 2 ]
 done
+
+# ---- a folder into a preset's hot folder ------------------------------------------------------
+mkdir -p "$T/smbshot"
+python3 "$HF_ROOT/tests/mkpng.py" good "$T/smbshot/in.png" 64 48
+check "the preset's folder is a drop folder like inbox/ ($(stat -c '%a %G' "$SPOOL/inbox/copies"))" \
+	[ "$(stat -c '%a %G' "$SPOOL/inbox/copies")" = "$(stat -c '%a %G' "$SPOOL/inbox")" ]
+check "asmith makes a folder in the preset's folder copies/ and copies a file into it" \
+	smb asmith "cd copies; mkdir smbshot; cd smbshot; put $T/smbshot/in.png in.png"
+check "it becomes a job the preset describes, and is done" wait_for 60 job_done smbshot
+check "... alice's" grep -q '^owner = "*alice"*$' "$SPOOL/jobs/smbshot/status.ini"
+check "... both frames" [ "$(ls "$SPOOL/jobs/smbshot/output" 2>/dev/null | grep -c '^s_000[12]\.png$')" -eq 2 ]
+check "the preset's folder is empty again ($(inbox_left))" inbox_empty
 
 # ---- whose they are (intake's side of issue 18) -----------------------------------------------
 # ini_has FILE SECTION KEY VALUE: KEY = VALUE (quoted or not) in [SECTION]

@@ -253,21 +253,12 @@ def submit(request):
     farm.drop_archive(request["spool"], request["name"], archive_members(request["stage"], job_ini))
 
 
-def disk_full(folder, need):
-    """Whether FOLDER's disk has less than NEED bytes free (Blender reports a full disk as
-    'No such file or directory' when a save fails)."""
-    try:
-        return shutil.disk_usage(folder).free < need
-    except OSError:
-        return False
-
-
 def one_sentence(exc, stage):
     """An unexpected error (Blender's own, or a file of this computer) as one line an artist can
     pass on; the spool's errors are FarmErrors already."""
     tmp = os.path.dirname(os.path.dirname(stage))  # the disk of the temporary folders
     if (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or \
-            disk_full(tmp, 2 * os.path.getsize(bpy.data.filepath) + (1 << 20)):
+            farm.disk_full(tmp, 2 * os.path.getsize(bpy.data.filepath) + (1 << 20)):
         return ("This computer's disk is full: there is no room for the packed copy of the scene in %s. "
                 "Free some space, then submit again." % tmp)
     if isinstance(exc, OSError):

@@ -2,6 +2,7 @@
 # into cancel/ the careful way (temporary name, fsync, rename), read a job's state; errors in plain words.
 import errno
 import os
+import shutil
 import tarfile
 
 TERMINAL = ("done", "failed", "cancelled", "rejected")
@@ -177,3 +178,12 @@ def _status_before_intake(spool, name):
     if os.path.exists(os.path.join(spool, "inbox", name + ".tar")):
         return {"state": "inbox", "reason": "in the farm's inbox, waiting to be taken in"}
     return {"state": "intake", "reason": "being taken in by the farm"}
+
+
+def disk_full(folder, need):
+    """Whether FOLDER's disk has less than NEED bytes free (Blender reports a full disk as
+    'No such file or directory' when a save fails)."""
+    try:
+        return shutil.disk_usage(folder).free < need
+    except OSError:
+        return False

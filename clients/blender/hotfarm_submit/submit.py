@@ -9,6 +9,7 @@ import tempfile
 import bpy
 
 from . import jobspec
+from . import spool as farm
 
 PACKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pack.py")
 
@@ -87,20 +88,11 @@ def save_copy(plan):
     except (RuntimeError, OSError) as e:
         where = os.path.dirname(plan.tmp)  # the temporary folder's disk
         plan.discard()
-        if disk_full(where, os.path.getsize(plan.blend) + (1 << 20)):
+        if farm.disk_full(where, os.path.getsize(plan.blend) + (1 << 20)):
             raise SubmitError("This computer's disk is full: there is no room for a copy of the scene in "
                               "%s. Free some space, then submit again." % where)
         raise SubmitError("Blender could not save a copy of the scene into %s: %s."
                           % (where, " ".join(str(e).split()).replace("Error: ", "").rstrip(".")))
-
-
-def disk_full(folder, need):
-    """Whether FOLDER's disk has less than NEED bytes free (Blender reports a full disk as
-    'No such file or directory' when a save fails)."""
-    try:
-        return shutil.disk_usage(folder).free < need
-    except OSError:
-        return False
 
 
 class Submission:
