@@ -1,5 +1,6 @@
 # t-crash.sh - crash-only intake: SIGKILL watcherd (and with it every
-# spooler it runs) again and again while 100 jobs are being taken in.
+# spooler it runs) again and again while 110 jobs are being taken in (10
+# of them folders dropped into a preset's folder).
 # Every job must end accepted or rejected exactly once, and no half-unpacked
 # job may ever be visible in queue/.
 . "$(dirname "$0")/lib.sh"
@@ -28,6 +29,17 @@ while [ $i -lt $BAD ]; do
 	i=$((i + 1))
 done
 
+# folders for a preset's hot folder, described by it (copied in, not unpacked)
+PRE=10
+printf '[job]\nframes = 1-4\n[render]\nwidth = 64\nheight = 48\n' >"$SPOOL/conf/presets/crash.ini"
+i=0
+while [ $i -lt $PRE ]; do
+	mkdir -p "$T/folders/pre$i/maps"
+	write_scene "$T/folders/pre$i/scene.pov"
+	head -c 1000000 /dev/urandom >"$T/folders/pre$i/maps/texture.bin"
+	i=$((i + 1))
+done
+
 # a watcher of queue/: every entry there must name a complete job
 (
 	while [ ! -e "$T/stop-monitor" ]; do
@@ -50,10 +62,14 @@ for f in "$T"/drops/*.tar "$T"/drops/*.ini; do
 	b=$(basename "$f")
 	mv "$f" "$SPOOL/inbox/.$b" && mv "$SPOOL/inbox/.$b" "$SPOOL/inbox/$b"
 done
+for f in "$T"/folders/*; do
+	b=$(basename "$f")
+	cp -r "$f" "$SPOOL/inbox/crash/.$b" && mv "$SPOOL/inbox/crash/.$b" "$SPOOL/inbox/crash/$b"
+done
 
 settled() {
 	inbox_empty && [ "$(count "$SPOOL/work")" -eq 0 ] && [ "$(count "$SPOOL/new")" -eq 0 ] &&
-		[ "$(($(count "$SPOOL/queue") + $(count "$SPOOL/rejected")))" -eq $((GOOD + BAD)) ]
+		[ "$(($(count "$SPOOL/queue") + $(count "$SPOOL/rejected")))" -eq $((GOOD + BAD + PRE)) ]
 }
 kills=0
 while ! settled && [ $kills -lt 40 ]; do
@@ -73,7 +89,8 @@ check "no half-unpacked job was ever visible in queue/ ($(sort -u "$T/violations
 check "all $GOOD good jobs are queued" [ "$(ls "$SPOOL/queue" | grep -c -- '-job[0-9]*$')" -eq $GOOD ]
 dups=$(ls "$SPOOL/jobs" | grep -- '-[0-9]*$' | head -3)
 check "none was taken in twice (no NAME-2: $dups)" [ -z "$dups" ]
-check "exactly $GOOD job folders" [ "$(count "$SPOOL/jobs")" -eq $GOOD ]
+check "all $PRE folders dropped into a preset's folder are queued" [ "$(ls "$SPOOL/queue" | grep -c -- '-pre[0-9]*$')" -eq $PRE ]
+check "exactly $((GOOD + PRE)) job folders" [ "$(count "$SPOOL/jobs")" -eq $((GOOD + PRE)) ]
 check "all $BAD bad jobs are rejected" [ "$(count "$SPOOL/rejected")" -eq $BAD ]
 lost=""
 for i in $(seq 0 $((BAD - 1))); do
@@ -84,6 +101,9 @@ check "no intake was left half way" [ -z "$(ls "$SPOOL"/jobs/*/intake.pending 2>
 bad=""
 for i in $(seq 0 $((GOOD - 1))); do
 	cmp -s "$SPOOL/jobs/job$i/files/texture.bin" "$T/src/job$i.d/texture.bin" || bad="$bad job$i"
+done
+for i in $(seq 0 $((PRE - 1))); do
+	cmp -s "$SPOOL/jobs/pre$i/files/maps/texture.bin" "$T/folders/pre$i/maps/texture.bin" || bad="$bad pre$i"
 done
 check "every job's files arrived whole ($bad)" [ -z "$bad" ]
 done_testing
