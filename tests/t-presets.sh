@@ -33,6 +33,10 @@ cp "$SPOOL/conf/presets/stills.ini" "$SPOOL/conf/presets/later.ini"
 kill -HUP "$WATCHERD"
 later() { [ -d "$SPOOL/inbox/later" ]; }
 check "a preset added later gets its folder when watcherd re-reads its configuration" wait_for 10 later
+# another, its folder made by hotfarm init while watcherd runs: no drop itself
+cp "$SPOOL/conf/presets/stills.ini" "$SPOOL/conf/presets/initmade.ini"
+hotfarm init "$SPOOL" >/dev/null 2>&1
+check "hotfarm init makes a new preset's folder" [ -d "$SPOOL/inbox/initmade" ]
 start_agent p1 --slots 2
 
 page_lists() { grep -q 'inbox/stills/' "$SPOOL/status/index.html" && grep -q 'POV-Ray, frames 1-2 at 64x48' "$SPOOL/status/index.html"; }
@@ -117,6 +121,12 @@ check "... frames 1 of 1, priority 100" sh -c "grep -q '^frames_total = 1$' '$SP
 check "... and the status says which keys came from job.ini ($(desc own))" described own 'job.ini: frames, priority, scene'
 check "a .ini beside a bare scene is its job.ini (4 frames)" wait_for 60 job_done paired
 check "... 1 frame" [ "$(count "$SPOOL/jobs/paired/output")" -eq 1 ]
+
+write_scene "$T/src/viainit.pov"
+put "$T/src/viainit.pov" initmade/viainit.pov
+check "a scene dropped into it (no SIGHUP) renders" wait_for 60 job_done viainit
+check "the folder hotfarm init made is still there, not taken for a drop" \
+	sh -c "[ -d '$SPOOL/inbox/initmade' ] && [ ! -e '$SPOOL/rejected/initmade' ]"
 
 # ---- written in place, pre-sized (an SMB client) ---------------------------------------------------------
 write_scene "$T/src/sized.pov"

@@ -170,8 +170,8 @@ void inbox_update(const char *name, bool moved_in)
 		inbox_forget(name);
 		return;
 	}
-	if (!pre && S_ISDIR(st.st_mode) && strlist_has(&presets, name))
-		return; /* a preset's own folder */
+	if (!pre && S_ISDIR(st.st_mode) && preset_exists(spool_fd(&sp, DIR_CONF), name))
+		return; /* a preset's own folder (one hotfarm init just made too) */
 	struct file *f = file_get(name);
 	if (!f) {
 		f = file_new(name, moved_in);
@@ -384,6 +384,10 @@ void inbox_rescan(void)
 {
 	twalk_r(files_tree, file_unseen, NULL);
 	scan_dir(DIR_INBOX, inbox_seen);
+	/* the presets as they are now: a folder hotfarm init made for a new
+	 * one is looked at from the next rescan, before any SIGHUP */
+	strlist_free(&presets);
+	preset_names(spool_fd(&sp, DIR_CONF), &presets);
 	presets_scan();
 	twalk_r(files_tree, file_collect_gone, NULL);
 	for (size_t i = 0; i < gone.n; i++)
