@@ -150,10 +150,15 @@ mkfifo "$T/h2/pipe"
 put "$T/h2" stills/fifo
 write_scene "$T/h3/scene.pov"
 for i in $(seq 1 40); do : >"$T/h3/f$i"; done
-sed -i 's/^\[intake\]$/[intake]\nmax_entries = 30/' "$SPOOL/conf/hotfarm.ini"
+sed -i 's/^\[intake\]$/[intake]\nmax_entries = 30\nmax_bytes = 20M/' "$SPOOL/conf/hotfarm.ini"
 put "$T/h3" stills/many
 ln -s "$T/src/orbit.pov" "$SPOOL/inbox/stills/symlinked.pov"
-for n in linked fifo many symlinked; do check "hostile drop $n is rejected" wait_for 30 rejected "$n"; done
+# hostile archives, as intake knows them from inbox/ (no job.ini: the preset's)
+python3 "$HF_ROOT/tests/mkarchive.py" --batch "$T/evil" dotdot="$T/dotdot.tar" symlink-out="$T/symout.tar" \
+	bomb="$T/bomb.tar.gz" >/dev/null 2>&1
+for a in dotdot.tar symout.tar bomb.tar.gz; do put "$T/$a" "stills/$a"; done
+for n in linked fifo many symlinked dotdot symout bomb; do check "hostile drop $n is rejected" wait_for 30 rejected "$n"; done
+check "no archive reached out of its job (no $T/evil)" [ ! -e "$T/evil" ]
 check "a link in a folder: the reason names it ($(reason linked))" sh -c "head -n 1 '$SPOOL/rejected/linked/reason.txt' | grep -q 'passwd.inc is a symbolic link'"
 check "a FIFO in a folder: the reason names it ($(reason fifo))" sh -c "head -n 1 '$SPOOL/rejected/fifo/reason.txt' | grep -q 'pipe is not a regular file'"
 check "a folder over max_entries ($(reason many))" sh -c "head -n 1 '$SPOOL/rejected/many/reason.txt' | grep -q 'max_entries'"
