@@ -80,6 +80,20 @@ as alice env USER=bob LOGNAME=bob hotfarm submit "$T/sub/in.png" --name subm --f
 	--package command --args 'cp {files}/in.png {output}' --output 'b_####.png' >/dev/null 2>"$T/submit.err"
 check "hotfarm submit as alice with USER=bob: the job is alice's" wait_for 20 sh -c "
 	[ -f '$SPOOL/jobs/subm/status.ini' ] && grep -q '^owner = \"\\{0,1\\}alice' '$SPOOL/jobs/subm/status.ini'"
+# the same into a preset's hot folder: inbox/copies/ is a drop folder as inbox/ is
+printf '[job]\nframes = 1\n[render]\npackage = command\nscene = in.png\nwidth = 64\nheight = 48\noutput = "p_####.png"\nargs = cp {files}/in.png {output}\n' \
+	>"$SPOOL/conf/presets/copies.ini"
+hotfarm init "$SPOOL" >/dev/null 2>&1
+check "hotfarm init makes the preset's folder as inbox/ is ($(stat -c '%a %G' "$SPOOL/inbox/copies" 2>&1))" \
+	[ "$(stat -c '%a %G' "$SPOOL/inbox/copies")" = "$(stat -c '%a %G' "$SPOOL/inbox")" ]
+as alice hotfarm submit "$T/sub/in.png" --name presetsub --preset copies >"$T/presetsub.out" 2>"$T/presetsub.err"
+check "alice submits into it with hotfarm submit --preset ($(cat "$T/presetsub.err"))" [ -s "$T/presetsub.out" ]
+check "the job the preset describes is alice's" wait_for 20 sh -c "
+	[ -f '$SPOOL/jobs/presetsub/status.ini' ] && grep -q '^owner = \"\\{0,1\\}alice' '$SPOOL/jobs/presetsub/status.ini'"
+preset_attacks() {
+	! as alice rmdir "$SPOOL/inbox/copies" 2>/dev/null && ! as alice mv "$SPOOL/inbox/copies" "$SPOOL/inbox/mine" 2>/dev/null
+}
+check "alice can neither remove nor rename the preset's folder (sticky inbox/)" preset_attacks
 
 # ---- attack: run code as the farm ---------------------------------------------------------
 sum_before=$(sha256sum <"$SPOOL/conf/hotfarm.ini")
