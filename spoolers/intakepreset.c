@@ -68,7 +68,7 @@ static enum drop_copy copy_data(struct copying *c, int fd, const struct stat *st
 			      c->r->max_bytes);
 	if (dstfd < 0)
 		return COPY_OK;
-	int out = openat(dstfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	int out = open_beneath(dstfd, name, O_WRONLY | O_CREAT | O_EXCL,
 			 (st->st_mode & 0111) ? 0755 : 0644);
 	if (out < 0)
 		return errno == ENOSPC || errno == EDQUOT ? COPY_NO_SPACE : COPY_FAILED;
@@ -110,7 +110,7 @@ static enum drop_copy copy_entry(struct copying *c, int srcfd, int dstfd, const 
 	if (++c->entries > c->r->max_entries)
 		return refuse(c, COPY_REFUSED, "%s holds more than %ld files and folders, this site's [intake] max_entries",
 			      c->r->shown, c->r->max_entries);
-	int fd = openat(srcfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	int fd = open_beneath(srcfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
 	struct stat st;
 	if (fd < 0 && errno == ELOOP)
 		return refuse(c, COPY_REFUSED, "%s is a symbolic link; put the file itself into the folder", shown);
@@ -128,7 +128,7 @@ static enum drop_copy copy_entry(struct copying *c, int srcfd, int dstfd, const 
 			r = refuse(c, COPY_REFUSED, "%s is nested more than 32 folders deep", shown);
 		else if (dstfd >= 0 && mkdirat(dstfd, name, 0755) < 0)
 			r = errno == ENOSPC || errno == EDQUOT ? COPY_NO_SPACE : COPY_FAILED;
-		int sub = r != COPY_OK || dstfd < 0 ? -1 : openat(dstfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int sub = r != COPY_OK || dstfd < 0 ? -1 : open_beneath(dstfd, name, O_RDONLY | O_DIRECTORY, 0);
 		if (r == COPY_OK && dstfd >= 0 && sub < 0)
 			r = COPY_FAILED;
 		if (r == COPY_OK)
