@@ -298,6 +298,7 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 	const struct spool *sp = &cli->sp;
 	const char *name = argv[1];
 	char last[1200] = "";
+	int64_t unseen = 0; /* since when it is nowhere (0: it was somewhere) */
 	for (;;) {
 		struct job_row r;
 		snprintf(r.name, sizeof r.name, "%s", name);
@@ -306,8 +307,15 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 			/* just submitted: still in inbox/ or being taken in */
 			if (status_rejected(sp, name, cli->json) == 0)
 				return EXIT_BADINPUT;
-			if ((name_is_valid(name) && inbox_has(sp, name)) ||
-			    faccessat(spool_fd(sp, DIR_JOBS), name, F_OK, 0) == 0) {
+			bool seen = (name_is_valid(name) && inbox_has(sp, name)) ||
+				    faccessat(spool_fd(sp, DIR_JOBS), name, F_OK, 0) == 0;
+			/* intake claims the drop, then renames the job into jobs/: for a
+			 * moment it is in work/, where nobody else looks */
+			if (!seen && !unseen)
+				unseen = mono_us();
+			if (seen)
+				unseen = 0;
+			if (seen || mono_us() - unseen < 2000000) {
 				usleep(100000);
 				continue;
 			}
