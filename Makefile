@@ -222,7 +222,9 @@ I_OBJ ?= build-install
 I_BUILT ?= bin-install
 
 install: need-deps
-	@rm -rf $(I_OBJ) $(I_BUILT)
+	@# built anew when the paths the programs know change (a reinstall to the same place reuses them)
+	@want="$(I_LIBEXEC) $(I_CONF)"; if [ "$$(cat $(I_OBJ)/.paths 2>/dev/null)" != "$$want" ]; then \
+		rm -rf $(I_OBJ) $(I_BUILT) && mkdir -p $(I_OBJ) && echo "$$want" >$(I_OBJ)/.paths; fi
 	@$(MAKE) --no-print-directory OBJ=$(I_OBJ) BIN=$(I_BUILT) LIBEXECDIR=$(I_LIBEXEC) CONFDIR=$(I_CONF) all
 	install -d $(DESTDIR)$(I_BIN) $(DESTDIR)$(I_SBIN) $(DESTDIR)$(I_LIBEXEC) $(DESTDIR)$(I_SHARE)/packages \
 		$(DESTDIR)$(I_SHARE)/presets $(DESTDIR)$(I_APPS) $(DESTDIR)$(I_MIME)/packages \
