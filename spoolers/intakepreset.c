@@ -467,9 +467,11 @@ static int drop_package(const struct preset_drop *d, const struct ini *own, char
 	if (!pkgname)
 		pkgname = ini_get(d->preset->ini, "render", "package");
 	char guessed[64] = "";
-	if (given_scene || d->bare)
-		snprintf(scene, ssize, "%s%s%s", given_scene ? d->top : "", given_scene && *d->top ? "/" : "",
-			 given_scene ? given_scene : d->bare);
+	/* a bare scene is the scene, whatever a preset names */
+	if (d->bare)
+		snprintf(scene, ssize, "%s", d->bare);
+	else if (given_scene)
+		snprintf(scene, ssize, "%s%s%s", d->top, *d->top ? "/" : "", given_scene);
 	else if (!pkgname && scene_find(d, NULL, scene, ssize, why, whysize) < 0)
 		return -1;
 	if (!pkgname) {

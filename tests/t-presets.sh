@@ -128,6 +128,19 @@ check "a scene dropped into it (no SIGHUP) renders" wait_for 60 job_done viainit
 check "the folder hotfarm init made is still there, not taken for a drop" \
 	sh -c "[ -d '$SPOOL/inbox/initmade' ] && [ ! -e '$SPOOL/rejected/initmade' ]"
 
+# a preset that names its scene: a folder's scene is that one, a bare scene is itself
+printf '[job]\nframes = 1\n[render]\npackage = povray\nscene = main.pov\nwidth = 64\nheight = 48\n' \
+	>"$SPOOL/conf/presets/named.ini"
+hotfarm init "$SPOOL" >/dev/null 2>&1
+mkdir -p "$T/withmain"
+write_scene "$T/withmain/main.pov"
+echo 'this is not a scene' >"$T/withmain/other.pov"
+put "$T/withmain" named/withmain
+write_scene "$T/src/solo.pov"
+put "$T/src/solo.pov" named/solo.pov
+check "a folder in a preset that names its scene renders that scene ($(reason withmain))" wait_for 60 job_done withmain
+check "a bare scene dropped there is its own scene ($(reason solo))" wait_for 60 job_done solo
+
 # ---- written in place, pre-sized (an SMB client) ---------------------------------------------------------
 write_scene "$T/src/sized.pov"
 python3 "$HF_ROOT/tests/slowwrite.py" presized "$T/src/sized.pov" "$SPOOL/inbox/stills/sized.pov" "$SPOOL" sized 2>"$T/sized.err"
