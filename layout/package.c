@@ -65,7 +65,7 @@ int package_load(int confdir, const char *name, struct package *p, char *err, si
 	snprintf(p->name, sizeof p->name, "%s", name);
 	char path[128], display[128];
 	snprintf(path, sizeof path, "packages/%s.ini", name);
-	snprintf(display, sizeof display, "conf/packages/%s.ini", name);
+	package_file_relpath(name, display, sizeof display);
 	struct ini *ini = ini_load(confdir, path, display, err, errsize);
 	if (!ini)
 		return -1;
@@ -324,6 +324,11 @@ int package_names(int confdir, struct strlist *out)
 	strlist_free(&files);
 	strlist_sort(out);
 	return rc;
+}
+
+void package_file_relpath(const char *name, char *out, size_t outsize)
+{
+	snprintf(out, outsize, "conf/packages/%s.ini", name);
 }
 
 bool package_claims(const struct package *p, const char *file)

@@ -71,6 +71,8 @@ long package_range_frame(const struct package *p, const char *name);
 /* The packages in conf/packages/ (NAME for each NAME.ini), sorted, added
  * to OUT. -1 with errno when the folder cannot be listed. */
 int package_names(int confdir, struct strlist *out);
+/* conf/packages/NAME.ini relative to the spool, for messages. */
+void package_file_relpath(const char *name, char *out, size_t outsize);
 /* Whether conf/packages/NAME.ini is there to be read (CONFDIR: conf/). */
 bool package_exists(int confdir, const char *name);
 

@@ -65,9 +65,10 @@ int preset_load(int confdir, const char *name, struct preset *p, char *err, size
 		return -1;
 	}
 	snprintf(p->name, sizeof p->name, "%s", name);
-	char path[PRESET_NAME_MAX + 32], display[PRESET_NAME_MAX + 40];
+	char path[PRESET_NAME_MAX + 32];
 	snprintf(path, sizeof path, PRESETS_DIR "/%s.ini", name);
-	snprintf(display, sizeof display, "conf/presets/%s.ini", name);
+	preset_file_relpath(name, p->file, sizeof p->file);
+	const char *display = p->file;
 	p->ini = ini_load(confdir, path, display, err, errsize);
 	if (!p->ini)
 		return -1;
@@ -84,8 +85,9 @@ int preset_load(int confdir, const char *name, struct preset *p, char *err, size
 		snprintf(p->about, sizeof p->about, "%s", v);
 	v = ini_get(p->ini, "render", "package");
 	if (v && !package_exists(confdir, v)) {
-		snprintf(err, errsize, "%s: package '%s' is unknown on this farm (there is no conf/packages/%s.ini)",
-			 display, v, v);
+		char file[128];
+		package_file_relpath(v, file, sizeof file);
+		snprintf(err, errsize, "%s: package '%s' is unknown on this farm (there is no %s)", display, v, file);
 		goto bad;
 	}
 	/* what it gives must make a job once a drop adds a scene and frames */
@@ -143,6 +145,13 @@ void preset_folder_relpath(const char *name, char *out, size_t outsize)
 	snprintf(out, outsize, "%s/%s", spool_dir_name(DIR_INBOX), name);
 }
 
+const char *preset_dir_relpath(void) { return "conf/" PRESETS_DIR; }
+
+void preset_file_relpath(const char *name, char *out, size_t outsize)
+{
+	snprintf(out, outsize, "%s/%s.ini", preset_dir_relpath(), name);
+}
+
 /* inbox/NAME as the preset's folder: a real folder (no link), the farm's
  * or root's (an artist's folder of that name is not the preset's). */
 static int folder_open(const struct spool *sp, const char *name)
@@ -164,7 +173,7 @@ int preset_folders_make(const struct spool *sp, struct strlist *made, char *err,
 	int rc = 0;
 	*err = 0;
 	if (preset_names(spool_fd(sp, DIR_CONF), &names) < 0 || fstat(spool_fd(sp, DIR_INBOX), &in) < 0) {
-		snprintf(err, errsize, "unable to list conf/presets: %s", strerror(errno));
+		snprintf(err, errsize, "unable to list %s: %s", preset_dir_relpath(), strerror(errno));
 		strlist_free(&names);
 		return -1;
 	}

@@ -13,6 +13,7 @@ struct ini;
 struct preset {
 	char name[PRESET_NAME_MAX + 1];
 	char about[400]; /* [preset] about: one line on what dropping here does */
+	char file[PRESET_NAME_MAX + 32]; /* conf/presets/NAME.ini, for messages */
 	struct ini *ini; /* its [job], [render] and [requires] keys */
 };
 
@@ -39,6 +40,10 @@ int preset_folders_make(const struct spool *sp, struct strlist *made, char *err,
 int spool_view_preset(struct spool *sp, const char *name);
 /* inbox/NAME relative to the spool, for watches and messages. */
 void preset_folder_relpath(const char *name, char *out, size_t outsize);
+/* conf/presets/NAME.ini, and the folder conf/presets, relative to the
+ * spool, for messages. */
+void preset_file_relpath(const char *name, char *out, size_t outsize);
+const char *preset_dir_relpath(void);
 
 /* One key a drop gives where neither the preset nor the job's own job.ini
  * does: its scene, its name, what the scene says of its frames and size. */

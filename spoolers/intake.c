@@ -624,7 +624,8 @@ static enum verdict preset_describe_drop(int files, const char *bare, struct job
 		die_errno(EXIT_TEMPFAIL, "unable to create work/%s/%s", work_name, spool_file_name(SPOOL_FILE_STAGE_PROBE));
 	struct passwd *pw = *sp.conf.render_user && geteuid() == 0 ? getpwnam(sp.conf.render_user) : NULL;
 	if (pw && fchownat(work_fd, spool_file_name(SPOOL_FILE_STAGE_PROBE), pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to hand work/%s/probe to %s", work_name, sp.conf.render_user);
+		die_errno(EXIT_TEMPFAIL, "unable to hand %s/%s/%s to %s", spool_dir_name(DIR_WORK), work_name,
+			  spool_file_name(SPOOL_FILE_STAGE_PROBE), sp.conf.render_user);
 	char *fpath = work_path(SPOOL_FILE_STAGE_JOB, true), *ppath = work_path(SPOOL_FILE_STAGE_PROBE, false);
 	char display[700];
 	snprintf(display, sizeof display, "%s (preset %s)", archive_drop->shown, preset_name);

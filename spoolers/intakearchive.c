@@ -152,9 +152,11 @@ enum verdict check_digest(const struct job_desc *jd)
  * a format it writes, a scene that is in the files. */
 enum verdict check_job(struct job_desc *jd, const char *inishown)
 {
-	if (!package_exists(spool_fd(&sp, DIR_CONF), jd->package))
-		return reject("%s: package '%s' is unknown on this farm (there is no conf/packages/%s.ini)", inishown,
-			      jd->package, jd->package);
+	if (!package_exists(spool_fd(&sp, DIR_CONF), jd->package)) {
+		char file[128];
+		package_file_relpath(jd->package, file, sizeof file);
+		return reject("%s: package '%s' is unknown on this farm (there is no %s)", inishown, jd->package, file);
+	}
 	struct package pkg;
 	char perr[512];
 	if (jd->format != FORMAT_SCENE && package_load(spool_fd(&sp, DIR_CONF), jd->package, &pkg, perr, sizeof perr) == 0) {

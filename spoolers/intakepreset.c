@@ -304,7 +304,7 @@ static int scene_find(const struct preset_drop *d, const struct package *pkg, ch
 		buf_free(&b);
 		if (found.n)
 			snprintf(why, whysize, "%s holds %zu scenes (%s%s): say which with [render] scene in a job.ini inside it, "
-				 "or in conf/presets/%s.ini", d->shown, found.n, list, found.n > 4 ? ", ..." : "", d->preset->name);
+				 "or in %s", d->shown, found.n, list, found.n > 4 ? ", ..." : "", d->preset->file);
 		else
 			snprintf(why, whysize, "%s holds no scene file a package of this farm renders (%s) at its top; put "
 				 "one there, or name it with [render] scene in a job.ini inside it",
@@ -385,7 +385,9 @@ static int scene_ask(const struct preset_drop *d, const struct package *pkg, con
 	int rc = package_argv(pkg, &v, RUN_SCENE, &argv, err, sizeof err);
 	free(full);
 	if (rc < 0) {
-		snprintf(why, whysize, "conf/packages/%s.ini: [scene] argv: %s", pkg->name, err);
+		char file[128];
+		package_file_relpath(pkg->name, file, sizeof file);
+		snprintf(why, whysize, "%s: [scene] argv: %s", file, err);
 		return -1;
 	}
 	const char *lx = getenv("HOTFARM_LIBEXECDIR");
@@ -480,7 +482,7 @@ static int drop_package(const struct preset_drop *d, const struct ini *own, char
 			char s[600];
 			text_escape(scene, s, sizeof s);
 			snprintf(why, whysize, "no package of this farm claims the scene %s by its name's ending: give [render] "
-				 "package in conf/presets/%s.ini", s, d->preset->name);
+				 "package in %s", s, d->preset->file);
 			return -1;
 		}
 		pkgname = guessed;
@@ -531,14 +533,14 @@ int preset_describe(const struct preset_drop *d, const struct ini *own, struct b
 		rc = scene_ask(d, &pkg, scene, &f, why, whysize);
 		if (rc < 0 && !frames) {
 			size_t n = strlen(why);
-			snprintf(why + n, whysize - n, "; so its frames are not known: add frames = 1-100 to conf/presets/%s.ini, "
-				 "or a job.ini with [job] frames to the drop", p->name);
+			snprintf(why + n, whysize - n, "; so its frames are not known: add frames = 1-100 to %s, "
+				 "or a job.ini with [job] frames to the drop", p->file);
 		}
 		rc = rc < 0 && !frames ? -1 : 0;
 	} else if (!frames) {
 		snprintf(why, whysize, "%s %s a %s scene, which does not say which frames to render: add frames = 1-100 to "
-			 "conf/presets/%s.ini (or drop a job.ini with [job] frames beside it)", d->shown, d->bare ? "is" : "holds",
-			 pkg.name, p->name);
+			 "%s (or drop a job.ini with [job] frames beside it)", d->shown, d->bare ? "is" : "holds",
+			 pkg.name, p->file);
 		rc = -1;
 	}
 	if (rc == 0) {

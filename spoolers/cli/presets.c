@@ -14,11 +14,11 @@ int cmd_presets(struct cli *cli, int argc, char **argv)
 	const struct spool *sp = &cli->sp;
 	struct strlist names = {0};
 	if (preset_names(spool_fd(sp, DIR_CONF), &names) < 0)
-		die_errno(EXIT_TEMPFAIL, "unable to list %s/conf/presets", sp->path);
+		die_errno(EXIT_TEMPFAIL, "unable to list %s/%s", sp->path, preset_dir_relpath());
 	if (cli->json)
 		printf("[");
 	else if (!names.n)
-		printf("no presets (an admin adds conf/presets/NAME.ini; see hotfarm.ini(5))\n");
+		printf("no presets (an admin adds %s/NAME.ini; see the README)\n", preset_dir_relpath());
 	for (size_t i = 0; i < names.n; i++) {
 		struct preset p;
 		char err[1024], gives[1024] = "", rel[PRESET_NAME_MAX + 16];
