@@ -321,8 +321,9 @@ static enum verdict judge_description(const struct ini *ini, struct job_desc *jd
 	return OK;
 }
 
-static enum verdict parse_description(struct ini **inip, struct job_desc *jd, const char *display,
-				      int dirfd, const char *name, int fd)
+/* A description read (from FD, else NAME below DIRFD) through the .ini
+ * guard into *INIP; judged by nothing yet. */
+static enum verdict read_description(struct ini **inip, const char *display, int dirfd, const char *name, int fd)
 {
 	char err[1024];
 	struct ini *ini;
@@ -340,7 +341,14 @@ static enum verdict parse_description(struct ini **inip, struct job_desc *jd, co
 	if (!ini)
 		return reject("%s", err);
 	*inip = ini;
-	return judge_description(ini, jd, display);
+	return OK;
+}
+
+static enum verdict parse_description(struct ini **inip, struct job_desc *jd, const char *display,
+				      int dirfd, const char *name, int fd)
+{
+	enum verdict v = read_description(inip, display, dirfd, name, fd);
+	return v == OK ? judge_description(*inip, jd, display) : v;
 }
 
 /* --from: a job already here under this id is either still at work (this
@@ -579,22 +587,16 @@ static enum verdict preset_files(int files, const char **bare)
  * the top of its files (or of the one folder that holds them). */
 static enum verdict preset_own(int files, const char *top, struct ini **own, char *shown, size_t shownsize)
 {
-	char err[1024], path[1100];
+	char path[1100];
 	if (ini_drop) {
 		snprintf(shown, shownsize, "%s", ini_drop->shown);
-		char text[1 << 16];
-		ssize_t n = pread(ini_drop->fd, text, sizeof text, 0);
-		if (n < 0 || n == (ssize_t)sizeof text)
-			return reject("%s cannot be read, or is larger than 64 KiB", ini_drop->shown);
-		*own = ini_parse(text, (size_t)n, ini_drop->shown, err, sizeof err);
-		return *own ? OK : reject("%s", err);
+		return read_description(own, shown, -1, NULL, ini_drop->fd);
 	}
 	snprintf(path, sizeof path, "%s%s%s", top, *top ? "/" : "", job_file_name(JOB_FILE_DESC));
 	snprintf(shown, shownsize, "%s:%s", archive_drop->shown, path);
 	if (!unpack_has_file(files, path))
 		return OK;
-	*own = ini_load(files, path, shown, err, sizeof err);
-	return *own ? OK : reject("%s", err);
+	return read_description(own, shown, files, path, -1);
 }
 
 /* The absolute path of work/.../NAME (the scene run's folders). */
