@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* [formats]: NAME = words, for each format the package can write;
@@ -357,6 +358,43 @@ bool package_for_scene(int confdir, const char *file, char *out, size_t outsize)
 	}
 	strlist_free(&names);
 	return found == 1;
+}
+
+size_t package_scenes(int confdir, int dirfd, const char *path, const struct package *pkg, struct strlist *out)
+{
+	struct strlist pkgnames = {0}, names = {0};
+	struct package *all = NULL;
+	size_t nall = 0, found = 0;
+	if (!pkg) {
+		package_names(confdir, &pkgnames);
+		all = xcalloc(pkgnames.n + 1, sizeof *all);
+		char err[512];
+		for (size_t i = 0; i < pkgnames.n; i++)
+			if (package_load(confdir, pkgnames.v[i], &all[nall], err, sizeof err) == 0)
+				nall++;
+	}
+	bool top = !*path || !strcmp(path, ".");
+	dir_names(dirfd, top ? "." : path, &names);
+	for (size_t i = 0; i < names.n; i++) {
+		char rel[2048];
+		snprintf(rel, sizeof rel, "%s%s%s", top ? "" : path, top ? "" : "/", names.v[i]);
+		struct stat st;
+		if (fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		size_t claims = pkg ? package_claims(pkg, names.v[i]) : 0;
+		for (size_t k = 0; k < nall; k++)
+			claims += package_claims(&all[k], names.v[i]);
+		if (claims == 1) {
+			strlist_add(out, rel);
+			found++;
+		}
+	}
+	for (size_t k = 0; k < nall; k++)
+		package_free(&all[k]);
+	free(all);
+	strlist_free(&pkgnames);
+	strlist_free(&names);
+	return found;
 }
 
 bool package_exists(int confdir, const char *name)

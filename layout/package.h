@@ -65,6 +65,11 @@ int package_argv(const struct package *p, const struct render_vars *v, enum pack
 bool package_for_scene(int confdir, const char *file, char *out, size_t outsize);
 /* Whether P's [scene] extensions claim FILE. */
 bool package_claims(const struct package *p, const char *file);
+/* The scenes in folder PATH below DIRFD: its regular files that PKG
+ * claims, or with PKG NULL that exactly one package of CONFDIR claims
+ * (the packages read once), added to OUT as PATH/NAME ("." : NAME).
+ * Returns how many. */
+size_t package_scenes(int confdir, int dirfd, const char *path, const struct package *pkg, struct strlist *out);
 /* Which frame file NAME (in a run's output folder) holds: PREFIX, then
  * the number with any zero padding; -1 when it is no frame's file. */
 long package_range_frame(const struct package *p, const char *name);

@@ -236,43 +236,6 @@ bool scene_looks_whole(int fd, const char *shown, char *why, size_t whysize)
 
 /* ---- the scene in the drop --------------------------------------------------------------------- */
 
-/* The files at TOP below FILESFD that PKG (NULL: any package) claims as
- * scenes; their count. */
-static int scenes_in(int confdir, int filesfd, const char *top, const struct package *pkg, struct strlist *out)
-{
-	/* the packages are read once, not once a file: a folder may hold thousands */
-	struct strlist pkgnames = {0}, names = {0};
-	struct package *all = NULL;
-	size_t nall = 0;
-	if (!pkg) {
-		package_names(confdir, &pkgnames);
-		all = xcalloc(pkgnames.n + 1, sizeof *all);
-		char err[512];
-		for (size_t i = 0; i < pkgnames.n; i++)
-			if (package_load(confdir, pkgnames.v[i], &all[nall], err, sizeof err) == 0)
-				nall++;
-	}
-	dir_names(filesfd, *top ? top : ".", &names);
-	for (size_t i = 0; i < names.n; i++) {
-		char path[2048];
-		snprintf(path, sizeof path, "%s%s%s", top, *top ? "/" : "", names.v[i]);
-		struct stat st;
-		if (fstatat(filesfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		size_t claims = pkg ? package_claims(pkg, names.v[i]) : 0;
-		for (size_t k = 0; k < nall; k++)
-			claims += package_claims(&all[k], names.v[i]);
-		if (claims == 1)
-			strlist_add(out, path);
-	}
-	for (size_t k = 0; k < nall; k++)
-		package_free(&all[k]);
-	free(all);
-	strlist_free(&pkgnames);
-	strlist_free(&names);
-	return (int)out->n;
-}
-
 int drop_top_folder(int filesfd, char *out, size_t outsize)
 {
 	struct strlist names = {0};
@@ -291,7 +254,7 @@ static int scene_find(const struct preset_drop *d, const struct package *pkg, ch
 		      size_t whysize)
 {
 	struct strlist found = {0};
-	scenes_in(d->confdir, d->filesfd, d->top, pkg, &found);
+	package_scenes(d->confdir, d->filesfd, d->top, pkg, &found);
 	int rc = 0;
 	if (found.n == 1) {
 		snprintf(out, outsize, "%s", found.v[0]);

@@ -85,20 +85,19 @@ static bool find_scene(int confdir, const char *dir, const char *package, char *
 	char err[512];
 	if (package && package_load(confdir, package, &pkg, err, sizeof err) < 0)
 		die(EXIT_BADINPUT, "%s", err);
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-	char guess[64];
-	while (d && (e = readdir(d)))
-		if (package ? package_claims(&pkg, e->d_name) : package_for_scene(confdir, e->d_name, guess, sizeof guess)) {
-			n++;
-			snprintf(out, outsize, "%s", e->d_name);
-		}
-	if (d)
-		closedir(d);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct strlist found = {0};
+	if (fd >= 0) {
+		package_scenes(confdir, fd, ".", package ? &pkg : NULL, &found);
+		close(fd);
+	}
+	if (found.n == 1)
+		snprintf(out, outsize, "%s", found.v[0]);
+	bool one = found.n == 1;
+	strlist_free(&found);
 	if (package)
 		package_free(&pkg);
-	return n == 1;
+	return one;
 }
 
 static void kv(struct buf *b, const char *key, const char *value)
