@@ -8,11 +8,13 @@
 #                         LINKED from lib.blend (a relative path out of its folder), Cycles,
 #                         4 samples, fixed seed, 128x96 at 50% (64x48 rendered), frames 1-3
 # DIR/artist/rusty.blend  the same, but its cube's texture (image 'rust') no longer exists
-import math
 import os
 import sys
 
 import bpy
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from blendtiny import tiny_cycles  # noqa: E402
 
 out = sys.argv[sys.argv.index("--") + 1]
 # paths stay as given (absolute), and no .blend1 backups
@@ -69,18 +71,8 @@ bpy.ops.wm.save_as_mainfile(filepath=lib)
 bpy.ops.wm.read_factory_settings()
 prefs.use_relative_paths, prefs.save_version = False, 0
 s = bpy.context.scene
-s.render.engine = "CYCLES"
-s.cycles.device = "CPU"
-s.cycles.samples = 4
-s.cycles.seed = 0
-s.cycles.use_animated_seed = False
-s.render.resolution_x, s.render.resolution_y, s.render.resolution_percentage = 128, 96, 50
-s.frame_start, s.frame_end = 1, 3
 cube = bpy.data.objects["Cube"]
-cube.rotation_euler = (0, 0, 0)
-cube.keyframe_insert("rotation_euler", frame=1)
-cube.rotation_euler = (0, 0, math.pi / 2)
-cube.keyframe_insert("rotation_euler", frame=3)
+tiny_cycles(s, cube, 128, 96, 50, 3)
 # saved once first: the first save of a new file makes every path relative
 shot = os.path.join(out, "artist", "shot.blend")
 bpy.ops.wm.save_as_mainfile(filepath=shot)

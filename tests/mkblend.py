@@ -10,27 +10,19 @@
 #   --format FORMAT  the scene's own output format (OPEN_EXR, JPEG ...); an
 #                    OPEN_EXR scene is full float with PIZ compression, so
 #                    that a render keeping the scene's settings shows it
-import math
+import os
 import sys
 
 import bpy
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from blendtiny import tiny_cycles  # noqa: E402
 
 args = sys.argv[sys.argv.index("--") + 1:]
 out, last, width, height = args[:4]
 opts = args[4:]
 s = bpy.context.scene
-s.render.engine = "CYCLES"
-s.cycles.device = "CPU"
-s.cycles.samples = 4
-s.cycles.seed = 0
-s.cycles.use_animated_seed = False
-s.render.resolution_x, s.render.resolution_y, s.render.resolution_percentage = int(width), int(height), 100
-s.frame_start, s.frame_end = 1, int(last)
-cube = bpy.data.objects["Cube"]
-cube.rotation_euler = (0, 0, 0)
-cube.keyframe_insert("rotation_euler", frame=1)
-cube.rotation_euler = (0, 0, math.pi / 2)
-cube.keyframe_insert("rotation_euler", frame=int(last))
+tiny_cycles(s, bpy.data.objects["Cube"], int(width), int(height), 100, int(last))
 
 if "--format" in opts:
     fmt = opts[opts.index("--format") + 1]
