@@ -156,7 +156,7 @@ int file_write_atomic(int dirfd, const char *name, const char *data, size_t len,
 	}
 	int fd = open_beneath(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
 	if (fd < 0)
-		return -1;
+		goto fail; /* a network filesystem may have made it all the same */
 	size_t off = 0;
 	while (off < len) {
 		ssize_t n = write(fd, data + off, len - off);
@@ -182,7 +182,10 @@ fail:;
 	int e = errno;
 	if (fd >= 0)
 		close(fd);
-	unlinkat(dirfd, tmp, 0);
+	/* a FUSE mount may answer EBUSY for a file it still counts open
+	 * (its release comes after close returns): a few more tries */
+	for (int i = 0; i < 5 && unlinkat(dirfd, tmp, 0) < 0 && errno == EBUSY; i++)
+		nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
 	errno = e;
 	return -1;
 }

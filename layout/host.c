@@ -6,6 +6,7 @@
 #include "ini.h"
 #include "layout.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +33,8 @@ int host_read(const struct spool *sp, const char *name, struct host_record *h)
 	if (fstatat(dfd, "heartbeat", &st, AT_SYMLINK_NOFOLLOW) == 0)
 		h->heartbeat_us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
 	h->lost = host_marked(dfd, HOST_LOST);
+	h->offline = h->heartbeat_us == 0;
+	host_pools_read(dfd, &h->pools);
 	close(dfd);
 	if (!ini)
 		return -1;
@@ -56,6 +59,7 @@ void host_free(struct host_record *h)
 	strlist_free(&h->values);
 	strlist_free(&h->packages);
 	strlist_free(&h->versions);
+	strlist_free(&h->pools);
 }
 
 const char *host_get(const struct host_record *h, const char *key)
@@ -122,6 +126,13 @@ bool host_matches(const struct host_record *h, const struct job_desc *jd, char *
 			return false;
 		}
 	}
+	if (!host_in_pool(h, &jd->pools)) {
+		char list[200] = "";
+		for (size_t i = 0; i < jd->pools.n; i++)
+			snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? " or " : "", jd->pools.v[i]);
+		snprintf(why, whysize, "pool %s", list);
+		return false;
+	}
 	if (jd->min_ram_mb && host_number(h, "ram_mb") < jd->min_ram_mb) {
 		snprintf(why, whysize, "ram_mb >= %ld", jd->min_ram_mb);
 		return false;
@@ -131,6 +142,17 @@ bool host_matches(const struct host_record *h, const struct job_desc *jd, char *
 		return false;
 	}
 	return true;
+}
+
+bool host_in_pool(const struct host_record *h, const struct strlist *patterns)
+{
+	if (!patterns->n)
+		return true;
+	for (size_t i = 0; i < patterns->n; i++)
+		for (size_t k = 0; k < h->pools.n; k++)
+			if (fnmatch(patterns->v[i], h->pools.v[k], 0) == 0)
+				return true;
+	return false;
 }
 
 int host_list(const struct spool *sp, struct strlist *out)
@@ -253,6 +275,8 @@ int slot_read(int hostfd, int index, struct slot_view *v)
 
 const char *host_state(const struct spool *sp, const struct host_record *h, int64_t server_now)
 {
+	if (h->offline)
+		return "offline";
 	if (h->lost)
 		return "lost";
 	if (server_now - h->heartbeat_us > sp->conf.host_timeout * 1000000LL)
@@ -286,6 +310,8 @@ long slots_want(long cpus, double util, long avail_kb, long peak_kb, long runnin
 }
 
 static const char *const host_markers[] = {"drain", "lost"};
+#define HOST_POOLS_FILE "pools"
+#define POOLS_MAX 32
 
 int host_dir_open(const struct spool *sp, const char *host, bool make)
 {
@@ -382,10 +408,69 @@ void host_clear(int hostfd, int nslots)
 		host_slot_remove(hostfd, i);
 		host_kill_take(hostfd, i);
 	}
-	unlinkat(hostfd, "host.ini", 0);
 	unlinkat(hostfd, "versions", 0);
 	unlinkat(hostfd, "heartbeat", 0);
 	unlinkat(hostfd, "agent.lock", 0);
+	host_unmark(hostfd, HOST_LOST); /* stopped, not lost: nothing of it runs */
+}
+
+/* 1 to 64 letters, digits and MORE, not beginning with '-' or '.'. */
+static bool pool_word(const char *s, const char *more)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > 64 || *s == '-' || *s == '.')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr(more, *s))
+			return false;
+	return true;
+}
+
+bool pool_name_valid(const char *s) { return pool_word(s, "._-"); }
+
+bool pool_pattern_valid(const char *s) { return pool_word(s, "._-*?[]!"); }
+
+int host_pools_read(int hostfd, struct strlist *out)
+{
+	size_t len;
+	char *text = file_read_small(hostfd, HOST_POOLS_FILE, 4096, &len);
+	if (!text)
+		return errno == ENOENT ? 0 : -1;
+	/* written by hotfarm pool; a label that does not read is skipped */
+	char *save = NULL;
+	size_t n = 0;
+	for (char *t = strtok_r(text, " \t\n", &save); t && n < POOLS_MAX; t = strtok_r(NULL, " \t\n", &save))
+		if (pool_name_valid(t) && !strlist_has(out, t)) {
+			strlist_add(out, t);
+			n++;
+		}
+	free(text);
+	return 0;
+}
+
+int host_pools_write(int hostfd, const struct strlist *pools)
+{
+	if (!pools->n)
+		return unlinkat(hostfd, HOST_POOLS_FILE, 0) < 0 && errno != ENOENT ? -1 : 0;
+	if (pools->n > POOLS_MAX) {
+		errno = E2BIG;
+		return -1;
+	}
+	struct buf b = {0};
+	for (size_t i = 0; i < pools->n; i++)
+		buf_printf(&b, "%s\n", pools->v[i]);
+	int rc = file_write_atomic(hostfd, HOST_POOLS_FILE, b.data, b.len, 0644);
+	buf_free(&b);
+	return rc;
+}
+
+int host_forget(const struct spool *sp, const char *host)
+{
+	if (!name_is_valid(host)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return tree_remove(spool_fd(sp, DIR_HOSTS), host);
 }
 
 int job_block_host(int jobfd, const char *host, const char *text)

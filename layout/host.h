@@ -17,6 +17,8 @@ struct host_record {
 	struct strlist packages, versions; /* [packages] name = version */
 	int64_t heartbeat_us;              /* the heartbeat file's mtime (the file server's clock) */
 	bool lost;                         /* watcherd gave its work away */
+	bool offline;                      /* its agent stopped cleanly: no heartbeat (the record stays) */
+	struct strlist pools;              /* hosts/HOST/pools: an admin's labels for it */
 };
 
 /* Read hosts/NAME. Returns 0, or -1 when it has no readable record. */
@@ -27,14 +29,18 @@ const char *host_package_version(const struct host_record *h, const char *packag
 /* Whether host H can render a job of PACKAGE with these requirements;
  * when not, WHY says what it lacks ("package blender 4.*", "ram_mb >= 64000"). */
 bool host_matches(const struct host_record *h, const struct job_desc *jd, char *why, size_t whysize);
-/* The names of the hosts in hosts/ (not necessarily alive). */
+/* Whether H is in a pool that one of PATTERNS (job [job] pool, wildcards)
+ * names; true when PATTERNS is empty (a job that asks for no pool). */
+bool host_in_pool(const struct host_record *h, const struct strlist *patterns);
+/* The names of the hosts in hosts/ (not necessarily alive: a host whose
+ * agent stopped keeps its record, its pools and its drain marker). */
 int host_list(const struct spool *sp, struct strlist *out);
 /* A slot file (hosts/HOST/slot.N), escaped for display. */
 struct slot_view {
 	char state[16], job[100], ticket[80], frame[24], attempt[16], since[40], pid[24];
 };
 int slot_read(int hostfd, int index, struct slot_view *v);
-/* up, draining, silent (heartbeat late) or lost. */
+/* up, draining, silent (heartbeat late), lost or offline (stopped cleanly). */
 const char *host_state(const struct spool *sp, const struct host_record *h, int64_t server_now);
 
 /* Give back everything HOST holds: its active tickets (in queued, held and
@@ -57,6 +63,11 @@ long slots_want(long cpus, double util, long avail_kb, long peak_kb, long runnin
  *   kill.N       a request to stop slot N's render (hotfarm kill-frame)
  *   drain        finish what runs, take nothing new (hotfarm drain)
  *   lost         watcherd gave the host's work away (its heartbeat was late)
+ *   pools        the host's pool labels, one a line (hotfarm pool)
+ * An agent stopping cleanly removes what it keeps up (heartbeat, lock,
+ * slot files, versions) and leaves host.ini (what the host offered, for
+ * routing: a site refuses only what no host of it ever offered), drain and
+ * pools: the admin's settings outlive a restart.
  * and jobs/NAME/blocked/HOST: HOST failed too many frames of NAME in a row. */
 enum host_marker { HOST_DRAIN, HOST_LOST };
 /* hosts/HOST, made when MAKE and missing (never through a link). */
@@ -85,8 +96,19 @@ int host_slot_remove(int hostfd, int index);
  * a request waits (taking it: the request is removed). */
 int host_kill_request(const struct spool *sp, const char *host, int index, const char *text);
 bool host_kill_take(int hostfd, int index);
-/* Everything an agent leaves in its folder when it stops cleanly. */
+/* Everything an agent keeps up in its folder, removed when it stops
+ * cleanly (host.ini, drain and pools stay). */
 void host_clear(int hostfd, int nslots);
+/* A pool label: letters, digits, '.', '_' and '-', 1 to 64 of them. */
+bool pool_name_valid(const char *s);
+/* A job's pool pattern: a label that may hold * ? and [...] wildcards. */
+bool pool_pattern_valid(const char *s);
+/* The host's pools (hosts/HOST/pools; none when missing), added to OUT,
+ * and written (atomically; an empty list removes the file). */
+int host_pools_read(int hostfd, struct strlist *out);
+int host_pools_write(int hostfd, const struct strlist *pools);
+/* Remove hosts/HOST, the record of a host that is gone for good. */
+int host_forget(const struct spool *sp, const char *host);
 /* jobs/NAME/blocked/HOST: a marker admins can see and remove. */
 int job_block_host(int jobfd, const char *host, const char *text);
 int job_blocked_hosts(int jobfd, struct strlist *out);

@@ -16,7 +16,7 @@
 #define MAX_FRAME 9999999L
 
 static const char *const job_keys[] = {"name",  "priority", "frames", "chunk", "retries", "timeout",
-				       "owner", "email",    "site",   "limits", "after",   "fps", NULL};
+				       "owner", "email",    "site",   "limits", "after",   "fps", "pool", "not_before", NULL};
 static const char *const render_keys[] = {"package", "scene", "width", "height", "output", "args", "allow_blank",
 					  "format", "extra_outputs", NULL};
 static const char *const archive_keys[] = {"size", "sha256", NULL};
@@ -350,7 +350,7 @@ static int job_desc_read_job(const struct ini *ini, const char *display, long ma
 	    get_text(ini, display, "job", "site", jd->site, sizeof jd->site, err, errsize) ||
 	    get_text(ini, display, "job", "limits", jd->limits, sizeof jd->limits, err, errsize))
 		return -1;
-	if (job_desc_read_after(ini, display, jd, err, errsize))
+	if (job_desc_read_after(ini, display, jd, err, errsize) || job_desc_read_sched(ini, display, jd, err, errsize))
 		return -1;
 	/* hf-notify puts the address in a To: header: one address, nothing
 	 * that could add a recipient */
@@ -642,6 +642,7 @@ void job_desc_free(struct job_desc *jd)
 	free(jd->req);
 	strlist_free(&jd->argv);
 	strlist_free(&jd->after);
+	strlist_free(&jd->pools);
 	strlist_free(&jd->warnings);
 	strlist_free(&jd->extra_outputs);
 	memset(jd, 0, sizeof *jd);
@@ -677,6 +678,7 @@ void job_desc_format(const struct job_desc *jd, struct buf *b)
 	for (size_t i = 0; i < jd->after.n; i++)
 		buf_printf(b, "%s%s", i ? ", " : " ", jd->after.v[i]);
 	buf_printf(b, "\n");
+	job_desc_format_sched(jd, b);
 	buf_printf(b, "\n[render]\n");
 	kv(b, "package", jd->package);
 	kv(b, "scene", jd->scene);

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -24,6 +25,8 @@ struct job_desc {
 	long chunk, retries, timeout;
 	char owner[128], email[256], site[64], limits[256];
 	struct strlist after; /* jobs that must be done first */
+	struct strlist pools; /* [job] pool: patterns of host pool labels, any of them (none: any host) */
+	int64_t not_before;   /* [job] not_before: no frame starts before (seconds since 1970), 0: none */
 	char package[64], scene[1024], output[1024], args[1024];
 	struct strlist argv;
 	long width, height;
@@ -53,6 +56,19 @@ void job_desc_limits(const struct job_desc *jd, struct strlist *out);
 int job_desc_check(const struct job_desc *jd, const struct ini *ini, const char *display, char *err, size_t errsize);
 /* The normalised job.ini text (every key, defaults filled in). */
 void job_desc_format(const struct job_desc *jd, struct buf *out);
+
+/* jobsched.c: [job] pool and not_before, read and written back. */
+int job_desc_read_sched(const struct ini *ini, const char *display, struct job_desc *jd, char *err, size_t errsize);
+void job_desc_format_sched(const struct job_desc *jd, struct buf *b);
+/* Whether JD may not start yet (not_before is still to come): WHY says
+ * until when, in local time. */
+bool job_not_yet(const struct job_desc *jd, char *why, size_t whysize);
+/* A time 2026-12-07T02:00[:SS] (local) or ...Z (UTC), T or a blank
+ * between: seconds since 1970. -1 when it does not read. */
+int when_parse(const char *s, int64_t *out);
+/* T as 2026-12-07T01:00:00Z, and as local time for a person. */
+void when_format(int64_t t, char out[32]);
+void when_local(int64_t t, char *out, size_t outsize);
 
 /* "1-240", "1-240x2", "1,5,9-12": sorted, without duplicates. */
 int frames_parse(const char *spec, long max_count, long **frames, size_t *n, char *err, size_t errsize);

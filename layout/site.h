@@ -64,9 +64,15 @@ void site_summary_free(struct site_summary *s);
 /* Write this site's summary into every peer's out/ (hosts that PEER itself
  * published are not sent back to it). */
 void site_summaries_write(const struct spool *sp);
-/* Whether a live host of this site can render JD (WHY says what is missing),
- * and roughly how long it would wait here, in seconds. */
-bool site_local_can(const struct spool *sp, const struct job_desc *jd, char *why, size_t whysize, long *wait);
+/* Whether this site can render JD: NOW (a live host can; WAIT is roughly
+ * how long it would wait here, in seconds), LATER (a host that is not
+ * running now offered what it needs, or no host has registered yet: it
+ * waits here, WHY says for what) or CANNOT (no host of this site ever
+ * offered its package, version or minimum: WHY says what is missing). A
+ * site briefly empty refuses nothing. */
+enum site_can { SITE_CANNOT, SITE_LATER, SITE_NOW };
+enum site_can site_local_can(const struct spool *sp, const struct job_desc *jd, char *why, size_t whysize,
+			     long *wait);
 /* Where a job that may not stay here goes: WANT is "auto" or a site's name;
  * sites in AVOID are skipped (its route, and sites that refused it). Returns
  * 0 with the linked site in PEER, or -1 with WHY. */

@@ -228,12 +228,12 @@ static void queue_load(const struct spool *sp, int priority, long *frames, doubl
 		*mean = timed ? wall / (double)timed : 60.0;
 }
 
-bool site_local_can(const struct spool *sp, const struct job_desc *jd, char *why, size_t whysize, long *wait)
+enum site_can site_local_can(const struct spool *sp, const struct job_desc *jd, char *why, size_t whysize,
+			     long *wait)
 {
 	struct live l;
 	live_hosts(sp, &l);
 	long slots = 0;
-	snprintf(why, whysize, "no render host is running here");
 	for (size_t i = 0; i < l.n; i++) {
 		char w[300];
 		if (host_matches(&l.h[i], jd, w, sizeof w)) {
@@ -242,19 +242,51 @@ bool site_local_can(const struct spool *sp, const struct job_desc *jd, char *why
 			if (v)
 				parse_long(v, 1, 4096, &s);
 			slots += s;
-		} else if (i == 0) {
-			snprintf(why, whysize, "no host here has %s", w);
 		}
 	}
 	live_free(&l);
-	if (wait && slots) {
-		long frames;
-		double mean;
-		size_t queued;
-		queue_load(sp, jd->priority, &frames, &mean, &queued);
-		*wait = (long)((double)frames * mean / (double)slots);
+	if (slots) {
+		if (wait) {
+			long frames;
+			double mean;
+			size_t queued;
+			queue_load(sp, jd->priority, &frames, &mean, &queued);
+			*wait = (long)((double)frames * mean / (double)slots);
+		}
+		*why = 0;
+		return SITE_NOW;
 	}
-	return slots > 0;
+	/* none live can: has any host of this site ever offered what it
+	 * needs? (an agent that stopped keeps its record) */
+	struct strlist names = {0};
+	host_list(sp, &names);
+	enum site_can can = SITE_LATER;
+	size_t known = 0;
+	char first[300] = "", able[80] = "";
+	for (size_t i = 0; i < names.n; i++) {
+		struct host_record h;
+		if (host_read(sp, names.v[i], &h) < 0)
+			continue;
+		known++;
+		char w[300];
+		if (host_matches(&h, jd, w, sizeof w)) {
+			if (!*able)
+				snprintf(able, sizeof able, "%s", h.name);
+		} else if (!*first) {
+			snprintf(first, sizeof first, "%s", w);
+		}
+		host_free(&h);
+	}
+	strlist_free(&names);
+	if (!known)
+		snprintf(why, whysize, "no render host has registered here yet");
+	else if (*able)
+		snprintf(why, whysize, "no host that can render it is running here now (%s could)", able);
+	else {
+		snprintf(why, whysize, "no host here has %s", first);
+		can = SITE_CANNOT;
+	}
+	return can;
 }
 
 /* ---- summaries ----------------------------------------------------------------- */

@@ -250,6 +250,18 @@ bool strlist_has(const struct strlist *l, const char *s)
 	return false;
 }
 
+void strlist_remove(struct strlist *l, const char *s)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		if (!strcmp(l->v[i], s))
+			free(l->v[i]);
+		else
+			l->v[k++] = l->v[i];
+	}
+	l->n = k;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);

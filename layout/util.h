@@ -66,6 +66,8 @@ struct strlist {
 void strlist_add(struct strlist *l, const char *s);
 void strlist_take(struct strlist *l, char *s);
 bool strlist_has(const struct strlist *l, const char *s);
+/* Remove every S from L. */
+void strlist_remove(struct strlist *l, const char *s);
 void strlist_sort(struct strlist *l);
 void strlist_free(struct strlist *l);
 

@@ -264,7 +264,7 @@ static int apply_answer(const char *name, const char *id, bool progress)
 	char line[1024];
 	if (progress) {
 		place_tree(jobfd, src, job_dir_name(JOB_DIR_PREVIEWS), job_dir_name(JOB_DIR_PREVIEWS));
-		status_note(id, jobfd, src, state, "");
+		status_note(id, jobfd, src, state, strcmp(state, "rendering") ? reasonbuf : "");
 		unlinkat(in_fd, name, 0);
 	} else {
 		/* its end: frames, logs, samples, tickets, then the entry */

@@ -33,18 +33,23 @@ static enum job_state decide(const char *id, int job, const struct job_desc *jd,
 	char why[400] = "";
 	*peer = 0;
 	bool here = !strcmp(site, "local") || !strcmp(site, sp.conf.name);
+	enum site_can can = SITE_NOW;
 	if (here || !strcmp(site, "auto")) {
 		long wait = -1;
-		bool can = site_local_can(&sp, jd, why, sizeof why, &wait);
-		if (!here && (!can || wait > sp.conf.auto_wait)) {
+		/* a site refuses only what none of its hosts ever offered: one
+		 * that fits waits here while no host runs, as a local job does */
+		can = site_local_can(&sp, jd, why, sizeof why, &wait);
+		if (!here && (can != SITE_NOW || wait > sp.conf.auto_wait)) {
 			char w2[600];
 			if (site_choose(&sp, jd, "auto", &avoid, peer, w2, sizeof w2) == 0)
 				to = STATE_OUTSOURCED;
-			else if (!can && remote) {
+			else if (can != SITE_NOW && remote) {
+				/* an auto job goes where it renders soonest: its sender
+				 * may know a site with a host running now */
 				snprintf(reason, rsize, "site %s cannot render it (%s) nor pass it on (%s)", sp.conf.name, why, w2);
 				to = STATE_FAILED;
 			}
-		} else if (!can && remote) {
+		} else if (can == SITE_CANNOT && remote) {
 			snprintf(reason, rsize, "site %s cannot render it: %s", sp.conf.name, why);
 			to = STATE_FAILED;
 		}
@@ -70,6 +75,8 @@ static enum job_state decide(const char *id, int job, const struct job_desc *jd,
 			; /* reason says what it waits for */
 		else if (!any_host())
 			snprintf(reason, rsize, "queued; no render host has registered yet (start render-agent on one)");
+		else if (can == SITE_LATER)
+			snprintf(reason, rsize, "queued; %s", why);
 		else
 			snprintf(reason, rsize, "queued; waiting for a free render slot");
 	}

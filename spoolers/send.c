@@ -82,10 +82,12 @@ static void answer(const char *id, enum job_state s)
 			}
 		}
 	} else if (s == STATE_QUEUED) {
-		char now[64], *was;
+		char now[700], *was;
 		size_t len;
-		snprintf(now, sizeof now, "%s %ld %ld", st.state, st.frames_done, st.frames_failed);
-		was = job_file_read(jfd, JOB_FILE_PROGRESS_SENT, 256, &len);
+		/* and why it waits, while it does: the sender says so too */
+		snprintf(now, sizeof now, "%s %ld %ld%s%s", st.state, st.frames_done, st.frames_failed,
+			 strcmp(st.state, "rendering") ? " " : "", strcmp(st.state, "rendering") ? st.reason : "");
+		was = job_file_read(jfd, JOB_FILE_PROGRESS_SENT, sizeof now, &len);
 		int64_t age = marker_age_us(jfd, JOB_FILE_PROGRESS_SENT);
 		if ((!was || strcmp(was, now)) && (age < 0 || age > 2000000)) {
 			if (site_reply(&sp, r.from, r.origin, jfd, st.state, st.reason, true) == 0)

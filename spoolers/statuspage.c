@@ -177,7 +177,7 @@ static void farm_page(void)
 		buf_printf(&b, "<tr><td colspan=\"8\">nothing queued</td></tr>\n");
 	buf_printf(&b, "</table>\n");
 
-	buf_printf(&b, "<h2>Hosts</h2>\n<table id=\"hosts\"><tr><th>host</th><th>state</th><th>heartbeat</th>"
+	buf_printf(&b, "<h2>Hosts</h2>\n<table id=\"hosts\"><tr><th>host</th><th>state</th><th>heartbeat</th><th>pools</th>"
 		       "<th>CPUs</th><th>RAM</th><th>packages</th><th>slots</th></tr>\n");
 	struct strlist hosts = {0};
 	host_list(&sp, &hosts);
@@ -189,8 +189,16 @@ static void farm_page(void)
 		const char *state = host_state(&sp, &h, now);
 		buf_printf(&b, "<tr class=\"host\"><td>");
 		esc(&b, h.name);
-		buf_printf(&b, "</td><td class=\"%s\">%s</td><td>%lds ago</td><td>", state, state,
-			   (long)((now - h.heartbeat_us) / 1000000));
+		buf_printf(&b, "</td><td class=\"%s\">%s</td>", state, state);
+		if (h.offline)
+			buf_printf(&b, "<td>stopped</td><td>");
+		else
+			buf_printf(&b, "<td>%lds ago</td><td>", (long)((now - h.heartbeat_us) / 1000000));
+		for (size_t k = 0; k < h.pools.n; k++) {
+			buf_printf(&b, "%s", k ? ", " : "");
+			esc(&b, h.pools.v[k]);
+		}
+		buf_printf(&b, "</td><td>");
 		esc(&b, host_get(&h, "cpus"));
 		buf_printf(&b, "</td><td>");
 		esc(&b, host_get(&h, "ram_mb"));

@@ -74,7 +74,11 @@ check "once the program changed, the probe runs again ($(runs) runs)" [ "$(runs)
 check "… and the new version is published" grep -q '^probed = "\?5\.0"\?$' "$SPOOL/hosts/pr/host.ini"
 kill -TERM "$AGENT"
 wait "$AGENT" 2>/dev/null
-check "a clean stop leaves nothing in hosts/ (the note goes too)" [ ! -e "$SPOOL/hosts/pr" ]
+# a clean stop leaves the record (what the host offered) and nothing it
+# kept up: the versions note goes too, and the host reads as offline
+check "a clean stop leaves only the record in hosts/pr ($(ls "$SPOOL/hosts/pr" | tr '\n' ' '))" \
+	[ "$(ls -A "$SPOOL/hosts/pr")" = host.ini ]
+check "… which hotfarm hosts shows offline" sh -c "hotfarm hosts | grep -q '^pr: offline'"
 
 # ---- a package that stops reading after its job came in --------------------------------
 # (an admin's edit gone wrong): the job's status says why it waits; mended, the job renders

@@ -271,12 +271,23 @@ check "frame $fa (hosta's) and frame $fb (hostb's) are pixel-identical to povray
 check "nothing was rejected ($(ls "$SPOOL/rejected" | tr '\n' ' '))" [ -z "$(ls -A "$SPOOL/rejected")" ]
 check "no host was taken for lost" sh -c "! grep -q 'lost' '$T/watcherd-a.log' && [ -z \"\$(ls $SPOOL/hosts/*/lost 2>/dev/null)\" ]"
 # the daemons still run: a page or status being written has its temporary
-# file for a moment, so a leftover is one that stays
-tmps() { find "$SPOOL" -name '.*.tmp' | sed "s|$SPOOL/||" | tr '\n' ' '; }
+# file (.NAME.PID.tmp) while its writer runs, so a leftover is one whose
+# writer is gone (the hosts share this machine's process IDs)
+tmps() {
+	find "$SPOOL" -name '.*.tmp' | while read -r _f; do
+		_p=${_f%.tmp}
+		_p=${_p##*.}
+		case $_p in *[!0-9]* | '') ;; *) [ -d "/proc/$_p" ] && continue ;; esac
+		echo "${_f#"$SPOOL"/}"
+	done | tr '\n' ' '
+}
 no_tmps() { [ -z "$(tmps)" ]; }
 wait_for 10 no_tmps
 left=$(tmps)
-check "no temporary files are left in the spool (${left:-none})" [ -z "$left" ]
+check "no temporary files are left in the spool (${left:-none})" [ -z "$left" ] || {
+	for _f in $left; do diag "$(ls -la --time-style=+%T.%N "$SPOOL/$(dirname "$_f")")"; done
+	diag "$(grep -i 'unable\|hf-status' "$T/watcherd-a.log" | tail -20)"
+}
 # A file replaced while open on the same mount (a slot file or status.ini
 # while the status page reads it) is first renamed to .fuse_hiddenN by
 # libfuse and removed when closed; a close racing that rename leaves it for
@@ -312,7 +323,13 @@ ids=""
 for p in $SRV $HOST_a $HOST_b; do ids="$ids $(ns_id "$p" net) $(ns_id "$p" mnt)"; done
 ids=$(echo "$ids" | tr ' ' '\n' | grep . | grep -vxF -e "$(ns_id $$ net)" -e "$(ns_id $$ mnt)" | sort -u)
 hosts_down
-check "stopped agents leave no host record" [ -z "$(ls -A "$SPOOL/hosts")" ]
+# a stopped agent leaves its record (what it offered), its drain marker
+# and nothing it kept up: no heartbeat, lock or slot file
+left=$(cd "$SPOOL/hosts" && ls -A */ | grep -vx -e 'host.ini' -e 'drain' -e 'hosta/:' -e 'hostb/:' -e '' | tr '\n' ' ')
+check "stopped agents leave only their records and drain marker (${left:-nothing else})" \
+	sh -c "[ -z '$left' ] && [ -f '$SPOOL/hosts/hosta/host.ini' ] && [ -f '$SPOOL/hosts/hostb/drain' ]"
+check "hotfarm hosts says both are offline" sh -c \
+	"[ \"\$(hotfarm --spool '$SPOOL' hosts | grep -c '^host[ab]: offline')\" -eq 2 ]"
 in_ns=""
 for d in /proc/[0-9]*; do
 	for k in net mnt; do

@@ -21,6 +21,7 @@
 
 /* The hosts not lost, for why_waiting. */
 static struct host_record *hosts;
+static bool *hosts_draining;
 static size_t nhosts;
 
 static void hosts_check(const struct spool *sp)
@@ -31,6 +32,7 @@ static void hosts_check(const struct spool *sp)
 	struct strlist names = {0};
 	host_list(sp, &names);
 	hosts = xrealloc(hosts, (names.n ? names.n : 1) * sizeof *hosts);
+	hosts_draining = xrealloc(hosts_draining, (names.n ? names.n : 1) * sizeof *hosts_draining);
 	int64_t now = server_now_us(sp);
 	for (size_t i = 0; i < names.n; i++) {
 		struct host_record h;
@@ -53,12 +55,18 @@ static void hosts_check(const struct spool *sp)
 			warn("host %s lost (heartbeat %lld s old, limit %ld s): %d claims given back", h.name,
 			     (long long)(age / 1000000), sp->conf.host_timeout, n);
 		}
-		if (h.lost) {
+		if (h.lost && !h.offline) {
 			/* a lost host keeps nothing, also what it claims after */
 			host_release(sp, h.name);
 			host_free(&h);
 			continue;
 		}
+		if (h.offline) {
+			/* its agent stopped cleanly: it holds nothing, renders nothing */
+			host_free(&h);
+			continue;
+		}
+		hosts_draining[nhosts] = !strcmp(host_state(sp, &h, now), "draining");
 		hosts[nhosts++] = h;
 	}
 	strlist_free(&names);
@@ -110,11 +118,15 @@ static void why_waiting(const struct spool *sp, int jfd, const struct job_desc *
 		snprintf(why, whysize, "waiting: no render host is running");
 		return;
 	}
-	char first[300] = "";
+	char first[300] = "", drained[64] = "";
 	int blocked = 0;
 	for (size_t i = 0; i < nhosts; i++) {
 		char w[300];
 		if (host_matches(&hosts[i], jd, w, sizeof w)) {
+			if (hosts_draining[i]) {
+				snprintf(drained, sizeof drained, "%s", hosts[i].name);
+				continue;
+			}
 			if (!job_host_blocked(jfd, hosts[i].name)) {
 				*why = 0;
 				return;
@@ -125,10 +137,15 @@ static void why_waiting(const struct spool *sp, int jfd, const struct job_desc *
 		if (!*first)
 			snprintf(first, sizeof first, "%s", w);
 	}
-	if (blocked)
+	if (*drained)
+		snprintf(why, whysize, "waiting: every host that could render it is draining (%s; hotfarm undrain %s)",
+			 drained, drained);
+	else if (blocked)
 		snprintf(why, whysize,
 			 "waiting: every host that could render it failed too many of its frames "
 			 "(remove the markers in its blocked/ folder to let them try again)");
+	else if (!strncmp(first, "pool ", 5))
+		snprintf(why, whysize, "waiting: no host in %s", first);
 	else
 		snprintf(why, whysize, "waiting: no host has %s", first);
 }
@@ -194,11 +211,12 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 					sayj(name, -1, "%s failed: %s", name, reason2);
 				return;
 			}
-			if (deps == 1)
+			bool later = deps == 1 && job_not_yet(&jd, why, sizeof why);
+			if (deps == 1 && !later)
 				why_waiting(sp, jfd, &jd, why, sizeof why);
 			else
 				snprintf(state, sizeof state, "waiting");
-			if (deps == 1 && *why && !strcmp(jd.site, "auto") && sp->conf.nlinks && c.done == 0 &&
+			if (deps == 1 && !later && *why && !strcmp(jd.site, "auto") && sp->conf.nlinks && c.done == 0 &&
 			    maybe_elsewhere(sp, name, jfd, &jd)) {
 				job_desc_free(&jd);
 				job_status_free(&st);

@@ -57,8 +57,31 @@ void host_leave(void)
 	 * while open under a hidden name (.nfsXXXX, .fuse_hiddenXXXX) until
 	 * it is closed, and the folder could not go */
 	close(lock_fd);
+	/* host.ini stays, with the admin's drain marker and pools: the host
+	 * is offline, and what it offered is still known to routing */
 	host_clear(agent.hostfd, agent.nslots);
-	tree_remove(spool_fd(&agent.spool, DIR_HOSTS), agent.host);
+}
+
+/* The admin's pools for this host (hosts/HOST/pools), read again at each
+ * heartbeat: a change makes the queued jobs be looked at afresh. */
+static void pools_refresh(void)
+{
+	struct strlist now = {0};
+	host_pools_read(agent.hostfd, &now);
+	bool same = now.n == agent.self.pools.n;
+	for (size_t i = 0; same && i < now.n; i++)
+		same = !strcmp(now.v[i], agent.self.pools.v[i]);
+	if (same) {
+		strlist_free(&now);
+		return;
+	}
+	strlist_free(&agent.self.pools);
+	agent.self.pools = now;
+	char list[300] = "";
+	for (size_t i = 0; i < now.n; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list), " %s", now.v[i]);
+	say("pools:%s", now.n ? list : " none");
+	queue_unload_idle();
 }
 
 /* The heartbeat (hosts/HOST/heartbeat touched); the drain marker said
@@ -66,6 +89,7 @@ void host_leave(void)
 void heartbeat(void)
 {
 	host_heartbeat(agent.hostfd);
+	pools_refresh();
 	static bool said_drain;
 	if (agent.draining != said_drain)
 		say(agent.draining ? "draining: finishing what runs, taking no new frames" : "no longer draining");

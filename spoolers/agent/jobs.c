@@ -108,6 +108,11 @@ void job_load(struct job *j)
 			j->usable = false;
 			j->waiting_deps = true;
 		}
+		if (j->usable && job_not_yet(j->jd, err, sizeof err)) {
+			/* looked at again on a rescan, as a job waiting for others */
+			j->usable = false;
+			j->waiting_deps = true;
+		}
 		bool was = j->blocked;
 		j->blocked = job_host_blocked(j->fd, agent.host);
 		if (was && !j->blocked)

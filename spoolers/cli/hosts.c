@@ -54,6 +54,12 @@ int cmd_hosts(struct cli *cli, int argc, char **argv)
 				printf(":");
 				cli_json_string(h.values.v[k]);
 			}
+			printf(",\"pools\":[");
+			for (size_t k = 0; k < h.pools.n; k++) {
+				printf("%s", k ? "," : "");
+				cli_json_string(h.pools.v[k]);
+			}
+			printf("]");
 			printf(",\"packages\":{");
 			for (size_t k = 0; k < h.packages.n; k++) {
 				printf("%s", k ? "," : "");
@@ -69,7 +75,15 @@ int cmd_hosts(struct cli *cli, int argc, char **argv)
 				 host_get(&h, "distro_version") ? host_get(&h, "distro_version") : "");
 			cli_shown(host_get(&h, "cpu_model"), model, sizeof model);
 			cli_shown(host_get(&h, "gpu"), gpu, sizeof gpu);
-			printf("%s: %s, heartbeat %lds ago, %ld/%ld slots busy\n", h.name, state, beat, busy, slots);
+			if (h.offline)
+				printf("%s: offline (its agent stopped; hotfarm forget %s removes the record)\n", h.name,
+				       h.name);
+			else
+				printf("%s: %s, heartbeat %lds ago, %ld/%ld slots busy\n", h.name, state, beat, busy, slots);
+			printf("  pools:   ");
+			for (size_t k = 0; k < h.pools.n; k++)
+				printf(" %s", h.pools.v[k]);
+			printf("%s\n", h.pools.n ? "" : " (none)");
 			printf("  os:       %s %s (%s)\n", host_get(&h, "os") ? host_get(&h, "os") : "?", osv, distro);
 			printf("  cpus:     %s x %s (%s MHz)\n", host_get(&h, "cpus") ? host_get(&h, "cpus") : "?", model,
 			       host_get(&h, "cpu_mhz") ? host_get(&h, "cpu_mhz") : "?");

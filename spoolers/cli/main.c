@@ -136,14 +136,15 @@ static const struct command commands[] = {
 	 "  options: --frames F --package P --priority P --width W --height H --requires KEY=PATTERN\n"
 	 "  --after NAME --name N --scene FILE --output PATTERN --format png|png16|jpeg|tiff|exr|exr-multilayer|hdr\n"
 	 "  --extra-outputs \"depth_####.exr, ...\" --fps N --chunk N --retries N --timeout T\n"
-	 "  --email ADDR --owner WHO --args \"ARGS\" --limits NAMES"},
+	 "  --email ADDR --owner WHO --args \"ARGS\" --limits NAMES --pool \"POOL, ...\"\n"
+	 "  --at WHEN (start no frame before: 2026-12-07T02:00 local, ...Z for UTC, or +2h)"},
 	{"presets", "", 0, cmd_presets, false, NULL,
 	 "the preset folders (inbox/NAME/) and what a scene dropped there becomes"},
 	{"status", "[NAME]", -1, cmd_status, false, NULL, "list jobs with state, progress and ETA, or show one job"},
 	{"watch", "NAME", 1, cmd_watch, false, NULL, "follow one job until it ends (exit 0 when done)"},
 	{"jobs", "", 0, cmd_jobs, false, NULL, "every job in every state, with owner and times"},
 	{"hosts", "", 0, cmd_hosts, false, NULL,
-	 "each render host: state (up, draining, silent, lost), heartbeat, record, packages"},
+	 "each render host: state (up, draining, silent, lost, offline), pools, heartbeat, record, packages"},
 	{"slots", "", 0, cmd_slots, false, NULL, "each slot of each host: idle, or the job and frame it renders"},
 	{"sites", "", 0, cmd_sites, false, NULL,
 	 "each linked site: when it was last heard, its hosts and load, jobs and files each way"},
@@ -153,6 +154,11 @@ static const struct command commands[] = {
 	 "stop one running frame (it counts as a failed attempt)"},
 	{"drain", "HOST", 1, cmd_drain, false, NULL, "let a host finish what it renders and take nothing new"},
 	{"undrain", "HOST", 1, cmd_undrain, false, NULL, "let a drained host take frames again"},
+	{"pool", "[HOST [add|remove|set] [POOL...]]", -1, cmd_pool, false, NULL,
+	 "each host's pools, or one host's; add, remove or set the pools (labels) of a host. A job\n"
+	 "  with [job] pool = lighting renders only on hosts in a pool it names (wildcards allowed)"},
+	{"forget", "HOST", 1, cmd_forget, false, NULL,
+	 "remove the record of a host that is gone for good (only while its agent is stopped)"},
 	{"billing", "[--owner X] [--since DATE] [--csv]", -1, cmd_billing, false, billing_options,
 	 "CPU and wall hours, frames, output per owner and job"},
 	{"audit", "[--job NAME] [--user U] [--since DATE|AGE]", -1, cmd_audit, false, audit_options,

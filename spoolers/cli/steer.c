@@ -70,7 +70,7 @@ static int steer_request(const struct spool *sp, enum steer_action a, const char
 }
 
 /* Only the farm's user and root may do WHAT (sending jobs away, draining). */
-static void farm_only(const struct spool *sp, const char *what)
+void farm_only(const struct spool *sp, const char *what)
 {
 	if (uid_is_farm(sp, geteuid()))
 		return;

@@ -123,6 +123,22 @@ struct submission {
 	struct buf ini;                   /* its job.ini */
 };
 
+/* --at WHEN: a time as [job] not_before takes it, or +DURATION from now
+ * (+90s, +30m, +2h); written as UTC so that it reads the same anywhere. */
+static void submit_at(struct submission *s, const char *when)
+{
+	int64_t t;
+	long d;
+	if (*when == '+' && parse_seconds(when + 1, 366 * 86400L, &d))
+		t = now_us() / 1000000 + d;
+	else if (when_parse(when, &t) < 0)
+		die(EXIT_BADINPUT, "--at takes a time like 2026-12-07T02:00 (local), 2026-12-07T02:00Z (UTC) or +2h, not '%s'",
+		    when);
+	char iso[32];
+	when_format(t, iso);
+	kv(&s->job, "not_before", iso);
+}
+
 /* The options into S; -1 when getopt refused one (it said why). */
 static int submit_options(struct submission *s, int argc, char **argv)
 {
@@ -137,10 +153,11 @@ static int submit_options(struct submission *s, int argc, char **argv)
 		{"owner", required_argument, 0, 'O'}, {"args", required_argument, 0, 'A'},
 		{"limits", required_argument, 0, 'l'}, {"format", required_argument, 0, 'F'},
 		{"extra-outputs", required_argument, 0, 'X'}, {"fps", required_argument, 0, 'S'},
-		{"preset", required_argument, 0, 'K'}, {0, 0, 0, 0}};
+		{"preset", required_argument, 0, 'K'}, {"at", required_argument, 0, 'T'},
+		{"pool", required_argument, 0, 'L'}, {0, 0, 0, 0}};
 	int c;
 	optind = 0; /* glibc: a full restart of getopt */
-	while ((c = getopt_long(argc, argv, "f:p:P:W:H:r:a:n:s:o:c:R:t:e:O:A:l:F:X:S:K:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:p:P:W:H:r:a:n:s:o:c:R:t:e:O:A:l:F:X:S:K:T:L:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'K': s->preset = optarg; break;
 		case 'f': s->frames = optarg; break;
@@ -159,6 +176,8 @@ static int submit_options(struct submission *s, int argc, char **argv)
 		case 'e': kv(&s->job, "email", optarg); break;
 		case 'O': kv(&s->job, "owner", optarg); break;
 		case 'l': kv(&s->job, "limits", optarg); break;
+		case 'L': kv(&s->job, "pool", optarg); break;
+		case 'T': submit_at(s, optarg); break;
 		case 'n': s->name = optarg; break;
 		case 's': s->scene = optarg; break;
 		case 'a': strlist_add(&s->after, optarg); break;
