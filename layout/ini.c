@@ -23,6 +23,7 @@ struct ini {
 	dictionary *dict;
 	struct strlist sections;
 	struct strlist keys; /* "section:key" in file order */
+	struct strlist written; /* each key as written, its case kept ([env] names) */
 	int *lines;
 };
 
@@ -139,7 +140,7 @@ static char *ini_unquote_value(char *value)
 
 /* iniparser keeps the last of duplicate keys silently: a key set twice is
  * refused here, and the line of each key kept for messages. */
-static int ini_add_key(struct ini_reader *r, const char *key, int lineno)
+static int ini_add_key(struct ini_reader *r, const char *key, const char *written, int lineno)
 {
 	struct ini *ini = r->ini;
 	char full[256];
@@ -148,7 +149,7 @@ static int ini_add_key(struct ini_reader *r, const char *key, int lineno)
 		REFUSE(r, "%s has more than 2000 keys; a description is a few lines of text", r->display);
 	for (size_t i = 0; i < ini->keys.n; i++)
 		if (!strcmp(ini->keys.v[i], full))
-			REFUSE(r, "%s line %d: '%s' in [%s] is set twice (first on line %d)", r->display, lineno, key,
+			REFUSE(r, "%s line %d: '%s' in [%s] is set twice (first on line %d)", r->display, lineno, written,
 			       r->section, ini->lines[i]);
 	if (ini->keys.n == r->lines_cap) {
 		r->lines_cap = r->lines_cap ? r->lines_cap * 2 : 32;
@@ -156,6 +157,7 @@ static int ini_add_key(struct ini_reader *r, const char *key, int lineno)
 	}
 	ini->lines[ini->keys.n] = lineno;
 	strlist_add(&ini->keys, full);
+	strlist_add(&ini->written, written);
 	return 0;
 }
 
@@ -172,6 +174,8 @@ static int ini_read_pair(struct ini_reader *r, char *line, int lineno)
 	if (!key_ok(key))
 		REFUSE(r, "%s line %d: '%s' is not a valid key name (letters, digits, '_', '-', '.')", r->display,
 		       lineno, key);
+	char written[128];
+	snprintf(written, sizeof written, "%s", key);
 	str_lower(key);
 	if (!*r->section)
 		REFUSE(r, "%s line %d: '%s' comes before any [section]", r->display, lineno, key);
@@ -179,7 +183,7 @@ static int ini_read_pair(struct ini_reader *r, char *line, int lineno)
 	/* written back quoted, a value can hold one kind of quote, not both */
 	if (strchr(value, '"') && strchr(value, '\''))
 		REFUSE(r, "%s line %d: the value of '%s' holds both kinds of quote", r->display, lineno, key);
-	if (ini_add_key(r, key, lineno) < 0)
+	if (ini_add_key(r, key, written, lineno) < 0)
 		return -1;
 	/* every value quoted, so that iniparser cuts none at '#' or ';' */
 	char quoted[INI_MAX_LINE + 8];
@@ -299,6 +303,7 @@ void ini_free(struct ini *ini)
 		iniparser_freedict(ini->dict);
 	strlist_free(&ini->sections);
 	strlist_free(&ini->keys);
+	strlist_free(&ini->written);
 	free(ini->lines);
 	free(ini);
 }
@@ -320,6 +325,12 @@ const char *ini_get(const struct ini *ini, const char *section, const char *key)
 	char full[256];
 	snprintf(full, sizeof full, "%s:%s", section, key);
 	return iniparser_getstring(ini->dict, full, NULL);
+}
+
+const char *ini_key_written(const struct ini *ini, const char *section, const char *key)
+{
+	int i = ini ? key_index(ini, section, key) : -1;
+	return i < 0 ? NULL : ini->written.v[i];
 }
 
 int ini_line(const struct ini *ini, const char *section, const char *key)

@@ -23,6 +23,9 @@ void ini_free(struct ini *ini);
 
 /* The value of KEY in SECTION, or NULL when absent. */
 const char *ini_get(const struct ini *ini, const char *section, const char *key);
+/* KEY (as ini_keys gives it: lower case) as the file spells it, or NULL
+ * when absent. Keys match whatever their case; [env] names keep theirs. */
+const char *ini_key_written(const struct ini *ini, const char *section, const char *key);
 /* The line KEY was set on, 0 when absent. */
 int ini_line(const struct ini *ini, const char *section, const char *key);
 /* Sections in file order, and the keys of one section in file order. */

@@ -3,6 +3,7 @@
  * arguments become argv words, never shell text. */
 #define _GNU_SOURCE
 #include "jobdesc.h"
+#include "env.h"
 #include "frameout.h"
 #include "ini.h"
 
@@ -275,7 +276,8 @@ static int job_desc_read_sections(const struct ini *ini, const char *display, st
 			has_job = true;
 		else if (!strcmp(secs[i], "render"))
 			has_render = true;
-		else if (strcmp(secs[i], "requires") && strcmp(secs[i], "archive") && strcmp(secs[i], "route")) {
+		else if (strcmp(secs[i], "requires") && strcmp(secs[i], "archive") && strcmp(secs[i], "route") &&
+			   strcmp(secs[i], "env")) {
 			char msg[300];
 			snprintf(msg, sizeof msg, "%s: unknown section [%s] is ignored", display, secs[i]);
 			strlist_add(&jd->warnings, msg);
@@ -579,7 +581,8 @@ static int parse_desc(const struct ini *ini, const char *display, long max_frame
 	    job_desc_read_job(ini, display, max_frames, jd, err, errsize) ||
 	    job_desc_read_render(ini, display, jd, err, errsize) ||
 	    job_desc_read_requires(ini, display, jd, err, errsize) ||
-	    job_desc_read_archive(ini, display, jd, err, errsize))
+	    job_desc_read_archive(ini, display, jd, err, errsize) ||
+	    env_read(ini, display, ENV_FROM_JOB, &jd->env_names, &jd->env_values, err, errsize))
 		return -1;
 	warn_unknown(jd, ini, display, "job", job_keys);
 	warn_unknown(jd, ini, display, "render", render_keys);
@@ -615,6 +618,7 @@ int job_desc_check(const struct job_desc *jd, const struct ini *ini, const char 
 		} else if (n > INI_MAX_LINE) {
 			char key[128], at[32] = "";
 			snprintf(key, sizeof key, "%.*s", (int)strcspn(line, " ="), line);
+			str_lower(key); /* [env] names are written back as given */
 			if (ini && ini_line(ini, section, key))
 				snprintf(at, sizeof at, " line %d", ini_line(ini, section, key));
 			snprintf(err, errsize, "%s%s: %s is too long: as hotfarm keeps it, it takes a line of %zu characters, and a line holds %d",
@@ -645,6 +649,8 @@ void job_desc_free(struct job_desc *jd)
 	strlist_free(&jd->pools);
 	strlist_free(&jd->warnings);
 	strlist_free(&jd->extra_outputs);
+	strlist_free(&jd->env_names);
+	strlist_free(&jd->env_values);
 	memset(jd, 0, sizeof *jd);
 }
 
@@ -698,4 +704,8 @@ void job_desc_format(const struct job_desc *jd, struct buf *b)
 		buf_printf(b, "min_ram_mb = %ld\n", jd->min_ram_mb);
 	if (jd->min_cpus)
 		buf_printf(b, "min_cpus = %ld\n", jd->min_cpus);
+	if (jd->env_names.n)
+		buf_printf(b, "\n[env]\n");
+	for (size_t i = 0; i < jd->env_names.n && i < jd->env_values.n; i++)
+		kv(b, jd->env_names.v[i], jd->env_values.v[i]);
 }

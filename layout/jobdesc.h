@@ -39,6 +39,7 @@ struct job_desc {
 	long min_ram_mb, min_cpus;
 	unsigned long long archive_size; /* [archive] size, 0 when not given */
 	char archive_sha256[65];
+	struct strlist env_names, env_values; /* [env], names as written (env.c) */
 	struct strlist warnings; /* unknown keys and similar, for status.ini */
 };
 

@@ -3,6 +3,7 @@
  * from a job (untrusted) and only ever become parts of argv words. */
 #define _GNU_SOURCE
 #include "package.h"
+#include "env.h"
 #include "ini.h"
 #include "jobdesc.h"
 
@@ -130,7 +131,7 @@ int package_load(int confdir, const char *name, struct package *p, char *err, si
 		if (args_split(rv, &p->range_argv, err, errsize) < 0)
 			goto out;
 	}
-	if (package_formats_load(ini, display, p, err, errsize) < 0)
+	if (package_formats_load(ini, display, p, err, errsize) < 0 || package_env_load(ini, display, p, err, errsize) < 0)
 		goto out;
 	if ((v = ini_get(ini, "scene", "extensions")) && args_split(v, &p->scene_exts, err, errsize) < 0)
 		goto out;
@@ -165,6 +166,9 @@ void package_free(struct package *p)
 	strlist_free(&p->py_code);
 	strlist_free(&p->scene_exts);
 	strlist_free(&p->scene_argv);
+	strlist_free(&p->env_names);
+	strlist_free(&p->env_values);
+	strlist_free(&p->env_fixed);
 }
 
 long package_range_frame(const struct package *p, const char *name)

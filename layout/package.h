@@ -32,6 +32,11 @@ struct package {
 	/* [python]: snippets {py:NAME} stands for (Python holding quotes of
 	 * its own, which a word of argv cannot: one kind per .ini value) */
 	struct strlist py_names, py_code;
+	/* [env]: variables its renders get (names as written), before the
+	 * job's; [package] env_fixed: names (or PREFIX*) a job may not set;
+	 * env_path = yes: a job may set PATH (env.c) */
+	struct strlist env_names, env_values, env_fixed;
+	bool env_path;
 };
 
 /* The values placeholders stand for. */

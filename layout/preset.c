@@ -315,8 +315,9 @@ void preset_merge(const struct preset *p, const struct ini *job, const struct pr
 		buf_printf(out, "[%s]\n", sn[i]);
 		const char **keys;
 		size_t n = ini_keys(job, sn[i], &keys);
+		/* as the job spells them: [env] names keep their case */
 		for (size_t k = 0; k < n; k++)
-			line(out, keys[k], ini_get(job, sn[i], keys[k]));
+			line(out, ini_key_written(job, sn[i], keys[k]), ini_get(job, sn[i], keys[k]));
 	}
 	char src[PRESET_NAME_MAX + 16];
 	snprintf(src, sizeof src, "preset %s", p->name);

@@ -1,6 +1,7 @@
 /* intakearchive.c - hf-intake's dropped archive: the look for a job.ini it carries, its unpacking into the work
  * folder with this site's limits, the size and digest its description gives, and the scene being in it. */
 #define _GNU_SOURCE
+#include "../layout/env.h"
 #include "../layout/package.h"
 #include "../layout/unpack.h"
 #include "intake.h"
@@ -159,14 +160,20 @@ enum verdict check_job(struct job_desc *jd, const char *inishown)
 	}
 	struct package pkg;
 	char perr[512];
-	if (jd->format != FORMAT_SCENE && package_load(spool_fd(&sp, DIR_CONF), jd->package, &pkg, perr, sizeof perr) == 0) {
+	/* (a package that does not read is the admin's to mend: the agents
+	 * check again before each run) */
+	if ((jd->format != FORMAT_SCENE || jd->env_names.n) &&
+	    package_load(spool_fd(&sp, DIR_CONF), jd->package, &pkg, perr, sizeof perr) == 0) {
 		bool writes = package_writes(&pkg, jd->format);
-		char can[200];
+		char can[200], eerr[1024];
 		package_format_list(&pkg, can, sizeof can);
+		int env_ok = env_job_allowed(&pkg, &jd->env_names, inishown, eerr, sizeof eerr);
 		package_free(&pkg);
 		if (!writes)
 			return reject("%s: package %s cannot write format %s; it writes %s", inishown, jd->package,
 				      frame_format_name(jd->format), can);
+		if (env_ok < 0)
+			return reject("%s", eerr);
 	}
 	if (*embedded_dir) {
 		char full[2048], err[1024];

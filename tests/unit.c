@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "../layout/access.h"
 #include "../layout/audit.h"
+#include "../layout/env.h"
 #include "../layout/host.h"
 #include "../layout/ini.h"
 #include "../layout/package.h"
@@ -309,6 +310,99 @@ static void test_desc_written_back(void)
 		job_desc_free(&jd);
 }
 
+/* [env]: names keep their case; what a job and a package may set; the
+ * package's values first, the job's over them, all checked again */
+static void test_env(void)
+{
+	char err[512];
+	struct ini *ini = parse("[Env]\nMyVar = a\n[job]\nFrames = 1\n", err);
+	CHECK(ini && !strcmp(ini_key_written(ini, "env", "myvar"), "MyVar") && !strcmp(ini_get(ini, "env", "myvar"), "a") &&
+		      !strcmp(ini_key_written(ini, "job", "frames"), "Frames") && !ini_key_written(ini, "env", "nope"),
+	      "env: a key is kept as written and matched whatever its case");
+	ini_free(ini);
+	ini = parse("[env]\nFoo = 1\nFOO = 2\n", err);
+	CHECK(!ini && strstr(err, "'FOO' in [env] is set twice"), "env: names differing only in case are refused (%s)",
+	      ini ? "accepted" : err);
+	ini_free(ini);
+	struct job_desc jd, again;
+	int rc = desc("[job]\nframes = 1\n[render]\nscene = a\n[env]\nMyVar = \"a #b\"\nOCIO = x\n", &jd, err);
+	CHECK(rc == 0 && jd.env_names.n == 2 && !strcmp(jd.env_names.v[0], "MyVar") &&
+		      !strcmp(jd.env_values.v[0], "a #b") && jd.warnings.n == 0,
+	      "env: a job's [env] is read, names as written (%s)", rc ? err : "");
+	if (rc < 0)
+		return;
+	struct buf b = {0};
+	job_desc_format(&jd, &b);
+	int rc2 = desc(b.data, &again, err);
+	CHECK(rc2 == 0 && again.env_names.n == 2 && !strcmp(again.env_names.v[0], "MyVar") &&
+		      !strcmp(again.env_values.v[0], "a #b"),
+	      "env: [env] written back reads the same (%s)", rc2 ? err : "");
+	if (rc2 == 0)
+		job_desc_free(&again);
+	buf_free(&b);
+	struct package p = {0};
+	snprintf(p.name, sizeof p.name, "pk");
+	strlist_add(&p.env_names, "OCIO"), strlist_add(&p.env_values, "studio");
+	strlist_add(&p.env_names, "PKG"), strlist_add(&p.env_values, "p");
+	struct strlist out = {0};
+	rc = env_merge(&p, &jd, &out, err, sizeof err);
+	CHECK(rc == 0 && out.n == 3 && !strcmp(out.v[0], "OCIO=x") && !strcmp(out.v[1], "PKG=p") &&
+		      !strcmp(out.v[2], "MyVar=a #b"),
+	      "env: the package's values first, the job's over them (%s)", rc ? err : "");
+	strlist_free(&out);
+	strlist_add(&p.env_fixed, "OC*");
+	rc = env_merge(&p, &jd, &out, err, sizeof err);
+	CHECK(rc < 0 && strstr(err, "may not set OCIO: package pk fixes it"), "env: a fixed name is refused (%s)",
+	      rc ? err : "merged");
+	strlist_free(&out);
+	strlist_free(&p.env_fixed);
+	strlist_add(&jd.env_names, "PATH"), strlist_add(&jd.env_values, "/x");
+	rc = env_merge(&p, &jd, &out, err, sizeof err);
+	CHECK(rc < 0 && strstr(err, "env_path = yes"), "env: PATH only where the package allows it (%s)", rc ? err : "merged");
+	strlist_free(&out);
+	p.env_path = true;
+	CHECK(env_merge(&p, &jd, &out, err, sizeof err) == 0 && out.n == 4, "env: ... and with env_path = yes");
+	strlist_free(&out);
+	/* a job.ini changed on disk after intake: the agent checks again */
+	strlist_add(&jd.env_names, "LD_PRELOAD"), strlist_add(&jd.env_values, "/x.so");
+	CHECK(env_merge(&p, &jd, &out, err, sizeof err) < 0 && strstr(err, "LD_PRELOAD"), "env: merging checks the names again");
+	strlist_free(&out);
+	job_desc_free(&jd);
+	CHECK(!env_name_refused("LD_LIBRARY_PATH", ENV_FROM_PACKAGE) && env_name_refused("LD_PRELOAD", ENV_FROM_PACKAGE) &&
+		      env_name_refused("HOTFARM_SLOT", ENV_FROM_PACKAGE) && env_name_refused("ld_library_path", ENV_FROM_JOB),
+	      "env: a package may set its LD_LIBRARY_PATH, not the farm's own names");
+	package_free(&p);
+	const char *bad[][2] = {{"LD_PRELOAD = x", "may not set LD_PRELOAD"}, {"Hotfarm_Slot = x", "HOTFARM_"},
+				{"TMPDIR = x", "TMPDIR"}, {"1A = x", "not an environment variable name"},
+				{"A-B = x", "not an environment"}, {"a.b = x", "not an environment"}};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char text[256];
+		snprintf(text, sizeof text, "[job]\nframes = 1\n[render]\nscene = a\n[env]\n%s\n", bad[i][0]);
+		rc = desc(text, &jd, err);
+		CHECK(rc < 0 && strstr(err, bad[i][1]) && strstr(err, "line 6"), "env: '%s' is refused (%s)", bad[i][0],
+		      rc ? err : "accepted");
+		if (rc == 0)
+			job_desc_free(&jd);
+	}
+	struct buf big = {0}, many = {0};
+	buf_printf(&big, "[job]\nframes = 1\n[render]\nscene = a\n[env]\n");
+	buf_printf(&many, "%s", big.data);
+	for (int i = 0; i < 17; i++)
+		buf_printf(&big, "V%d = %0990d\n", i, i);
+	for (int i = 0; i <= ENV_MAX_VARS; i++)
+		buf_printf(&many, "V%d = %d\n", i, i);
+	rc = desc(big.data, &jd, err);
+	CHECK(rc < 0 && strstr(err, "more than 16384 bytes"), "env: the size is bounded (%s)", rc ? err : "accepted");
+	if (rc == 0)
+		job_desc_free(&jd);
+	rc = desc(many.data, &jd, err);
+	CHECK(rc < 0 && strstr(err, "more than 64 variables"), "env: the count is bounded (%s)", rc ? err : "accepted");
+	if (rc == 0)
+		job_desc_free(&jd);
+	buf_free(&big);
+	buf_free(&many);
+}
+
 static void test_numbers(void)
 {
 	long v;
@@ -571,6 +665,7 @@ int main(void)
 	test_ini();
 	test_desc();
 	test_desc_written_back();
+	test_env();
 	test_numbers();
 	printf("1..%d\n", unit_n);
 	return unit_failed ? 1 : 0;

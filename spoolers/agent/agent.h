@@ -251,6 +251,7 @@ struct spawn_extra {
 	const char *tmpdir;          /* TMPDIR */
 	const struct sandbox *sb;    /* entered before exec, or NULL */
 	const struct cg_attempt *cg; /* joined first, or NULL */
+	const struct strlist *env;   /* NAME=value: the package's and the job's [env] (env_merge), or NULL */
 };
 pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner, const struct spawn_extra *x);
 const char *spawn_failed_step(void);

@@ -3,6 +3,7 @@
  * hf-confine wrapping. Distrusts the job's words: argv elements only. */
 #define _GNU_SOURCE
 #include "agent.h"
+#include "../../layout/env.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,20 +28,36 @@ extern char **environ;
  * TMPDIR=TMPDIR when given. */
 static volatile int spawn_errno;
 
-/* The agent's environment with HOTFARM_SLOT=OWNER@KEY (and TMPDIR=TMPDIR);
- * the two strings made go to *MARK and *TMP, to be freed. */
-static char **spawn_env(const char *owner, const char *tmpdir, char **mark, char **tmp)
+/* Whether ENTRY (NAME=value) sets a name of LIST (NAME=value too). */
+static bool env_names_one(const struct strlist *list, const char *entry)
+{
+	size_t n = strcspn(entry, "=");
+	for (size_t i = 0; list && i < list->n; i++)
+		if (!strncmp(list->v[i], entry, n) && list->v[i][n] == '=')
+			return true;
+	return false;
+}
+
+/* The agent's environment, then the package's and the job's variables
+ * (ENV, already checked by env_merge) over it, with HOTFARM_SLOT=OWNER@KEY
+ * (and TMPDIR=TMPDIR) last: ENV never replaces those two, whatever it
+ * holds. The two strings made go to *MARK and *TMP, to be freed. */
+static char **spawn_env(const char *owner, const char *tmpdir, const struct strlist *env, char **mark, char **tmp)
 {
 	size_t n = 0;
 	while (environ[n])
 		n++;
-	char **envp = xcalloc(n + 3, sizeof *envp);
+	char **envp = xcalloc(n + (env ? env->n : 0) + 3, sizeof *envp);
 	*mark = xasprintf("HOTFARM_SLOT=%s@%s", owner, agent.key);
 	*tmp = tmpdir ? xasprintf("TMPDIR=%s", tmpdir) : NULL;
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "HOTFARM_SLOT=", 13) && (!*tmp || strncmp(environ[i], "TMPDIR=", 7)))
+		if (strncmp(environ[i], "HOTFARM_SLOT=", 13) && (!*tmp || strncmp(environ[i], "TMPDIR=", 7)) &&
+		    !env_names_one(env, environ[i]))
 			envp[k++] = environ[i];
+	for (size_t i = 0; env && i < env->n; i++)
+		if (strncmp(env->v[i], "HOTFARM_", 8) && strncmp(env->v[i], "TMPDIR=", 7) && strchr(env->v[i], '='))
+			envp[k++] = env->v[i];
 	envp[k++] = *mark;
 	if (*tmp)
 		envp[k++] = *tmp;
@@ -104,7 +121,7 @@ static pid_t spawn_exec(const char *dir, char *const argv[], int infd, int outfd
 pid_t spawn_in(const char *dir, char *const argv[], int outfd, const char *owner, const struct spawn_extra *x)
 {
 	char *mark, *tmp;
-	char **envp = spawn_env(owner, x ? x->tmpdir : NULL, &mark, &tmp);
+	char **envp = spawn_env(owner, x ? x->tmpdir : NULL, x ? x->env : NULL, &mark, &tmp);
 	char **full = x && x->sb ? sandbox_env(x->sb, envp) : NULL;
 	pid_t pid = spawn_exec(dir, argv, x ? x->stdin_fd : 0, outfd, full ? full : envp, x ? x->cg : NULL, x ? x->sb : NULL);
 	int e = errno;
@@ -374,23 +391,26 @@ bool run_spawn(struct slot *s)
 	snprintf(tmpdir, sizeof tmpdir, "%s/%s", s->workdir, attempt_sub_name(ATTEMPT_TMP));
 	run_log_name(s, attempt);
 	snprintf(files, sizeof files, "%s/%s", j->path, job_dir_name(JOB_DIR_FILES));
-	struct strlist argv = {0};
-	if (!run_argv(s, outdir, files, &argv))
+	struct strlist argv = {0}, env = {0};
+	char err[1024];
+	if (env_merge(j->pkg, j->jd, &env, err, sizeof err) < 0) {
+		/* intake checked it; a job.ini changed since, or a package */
+		snprintf(s->why, sizeof s->why, "%s", err);
+		strlist_free(&env);
 		return false;
+	}
+	if (!run_argv(s, outdir, files, &argv)) {
+		strlist_free(&env);
+		return false;
+	}
 	int logfd = run_log_open(s, &argv, attempt);
-	if (logfd < 0) {
+	struct sandbox *sb = NULL;
+	if (logfd < 0 || !run_program(s, &argv) ||
+	    (agent.spool.conf.confine && !(sb = area_sandbox(s, files)))) {
+		if (logfd >= 0)
+			close(logfd);
 		strlist_free(&argv);
-		return false;
-	}
-	if (!run_program(s, &argv)) {
-		close(logfd);
-		strlist_free(&argv);
-		return false;
-	}
-	struct sandbox *sb = agent.spool.conf.confine ? area_sandbox(s, files) : NULL;
-	if (agent.spool.conf.confine && !sb) {
-		close(logfd);
-		strlist_free(&argv);
+		strlist_free(&env);
 		return false;
 	}
 	if (sb) {
@@ -404,13 +424,14 @@ bool run_spawn(struct slot *s)
 	strlist_take(&argv, NULL);
 	s->logfd = logfd;
 	int wr = runlog_open(s);
-	struct spawn_extra x = {.tmpdir = tmpdir, .sb = sb, .cg = s->has_cg ? &s->cg : NULL};
+	struct spawn_extra x = {.tmpdir = tmpdir, .sb = sb, .cg = s->has_cg ? &s->cg : NULL, .env = &env};
 	s->pid = wr < 0 ? -1 : spawn_in(files, argv.v, wr, s->owner, &x);
 	int e = errno;
 	if (wr >= 0)
 		close(wr);
 	argv.n--;
 	strlist_free(&argv);
+	strlist_free(&env);
 	if (s->pid < 0) {
 		s->pid = 0;
 		const char *step = spawn_failed_step();

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "../../layout/ini.h"
+#include "../../layout/jobdesc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -188,7 +189,20 @@ static int status_rejected(const struct spool *sp, const char *name, bool json)
 	return 0;
 }
 
-static void status_one_json(const char *name, const struct job_status *st)
+/* The job's [env] from its job.ini into JD (names and values empty when
+ * it does not read: the status is shown all the same). */
+static void status_env(const struct spool *sp, const char *name, struct job_desc *jd)
+{
+	memset(jd, 0, sizeof *jd);
+	int fd = job_dir_open(sp, name);
+	char err[512];
+	if (fd >= 0 && job_desc_load(fd, jd, err, sizeof err) < 0)
+		memset(jd, 0, sizeof *jd);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void status_one_json(const char *name, const struct job_status *st, const struct job_desc *jd)
 {
 	printf("{\"name\":");
 	cli_json_string(name);
@@ -206,10 +220,18 @@ static void status_one_json(const char *name, const struct job_status *st)
 		printf("%s", i ? "," : "");
 		cli_json_string(st->warnings.v[i]);
 	}
-	printf("]}\n");
+	printf("],\"env\":{");
+	for (size_t i = 0; i < jd->env_names.n && i < jd->env_values.n; i++) {
+		printf("%s", i ? "," : "");
+		cli_json_string(jd->env_names.v[i]);
+		printf(":");
+		cli_json_string(jd->env_values.v[i]);
+	}
+	printf("}}\n");
 }
 
-static void status_one_text(const struct spool *sp, const char *name, const struct job_status *st)
+static void status_one_text(const struct spool *sp, const char *name, const struct job_status *st,
+			    const struct job_desc *jd)
 {
 	char bar[32], iso[32] = "?";
 	progress_bar(st->frames_done, st->frames_total, bar);
@@ -239,6 +261,11 @@ static void status_one_text(const struct spool *sp, const char *name, const stru
 	char where[PATH_MAX];
 	job_path(sp, name, where, sizeof where);
 	printf("  folder:    %s/\n", where);
+	for (size_t i = 0; i < jd->env_names.n && i < jd->env_values.n; i++) {
+		char v[1300];
+		cli_shown(jd->env_values.v[i], v, sizeof v);
+		printf("  env:       %s=%s\n", jd->env_names.v[i], v);
+	}
 	for (size_t i = 0; i < st->warnings.n; i++)
 		printf("  warning:   %s\n", st->warnings.v[i]);
 }
@@ -256,12 +283,15 @@ static int status_one(const struct spool *sp, const char *name, bool json)
 		die(EXIT_BADINPUT, "no job named '%s' in %s", typed, sp->path);
 	}
 	struct job_status st;
+	struct job_desc jd;
 	job_status_live(sp, &r, &st);
+	status_env(sp, name, &jd);
 	if (json)
-		status_one_json(name, &st);
+		status_one_json(name, &st, &jd);
 	else
-		status_one_text(sp, name, &st);
+		status_one_text(sp, name, &st, &jd);
 	job_status_free(&st);
+	job_desc_free(&jd);
 	return EXIT_OK;
 }
 
