@@ -296,6 +296,7 @@ int job_file_place(int jobfd, int srcdir, const char *src, const char *path)
 static const char *const job_files[JOB_FILE_COUNT] = {
 	"job.ini", "status.ini", "billing.ini", "notifications.log", "index.html", "previews/contact.png", "result.ini",
 	"outsourced.ini", "outsourced.sent", "cancel.sent", "returned", "progress.sent", "previews/preview.mp4",
+	"suspended",
 };
 
 const char *job_file_name(enum job_file f) { return job_files[f]; }
@@ -334,6 +335,21 @@ int job_file_write(int jobfd, enum job_file f, const char *data, size_t len)
 int job_file_stat(int jobfd, enum job_file f, struct stat *st)
 {
 	return fstatat(jobfd, job_files[f], st, AT_SYMLINK_NOFOLLOW);
+}
+
+int job_file_remove(int jobfd, enum job_file f)
+{
+	return unlinkat(jobfd, job_files[f], 0) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+const char *job_state_shown(int jobfd, enum job_state s, const char *status_state)
+{
+	struct stat st;
+	if (s == STATE_QUEUED && (!strcmp(status_state, "rendering") || !strcmp(status_state, "waiting")))
+		return !strcmp(status_state, "rendering") ? "rendering" : "waiting";
+	if (s == STATE_HELD && jobfd >= 0 && job_file_stat(jobfd, JOB_FILE_SUSPENDED, &st) == 0)
+		return "suspended";
+	return state_word(s);
 }
 
 struct ini *job_file_ini(int jobfd, enum job_file f, char *err, size_t errsize)

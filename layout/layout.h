@@ -291,6 +291,7 @@ enum job_file {
 	JOB_FILE_RETURNED,        /* returned: a job a site sent us answered (how it ended) */
 	JOB_FILE_PROGRESS_SENT,   /* progress.sent: the progress last sent back, and when */
 	JOB_FILE_MOVIE,           /* previews/preview.mp4: the preview movie (hf-movie) */
+	JOB_FILE_SUSPENDED,       /* suspended: beside a held/ entry, its frames were stopped (who, when) */
 	JOB_FILE_COUNT,
 };
 enum job_dir {
@@ -313,6 +314,12 @@ int job_file_open(int jobfd, enum job_file f, int flags, mode_t mode);
 char *job_file_read(int jobfd, enum job_file f, size_t max, size_t *len);
 int job_file_write(int jobfd, enum job_file f, const char *data, size_t len);
 int job_file_stat(int jobfd, enum job_file f, struct stat *st);
+/* Remove one of a job's files (gone already is fine). */
+int job_file_remove(int jobfd, enum job_file f);
+/* The word a person is shown for a job in state S whose status.ini says
+ * STATUS_STATE: "rendering" or "waiting" for a queued job that is, and
+ * "suspended" for a held job that was (JOBFD, -1: not known). */
+const char *job_state_shown(int jobfd, enum job_state s, const char *status_state);
 struct ini *job_file_ini(int jobfd, enum job_file f, char *err, size_t errsize);
 /* A job's description, read back from the job.ini intake normalised (the
  * one loader after intake). 0, or -1 with one sentence in ERR. */

@@ -10,10 +10,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const action_names[STEER_COUNT] = {"cancel", "hold", "release", "priority", "retry",
-						      "kill-frame"};
+static const char *const action_names[STEER_COUNT] = {"cancel", "hold",       "release", "priority",
+						      "retry",  "kill-frame", "suspend", "resume"};
 
 const char *steer_action_name(enum steer_action a) { return a >= 0 && a < STEER_COUNT ? action_names[a] : "?"; }
 
@@ -65,7 +66,7 @@ static int do_cancel(const struct spool *sp, const char *id, const char *who, ch
 	return SAY(EXIT_OK, "%s cancelled", id);
 }
 
-static int do_hold(const struct spool *sp, const char *id, enum job_state s, const char *who, char *msg,
+static int do_hold(const struct spool *sp, const char *id, enum job_state s, int jfd, const char *who, char *msg,
 		   size_t msgsize)
 {
 	if (s == STATE_HELD)
@@ -74,16 +75,45 @@ static int do_hold(const struct spool *sp, const char *id, enum job_state s, con
 		return SAY(EXIT_BADINPUT, "%s is %s; only new or queued jobs can be held", id, state_word(s));
 	char why[300];
 	snprintf(why, sizeof why, "held by %s; run: hotfarm release %s", who, id);
+	/* held, not suspended: what runs finishes (a suspend that stopped
+	 * before its move left its marker) */
+	if (job_file_remove(jfd, JOB_FILE_SUSPENDED) < 0)
+		return SAY(EXIT_TEMPFAIL, "unable to hold %s: %s", id, strerror(errno));
 	int rc = move(sp, id, STATE_HELD, why, msg, msgsize);
 	return rc ? rc : SAY(EXIT_OK, "%s held", id);
 }
 
-static int do_release(const struct spool *sp, const char *id, enum job_state s, char *msg, size_t msgsize)
+/* Suspend: the marker first (agents stop the job's frames once it is not
+ * queued and has it), then the entry into held/. */
+static int do_suspend(const struct spool *sp, const char *id, enum job_state s, int jfd, const char *who, char *msg,
+		      size_t msgsize)
+{
+	if (s != STATE_QUEUED && s != STATE_NEW && s != STATE_HELD)
+		return SAY(EXIT_BADINPUT, "%s is %s; only new, queued or held jobs can be suspended", id,
+			   s == STATE_OUTSOURCED ? "rendering at a linked site" : state_word(s));
+	char iso[32], text[300], why[300];
+	time_iso(now_us(), iso);
+	snprintf(text, sizeof text, "suspended by %s at %s\n", who, iso);
+	if (job_file_write(jfd, JOB_FILE_SUSPENDED, text, strlen(text)) < 0)
+		return SAY(EXIT_TEMPFAIL, "unable to suspend %s: %s", id, strerror(errno));
+	snprintf(why, sizeof why,
+		 "suspended by %s: its running frames were stopped and go back uncounted; run: hotfarm resume %s", who,
+		 id);
+	int rc = move(sp, id, STATE_HELD, why, msg, msgsize);
+	return rc ? rc : SAY(EXIT_OK, "%s suspended: its running frames stop now and go back uncounted", id);
+}
+
+/* Release and resume: the marker goes before the entry leaves held/. */
+static int do_release(const struct spool *sp, const char *id, enum job_state s, int jfd, char *msg, size_t msgsize)
 {
 	if (s != STATE_HELD)
-		return SAY(EXIT_BADINPUT, "%s is %s, not held", id, state_word(s));
+		return SAY(EXIT_BADINPUT, "%s is %s, not held or suspended", id, state_word(s));
+	struct stat st;
+	bool was = job_file_stat(jfd, JOB_FILE_SUSPENDED, &st) == 0;
+	if (job_file_remove(jfd, JOB_FILE_SUSPENDED) < 0)
+		return SAY(EXIT_TEMPFAIL, "unable to resume %s: %s", id, strerror(errno));
 	int rc = move(sp, id, STATE_QUEUED, "queued; waiting for a free render slot", msg, msgsize);
-	return rc ? rc : SAY(EXIT_OK, "%s released", id);
+	return rc ? rc : SAY(EXIT_OK, "%s %s", id, was ? "resumed" : "released");
 }
 
 static int do_priority(const struct spool *sp, const char *id, enum job_state s, long p, char *msg, size_t msgsize)
@@ -184,8 +214,10 @@ int steer_do(const struct spool *sp, enum steer_action a, const char *id, long v
 		return SAY(EXIT_BADINPUT, "no job named %s", id);
 	int rc = EXIT_BADINPUT;
 	switch (a) {
-	case STEER_HOLD: rc = do_hold(sp, id, s, who, msg, msgsize); break;
-	case STEER_RELEASE: rc = do_release(sp, id, s, msg, msgsize); break;
+	case STEER_HOLD: rc = do_hold(sp, id, s, jfd, who, msg, msgsize); break;
+	case STEER_SUSPEND: rc = do_suspend(sp, id, s, jfd, who, msg, msgsize); break;
+	case STEER_RELEASE:
+	case STEER_RESUME: rc = do_release(sp, id, s, jfd, msg, msgsize); break;
 	case STEER_PRIORITY: rc = do_priority(sp, id, s, value, msg, msgsize); break;
 	case STEER_RETRY: rc = do_retry(sp, id, s, jfd, msg, msgsize); break;
 	case STEER_KILL_FRAME: rc = do_kill_frame(sp, id, jfd, value, msg, msgsize); break;

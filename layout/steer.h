@@ -1,5 +1,5 @@
 /* steer.h - steering a job (cancel, hold, release, priority, retry,
- * kill-frame), carried out for the farm's user directly and for artists
+ * kill-frame, suspend, resume), carried out for the farm's user directly and for artists
  * through a request file judged by watcherd; requests and their answers. */
 #ifndef HOTFARM_STEER_H
 #define HOTFARM_STEER_H
@@ -7,7 +7,7 @@
 #include "layout.h"
 
 enum steer_action { STEER_CANCEL, STEER_HOLD, STEER_RELEASE, STEER_PRIORITY, STEER_RETRY, STEER_KILL_FRAME,
-		    STEER_COUNT };
+		    STEER_SUSPEND, STEER_RESUME, STEER_COUNT };
 const char *steer_action_name(enum steer_action a); /* "kill-frame" */
 bool steer_action_parse(const char *word, enum steer_action *a);
 /* Whether action A takes a value (a priority, a frame), and its bounds. */

@@ -84,12 +84,10 @@ static void job_row(struct buf *b, const char *name, enum job_state state, const
 	struct job_status st;
 	if (jfd < 0 || job_status_read(jfd, &st) < 0)
 		memset(&st, 0, sizeof st);
+	char word[16];
+	snprintf(word, sizeof word, "%s", job_state_shown(jfd, state, st.state));
 	if (jfd >= 0)
 		close(jfd);
-	char word[16];
-	snprintf(word, sizeof word, "%s", state_word(state));
-	if (state == STATE_QUEUED && (!strcmp(st.state, "rendering") || !strcmp(st.state, "waiting")))
-		snprintf(word, sizeof word, "%s", st.state);
 	snprintf(st.state, sizeof st.state, "%s", word);
 	char rel[200];
 	job_relpath(name, rel, sizeof rel);
@@ -403,9 +401,7 @@ static void job_page(const char *name, enum job_state state)
 	if (job_status_read(jfd, &st) < 0)
 		memset(&st, 0, sizeof st);
 	char word[16];
-	snprintf(word, sizeof word, "%s", state_word(state));
-	if (state == STATE_QUEUED && (!strcmp(st.state, "rendering") || !strcmp(st.state, "waiting")))
-		snprintf(word, sizeof word, "%s", st.state);
+	snprintf(word, sizeof word, "%s", job_state_shown(jfd, state, st.state));
 	snprintf(st.state, sizeof st.state, "%s", word);
 	struct buf b = {0};
 	struct stat movie;

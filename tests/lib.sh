@@ -70,6 +70,9 @@ _wait() {
 wait_ms() { _wms=$1; shift; _wait "$_wms" yes "$@"; }
 wait_for() { _wsec=$1; shift; _wait $((_wsec * 1000)) yes "$@"; }
 wait_brief() { _wsec=$1; shift; _wait $((_wsec * 1000)) no "$@"; }
+# not_within SECONDS COMMAND...: COMMAND does not succeed before the
+# deadline (polled like wait_for): for what must not happen
+not_within() { ! wait_for "$@"; }
 
 # new_spool [NAME]: a fresh spool with test-friendly settings; sets $SPOOL
 new_spool() {

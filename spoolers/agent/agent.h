@@ -97,7 +97,17 @@ struct job {
 
 /* ---- slots and their runs ------------------------------------------------- */
 
-enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_HANG, KILL_CANCEL, KILL_LOST, KILL_STOP, KILL_USER, KILL_TRIM };
+enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_HANG, KILL_CANCEL, KILL_LOST, KILL_STOP, KILL_USER, KILL_TRIM,
+		   KILL_SUSPEND };
+/* Whether a render stopped for WHY gives its whole run back as it was: not
+ * the frames' fault, no attempt counted, nothing of it checked or kept
+ * (cancelled, host lost, agent stopping, job suspended). */
+static inline bool kill_gives_back(enum kill_reason why)
+{
+	return why == KILL_CANCEL || why == KILL_LOST || why == KILL_STOP || why == KILL_SUSPEND;
+}
+/* The words for such a stop, in the agent's log. */
+const char *kill_words(enum kill_reason why);
 
 /* A slot works through a run: one or more tickets of one job, each of one
  * frame (older spools: several), rendered by one renderer process when
@@ -329,6 +339,7 @@ void publish_host(bool force);
 void host_slots_update(void);
 void return_stale(void);
 void job_cancelled(const char *entry);
+void check_left_queue(void);
 void check_running_jobs(void);
 long hosts_live(void);
 bool others_can(struct job *j);

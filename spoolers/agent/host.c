@@ -173,8 +173,31 @@ void job_cancelled(const char *entry)
 		j->retry_at = INT64_MAX;
 }
 
+/* A held job S renders was suspended (it has the marker): its frames stop
+ * now and go back uncounted. */
+static void check_suspended(struct slot *s)
+{
+	if (s->job->fd < 0 || strcmp(job_state_shown(s->job->fd, STATE_HELD, ""), "suspended"))
+		return;
+	long frame = s->fr[slot_current(s)].frame;
+	sayj(s->job->name, frame, "%s was suspended: stopping frame %ld", s->job->name, frame);
+	slot_kill(s, KILL_SUSPEND);
+}
+
+/* queue/ changed: a job we render that left it may have been suspended
+ * (a stat of its marker; cancels come through cancelled/). */
+void check_left_queue(void)
+{
+	for (int i = 0; i < agent.nslots; i++) {
+		struct slot *s = &agent.slots[i];
+		if (s->job && !s->killing && !s->job->queued)
+			check_suspended(s);
+	}
+}
+
 /* Cancels we may have missed (a rescan): a job we render that is no longer
- * queued or held was cancelled (or finished by someone else). */
+ * queued or held was cancelled (or finished by someone else); and
+ * suspends (also as queue/ changes): a held job with the marker. */
 void check_running_jobs(void)
 {
 	for (int i = 0; i < agent.nslots; i++) {
@@ -183,8 +206,11 @@ void check_running_jobs(void)
 			continue;
 		char entry[ENTRY_MAX_LEN];
 		enum job_state st = job_find(&agent.spool, s->job->name, entry);
-		if (st == STATE_CANCELLED || st == STATE_NONE)
+		if (st == STATE_CANCELLED || st == STATE_NONE) {
 			slot_kill(s, KILL_CANCEL);
+		} else if (st == STATE_HELD) {
+			check_suspended(s);
+		}
 	}
 }
 

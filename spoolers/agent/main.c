@@ -212,8 +212,10 @@ static int on_events(int efd)
 		warn("the inotify thread stopped; relying on rescans");
 		efd = -1;
 	}
-	if (refresh)
+	if (refresh) {
 		queue_refresh(false);
+		check_left_queue(); /* an entry that left queue/ may be suspended */
+	}
 	return efd;
 }
 

@@ -204,7 +204,7 @@ void slot_kill(struct slot *s, enum kill_reason why)
 {
 	if (!s->job || s->killing)
 		return;
-	if (why == KILL_CANCEL || why == KILL_LOST || why == KILL_STOP) {
+	if (kill_gives_back(why)) {
 		if (s->check_pid > 0)
 			kill(-s->check_pid, SIGKILL);
 		if (s->pid <= 0) {

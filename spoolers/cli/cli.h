@@ -82,6 +82,8 @@ int cmd_retry(struct cli *cli, int argc, char **argv);
 int cmd_kill_frame(struct cli *cli, int argc, char **argv);
 int cmd_drain(struct cli *cli, int argc, char **argv);
 int cmd_pool(struct cli *cli, int argc, char **argv);
+int cmd_suspend(struct cli *cli, int argc, char **argv);
+int cmd_resume(struct cli *cli, int argc, char **argv);
 int cmd_forget(struct cli *cli, int argc, char **argv);
 /* Only the farm's user and root may do WHAT: else it dies saying so. */
 void farm_only(const struct spool *sp, const char *what);

@@ -107,16 +107,16 @@ static void job_status_live(const struct spool *sp, const struct job_row *r, str
 		job_relpath(r->name, rel, sizeof rel);
 		snprintf(st->reason, sizeof st->reason, "its folder %s cannot be read", rel);
 	}
+	/* the entry's folder is the truth; "rendering" is a queued job with
+	 * frames running, which status.ini knows; "suspended" a held one with
+	 * its marker */
+	snprintf(st->state, sizeof st->state, "%s", job_state_shown(jfd, r->state, st->state));
 	if (jfd >= 0) {
 		long d = ticket_count(jfd, TICKET_DONE);
 		if (d >= 0 && st->tickets > 0 && d > st->frames_done && st->frames_total == st->tickets)
 			st->frames_done = d;
 		close(jfd);
 	}
-	/* the entry's folder is the truth; "rendering" is a queued job with
-	 * frames running, which status.ini knows */
-	if (!(r->state == STATE_QUEUED && (!strcmp(st->state, "rendering") || !strcmp(st->state, "waiting"))))
-		snprintf(st->state, sizeof st->state, "%s", state_word(r->state));
 	entry_parse(r->entry, &st->priority, NULL, NULL);
 }
 
@@ -402,6 +402,8 @@ int cmd_jobs(struct cli *cli, int argc, char **argv)
 			struct job_status st;
 			if (jfd < 0 || job_status_read(jfd, &st) < 0)
 				memset(&st, 0, sizeof st);
+			char shown[16];
+			snprintf(shown, sizeof shown, "%s", job_state_shown(jfd, (enum job_state)s, st.state));
 			if (jfd >= 0)
 				close(jfd);
 			char sub[32] = "-", fin[32] = "-", owner[400], who[300], frames[40];
@@ -411,7 +413,7 @@ int cmd_jobs(struct cli *cli, int argc, char **argv)
 				time_iso(st.finished_us, fin);
 			job_status_owner(&st, who, sizeof who);
 			cli_shown(who, owner, sizeof owner);
-			const char *state = (s == STATE_QUEUED && *st.state) ? st.state : state_word((enum job_state)s);
+			const char *state = shown;
 			snprintf(frames, sizeof frames, "%ld/%ld", st.frames_done, st.frames_total);
 			if (json) {
 				printf("%s{\"name\":", n++ ? "," : "");

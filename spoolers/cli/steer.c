@@ -120,6 +120,18 @@ int cmd_priority(struct cli *cli, int argc, char **argv)
 }
 
 /* A file dropped into cancel/ does the same through hf-request. */
+int cmd_suspend(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	return steer(cli, STEER_SUSPEND, argv[1], 0);
+}
+
+int cmd_resume(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	return steer(cli, STEER_RESUME, argv[1], 0);
+}
+
 int cmd_cancel(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
