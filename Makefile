@@ -27,7 +27,7 @@ DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev l
 
 LAYOUT_SRC := layout/util.c layout/files.c layout/ini.c layout/spool.c layout/conf.c layout/status.c layout/ticket.c layout/job.c layout/drop.c layout/site.c layout/limit.c layout/jobdesc.c layout/watch.c layout/host.c \
 	layout/package.c layout/siteload.c layout/audit.c layout/access.c layout/perms.c layout/steer.c layout/request.c layout/frameout.c \
-	layout/preset.c layout/jobsched.c layout/env.c
+	layout/preset.c layout/jobsched.c layout/env.c layout/rules.c
 LAYOUT_HDR := $(wildcard layout/*.h)
 LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=$(OBJ)/layout/%.o)
 
@@ -89,7 +89,7 @@ $(BIN)/hf-request: $(OBJ)/spoolers/request.o $(OBJ)/liblayout.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 
 # render-agent is a folder: one file per concern around agent.h
-AGENT_OBJ := $(addprefix $(OBJ)/spoolers/agent/,main.o jobs.o slots.o claim.o ticket.o spawn.o contain.o area.o runlog.o \
+AGENT_OBJ := $(addprefix $(OBJ)/spoolers/agent/,main.o jobs.o slots.o claim.o ticket.o spawn.o contain.o area.o runlog.o errors.o \
 	render.o frame.o learn.o host.o probe.o checker.o)
 # what holds a render: its sandbox and its cgroup (wrapper/)
 CONTAIN_OBJ := $(addprefix $(OBJ)/wrapper/,sandbox.o cgroup.o cgtree.o cgfile.o)

@@ -137,6 +137,8 @@ int package_load(int confdir, const char *name, struct package *p, char *err, si
 		goto out;
 	if ((v = ini_get(ini, "scene", "argv")) && args_split(v, &p->scene_argv, err, errsize) < 0)
 		goto out;
+	if (package_rules_load(ini, display, p, err, errsize) < 0)
+		goto out;
 	const char **pykeys;
 	size_t npy = ini_keys(ini, "python", &pykeys);
 	for (size_t i = 0; i < npy; i++) {
@@ -169,6 +171,7 @@ void package_free(struct package *p)
 	strlist_free(&p->env_names);
 	strlist_free(&p->env_values);
 	strlist_free(&p->env_fixed);
+	package_rules_free(p);
 }
 
 long package_range_frame(const struct package *p, const char *name)

@@ -3,10 +3,26 @@
 #ifndef HOTFARM_PACKAGE_H
 #define HOTFARM_PACKAGE_H
 
+#include <regex.h>
 #include <stdbool.h>
 
 #include "frameout.h"
 #include "util.h"
+
+/* [errors] (rules.c): what a failed frame's log says decides what becomes
+ * of it. The rules are tried in this order; the first that matches wins. */
+enum package_rule {
+	RULE_NONE,    /* no rule matched: the failure counts, as any other */
+	RULE_FAIL,    /* a scene error: the frame fails now, whatever retries are left */
+	RULE_LICENCE, /* no licence: back to todo/, not counted, tried again after a wait */
+	RULE_RETRY,   /* counted; the next try prefers another host */
+	RULE_COUNT
+};
+struct package_rules {
+	struct strlist patterns[RULE_COUNT]; /* as written (POSIX extended) */
+	regex_t *compiled[RULE_COUNT];       /* one per pattern */
+	long licence_wait;                   /* seconds: the first wait after a licence failure */
+};
 
 struct package {
 	char name[64];
@@ -37,6 +53,7 @@ struct package {
 	 * env_path = yes: a job may set PATH (env.c) */
 	struct strlist env_names, env_values, env_fixed;
 	bool env_path;
+	struct package_rules rules; /* [errors] */
 };
 
 /* The values placeholders stand for. */
@@ -47,6 +64,23 @@ struct render_vars {
 	const struct strlist *args; /* the job's [render] args, already split */
 	int format;                 /* enum frame_format: what {format} stands for */
 };
+
+/* [errors] (rules.c): read from INI into P's rules; a pattern that is no
+ * regular expression is an error naming DISPLAY and the key. */
+struct ini;
+int package_rules_load(const struct ini *ini, const char *display, struct package *p, char *err, size_t errsize);
+void package_rules_free(struct package *p);
+/* Whether P has any [errors] pattern. */
+bool package_has_rules(const struct package *p);
+/* The first rule of P whose pattern matches TEXT (a renderer's last
+ * output), and that pattern (PATTERN; NULL when RULE_NONE). */
+enum package_rule package_rule_match(const struct package *p, const char *text, const char **pattern);
+/* "fail", "licence", "retry" ("" for RULE_NONE). */
+const char *package_rule_name(enum package_rule r);
+/* How long a frame waits after its WAITED+1st licence failure: the
+ * package's licence_wait, doubling each time, at most 10 minutes (or
+ * licence_wait, when that is longer). */
+long package_licence_wait(const struct package *p, long waited);
 
 int package_load(int confdir, const char *name, struct package *p, char *err, size_t errsize);
 void package_free(struct package *p);

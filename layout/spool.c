@@ -411,7 +411,9 @@ int dir_walk(int dirfd, const char *path, bool make)
 			return -1;
 		}
 		int next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0 && errno == ENOENT && make && mkdirat(fd, part, 0755) == 0)
+		/* EEXIST: another process made it meanwhile (two agents
+		 * starting a job's first frames at once) */
+		if (next < 0 && errno == ENOENT && make && (mkdirat(fd, part, 0755) == 0 || errno == EEXIST))
 			next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		int e = errno;
 		if (fd != dirfd)

@@ -127,6 +127,18 @@ static void ticket_parse_attempt(const char *v, struct ticket *t)
 	t->attempts[t->nattempts++] = a;
 }
 
+/* UNTIL OWNER REASON: a damaged time is no wait (the try is still counted
+ * as waited, so the next wait is longer) */
+static void ticket_parse_licence(const char *v, struct ticket *t)
+{
+	long long until = 0;
+	if (sscanf(v, "%lld", &until) != 1 || until < 0)
+		until = 0;
+	t->nlicences++;
+	if (until > t->licence_until)
+		t->licence_until = until;
+}
+
 void ticket_parse(const char *text, struct ticket *t)
 {
 	memset(t, 0, sizeof *t);
@@ -151,6 +163,8 @@ void ticket_parse(const char *text, struct ticket *t)
 			ticket_parse_bill(v, t);
 		else if ((v = ticket_line(l, "attempt")))
 			ticket_parse_attempt(v, t);
+		else if ((v = ticket_line(l, "licence")))
+			ticket_parse_licence(v, t);
 	}
 	free(copy);
 }
@@ -255,6 +269,12 @@ int ticket_note_nospace(int jobfd, const char *ticket, const char *owner, const 
 {
 	return ticket_note(jobfd, ticket, owner, "nospace = %s %s (the disk was full; not counted as an attempt)", owner,
 			   reason);
+}
+
+int ticket_note_licence(int jobfd, const char *ticket, const char *owner, long long until, const char *reason)
+{
+	return ticket_note(jobfd, ticket, owner, "licence = %lld %s %s (no licence; not counted as an attempt)", until,
+			   owner, reason);
 }
 
 int ticket_note_billing(int jobfd, const char *ticket, const struct ticket_bill *b)

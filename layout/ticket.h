@@ -45,6 +45,9 @@ int job_counts(int jobfd, struct job_counts *c);
  *   frames = F [F...]            the frames it covers (intake)
  *   attempt = N OWNER REASON     try N failed on OWNER (HOST.SLOT)
  *   nospace = OWNER REASON       a try lost to a full disk: not counted
+ *   licence = UNTIL OWNER REASON a try that found no licence ([errors]
+ *                                licence): not counted; not tried again
+ *                                before UNTIL (seconds since the epoch)
  *   billing = frame=F ok=0|1 host=OWNER wall=S user=S sys=S rss_kb=K bytes=B
  *   retried = N OWNER REASON     an attempt an admin's retry set aside
  * They are parsed warily: a damaged line is skipped, at most 1 MiB read. */
@@ -69,6 +72,8 @@ struct ticket {
 	size_t nattempts;
 	struct ticket_bill *bills;
 	size_t nbills;
+	long nlicences;      /* licence lines: tries that found no licence */
+	long long licence_until; /* the latest UNTIL of them (epoch seconds; 0: none) */
 };
 /* Parse ticket text TEXT into T (free with ticket_free). */
 void ticket_parse(const char *text, struct ticket *t);
@@ -83,6 +88,7 @@ int ticket_create(int jobfd, const char *name, const long *frames, size_t n);
 /* Lines appended to the ticket OWNER holds (frames/active/T@OWNER). */
 int ticket_note_attempt(int jobfd, const char *ticket, const char *owner, int attempt, const char *reason);
 int ticket_note_nospace(int jobfd, const char *ticket, const char *owner, const char *reason);
+int ticket_note_licence(int jobfd, const char *ticket, const char *owner, long long until, const char *reason);
 int ticket_note_billing(int jobfd, const char *ticket, const struct ticket_bill *b);
 /* The name ticket T has in frames/active/ while OWNER holds it (T@OWNER). */
 void ticket_held_name(char *out, size_t outsize, const char *ticket, const char *owner);

@@ -612,6 +612,93 @@ static void test_ticket_parse(void)
 	ticket_free(&t);
 }
 
+/* A package NAME.ini holding TEXT in CONF/packages (made by the caller),
+ * loaded into P: package_load's return. */
+static int rules_load(int conf, const char *name, const char *text, struct package *p, char *err, size_t errsize)
+{
+	char path[64];
+	snprintf(path, sizeof path, "packages/%s.ini", name);
+	int fd = openat(conf, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) < 0)
+		return -2;
+	return package_load(conf, name, p, err, errsize);
+}
+
+/* [errors]: one pattern per value or several quoted, compiled at load; a
+ * bad one refused naming file, line and key; the first rule to match;
+ * licence waits double up to 10 minutes; licence notes on a ticket. */
+static void test_rules(void)
+{
+	char root[] = "/tmp/hotfarm-unit-rules.XXXXXX", err[512] = "";
+	if (!mkdtemp(root)) {
+		CHECK(0, "rules: a temporary folder");
+		return;
+	}
+	int conf = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	mkdirat(conf, "packages", 0755);
+	struct package p;
+	const char *head = "[package]\nversion = 1\n[render]\nargv = true\n[errors]\n";
+	char text[1024];
+	snprintf(text, sizeof text, "%sfail = \"Parse Error\"\nretry = out of memory\n"
+		 "licence = \"license .* unavailable\" \"no (licence|license) server\"\nlicence_wait = 2m\n", head);
+	int rc = rules_load(conf, "r", text, &p, err, sizeof err);
+	CHECK(rc == 0 && p.rules.patterns[RULE_FAIL].n == 1 && !strcmp(p.rules.patterns[RULE_FAIL].v[0], "Parse Error") &&
+		      p.rules.patterns[RULE_RETRY].n == 1 && !strcmp(p.rules.patterns[RULE_RETRY].v[0], "out of memory") &&
+		      p.rules.patterns[RULE_LICENCE].n == 2 &&
+		      !strcmp(p.rules.patterns[RULE_LICENCE].v[1], "no (licence|license) server") && package_has_rules(&p),
+	      "rules: a value is one pattern, blanks and all; quoted ones are several (%s)", err);
+	const char *pat = NULL;
+	CHECK(rc == 0 && package_rule_match(&p, "line 3: Parse Error: x\nout of memory\n", &pat) == RULE_FAIL &&
+		      !strcmp(pat, "Parse Error"),
+	      "rules: fail is tried first");
+	CHECK(rc == 0 && package_rule_match(&p, "out of memory\nno license server\n", &pat) == RULE_LICENCE &&
+		      !strcmp(pat, "no (licence|license) server"),
+	      "rules: then licence, any of its patterns");
+	CHECK(rc == 0 && package_rule_match(&p, "warning\nout of memory", &pat) == RULE_RETRY, "rules: then retry");
+	CHECK(rc == 0 && package_rule_match(&p, "license x\n unavailable", &pat) == RULE_NONE && !pat,
+	      "rules: . does not cross a line; nothing matched is RULE_NONE");
+	long w[7];
+	for (int i = 0; i < 7; i++)
+		w[i] = rc == 0 ? package_licence_wait(&p, i) : 0;
+	CHECK(w[0] == 120 && w[1] == 240 && w[2] == 480 && w[3] == 600 && w[6] == 600,
+	      "rules: licence_wait 2m doubles up to 10 minutes (%ld %ld %ld %ld)", w[0], w[1], w[2], w[3]);
+	if (rc == 0)
+		package_free(&p);
+	snprintf(text, sizeof text, "%sretry = x\n", head);
+	rc = rules_load(conf, "d", text, &p, err, sizeof err);
+	CHECK(rc == 0 && package_licence_wait(&p, 0) == 30 && package_licence_wait(&p, 1) == 60 &&
+		      package_licence_wait(&p, 5) == 600,
+	      "rules: the wait is 30 s, 1, 2, 4, 8 and 10 minutes by default");
+	if (rc == 0)
+		package_free(&p);
+	snprintf(text, sizeof text, "%sretry = x\nfail = \"ok\" \"Parse (Error\"\n", head);
+	rc = rules_load(conf, "bad", text, &p, err, sizeof err);
+	CHECK(rc == -1 && strstr(err, "conf/packages/bad.ini line 7: [errors] fail: 'Parse (Error' is not a regular expression"),
+	      "rules: a bad pattern is refused naming file, line and key (%s)", err);
+	snprintf(text, sizeof text, "%sretries = x\n", head);
+	rc = rules_load(conf, "bad", text, &p, err, sizeof err);
+	CHECK(rc == -1 && strstr(err, "not 'retries'"), "rules: an unknown key is refused (%s)", err);
+	snprintf(text, sizeof text, "%slicence_wait = soon\n", head);
+	rc = rules_load(conf, "bad", text, &p, err, sizeof err);
+	CHECK(rc == -1 && strstr(err, "licence_wait is a time"), "rules: a wait that is no time is refused (%s)", err);
+	rc = rules_load(conf, "none", "[package]\nversion = 1\n[render]\nargv = true\n", &p, err, sizeof err);
+	CHECK(rc == 0 && !package_has_rules(&p) && package_rule_match(&p, "Parse Error", &pat) == RULE_NONE,
+	      "rules: a package without [errors] has none");
+	if (rc == 0)
+		package_free(&p);
+	const char *names[] = {"packages/r.ini", "packages/d.ini", "packages/bad.ini", "packages/none.ini", "packages"};
+	for (size_t i = 0; i < 5; i++)
+		unlinkat(conf, names[i], i == 4 ? AT_REMOVEDIR : 0);
+	close(conf);
+	rmdir(root);
+
+	struct ticket t;
+	ticket_parse("frames = 1\nlicence = 1700000100 a.0 x\nlicence = garbage\nlicence = 1700000050 b.0 y\n", &t);
+	CHECK(t.nlicences == 3 && t.licence_until == 1700000100 && t.nattempts == 0,
+	      "ticket_parse: licence lines counted, the latest wait kept, none an attempt");
+	ticket_free(&t);
+}
+
 /* owner_decide: the dropped files' user, never the claim; the farm's own
  * submitters believed; two users refused; a peer's job its site's. */
 static void test_owner(void)
@@ -658,6 +745,7 @@ int main(void)
 	test_ticket_parse();
 	test_matching();
 	test_package();
+	test_rules();
 	test_frameout();
 	test_frames();
 	test_samples();

@@ -23,14 +23,18 @@
  *            starts hf-check on one, run_trim may shorten the run; and
  *            timeouts, hangs and kill requests stop it (slot_kill).
  *   render.c reap: the renderer exited -> render_exited (why it failed,
- *            what it taught: run_learn, slots_learn) -> run_advance; the
- *            checker exited -> check_exited (frame.c).
+ *            what it taught: run_learn, slots_learn; errors_match in
+ *            errors.c: the package's [errors] rule its last output, kept
+ *            by runlog.c, matches) -> run_advance; the checker exited ->
+ *            check_exited (frame.c).
  *   frame.c  check_next stages the image (out of work/ into output/,
  *            where the render cannot reach it) and checks it there;
  *            check_exited -> frame_publish: output_publish (its name in
  *            output/), bill and run_ticket_done (ticket.c: the ticket
  *            moves to done/); a frame that failed: run_settle (ticket.c:
- *            back to todo/ or to failed/).
+ *            back to todo/ or to failed/; run_settle_why applies the
+ *            rule: fail at once, retry, or a licence wait noted on the
+ *            ticket, which claim.c honours).
  *   render.c run_advance, once nothing runs: the next renderer of the
  *            run, or slot_idle (slots.c) and job_done_check (jobs.c:
  *            the last ticket done finishes the job).
@@ -93,9 +97,14 @@ struct job {
 	bool waiting_deps;   /* its [job] after jobs are not done yet */
 	bool pkg_broken;     /* its package's .ini did not read (an admin may mend it) */
 	int64_t active_at;
+	int64_t licence_until; /* a frame found no licence here: take none of it before this (mono) */
 };
 
 /* ---- slots and their runs ------------------------------------------------- */
+
+/* How much of a renderer's last output the [errors] rules are matched
+ * against: a failing renderer says why at its end. */
+#define RUN_TAIL 16384
 
 enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_HANG, KILL_CANCEL, KILL_LOST, KILL_STOP, KILL_USER, KILL_TRIM,
 		   KILL_SUSPEND };
@@ -141,6 +150,7 @@ struct run_frame {
 struct run_ticket {
 	char name[64];
 	int attempt;  /* this try's number: 1 + earlier attempt lines */
+	long licences; /* tries that found no licence ([errors] licence), not counted */
 	bool settled; /* moved out of active/ */
 };
 
@@ -173,6 +183,10 @@ struct slot {
 	int logpipe;                           /* the renderer's output, to be copied into its log (-1: none) */
 	unsigned long long log_bytes;          /* how much of it the log holds */
 	bool log_capped;                       /* it reached log_max: the rest is dropped */
+	char tail[RUN_TAIL];                   /* the last of its output (kept also past log_max), for [errors] */
+	size_t tail_len;
+	enum package_rule rule;                /* the [errors] rule its output matched (RULE_NONE: none) */
+	char rule_pattern[200];                /* ... and the pattern that did */
 	struct rusage ru;             /* what the renderer used (all its cgroup used, when it has one) */
 	struct cg_attempt cg;         /* its cgroup, when has_cg (or kept for the next) */
 	bool has_cg;                  /* the renderer runs in cg */
@@ -246,11 +260,19 @@ void slots_learn(double cpu, double queued, double wall, long rss_kb);
 void fill_slots(void);
 
 /* ticket.c: the ticket files of a run, in frames/active/ */
-bool ticket_read(struct job *j, const char *name, const char *owner, long **frames, size_t *n, int *attempt,
-		 bool *failed_here);
+/* What ticket_read finds besides the frames. */
+struct ticket_seen {
+	int attempt;       /* this try's number */
+	bool failed_here;  /* an attempt failed on this host */
+	long licences;     /* tries that found no licence */
+	long long licence_until; /* ... not to be tried before this (epoch seconds; 0: no wait) */
+};
+bool ticket_read(struct job *j, const char *name, const char *owner, long **frames, size_t *n,
+		 struct ticket_seen *seen);
 long ticket_first_frame(const char *name);
 void bill(struct slot *s, size_t i, bool ok, unsigned long long bytes);
 void run_settle(struct slot *s, size_t t, bool failed, const char *reason);
+void run_settle_why(struct slot *s, size_t t);
 void run_ticket_done(struct slot *s, size_t t);
 
 /* spawn.c */
@@ -308,6 +330,11 @@ bool contain_pending(void);
 int runlog_open(struct slot *s);
 bool runlog_drain(struct slot *s);
 void runlog_close(struct slot *s);
+
+/* errors.c */
+void errors_keep(struct slot *s, const char *buf, size_t n);
+void errors_match(struct slot *s);
+bool licence_waits(const struct ticket_seen *seen);
 
 /* frame.c */
 bool proc_usage(pid_t pid, long *user, long *sys, long *rss_kb);

@@ -23,13 +23,14 @@ static void tokens_return(struct slot *s)
 }
 
 /* Add ticket T (claimed by S) to S's run: FRAMES are those still to render. */
-static void run_add(struct slot *s, const char *t, const long *frames, size_t n, int attempt)
+static void run_add(struct slot *s, const char *t, const long *frames, size_t n, const struct ticket_seen *seen)
 {
 	s->tk = xrealloc(s->tk, (s->ntk + 1) * sizeof *s->tk);
 	struct run_ticket *k = &s->tk[s->ntk];
 	memset(k, 0, sizeof *k);
 	snprintf(k->name, sizeof k->name, "%s", t);
-	k->attempt = attempt;
+	k->attempt = seen->attempt;
+	k->licences = seen->licences;
 	s->fr = xrealloc(s->fr, (s->nfr + n) * sizeof *s->fr);
 	for (size_t i = 0; i < n; i++) {
 		memset(&s->fr[s->nfr], 0, sizeof *s->fr);
@@ -40,11 +41,12 @@ static void run_add(struct slot *s, const char *t, const long *frames, size_t n,
 	s->ntk++;
 }
 
-/* Claim the ticket of FRAME for S's run: its name (ATTEMPT: its try's
- * number), or NULL when it is not in todo/, another agent was first, or
- * it is no plain ticket of that one frame to render here (it goes back,
- * for a run of its own; to done/ when an earlier holder published it). */
-static const char *claim_frame(struct slot *s, long frame, int *attempt)
+/* Claim the ticket of FRAME for S's run: its name (SEEN: what its notes
+ * say), or NULL when it is not in todo/, another agent was first, or it
+ * is no plain ticket of that one frame to render here now (it goes back,
+ * for a run of its own or after its licence wait; to done/ when an
+ * earlier holder published it). */
+static const char *claim_frame(struct slot *s, long frame, struct ticket_seen *seen)
 {
 	struct job *j = s->job;
 	const char *t = todo_find(j, frame);
@@ -52,9 +54,9 @@ static const char *claim_frame(struct slot *s, long frame, int *attempt)
 		return NULL;
 	long *frames = NULL;
 	size_t n = 0;
-	bool failed_here = false;
-	bool ok = ticket_read(j, t, s->owner, &frames, &n, attempt, &failed_here);
-	bool plain = ok && n == 1 && frames[0] == frame && !(failed_here && others_can(j));
+	bool ok = ticket_read(j, t, s->owner, &frames, &n, seen);
+	bool plain = ok && n == 1 && frames[0] == frame && !(seen->failed_here && others_can(j)) &&
+		     !licence_waits(seen);
 	if (!plain)
 		ticket_finish(j->fd, t, s->owner, ok && n == 0 ? TICKET_DONE : TICKET_TODO);
 	free(frames);
@@ -74,12 +76,12 @@ static void run_extend(struct slot *s, long f, long want)
 	if (more <= want / 4)
 		want += more;
 	for (long k = 1; k < want; k++) {
-		int attempt;
+		struct ticket_seen seen;
 		long frame = f + k;
-		const char *t = claim_frame(s, frame, &attempt);
+		const char *t = claim_frame(s, frame, &seen);
 		if (!t)
 			break;
-		run_add(s, t, &frame, 1, attempt);
+		run_add(s, t, &frame, 1, &seen);
 	}
 }
 
@@ -105,7 +107,7 @@ static bool tokens_take(struct slot *s, struct job *j)
 /* S took ticket T of J, FRAMES (N) still to render: the run it begins.
  * Past the first sample it starts where T's block of todo frames does,
  * and takes the tickets that follow up to the run's length. */
-static void run_begin(struct slot *s, struct job *j, const char *t, long *frames, size_t n, int attempt)
+static void run_begin(struct slot *s, struct job *j, const char *t, long *frames, size_t n, struct ticket_seen *seen)
 {
 	s->job = j;
 	j->running++;
@@ -117,15 +119,15 @@ static void run_begin(struct slot *s, struct job *j, const char *t, long *frames
 		long b = frames[0];
 		while (frames[0] - b + 1 < want && todo_has(j, b - 1))
 			b--;
-		int battempt;
-		const char *bt = claim_frame(s, b, &battempt);
+		struct ticket_seen bseen;
+		const char *bt = claim_frame(s, b, &bseen);
 		if (bt) {
 			/* this ticket goes back: the run takes it in order */
 			ticket_finish(j->fd, t, s->owner, TICKET_TODO);
-			t = bt, frames[0] = b, attempt = battempt;
+			t = bt, frames[0] = b, *seen = bseen;
 		}
 	}
-	run_add(s, t, frames, n, attempt);
+	run_add(s, t, frames, n, seen);
 	if (n == 1)
 		run_extend(s, frames[0], want);
 	s->pos = 0;
@@ -156,9 +158,8 @@ static enum take ticket_take(struct slot *s, struct job *j, const char *t)
 	}
 	long *frames = NULL;
 	size_t n = 0;
-	int attempt;
-	bool failed_here = false;
-	if (!ticket_read(j, t, s->owner, &frames, &n, &attempt, &failed_here)) {
+	struct ticket_seen seen;
+	if (!ticket_read(j, t, s->owner, &frames, &n, &seen)) {
 		warnj(j->name, -1, "ticket %s of %s is unreadable; it goes to failed/", t, j->name);
 		ticket_finish(j->fd, t, s->owner, TICKET_FAILED);
 		free(frames);
@@ -181,13 +182,14 @@ static enum take ticket_take(struct slot *s, struct job *j, const char *t)
 		return TAKE_STOP;
 	}
 	j->queued_seen = now;
-	if (failed_here && others_can(j)) {
-		/* it failed here before: let another host try it */
+	if ((seen.failed_here && others_can(j)) || licence_waits(&seen)) {
+		/* it failed here before: let another host try it; or it
+		 * found no licence lately: not before its wait is over */
 		ticket_finish(j->fd, t, s->owner, TICKET_TODO);
 		free(frames);
 		return TAKE_NEXT;
 	}
-	run_begin(s, j, t, frames, n, attempt);
+	run_begin(s, j, t, frames, n, &seen);
 	free(frames);
 	return TAKE_DONE;
 }
@@ -232,7 +234,7 @@ static bool slot_fill(struct slot *s)
 		struct job *best = NULL;
 		for (size_t k = q; k < end; k++) {
 			struct job *j = agent.queue[k];
-			if (j->retry_at > now)
+			if (j->retry_at > now || j->licence_until > now)
 				continue;
 			job_load(j);
 			if (!j->usable)

@@ -357,7 +357,7 @@ void check_exited(struct slot *s, int status)
 		if (f->maybe && *s->why && !s->charged) {
 			/* the renderer died writing it: the frame it was at */
 			s->charged = true;
-			run_settle(s, f->ticket, s->counted, s->why);
+			run_settle_why(s, f->ticket);
 		} else {
 			run_settle(s, f->ticket, true, why);
 		}

@@ -90,7 +90,7 @@ void run_advance(struct slot *s)
 				if (s->fr[i].st == F_TODO) {
 					if (s->counted)
 						bill(s, i, false, 0);
-					run_settle(s, s->fr[i].ticket, s->counted, s->why);
+					run_settle_why(s, s->fr[i].ticket);
 					break;
 				}
 			over = true;
@@ -194,6 +194,7 @@ static void render_exited(struct slot *s, int status)
 	}
 	s->counted = true;
 	render_why(s, status, ok);
+	errors_match(s); /* what its output says of why: the package's [errors] rules */
 	if (*s->why) {
 		/* what the failed frame cost, for its bill */
 		size_t cur = slot_current(s);

@@ -23,6 +23,7 @@ int runlog_open(struct slot *s)
 	s->logpipe = p[0];
 	s->log_bytes = 0;
 	s->log_capped = false;
+	s->tail_len = 0;
 	return p[1];
 }
 
@@ -41,6 +42,7 @@ bool runlog_drain(struct slot *s)
 			s->logpipe = -1;
 			break;
 		}
+		errors_keep(s, buf, (size_t)n); /* also past log_max: a renderer says why at its end */
 		if (s->log_capped)
 			continue;
 		size_t take = (size_t)n;

@@ -94,6 +94,7 @@ void slot_idle(struct slot *s)
 	s->tk = NULL;
 	s->nfr = s->ntk = s->pos = s->end = 0;
 	s->why[0] = 0;
+	s->rule = RULE_NONE;
 	s->charged = false;
 	if (s->index >= agent.nslots_on) {
 		contain_release(s);

@@ -383,6 +383,7 @@ bool run_spawn(struct slot *s)
 	run_frames(s);
 	int attempt = s->tk[s->fr[s->pos].ticket].attempt;
 	s->counted = true;
+	s->rule = RULE_NONE;
 	char outdir[PATH_MAX + 8], tmpdir[PATH_MAX + 8], files[PATH_MAX];
 	run_release(s);
 	if (!area_folder(s))

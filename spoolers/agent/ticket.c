@@ -15,15 +15,16 @@ static void ticket_note_failed(struct slot *s, size_t t)
 }
 
 /* A ticket we hold (active/NAME@OWNER): its frames still to render (those
- * an earlier holder published are left out: FRAMES, N), how often it was
- * tried (ATTEMPT: this try's number) and whether it failed on this host.
- * False when it cannot be read or lists no frame. */
-bool ticket_read(struct job *j, const char *name, const char *owner, long **frames, size_t *n, int *attempt,
-		 bool *failed_here)
+ * an earlier holder published are left out: FRAMES, N), and in SEEN how
+ * often it was tried, whether it failed on this host and how often it
+ * found no licence. False when it cannot be read or lists no frame. */
+bool ticket_read(struct job *j, const char *name, const char *owner, long **frames, size_t *n,
+		 struct ticket_seen *seen)
 {
 	char held[256];
 	ticket_held_name(held, sizeof held, name, owner);
 	struct ticket t;
+	memset(seen, 0, sizeof *seen);
 	if (ticket_load(j->fd, TICKET_ACTIVE, held, &t) < 0)
 		return false;
 	*frames = xcalloc(t.nframes ? t.nframes : 1, sizeof **frames);
@@ -31,16 +32,17 @@ bool ticket_read(struct job *j, const char *name, const char *owner, long **fram
 	for (size_t i = 0; i < t.nframes; i++)
 		if (!t.published[i])
 			(*frames)[(*n)++] = t.frames[i];
-	*attempt = 1 + (int)t.nattempts;
-	*failed_here = false;
+	seen->attempt = 1 + (int)t.nattempts;
 	for (size_t i = 0; i < t.nattempts; i++) {
 		/* OWNER is HOST.SLOT */
 		char *dot = strrchr(t.attempts[i].owner, '.');
 		if (dot)
 			*dot = 0;
 		if (!strcmp(t.attempts[i].owner, agent.host))
-			*failed_here = true;
+			seen->failed_here = true;
 	}
+	seen->licences = t.nlicences;
+	seen->licence_until = t.licence_until;
 	bool any = t.nframes > 0;
 	ticket_free(&t);
 	return any;
@@ -81,9 +83,31 @@ static void job_block_here(struct job *j, const char *clean)
 	     j->fails_in_row);
 }
 
-/* Ticket T is over on this try: FAILED (counted, REASON), or not (back to
- * todo/ as it was). Its frames not published are settled with it. */
-void run_settle(struct slot *s, size_t t, bool failed, const char *reason)
+/* Ticket T found no licence ([errors] licence): back to todo/, not
+ * counted, with a note that no agent takes it before its wait is over;
+ * this host takes no frame of the job before then either. */
+static void settle_licence(struct slot *s, size_t t, long frame, const char *label, const char *clean)
+{
+	struct job *j = s->job;
+	struct run_ticket *k = &s->tk[t];
+	long wait = package_licence_wait(j->pkg, k->licences);
+	/* rounded up: it waits at least WAIT whole seconds */
+	long long until = (long long)((now_us() + 999999) / 1000000) + wait;
+	char noted[900];
+	snprintf(noted, sizeof noted, "(%s) %s", label, clean);
+	if (ticket_note_licence(j->fd, k->name, s->owner, until, noted) < 0)
+		ticket_note_failed(s, t);
+	if (ticket_finish(j->fd, k->name, s->owner, TICKET_TODO) < 0 && errno != ENOENT)
+		warnj(j->name, -1, "unable to move ticket %s of %s: %s", k->name, j->name, strerror(errno));
+	sayj(j->name, frame, "%s frame %ld failed (%s; not counted, tried again in %ld s): %s", j->name, frame, label,
+	     wait, clean);
+	j->licence_until = mono_us() + wait * 1000000LL;
+}
+
+/* Ticket T is over on this try: FAILED (counted, REASON; RULE: the
+ * [errors] rule its renderer's output matched), or not (back to todo/ as
+ * it was). Its frames not published are settled with it. */
+static void settle(struct slot *s, size_t t, bool failed, const char *reason, enum package_rule rule)
 {
 	struct job *j = s->job;
 	struct run_ticket *k = &s->tk[t];
@@ -103,8 +127,15 @@ void run_settle(struct slot *s, size_t t, bool failed, const char *reason)
 		j->retry_at = 0;
 		return;
 	}
-	char clean[600];
+	/* the rule, as the log, the ticket and the status say it */
+	char label[300] = "", clean[600], noted[900];
+	if (rule != RULE_NONE)
+		snprintf(label, sizeof label, "rule %s: \"%s\"", package_rule_name(rule), s->rule_pattern);
 	text_escape(reason, clean, sizeof clean);
+	if (rule == RULE_LICENCE) {
+		settle_licence(s, t, frame, label, clean);
+		return;
+	}
 	unsigned long long avail;
 	if (s->killing != KILL_USER && s->killing != KILL_TIMEOUT && disk_short(j->fd, &avail)) {
 		/* most likely it failed for want of space: not the frame's
@@ -118,17 +149,37 @@ void run_settle(struct slot *s, size_t t, bool failed, const char *reason)
 		j->retry_at = 0;
 		return;
 	}
-	if (ticket_note_attempt(j->fd, k->name, s->owner, k->attempt, clean) < 0)
+	snprintf(noted, sizeof noted, "%s%s%s%s", *label ? "(" : "", label, *label ? ") " : "", clean);
+	if (ticket_note_attempt(j->fd, k->name, s->owner, k->attempt, noted) < 0)
 		ticket_note_failed(s, t);
-	enum ticket_state to = k->attempt > j->jd->retries ? TICKET_FAILED : TICKET_TODO;
+	/* a scene error (rule fail) fails once, whatever retries are left */
+	enum ticket_state to = k->attempt > j->jd->retries || rule == RULE_FAIL ? TICKET_FAILED : TICKET_TODO;
 	if (ticket_finish(j->fd, k->name, s->owner, to) < 0 && errno != ENOENT)
 		warnj(j->name, -1, "unable to move ticket %s of %s: %s", k->name, j->name, strerror(errno));
-	sayj(j->name, frame, "%s frame %ld failed (attempt %d%s): %s", j->name, frame, k->attempt,
-	    to == TICKET_FAILED ? ", no retries left" : ", will be retried", clean);
-	if (++j->fails_in_row >= agent.spool.conf.fail_limit && j->fd >= 0 && j->usable)
+	sayj(j->name, frame, "%s frame %ld failed (%s%sattempt %d%s): %s", j->name, frame, label, *label ? "; " : "",
+	     k->attempt,
+	     rule == RULE_FAIL	    ? ", not retried"
+	     : to == TICKET_FAILED ? ", no retries left"
+	     : rule == RULE_RETRY  ? ", will be retried, on another host if one can"
+				   : ", will be retried",
+	     clean);
+	/* the scene's fault, not the host's: it is not blocked for it */
+	if (rule != RULE_FAIL && ++j->fails_in_row >= agent.spool.conf.fail_limit && j->fd >= 0 && j->usable)
 		job_block_here(j, clean);
 	if (to == TICKET_TODO)
 		j->retry_at = 0;
+}
+
+void run_settle(struct slot *s, size_t t, bool failed, const char *reason)
+{
+	settle(s, t, failed, reason, RULE_NONE);
+}
+
+/* Ticket T is charged with the renderer's failure (s->why, counted or
+ * not), and with the [errors] rule its output matched. */
+void run_settle_why(struct slot *s, size_t t)
+{
+	settle(s, t, s->counted, s->why, s->rule);
 }
 
 /* A frame of ticket T was published: when it was the ticket's last one,
