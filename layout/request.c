@@ -22,10 +22,10 @@ int request_drop(const struct spool *sp, const struct steer_request *r, char nam
 	if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 		rnd ^= (unsigned long long)now_us() ^ ((unsigned long long)getpid() << 32);
 	snprintf(name, 64, "%lu-%016llx.req", (unsigned long)geteuid(), rnd);
-	char tmp[80], text[512];
+	char tmp[80], text[1024];
 	snprintf(tmp, sizeof tmp, ".%s.tmp", name);
-	int n = snprintf(text, sizeof text, "[request]\naction = %s\njob = %s\nvalue = %ld\n",
-			 steer_action_name(r->action), r->job, r->value);
+	int n = snprintf(text, sizeof text, "[request]\naction = %s\njob = %s\nvalue = %ld\nframes = %s\n",
+			 steer_action_name(r->action), r->job, r->value, r->frames);
 	int dfd = spool_fd(sp, DIR_REQUESTS);
 	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
@@ -55,17 +55,21 @@ static int request_parse(int fd, const char *shown, struct steer_request *r, cha
 	if (!ini)
 		return WHY("%s", err);
 	const char *action = ini_get(ini, "request", "action"), *job = ini_get(ini, "request", "job"),
-		   *value = ini_get(ini, "request", "value");
+		   *value = ini_get(ini, "request", "value"), *frames = ini_get(ini, "request", "frames");
 	int rc = 0;
 	if (!action || !steer_action_parse(action, &r->action))
-		rc = WHY("request %s names no action hotfarm knows (cancel, hold, release, priority, retry, kill-frame)",
+		rc = WHY("request %s names no action hotfarm knows (cancel, hold, release, priority, retry, kill-frame, suspend, resume, rerender)",
 			 shown);
 	else if (!job || !job_id_valid(job))
 		rc = WHY("request %s names no valid job", shown);
 	else if (value && !parse_long(value, 0, 9999999, &r->value))
 		rc = WHY("request %s: value must be a whole number", shown);
-	if (rc == 0)
+	else if (frames && strlen(frames) >= sizeof r->frames)
+		rc = WHY("request %s: frames is longer than %zu characters", shown, sizeof r->frames - 1);
+	if (rc == 0) {
 		snprintf(r->job, sizeof r->job, "%s", job);
+		snprintf(r->frames, sizeof r->frames, "%s", frames ? frames : "");
+	}
 	ini_free(ini);
 	return rc;
 }

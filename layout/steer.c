@@ -3,18 +3,20 @@
  * for the CLI's direct path and hf-request's. Answers in words, never exits. */
 #define _GNU_SOURCE
 #include "steer.h"
+#include "jobdesc.h"
 #include "site.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const action_names[STEER_COUNT] = {"cancel", "hold",       "release", "priority",
-						      "retry",  "kill-frame", "suspend", "resume"};
+static const char *const action_names[STEER_COUNT] = {"cancel",     "hold",    "release", "priority", "retry",
+						      "kill-frame", "suspend", "resume",  "rerender"};
 
 const char *steer_action_name(enum steer_action a) { return a >= 0 && a < STEER_COUNT ? action_names[a] : "?"; }
 
@@ -158,6 +160,61 @@ static int do_retry(const struct spool *sp, const char *id, enum job_state st, i
 	return SAY(EXIT_OK, "%s: %d failed ticket%s back in todo/", id, n, n == 1 ? "" : "s");
 }
 
+/* Whether ticket T (RANK-FIRST[-LAST]) covers one of FRAMES (sorted). */
+static bool ticket_covers(const char *t, const long *frames, size_t n)
+{
+	long first, last;
+	if (!ticket_name_parse(t, NULL, &first, &last, NULL))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (frames[i] >= first && frames[i] <= last)
+			return true;
+	return false;
+}
+
+/* Rerender: the done tickets of FRAMES back to todo/ (each one rename,
+ * its old images kept until new ones pass the check), then a done or
+ * failed job's entry back to queue/. Frames rendering or still to render
+ * are left as they are. */
+static int do_rerender(const struct spool *sp, const char *id, enum job_state s, int jfd, const char *spec,
+		       const char *who, char *msg, size_t msgsize)
+{
+	if (strchr(id, '@'))
+		return SAY(EXIT_BADINPUT, "%s came from a linked site; its frames are re-rendered from there", id);
+	if (s != STATE_QUEUED && s != STATE_DONE && s != STATE_FAILED && s != STATE_HELD)
+		return SAY(EXIT_BADINPUT, "%s is %s; only a done, failed, queued or held job's frames can be rendered again",
+			   id, s == STATE_OUTSOURCED ? "rendering at a linked site" : state_word(s));
+	long *frames = NULL;
+	size_t n = 0;
+	char err[300];
+	if (!spec || !*spec || frames_parse(spec, 100000, &frames, &n, err, sizeof err) < 0) {
+		free(frames);
+		return SAY(EXIT_BADINPUT, "which frames? %s", spec && *spec ? err : "give them like 12,40-48");
+	}
+	struct strlist done = {0};
+	ticket_list(jfd, TICKET_DONE, &done);
+	int moved = 0, failed = 0;
+	for (size_t i = 0; i < done.n; i++)
+		if (ticket_covers(done.v[i], frames, n))
+			ticket_rerender(jfd, done.v[i], who) == 0 ? moved++ : failed++;
+	strlist_free(&done);
+	free(frames);
+	if (failed)
+		return SAY(EXIT_TEMPFAIL, "%s: %d ticket%s could not be put back (%s); run it again", id, failed,
+			   failed == 1 ? "" : "s", strerror(errno));
+	if (!moved && tickets_none(jfd, TICKET_TODO) == 1)
+		return SAY(EXIT_BADINPUT, "%s has no done frame among %s", id, spec);
+	if (s == STATE_DONE || s == STATE_FAILED) {
+		char why[300];
+		snprintf(why, sizeof why, "rendering frames %s again (hotfarm rerender by %s)", spec, who);
+		int rc = move(sp, id, STATE_QUEUED, why, msg, msgsize);
+		if (rc)
+			return rc;
+	}
+	return SAY(EXIT_OK, "%s: %d frame ticket%s back to render; the old images stay until the new ones pass", id,
+		   moved, moved == 1 ? "" : "s");
+}
+
 /* Ask the slot that renders frame F of job ID (its active ticket TICKET,
  * RANK-FIRST[-LAST]@HOST.SLOT) to stop it. 1 when asked, 0 when the ticket
  * is not F's, -1 with errno. */
@@ -197,8 +254,8 @@ static int do_kill_frame(const struct spool *sp, const char *id, int jfd, long f
 	return SAY(EXIT_OK, "asked %s to stop frame %ld of %s", where, f, id);
 }
 
-int steer_do(const struct spool *sp, enum steer_action a, const char *id, long value, const char *who, char *msg,
-	     size_t msgsize)
+int steer_do(const struct spool *sp, enum steer_action a, const char *id, long value, const char *frames,
+	     const char *who, char *msg, size_t msgsize)
 {
 	if (!job_id_valid(id))
 		return SAY(EXIT_BADINPUT, "that is not a job name");
@@ -221,6 +278,7 @@ int steer_do(const struct spool *sp, enum steer_action a, const char *id, long v
 	case STEER_PRIORITY: rc = do_priority(sp, id, s, value, msg, msgsize); break;
 	case STEER_RETRY: rc = do_retry(sp, id, s, jfd, msg, msgsize); break;
 	case STEER_KILL_FRAME: rc = do_kill_frame(sp, id, jfd, value, msg, msgsize); break;
+	case STEER_RERENDER: rc = do_rerender(sp, id, s, jfd, frames, who, msg, msgsize); break;
 	default: break;
 	}
 	close(jfd);

@@ -7,24 +7,26 @@
 #include "layout.h"
 
 enum steer_action { STEER_CANCEL, STEER_HOLD, STEER_RELEASE, STEER_PRIORITY, STEER_RETRY, STEER_KILL_FRAME,
-		    STEER_SUSPEND, STEER_RESUME, STEER_COUNT };
+		    STEER_SUSPEND, STEER_RESUME, STEER_RERENDER, STEER_COUNT };
 const char *steer_action_name(enum steer_action a); /* "kill-frame" */
 bool steer_action_parse(const char *word, enum steer_action *a);
 /* Whether action A takes a value (a priority, a frame), and its bounds. */
 bool steer_value_ok(enum steer_action a, long value);
 
-/* Carry out A on job ID (VALUE: the priority or frame) for user WHO (named
- * in the job's status). Returns EXIT_OK with what was done in MSG, or
- * EXIT_BADINPUT (refused: MSG says why) or EXIT_TEMPFAIL. */
-int steer_do(const struct spool *sp, enum steer_action a, const char *id, long value, const char *who, char *msg,
-	     size_t msgsize);
+/* Carry out A on job ID (VALUE: the priority or frame; FRAMES: the frames
+ * a rerender renders again, "12,40-48") for user WHO (named in the job's
+ * status). Returns EXIT_OK with what was done in MSG, or EXIT_BADINPUT
+ * (refused: MSG says why) or EXIT_TEMPFAIL. */
+int steer_do(const struct spool *sp, enum steer_action a, const char *id, long value, const char *frames,
+	     const char *who, char *msg, size_t msgsize);
 
 /* ---- requests/ and answers/ ---- */
 struct steer_request {
 	enum steer_action action;
 	char job[JOBID_MAX_LEN + 1];
 	long value;
-	uid_t uid; /* the request file's owner: the requester */
+	char frames[256]; /* a rerender's frames */
+	uid_t uid;        /* the request file's owner: the requester */
 };
 /* Drop a request into requests/ (temporary name, then one rename); its
  * name goes to NAME. 0, or -1 with errno. */

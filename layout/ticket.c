@@ -165,6 +165,12 @@ void ticket_parse(const char *text, struct ticket *t)
 			ticket_parse_attempt(v, t);
 		else if ((v = ticket_line(l, "licence")))
 			ticket_parse_licence(v, t);
+		else if (ticket_line(l, "rerender")) {
+			/* rendered again: what was published before is not done
+			 * (its bills still count) */
+			memset(t->published, 0, t->nframes * sizeof *t->published);
+			t->npublished = 0;
+		}
 	}
 	free(copy);
 }
@@ -396,6 +402,38 @@ int ticket_retry(int jobfd, const char *ticket)
 	int rc = ffd < 0 ? -1 : file_write_atomic(ffd, ticket, b.data, b.len, 0644);
 	if (ffd >= 0)
 		close(ffd);
+	buf_free(&b);
+	if (rc < 0)
+		return -1;
+	return renameat(jobfd, path, jobfd, dest);
+}
+
+int ticket_rerender(int jobfd, const char *ticket, const char *who)
+{
+	char path[160], dest[160];
+	snprintf(path, sizeof path, "frames/done/%s", ticket);
+	snprintf(dest, sizeof dest, "frames/todo/%s", ticket);
+	size_t len;
+	char *text = file_read_small(jobfd, path, 1 << 20, &len);
+	if (!text)
+		return -1;
+	struct buf b = {0};
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "attempt = ", 10))
+			buf_printf(&b, "retried = %s\n", line + 10);
+		else
+			buf_printf(&b, "%s\n", line);
+	}
+	free(text);
+	char iso[32];
+	time_iso(now_us(), iso);
+	buf_printf(&b, "rerender = %s %s\n", iso, who);
+	/* rewritten in place under its done/ name, then moved: one rename */
+	int dfd = dir_walk(jobfd, "frames/done", false);
+	int rc = dfd < 0 ? -1 : file_write_atomic(dfd, ticket, b.data, b.len, 0644);
+	if (dfd >= 0)
+		close(dfd);
 	buf_free(&b);
 	if (rc < 0)
 		return -1;

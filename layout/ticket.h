@@ -33,6 +33,11 @@ int ticket_settle(int jobfd, const char *ticket, enum ticket_state to);
 /* A failed ticket gets another go: its attempt lines are dropped (kept as
  * "retried" lines) and it moves from failed/ to todo/. */
 int ticket_retry(int jobfd, const char *ticket);
+/* A done ticket is rendered again (hotfarm rerender, by WHO): its attempt
+ * lines set aside as for a retry, a "rerender" line that makes its frames
+ * unpublished again (their bills stay), and one move from done/ to todo/.
+ * Its old images stay in output/ until the new ones replace them. */
+int ticket_rerender(int jobfd, const char *ticket, const char *who);
 /* Whether frames/STATE has no tickets (1), has some (0), or -1. */
 int tickets_none(int jobfd, enum ticket_state s);
 /* Ticket counts of a job, by state. */
@@ -50,6 +55,8 @@ int job_counts(int jobfd, struct job_counts *c);
  *                                before UNTIL (seconds since the epoch)
  *   billing = frame=F ok=0|1 host=OWNER wall=S user=S sys=S rss_kb=K bytes=B
  *   retried = N OWNER REASON     an attempt an admin's retry set aside
+ *   rerender = TIME WHO          rendered again: frames published before
+ *                                this line count as not done
  * They are parsed warily: a damaged line is skipped, at most 1 MiB read. */
 struct ticket_bill {
 	long frame;

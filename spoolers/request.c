@@ -40,7 +40,7 @@ static int judge(struct steer_request *r, const char *who, char *msg, size_t msg
 	}
 	if (!may_steer(&sp, r->uid, r->job, msg, msgsize))
 		return EXIT_BADINPUT;
-	return steer_do(&sp, r->action, r->job, r->value, who, msg, msgsize);
+	return steer_do(&sp, r->action, r->job, r->value, r->frames, who, msg, msgsize);
 }
 
 static int request(enum spool_dir dir, const char *file)

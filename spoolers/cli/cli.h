@@ -83,6 +83,7 @@ int cmd_kill_frame(struct cli *cli, int argc, char **argv);
 int cmd_drain(struct cli *cli, int argc, char **argv);
 int cmd_pool(struct cli *cli, int argc, char **argv);
 int cmd_suspend(struct cli *cli, int argc, char **argv);
+int cmd_rerender(struct cli *cli, int argc, char **argv);
 int cmd_resume(struct cli *cli, int argc, char **argv);
 int cmd_forget(struct cli *cli, int argc, char **argv);
 /* Only the farm's user and root may do WHAT: else it dies saying so. */

@@ -150,6 +150,9 @@ static const struct command commands[] = {
 	 "each linked site: when it was last heard, its hosts and load, jobs and files each way"},
 	{"log", "NAME FRAME [TRY]", -1, cmd_log, false, NULL, "print a frame's log (the last attempt, or attempt TRY)"},
 	{"retry", "NAME", 1, cmd_retry, false, NULL, "give the failed frames of a job another go"},
+	{"rerender", "NAME FRAMES", 2, cmd_rerender, false, NULL,
+	 "render done frames again (FRAMES: 12,40-48) of a done, failed or running job; each old\n"
+	 "  image stays in output/ until its replacement passes the check"},
 	{"kill-frame", "NAME FRAME", 2, cmd_kill_frame, false, NULL,
 	 "stop one running frame (it counts as a failed attempt)"},
 	{"drain", "HOST", 1, cmd_drain, false, NULL, "let a host finish what it renders and take nothing new"},

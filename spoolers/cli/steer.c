@@ -45,10 +45,14 @@ static long answer_wait_ms(void)
 }
 
 /* An artist's way: a request in requests/, watcherd's answer awaited. */
-static int steer_request(const struct spool *sp, enum steer_action a, const char *name, long value)
+static int steer_request(const struct spool *sp, enum steer_action a, const char *name, long value,
+			 const char *frames)
 {
 	struct steer_request r = {.action = a, .value = value, .uid = geteuid()};
 	snprintf(r.job, sizeof r.job, "%s", name);
+	if (frames && strlen(frames) >= sizeof r.frames)
+		die(EXIT_BADINPUT, "the frames '%.40s...' are too long to ask for; give fewer ranges", frames);
+	snprintf(r.frames, sizeof r.frames, "%s", frames ? frames : "");
 	char req[64], msg[1200];
 	if (request_drop(sp, &r, req) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to drop a request into %s/%s", sp->path, spool_dir_name(DIR_REQUESTS));
@@ -80,22 +84,28 @@ void farm_only(const struct spool *sp, const char *what)
 }
 
 /* Steer job NAME: the farm's user and root directly (recorded in the audit
- * log), anybody else through a request that watcherd judges. */
-static int steer(struct cli *cli, enum steer_action a, const char *name, long value)
+ * log), anybody else through a request that watcherd judges. FRAMES: a
+ * rerender's. */
+static int steer_frames(struct cli *cli, enum steer_action a, const char *name, long value, const char *frames)
 {
 	const struct spool *sp = &cli->sp;
 	valid_name(name);
 	if (!uid_is_farm(sp, geteuid()))
-		return steer_request(sp, a, name, value);
+		return steer_request(sp, a, name, value, frames);
 	char who[128], msg[1200];
 	user_name(geteuid(), who, sizeof who);
-	int rc = steer_do(sp, a, name, value, who, msg, sizeof msg);
+	int rc = steer_do(sp, a, name, value, frames, who, msg, sizeof msg);
 	audit_record(sp, geteuid(), steer_action_name(a), name,
 		     rc == EXIT_OK ? "done" : rc == EXIT_BADINPUT ? "refused" : "failed", msg);
 	if (rc != EXIT_OK)
 		die(rc, "%s", msg);
 	printf("%s\n", msg);
 	return EXIT_OK;
+}
+
+static int steer(struct cli *cli, enum steer_action a, const char *name, long value)
+{
+	return steer_frames(cli, a, name, value, NULL);
 }
 
 int cmd_hold(struct cli *cli, int argc, char **argv)
@@ -120,6 +130,12 @@ int cmd_priority(struct cli *cli, int argc, char **argv)
 }
 
 /* A file dropped into cancel/ does the same through hf-request. */
+int cmd_rerender(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	return steer_frames(cli, STEER_RERENDER, argv[1], 0, argv[2]);
+}
+
 int cmd_suspend(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
