@@ -17,6 +17,13 @@ struct host_record {
 	struct strlist packages, versions; /* [packages] name = version */
 	int64_t heartbeat_us;              /* the heartbeat file's mtime (the file server's clock) */
 	bool lost;                         /* watcherd gave its work away */
+	/* hosts/HOST/nimby, on a desktop whose agent renders only while the
+	 * user is away ([agent] nimby) */
+	bool nimby;
+	bool nimby_away;      /* the user has been idle nimby_wait_s: it takes frames */
+	long nimby_idle_s;    /* how long the user had been idle when it was written; -1: no sign of a user */
+	long nimby_wait_s;    /* [agent] nimby_idle */
+	int64_t nimby_at_us;  /* when it was written (its mtime: the file server's clock) */
 };
 
 /* Read hosts/NAME. Returns 0, or -1 when it has no readable record. */
@@ -36,6 +43,12 @@ struct slot_view {
 int slot_read(int hostfd, int index, struct slot_view *v);
 /* up, draining, silent (heartbeat late) or lost. */
 const char *host_state(const struct spool *sp, const struct host_record *h, int64_t server_now);
+/* A nimby host's state in words, "nimby: user active" or "nimby: idle 12
+ * min, rendering" (BUSY: slots busy now), into OUT; "" for another host. */
+void host_nimby_text(const struct host_record *h, int64_t server_now, long busy, char *out, size_t outsize);
+/* The text of hosts/HOST/nimby: whether the user is AWAY, how long they
+ * had been idle (IDLE_S, -1: no sign of a user), and nimby_idle (WAIT_S). */
+void host_nimby_format(bool away, long idle_s, long wait_s, char *out, size_t outsize);
 
 /* Give back everything HOST holds: its active tickets (in queued, held and
  * cancelled jobs) go back to todo/, its tokens back to limits/, its
@@ -57,8 +70,10 @@ long slots_want(long cpus, double util, long avail_kb, long peak_kb, long runnin
  *   kill.N       a request to stop slot N's render (hotfarm kill-frame)
  *   drain        finish what runs, take nothing new (hotfarm drain)
  *   lost         watcherd gave the host's work away (its heartbeat was late)
+ *   nimby        a desktop's agent: whether its user is away (idle long
+ *                enough for it to render), rewritten as that changes
  * and jobs/NAME/blocked/HOST: HOST failed too many frames of NAME in a row. */
-enum host_marker { HOST_DRAIN, HOST_LOST };
+enum host_marker { HOST_DRAIN, HOST_LOST, HOST_NIMBY };
 /* hosts/HOST, made when MAKE and missing (never through a link). */
 int host_dir_open(const struct spool *sp, const char *host, bool make);
 /* Write a marker (TEXT says why, for a person), test for one, remove one. */

@@ -329,7 +329,7 @@ void check_exited(struct slot *s, int status)
 	if (f->st != F_CHECK)
 		return;
 	f->st = F_READY;
-	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP) {
+	if (kill_gives_back(s->killing)) {
 		return; /* settled with the others when the run ends */
 	} else if (s->check_hung) {
 		bill(s, i, false, 0);

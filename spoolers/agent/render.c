@@ -69,12 +69,11 @@ void run_advance(struct slot *s)
 	struct job *j = s->job;
 	if (!j)
 		return;
-	if (s->killing != KILL_CANCEL && s->killing != KILL_LOST && s->killing != KILL_STOP)
+	if (!kill_gives_back(s->killing))
 		check_next(s);
 	if (s->pid > 0 || s->check_pid > 0)
 		return;
-	bool over = s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP ||
-		    s->killing == KILL_TRIM;
+	bool over = kill_gives_back(s->killing) || s->killing == KILL_TRIM;
 	for (;;) {
 		if (!over && *s->why) {
 			/* the renderer failed: the frame it was at, when it
@@ -102,10 +101,13 @@ void run_advance(struct slot *s)
 	/* the run is over: what is not settled goes back as it was */
 	for (size_t t = 0; t < s->ntk; t++)
 		run_settle(s, t, false, NULL);
-	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP)
+	if (kill_gives_back(s->killing))
 		sayj(j->name, -1, "%s frame%s %ld%s stopped (%s)", j->name, s->nfr > 1 ? "s" : "", s->fr[0].frame,
 		    s->nfr > 1 ? "..." : "",
-		    s->killing == KILL_CANCEL ? "cancelled" : s->killing == KILL_LOST ? "host was lost" : "agent stopping");
+		    s->killing == KILL_CANCEL  ? "cancelled"
+		    : s->killing == KILL_LOST  ? "host was lost"
+		    : s->killing == KILL_NIMBY ? "the desktop's user came back; back to todo/, no attempt counted, not billed"
+					       : "agent stopping");
 	slot_idle(s);
 	/* the next look for a ticket finds the job over, if it is: at once
 	 * when the cached todo/ listing is used up, else when slot_take has
@@ -123,7 +125,7 @@ static void render_why(struct slot *s, int status, bool ok)
 	char *why = s->why;
 	size_t wsize = sizeof s->why;
 	const char *logname = s->logname;
-	if (s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP || s->killing == KILL_TRIM) {
+	if (kill_gives_back(s->killing) || s->killing == KILL_TRIM) {
 		/* not the frames' fault: they go back as they were */
 	} else if (s->killing == KILL_TIMEOUT) {
 		snprintf(why, wsize, "timed out after %ld s (the job's timeout)", j->jd->timeout);
@@ -173,8 +175,7 @@ static void render_exited(struct slot *s, int status)
 	 * publishing (and all it used is its bill) */
 	contain_exited(s, pid);
 	bool ok = !s->killing && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	bool stopped = s->killing == KILL_CANCEL || s->killing == KILL_LOST || s->killing == KILL_STOP ||
-		       s->killing == KILL_TRIM;
+	bool stopped = kill_gives_back(s->killing) || s->killing == KILL_TRIM;
 	frames_complete(s, ok, !ok && !stopped);
 	/* learn from what it did: the first frame's time holds the start-up,
 	 * the rest of the process's time is the other frames' */
