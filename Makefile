@@ -90,7 +90,7 @@ $(BIN)/hf-request: $(OBJ)/spoolers/request.o $(OBJ)/liblayout.a
 
 # render-agent is a folder: one file per concern around agent.h
 AGENT_OBJ := $(addprefix $(OBJ)/spoolers/agent/,main.o jobs.o slots.o claim.o ticket.o spawn.o contain.o area.o runlog.o errors.o \
-	render.o frame.o learn.o host.o probe.o checker.o)
+	render.o frame.o learn.o host.o probe.o checker.o nimby.o)
 # what holds a render: its sandbox and its cgroup (wrapper/)
 CONTAIN_OBJ := $(addprefix $(OBJ)/wrapper/,sandbox.o cgroup.o cgtree.o cgfile.o)
 $(AGENT_OBJ): spoolers/agent/agent.h wrapper/sandbox.h wrapper/cgroup.h

@@ -234,7 +234,8 @@ static void conf_unknown(const struct ini *ini, struct strlist *warnings)
 	static const char *const watcherd[] = {"rescan", "rescan_ms", "inotify", NULL};
 	static const char *const agent[] = {"heartbeat", "host_timeout", "hang_timeout", "kill_grace_ms", "fail_limit",
 					    "fair_share", "probe_interval", "confine", "render_user", "slots",
-					    "render_mem", "render_fsize", "render_pids", "log_max", "min_free", NULL};
+					    "render_mem", "render_fsize", "render_pids", "log_max", "min_free", "nimby",
+					    "nimby_idle", "nimby_devices", NULL};
 	static const char *const notify[] = {"command", "progress", "address", "any_address", NULL};
 	static const char *const previews[] = {"movie_interval", NULL};
 	static const char *const link[] = {"transport", NULL};
@@ -289,6 +290,7 @@ static void conf_defaults(struct site_conf *c)
 	c->render_fsize = 16ULL << 30;
 	c->render_pids = 4096;
 	c->log_max = 64ULL << 20;
+	c->nimby_idle = 600;
 	if (access("/usr/sbin/sendmail", X_OK) == 0)
 		snprintf(c->notify_command, sizeof c->notify_command, "/usr/sbin/sendmail -t");
 	c->notify_progress = 3600;
@@ -327,6 +329,34 @@ static bool conf_site_intake(struct ini *ini, struct site_conf *c, long *rescan,
 	       conf_bool(ini, "site", "fsync", &c->fsync, err, errsize);
 }
 
+/* [agent] nimby, nimby_idle and nimby_devices (absolute paths or globs,
+ * separated by blanks: they are looked at with stat, never opened). */
+static bool conf_nimby(struct ini *ini, struct site_conf *c, char *err, size_t errsize)
+{
+	if (!conf_bool(ini, "agent", "nimby", &c->nimby, err, errsize) ||
+	    !conf_seconds(ini, "agent", "nimby_idle", 86400, &c->nimby_idle, err, errsize))
+		return false;
+	if (c->nimby_idle < 1)
+		c->nimby_idle = 1;
+	const char *v = ini_get(ini, "agent", "nimby_devices");
+	if (!v)
+		return true;
+	bool ok = strlen(v) < sizeof c->nimby_devices;
+	for (const char *p = v; ok && *p; p++) {
+		bool word_start = *p != ' ' && *p != '\t' && (p == v || p[-1] == ' ' || p[-1] == '\t');
+		if ((word_start && *p != '/') || ((unsigned char)*p < ' ' && *p != '\t') || *p == 0x7f)
+			ok = false;
+	}
+	if (!ok) {
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [agent] nimby_devices must be absolute paths or "
+			 "patterns (/dev/pts/* /dev/input/event*) separated by blanks, at most %zu characters, not '%s'",
+			 ini_line(ini, "agent", "nimby_devices"), sizeof c->nimby_devices - 1, v);
+		return false;
+	}
+	snprintf(c->nimby_devices, sizeof c->nimby_devices, "%s", v);
+	return true;
+}
+
 /* [agent]: timing, confinement, the render user, slots and limits. */
 static bool conf_agent(struct ini *ini, struct site_conf *c, char *err, size_t errsize)
 {
@@ -350,7 +380,7 @@ static bool conf_agent(struct ini *ini, struct site_conf *c, char *err, size_t e
 			 ini_line(ini, "agent", "probe_interval"));
 		return false;
 	}
-	if (!conf_bool(ini, "agent", "confine", &c->confine, err, errsize))
+	if (!conf_bool(ini, "agent", "confine", &c->confine, err, errsize) || !conf_nimby(ini, c, err, errsize))
 		return false;
 	const char *v;
 	if ((v = ini_get(ini, "agent", "render_user"))) {

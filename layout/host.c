@@ -18,6 +18,29 @@
 #include <time.h>
 #include <unistd.h>
 
+/* hosts/HOST/nimby (DFD: hosts/HOST), when there is one, into H; one
+ * that does not read as written is taken for a user who is not away. */
+static void host_nimby_read(int dfd, struct host_record *h)
+{
+	struct stat st;
+	if (fstatat(dfd, "nimby", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return;
+	h->nimby = true;
+	h->nimby_idle_s = 0;
+	h->nimby_at_us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+	char err[256];
+	struct ini *ini = ini_load(dfd, "nimby", "nimby", err, sizeof err);
+	const char *user = ini ? ini_get(ini, "nimby", "user") : NULL;
+	const char *idle = ini ? ini_get(ini, "nimby", "idle") : NULL;
+	const char *wait = ini ? ini_get(ini, "nimby", "wait") : NULL;
+	h->nimby_away = user && !strcmp(user, "away");
+	if (!idle || !parse_long(idle, -1, 1L << 40, &h->nimby_idle_s))
+		h->nimby_idle_s = 0;
+	if (!wait || !parse_long(wait, 0, 1L << 40, &h->nimby_wait_s))
+		h->nimby_wait_s = 0;
+	ini_free(ini);
+}
+
 int host_read(const struct spool *sp, const char *name, struct host_record *h)
 {
 	memset(h, 0, sizeof *h);
@@ -35,6 +58,7 @@ int host_read(const struct spool *sp, const char *name, struct host_record *h)
 	h->lost = host_marked(dfd, HOST_LOST);
 	h->offline = h->heartbeat_us == 0;
 	host_pools_read(dfd, &h->pools);
+	host_nimby_read(dfd, h);
 	close(dfd);
 	if (!ini)
 		return -1;
@@ -290,6 +314,44 @@ const char *host_state(const struct spool *sp, const struct host_record *h, int6
 	return "up";
 }
 
+/* S seconds as a person reads them: "40 s", "12 min", "3 h". */
+static void host_duration(long s, char *out, size_t outsize)
+{
+	if (s < 60)
+		snprintf(out, outsize, "%ld s", s < 0 ? 0 : s);
+	else if (s < 2 * 3600)
+		snprintf(out, outsize, "%ld min", s / 60);
+	else
+		snprintf(out, outsize, "%ld h", s / 3600);
+}
+
+void host_nimby_text(const struct host_record *h, int64_t server_now, long busy, char *out, size_t outsize)
+{
+	*out = 0;
+	if (!h->nimby)
+		return;
+	char idle[32], wait[32];
+	/* the agent rewrites the file as the user's idle time strays from
+	 * this by more than half a minute */
+	long since = server_now > h->nimby_at_us ? (long)((server_now - h->nimby_at_us) / 1000000) : 0;
+	host_duration(h->nimby_idle_s + since, idle, sizeof idle);
+	host_duration(h->nimby_wait_s, wait, sizeof wait);
+	const char *doing = busy ? "rendering" : "nothing to render";
+	if (h->nimby_away && h->nimby_idle_s < 0)
+		snprintf(out, outsize, "nimby: no user seen, %s", doing);
+	else if (h->nimby_away)
+		snprintf(out, outsize, "nimby: idle %s, %s", idle, doing);
+	else if (h->nimby_idle_s + since < 60)
+		snprintf(out, outsize, "nimby: user active");
+	else
+		snprintf(out, outsize, "nimby: user idle %s, renders after %s", idle, wait);
+}
+
+void host_nimby_format(bool away, long idle_s, long wait_s, char *out, size_t outsize)
+{
+	snprintf(out, outsize, "[nimby]\nuser = %s\nidle = %ld\nwait = %ld\n", away ? "away" : "present", idle_s, wait_s);
+}
+
 long slots_want(long cpus, double util, long avail_kb, long peak_kb, long running, long max)
 {
 	if (cpus < 1)
@@ -309,7 +371,7 @@ long slots_want(long cpus, double util, long avail_kb, long peak_kb, long runnin
 	return want < 1 ? 1 : want;
 }
 
-static const char *const host_markers[] = {"drain", "lost"};
+static const char *const host_markers[] = {"drain", "lost", "nimby"};
 #define HOST_POOLS_FILE "pools"
 #define POOLS_MAX 32
 
@@ -410,6 +472,7 @@ void host_clear(int hostfd, int nslots)
 	}
 	unlinkat(hostfd, "versions", 0);
 	unlinkat(hostfd, "heartbeat", 0);
+	host_unmark(hostfd, HOST_NIMBY);
 	unlinkat(hostfd, "agent.lock", 0);
 	host_unmark(hostfd, HOST_LOST); /* stopped, not lost: nothing of it runs */
 }

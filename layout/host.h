@@ -19,6 +19,13 @@ struct host_record {
 	bool lost;                         /* watcherd gave its work away */
 	bool offline;                      /* its agent stopped cleanly: no heartbeat (the record stays) */
 	struct strlist pools;              /* hosts/HOST/pools: an admin's labels for it */
+	/* hosts/HOST/nimby, on a desktop whose agent renders only while the
+	 * user is away ([agent] nimby) */
+	bool nimby;
+	bool nimby_away;      /* the user has been idle nimby_wait_s: it takes frames */
+	long nimby_idle_s;    /* how long the user had been idle when it was written; -1: no sign of a user */
+	long nimby_wait_s;    /* [agent] nimby_idle */
+	int64_t nimby_at_us;  /* when it was written (its mtime: the file server's clock) */
 };
 
 /* Read hosts/NAME. Returns 0, or -1 when it has no readable record. */
@@ -42,6 +49,12 @@ struct slot_view {
 int slot_read(int hostfd, int index, struct slot_view *v);
 /* up, draining, silent (heartbeat late), lost or offline (stopped cleanly). */
 const char *host_state(const struct spool *sp, const struct host_record *h, int64_t server_now);
+/* A nimby host's state in words, "nimby: user active" or "nimby: idle 12
+ * min, rendering" (BUSY: slots busy now), into OUT; "" for another host. */
+void host_nimby_text(const struct host_record *h, int64_t server_now, long busy, char *out, size_t outsize);
+/* The text of hosts/HOST/nimby: whether the user is AWAY, how long they
+ * had been idle (IDLE_S, -1: no sign of a user), and nimby_idle (WAIT_S). */
+void host_nimby_format(bool away, long idle_s, long wait_s, char *out, size_t outsize);
 
 /* Give back everything HOST holds: its active tickets (in queued, held and
  * cancelled jobs) go back to todo/, its tokens back to limits/, its
@@ -68,8 +81,10 @@ long slots_want(long cpus, double util, long avail_kb, long peak_kb, long runnin
  * slot files, versions) and leaves host.ini (what the host offered, for
  * routing: a site refuses only what no host of it ever offered), drain and
  * pools: the admin's settings outlive a restart.
+ *   nimby        a desktop's agent: whether its user is away (idle long
+ *                enough for it to render), rewritten as that changes
  * and jobs/NAME/blocked/HOST: HOST failed too many frames of NAME in a row. */
-enum host_marker { HOST_DRAIN, HOST_LOST };
+enum host_marker { HOST_DRAIN, HOST_LOST, HOST_NIMBY };
 /* hosts/HOST, made when MAKE and missing (never through a link). */
 int host_dir_open(const struct spool *sp, const char *host, bool make);
 /* Write a marker (TEXT says why, for a person), test for one, remove one. */

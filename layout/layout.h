@@ -101,6 +101,9 @@ struct site_conf {
 	long render_pids;            /* [agent] most processes a render may have at once, 0: no limit */
 	unsigned long long log_max;  /* [agent] the most of a render's output its log keeps, 0: all */
 	unsigned long long min_free; /* [agent] below this free on a job's disk, take no frames */
+	bool nimby;                  /* [agent] nimby: frames only while the desktop's user is away */
+	long nimby_idle;             /* [agent] nimby_idle: seconds idle before the user counts as away */
+	char nimby_devices[512];     /* [agent] nimby_devices: globs of what the user touches; "": the usual */
 	char notify_command[512]; /* [notify] command: gets RFC 5322 messages on stdin */
 	long auto_wait;        /* [site] auto_wait: a longer local wait sends an `auto` job away */
 	long summary_interval; /* [site] summary: seconds between load summaries to each peer */

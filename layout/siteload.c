@@ -154,7 +154,9 @@ static void live_hosts(const struct spool *sp, struct live *l)
 		struct host_record h;
 		if (host_read(sp, names.v[i], &h) < 0)
 			continue;
-		if (h.lost || now - h.heartbeat_us > sp->conf.host_timeout * 1000000LL || strcmp(host_state(sp, &h, now), "up")) {
+		/* a desktop whose user is at it ([agent] nimby) takes no frames */
+		if (h.lost || now - h.heartbeat_us > sp->conf.host_timeout * 1000000LL || strcmp(host_state(sp, &h, now), "up") ||
+		    (h.nimby && !h.nimby_away)) {
 			host_free(&h);
 			continue;
 		}

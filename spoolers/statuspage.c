@@ -145,6 +145,64 @@ static void presets_table(struct buf *b)
 	strlist_free(&names);
 }
 
+/* One host's row: its state (and, for a desktop, its user: [agent] nimby),
+ * heartbeat, CPUs, RAM, packages and slots. */
+static void host_row(struct buf *b, const struct host_record *h, int64_t now)
+{
+	const char *state = host_state(&sp, h, now);
+	struct buf slots = {0};
+	long busy = 0;
+	int hfd = host_dir_open(&sp, h->name, false);
+	for (int k = 0; hfd >= 0 && k < 4096; k++) {
+		struct slot_view v;
+		if (slot_read(hfd, k, &v) < 0)
+			break;
+		if (!strcmp(v.state, "busy")) {
+			busy++;
+			buf_printf(&slots, "<div class=\"busy\">slot %d: busy, ", k);
+			esc(&slots, v.job);
+			buf_printf(&slots, " frame ");
+			esc(&slots, v.frame);
+			buf_printf(&slots, "</div>");
+		} else {
+			buf_printf(&slots, "<div class=\"idle\">slot %d: idle</div>", k);
+		}
+	}
+	if (hfd >= 0)
+		close(hfd);
+	char nimby[120];
+	host_nimby_text(h, now, busy, nimby, sizeof nimby);
+	buf_printf(b, "<tr class=\"host\"><td>");
+	esc(b, h->name);
+	buf_printf(b, "</td><td class=\"%s\">%s", state, state);
+	if (*nimby) {
+		buf_printf(b, "<br><span class=\"nimby\">");
+		esc(b, nimby);
+		buf_printf(b, "</span>");
+	}
+	if (h->offline)
+		buf_printf(b, "</td><td>stopped</td><td>");
+	else
+		buf_printf(b, "</td><td>%lds ago</td><td>", (long)((now - h->heartbeat_us) / 1000000));
+	for (size_t k = 0; k < h->pools.n; k++) {
+		buf_printf(b, "%s", k ? ", " : "");
+		esc(b, h->pools.v[k]);
+	}
+	buf_printf(b, "</td><td>");
+	esc(b, host_get(h, "cpus"));
+	buf_printf(b, "</td><td>");
+	esc(b, host_get(h, "ram_mb"));
+	buf_printf(b, " MB</td><td>");
+	for (size_t k = 0; k < h->packages.n; k++) {
+		buf_printf(b, "%s", k ? ", " : "");
+		esc(b, h->packages.v[k]);
+		buf_printf(b, " ");
+		esc(b, h->versions.v[k]);
+	}
+	buf_printf(b, "</td><td>%s</td></tr>\n", slots.data ? slots.data : "");
+	buf_free(&slots);
+}
+
 static void farm_page(void)
 {
 	struct buf b = {0};
@@ -184,48 +242,7 @@ static void farm_page(void)
 		struct host_record h;
 		if (host_read(&sp, hosts.v[i], &h) < 0)
 			continue;
-		const char *state = host_state(&sp, &h, now);
-		buf_printf(&b, "<tr class=\"host\"><td>");
-		esc(&b, h.name);
-		buf_printf(&b, "</td><td class=\"%s\">%s</td>", state, state);
-		if (h.offline)
-			buf_printf(&b, "<td>stopped</td><td>");
-		else
-			buf_printf(&b, "<td>%lds ago</td><td>", (long)((now - h.heartbeat_us) / 1000000));
-		for (size_t k = 0; k < h.pools.n; k++) {
-			buf_printf(&b, "%s", k ? ", " : "");
-			esc(&b, h.pools.v[k]);
-		}
-		buf_printf(&b, "</td><td>");
-		esc(&b, host_get(&h, "cpus"));
-		buf_printf(&b, "</td><td>");
-		esc(&b, host_get(&h, "ram_mb"));
-		buf_printf(&b, " MB</td><td>");
-		for (size_t k = 0; k < h.packages.n; k++) {
-			buf_printf(&b, "%s", k ? ", " : "");
-			esc(&b, h.packages.v[k]);
-			buf_printf(&b, " ");
-			esc(&b, h.versions.v[k]);
-		}
-		buf_printf(&b, "</td><td>");
-		int hfd = host_dir_open(&sp, h.name, false);
-		for (int k = 0; hfd >= 0 && k < 4096; k++) {
-			struct slot_view v;
-			if (slot_read(hfd, k, &v) < 0)
-				break;
-			if (!strcmp(v.state, "busy")) {
-				buf_printf(&b, "<div class=\"busy\">slot %d: busy, ", k);
-				esc(&b, v.job);
-				buf_printf(&b, " frame ");
-				esc(&b, v.frame);
-				buf_printf(&b, "</div>");
-			} else {
-				buf_printf(&b, "<div class=\"idle\">slot %d: idle</div>", k);
-			}
-		}
-		if (hfd >= 0)
-			close(hfd);
-		buf_printf(&b, "</td></tr>\n");
+		host_row(&b, &h, now);
 		host_free(&h);
 	}
 	if (!hosts.n)

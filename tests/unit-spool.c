@@ -440,3 +440,62 @@ void test_audit_file(void)
 	state_spool_drop(&sp, root);
 }
 
+
+/* [agent] nimby, nimby_idle and nimby_devices read from conf/hotfarm.ini
+ * (a device that is no absolute path refused); hosts/HOST/nimby written
+ * by an agent and read back in words by hotfarm hosts and the page. */
+void test_nimby(void)
+{
+	struct spool sp;
+	char root[64], err[512] = "";
+	if (state_spool(&sp, root, "j", 1) < 0)
+		return;
+	int conf = spool_fd(&sp, DIR_CONF);
+	const char *good = "[agent]\nnimby = yes\nnimby_idle = 5m\nnimby_devices = /dev/pts/* /dev/input/event*\n";
+	file_write_atomic(conf, "hotfarm.ini", good, strlen(good), 0644);
+	CHECK(spool_conf_reload(&sp, err, sizeof err) == 0 && sp.conf.nimby && sp.conf.nimby_idle == 300 &&
+		      !strcmp(sp.conf.nimby_devices, "/dev/pts/* /dev/input/event*") && sp.conf_warnings.n == 0,
+	      "nimby: the keys are read (%s)", err);
+	const char *bad = "[agent]\nnimby_devices = /dev/pts/* tty1\n";
+	file_write_atomic(conf, "hotfarm.ini", bad, strlen(bad), 0644);
+	CHECK(spool_conf_reload(&sp, err, sizeof err) < 0 && strstr(err, "nimby_devices") && sp.conf.nimby,
+	      "nimby: a device that is no absolute path is refused, the settings in use stay (%s)", err);
+	unlinkat(conf, "hotfarm.ini", 0);
+	CHECK(spool_conf_reload(&sp, err, sizeof err) == 0 && !sp.conf.nimby && sp.conf.nimby_idle == 600 &&
+		      !*sp.conf.nimby_devices, "nimby: off by default, 10 min, the usual devices");
+
+	int hfd = host_dir_open(&sp, "ws", true);
+	const char *rec = "[host]\nname = ws\n";
+	host_record_write(hfd, rec, strlen(rec));
+	struct host_record h;
+	char text[120], mark[200];
+	int64_t now = server_now_us(&sp);
+	CHECK(host_read(&sp, "ws", &h) == 0 && !h.nimby, "nimby: a host without the marker is no desktop");
+	host_nimby_text(&h, now, 0, text, sizeof text);
+	CHECK(!*text, "nimby: ... and says nothing of a user");
+	host_free(&h);
+	struct {
+		bool away;
+		long idle;
+		long busy;
+		const char *says;
+	} cases[] = {
+		{false, 3, 0, "nimby: user active"},
+		{false, 185, 0, "nimby: user idle 3 min, renders after 10 min"},
+		{true, 720, 2, "nimby: idle 12 min, rendering"},
+		{true, 8000, 0, "nimby: idle 2 h, nothing to render"},
+		{true, -1, 1, "nimby: no user seen, rendering"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		host_nimby_format(cases[i].away, cases[i].idle, 600, mark, sizeof mark);
+		host_mark(hfd, HOST_NIMBY, mark);
+		bool read = host_read(&sp, "ws", &h) == 0 && h.nimby;
+		host_nimby_text(&h, server_now_us(&sp), cases[i].busy, text, sizeof text);
+		CHECK(read && !strcmp(text, cases[i].says), "nimby: '%s' (got '%s')", cases[i].says, text);
+		host_free(&h);
+	}
+	host_clear(hfd, 0);
+	CHECK(!host_marked(hfd, HOST_NIMBY), "nimby: a stopped agent's marker goes with its folder's files");
+	close(hfd);
+	state_spool_drop(&sp, root);
+}

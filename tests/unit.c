@@ -735,6 +735,7 @@ int main(void)
 	test_owner();
 	test_audit_writers();
 	test_audit_file();
+	test_nimby();
 	test_attempt_renew();
 	test_ticket_claim_race();
 	test_ticket_file();

@@ -40,7 +40,9 @@
  *            the last ticket done finishes the job).
  *
  * host.c keeps the host's side (heartbeat, lock, lost, cancels, the other
- * hosts, the disk); probe.c says what the host is. */
+ * hosts, the disk); probe.c says what the host is; nimby.c, on a desktop,
+ * lets frames be taken only while its user is away, and stops them
+ * (KILL_NIMBY) when the user comes back. */
 #ifndef HOTFARM_AGENT_H
 #define HOTFARM_AGENT_H
 
@@ -107,13 +109,14 @@ struct job {
 #define RUN_TAIL 16384
 
 enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_HANG, KILL_CANCEL, KILL_LOST, KILL_STOP, KILL_USER, KILL_TRIM,
-		   KILL_SUSPEND };
-/* Whether a render stopped for WHY gives its whole run back as it was: not
- * the frames' fault, no attempt counted, nothing of it checked or kept
- * (cancelled, host lost, agent stopping, job suspended). */
+		   KILL_SUSPEND, KILL_NIMBY };
+/* A render stopped for one of these was not its frames' fault: the run
+ * ends, its frames go back to todo/ as they were (no attempt counted, no
+ * check of what it completed); KILL_TRIM ends a run too, after checks.
+ * (cancelled, host lost, agent stopping, job suspended, desktop's user back) */
 static inline bool kill_gives_back(enum kill_reason why)
 {
-	return why == KILL_CANCEL || why == KILL_LOST || why == KILL_STOP || why == KILL_SUSPEND;
+	return why == KILL_CANCEL || why == KILL_LOST || why == KILL_STOP || why == KILL_SUSPEND || why == KILL_NIMBY;
 }
 /* The words for such a stop, in the agent's log. */
 const char *kill_words(enum kill_reason why);
@@ -223,6 +226,7 @@ struct agent {
 	char checker[PATH_MAX];  /* hf-check */
 	bool stopping;           /* SIGTERM or SIGINT: what runs is stopped, nothing new taken */
 	bool draining;           /* hosts/HOST/drain: finish what runs, take nothing new */
+	int nimby_opt;           /* --nimby (1), --no-nimby (0), else -1: [agent] nimby decides */
 
 	struct slot *slots;
 	int nslots;      /* allocated: the most this host may run */
@@ -373,6 +377,11 @@ bool others_can(struct job *j);
 bool disk_short(int fd, unsigned long long *avail);
 void disk_wait(unsigned long long avail);
 bool disk_ok(void);
+
+/* nimby.c: a desktop's agent renders only while its user is away */
+void nimby_check(void);
+int64_t nimby_due(void);
+bool nimby_allows(void);
 
 /* probe.c: this render host as hosts/HOST/host.ini text */
 void probe_host(const struct spool *sp, const char *name, int slots, struct buf *out);

@@ -259,12 +259,13 @@ static bool slot_fill(struct slot *s)
 }
 
 /* Give every slot that is on and idle a run, while there is work, the
- * host is not draining or stopping, and the disk has room. */
+ * host is not draining or stopping, the disk has room and, on a desktop
+ * ([agent] nimby), its user is away. */
 void fill_slots(void)
 {
 	/* hosts/HOST/drain: one look before taking anything new */
 	agent.draining = host_marked(agent.hostfd, HOST_DRAIN);
-	if (agent.stopping || agent.draining || !disk_ok())
+	if (agent.stopping || agent.draining || !disk_ok() || !nimby_allows())
 		return;
 	for (int i = 0; i < agent.nslots_on; i++) {
 		struct slot *s = &agent.slots[i];

@@ -21,17 +21,20 @@
 #define HOTFARM_LIBEXECDIR "/usr/local/bin"
 #endif
 
-struct agent agent = {.hostfd = -1};
+struct agent agent = {.hostfd = -1, .nimby_opt = -1};
 
 static _Noreturn void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-		"usage: render-agent [--spool DIR] [--slots N] [--name HOST] [--insecure]\n"
+		"usage: render-agent [--spool DIR] [--slots N] [--name HOST] [--nimby | --no-nimby] [--insecure]\n"
 		"Render frames of queued jobs on this host.\n"
 		"  --spool DIR  the spool (default $HOTFARM_SPOOL, else /var/spool/hotfarm)\n"
 		"  --slots N    concurrent renders (default: [agent] slots, auto: sized to the renders)\n"
 		"  --name HOST  this host's name in hosts/ (default: the host name); several\n"
 		"               agents on one machine need distinct names\n"
+		"  --nimby      an artist's desktop: take frames only while its user is idle\n"
+		"               ([agent] nimby_idle), give them back when the user returns\n"
+		"  --no-nimby   a render host whatever [agent] nimby says\n"
 		"  --insecure   start even when others than the farm's user may change the\n"
 		"               spool's conf/ (its packages) or state folders\n"
 		"Messages are key=value lines on stderr (time, level, prog, job, frame, msg).\n"
@@ -75,8 +78,8 @@ static void reload_conf(void)
 	publish_host(false); /* packages may have changed too */
 }
 
-/* The command line: SPOOL (--spool), WANT_SLOTS (--slots, else 0) and
- * agent.host (--name). */
+/* The command line: SPOOL (--spool), WANT_SLOTS (--slots, else 0),
+ * agent.host (--name) and agent.nimby_opt (--nimby, --no-nimby). */
 static bool insecure; /* --insecure */
 
 static void options(int argc, char **argv, const char **spool, long *want_slots)
@@ -85,6 +88,8 @@ static void options(int argc, char **argv, const char **spool, long *want_slots)
 					     {"slots", required_argument, 0, 'n'},
 					     {"name", required_argument, 0, 'N'},
 					     {"insecure", no_argument, 0, 'I'},
+					     {"nimby", no_argument, 0, 'Y'},
+					     {"no-nimby", no_argument, 0, 'y'},
 					     {"help", no_argument, 0, 'h'},
 					     {0, 0, 0, 0}};
 	int c;
@@ -101,6 +106,8 @@ static void options(int argc, char **argv, const char **spool, long *want_slots)
 			snprintf(agent.host, sizeof agent.host, "%s", optarg);
 			break;
 		case 'I': insecure = true; break;
+		case 'Y': agent.nimby_opt = 1; break;
+		case 'y': agent.nimby_opt = 0; break;
 		case 'h': usage(EXIT_OK);
 		default: usage(EXIT_BADINPUT);
 		}
@@ -163,6 +170,8 @@ static int poll_timeout(const struct timers *t)
 	int64_t wake = t->beat < t->rescan ? t->beat : t->rescan;
 	if ((slots_busy() || contain_pending()) && wake > t->watch)
 		wake = t->watch > now ? t->watch : now + 20000;
+	if (wake > nimby_due())
+		wake = nimby_due();
 	return wake > now ? (int)((wake - now) / 1000) + 1 : 0;
 }
 
@@ -219,10 +228,13 @@ static int on_events(int efd)
 	return efd;
 }
 
-/* What is due at NOW: the slots watched, the heartbeat, a rescan (the
- * truth when inotify missed something), a new probe of the host. */
+/* What is due at NOW: the desktop's user looked for ([agent] nimby), the
+ * slots watched, the heartbeat, a rescan (the truth when inotify missed
+ * something), a new probe of the host. */
 static void on_timers(struct timers *t, int64_t now)
 {
+	if (now >= nimby_due())
+		nimby_check(); /* a desktop's user came back: the renders stop */
 	if ((slots_busy() || contain_pending()) && now >= t->watch) {
 		watch_slots();
 		slots_show();
@@ -296,6 +308,7 @@ int main(int argc, char **argv)
 	return_stale();
 	publish_host(true);
 	heartbeat(); /* the probe may have taken longer than host_timeout */
+	nimby_check(); /* its state said (and hosts/HOST/nimby written) before any frame is taken */
 
 	int sfd = signals_fd();
 	const char *dirs[] = {state_dir_name(STATE_QUEUED), state_dir_name(STATE_CANCELLED)};

@@ -63,9 +63,10 @@ static void run_trim(struct slot *s)
 
 const char *kill_words(enum kill_reason why)
 {
-	return why == KILL_CANCEL ? "cancelled"
-	       : why == KILL_LOST ? "host was lost"
+	return why == KILL_CANCEL    ? "cancelled"
+	       : why == KILL_LOST    ? "host was lost"
 	       : why == KILL_SUSPEND ? "job suspended; its frames go back uncounted"
+	       : why == KILL_NIMBY   ? "the desktop's user came back; back to todo/, no attempt counted, not billed"
 				     : "agent stopping";
 }
 

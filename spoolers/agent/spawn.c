@@ -199,7 +199,9 @@ bool find_program(const char *name, char *out, size_t outsize)
 }
 
 /* Stop the slot's renderer (SIGTERM to its group, SIGKILL after the
- * grace); for a cancel or a stop, its checker too. */
+ * grace); for a cancel or a stop, its checker too. A desktop's user who
+ * came back gets the machine within a second: a grace of 200 ms at most
+ * (the frames go back to todo/ whatever the renderer does with it). */
 void slot_kill(struct slot *s, enum kill_reason why)
 {
 	if (!s->job || s->killing)
@@ -216,7 +218,10 @@ void slot_kill(struct slot *s, enum kill_reason why)
 		return;
 	s->killing = why;
 	kill(-s->pid, SIGTERM);
-	s->kill_at = mono_us() + agent.spool.conf.kill_grace_ms * 1000;
+	long grace_ms = agent.spool.conf.kill_grace_ms;
+	if (why == KILL_NIMBY && grace_ms > 200)
+		grace_ms = 200;
+	s->kill_at = mono_us() + grace_ms * 1000;
 }
 
 /* ---- starting a renderer ------------------------------------------------- */

@@ -41,11 +41,18 @@ int cmd_hosts(struct cli *cli, int argc, char **argv)
 		if (hfd >= 0)
 			close(hfd);
 		const char *state = host_state(sp, &h, now);
+		char nimby[120];
+		host_nimby_text(&h, now, busy, nimby, sizeof nimby);
 		long beat = h.heartbeat_us ? (long)((now - h.heartbeat_us) / 1000000) : -1;
 		if (json) {
 			printf("%s{\"name\":", i ? "," : "");
 			cli_json_string(h.name);
-			printf(",\"state\":\"%s\",\"heartbeat_age_s\":%ld,\"slots\":%ld,\"busy\":%ld", state, beat, slots, busy);
+			printf(",\"state\":\"%s\",\"heartbeat_age_s\":%ld,\"slots\":%ld,\"busy\":%ld,\"nimby\":", state, beat, slots,
+			       busy);
+			if (*nimby)
+				cli_json_string(nimby + 7); /* without "nimby: " */
+			else
+				printf("null");
 			for (size_t k = 0; k < h.keys.n; k++) {
 				if (!strcmp(h.keys.v[k], "name") || !strcmp(h.keys.v[k], "slots"))
 					continue;
@@ -79,7 +86,8 @@ int cmd_hosts(struct cli *cli, int argc, char **argv)
 				printf("%s: offline (its agent stopped; hotfarm forget %s removes the record)\n", h.name,
 				       h.name);
 			else
-				printf("%s: %s, heartbeat %lds ago, %ld/%ld slots busy\n", h.name, state, beat, busy, slots);
+				printf("%s: %s%s%s, heartbeat %lds ago, %ld/%ld slots busy\n", h.name, state, *nimby ? ", " : "",
+				       nimby, beat, busy, slots);
 			printf("  pools:   ");
 			for (size_t k = 0; k < h.pools.n; k++)
 				printf(" %s", h.pools.v[k]);

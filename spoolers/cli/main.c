@@ -144,7 +144,8 @@ static const struct command commands[] = {
 	{"watch", "NAME", 1, cmd_watch, false, NULL, "follow one job until it ends (exit 0 when done)"},
 	{"jobs", "", 0, cmd_jobs, false, NULL, "every job in every state, with owner and times"},
 	{"hosts", "", 0, cmd_hosts, false, NULL,
-	 "each render host: state (up, draining, silent, lost, offline), pools, heartbeat, record, packages"},
+	 "each render host: state (up, draining, silent, lost, offline; a desktop's user), pools, heartbeat, record,\n"
+	 "  packages"},
 	{"slots", "", 0, cmd_slots, false, NULL, "each slot of each host: idle, or the job and frame it renders"},
 	{"sites", "", 0, cmd_sites, false, NULL,
 	 "each linked site: when it was last heard, its hosts and load, jobs and files each way"},
