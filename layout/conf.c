@@ -5,6 +5,7 @@
 #include "layout.h"
 #include "layout_private.h"
 #include "ini.h"
+#include "host.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -94,6 +95,40 @@ static int site_links_load(struct ini *ini, struct site_conf *c, char *err, size
 		struct site_link *l = &c->links[c->nlinks++];
 		snprintf(l->name, sizeof l->name, "%s", peer);
 		snprintf(l->transport, sizeof l->transport, "%s", t);
+	}
+	return 0;
+}
+
+static bool conf_unix_name_ok(const char *s, size_t size);
+
+/* [quota], [quota OWNER] and [quota pool:NAME]: slots = N. */
+static int quotas_load(struct ini *ini, struct site_conf *c, char *err, size_t errsize)
+{
+	const char **secs;
+	size_t ns = ini_sections(ini, &secs);
+	for (size_t i = 0; i < ns; i++) {
+		if (strcmp(secs[i], "quota") && strncmp(secs[i], "quota ", 6))
+			continue;
+		const char *who = secs[i][5] ? secs[i] + 6 : "";
+		bool pool = !strncmp(who, "pool:", 5);
+		if (*who && !(pool ? pool_name_valid(who + 5) : conf_unix_name_ok(who, 64))) {
+			snprintf(err, errsize, "conf/hotfarm.ini: [%s] names neither a user nor a pool (pool:NAME)", secs[i]);
+			return -1;
+		}
+		long slots;
+		const char *v = ini_get(ini, secs[i], "slots");
+		if (!v || !parse_long(v, 0, 100000, &slots)) {
+			snprintf(err, errsize, "conf/hotfarm.ini line %d: [%s] slots must be how many renders an owner may "
+					       "run at once, 0 to 100000",
+				 ini_line(ini, secs[i], "slots"), secs[i]);
+			return -1;
+		}
+		if (c->nquotas == (int)(sizeof c->quotas / sizeof c->quotas[0])) {
+			snprintf(err, errsize, "conf/hotfarm.ini: at most %zu [quota] sections", sizeof c->quotas / sizeof c->quotas[0]);
+			return -1;
+		}
+		snprintf(c->quotas[c->nquotas].who, sizeof c->quotas[c->nquotas].who, "%s", who);
+		c->quotas[c->nquotas++].slots = slots;
 	}
 	return 0;
 }
@@ -246,7 +281,10 @@ static void conf_unknown(const struct ini *ini, struct strlist *warnings)
 	for (size_t i = 0; i < ns; i++) {
 		if (!strcmp(secs[i], "addresses"))
 			continue; /* its keys are user names */
-		const char *const *known = !strncmp(secs[i], "site ", 5) ? link : NULL;
+		static const char *const quota[] = {"slots", NULL};
+		const char *const *known = !strncmp(secs[i], "site ", 5) ? link
+					   : !strcmp(secs[i], "quota") || !strncmp(secs[i], "quota ", 6) ? quota
+													   : NULL;
 		for (int k = 0; !known && sections[k]; k++)
 			if (!strcmp(secs[i], sections[k]))
 				known = keys[k];
@@ -439,7 +477,7 @@ int site_conf_load(struct spool *sp, char *err, size_t errsize)
 		goto out;
 	if (c->summary_interval < 1)
 		c->summary_interval = 1;
-	if (site_links_load(ini, c, err, errsize) < 0)
+	if (site_links_load(ini, c, err, errsize) < 0 || quotas_load(ini, c, err, errsize) < 0)
 		goto out;
 	if ((v = ini_get(ini, "watcherd", "rescan_ms"))) {
 		if (!conf_number(ini, "watcherd", "rescan_ms", 50, 3600000, &c->rescan_ms, err, errsize))

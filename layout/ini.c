@@ -53,7 +53,7 @@ static bool section_ok(const char *s)
 	if (!*s || strlen(s) > 100)
 		return false;
 	for (; *s; s++)
-		if (!(isalnum((unsigned char)*s) || strchr(" _.-", *s)))
+		if (!(isalnum((unsigned char)*s) || strchr(" _.-:", *s)))
 			return false;
 	return true;
 }

@@ -367,6 +367,11 @@ static int job_desc_read_job(const struct ini *ini, const char *display, long ma
 		if (!(isalnum((unsigned char)*c) || strchr("._-, ", *c)))
 			BAD("%s line %d: limits must be a list of limit names like 'nuke, arnold'", display,
 			    ini_line(ini, "job", "limits"));
+	/* limits/quota.* hold the owners' quotas, not a job's to take */
+	for (const char *q = jd->limits; (q = strstr(q, "quota.")); q++)
+		if (q == jd->limits || strchr(", ", q[-1]))
+			BAD("%s line %d: limits names quota.*, which are the farm's quotas, not limits", display,
+			    ini_line(ini, "job", "limits"));
 	return 0;
 }
 

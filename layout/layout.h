@@ -123,6 +123,11 @@ struct site_conf {
 	} addresses[256];          /* [addresses] USER = ADDRESS, before the [notify] address template */
 	int naddresses;
 	long movie_interval; /* [previews] movie_interval: seconds between a rendering job's movies, 0: at its end */
+	struct quota_rule {
+		char who[80]; /* "": every owner ([quota]); OWNER ([quota OWNER]); "pool:NAME" ([quota pool:NAME]) */
+		long slots;   /* renders an owner may have at once */
+	} quotas[64];
+	int nquotas;
 };
 
 /* Whether S is one plain mail address: one '@' with text on each side, no
@@ -413,6 +418,8 @@ long job_contact_holds(int jobfd);
  * limits/NAME/TOKEN@OWNER is held. Take one (its held name goes to OUT),
  * give it back. -1 with errno EAGAIN when none is free. */
 int limit_take(const struct spool *sp, const char *limit, const char *owner, char out[256]);
+/* The same, of tokens named 1..MAX only (MAX < 0: any name): a quota's. */
+int limit_take_upto(const struct spool *sp, const char *limit, long max, const char *owner, char out[256]);
 /* Whether limits/LIMIT/ holds any token at all, free or held. */
 bool limit_has_tokens(const struct spool *sp, const char *limit);
 int limit_give(const struct spool *sp, const char *limit, const char *held);

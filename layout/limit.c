@@ -24,7 +24,15 @@ bool limit_has_tokens(const struct spool *sp, const char *limit)
 	return name_is_valid(limit) && dir_has_names(spool_fd(sp, DIR_LIMITS), limit);
 }
 
-int limit_take(const struct spool *sp, const char *limit, const char *owner, char out[256])
+/* Token NAME's number: 1 or more, or -1 when it is not a number. */
+static long token_number(const char *name)
+{
+	char *end;
+	long n = strtol(name, &end, 10);
+	return name[0] >= '1' && name[0] <= '9' && (*end == 0 || *end == '@') ? n : -1;
+}
+
+int limit_take_upto(const struct spool *sp, const char *limit, long max, const char *owner, char out[256])
 {
 	if (!name_is_valid(limit)) {
 		errno = EINVAL;
@@ -40,6 +48,9 @@ int limit_take(const struct spool *sp, const char *limit, const char *owner, cha
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.' || strchr(e->d_name, '@') || strlen(e->d_name) > 100)
 			continue;
+		long n = max < 0 ? 0 : token_number(e->d_name);
+		if (max >= 0 && (n < 1 || n > max))
+			continue; /* a quota's: above it (lowered since), or no number */
 		snprintf(out, 256, "%s@%s", e->d_name, owner);
 		if (renameat(dfd, e->d_name, dfd, out) == 0 || faccessat(dfd, out, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
 			rc = 0;
@@ -49,6 +60,11 @@ int limit_take(const struct spool *sp, const char *limit, const char *owner, cha
 	}
 	closedir(d);
 	return rc;
+}
+
+int limit_take(const struct spool *sp, const char *limit, const char *owner, char out[256])
+{
+	return limit_take_upto(sp, limit, -1, owner, out);
 }
 
 int limit_give(const struct spool *sp, const char *limit, const char *held)

@@ -70,8 +70,11 @@ kill -KILL "$AGENT"
 wait "$AGENT" 2>/dev/null
 printf '#!/bin/sh\necho run >>"%s/probe-runs"\necho "Probed 5.0"\n' "$T" >"$T/probe.sh"
 start_agent pr --slots 1
-check "once the program changed, the probe runs again ($(runs) runs)" [ "$(runs)" -eq 2 ]
-check "… and the new version is published" grep -q '^probed = "\?5\.0"\?$' "$SPOOL/hosts/pr/host.ini"
+# (the record the killed agent left reads as ready at once: wait for the probe)
+runs_are() { [ "$(runs)" -eq "$1" ]; }
+check "once the program changed, the probe runs again ($(runs) runs)" wait_for 15 runs_are 2
+new_version() { grep -q '^probed = "\?5\.0"\?$' "$SPOOL/hosts/pr/host.ini"; }
+check "… and the new version is published" wait_for 15 new_version
 kill -TERM "$AGENT"
 wait "$AGENT" 2>/dev/null
 # a clean stop leaves the record (what the host offered) and nothing it

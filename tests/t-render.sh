@@ -85,9 +85,11 @@ drop_dir big "$T/big"
 whybig() { grep -q "waiting: no host has ram_mb >= 99999999" "$SPOOL/jobs/big/status.ini" 2>/dev/null; }
 check "a minimum no host meets says which" wait_for 10 whybig
 
-# a clean stop removes the host and its slots
+# a clean stop removes the host's heartbeat, lock and slots; its record
+# stays (what it offered), and it reads as offline
 kill -TERM "$A1"
-gone() { [ ! -e "$SPOOL/hosts/a1" ]; }
-check "a stopped agent removes hosts/a1" wait_for 10 gone
+gone() { [ "$(ls -A "$SPOOL/hosts/a1" 2>/dev/null)" = host.ini ]; }
+check "a stopped agent leaves only its record in hosts/a1 ($(ls -A "$SPOOL/hosts/a1" | tr '\n' ' '))" wait_for 10 gone
+check "which hotfarm hosts shows offline" sh -c "hotfarm hosts | grep -q '^a1: offline'"
 check "watcherd is still running" alive "$WATCHERD"
 done_testing

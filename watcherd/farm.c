@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "farm.h"
 #include "../layout/host.h"
+#include "../layout/quota.h"
 #include "../layout/ini.h"
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"
@@ -18,6 +19,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The owners of the queued jobs this pass saw, for their quotas. */
+static struct strlist owners;
+
+/* Why nothing of a job of OWNER renders though a host could: its quota is
+ * used up ("" when not). */
+static void quota_why(const struct spool *sp, const char *owner, char *why, size_t whysize)
+{
+	char limit[160];
+	long q = quota_slots(&sp->conf, owner);
+	if (q < 0 || !quota_limit_name(owner, NULL, limit, sizeof limit))
+		return;
+	long held = quota_held(sp, limit);
+	if (held >= q)
+		snprintf(why, whysize, "waiting: %s already uses %ld of %ld slots ([quota] in conf/hotfarm.ini)", owner,
+			 held, q);
+}
 
 /* The hosts not lost, for why_waiting. */
 static struct host_record *hosts;
@@ -188,6 +206,8 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 		close(jfd);
 		return;
 	}
+	if (*st.owner && !strlist_has(&owners, st.owner))
+		strlist_add(&owners, st.owner);
 	char state[16], reason[512];
 	if (c.active > 0) {
 		snprintf(state, sizeof state, "rendering");
@@ -214,6 +234,8 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 			bool later = deps == 1 && job_not_yet(&jd, why, sizeof why);
 			if (deps == 1 && !later)
 				why_waiting(sp, jfd, &jd, why, sizeof why);
+			if (deps == 1 && !later && !*why)
+				quota_why(sp, st.owner, why, sizeof why);
 			else
 				snprintf(state, sizeof state, "waiting");
 			if (deps == 1 && !later && *why && !strcmp(jd.site, "auto") && sp->conf.nlinks && c.done == 0 &&
@@ -259,6 +281,24 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 /* Mark hosts whose heartbeat stopped as lost and give their frames and
  * tokens back; bring each queued job's status.ini up to date (counts,
  * rendering or why it waits); finish jobs whose last ticket is done. */
+/* Each owner of a queued job has its quotas' tokens, as many as the
+ * quotas say: this pass is their one maker (quota.h). */
+static void quotas_keep(const struct spool *sp)
+{
+	const struct site_conf *c = &sp->conf;
+	for (size_t i = 0; i < owners.n; i++) {
+		char limit[160];
+		long q = quota_slots(c, owners.v[i]);
+		if (q >= 0 && quota_limit_name(owners.v[i], NULL, limit, sizeof limit))
+			quota_keep(sp, limit, q);
+		for (int k = 0; k < c->nquotas; k++)
+			if (!strncmp(c->quotas[k].who, "pool:", 5) &&
+			    quota_limit_name(owners.v[i], c->quotas[k].who + 5, limit, sizeof limit))
+				quota_keep(sp, limit, c->quotas[k].slots);
+	}
+	strlist_free(&owners);
+}
+
 static void farm_rescan(const struct spool *sp)
 {
 	hosts_check(sp);
@@ -272,6 +312,7 @@ static void farm_rescan(const struct spool *sp)
 			job_update(sp, name, (long)i);
 	}
 	strlist_free(&l);
+	quotas_keep(sp);
 }
 
 /* What the log says went out: a bit per event, and the last time. */

@@ -53,6 +53,7 @@
 #include "../../layout/jobdesc.h"
 #include "../../layout/layout.h"
 #include "../../layout/package.h"
+#include "../../layout/quota.h"
 #include "../../layout/util.h"
 
 #include <limits.h>
@@ -98,6 +99,7 @@ struct job {
 	int64_t queued_seen; /* when its entry was last seen in queue/ */
 	bool waiting_deps;   /* its [job] after jobs are not done yet */
 	bool pkg_broken;     /* its package's .ini did not read (an admin may mend it) */
+	char owner[128];     /* its verified owner (status.ini): whose quota its renders count against */
 	int64_t active_at;
 	int64_t licence_until; /* a frame found no licence here: take none of it before this (mono) */
 };

@@ -85,23 +85,41 @@ static void run_extend(struct slot *s, long f, long want)
 	}
 }
 
-/* The limit tokens J needs, each taken for S (into s->tokens). False when
- * one is all taken: those taken go back, and J is looked at again soon. */
+/* A token of J's owner's quota (POOL: this host's pool's; MAX its count,
+ * -1: none applies) taken for S. False when all are held. */
+static bool quota_token(struct slot *s, struct job *j, const char *pool, long max)
+{
+	char limit[160], held[256];
+	if (max < 0 || !quota_limit_name(j->owner, pool, limit, sizeof limit))
+		return true;
+	if (limit_take_upto(&agent.spool, limit, max, s->owner, held) < 0)
+		return false;
+	strlist_take(&s->tokens, xasprintf("%s\t%s", limit, held));
+	return true;
+}
+
+/* The limit tokens J needs, and its owner's quota tokens, each taken for S
+ * (into s->tokens). False when one is all taken: those taken go back, and
+ * J is looked at again soon. */
 static bool tokens_take(struct slot *s, struct job *j)
 {
 	/* tokens first: without them the ticket would only go back */
-	for (size_t i = 0; i < j->limits.n; i++) {
+	bool ok = true;
+	for (size_t i = 0; ok && i < j->limits.n; i++) {
 		char held[256];
-		if (limit_take(&agent.spool, j->limits.v[i], s->owner, held) < 0) {
-			/* all taken: look again soon (tokens come back as frames end) */
-			j->retry_at = mono_us() + 200000;
-			tokens_return(s);
-			return false;
-		}
-		char *t = xasprintf("%s\t%s", j->limits.v[i], held);
-		strlist_take(&s->tokens, t);
+		if ((ok = limit_take(&agent.spool, j->limits.v[i], s->owner, held) == 0))
+			strlist_take(&s->tokens, xasprintf("%s\t%s", j->limits.v[i], held));
 	}
-	return true;
+	const struct site_conf *c = &agent.spool.conf;
+	ok = ok && quota_token(s, j, NULL, quota_slots(c, j->owner));
+	for (size_t i = 0; ok && i < agent.self.pools.n; i++)
+		ok = quota_token(s, j, agent.self.pools.v[i], quota_pool_slots(c, agent.self.pools.v[i]));
+	if (!ok) {
+		/* all taken: look again soon (tokens come back as frames end) */
+		j->retry_at = mono_us() + 200000;
+		tokens_return(s);
+	}
+	return ok;
 }
 
 /* S took ticket T of J, FRAMES (N) still to render: the run it begins.

@@ -87,6 +87,12 @@ void job_load(struct job *j)
 	j->serial = ++serials;
 	char err[1024];
 	if (j->fd >= 0) {
+		/* the verified owner, which intake wrote (job.ini's owner is a label) */
+		struct job_status st;
+		if (job_status_read(j->fd, &st) == 0) {
+			snprintf(j->owner, sizeof j->owner, "%s", st.owner);
+			job_status_free(&st);
+		}
 		j->jd = xcalloc(1, sizeof *j->jd);
 		if (job_desc_load(j->fd, j->jd, err, sizeof err) < 0) {
 			free(j->jd);
