@@ -94,8 +94,9 @@ typing
 wait_ms 5000 given_back
 ms=$(($(now_ms) - t0))
 diag "the renders stopped ${ms} ms after the keystroke"
-check "the user is back: the renders stop and their tickets leave active/ within 1.5 s (${ms} ms)" \
-	[ "$ms" -lt 1500 ] || show
+# (how fast is make bench's to say: the deadline here only catches renders
+# left running; the agent looks every 250 ms and stops them at once)
+check "the user is back: the renders stop and their tickets leave active/ (${ms} ms)" given_back || show
 check "the frames are back in todo/ (4)" wait_for 2 todo_is 4 || show
 check "... with no attempt counted" not grep -q '^attempt' "$J"/todo/*
 check "... and none was published" [ "$(count "$SPOOL/jobs/desk/output")" -eq 0 ]
