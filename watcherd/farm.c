@@ -232,12 +232,13 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 				return;
 			}
 			bool later = deps == 1 && job_not_yet(&jd, why, sizeof why);
-			if (deps == 1 && !later)
+			if (deps == 1 && !later) {
 				why_waiting(sp, jfd, &jd, why, sizeof why);
-			if (deps == 1 && !later && !*why)
-				quota_why(sp, st.owner, why, sizeof why);
-			else
+				if (!*why)
+					quota_why(sp, st.owner, why, sizeof why);
+			} else {
 				snprintf(state, sizeof state, "waiting");
+			}
 			if (deps == 1 && !later && *why && !strcmp(jd.site, "auto") && sp->conf.nlinks && c.done == 0 &&
 			    maybe_elsewhere(sp, name, jfd, &jd)) {
 				job_desc_free(&jd);
