@@ -48,6 +48,8 @@ while not os.path.exists(stop):
         zlib.decompress(idat)
         if not seen or seen[-1] != ino:
             seen.append(ino)
+        if len(seen) == 1 and not os.path.exists(out + ".started"):
+            open(out + ".started", "w").close()
     except Exception:
         broken += 1
     time.sleep(0.002)
@@ -55,6 +57,7 @@ open(out, "w").write(f"looks={looks} missing={missing} broken={broken} versions=
 PY
 python3 "$T/reader.py" "$SPOOL/jobs/rr/output/f_0002.png" "$T/stop" "$T/reader.out" &
 READER=$!
+check "the reader has looked at frame 2 once" wait_for 20 test -e "$T/reader.out.started"
 hotfarm rerender rr 2,4 >"$T/out" 2>&1
 rc=$?
 check "hotfarm rerender rr 2,4 answers ($rc: $(cat "$T/out"))" grep -q "2 frame tickets back to render" "$T/out"
