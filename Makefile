@@ -103,7 +103,7 @@ $(BIN)/hf-notify: $(OBJ)/spoolers/notify.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser -lnettle
 
-$(BIN)/hf-status: $(OBJ)/spoolers/statuspage.o $(OBJ)/liblayout.a
+$(BIN)/hf-status: $(OBJ)/spoolers/statuspage.o $(OBJ)/spoolers/metrics.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 

@@ -71,6 +71,7 @@ enum spool_file {
 	SPOOL_FILE_MOVIE_LOCK,    /* previews/.movie.lock: held while the movie is built */
 	SPOOL_FILE_MOVIE_TEMP,    /* previews/.preview.mp4.tmp: the movie being built */
 	SPOOL_FILE_STAGE_PROBE,   /* work/pre.P.X/probe: the home of a preset drop's scene run */
+	SPOOL_FILE_METRICS,       /* status/metrics.prom: the farm's figures for Prometheus */
 	SPOOL_FILE_COUNT,
 };
 const char *spool_file_name(enum spool_file f);

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "../layout/preset.h"
 #include "../layout/host.h"
+#include "metrics.h"
 #include "../layout/ini.h"
 #include "../layout/layout.h"
 
@@ -437,8 +438,9 @@ static void job_page(const char *name, enum job_state state)
 int main(int argc, char **argv)
 {
 	spooler_main(argc, argv, "hf-status",
-		     "usage: hf-status --spool DIR\nWrite status/index.html and each live job's index.html.\n", &sp);
+		     "usage: hf-status --spool DIR\nWrite status/index.html, status/metrics.prom and each live job's index.html.\n", &sp);
 	farm_page();
+	metrics_write(&sp);
 	/* the pages of jobs that change: live ones, and those that ended
 	 * within the last minute */
 	for (int s = 0; s < STATE_COUNT; s++) {

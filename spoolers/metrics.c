@@ -1,0 +1,160 @@
+/* metrics.c - status/metrics.prom: the farm's figures in the Prometheus
+ * text format, written atomically by hf-status (at most once a second) for
+ * node_exporter's textfile collector. Read from the spool tree alone. */
+#define _GNU_SOURCE
+#include "metrics.h"
+#include "../layout/host.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A label value in Prometheus' text format: \ " and newlines escaped. */
+static void label(struct buf *b, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			buf_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			buf_printf(b, "\\n");
+		else
+			buf_printf(b, "%c", *v);
+	}
+}
+
+static const double wait_buckets[] = {1, 5, 15, 60, 300, 900, 3600, 14400};
+#define NBUCKETS (sizeof wait_buckets / sizeof wait_buckets[0])
+
+struct job_figures {
+	long frames_done, frames_failed;
+	long waited[NBUCKETS + 1]; /* queue wait of jobs that started, per bucket (+Inf last) */
+	double wait_sum;
+	long wait_count;
+};
+
+/* The jobs of state S: their frames and how long those that started waited. */
+static long jobs_in(const struct spool *sp, enum job_state s, struct job_figures *f)
+{
+	struct strlist l = {0};
+	state_list(sp, s, &l);
+	for (size_t i = 0; i < l.n; i++) {
+		char name[JOBID_MAX_LEN + 1];
+		int jfd = entry_parse(l.v[i], NULL, NULL, name) ? job_dir_open(sp, name) : -1;
+		if (jfd < 0)
+			continue;
+		long d = ticket_count(jfd, TICKET_DONE), x = ticket_count(jfd, TICKET_FAILED);
+		f->frames_done += d > 0 ? d : 0;
+		f->frames_failed += x > 0 ? x : 0;
+		struct job_status st;
+		if (job_status_read(jfd, &st) == 0) {
+			if (st.started_us && st.submitted_us && st.started_us >= st.submitted_us) {
+				double w = (double)(st.started_us - st.submitted_us) / 1e6;
+				size_t k = 0;
+				while (k < NBUCKETS && w > wait_buckets[k])
+					k++;
+				f->waited[k]++;
+				f->wait_sum += w;
+				f->wait_count++;
+			}
+			job_status_free(&st);
+		}
+		close(jfd);
+	}
+	long n = (long)l.n;
+	strlist_free(&l);
+	return n;
+}
+
+static void jobs_metrics(const struct spool *sp, struct buf *b)
+{
+	struct job_figures f = {0};
+	buf_printf(b, "# HELP hotfarm_jobs Jobs by state (their entries in the state folders).\n"
+		      "# TYPE hotfarm_jobs gauge\n");
+	for (int s = 0; s < STATE_COUNT; s++)
+		buf_printf(b, "hotfarm_jobs{state=\"%s\"} %ld\n", state_word((enum job_state)s),
+			   jobs_in(sp, (enum job_state)s, &f));
+	buf_printf(b, "# HELP hotfarm_frames_done_total Frame tickets done, over the jobs the spool holds.\n"
+		      "# TYPE hotfarm_frames_done_total counter\nhotfarm_frames_done_total %ld\n",
+		   f.frames_done);
+	buf_printf(b, "# HELP hotfarm_frames_failed_total Frame tickets failed, over the jobs the spool holds.\n"
+		      "# TYPE hotfarm_frames_failed_total counter\nhotfarm_frames_failed_total %ld\n",
+		   f.frames_failed);
+	buf_printf(b, "# HELP hotfarm_queue_wait_seconds From a job's submission to its first render.\n"
+		      "# TYPE hotfarm_queue_wait_seconds histogram\n");
+	long cum = 0;
+	for (size_t k = 0; k < NBUCKETS; k++) {
+		cum += f.waited[k];
+		buf_printf(b, "hotfarm_queue_wait_seconds_bucket{le=\"%g\"} %ld\n", wait_buckets[k], cum);
+	}
+	buf_printf(b, "hotfarm_queue_wait_seconds_bucket{le=\"+Inf\"} %ld\n", f.wait_count);
+	buf_printf(b, "hotfarm_queue_wait_seconds_sum %.3f\nhotfarm_queue_wait_seconds_count %ld\n", f.wait_sum,
+		   f.wait_count);
+}
+
+static void hosts_metrics(const struct spool *sp, struct buf *b)
+{
+	static const char *const states[] = {"up", "draining", "silent", "lost", "offline"};
+	long count[5] = {0};
+	struct buf slots = {0};
+	struct strlist names = {0};
+	host_list(sp, &names);
+	int64_t now = server_now_us(sp);
+	for (size_t i = 0; i < names.n; i++) {
+		struct host_record h;
+		if (host_read(sp, names.v[i], &h) < 0)
+			continue;
+		const char *st = host_state(sp, &h, now);
+		for (int k = 0; k < 5; k++)
+			if (!strcmp(st, states[k]))
+				count[k]++;
+		long busy = 0, idle = 0;
+		int hfd = h.offline ? -1 : host_dir_open(sp, h.name, false);
+		for (int k = 0; hfd >= 0 && k < 4096; k++) {
+			struct slot_view v;
+			if (slot_read(hfd, k, &v) < 0)
+				break;
+			!strcmp(v.state, "busy") ? busy++ : idle++;
+		}
+		if (hfd >= 0)
+			close(hfd);
+		for (int k = 0; k < 2; k++) {
+			buf_printf(&slots, "hotfarm_slots{host=\"");
+			label(&slots, h.name);
+			buf_printf(&slots, "\",state=\"%s\"} %ld\n", k ? "idle" : "busy", k ? idle : busy);
+		}
+		host_free(&h);
+	}
+	strlist_free(&names);
+	buf_printf(b, "# HELP hotfarm_hosts Render hosts by state.\n# TYPE hotfarm_hosts gauge\n");
+	for (int k = 0; k < 5; k++)
+		buf_printf(b, "hotfarm_hosts{state=\"%s\"} %ld\n", states[k], count[k]);
+	buf_printf(b, "# HELP hotfarm_slots Render slots of each host, busy or idle.\n# TYPE hotfarm_slots gauge\n");
+	if (slots.data)
+		buf_add(b, slots.data, slots.len);
+	buf_free(&slots);
+}
+
+void metrics_write(const struct spool *sp)
+{
+	struct buf b = {0};
+	buf_printf(&b, "# hotfarm site %s, written by hf-status\n", sp->conf.name);
+	jobs_metrics(sp, &b);
+	hosts_metrics(sp, &b);
+	struct strlist rejected = {0};
+	dir_names(spool_fd(sp, DIR_REJECTED), ".", &rejected);
+	buf_printf(&b, "# HELP hotfarm_rejected Drops in rejected/, each with its reason.\n"
+		       "# TYPE hotfarm_rejected gauge\nhotfarm_rejected %zu\n",
+		   rejected.n);
+	strlist_free(&rejected);
+	buf_printf(&b, "# HELP hotfarm_metrics_time_seconds When these figures were taken.\n"
+		       "# TYPE hotfarm_metrics_time_seconds gauge\nhotfarm_metrics_time_seconds %lld\n",
+		   (long long)(now_us() / 1000000));
+	bool sync = sync_writes;
+	sync_writes = false; /* rewritten every second, as the pages */
+	if (file_write_atomic(spool_fd(sp, DIR_STATUS), spool_file_name(SPOOL_FILE_METRICS), b.data, b.len, 0644) < 0)
+		warn("unable to write %s/%s: %s", spool_dir_name(DIR_STATUS), spool_file_name(SPOOL_FILE_METRICS),
+		     strerror(errno));
+	sync_writes = sync;
+	buf_free(&b);
+}
