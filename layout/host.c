@@ -297,21 +297,26 @@ int slot_read(int hostfd, int index, struct slot_view *v)
 	return 0;
 }
 
+static const char *const host_states[] = {"up", "draining", "silent", "lost", "offline", NULL};
+
+const char *host_state_word(int i)
+{
+	return i >= 0 && i < (int)(sizeof host_states / sizeof *host_states) ? host_states[i] : NULL;
+}
+
 const char *host_state(const struct spool *sp, const struct host_record *h, int64_t server_now)
 {
 	if (h->offline)
-		return "offline";
+		return host_states[4];
 	if (h->lost)
-		return "lost";
+		return host_states[3];
 	if (server_now - h->heartbeat_us > sp->conf.host_timeout * 1000000LL)
-		return "silent";
+		return host_states[2];
 	int hfd = host_dir_open(sp, h->name, false);
 	bool draining = hfd >= 0 && host_marked(hfd, HOST_DRAIN);
 	if (hfd >= 0)
 		close(hfd);
-	if (draining)
-		return "draining";
-	return "up";
+	return draining ? host_states[1] : host_states[0];
 }
 
 /* S seconds as a person reads them: "40 s", "12 min", "3 h". */

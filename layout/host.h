@@ -47,6 +47,8 @@ struct slot_view {
 	char state[16], job[100], ticket[80], frame[24], attempt[16], since[40], pid[24];
 };
 int slot_read(int hostfd, int index, struct slot_view *v);
+/* The words host_state says, in order (I from 0; NULL past the last). */
+const char *host_state_word(int i);
 /* up, draining, silent (heartbeat late), lost or offline (stopped cleanly). */
 const char *host_state(const struct spool *sp, const struct host_record *h, int64_t server_now);
 /* A nimby host's state in words, "nimby: user active" or "nimby: idle 12

@@ -342,12 +342,17 @@ int job_file_remove(int jobfd, enum job_file f)
 	return unlinkat(jobfd, job_files[f], 0) < 0 && errno != ENOENT ? -1 : 0;
 }
 
-const char *job_state_shown(int jobfd, enum job_state s, const char *status_state)
+bool job_suspended(int jobfd)
 {
 	struct stat st;
+	return jobfd >= 0 && job_file_stat(jobfd, JOB_FILE_SUSPENDED, &st) == 0;
+}
+
+const char *job_state_shown(int jobfd, enum job_state s, const char *status_state)
+{
 	if (s == STATE_QUEUED && (!strcmp(status_state, "rendering") || !strcmp(status_state, "waiting")))
 		return !strcmp(status_state, "rendering") ? "rendering" : "waiting";
-	if (s == STATE_HELD && jobfd >= 0 && job_file_stat(jobfd, JOB_FILE_SUSPENDED, &st) == 0)
+	if (s == STATE_HELD && job_suspended(jobfd))
 		return "suspended";
 	return state_word(s);
 }

@@ -325,6 +325,8 @@ int job_file_write(int jobfd, enum job_file f, const char *data, size_t len);
 int job_file_stat(int jobfd, enum job_file f, struct stat *st);
 /* Remove one of a job's files (gone already is fine). */
 int job_file_remove(int jobfd, enum job_file f);
+/* Whether a held job was suspended: its suspended file is there. */
+bool job_suspended(int jobfd);
 /* The word a person is shown for a job in state S whose status.ini says
  * STATUS_STATE: "rendering" or "waiting" for a queued job that is, and
  * "suspended" for a held job that was (JOBFD, -1: not known). */
@@ -419,6 +421,9 @@ long job_contact_holds(int jobfd);
  * limits/NAME/TOKEN@OWNER is held. Take one (its held name goes to OUT),
  * give it back. -1 with errno EAGAIN when none is free. */
 int limit_take(const struct spool *sp, const char *limit, const char *owner, char out[256]);
+/* A numbered token's number (N or N@OWNER: 1 or more; -1: no number) and
+ * whether it is HELD (may be NULL). */
+long limit_token_number(const char *name, bool *held);
 /* The same, of tokens named 1..MAX only (MAX < 0: any name): a quota's. */
 int limit_take_upto(const struct spool *sp, const char *limit, long max, const char *owner, char out[256]);
 /* Whether limits/LIMIT/ holds any token at all, free or held. */

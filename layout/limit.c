@@ -24,11 +24,12 @@ bool limit_has_tokens(const struct spool *sp, const char *limit)
 	return name_is_valid(limit) && dir_has_names(spool_fd(sp, DIR_LIMITS), limit);
 }
 
-/* Token NAME's number: 1 or more, or -1 when it is not a number. */
-static long token_number(const char *name)
+long limit_token_number(const char *name, bool *held)
 {
 	char *end;
 	long n = strtol(name, &end, 10);
+	if (held)
+		*held = *end == '@';
 	return name[0] >= '1' && name[0] <= '9' && (*end == 0 || *end == '@') ? n : -1;
 }
 
@@ -48,7 +49,7 @@ int limit_take_upto(const struct spool *sp, const char *limit, long max, const c
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.' || strchr(e->d_name, '@') || strlen(e->d_name) > 100)
 			continue;
-		long n = max < 0 ? 0 : token_number(e->d_name);
+		long n = max < 0 ? 0 : limit_token_number(e->d_name, NULL);
 		if (max >= 0 && (n < 1 || n > max))
 			continue; /* a quota's: above it (lowered since), or no number */
 		snprintf(out, 256, "%s@%s", e->d_name, owner);

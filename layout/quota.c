@@ -45,15 +45,6 @@ bool quota_limit_name(const char *owner, const char *pool, char *out, size_t out
 	return *who && n > 0 && (size_t)n < outsize && name_is_valid(out);
 }
 
-/* The token a name in a quota's folder is: its number (held or not), -1. */
-static long token_number(const char *name, bool *held)
-{
-	char *end;
-	long n = strtol(name, &end, 10);
-	*held = *end == '@';
-	return name[0] >= '1' && name[0] <= '9' && (*end == 0 || *end == '@') ? n : -1;
-}
-
 long quota_held(const struct spool *sp, const char *limit)
 {
 	DIR *d = dir_open(spool_fd(sp, DIR_LIMITS), limit);
@@ -61,7 +52,7 @@ long quota_held(const struct spool *sp, const char *limit)
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
 		bool held;
-		if (token_number(e->d_name, &held) > 0 && held)
+		if (limit_token_number(e->d_name, &held) > 0 && held)
 			n++;
 	}
 	if (d)
@@ -83,7 +74,7 @@ void quota_keep(const struct spool *sp, const char *limit, long slots)
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
 		bool held;
-		long n = token_number(e->d_name, &held);
+		long n = limit_token_number(e->d_name, &held);
 		if (n >= 1 && n <= slots)
 			have[n] = 1;
 		else if (n > slots && !held)

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const action_names[STEER_COUNT] = {"cancel",     "hold",    "release", "priority", "retry",
@@ -110,8 +109,7 @@ static int do_release(const struct spool *sp, const char *id, enum job_state s, 
 {
 	if (s != STATE_HELD)
 		return SAY(EXIT_BADINPUT, "%s is %s, not held or suspended", id, state_word(s));
-	struct stat st;
-	bool was = job_file_stat(jfd, JOB_FILE_SUSPENDED, &st) == 0;
+	bool was = job_suspended(jfd);
 	if (job_file_remove(jfd, JOB_FILE_SUSPENDED) < 0)
 		return SAY(EXIT_TEMPFAIL, "unable to resume %s: %s", id, strerror(errno));
 	int rc = move(sp, id, STATE_QUEUED, "queued; waiting for a free render slot", msg, msgsize);

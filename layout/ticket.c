@@ -379,11 +379,15 @@ void billing_read(int jobfd, enum ticket_state s, struct billing *b)
 	closedir(d);
 }
 
-int ticket_retry(int jobfd, const char *ticket)
+/* Ticket T of FROM/ to todo/ for another go: its attempt lines set aside
+ * as "retried" lines, NOTE (when not NULL) added, rewritten in place under
+ * its FROM/ name, then moved: one rename. */
+static int ticket_again(int jobfd, enum ticket_state from, const char *ticket, const char *note)
 {
-	char path[160], dest[160];
-	snprintf(path, sizeof path, "frames/failed/%s", ticket);
-	snprintf(dest, sizeof dest, "frames/todo/%s", ticket);
+	char dir[64], path[160], dest[160];
+	snprintf(dir, sizeof dir, "frames/%s", ticket_dir_name(from));
+	snprintf(path, sizeof path, "%s/%s", dir, ticket);
+	snprintf(dest, sizeof dest, "frames/%s/%s", ticket_dir_name(TICKET_TODO), ticket);
 	size_t len;
 	char *text = file_read_small(jobfd, path, 1 << 20, &len);
 	if (!text)
@@ -397,40 +401,9 @@ int ticket_retry(int jobfd, const char *ticket)
 			buf_printf(&b, "%s\n", line);
 	}
 	free(text);
-	/* rewritten in place under its failed/ name, then moved: one rename */
-	int ffd = dir_walk(jobfd, "frames/failed", false);
-	int rc = ffd < 0 ? -1 : file_write_atomic(ffd, ticket, b.data, b.len, 0644);
-	if (ffd >= 0)
-		close(ffd);
-	buf_free(&b);
-	if (rc < 0)
-		return -1;
-	return renameat(jobfd, path, jobfd, dest);
-}
-
-int ticket_rerender(int jobfd, const char *ticket, const char *who)
-{
-	char path[160], dest[160];
-	snprintf(path, sizeof path, "frames/done/%s", ticket);
-	snprintf(dest, sizeof dest, "frames/todo/%s", ticket);
-	size_t len;
-	char *text = file_read_small(jobfd, path, 1 << 20, &len);
-	if (!text)
-		return -1;
-	struct buf b = {0};
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!strncmp(line, "attempt = ", 10))
-			buf_printf(&b, "retried = %s\n", line + 10);
-		else
-			buf_printf(&b, "%s\n", line);
-	}
-	free(text);
-	char iso[32];
-	time_iso(now_us(), iso);
-	buf_printf(&b, "rerender = %s %s\n", iso, who);
-	/* rewritten in place under its done/ name, then moved: one rename */
-	int dfd = dir_walk(jobfd, "frames/done", false);
+	if (note)
+		buf_printf(&b, "%s\n", note);
+	int dfd = dir_walk(jobfd, dir, false);
 	int rc = dfd < 0 ? -1 : file_write_atomic(dfd, ticket, b.data, b.len, 0644);
 	if (dfd >= 0)
 		close(dfd);
@@ -438,6 +411,19 @@ int ticket_rerender(int jobfd, const char *ticket, const char *who)
 	if (rc < 0)
 		return -1;
 	return renameat(jobfd, path, jobfd, dest);
+}
+
+int ticket_retry(int jobfd, const char *ticket)
+{
+	return ticket_again(jobfd, TICKET_FAILED, ticket, NULL);
+}
+
+int ticket_rerender(int jobfd, const char *ticket, const char *who)
+{
+	char iso[32], note[200];
+	time_iso(now_us(), iso);
+	snprintf(note, sizeof note, "rerender = %s %s", iso, who);
+	return ticket_again(jobfd, TICKET_DONE, ticket, note);
 }
 
 int ticket_place(int jobfd, int srcdir, const char *src, const char *ticket, enum ticket_state to)

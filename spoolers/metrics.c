@@ -43,11 +43,12 @@ static long jobs_in(const struct spool *sp, enum job_state s, struct job_figures
 		int jfd = entry_parse(l.v[i], NULL, NULL, name) ? job_dir_open(sp, name) : -1;
 		if (jfd < 0)
 			continue;
-		long d = ticket_count(jfd, TICKET_DONE), x = ticket_count(jfd, TICKET_FAILED);
-		f->frames_done += d > 0 ? d : 0;
-		f->frames_failed += x > 0 ? x : 0;
+		/* status.ini alone: one read a job, every second, however many
+		 * jobs the spool keeps */
 		struct job_status st;
 		if (job_status_read(jfd, &st) == 0) {
+			f->frames_done += st.frames_done;
+			f->frames_failed += st.frames_failed;
 			if (st.started_us && st.submitted_us && st.started_us >= st.submitted_us) {
 				double w = (double)(st.started_us - st.submitted_us) / 1e6;
 				size_t k = 0;
@@ -74,10 +75,10 @@ static void jobs_metrics(const struct spool *sp, struct buf *b)
 	for (int s = 0; s < STATE_COUNT; s++)
 		buf_printf(b, "hotfarm_jobs{state=\"%s\"} %ld\n", state_word((enum job_state)s),
 			   jobs_in(sp, (enum job_state)s, &f));
-	buf_printf(b, "# HELP hotfarm_frames_done_total Frame tickets done, over the jobs the spool holds.\n"
+	buf_printf(b, "# HELP hotfarm_frames_done_total Frames done, over the jobs the spool holds.\n"
 		      "# TYPE hotfarm_frames_done_total counter\nhotfarm_frames_done_total %ld\n",
 		   f.frames_done);
-	buf_printf(b, "# HELP hotfarm_frames_failed_total Frame tickets failed, over the jobs the spool holds.\n"
+	buf_printf(b, "# HELP hotfarm_frames_failed_total Frames failed, over the jobs the spool holds.\n"
 		      "# TYPE hotfarm_frames_failed_total counter\nhotfarm_frames_failed_total %ld\n",
 		   f.frames_failed);
 	buf_printf(b, "# HELP hotfarm_queue_wait_seconds From a job's submission to its first render.\n"
@@ -94,8 +95,7 @@ static void jobs_metrics(const struct spool *sp, struct buf *b)
 
 static void hosts_metrics(const struct spool *sp, struct buf *b)
 {
-	static const char *const states[] = {"up", "draining", "silent", "lost", "offline"};
-	long count[5] = {0};
+	long count[8] = {0};
 	struct buf slots = {0};
 	struct strlist names = {0};
 	host_list(sp, &names);
@@ -105,8 +105,8 @@ static void hosts_metrics(const struct spool *sp, struct buf *b)
 		if (host_read(sp, names.v[i], &h) < 0)
 			continue;
 		const char *st = host_state(sp, &h, now);
-		for (int k = 0; k < 5; k++)
-			if (!strcmp(st, states[k]))
+		for (int k = 0; k < 8 && host_state_word(k); k++)
+			if (!strcmp(st, host_state_word(k)))
 				count[k]++;
 		long busy = 0, idle = 0;
 		int hfd = h.offline ? -1 : host_dir_open(sp, h.name, false);
@@ -127,8 +127,8 @@ static void hosts_metrics(const struct spool *sp, struct buf *b)
 	}
 	strlist_free(&names);
 	buf_printf(b, "# HELP hotfarm_hosts Render hosts by state.\n# TYPE hotfarm_hosts gauge\n");
-	for (int k = 0; k < 5; k++)
-		buf_printf(b, "hotfarm_hosts{state=\"%s\"} %ld\n", states[k], count[k]);
+	for (int k = 0; k < 8 && host_state_word(k); k++)
+		buf_printf(b, "hotfarm_hosts{state=\"%s\"} %ld\n", host_state_word(k), count[k]);
 	buf_printf(b, "# HELP hotfarm_slots Render slots of each host, busy or idle.\n# TYPE hotfarm_slots gauge\n");
 	if (slots.data)
 		buf_add(b, slots.data, slots.len);

@@ -20,8 +20,11 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The owners of the queued jobs this pass saw, for their quotas. */
+/* The owners of the queued jobs this pass saw, for their quotas, and how
+ * many of each one's quota tokens are held (-1: not counted yet; counted
+ * once a pass, not once a job). */
 static struct strlist owners;
+static long *owners_held;
 
 /* Why nothing of a job of OWNER renders though a host could: its quota is
  * used up ("" when not). */
@@ -31,7 +34,12 @@ static void quota_why(const struct spool *sp, const char *owner, char *why, size
 	long q = quota_slots(&sp->conf, owner);
 	if (q < 0 || !quota_limit_name(owner, NULL, limit, sizeof limit))
 		return;
-	long held = quota_held(sp, limit);
+	size_t i = 0;
+	while (i < owners.n && strcmp(owners.v[i], owner))
+		i++;
+	long held = i < owners.n && owners_held[i] >= 0 ? owners_held[i] : quota_held(sp, limit);
+	if (i < owners.n)
+		owners_held[i] = held;
 	if (held >= q)
 		snprintf(why, whysize, "waiting: %s already uses %ld of %ld slots ([quota] in conf/hotfarm.ini)", owner,
 			 held, q);
@@ -206,8 +214,11 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 		close(jfd);
 		return;
 	}
-	if (*st.owner && !strlist_has(&owners, st.owner))
+	if (*st.owner && !strlist_has(&owners, st.owner)) {
 		strlist_add(&owners, st.owner);
+		owners_held = xrealloc(owners_held, owners.n * sizeof *owners_held);
+		owners_held[owners.n - 1] = -1;
+	}
 	char state[16], reason[512];
 	if (c.active > 0) {
 		snprintf(state, sizeof state, "rendering");

@@ -372,6 +372,7 @@ void publish_host(bool force);
 void host_slots_update(void);
 void return_stale(void);
 void job_cancelled(const char *entry);
+int run_capture(char *const argv[], bool stderr_too, char *out, size_t outsize, int64_t timeout_us);
 void check_left_queue(void);
 void check_running_jobs(void);
 long hosts_live(void);

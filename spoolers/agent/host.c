@@ -177,7 +177,7 @@ void job_cancelled(const char *entry)
  * now and go back uncounted. */
 static void check_suspended(struct slot *s)
 {
-	if (s->job->fd < 0 || strcmp(job_state_shown(s->job->fd, STATE_HELD, ""), "suspended"))
+	if (!job_suspended(s->job->fd))
 		return;
 	long frame = s->fr[slot_current(s)].frame;
 	sayj(s->job->name, frame, "%s was suspended: stopping frame %ld", s->job->name, frame);

@@ -6,9 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,45 +60,10 @@ static long idle_logind(void)
 	/* sd_booted()'s test, and logind's own folder */
 	if (access("/run/systemd/system", F_OK) < 0 || access("/run/systemd/seats", F_OK) < 0)
 		return IDLE_FAILED;
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return IDLE_FAILED;
 	char *argv[] = {"loginctl", "show-session", "--property=IdleHint", "--property=IdleSinceHintMonotonic", NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3); /* the inotify descriptor is not close-on-exec */
-	posix_spawnattr_t at;
-	spawn_attr_child(&at);
-	pid_t pid;
-	int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	close(fds[1]);
-	if (e) {
-		close(fds[0]);
-		return IDLE_FAILED;
-	}
 	char out[1024];
-	size_t len = 0;
-	int64_t deadline = mono_us() + 1000000;
-	for (;;) {
-		struct pollfd pf = {.fd = fds[0], .events = POLLIN};
-		int left = (int)((deadline - mono_us()) / 1000);
-		if (left <= 0 || poll(&pf, 1, left) <= 0)
-			break;
-		ssize_t n = read(fds[0], out + len, sizeof out - 1 - len);
-		if (n <= 0 || (len += (size_t)n) == sizeof out - 1)
-			break;
-	}
-	out[len] = 0;
-	close(fds[0]);
-	kill(-pid, SIGKILL); /* a zombie until reaped: the group is still ours */
-	int status = 0;
-	/* reaped here, before the loop's reap() could take it */
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	int status = run_capture(argv, false, out, sizeof out, 1000000);
+	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return IDLE_FAILED;
 	const char *hint = strstr(out, "IdleHint=");
 	const char *since = strstr(out, "IdleSinceHintMonotonic=");

@@ -253,6 +253,56 @@ static void known_save(void)
 	buf_free(&b);
 }
 
+/* Run ARGV (found in $PATH; its stdin /dev/null, its stdout, and its
+ * stderr when STDERR_TOO, into OUT, at most OUTSIZE - 1 bytes, ended by a
+ * NUL) for at most TIMEOUT_US; then its group is killed and it is reaped
+ * here, before the main loop's reap() could take it. Its wait status, or
+ * -1 when it could not be started. */
+int run_capture(char *const argv[], bool stderr_too, char *out, size_t outsize, int64_t timeout_us)
+{
+	int fds[2];
+	*out = 0;
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -1;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	if (stderr_too)
+		posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+	else
+		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3); /* the inotify descriptor is not close-on-exec */
+	posix_spawnattr_t at;
+	spawn_attr_child(&at);
+	pid_t pid;
+	int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(fds[1]);
+	if (e) {
+		close(fds[0]);
+		return -1;
+	}
+	size_t len = 0;
+	int64_t deadline = mono_us() + timeout_us;
+	for (;;) {
+		struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+		int left = (int)((deadline - mono_us()) / 1000);
+		if (left <= 0 || poll(&pf, 1, left) <= 0)
+			break;
+		ssize_t n = read(fds[0], out + len, outsize - 1 - len);
+		if (n <= 0 || (len += (size_t)n) == outsize - 1)
+			break;
+	}
+	out[len] = 0;
+	close(fds[0]);
+	kill(-pid, SIGKILL); /* a zombie until reaped: the group is still ours */
+	int status = 0;
+	return waitpid(pid, &status, 0) == pid ? status : -1;
+}
+
+
 /* Run the probe command, read what it prints (both streams, at most
  * 64 KiB, at most 10 s) and pick the version out. */
 static bool probe_version(const struct package *p, char *version, size_t vsize)
@@ -275,49 +325,15 @@ static bool probe_version(const struct package *p, char *version, size_t vsize)
 		snprintf(version, vsize, "%s", k->version);
 		return true;
 	}
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return false;
 	char **argv = xcalloc(p->probe_args.n + 2, sizeof *argv);
 	argv[0] = (char *)p->probe_command;
 	for (size_t i = 0; i < p->probe_args.n; i++)
 		argv[i + 1] = p->probe_args.v[i];
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-	posix_spawnattr_t at;
-	spawn_attr_child(&at);
-	pid_t pid;
-	int e = posix_spawnp(&pid, p->probe_command, &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	free(argv);
-	close(fds[1]);
-	if (e) {
-		close(fds[0]);
-		return false;
-	}
 	char out[65536];
-	size_t len = 0;
-	int64_t deadline = mono_us() + 10 * 1000000LL;
-	for (;;) {
-		struct pollfd pf = {.fd = fds[0], .events = POLLIN};
-		int left = (int)((deadline - mono_us()) / 1000);
-		if (left <= 0 || poll(&pf, 1, left) <= 0)
-			break;
-		ssize_t n = read(fds[0], out + len, sizeof out - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == sizeof out - 1)
-			break;
-	}
-	out[len] = 0;
-	close(fds[0]);
-	kill(-pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	int status = run_capture(argv, true, out, sizeof out, 10 * 1000000LL);
+	free(argv);
+	if (status == -1)
+		return false;
 	regex_t re;
 	if (regcomp(&re, *p->version_regex ? p->version_regex : "([0-9][0-9.]*)", REG_EXTENDED) != 0)
 		return false;
