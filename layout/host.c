@@ -476,6 +476,7 @@ void host_clear(int hostfd, int nslots)
 		host_kill_take(hostfd, i);
 	}
 	unlinkat(hostfd, "versions", 0);
+	unlinkat(hostfd, "dispatch", 0);
 	unlinkat(hostfd, "heartbeat", 0);
 	host_unmark(hostfd, HOST_NIMBY);
 	unlinkat(hostfd, "agent.lock", 0);
@@ -571,4 +572,61 @@ bool job_host_blocked(int jobfd, const char *host)
 	char path[128];
 	snprintf(path, sizeof path, "blocked/%s", host);
 	return faccessat(jobfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+const double dispatch_bounds[DISPATCH_BUCKETS] = {0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+void dispatch_add(struct dispatch_hist *d, double seconds)
+{
+	if (!(seconds >= 0))
+		seconds = 0;
+	int k = 0;
+	while (k < DISPATCH_BUCKETS && seconds > dispatch_bounds[k])
+		k++;
+	d->n[k]++;
+	d->count++;
+	d->sum += seconds;
+}
+
+int host_dispatch_write(int hostfd, const struct dispatch_hist *d)
+{
+	struct buf b = {0};
+	buf_printf(&b, "# dispatch latency since the agent started: count, sum (s), then per bucket\n%ld %.6f", d->count,
+		   d->sum);
+	for (int k = 0; k <= DISPATCH_BUCKETS; k++)
+		buf_printf(&b, " %ld", d->n[k]);
+	buf_printf(&b, "\n");
+	int rc = file_write_atomic(hostfd, "dispatch", b.data, b.len, 0644);
+	buf_free(&b);
+	return rc;
+}
+
+int host_dispatch_read(int hostfd, struct dispatch_hist *d)
+{
+	size_t len;
+	char *t = file_read_small(hostfd, "dispatch", 4096, &len);
+	memset(d, 0, sizeof *d);
+	char *p = t ? strchr(t, '\n') : NULL;
+	int rc = -1;
+	if (p && sscanf(p + 1, "%ld %lf", &d->count, &d->sum) == 2 && d->count >= 0 && d->sum >= 0) {
+		char *q = p + 1;
+		long total = 0;
+		rc = 0;
+		strtol(q, &q, 10);
+		strtod(q, &q);
+		for (int k = 0; k <= DISPATCH_BUCKETS && rc == 0; k++) {
+			char *e;
+			d->n[k] = strtol(q, &e, 10);
+			if (e == q || d->n[k] < 0)
+				rc = -1;
+			total += d->n[k];
+			q = e;
+		}
+		if (total != d->count)
+			rc = -1;
+	}
+	if (rc < 0)
+		memset(d, 0, sizeof *d);
+	free(t);
+	return rc;
 }

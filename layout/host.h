@@ -116,6 +116,22 @@ bool host_kill_take(int hostfd, int index);
 /* Everything an agent keeps up in its folder, removed when it stops
  * cleanly (host.ini, drain and pools stay). */
 void host_clear(int hostfd, int nslots);
+/* hosts/HOST/dispatch: how long this host's agent, since it started, let
+ * work and a free slot wait for each other before a render began (from
+ * the later of: the slot fell idle, the job entered the queue or was last
+ * found with nothing to take), per bucket (seconds, upper bounds). */
+enum { DISPATCH_BUCKETS = 12 };
+extern const double dispatch_bounds[DISPATCH_BUCKETS];
+struct dispatch_hist {
+	long n[DISPATCH_BUCKETS + 1]; /* per bucket, not cumulative; the last: above every bound */
+	long count;
+	double sum;
+};
+void dispatch_add(struct dispatch_hist *d, double seconds);
+/* Written atomically by the agent (at most once a heartbeat); read back
+ * warily (-1 when there is none or it is damaged). Removed with host_clear. */
+int host_dispatch_write(int hostfd, const struct dispatch_hist *d);
+int host_dispatch_read(int hostfd, struct dispatch_hist *d);
 /* A pool label: letters, digits, '.', '_' and '-', 1 to 64 of them. */
 bool pool_name_valid(const char *s);
 /* A job's pool pattern: a label that may hold * ? and [...] wildcards. */

@@ -76,9 +76,9 @@ int job_try_finish(const struct spool *sp, const char *name)
 		snprintf(st.reason, sizeof st.reason, "%s", r.data);
 		buf_free(&r);
 	} else {
-		snprintf(st.reason, sizeof st.reason, "all %ld frames rendered", b.frames);
+		snprintf(st.reason, sizeof st.reason, "all %ld frames rendered", b.published);
 	}
-	st.frames_done = b.frames;
+	st.frames_done = b.published;
 	if (st.frames_total > st.frames_done)
 		st.frames_failed = st.frames_total - st.frames_done;
 	st.updated_us = now_us();
@@ -296,7 +296,7 @@ int job_file_place(int jobfd, int srcdir, const char *src, const char *path)
 static const char *const job_files[JOB_FILE_COUNT] = {
 	"job.ini", "status.ini", "billing.ini", "notifications.log", "index.html", "previews/contact.png", "result.ini",
 	"outsourced.ini", "outsourced.sent", "cancel.sent", "returned", "progress.sent", "previews/preview.mp4",
-	"suspended",
+	"suspended", "rerender.want", "rerender.sent",
 };
 
 const char *job_file_name(enum job_file f) { return job_files[f]; }

@@ -75,6 +75,11 @@ enum spool_file {
 	SPOOL_FILE_COUNT,
 };
 const char *spool_file_name(enum spool_file f);
+/* rejected/NAME/reason.txt: its first line says why, for a person; a line
+ * "Kind of problem: WORD" sorts it (file, incomplete, archive, disk,
+ * owner, route, description). */
+#define REJECT_KIND_LINE "Kind of problem: "
+
 
 /* Site configuration: SPOOL/conf/hotfarm.ini. */
 struct site_conf {
@@ -203,6 +208,9 @@ void job_relpath(const char *id, char *out, size_t outsize);
 void job_path(const struct spool *sp, const char *id, char *out, size_t outsize);
 /* Remove a job whose time is over: its entry, then its folder. */
 int job_remove(const struct spool *sp, const char *id);
+/* The kind of rejected/NAME (REJECT_KIND_LINE), into OUT: one word, or
+ * "other" when it says none. */
+void rejected_kind(const struct spool *sp, const char *name, char *out, size_t outsize);
 
 /* ---- linked sites ---- */
 /* A file name that may travel between sites: a job id's characters
@@ -301,6 +309,8 @@ enum job_file {
 	JOB_FILE_PROGRESS_SENT,   /* progress.sent: the progress last sent back, and when */
 	JOB_FILE_MOVIE,           /* previews/preview.mp4: the preview movie (hf-movie) */
 	JOB_FILE_SUSPENDED,       /* suspended: beside a held/ entry, its frames were stopped (who, when) */
+	JOB_FILE_RERENDER,        /* rerender.want: frames the site that rendered it renders again */
+	JOB_FILE_RERENDER_SENT,   /* rerender.sent: that site was asked (the frames) */
 	JOB_FILE_COUNT,
 };
 enum job_dir {

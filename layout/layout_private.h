@@ -15,7 +15,8 @@ int rename_noreplace(int srcdir, const char *src, int dstdir, const char *dst);
 
 /* Sum the billing lines of every ticket in frames/STATE into the totals. */
 struct billing {
-	long frames, attempts;
+	long frames, attempts; /* frames: renders that passed (a re-rendered frame twice) */
+	long published;        /* frames whose image is in place now */
 	double wall, user, sys;
 	long max_rss_kb;
 	unsigned long long bytes;

@@ -15,6 +15,8 @@
 #define SITE_CANCEL ".cancel"         /* stop it */
 #define SITE_REFUSED ".refused"       /* not taken, and why */
 #define SITE_SUMMARY "site.summary"   /* the sender's capabilities and load */
+#define SITE_RERENDER ".rerender"     /* render these frames again, from the copy kept */
+#define SITE_MISSING ".missing"       /* that copy is gone: send the job again */
 
 /* ---- sitepack.c (libarchive) ---- */
 /* Pack outsourced job ID (job.ini normalised, with its route, and its
@@ -89,5 +91,20 @@ int job_cancel(const struct spool *sp, const char *id, const char *reason, enum 
  * happened on stdout, warns when the site it was sent to is not told yet,
  * and exits when it could not be moved. -1 when there is no such job. */
 int job_cancel_say(const struct spool *sp, const char *id, const char *reason);
+
+/* ---- siterender.c: re-rendering where the data already is ---- */
+/* The linked site job JOBFD was sent to (outsourced.ini), into PEER. */
+bool site_rendered_at(const struct spool *sp, int jobfd, char peer[SITE_NAME_MAX + 1]);
+/* The frames the job's rerender.want asks that site for again (a checked
+ * frame list), into FRAMES; false when there is none. */
+bool site_rerender_wanted(int jobfd, char *frames, size_t size);
+/* Ask that site, once (rerender.sent), for the frames rerender.want
+ * names: a small request into sites/PEER/out/ID.rerender. 0 when asked,
+ * 1 when there was nothing to ask, -1 with errno. */
+int site_ask_rerender(const struct spool *sp, const char *id);
+/* Tell PEER that the job it knows as ORIGIN is no longer kept here. */
+int site_answer_missing(const struct spool *sp, const char *peer, const char *origin);
+/* The re-render came back: its markers go. */
+void site_rerender_done(int jobfd);
 
 #endif

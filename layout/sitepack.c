@@ -206,6 +206,12 @@ int site_pack_job(const struct spool *sp, const char *id, char *err, size_t errs
 	for (size_t i = 0; i < r.hops.n; i++)
 		buf_printf(&text, " %s,", r.hops.v[i]);
 	buf_printf(&text, " %s\n", sp->conf.name);
+	/* sent again for a re-render (the site no longer held it): those
+	 * frames only; the job's own frames, which a scene's clock follows,
+	 * stay as they are */
+	char again[1024];
+	if (site_rerender_wanted(jfd, again, sizeof again))
+		buf_printf(&text, "only = %s\n", again);
 	struct tar_out t;
 	if (tar_start(sp, &t) < 0) {
 		snprintf(err, errsize, "unable to write in work/: %s", strerror(errno));

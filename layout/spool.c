@@ -456,3 +456,22 @@ int spooler_main(int argc, char **argv, const char *name, const char *usage, str
 		die(EXIT_TEMPFAIL, "%s", err);
 	return optind;
 }
+
+void rejected_kind(const struct spool *sp, const char *name, char *out, size_t outsize)
+{
+	char path[PATH_MAX];
+	size_t len;
+	snprintf(out, outsize, "other");
+	snprintf(path, sizeof path, "%s/%s", name, spool_files[SPOOL_FILE_REASON]);
+	if (strchr(name, '/') || name[0] == '.')
+		return;
+	char *text = file_read_small(spool_fd(sp, DIR_REJECTED), path, 16384, &len);
+	const char *k = text ? strstr(text, "\n" REJECT_KIND_LINE) : NULL;
+	if (k) {
+		k += 1 + strlen(REJECT_KIND_LINE);
+		size_t n = strspn(k, "abcdefghijklmnopqrstuvwxyz");
+		if (n > 0 && n < outsize && n < 32)
+			snprintf(out, outsize, "%.*s", (int)n, k);
+	}
+	free(text);
+}

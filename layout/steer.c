@@ -170,18 +170,11 @@ static bool ticket_covers(const char *t, const long *frames, size_t n)
 	return false;
 }
 
-/* Rerender: the done tickets of FRAMES back to todo/ (each one rename,
- * its old images kept until new ones pass the check), then a done or
- * failed job's entry back to queue/. Frames rendering or still to render
- * are left as they are. */
-static int do_rerender(const struct spool *sp, const char *id, enum job_state s, int jfd, const char *spec,
-		       const char *who, char *msg, size_t msgsize)
+/* The done tickets covering SPEC back to todo/ (each one rename, its old
+ * images kept until new ones pass the check); how many in *MOVED. */
+static int rerender_tickets(const char *id, int jfd, const char *spec, const char *who, int *moved, char *msg,
+			    size_t msgsize)
 {
-	if (strchr(id, '@'))
-		return SAY(EXIT_BADINPUT, "%s came from a linked site; its frames are re-rendered from there", id);
-	if (s != STATE_QUEUED && s != STATE_DONE && s != STATE_FAILED && s != STATE_HELD)
-		return SAY(EXIT_BADINPUT, "%s is %s; only a done, failed, queued or held job's frames can be rendered again",
-			   id, s == STATE_OUTSOURCED ? "rendering at a linked site" : state_word(s));
 	long *frames = NULL;
 	size_t n = 0;
 	char err[300];
@@ -191,26 +184,83 @@ static int do_rerender(const struct spool *sp, const char *id, enum job_state s,
 	}
 	struct strlist done = {0};
 	ticket_list(jfd, TICKET_DONE, &done);
-	int moved = 0, failed = 0;
+	int failed = 0;
+	*moved = 0;
 	for (size_t i = 0; i < done.n; i++)
 		if (ticket_covers(done.v[i], frames, n))
-			ticket_rerender(jfd, done.v[i], who) == 0 ? moved++ : failed++;
+			ticket_rerender(jfd, done.v[i], who) == 0 ? (*moved)++ : failed++;
 	strlist_free(&done);
 	free(frames);
 	if (failed)
 		return SAY(EXIT_TEMPFAIL, "%s: %d ticket%s could not be put back (%s); run it again", id, failed,
 			   failed == 1 ? "" : "s", strerror(errno));
-	if (!moved && tickets_none(jfd, TICKET_TODO) == 1)
+	if (!*moved && tickets_none(jfd, TICKET_TODO) == 1)
 		return SAY(EXIT_BADINPUT, "%s has no done frame among %s", id, spec);
+	return EXIT_OK;
+}
+
+/* A done or failed job that a linked site rendered: that site renders the
+ * frames again from the copy it kept (hf-send asks it: a small request);
+ * the job waits in outsourced/ for them. */
+static int rerender_remote(const struct spool *sp, const char *id, int jfd, const char *peer, const char *spec,
+			   const char *who, char *msg, size_t msgsize)
+{
+	int moved = 0, rc = rerender_tickets(id, jfd, spec, who, &moved, msg, msgsize);
+	if (rc)
+		return rc;
+	if (job_file_remove(jfd, JOB_FILE_RERENDER_SENT) < 0 ||
+	    job_file_write(jfd, JOB_FILE_RERENDER, spec, strlen(spec)) < 0)
+		return SAY(EXIT_TEMPFAIL, "unable to note the frames for site %s: %s", peer, strerror(errno));
+	char why[300];
+	snprintf(why, sizeof why, "rendering frames %s again at site %s, from the copy it kept (hotfarm rerender by %s)",
+		 spec, peer, who);
+	if ((rc = move(sp, id, STATE_OUTSOURCED, why, msg, msgsize)))
+		return rc;
+	return SAY(EXIT_OK, "%s: site %s renders %d frame ticket%s again; the old images stay until the new ones come", id,
+		   peer, moved, moved == 1 ? "" : "s");
+}
+
+/* Rerender: the done tickets of FRAMES back to todo/, then a done or
+ * failed job's entry back to queue/ (or to outsourced/, when a linked site
+ * rendered it). Frames rendering or still to render are left as they are.
+ * A job a linked site sent here is re-rendered only when that site asks
+ * (PEER_ASKS); when this site sent it on, the next site is asked in turn. */
+static int do_rerender(const struct spool *sp, const char *id, enum job_state s, int jfd, const char *spec,
+		       const char *who, bool peer_asks, char *msg, size_t msgsize)
+{
+	if (strchr(id, '@') && !peer_asks)
+		return SAY(EXIT_BADINPUT, "%s came from a linked site; its frames are re-rendered from there", id);
+	if (s != STATE_QUEUED && s != STATE_DONE && s != STATE_FAILED && s != STATE_HELD)
+		return SAY(EXIT_BADINPUT, "%s is %s; only a done, failed, queued or held job's frames can be rendered again",
+			   id, s == STATE_OUTSOURCED ? "rendering at a linked site" : state_word(s));
+	char peer[SITE_NAME_MAX + 1];
+	if ((s == STATE_DONE || s == STATE_FAILED) && site_rendered_at(sp, jfd, peer))
+		return rerender_remote(sp, id, jfd, peer, spec, who, msg, msgsize);
+	int moved = 0, rc = rerender_tickets(id, jfd, spec, who, &moved, msg, msgsize);
+	if (rc)
+		return rc;
 	if (s == STATE_DONE || s == STATE_FAILED) {
 		char why[300];
 		snprintf(why, sizeof why, "rendering frames %s again (hotfarm rerender by %s)", spec, who);
-		int rc = move(sp, id, STATE_QUEUED, why, msg, msgsize);
-		if (rc)
+		if ((rc = move(sp, id, STATE_QUEUED, why, msg, msgsize)))
 			return rc;
 	}
 	return SAY(EXIT_OK, "%s: %d frame ticket%s back to render; the old images stay until the new ones pass", id,
 		   moved, moved == 1 ? "" : "s");
+}
+
+int steer_rerender_for_peer(const struct spool *sp, const char *id, const char *frames, const char *peer, char *msg,
+			    size_t msgsize)
+{
+	char entry[ENTRY_MAX_LEN], who[SITE_NAME_MAX + 8];
+	enum job_state s = job_find(sp, id, entry);
+	int jfd = s == STATE_NONE ? -1 : job_dir_open(sp, id);
+	if (jfd < 0)
+		return SAY(EXIT_BADINPUT, "no job named %s", id);
+	snprintf(who, sizeof who, "site:%s", peer);
+	int rc = do_rerender(sp, id, s, jfd, frames, who, true, msg, msgsize);
+	close(jfd);
+	return rc;
 }
 
 /* Ask the slot that renders frame F of job ID (its active ticket TICKET,
@@ -276,7 +326,7 @@ int steer_do(const struct spool *sp, enum steer_action a, const char *id, long v
 	case STEER_PRIORITY: rc = do_priority(sp, id, s, value, msg, msgsize); break;
 	case STEER_RETRY: rc = do_retry(sp, id, s, jfd, msg, msgsize); break;
 	case STEER_KILL_FRAME: rc = do_kill_frame(sp, id, jfd, value, msg, msgsize); break;
-	case STEER_RERENDER: rc = do_rerender(sp, id, s, jfd, frames, who, msg, msgsize); break;
+	case STEER_RERENDER: rc = do_rerender(sp, id, s, jfd, frames, who, false, msg, msgsize); break;
 	default: break;
 	}
 	close(jfd);

@@ -20,6 +20,11 @@ bool steer_value_ok(enum steer_action a, long value);
 int steer_do(const struct spool *sp, enum steer_action a, const char *id, long value, const char *frames,
 	     const char *who, char *msg, size_t msgsize);
 
+/* Rerender FRAMES of job ID, which linked site PEER sent here, because
+ * PEER asks (from the copy this site kept); as steer_do. */
+int steer_rerender_for_peer(const struct spool *sp, const char *id, const char *frames, const char *peer, char *msg,
+			    size_t msgsize);
+
 /* ---- requests/ and answers/ ---- */
 struct steer_request {
 	enum steer_action action;

@@ -369,6 +369,7 @@ void billing_read(int jobfd, enum ticket_state s, struct billing *b)
 			if (*host && !strlist_has(&b->hosts, host))
 				strlist_add(&b->hosts, host);
 		}
+		b->published += (long)t.npublished;
 		if (s == TICKET_FAILED && b->reasons.n < 5) {
 			char r[400];
 			snprintf(r, sizeof r, "%s: %s", e->d_name, t.nattempts ? t.attempts[t.nattempts - 1].text : "failed");

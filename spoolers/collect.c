@@ -5,6 +5,7 @@
 #include "../layout/ini.h"
 #include "../layout/unpack.h"
 #include "../layout/site.h"
+#include "../layout/steer.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -92,9 +93,24 @@ static void place_tree(int jobfd, int src, const char *rel, const char *dstrel)
 		closedir(d);
 }
 
+/* The ticket of TODO (RANK-FIRST[-LAST]) that covers the frames received
+ * ticket NAME covers, else NAME itself. */
+static const char *same_frames(const struct strlist *todo, const char *name)
+{
+	long first, last, f, l;
+	if (!ticket_name_parse(name, NULL, &first, &last, NULL))
+		return name;
+	for (size_t i = 0; i < todo->n; i++)
+		if (ticket_name_parse(todo->v[i], NULL, &f, &l, NULL) && f == first && l == last)
+			return todo->v[i];
+	return name;
+}
+
 /* The received tickets settle ours; tickets the peer did not send failed. */
 static void place_tickets(int jobfd, int src)
 {
+	struct strlist todo = {0};
+	ticket_list(jobfd, TICKET_TODO, &todo);
 	enum ticket_state states[] = {TICKET_DONE, TICKET_FAILED};
 	for (int k = 0; k < 2; k++) {
 		char rel[32];
@@ -106,12 +122,16 @@ static void place_tickets(int jobfd, int src)
 				continue;
 			char r[PATH_MAX];
 			snprintf(r, sizeof r, "%s/%s", rel, e->d_name);
-			if (ticket_place(jobfd, src, r, e->d_name, states[k]) < 0)
+			/* under our name for the same frames: a job sent again for
+			 * some frames only was cut into tickets of other ranks */
+			const char *as = same_frames(&todo, e->d_name);
+			if (ticket_place(jobfd, src, r, as, states[k]) < 0)
 				warn("unable to settle ticket %s: %s", e->d_name, strerror(errno));
 		}
 		if (d)
 			closedir(d);
 	}
+	strlist_free(&todo);
 	struct strlist left = {0};
 	ticket_list(jobfd, TICKET_TODO, &left);
 	for (size_t i = 0; i < left.n; i++)
@@ -274,6 +294,7 @@ static int apply_answer(const char *name, const char *id, bool progress)
 		place_tree(jobfd, src, job_dir_name(JOB_DIR_LOGS), logs);
 		place_tree(jobfd, src, job_dir_name(JOB_DIR_PREVIEWS), job_dir_name(JOB_DIR_PREVIEWS));
 		place_tickets(jobfd, src);
+		site_rerender_done(jobfd);
 		if (!strcmp(state, "cancelled")) {
 			snprintf(line, sizeof line, "cancelled at site %s: %s", peer, reasonbuf);
 			job_change_state(&sp, id, STATE_CANCELLED, line);
@@ -339,6 +360,69 @@ static void apply_cancel(const char *name, const char *origin)
 		warn("site %s cancelled %s, which it never sent here (or which is gone)", peer, origin);
 	}
 	unlinkat(in_fd, name, 0);
+}
+
+/* PEER asks for frames of a job it sent here again: from our copy, or,
+ * when we no longer hold it, PEER is told so and sends the job again. */
+static int apply_rerender(const char *name, const char *origin)
+{
+	char err[512], id[JOBID_MAX_LEN + 1], msg[600];
+	struct ini *r = ini_load(in_fd, name, "rerender request", err, sizeof err);
+	const char *job = r ? ini_get(r, "rerender", "job") : NULL, *frames = r ? ini_get(r, "rerender", "frames") : NULL;
+	if (!job || !frames || strcmp(job, origin)) {
+		refuse_file(name, r ? "it names another job, or no frames" : err);
+		ini_free(r);
+		return EXIT_OK;
+	}
+	int jfd = peer_job(origin, id), rc = EXIT_BADINPUT;
+	if (jfd >= 0) {
+		close(jfd);
+		rc = steer_rerender_for_peer(&sp, id, frames, peer, msg, sizeof msg);
+	} else {
+		snprintf(msg, sizeof msg, "%s is not kept here any more", origin);
+	}
+	ini_free(r);
+	char shown[700];
+	text_escape(msg, shown, sizeof shown);
+	if (rc == EXIT_TEMPFAIL) {
+		warn("site %s asks for frames of %s again, not done yet: %s", peer, origin, shown);
+		return EXIT_TEMPFAIL;
+	}
+	if (rc == EXIT_OK)
+		sayj(id, -1, "site %s asks for frames again: %s", peer, shown);
+	else if (site_answer_missing(&sp, peer, origin) < 0)
+		return EXIT_TEMPFAIL;
+	else
+		say("site %s asks for frames of %s again; it is sent back whole: %s", peer, origin, shown);
+	unlinkat(in_fd, name, 0);
+	return EXIT_OK;
+}
+
+/* PEER no longer holds a job we asked it to render frames of again: the
+ * job goes to it again (a delta against what it last received), for those
+ * frames only. */
+static void apply_missing(const char *name, const char *id)
+{
+	char refused_before[600], frames[1024], err[600] = "";
+	int jobfd = sent_job(name, id, refused_before);
+	if (jobfd < 0)
+		return;
+	if (!site_rerender_wanted(jobfd, frames, sizeof frames)) {
+		refuse_file(name, "no re-render of it was asked for");
+		close(jobfd);
+		return;
+	}
+	/* (rerender.sent stays: the request is answered by sending the job) */
+	if (job_file_remove(jobfd, JOB_FILE_OUTSOURCED_SENT) < 0)
+		snprintf(err, sizeof err, "%s", strerror(errno));
+	if (*err || site_pack_job(&sp, id, err, sizeof err) < 0) {
+		warnj(id, -1, "%s: site %s no longer holds it, and it could not be sent again: %s", id, peer, err);
+		close(jobfd);
+		return; /* stays in in/: tried again */
+	}
+	sayj(id, -1, "%s: site %s no longer holds it; sent again for frames %s", id, peer, frames);
+	unlinkat(in_fd, name, 0);
+	close(jobfd);
 }
 
 static void apply_summary(const char *name)
@@ -420,6 +504,10 @@ int main(int argc, char **argv)
 			apply_refused(name, id);
 		else if (strip(name, SITE_CANCEL, id))
 			apply_cancel(name, id);
+		else if (strip(name, SITE_RERENDER, id))
+			rc = apply_rerender(name, id) == EXIT_OK ? rc : EXIT_TEMPFAIL;
+		else if (strip(name, SITE_MISSING, id))
+			apply_missing(name, id);
 		else
 			refuse_file(name, "not a kind of file sites exchange");
 	}

@@ -44,6 +44,7 @@ struct strlist extracted; /* the archive's regular files, as unpacked */
 char stem[256]; /* the dropped job's name, before it is made safe */
 
 static char reason[1024];
+static const char *reason_kind = "description";
 
 enum verdict reject(const char *fmt, ...)
 {
@@ -51,6 +52,17 @@ enum verdict reject(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
+	reason_kind = "description";
+	return REJECT;
+}
+
+enum verdict reject_as(const char *kind, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	reason_kind = kind;
 	return REJECT;
 }
 
@@ -68,6 +80,7 @@ enum verdict maybe_incomplete(const struct dropped *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
+	reason_kind = "archive";
 	if (landed || age_seconds(&d->st) >= sp.conf.orphan_grace)
 		return REJECT;
 	return WAIT;
@@ -192,6 +205,7 @@ static _Noreturn void finish_rejected(void)
 	char iso[32];
 	time_iso(now_us(), iso);
 	buf_printf(&b, "\nRejected by hotfarm intake on site %s at %s.\n", sp.conf.name, iso);
+	buf_printf(&b, "%s%s\n", REJECT_KIND_LINE, reason_kind);
 	buf_printf(&b, "Fix the problem and drop the job into inbox/%s%s again; nothing of it was kept elsewhere.\n",
 		   preset_name ? preset_name : "", preset_name ? "/" : "");
 	if (dfd < 0 || file_write_atomic(dfd, spool_file_name(SPOOL_FILE_REASON), b.data, b.len, 0644) < 0)
@@ -227,7 +241,7 @@ static enum verdict route_check(const struct ini *ini)
 		for (char *h = strtok_r(copy, ", ", &save); h; h = strtok_r(NULL, ", ", &save)) {
 			if (!name_is_valid(h) || strlen(h) > SITE_NAME_MAX || hops.n >= 16) {
 				free(copy);
-				return reject("its route (%.200s) is not a list of at most 16 site names", v);
+				return reject_as("route", "its route (%.200s) is not a list of at most 16 site names", v);
 			}
 			if (!strlist_has(&hops, h))
 				strlist_add(&hops, h);
@@ -237,8 +251,34 @@ static enum verdict route_check(const struct ini *ini)
 	if (!hops.n || strcmp(hops.v[hops.n - 1], from_peer))
 		strlist_add(&hops, from_peer);
 	if (strlist_has(&hops, sp.conf.name))
-		return reject("site %s refuses it: it has passed through this site already (a loop: %.200s)", sp.conf.name,
+		return reject_as("route", "site %s refuses it: it has passed through this site already (a loop: %.200s)", sp.conf.name,
 			      v ? v : from_peer);
+	return OK;
+}
+
+/* --from: [route] only, the frames the sender wants rendered (a job sent
+ * again for a re-render): tickets are made for those alone, while the
+ * job's frames, which a scene's clock follows, stay as they were. */
+static long *only;
+static size_t nonly;
+
+static enum verdict route_only(const struct ini *ini, const struct job_desc *jd)
+{
+	const char *v = ini_get(ini, "route", "only");
+	char err[300];
+	if (!v)
+		return OK;
+	if (frames_parse(v, sp.conf.max_frames, &only, &nonly, err, sizeof err) < 0)
+		return reject_as("route", "its [route] only is not a frame list: %s", err);
+	size_t hit = 0;
+	for (size_t i = 0; i < nonly; i++)
+		for (size_t k = 0; k < jd->nframes; k++)
+			if (jd->frames[k] == only[i]) {
+				hit++;
+				break;
+			}
+	if (!hit)
+		return reject_as("route", "its [route] only (%.200s) names none of its frames", v);
 	return OK;
 }
 
@@ -251,7 +291,8 @@ static void build_job(const struct job_desc *jd, const struct job_owner *owner, 
 		die_errno(EXIT_TEMPFAIL, "unable to open work/%s/%s", work_name, spool_file_name(SPOOL_FILE_STAGE_JOB));
 	struct intake_job ij = {.jd = jd, .original = original, .seq = seq, .ndropped = ndrop,
 				.from_peer = from_peer, .origin = stem, .hops = &hops, .owner = owner, .warnings = warnings,
-				.preset = described ? preset_name : NULL, .described = described};
+				.preset = described ? preset_name : NULL, .described = described, .only = only,
+				.nonly = nonly};
 	for (int i = 0; i < ndrop; i++)
 		ij.dropped[i] = drop[i].name;
 	intake_job_write(&sp, job, &ij);
@@ -294,20 +335,20 @@ static void check_kind(struct dropped *d)
 	if (preset_name && S_ISDIR(d->st.st_mode) && !d->unreadable && d != ini_drop)
 		return;
 	if (d->unreadable && S_ISREG(d->st.st_mode))
-		reject("%s cannot be read by the farm (its mode is %04o): make it readable (chmod g+r, or o+r) and drop it again",
+		reject_as("file", "%s cannot be read by the farm (its mode is %04o): make it readable (chmod g+r, or o+r) and drop it again",
 		       d->shown, (unsigned)(d->st.st_mode & 07777));
 	else if (S_ISLNK(d->st.st_mode))
-		reject("%s is a symbolic link; drop the file itself, not a link to it", d->shown);
+		reject_as("file", "%s is a symbolic link; drop the file itself, not a link to it", d->shown);
 	else if (S_ISDIR(d->st.st_mode) && d->unreadable)
-		reject("%s cannot be read by the farm (its mode is %04o): make it readable (chmod g+rx, or o+rx) and drop it again",
+		reject_as("file", "%s cannot be read by the farm (its mode is %04o): make it readable (chmod g+rx, or o+rx) and drop it again",
 		       d->shown, (unsigned)(d->st.st_mode & 07777));
 	else if (S_ISDIR(d->st.st_mode))
-		reject("%s is a folder; drop an archive of it (tar or zip) with its job.ini, drop it into a preset's "
+		reject_as("file", "%s is a folder; drop an archive of it (tar or zip) with its job.ini, drop it into a preset's "
 		       "folder (hotfarm presets lists them), or use: hotfarm submit", d->shown);
 	else if (S_ISREG(d->st.st_mode))
-		reject("%s has other hard links; drop a copy of the file, not a link to it", d->shown);
+		reject_as("file", "%s has other hard links; drop a copy of the file, not a link to it", d->shown);
 	else
-		reject("%s is not a regular file (a device, FIFO or socket)", d->shown);
+		reject_as("file", "%s is not a regular file (a device, FIFO or socket)", d->shown);
 	finish_rejected();
 }
 
@@ -461,7 +502,7 @@ static void decide_owner(struct job_desc *jd, struct job_owner *o)
 		uids[i] = drop[i].st.st_uid;
 	char why[400];
 	if (owner_decide(&sp, uids, ndrop, jd->owner, from_peer, o, why, sizeof why) < 0) {
-		reject("%s", why);
+		reject_as("owner", "%s", why);
 		finish_rejected();
 	}
 	if (*o->label && strcmp(o->by, "site")) {
@@ -510,7 +551,7 @@ static int take(void)
 		if (v == OK && !archive_drop) {
 			if (age_seconds(&ini_drop->st) < sp.conf.orphan_grace)
 				exit(EXIT_WAIT);
-			v = reject("%s arrived but its archive never did (waited %ld s); drop %s.tar (or .zip, .7z…) next to it",
+			v = reject_as("incomplete", "%s arrived but its archive never did (waited %ld s); drop %s.tar (or .zip, .7z…) next to it",
 				   ini_drop->shown, sp.conf.orphan_grace, stem);
 		}
 		if (v == OK)
@@ -540,6 +581,8 @@ static int take(void)
 	}
 	if (v == OK && from_peer)
 		v = route_check(ini);
+	if (v == OK && from_peer)
+		v = route_only(ini, &jd);
 	if (v == OK)
 		v = check_job(&jd, inishown);
 	if (v == WAIT) {
@@ -558,8 +601,8 @@ static enum verdict copy_verdict(enum drop_copy r, const char *why)
 	switch (r) {
 	case COPY_OK: return OK;
 	case COPY_BUSY: return WAIT;
-	case COPY_REFUSED: return reject("%s", why);
-	case COPY_NO_SPACE: return reject("the farm's disk is full; ask an admin to free space, then drop it again");
+	case COPY_REFUSED: return reject_as("file", "%s", why);
+	case COPY_NO_SPACE: return reject_as("disk", "the farm's disk is full; ask an admin to free space, then drop it again");
 	case COPY_FAILED: break;
 	}
 	die_errno(EXIT_TEMPFAIL, "unable to copy inbox/%s/%s", preset_name, archive_drop->shown);
@@ -657,7 +700,7 @@ static int take_preset(void)
 	if (!archive_drop) {
 		if (age_seconds(&ini_drop->st) < sp.conf.orphan_grace)
 			exit(EXIT_WAIT);
-		reject("%s arrived alone (waited %ld s); drop the scene, folder or archive %s next to it", ini_drop->shown,
+		reject_as("incomplete", "%s arrived alone (waited %ld s); drop the scene, folder or archive %s next to it", ini_drop->shown,
 		       sp.conf.orphan_grace, stem);
 		finish_rejected();
 	}

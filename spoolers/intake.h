@@ -24,6 +24,8 @@ struct intake_job {
 	struct strlist warnings;    /* for status.ini */
 	const char *preset;         /* NULL, or the preset folder it was dropped into */
 	const char *described;      /* then: where its keys came from */
+	const long *only;           /* from a peer: tickets for these frames only (NULL: all) */
+	size_t nonly;
 };
 
 /* Write the job's folders, job.ini, frame tickets, status.ini and

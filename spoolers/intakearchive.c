@@ -78,7 +78,7 @@ enum verdict probe_embedded(void)
 		 * archive first): wait for it until the orphan grace is over. */
 		char ini[300];
 		snprintf(ini, sizeof ini, "%s.ini", stem);
-		v = reject("%s holds no job.ini at its top, and no description %s.ini arrived next to it within %ld s",
+		v = reject_as("incomplete", "%s holds no job.ini at its top, and no description %s.ini arrived next to it within %ld s",
 			   archive_drop->shown, stem, sp.conf.orphan_grace);
 		if (age_seconds(&archive_drop->st) < sp.conf.orphan_grace ||
 		    faccessat(spool_fd(&sp, DIR_INBOX), ini, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
@@ -105,13 +105,13 @@ enum verdict extract(void)
 	case UNPACK_DAMAGED:
 		return maybe_incomplete(archive_drop, "%s", out.why);
 	case UNPACK_NO_SPACE:
-		return reject("%s; ask an admin to free space, then drop it again", out.why);
+		return reject_as("disk", "%s; ask an admin to free space, then drop it again", out.why);
 	case UNPACK_FAILED:
 		die(EXIT_TEMPFAIL, "%s", out.why);
 	case UNPACK_REFUSED:
 		break;
 	}
-	return reject("%s", out.why);
+	return reject_as("archive", "%s", out.why);
 }
 
 enum verdict check_digest(const struct job_desc *jd)
@@ -121,7 +121,7 @@ enum verdict check_digest(const struct job_desc *jd)
 			return maybe_incomplete(archive_drop, "%s is %lld bytes, smaller than the %llu its description gives",
 						archive_drop->shown, (long long)archive_drop->st.st_size,
 						jd->archive_size);
-		return reject("%s is %lld bytes, larger than the %llu its description gives", archive_drop->shown,
+		return reject_as("archive", "%s is %lld bytes, larger than the %llu its description gives", archive_drop->shown,
 			      (long long)archive_drop->st.st_size, jd->archive_size);
 	}
 	if (!*jd->archive_sha256)

@@ -30,6 +30,10 @@ extern char stem[256];             /* the dropped job's name, before it is made 
 
 /* A refusal: REASON gets the sentence. */
 enum verdict reject(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* ... of another KIND than a bad description (the default): one word
+ * that sorts rejections for admins and metrics ("file", "incomplete",
+ * "archive", "disk", "owner", "route"). */
+enum verdict reject_as(const char *kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A damaged-looking file is judged only when it cannot still be arriving:
  * it arrived by rename, or nobody has touched it for the orphan grace. */
 enum verdict maybe_incomplete(const struct dropped *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -62,6 +62,8 @@ static void job_ini_write(const struct spool *sp, int jobfd, const struct intake
 		for (size_t i = 0; i < job->hops->n; i++)
 			buf_printf(&b, "%s %s", i ? "," : "", job->hops->v[i]);
 		buf_printf(&b, "\n");
+		for (size_t i = 0; i < job->nonly; i++)
+			buf_printf(&b, "%s%ld%s", i ? "," : "only = ", job->only[i], i + 1 == job->nonly ? "\n" : "");
 	}
 	owner_format(job->owner, &b);
 	if (job_file_write(jobfd, JOB_FILE_DESC, b.data ? b.data : "", b.len) < 0)
@@ -69,19 +71,36 @@ static void job_ini_write(const struct spool *sp, int jobfd, const struct intake
 	buf_free(&b);
 }
 
-/* Tickets: one per frame, ranked samples-first (agents take runs of
- * adjacent ones; chunk only says how long). */
-static void tickets_write(int jobfd, const struct job_desc *jd)
+static bool wanted_frame(const struct intake_job *job, long frame)
 {
+	if (!job->only)
+		return true;
+	for (size_t i = 0; i < job->nonly; i++)
+		if (job->only[i] == frame)
+			return true;
+	return false;
+}
+
+/* Tickets: one per frame, ranked samples-first (agents take runs of
+ * adjacent ones; chunk only says how long); only those a peer wants, each
+ * with the name it has at that peer. How many. */
+static long tickets_write(int jobfd, const struct intake_job *job)
+{
+	const struct job_desc *jd = job->jd;
 	size_t *order = samples_order(jd->nframes);
+	long n = 0;
 	for (size_t rank = 0; rank < jd->nframes; rank++) {
 		long frame = jd->frames[order[rank]];
 		char tname[64];
+		if (!wanted_frame(job, frame))
+			continue;
 		ticket_format(tname, (long)rank, frame, frame);
 		if (ticket_create(jobfd, tname, &frame, 1) < 0)
 			die_errno(EXIT_TEMPFAIL, "unable to write ticket %s", tname);
+		n++;
 	}
 	free(order);
+	return n;
 }
 
 void intake_job_write(const struct spool *sp, int jobfd, const struct intake_job *job)
@@ -96,7 +115,7 @@ void intake_job_write(const struct spool *sp, int jobfd, const struct intake_job
 	char orig[400];
 	ini_safe(job->original, orig, sizeof orig);
 	job_ini_write(sp, jobfd, job, orig);
-	tickets_write(jobfd, jd);
+	long ntickets = tickets_write(jobfd, job);
 
 	struct job_status st = {0};
 	snprintf(st.state, sizeof st.state, "new");
@@ -105,8 +124,8 @@ void intake_job_write(const struct spool *sp, int jobfd, const struct intake_job
 	snprintf(st.owner, sizeof st.owner, "%s", jd->owner);
 	snprintf(st.owner_label, sizeof st.owner_label, "%s", job->owner->label);
 	st.priority = jd->priority;
-	st.frames_total = (long)jd->nframes;
-	st.tickets = (long)jd->nframes;
+	st.frames_total = ntickets;
+	st.tickets = ntickets;
 	st.submitted_us = job->seq;
 	st.updated_us = job->seq;
 	st.warnings = job->warnings;

@@ -93,10 +93,34 @@ static void jobs_metrics(const struct spool *sp, struct buf *b)
 		   f.wait_count);
 }
 
+/* Each host's dispatch histogram (hosts/HOST/dispatch, its agent's since
+ * it started: a counter that starts again with the agent). */
+static void dispatch_metrics(struct buf *b, const char *host, int hfd)
+{
+	struct dispatch_hist d;
+	if (hfd < 0 || host_dispatch_read(hfd, &d) < 0)
+		return;
+	long cum = 0;
+	for (int k = 0; k <= DISPATCH_BUCKETS; k++) {
+		cum += d.n[k];
+		buf_printf(b, "hotfarm_dispatch_seconds_bucket{host=\"");
+		label(b, host);
+		if (k < DISPATCH_BUCKETS)
+			buf_printf(b, "\",le=\"%g\"} %ld\n", dispatch_bounds[k], cum);
+		else
+			buf_printf(b, "\",le=\"+Inf\"} %ld\n", cum);
+	}
+	buf_printf(b, "hotfarm_dispatch_seconds_sum{host=\"");
+	label(b, host);
+	buf_printf(b, "\"} %.6f\nhotfarm_dispatch_seconds_count{host=\"", d.sum);
+	label(b, host);
+	buf_printf(b, "\"} %ld\n", d.count);
+}
+
 static void hosts_metrics(const struct spool *sp, struct buf *b)
 {
 	long count[8] = {0};
-	struct buf slots = {0};
+	struct buf slots = {0}, dispatch = {0};
 	struct strlist names = {0};
 	host_list(sp, &names);
 	int64_t now = server_now_us(sp);
@@ -116,6 +140,7 @@ static void hosts_metrics(const struct spool *sp, struct buf *b)
 				break;
 			!strcmp(v.state, "busy") ? busy++ : idle++;
 		}
+		dispatch_metrics(&dispatch, h.name, hfd);
 		if (hfd >= 0)
 			close(hfd);
 		for (int k = 0; k < 2; k++) {
@@ -133,6 +158,38 @@ static void hosts_metrics(const struct spool *sp, struct buf *b)
 	if (slots.data)
 		buf_add(b, slots.data, slots.len);
 	buf_free(&slots);
+	buf_printf(b, "# HELP hotfarm_dispatch_seconds From work and a free slot both there to the render's start, "
+		      "per host (since its agent started).\n# TYPE hotfarm_dispatch_seconds histogram\n");
+	if (dispatch.data)
+		buf_add(b, dispatch.data, dispatch.len);
+	buf_free(&dispatch);
+}
+
+/* rejected/ by the kind of problem its reason.txt names. */
+static void rejected_metrics(const struct spool *sp, struct buf *b)
+{
+	static const char *const kinds[] = {"file", "incomplete", "archive", "disk", "owner", "route", "description",
+					    "other"};
+	enum { NKINDS = sizeof kinds / sizeof *kinds };
+	long n[NKINDS] = {0};
+	struct strlist rejected = {0};
+	dir_names(spool_fd(sp, DIR_REJECTED), ".", &rejected);
+	for (size_t i = 0; i < rejected.n; i++) {
+		char kind[32];
+		rejected_kind(sp, rejected.v[i], kind, sizeof kind);
+		size_t k = 0;
+		while (k + 1 < NKINDS && strcmp(kinds[k], kind))
+			k++;
+		n[k]++;
+	}
+	buf_printf(b, "# HELP hotfarm_rejected Drops in rejected/, each with its reason.\n"
+		      "# TYPE hotfarm_rejected gauge\nhotfarm_rejected %zu\n",
+		   rejected.n);
+	buf_printf(b, "# HELP hotfarm_rejected_by_kind Drops in rejected/ by the kind of problem "
+		      "(reason.txt).\n# TYPE hotfarm_rejected_by_kind gauge\n");
+	for (size_t k = 0; k < NKINDS; k++)
+		buf_printf(b, "hotfarm_rejected_by_kind{kind=\"%s\"} %ld\n", kinds[k], n[k]);
+	strlist_free(&rejected);
 }
 
 void metrics_write(const struct spool *sp)
@@ -141,12 +198,7 @@ void metrics_write(const struct spool *sp)
 	buf_printf(&b, "# hotfarm site %s, written by hf-status\n", sp->conf.name);
 	jobs_metrics(sp, &b);
 	hosts_metrics(sp, &b);
-	struct strlist rejected = {0};
-	dir_names(spool_fd(sp, DIR_REJECTED), ".", &rejected);
-	buf_printf(&b, "# HELP hotfarm_rejected Drops in rejected/, each with its reason.\n"
-		       "# TYPE hotfarm_rejected gauge\nhotfarm_rejected %zu\n",
-		   rejected.n);
-	strlist_free(&rejected);
+	rejected_metrics(sp, &b);
 	buf_printf(&b, "# HELP hotfarm_metrics_time_seconds When these figures were taken.\n"
 		       "# TYPE hotfarm_metrics_time_seconds gauge\nhotfarm_metrics_time_seconds %lld\n",
 		   (long long)(now_us() / 1000000));

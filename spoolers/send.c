@@ -48,8 +48,15 @@ static void pack(const char *id)
 	bool sent = marker_age_us(jfd, JOB_FILE_OUTSOURCED_SENT) >= 0;
 	close(jfd);
 	char err[600];
-	if (sent)
+	if (sent) {
+		/* hotfarm rerender: the site renders frames again from its copy */
+		int rc = site_ask_rerender(&sp, id);
+		if (rc == 0)
+			sayj(id, -1, "%s: its site is asked to render frames again", id);
+		else if (rc < 0)
+			warnj(id, -1, "unable to ask the site of %s to render frames again: %s", id, strerror(errno));
 		return;
+	}
 	if (site_pack_job(&sp, id, err, sizeof err) < 0) {
 		warnj(id, -1, "%s: %s", id, err);
 		if (job_change_state(&sp, id, STATE_FAILED, err) == 0)
@@ -73,9 +80,18 @@ static void answer(const char *id, enum job_state s)
 	if (job_status_read(jfd, &st) < 0)
 		memset(&st, 0, sizeof st);
 	if (state_is_final(s)) {
-		if (marker_age_us(jfd, JOB_FILE_RETURNED) < 0) {
+		/* once for each end: a re-render the sender asked for ends again */
+		char now[64], *was;
+		size_t len;
+		snprintf(now, sizeof now, "%s %lld", state_word(s), (long long)st.finished_us);
+		was = job_file_read(jfd, JOB_FILE_RETURNED, sizeof now, &len);
+		bool sent = was && !strcmp(was, now), old = was && !strchr(was, ' ');
+		free(was);
+		if (old) /* an earlier version's marker: this end went back */
+			job_file_write(jfd, JOB_FILE_RETURNED, now, strlen(now));
+		else if (!sent) {
 			if (site_reply(&sp, r.from, r.origin, jfd, state_word(s), st.reason, false) == 0) {
-				job_file_write(jfd, JOB_FILE_RETURNED, state_word(s), strlen(state_word(s)));
+				job_file_write(jfd, JOB_FILE_RETURNED, now, strlen(now));
 				sayj(id, -1, "%s %s: the result goes back to site %s", id, state_word(s), r.from);
 			} else {
 				warnj(id, -1, "unable to pack the result of %s for site %s: %s", id, r.from, strerror(errno));

@@ -406,6 +406,7 @@ static int received_store(struct transfer *t)
 static int serve_file(const struct spool *sp, struct wire *w, const char *peer, char *buf)
 {
 	struct transfer t = {.sp = sp, .w = w, .peer = peer, .buf = buf};
+	unsigned long long wire0 = w->received;
 	if (offer_parse(&t) < 0)
 		return -1;
 	t.basis_dir = site_dir_open(sp, peer, SITE_BASIS);
@@ -423,7 +424,7 @@ static int serve_file(const struct spool *sp, struct wire *w, const char *peer, 
 		rc = serve_again(&t);
 	} else if (delta_receive(&t) == 0 && delta_apply(&t) == 0 && received_check(&t) == 0 &&
 		   received_store(&t) == 0) {
-		say("received %s from %s (%llu bytes)", t.name, peer, t.size);
+		say("received %s from %s (%llu bytes; %llu on the wire)", t.name, peer, t.size, w->received - wire0);
 		snprintf(buf, FRAME_MAX, "%s %s", t.name, t.hex);
 		rc = frame_send(w, F_ACK, buf, strlen(buf));
 	}

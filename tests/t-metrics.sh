@@ -25,6 +25,21 @@ check "one host up" says 'hotfarm_hosts{state="up"}' 1
 check "its two slots idle" wait_for 10 says 'hotfarm_slots{host="m",state="idle"}' 2
 check "the rejected drop" wait_for 10 says hotfarm_rejected 1
 check "the job's queue wait in the histogram" says hotfarm_queue_wait_seconds_count 1
+check "the rejection's reason says its kind (archive)" grep -q '^Kind of problem: archive$' "$SPOOL/rejected/bad/reason.txt"
+ln -s /etc/passwd "$SPOOL/inbox/link.tar"
+check "a symbolic link dropped is rejected too" wait_for 30 rejected link
+check "rejections by kind: one archive" wait_for 10 says 'hotfarm_rejected_by_kind{kind="archive"}' 1
+check "and one file (the link)" wait_for 10 says 'hotfarm_rejected_by_kind{kind="file"}' 1
+check "and no other kind" says 'hotfarm_rejected_by_kind{kind="description"}' 0
+# dispatch latency: the agent's histogram, written at its heartbeat
+dcount() { val 'hotfarm_dispatch_seconds_count{host="m"}'; }
+dispatched() { [ "${1:-$(dcount)}" -ge 1 ] 2>/dev/null; }
+check "the dispatch latency histogram counts the job's renders ($(dcount))" wait_for 10 dispatched
+check "its +Inf bucket is its count" sh -c "[ '$(val 'hotfarm_dispatch_seconds_bucket{host="m",le="+Inf"}')' = '$(dcount)' ]"
+mean=$(awk '$1 == "hotfarm_dispatch_seconds_sum{host=\"m\"}" { s = $2 } $1 == "hotfarm_dispatch_seconds_count{host=\"m\"}" { c = $2 } END { if (c) printf "%.4f", s / c }' "$M")
+diag "mean dispatch latency: $mean s"
+check "a render began within seconds of work and slot meeting (mean $mean s)" \
+	awk -v m="$mean" 'BEGIN { exit !(m != "" && m < 5) }'
 check "every series has its TYPE line" sh -c "
 	for s in \$(grep -v '^#' '$M' | sed 's/[{ ].*//; s/_bucket\$//; s/_sum\$//; s/_count\$//' | sort -u); do
 		grep -q \"^# TYPE \$s \" '$M' || exit 1
@@ -51,6 +66,8 @@ check "with no textfile format error" [ "$(scraped node_textfile_scrape_error)" 
 	grep -i 'error' "$T/ne.log" | head -3 | sed 's/^/# /'
 check "the hotfarm series as metrics.prom has them" sh -c "
 	[ '$(scraped 'hotfarm_jobs{state="done"}')' = 1 ] && [ '$(scraped hotfarm_frames_done_total)' = 4 ] &&
-	[ '$(scraped 'hotfarm_slots{host="m",state="idle"}')' = 2 ]"
+	[ '$(scraped 'hotfarm_slots{host="m",state="idle"}')' = 2 ] &&
+	[ '$(scraped 'hotfarm_rejected_by_kind{kind="file"}')' = 1 ] &&
+	[ -n '$(scraped 'hotfarm_dispatch_seconds_count{host="m"}')' ]"
 stop_pids
 done_testing

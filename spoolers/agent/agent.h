@@ -102,6 +102,7 @@ struct job {
 	char owner[128];     /* its verified owner (status.ini): whose quota its renders count against */
 	int64_t active_at;
 	int64_t licence_until; /* a frame found no licence here: take none of it before this (mono) */
+	int64_t ready_at;      /* it entered the queue, or was last found with nothing to take (mono) */
 };
 
 /* ---- slots and their runs ------------------------------------------------- */
@@ -177,6 +178,7 @@ struct slot {
 	size_t checking;       /* the frame it checks */
 	bool check_hung;
 	int64_t started, frame_started, last_progress, check_started;
+	int64_t idle_since; /* when it last fell idle (mono): dispatch latency counts from here */
 	long ticks_user, ticks_sys; /* the renderer's CPU when the last frame was complete */
 	double queued;              /* seconds it waited on a run queue for a CPU, as last read */
 	long cpu_seen;
@@ -237,6 +239,9 @@ struct agent {
 
 	struct job **queue; /* the jobs in queue/, in queue order (queue_refresh) */
 	size_t nqueue;
+
+	struct dispatch_hist dispatch; /* hosts/HOST/dispatch (dispatch_note) */
+	bool dispatch_dirty;
 };
 extern struct agent agent;
 
@@ -368,6 +373,8 @@ void run_learn(struct slot *s, double first, double each);
 void host_enter(void);
 void host_leave(void);
 void heartbeat(void);
+/* Slot S began a render of J: how long work and slot waited for each other. */
+void dispatch_note(const struct slot *s, const struct job *j);
 void publish_host(bool force);
 void host_slots_update(void);
 void return_stale(void);

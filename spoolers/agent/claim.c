@@ -150,6 +150,7 @@ static void run_begin(struct slot *s, struct job *j, const char *t, long *frames
 		run_extend(s, frames[0], want);
 	s->pos = 0;
 	run_advance(s);
+	dispatch_note(s, j);
 }
 
 /* What became of one ticket of the listing (ticket_take). */
@@ -167,6 +168,7 @@ static enum take ticket_take(struct slot *s, struct job *j, const char *t)
 		return TAKE_NEXT; /* another agent was first */
 	if (j->pkg->builtin_null) {
 		/* benchmarking: the claim path alone */
+		dispatch_note(s, j);
 		if (ticket_finish(j->fd, t, s->owner, TICKET_DONE) < 0 && errno != ENOENT)
 			warn("unable to finish ticket %s: %s", t, strerror(errno));
 		s->job = j;
@@ -235,6 +237,7 @@ static bool slot_take(struct slot *s, struct job *j)
 	/* nothing to take now: look again on the next event or rescan; and
 	 * if nothing runs either, the job is over */
 	j->retry_at = mono_us() + 1000000LL * agent.spool.conf.heartbeat;
+	j->ready_at = mono_us(); /* work that turns up later counts from now */
 	job_done_check(j);
 	tokens_return(s);
 	return false;

@@ -86,9 +86,18 @@ static void pools_refresh(void)
 
 /* The heartbeat (hosts/HOST/heartbeat touched); the drain marker said
  * when it comes or goes; and a lost marker from watcherd obeyed. */
+void dispatch_note(const struct slot *s, const struct job *j)
+{
+	int64_t ready = s->idle_since > j->ready_at ? s->idle_since : j->ready_at;
+	dispatch_add(&agent.dispatch, (double)(mono_us() - ready) / 1e6);
+	agent.dispatch_dirty = true;
+}
+
 void heartbeat(void)
 {
 	host_heartbeat(agent.hostfd);
+	if (agent.dispatch_dirty && host_dispatch_write(agent.hostfd, &agent.dispatch) == 0)
+		agent.dispatch_dirty = false;
 	pools_refresh();
 	static bool said_drain;
 	if (agent.draining != said_drain)

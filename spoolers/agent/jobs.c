@@ -155,6 +155,8 @@ void queue_refresh(bool rescan)
 		}
 		listed[i] = j;
 		back[i] = !j->queued;
+		if (back[i])
+			j->ready_at = mono_us();
 		j->priority = prio;
 	}
 	for (size_t i = 0; i < agent.nqueue; i++)

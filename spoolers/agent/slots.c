@@ -30,6 +30,7 @@ void slots_init(long want_slots)
 		agent.slots[i].index = i;
 		agent.slots[i].outfd = agent.slots[i].logfd = agent.slots[i].check_out = agent.slots[i].logpipe = -1;
 		agent.slots[i].area_fd = agent.slots[i].area_jobfd = -1;
+		agent.slots[i].idle_since = mono_us();
 		snprintf(agent.slots[i].owner, sizeof agent.slots[i].owner, "%s.%d", agent.host, i);
 		if (i < agent.nslots_on)
 			slot_write(&agent.slots[i]);
@@ -86,6 +87,7 @@ void slot_idle(struct slot *s)
 	if (s->job)
 		s->job->running--;
 	s->job = NULL;
+	s->idle_since = mono_us();
 	s->pid = s->check_pid = 0;
 	s->killing = KILL_NONE;
 	free(s->fr);
