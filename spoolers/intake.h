@@ -24,6 +24,7 @@ struct intake_job {
 	struct strlist warnings;    /* for status.ini */
 	const char *preset;         /* NULL, or the preset folder it was dropped into */
 	const char *described;      /* then: where its keys came from */
+	unsigned long long submitted_bytes; /* the archive's size as dropped (0: none) */
 };
 
 /* Write the job's folders, job.ini, frame tickets, status.ini and
