@@ -131,6 +131,37 @@ int job_bill(const struct spool *sp, const char *id)
 	return rc;
 }
 
+void job_ids_all(const struct spool *sp, struct strlist *out)
+{
+	struct strlist names = {0}, peers = {0};
+	dir_names(spool_fd(sp, DIR_JOBS), ".", &names);
+	strlist_sort(&names);
+	for (size_t i = 0; i < names.n; i++)
+		if (name_is_valid(names.v[i]))
+			strlist_add(out, names.v[i]);
+	strlist_free(&names);
+	dir_names(spool_fd(sp, DIR_SITES), ".", &peers);
+	strlist_sort(&peers);
+	for (size_t p = 0; p < peers.n; p++) {
+		char rel[SITE_NAME_MAX + 32];
+		if (!name_is_valid(peers.v[p]) || strlen(peers.v[p]) > SITE_NAME_MAX)
+			continue;
+		/* listed, not made: a site that never sent a job has no jobs/ */
+		site_dir_relpath(peers.v[p], SITE_JOBS, rel, sizeof rel);
+		struct strlist jobs = {0};
+		dir_names(sp->root, rel, &jobs);
+		strlist_sort(&jobs);
+		for (size_t i = 0; i < jobs.n; i++) {
+			char id[JOBID_MAX_LEN + 2];
+			snprintf(id, sizeof id, "%s@%s", jobs.v[i], peers.v[p]);
+			if (name_is_valid(jobs.v[i]) && job_id_valid(id))
+				strlist_add(out, id);
+		}
+		strlist_free(&jobs);
+	}
+	strlist_free(&peers);
+}
+
 /* ---- sites/PEER/traffic ------------------------------------------------------------------ */
 
 static int traffic_dir(const struct spool *sp, const char *peer)

@@ -291,6 +291,9 @@ int job_sizes_add(int jobfd, const struct job_sizes *add);
  * and the site that rendered it. At every end: done, failed, cancelled
  * (again once the cancelled renders have stopped). */
 int job_bill(const struct spool *sp, const char *id);
+/* Every job's id, sorted: this site's (NAME) then those linked sites sent
+ * (NAME@PEER, beneath sites/PEER/jobs/). Added to OUT. */
+void job_ids_all(const struct spool *sp, struct strlist *out);
 /* The site that rendered job JOBFD: the linked site it was outsourced to
  * (outsourced.ini), else this one ([site] name). */
 void job_bill_site(const struct spool *sp, int jobfd, char *out, size_t outsize);
