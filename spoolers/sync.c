@@ -489,11 +489,9 @@ static int sync_serve(const struct spool *sp, const char *peer)
 	char err[256];
 	int rc = serve_session(sp, &w, peer, buf, err, sizeof err);
 	free(buf);
-	/* counted under the session's lock; stdout is the wire: said on stderr */
+	/* counted under the session's lock (stdout is the wire: nothing said) */
 	if (site_traffic_add(sp, peer, w.sent, w.received) < 0)
 		warn("unable to count the bytes on the wire with %s: %s", peer, strerror(errno));
-	else if (w.sent || w.received)
-		say("served %s: %llu bytes on the wire out, %llu in", peer, w.sent, w.received);
 	if (rc < 0)
 		die(EXIT_BADINPUT, "%s", err);
 	close(lock);
