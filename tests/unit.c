@@ -751,6 +751,7 @@ int main(void)
 	test_ticket_claim_race();
 	test_ticket_file();
 	test_entry_and_finish();
+	test_billing_cancelled();
 	test_open_beneath();
 	test_slots_want();
 	test_contact_holds();
