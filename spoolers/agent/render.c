@@ -108,8 +108,9 @@ void run_advance(struct slot *s)
 		if (run_spawn(s))
 			return;
 	}
-	/* a cancelled job's frame that was rendering ran: it is billed
-	 * (not published) before its ticket goes back */
+	/* a cancelled job's frames that ran (the one rendering, and those
+	 * complete but not published) are billed, not published, before
+	 * their tickets go back */
 	size_t cur = slot_current(s);
 	for (size_t i = s->pos; s->killing == KILL_CANCEL && i < s->end; i++) {
 		enum frame_state fs = s->fr[i].st;
