@@ -1,5 +1,5 @@
 /* job.c - a job's end (done or failed, billing.ini summed from its
- * tickets) and the files placed into its folder: published frames and
+ * tickets: billing.c) and the files placed into its folder: published frames and
  * what a linked site sent back. One rename each. */
 #define _GNU_SOURCE
 #include "layout.h"
@@ -20,21 +20,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int billing_write(int jobfd, const struct billing *b)
-{
-	struct buf t = {0};
-	buf_printf(&t, "# written when the job ended: what rendering it cost, summed over every attempt\n[billing]\n");
-	buf_printf(&t, "frames = %ld\nattempts = %ld\nwall_seconds = %.3f\ncpu_user_seconds = %.3f\n"
-		       "cpu_system_seconds = %.3f\npeak_rss_kb = %ld\noutput_bytes = %llu\nhosts = ",
-		   b->frames, b->attempts, b->wall, b->user, b->sys, b->max_rss_kb, b->bytes);
-	for (size_t i = 0; i < b->hosts.n; i++)
-		buf_printf(&t, "%s%s", i ? "," : "", b->hosts.v[i]);
-	buf_printf(&t, "\n");
-	int rc = file_write_atomic(jobfd, "billing.ini", t.data, t.len, 0644);
-	buf_free(&t);
-	return rc;
-}
 
 int job_try_finish(const struct spool *sp, const char *name)
 {
@@ -58,9 +43,7 @@ int job_try_finish(const struct spool *sp, const char *name)
 	 * done/ or failed/ reads why (a crash between the two leaves it
 	 * queued, and the next look finishes it again) */
 	struct billing b = {0};
-	billing_read(jfd, TICKET_DONE, &b);
-	billing_read(jfd, TICKET_FAILED, &b);
-	billing_write(jfd, &b);
+	billing_write(sp, jfd, &b);
 	struct job_counts c;
 	job_counts(jfd, &c);
 	struct job_status st;
@@ -296,7 +279,7 @@ int job_file_place(int jobfd, int srcdir, const char *src, const char *path)
 static const char *const job_files[JOB_FILE_COUNT] = {
 	"job.ini", "status.ini", "billing.ini", "notifications.log", "index.html", "previews/contact.png", "result.ini",
 	"outsourced.ini", "outsourced.sent", "cancel.sent", "returned", "progress.sent", "previews/preview.mp4",
-	"suspended", "rerender.want", "rerender.sent",
+	"suspended", "rerender.want", "rerender.sent", "sizes.ini",
 };
 
 const char *job_file_name(enum job_file f) { return job_files[f]; }

@@ -285,6 +285,26 @@ int job_status_lock(int jobfd);
  * state; PRIORITY < 0: keep it). */
 int job_status_update(const struct spool *sp, const char *name, enum job_state to, const char *reason,
 		      int priority);
+/* A job's sizes (sizes.ini, billing.c): the archive as dropped (intake),
+ * the packages sent to and received from linked sites for it. */
+struct job_sizes {
+	unsigned long long submitted, site_sent, site_received;
+};
+/* Read them (all 0 and -1 when there is no sizes.ini). */
+int job_sizes_read(int jobfd, struct job_sizes *z);
+/* Add ADD to them (a lock of their own; written atomically). */
+int job_sizes_add(int jobfd, const struct job_sizes *add);
+/* (Re)write job ID's billing.ini from every billing line of its tickets, in
+ * every state folder, with its sizes, owner (and the owner a peer reported)
+ * and the site that rendered it. At every end: done, failed, cancelled
+ * (again once the cancelled renders have stopped). */
+int job_bill(const struct spool *sp, const char *id);
+/* Every job's id, sorted: this site's (NAME) then those linked sites sent
+ * (NAME@PEER, beneath sites/PEER/jobs/). Added to OUT. */
+void job_ids_all(const struct spool *sp, struct strlist *out);
+/* The site that rendered job JOBFD: the linked site it was outsourced to
+ * (outsourced.ini), else this one ([site] name). */
+void job_bill_site(const struct spool *sp, int jobfd, char *out, size_t outsize);
 /* Move a job to STATE and bring its status.ini along, with REASON. */
 int job_change_state(const struct spool *sp, const char *name, enum job_state to, const char *reason);
 /* Change a job's priority: a rename within its state folder. */
@@ -297,7 +317,7 @@ int job_change_priority(const struct spool *sp, const char *name, int priority);
 enum job_file {
 	JOB_FILE_DESC,      /* job.ini: the normalised description intake wrote */
 	JOB_FILE_STATUS,    /* status.ini */
-	JOB_FILE_BILLING,   /* billing.ini: written when the job ends */
+	JOB_FILE_BILLING,   /* billing.ini: written when the job ends (done, failed or cancelled) */
 	JOB_FILE_NOTICES,   /* notifications.log: the mails sent about it */
 	JOB_FILE_PAGE,      /* index.html: its status page */
 	JOB_FILE_CONTACT,   /* previews/contact.png: the contact sheet */
@@ -311,6 +331,7 @@ enum job_file {
 	JOB_FILE_SUSPENDED,       /* suspended: beside a held/ entry, its frames were stopped (who, when) */
 	JOB_FILE_RERENDER,        /* rerender.want: frames the site that rendered it renders again */
 	JOB_FILE_RERENDER_SENT,   /* rerender.sent: that site was asked (the frames) */
+	JOB_FILE_SIZES,           /* sizes.ini: the archive submitted, packages sent to and received from sites */
 	JOB_FILE_COUNT,
 };
 enum job_dir {

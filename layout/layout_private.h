@@ -13,7 +13,8 @@ int site_conf_load(struct spool *sp, char *err, size_t errsize);
  * (EINVAL): link refuses to replace too, then the old name goes. */
 int rename_noreplace(int srcdir, const char *src, int dstdir, const char *dst);
 
-/* Sum the billing lines of every ticket in frames/STATE into the totals. */
+/* Sum the billing lines of every ticket of the job, in every state folder,
+ * into the totals (and why failed tickets failed: a few). */
 struct billing {
 	long frames, attempts; /* frames: renders that passed (a re-rendered frame twice) */
 	long published;        /* frames whose image is in place now */
@@ -23,6 +24,8 @@ struct billing {
 	struct strlist hosts;
 	struct strlist reasons; /* of tickets that failed for good */
 };
-void billing_read(int jobfd, enum ticket_state s, struct billing *b);
+void billing_sum(int jobfd, struct billing *b);
+/* billing_sum into B (free its lists), written as the job's billing.ini. */
+int billing_write(const struct spool *sp, int jobfd, struct billing *b);
 
 #endif

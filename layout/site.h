@@ -17,6 +17,8 @@
 #define SITE_SUMMARY "site.summary"   /* the sender's capabilities and load */
 #define SITE_RERENDER ".rerender"     /* render these frames again, from the copy kept */
 #define SITE_MISSING ".missing"       /* that copy is gone: send the job again */
+#define SITE_TRAFFIC "traffic"         /* sites/PEER/traffic: bytes on the wire with PEER, both ways */
+#define SITE_TRAFFIC_LOCK "traffic.lock" 
 
 /* ---- sitepack.c (libarchive) ---- */
 /* Pack outsourced job ID (job.ini normalised, with its route, and its
@@ -31,6 +33,14 @@ int site_reply(const struct spool *sp, const char *peer, const char *origin, int
 /* What an answer may hold, NULL-terminated, as unpack_rules.allowed wants
  * it: result.ini and what site_reply packs ("status.ini", "output/", ...). */
 const char *const *site_answer_holds(void);
+
+/* ---- billing.c ---- */
+/* The bytes on the wire sent to and received from PEER since counting
+ * began, as hf-sync counted them after each session (both its pushes and
+ * the sessions PEER pushed here). 0 and -1 when nothing is counted yet. */
+int site_traffic_read(const struct spool *sp, const char *peer, unsigned long long *sent, unsigned long long *received);
+/* Add one session's bytes to PEER's counters (atomically, under a lock). */
+int site_traffic_add(const struct spool *sp, const char *peer, unsigned long long sent, unsigned long long received);
 
 /* ---- siteload.c ---- */
 /* Send job ID to linked site PEER: outsourced.ini says where (and keeps who

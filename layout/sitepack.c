@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "site.h"
 #include "ini.h"
+#include "layout_private.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -152,17 +153,27 @@ static int tar_start(const struct spool *sp, struct tar_out *t)
 }
 
 /* Close the tar and, when OK, rename it into sites/PEER/out/NAME. */
-static int tar_finish(const struct spool *sp, struct tar_out *t, bool ok, const char *peer, const char *name)
+/* The tar complete, into sites/PEER/out/NAME; when JOBFD is not -1, its
+ * size is added to that job's site_sent_bytes (sizes.ini, for billing). */
+static int tar_finish(const struct spool *sp, struct tar_out *t, bool ok, const char *peer, const char *name, int jobfd)
 {
 	if (archive_write_close(t->a) != ARCHIVE_OK)
 		ok = false;
 	archive_write_free(t->a);
 	if (ok && sync_writes && fdatasync(t->fd) < 0)
 		ok = false;
+	struct stat st;
+	struct job_sizes z = {0};
+	if (ok && fstat(t->fd, &st) == 0)
+		z.site_sent = (unsigned long long)st.st_size;
 	if (close(t->fd) < 0)
 		ok = false;
-	if (ok && site_out_publish(sp, peer, t->workfd, t->tmp, name) == 0)
+	if (ok && site_out_publish(sp, peer, t->workfd, t->tmp, name) == 0) {
+		/* counted once it is on its way (a crash just before counts it not) */
+		if (jobfd >= 0 && job_sizes_add(jobfd, &z) < 0)
+			warn("unable to note the size of %s sent to site %s: %s", name, peer, strerror(errno));
 		return 0;
+	}
 	int e = errno ? errno : EIO;
 	unlinkat(t->workfd, t->tmp, 0);
 	errno = e;
@@ -224,7 +235,7 @@ int site_pack_job(const struct spool *sp, const char *id, char *err, size_t errs
 	buf_free(&text);
 	char name[JOBID_MAX_LEN + 16];
 	snprintf(name, sizeof name, "%s%s", id, SITE_JOB);
-	if (tar_finish(sp, &t, ok, peer, name) < 0) {
+	if (tar_finish(sp, &t, ok, peer, name, jfd) < 0) {
 		snprintf(err, errsize, "unable to pack it for site %s: %s", peer, strerror(errno));
 		goto out;
 	}
@@ -295,7 +306,15 @@ int site_reply(const struct spool *sp, const char *peer, const char *origin, int
 	}
 	char name[JOBID_MAX_LEN + 16];
 	snprintf(name, sizeof name, "%s%s", origin, progress ? SITE_PROGRESS : SITE_RESULT);
-	return tar_finish(sp, &t, ok, peer, name);
+	int rc = tar_finish(sp, &t, ok, peer, name, jobfd);
+	if (rc == 0 && !progress && jobfd >= 0) {
+		/* the job's bill again, with the result's size just sent */
+		struct billing bill = {0};
+		billing_write(sp, jobfd, &bill);
+		strlist_free(&bill.hosts);
+		strlist_free(&bill.reasons);
+	}
+	return rc;
 }
 
 const char *const *site_answer_holds(void)

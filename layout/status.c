@@ -170,8 +170,14 @@ int job_change_state(const struct spool *sp, const char *name, enum job_state to
 		}
 		if (from == to)
 			return job_status_update(sp, name, to, reason, -1);
-		if (entry_move(sp, from, entry, to, NULL) == 0)
-			return job_status_update(sp, name, to, reason, -1);
+		if (entry_move(sp, from, entry, to, NULL) == 0) {
+			int rc = job_status_update(sp, name, to, reason, -1);
+			/* a cancelled job is billed for what ran; the agents
+			 * bill it again once its renders have stopped */
+			if (to == STATE_CANCELLED)
+				job_bill(sp, name);
+			return rc;
+		}
 		if (errno != ENOENT)
 			return -1;
 	}

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,19 +97,40 @@ static void ticket_parse_frames(const char *v, struct ticket *t)
 	t->published = t->nframes ? xcalloc(t->nframes, sizeof *t->published) : NULL;
 }
 
+/* A figure a peer or a damaged line may have made absurd: not finite or
+ * negative counts 0, more than CAP counts CAP. */
+static double bill_figure(double v, double cap) { return !isfinite(v) || v < 0 ? 0 : v > cap ? cap : v; }
+
 static void ticket_parse_bill(const char *v, struct ticket *t)
 {
 	struct ticket_bill b = {0};
 	long ok = 0;
-	int got = sscanf(v, "frame=%ld ok=%ld host=%79s wall=%lf user=%lf sys=%lf rss_kb=%ld bytes=%llu", &b.frame, &ok,
-			 b.owner, &b.wall, &b.user, &b.sys, &b.rss_kb, &b.bytes);
+	char bytes[32] = "";
+	int got = sscanf(v, "frame=%ld ok=%ld host=%79s wall=%lf user=%lf sys=%lf rss_kb=%ld bytes=%31s", &b.frame, &ok,
+			 b.owner, &b.wall, &b.user, &b.sys, &b.rss_kb, bytes);
 	if (got < 2)
 		return;
 	b.ok = ok == 1;
 	/* the frame and ok say what is published; billing needs the figures */
 	if (got >= 7) {
-		t->bills = xrealloc(t->bills, (t->nbills + 1) * sizeof *t->bills);
-		t->bills[t->nbills++] = b;
+		/* a year of wall or CPU per attempt, a TiB of memory, a PiB of output at most */
+		b.wall = bill_figure(b.wall, BILL_SECONDS_MAX);
+		b.user = bill_figure(b.user, BILL_SECONDS_MAX);
+		b.sys = bill_figure(b.sys, BILL_SECONDS_MAX);
+		b.rss_kb = b.rss_kb < 0 ? 0 : b.rss_kb > (1L << 30) ? (1L << 30) : b.rss_kb;
+		b.bytes = isdigit((unsigned char)*bytes) ? strtoull(bytes, NULL, 10) : 0;
+		if (b.bytes > BILL_BYTES_MAX)
+			b.bytes = BILL_BYTES_MAX;
+		const char *p = strstr(v, " pool=");
+		size_t n = 0;
+		for (p = p ? p + 6 : ""; *p && n + 1 < sizeof b.pool && (isalnum((unsigned char)*p) || strchr("._,-", *p));
+		     p++)
+			b.pool[n++] = *p;
+		b.pool[n] = 0;
+		if (t->nbills < BILL_LINES_MAX) {
+			t->bills = xrealloc(t->bills, (t->nbills + 1) * sizeof *t->bills);
+			t->bills[t->nbills++] = b;
+		}
 	}
 	for (size_t i = 0; b.ok && i < t->nframes; i++)
 		if (t->frames[i] == b.frame && !t->published[i]) {
@@ -286,8 +308,9 @@ int ticket_note_licence(int jobfd, const char *ticket, const char *owner, long l
 int ticket_note_billing(int jobfd, const char *ticket, const struct ticket_bill *b)
 {
 	return ticket_note(jobfd, ticket, b->owner,
-			   "billing = frame=%ld ok=%d host=%s wall=%.3f user=%.3f sys=%.3f rss_kb=%ld bytes=%llu", b->frame,
-			   b->ok, b->owner, b->wall, b->user, b->sys, b->rss_kb, b->bytes);
+			   "billing = frame=%ld ok=%d host=%s wall=%.3f user=%.3f sys=%.3f rss_kb=%ld bytes=%llu pool=%s",
+			   b->frame, b->ok, b->owner, b->wall, b->user, b->sys, b->rss_kb, b->bytes,
+			   *b->pool ? b->pool : "-");
 }
 
 int ticket_return(int jobfd, const char *active_name)
@@ -339,7 +362,8 @@ int job_counts(int jobfd, struct job_counts *c)
 	return (c->todo < 0 || c->active < 0 || c->done < 0 || c->failed < 0) ? -1 : 0;
 }
 
-void billing_read(int jobfd, enum ticket_state s, struct billing *b)
+void ticket_walk(int jobfd, enum ticket_state s, void (*fn)(const struct ticket *t, const char *name, void *arg),
+		 void *arg)
 {
 	char path[32];
 	snprintf(path, sizeof path, "frames/%s", ticket_dir_name(s));
@@ -353,31 +377,73 @@ void billing_read(int jobfd, enum ticket_state s, struct billing *b)
 		struct ticket t;
 		if (ticket_load(jobfd, s, e->d_name, &t) < 0)
 			continue;
-		for (size_t i = 0; i < t.nbills; i++) {
-			const struct ticket_bill *k = &t.bills[i];
-			b->attempts++;
-			b->frames += k->ok;
-			b->wall += k->wall, b->user += k->user, b->sys += k->sys;
-			b->bytes += k->bytes;
-			if (k->rss_kb > b->max_rss_kb)
-				b->max_rss_kb = k->rss_kb;
-			char host[80];
-			snprintf(host, sizeof host, "%s", k->owner);
-			char *dot = strrchr(host, '.');
-			if (dot)
-				*dot = 0; /* HOST.SLOT -> HOST */
-			if (*host && !strlist_has(&b->hosts, host))
-				strlist_add(&b->hosts, host);
-		}
-		b->published += (long)t.npublished;
-		if (s == TICKET_FAILED && b->reasons.n < 5) {
-			char r[400];
-			snprintf(r, sizeof r, "%s: %s", e->d_name, t.nattempts ? t.attempts[t.nattempts - 1].text : "failed");
-			strlist_add(&b->reasons, r);
-		}
+		fn(&t, e->d_name, arg);
 		ticket_free(&t);
 	}
 	closedir(d);
+}
+
+struct bills_each {
+	void (*fn)(const struct ticket_bill *b, void *arg);
+	void *arg;
+};
+
+static void bills_of_ticket(const struct ticket *t, const char *name, void *arg)
+{
+	(void)name;
+	const struct bills_each *e = arg;
+	for (size_t i = 0; i < t->nbills; i++)
+		e->fn(&t->bills[i], e->arg);
+}
+
+void job_bills_each(int jobfd, void (*fn)(const struct ticket_bill *b, void *arg), void *arg)
+{
+	struct bills_each e = {fn, arg};
+	enum ticket_state all[] = {TICKET_TODO, TICKET_ACTIVE, TICKET_DONE, TICKET_FAILED};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		ticket_walk(jobfd, all[i], bills_of_ticket, &e);
+}
+
+static void billing_add(const struct ticket_bill *k, void *arg)
+{
+	struct billing *b = arg;
+	b->attempts++;
+	b->frames += k->ok;
+	b->wall += k->wall, b->user += k->user, b->sys += k->sys;
+	b->bytes += k->bytes;
+	if (k->rss_kb > b->max_rss_kb)
+		b->max_rss_kb = k->rss_kb;
+	char host[80];
+	snprintf(host, sizeof host, "%s", k->owner);
+	char *dot = strrchr(host, '.');
+	if (dot)
+		*dot = 0; /* HOST.SLOT -> HOST */
+	if (*host && b->hosts.n < 1000 && !strlist_has(&b->hosts, host))
+		strlist_add(&b->hosts, host);
+}
+
+static void billing_reason(const struct ticket *t, const char *name, void *arg)
+{
+	struct billing *b = arg;
+	if (b->reasons.n >= 5)
+		return;
+	char r[400];
+	snprintf(r, sizeof r, "%s: %s", name, t->nattempts ? t->attempts[t->nattempts - 1].text : "failed");
+	strlist_add(&b->reasons, r);
+}
+
+static void billing_published(const struct ticket *t, const char *name, void *arg)
+{
+	(void)name;
+	((struct billing *)arg)->published += (long)t->npublished;
+}
+
+void billing_sum(int jobfd, struct billing *b)
+{
+	job_bills_each(jobfd, billing_add, b);
+	ticket_walk(jobfd, TICKET_FAILED, billing_reason, b);
+	ticket_walk(jobfd, TICKET_DONE, billing_published, b);
+	ticket_walk(jobfd, TICKET_FAILED, billing_published, b);
 }
 
 /* Ticket T of FROM/ to todo/ for another go: its attempt lines set aside

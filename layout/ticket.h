@@ -53,11 +53,21 @@ int job_counts(int jobfd, struct job_counts *c);
  *   licence = UNTIL OWNER REASON a try that found no licence ([errors]
  *                                licence): not counted; not tried again
  *                                before UNTIL (seconds since the epoch)
- *   billing = frame=F ok=0|1 host=OWNER wall=S user=S sys=S rss_kb=K bytes=B
+ *   billing = frame=F ok=0|1 host=OWNER wall=S user=S sys=S rss_kb=K bytes=B [pool=P[,P...]]
+ *                                one per attempt at a frame, published or
+ *                                not; pool: the pools of the host that ran
+ *                                it ("-": none; lines older than pools
+ *                                lack it). A peer's returned lines are
+ *                                hostile: figures that are not finite or
+ *                                are negative count 0, huge ones are capped
  *   retried = N OWNER REASON     an attempt an admin's retry set aside
  *   rerender = TIME WHO          rendered again: frames published before
  *                                this line count as not done
  * They are parsed warily: a damaged line is skipped, at most 1 MiB read. */
+#define BILL_SECONDS_MAX (366.0 * 86400)   /* per attempt: wall, user, sys */
+#define BILL_BYTES_MAX (1ULL << 50)           /* per attempt: output bytes */
+#define BILL_LINES_MAX 20000                  /* per ticket */
+#define BILL_TOTAL_MAX (1ULL << 62)           /* any sum of bytes */
 struct ticket_bill {
 	long frame;
 	bool ok;
@@ -65,6 +75,7 @@ struct ticket_bill {
 	double wall, user, sys;
 	long rss_kb;
 	unsigned long long bytes;
+	char pool[80]; /* "" when the line names none; only [A-Za-z0-9._,-] kept */
 };
 struct ticket_attempt {
 	int n;
@@ -104,6 +115,13 @@ void ticket_held_name(char *out, size_t outsize, const char *ticket, const char 
  * folder cannot be listed. */
 struct strlist;
 int ticket_list(int jobfd, enum ticket_state s, struct strlist *out);
+/* FN for each ticket of frames/STATE that can be read (NAME: its name
+ * there), with ARG; damaged ones are parsed as far as they go. */
+void ticket_walk(int jobfd, enum ticket_state s, void (*fn)(const struct ticket *t, const char *name, void *arg),
+		 void *arg);
+/* FN for each billing line of every ticket of the job, in every state
+ * folder (todo/, active/, done/, failed/): every attempt that ran. */
+void job_bills_each(int jobfd, void (*fn)(const struct ticket_bill *b, void *arg), void *arg);
 /* Whether ticket NAME is in frames/STATE now. */
 bool ticket_exists(int jobfd, enum ticket_state s, const char *name);
 

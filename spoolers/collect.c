@@ -257,6 +257,10 @@ static int apply_answer(const char *name, const char *id, bool progress)
 		snprintf(why, sizeof why, "%s", strerror(errno));
 	else
 		unpacked = unpack(fd, src, why, sizeof why);
+	struct stat fst;
+	struct job_sizes got = {0};
+	if (fd >= 0 && fstat(fd, &fst) == 0)
+		got.site_received = (unsigned long long)fst.st_size;
 	if (fd >= 0)
 		close(fd);
 	if (unpacked > 0) {
@@ -279,6 +283,10 @@ static int apply_answer(const char *name, const char *id, bool progress)
 		refuse_file(name, why2);
 		goto done;
 	}
+	/* an answer taken: its size is billed to the job, before its end's
+	 * billing.ini is written */
+	if (job_sizes_add(jobfd, &got) < 0)
+		warn("unable to note the size of %s from site %s: %s", name, peer, strerror(errno));
 	char reasonbuf[700];
 	text_escape(reason ? reason : "", reasonbuf, sizeof reasonbuf);
 	char line[1024];

@@ -295,6 +295,10 @@ static void build_job(const struct job_desc *jd, const struct job_owner *owner, 
 				.nonly = nonly};
 	for (int i = 0; i < ndrop; i++)
 		ij.dropped[i] = drop[i].name;
+	/* for billing: the archive as it was dropped (or as a peer packed it) */
+	struct stat ast;
+	if (archive_drop && fstat(archive_drop->fd, &ast) == 0 && S_ISREG(ast.st_mode))
+		ij.submitted_bytes = (unsigned long long)ast.st_size;
 	intake_job_write(&sp, job, &ij);
 	close(job);
 }

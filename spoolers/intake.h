@@ -26,6 +26,7 @@ struct intake_job {
 	const char *described;      /* then: where its keys came from */
 	const long *only;           /* from a peer: tickets for these frames only (NULL: all) */
 	size_t nonly;
+	unsigned long long submitted_bytes; /* the archive's size as dropped (0: none) */
 };
 
 /* Write the job's folders, job.ini, frame tickets, status.ini and

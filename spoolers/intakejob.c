@@ -135,6 +135,10 @@ void intake_job_write(const struct spool *sp, int jobfd, const struct intake_job
 	}
 	if (job_status_write(jobfd, &st) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to write %s", job_file_name(JOB_FILE_STATUS));
+	/* what was submitted; a peer's job came as that package */
+	struct job_sizes z = {.submitted = job->submitted_bytes, .site_received = job->from_peer ? job->submitted_bytes : 0};
+	if (job_sizes_add(jobfd, &z) < 0)
+		die_errno(EXIT_TEMPFAIL, "unable to write %s", job_file_name(JOB_FILE_SIZES));
 
 	/* The pending entry: priority and sequence; the name is the folder's. */
 	struct buf p = {0};

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "metrics.h"
 #include "../layout/host.h"
+#include "../layout/site.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -192,6 +193,23 @@ static void rejected_metrics(const struct spool *sp, struct buf *b)
 	strlist_free(&rejected);
 }
 
+/* Bytes on the wire with each linked site, both ways (sites/PEER/traffic,
+ * kept by hf-sync). */
+static void sites_metrics(const struct spool *sp, struct buf *b)
+{
+	buf_printf(b, "# HELP hotfarm_site_bytes_total Bytes on the wire with each linked site.\n"
+		      "# TYPE hotfarm_site_bytes_total counter\n");
+	for (int p = 0; p < sp->conf.nlinks; p++) {
+		unsigned long long sent = 0, received = 0;
+		site_traffic_read(sp, sp->conf.links[p].name, &sent, &received);
+		for (int k = 0; k < 2; k++) {
+			buf_printf(b, "hotfarm_site_bytes_total{site=\"");
+			label(b, sp->conf.links[p].name);
+			buf_printf(b, "\",direction=\"%s\"} %llu\n", k ? "received" : "sent", k ? received : sent);
+		}
+	}
+}
+
 void metrics_write(const struct spool *sp)
 {
 	struct buf b = {0};
@@ -199,6 +217,7 @@ void metrics_write(const struct spool *sp)
 	jobs_metrics(sp, &b);
 	hosts_metrics(sp, &b);
 	rejected_metrics(sp, &b);
+	sites_metrics(sp, &b);
 	buf_printf(&b, "# HELP hotfarm_metrics_time_seconds When these figures were taken.\n"
 		       "# TYPE hotfarm_metrics_time_seconds gauge\nhotfarm_metrics_time_seconds %lld\n",
 		   (long long)(now_us() / 1000000));

@@ -490,6 +490,9 @@ static int sync_serve(const struct spool *sp, const char *peer)
 	char err[256];
 	int rc = serve_session(sp, &w, peer, buf, err, sizeof err);
 	free(buf);
+	/* counted under the session's lock (stdout is the wire: nothing said) */
+	if (site_traffic_add(sp, peer, w.sent, w.received) < 0)
+		warn("unable to count the bytes on the wire with %s: %s", peer, strerror(errno));
 	if (rc < 0)
 		die(EXIT_BADINPUT, "%s", err);
 	close(lock);
@@ -618,6 +621,8 @@ static int push_peer(const struct spool *sp, const char *peer, const char *trans
 	waitpid(pid, &status, 0);
 	printf("%s: %d file%s sent, %llu bytes on the wire out, %llu in%s\n", peer, sent, sent == 1 ? "" : "s", w.sent,
 	       w.received, failed ? " (interrupted: the rest goes next time)" : "");
+	if (site_traffic_add(sp, peer, w.sent, w.received) < 0)
+		warn("unable to count the bytes on the wire with %s: %s", peer, strerror(errno));
 	free(buf);
 	return failed ? EXIT_TEMPFAIL : EXIT_OK;
 }

@@ -98,4 +98,15 @@ check "one for a job b never had is answered 'missing'" wait_for 30 told
 missing_dropped() { grep -q 'nosuch, which this site did not send' "$T/a.watcherd.log"; }
 check "and a, which never sent it, drops that answer" wait_for 30 missing_dropped
 check "a's job is still done" in_state done remote
+
+# metrics: bytes on the wire with b, as hf-sync counts them (sites/b/traffic)
+metric() { awk -v k="hotfarm_site_bytes_total{site=\"b\",direction=\"$1\"}" '$1 == k { print $2 }' "$T/a/status/metrics.prom" 2>/dev/null; }
+counted() { sed -n "s/^$1_bytes = //p" "$T/a/sites/b/traffic" 2>/dev/null; }
+wire_ok() {
+	m=$(metric "$1")
+	c=$(counted "$1")
+	[ -n "$m" ] && [ "$m" -gt 0 ] && [ "$m" -le "$c" ]
+}
+check "a's metrics.prom has the bytes sent to b ($(metric sent); sites/b/traffic: $(counted sent))" wait_for 10 wire_ok sent
+check "and received from b ($(metric received); $(counted received))" wait_for 10 wire_ok received
 done_testing

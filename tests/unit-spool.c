@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "unit.h"
+#include "../layout/site.h"
 
 /* A spool in a temporary folder with job NAME queued: frames 1..NFRAMES
  * as one ticket each in todo/. Returns the job's folder. */
@@ -151,6 +152,46 @@ void test_ticket_file(void)
 	CHECK(!ticket_name_parse("x-1", NULL, NULL, NULL, NULL) && !ticket_name_parse("1-2junk", NULL, NULL, NULL, NULL) &&
 		      !ticket_name_parse("-1-2", NULL, NULL, NULL, NULL),
 	      "ticket_name_parse: refuses what is not a ticket name");
+	close(jfd);
+	state_spool_drop(&sp, root);
+}
+
+/* A cancelled job is billed for every attempt in every ticket folder (the
+ * killed one in todo/ too), with its sizes; a site's bytes on the wire add up. */
+void test_billing_cancelled(void)
+{
+	struct spool sp;
+	char root[64];
+	int jfd = state_spool(&sp, root, "cx", 3);
+	char t1[64], t2[64];
+	ticket_format(t1, 0, 1, 1);
+	ticket_format(t2, 1, 2, 2);
+	struct ticket_bill b = {.frame = 1, .ok = true, .wall = 2, .user = 1, .bytes = 10};
+	snprintf(b.owner, sizeof b.owner, "h.0");
+	ticket_claim(jfd, t1, "h.0");
+	ticket_note_billing(jfd, t1, &b);
+	ticket_finish(jfd, t1, "h.0", TICKET_DONE);
+	ticket_claim(jfd, t2, "h.1");
+	snprintf(b.owner, sizeof b.owner, "h.1");
+	b.frame = 2, b.ok = false, b.bytes = 0;
+	ticket_note_billing(jfd, t2, &b); /* killed: back to todo/ with its line */
+	ticket_finish(jfd, t2, "h.1", TICKET_TODO);
+	struct job_sizes z = {.submitted = 1000, .site_sent = 5};
+	CHECK(job_sizes_add(jfd, &z) == 0 && job_sizes_add(jfd, &z) == 0, "job_sizes_add, twice");
+	CHECK(job_change_state(&sp, "cx", STATE_CANCELLED, "cancelled by test") == 0, "the job is cancelled");
+	size_t len;
+	char *bill = file_read_small(jfd, "billing.ini", 4096, &len);
+	CHECK(bill && strstr(bill, "attempts = 2\n") && strstr(bill, "frames = 1\n") &&
+		      strstr(bill, "wall_seconds = 4.000") && strstr(bill, "submitted_bytes = 2000\n") &&
+		      strstr(bill, "site_sent_bytes = 10\n") && strstr(bill, "output_bytes = 10\n"),
+	      "a cancelled job's billing.ini sums done/ and todo/ lines, with its sizes");
+	free(bill);
+	unsigned long long sent = 1, recv = 1;
+	CHECK(site_traffic_read(&sp, "peer", &sent, &recv) < 0 && sent == 0 && recv == 0, "no traffic counted yet: 0");
+	CHECK(site_traffic_add(&sp, "peer", 100, 7) == 0 && site_traffic_add(&sp, "peer", 1, 2) == 0 &&
+		      site_traffic_read(&sp, "peer", &sent, &recv) == 0 && sent == 101 && recv == 9,
+	      "site_traffic_add adds up (%llu, %llu)", sent, recv);
+	CHECK(site_traffic_read(&sp, "../x", &sent, &recv) < 0, "site_traffic_read refuses a name that is not a site's");
 	close(jfd);
 	state_spool_drop(&sp, root);
 }

@@ -610,6 +610,17 @@ static void test_ticket_parse(void)
 	ticket_parse("frames = 3\n", &t);
 	CHECK(t.nframes == 1 && t.frames[0] == 3, "ticket_parse: frames alone");
 	ticket_free(&t);
+	/* a peer's billing lines are hostile: absurd figures count 0 or are capped, the pool keeps its alphabet */
+	ticket_parse("frames = 1\nbilling = frame=1 ok=0 host=x.0 wall=nan user=-5 sys=1e300 rss_kb=-1 bytes=-7 pool=a,b;rm\n"
+		     "billing = frame=1 ok=1 host=x.0 wall=inf user=2 sys=0 rss_kb=99999999999 bytes=99999999999999999999\n"
+		     "billing = frame=1 ok=1 host=x.0 wall=1 user=1 sys=1 rss_kb=1 bytes=1 pool=gpu\n",
+		     &t);
+	CHECK(t.nbills == 3 && t.bills[0].wall == 0 && t.bills[0].user == 0 && t.bills[0].sys == BILL_SECONDS_MAX &&
+		      t.bills[0].rss_kb == 0 && t.bills[0].bytes == 0 && !strcmp(t.bills[0].pool, "a,b") &&
+		      t.bills[1].wall == 0 && t.bills[1].bytes == BILL_BYTES_MAX && t.bills[1].rss_kb == (1L << 30) &&
+		      !*t.bills[1].pool && !strcmp(t.bills[2].pool, "gpu") && t.npublished == 1,
+	      "ticket_parse: hostile billing figures are zeroed or capped, pools kept to their alphabet");
+	ticket_free(&t);
 }
 
 /* A package NAME.ini holding TEXT in CONF/packages (made by the caller),
@@ -740,6 +751,7 @@ int main(void)
 	test_ticket_claim_race();
 	test_ticket_file();
 	test_entry_and_finish();
+	test_billing_cancelled();
 	test_open_beneath();
 	test_slots_want();
 	test_contact_holds();

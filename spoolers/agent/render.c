@@ -5,6 +5,7 @@
 #include "agent.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,9 +108,20 @@ void run_advance(struct slot *s)
 		if (run_spawn(s))
 			return;
 	}
+	/* a cancelled job's frames that ran (the one rendering, and those
+	 * complete but not published) are billed, not published, before
+	 * their tickets go back */
+	size_t cur = slot_current(s);
+	for (size_t i = s->pos; s->killing == KILL_CANCEL && i < s->end; i++) {
+		enum frame_state fs = s->fr[i].st;
+		if ((fs == F_READY || fs == F_CHECK || (i == cur && fs == F_TODO)) && !s->tk[s->fr[i].ticket].settled)
+			bill(s, i, false, 0);
+	}
 	/* the run is over: what is not settled goes back as it was */
 	for (size_t t = 0; t < s->ntk; t++)
 		run_settle(s, t, false, NULL);
+	if (s->killing == KILL_CANCEL && job_bill(&agent.spool, j->name) < 0)
+		warnj(j->name, -1, "unable to write the billing of %s: %s", j->name, strerror(errno));
 	if (kill_gives_back(s->killing))
 		sayj(j->name, -1, "%s frame%s %ld%s stopped (%s)", j->name, s->nfr > 1 ? "s" : "", s->fr[0].frame,
 		    s->nfr > 1 ? "..." : "", kill_words(s->killing));
@@ -196,8 +208,8 @@ static void render_exited(struct slot *s, int status)
 	s->counted = true;
 	render_why(s, status, ok);
 	errors_match(s); /* what its output says of why: the package's [errors] rules */
-	if (*s->why) {
-		/* what the failed frame cost, for its bill */
+	if (*s->why || s->killing == KILL_CANCEL) {
+		/* what the failed (or cancelled) frame cost, for its bill */
 		size_t cur = slot_current(s);
 		if (s->fr[cur].st == F_TODO && s->fr[cur].wall == 0)
 			frame_measure(s, cur, true);

@@ -62,6 +62,11 @@ void bill(struct slot *s, size_t i, bool ok, unsigned long long bytes)
 	struct ticket_bill b = {.frame = f->frame, .ok = ok, .wall = f->wall, .user = f->cpu_user, .sys = f->cpu_sys,
 				.rss_kb = f->rss_kb, .bytes = bytes};
 	snprintf(b.owner, sizeof b.owner, "%s", s->owner);
+	/* the pools of the host that ran it, for billing by pool */
+	for (size_t k = 0; k < agent.self.pools.n; k++) {
+		size_t n = strlen(b.pool);
+		snprintf(b.pool + n, sizeof b.pool - n, "%s%s", n ? "," : "", agent.self.pools.v[k]);
+	}
 	if (ticket_note_billing(s->job->fd, s->tk[f->ticket].name, &b) < 0)
 		ticket_note_failed(s, f->ticket);
 }

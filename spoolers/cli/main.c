@@ -119,7 +119,7 @@ static int cmd_sync(struct cli *cli, int argc, char **argv)
 /* ---- the table --------------------------------------------------------------- */
 
 static const struct cli_option init_options[] = {{"--group", true}, {"--user", true}, {"--repair", false}, {0}};
-static const struct cli_option billing_options[] = {{"--owner", true}, {"--since", true}, {"--csv", false}, {0}};
+static const struct cli_option billing_options[] = {{"--by", true}, {"--owner", true}, {"--since", true}, {"--csv", false}, {0}};
 static const struct cli_option audit_options[] = {{"--job", true}, {"--user", true}, {"--since", true}, {0}};
 
 /* name, words, count of words (-1: the handler counts), handler, whether it
@@ -163,8 +163,9 @@ static const struct command commands[] = {
 	 "  with [job] pool = lighting renders only on hosts in a pool it names (wildcards allowed)"},
 	{"forget", "HOST", 1, cmd_forget, false, NULL,
 	 "remove the record of a host that is gone for good (only while its agent is stopped)"},
-	{"billing", "[--owner X] [--since DATE] [--csv]", -1, cmd_billing, false, billing_options,
-	 "CPU and wall hours, frames, output per owner and job"},
+	{"billing", "[--by owner|job|pool|site] [--owner X] [--since DATE] [--csv]", -1, cmd_billing, false, billing_options,
+	 "what ended jobs cost, from every attempt (done, failed, cancelled, from linked sites): per owner\n"
+	 "  and job, or --by owner|job|pool|site with attempts, submitted and site bytes and a total"},
 	{"audit", "[--job NAME] [--user U] [--since DATE|AGE]", -1, cmd_audit, false, audit_options,
 	 "the record of every action: time, user, action, job, result and why, oldest first"},
 	{"sync", "[PEER] | --serve --peer P", -1, cmd_sync, true, NULL,
