@@ -56,6 +56,8 @@ check "the entry is in held/" in_state held sus
 check "its four tickets are back in todo/" wait_for 5 tickets_are sus todo 4
 check "none is left in active/" tickets_are sus active 0
 check "no attempt is counted on them" sh -c "! grep -q '^attempt' '$SPOOL'/jobs/sus/frames/todo/*"
+check "the work they did is billed, as publishing nothing (one ok=0 line each)" \
+	[ "$(cat "$SPOOL"/jobs/sus/frames/todo/* | grep -c '^billing = frame=[0-9]* ok=0')" -eq 4 ]
 check "nothing of it is in output/" [ "$(count "$SPOOL/jobs/sus/output")" -eq 0 ]
 check "hotfarm status shows it suspended ($(state_shown sus))" [ "$(state_shown sus)" = suspended ]
 hotfarm --json status >"$T/st.json"
@@ -87,8 +89,9 @@ hotfarm resume sus >"$T/out" 2>&1
 check "hotfarm resume answers ($(cat "$T/out"))" grep -q "resumed" "$T/out"
 check "the resumed job is rendered" wait_for 60 job_done sus
 check "its four frames are in output/" [ "$(ls "$SPOOL/jobs/sus/output" | grep -c '^f_000[1-4]\.png$')" -eq 4 ]
-check "each rendered once: one bill a frame" \
+check "each published once: one ok=1 bill a frame, beside the suspended renders' bills" \
 	[ "$(cat "$SPOOL"/jobs/sus/frames/done/* | grep -c '^billing = frame=[0-9]* ok=1')" -eq 4 ]
+check "billing.ini bills all 8 attempts that ran" grep -q '^attempts = 8$' "$SPOOL/jobs/sus/billing.ini"
 check "no attempt counted" sh -c "! grep -q '^attempt' '$SPOOL'/jobs/sus/frames/done/*"
 hotfarm resume sus 2>"$T/err"
 check "resume of a job that is not held: 100 ($(cat "$T/err"))" [ $? -eq 100 ]

@@ -121,6 +121,10 @@ static inline bool kill_gives_back(enum kill_reason why)
 {
 	return why == KILL_CANCEL || why == KILL_LOST || why == KILL_STOP || why == KILL_SUSPEND || why == KILL_NIMBY;
 }
+/* Whether the work such a stop cut short is billed (ok=0, no attempt
+ * counted): it ran, whatever stopped it; a lost host's tickets are not its
+ * own any more. */
+static inline bool kill_bills(enum kill_reason why) { return kill_gives_back(why) && why != KILL_LOST; }
 /* The words for such a stop, in the agent's log. */
 const char *kill_words(enum kill_reason why);
 

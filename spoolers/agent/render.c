@@ -67,7 +67,7 @@ const char *kill_words(enum kill_reason why)
 	return why == KILL_CANCEL    ? "cancelled"
 	       : why == KILL_LOST    ? "host was lost"
 	       : why == KILL_SUSPEND ? "job suspended; its frames go back uncounted"
-	       : why == KILL_NIMBY   ? "the desktop's user came back; back to todo/, no attempt counted, not billed"
+	       : why == KILL_NIMBY   ? "the desktop's user came back; back to todo/, no attempt counted"
 				     : "agent stopping";
 }
 
@@ -108,11 +108,11 @@ void run_advance(struct slot *s)
 		if (run_spawn(s))
 			return;
 	}
-	/* a cancelled job's frames that ran (the one rendering, and those
-	 * complete but not published) are billed, not published, before
-	 * their tickets go back */
+	/* frames a cancel, suspend, stop or nimby cut short (the one
+	 * rendering, and those complete but not published) ran: they are
+	 * billed, not published, before their tickets go back */
 	size_t cur = slot_current(s);
-	for (size_t i = s->pos; s->killing == KILL_CANCEL && i < s->end; i++) {
+	for (size_t i = s->pos; kill_bills(s->killing) && i < s->end; i++) {
 		enum frame_state fs = s->fr[i].st;
 		if ((fs == F_READY || fs == F_CHECK || (i == cur && fs == F_TODO)) && !s->tk[s->fr[i].ticket].settled)
 			bill(s, i, false, 0);
@@ -208,8 +208,8 @@ static void render_exited(struct slot *s, int status)
 	s->counted = true;
 	render_why(s, status, ok);
 	errors_match(s); /* what its output says of why: the package's [errors] rules */
-	if (*s->why || s->killing == KILL_CANCEL) {
-		/* what the failed (or cancelled) frame cost, for its bill */
+	if (*s->why || kill_bills(s->killing)) {
+		/* what the failed (or stopped) frame cost, for its bill */
 		size_t cur = slot_current(s);
 		if (s->fr[cur].st == F_TODO && s->fr[cur].wall == 0)
 			frame_measure(s, cur, true);
