@@ -72,6 +72,9 @@ enum spool_file {
 	SPOOL_FILE_MOVIE_TEMP,    /* previews/.preview.mp4.tmp: the movie being built */
 	SPOOL_FILE_STAGE_PROBE,   /* work/pre.P.X/probe: the home of a preset drop's scene run */
 	SPOOL_FILE_METRICS,       /* status/metrics.prom: the farm's figures for Prometheus */
+	SPOOL_FILE_EVENTS,        /* run/events.jsonl: the event stream (events.h) */
+	SPOOL_FILE_EVENTS_LOCK,   /* run/events.lock: held while an event is numbered and appended */
+	SPOOL_FILE_LINK_STATE,    /* sites/PEER/.link: whether the link was last found up or down */
 	SPOOL_FILE_COUNT,
 };
 const char *spool_file_name(enum spool_file f);
@@ -124,6 +127,8 @@ struct site_conf {
 	} addresses[256];          /* [addresses] USER = ADDRESS, before the [notify] address template */
 	int naddresses;
 	long movie_interval; /* [previews] movie_interval: seconds between a rendering job's movies, 0: at its end */
+	unsigned long long events_max_bytes; /* [events] max_bytes: run/events.jsonl rotates past this */
+	long events_keep;                    /* [events] keep: rotated files kept */
 	struct quota_rule {
 		char who[80]; /* "": every owner ([quota]); OWNER ([quota OWNER]); "pool:NAME" ([quota pool:NAME]) */
 		long slots;   /* renders an owner may have at once */
@@ -301,6 +306,7 @@ enum job_file {
 	JOB_FILE_PROGRESS_SENT,   /* progress.sent: the progress last sent back, and when */
 	JOB_FILE_MOVIE,           /* previews/preview.mp4: the preview movie (hf-movie) */
 	JOB_FILE_SUSPENDED,       /* suspended: beside a held/ entry, its frames were stopped (who, when) */
+	JOB_FILE_STARTED,         /* started: made when its first frame is claimed (the "started" event) */
 	JOB_FILE_COUNT,
 };
 enum job_dir {
