@@ -6,6 +6,7 @@
 #include "layout_private.h"
 #include "ini.h"
 #include "jobdesc.h"
+#include "events.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -99,6 +100,8 @@ int job_try_finish(const struct spool *sp, const char *name)
 		rc = e == ENOENT ? 0 : -1;
 		goto out;
 	}
+	events_record(sp, &(struct event){.kind = EVENT_STATE, .job = name, .state = st.state,
+					  .from = had ? before.state : NULL, .reason = st.reason});
 	if (had)
 		job_status_free(&before);
 	rc = 1;

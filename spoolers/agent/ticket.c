@@ -62,6 +62,9 @@ void bill(struct slot *s, size_t i, bool ok, unsigned long long bytes)
 	struct ticket_bill b = {.frame = f->frame, .ok = ok, .wall = f->wall, .user = f->cpu_user, .sys = f->cpu_sys,
 				.rss_kb = f->rss_kb, .bytes = bytes};
 	snprintf(b.owner, sizeof b.owner, "%s", s->owner);
+	events_record(&agent.spool, &(struct event){.kind = ok ? EVENT_FRAME_DONE : EVENT_FRAME_FAILED, .job = s->job->name,
+						    .frame = f->frame, .host = s->owner, .attempt = s->tk[f->ticket].attempt,
+						    .seconds = f->wall});
 	if (ticket_note_billing(s->job->fd, s->tk[f->ticket].name, &b) < 0)
 		ticket_note_failed(s, f->ticket);
 }
