@@ -53,7 +53,7 @@ hotfarm cancel long >/dev/null
 check "a job is cancelled" wait_for 30 in_state cancelled long
 
 # a host lost: its agent killed, its heartbeat stops; then it comes back
-kill -KILL "$AGENT"
+kill -KILL "$AGENT" && wait "$AGENT" 2>/dev/null
 check "the killed agent's host is found lost" wait_for 30 grep -q '"event":"host_lost"' "$R"/events*.jsonl
 start_agent h1
 check "the links are found up (b) and down (c)" wait_for 60 sh -c \

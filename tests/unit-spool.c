@@ -4,6 +4,7 @@
  * appended by several processes at once. */
 #define _GNU_SOURCE
 #include "../layout/audit.h"
+#include "../layout/events.h"
 #include "../layout/host.h"
 #include "../layout/ini.h"
 #include "../layout/package.h"
@@ -497,5 +498,82 @@ void test_nimby(void)
 	host_clear(hfd, 0);
 	CHECK(!host_marked(hfd, HOST_NIMBY), "nimby: a stopped agent's marker goes with its folder's files");
 	close(hfd);
+	state_spool_drop(&sp, root);
+}
+
+/* The event stream: 8 processes recording 500 events each at once while
+ * the log rotates every 64 KiB, and a reader reading along: each line
+ * whole, numbered 1 to 4000 without a gap, each writer's in its order,
+ * and the reader, across the rotations, missing none. */
+struct events_tally {
+	long lines, next[8], wrong;
+	int64_t seq;
+};
+
+static void events_tally(const char *line, size_t len, void *arg)
+{
+	struct events_tally *t = arg;
+	char text[EVENTS_LINE_MAX];
+	int w = -1;
+	long i = -1;
+	long long seq = -1;
+	memcpy(text, line, len < sizeof text ? len : sizeof text - 1);
+	text[len < sizeof text ? len : sizeof text - 1] = 0;
+	const char *job = strstr(text, "\"job\":\"w");
+	if (sscanf(text, "{\"seq\":%lld,", &seq) != 1 || !job || sscanf(job, "\"job\":\"w%d\",\"frame\":%ld", &w, &i) != 2 ||
+	    w < 0 || w >= 8) {
+		t->wrong++;
+		return;
+	}
+	t->wrong += seq != t->seq + 1 || i != t->next[w];
+	t->seq = seq;
+	t->next[w] = i + 1;
+	t->lines++;
+}
+
+void test_events_writers(void)
+{
+	struct spool sp;
+	char root[64];
+	close(state_spool(&sp, root, "events", 0));
+	sp.conf.events_max_bytes = 64 * 1024;
+	sp.conf.events_keep = 1000;
+	pid_t pids[8];
+	for (int w = 0; w < 8; w++)
+		if ((pids[w] = fork()) == 0) {
+			char job[8], reason[300];
+			snprintf(job, sizeof job, "w%d", w);
+			memset(reason, 'a' + w, sizeof reason - 1);
+			reason[sizeof reason - 1] = 0;
+			for (long i = 0; i < 500; i++)
+				events_record(&sp, &(struct event){.kind = EVENT_FRAME_DONE, .job = job, .frame = i,
+								   .host = "h\"1\n", .attempt = 1, .reason = reason});
+			_exit(0);
+		}
+	struct events_tally t;
+	memset(&t, 0, sizeof t);
+	struct events_reader r = {.each = events_tally, .arg = &t, .fd = -1};
+	int ended = 0, st, reads = 0, failed = 0;
+	for (int w = 0; w < 8; w++) {
+		while (waitpid(pids[w], &st, WNOHANG) == 0) {
+			failed += events_read(&sp, &r) < 0;
+			reads++;
+		}
+		ended += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	}
+	failed += events_read(&sp, &r) < 0;
+	long rotated = 0;
+	for (int i = 1; i <= 1000; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "events.%d.jsonl", i);
+		rotated += faccessat(spool_fd(&sp, DIR_RUN), name, F_OK, 0) == 0;
+	}
+	CHECK(ended == 8 && failed == 0 && t.wrong == 0 && t.lines == 4000 && t.seq == 4000 && r.skipped == 0 &&
+		      rotated >= 10,
+	      "events: 8 writers x 500 at once, rotated %ld times; read along (%d reads): numbered 1-4000, none "
+	      "lost (lines %ld, wrong %ld, skipped %ld)",
+	      rotated, reads, t.lines, t.wrong, r.skipped);
+	if (r.fd >= 0)
+		close(r.fd);
 	state_spool_drop(&sp, root);
 }
