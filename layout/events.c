@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,20 +219,41 @@ static int events_rotate(const struct spool *sp)
 	return 0;
 }
 
-/* Numbered, maybe rotated, appended: under the lock. */
-static int events_append(const struct spool *sp, const struct event *e)
+/* The number the lock file LOCK keeps (the last one given), 0 when none. */
+static int64_t events_lock_seq(int lock)
+{
+	char text[32];
+	ssize_t n = pread(lock, text, sizeof text - 1, 0);
+	long v;
+	if (n <= 0)
+		return 0;
+	text[n] = 0;
+	text[strcspn(text, "\n")] = 0;
+	return parse_long(text, 1, LONG_MAX, &v) ? v : 0;
+}
+
+/* Numbered, maybe rotated, appended: under the lock (LOCK, which also
+ * keeps the last number given). */
+static int events_append(const struct spool *sp, int lock, const struct event *e)
 {
 	int run = spool_fd(sp, DIR_RUN);
 	char name[64], line[EVENTS_LINE_MAX + 1];
 	bool newline, nl1;
 	events_file_name(0, name);
 	int64_t seq = events_tail_seq(run, name, &newline);
-	if (seq == 0) { /* just rotated (or never written): the last file's */
-		events_file_name(1, name);
+	/* just rotated (a crash between), emptied or never written: the
+	 * newest rotated file's last number, so that none comes twice */
+	for (int i = 1; seq == 0 && i <= sp->conf.events_keep; i++) {
+		events_file_name(i, name);
 		seq = events_tail_seq(run, name, &nl1);
 	}
 	if (seq < 0)
 		return -1;
+	/* the larger of the two: the log may have been removed, the lock
+	 * file's number cut short by a crash */
+	int64_t kept = events_lock_seq(lock);
+	if (kept > seq)
+		seq = kept;
 	/* a line cut short (a crash of the host) ends before ours begins */
 	line[0] = '\n';
 	size_t len = events_format(line + !newline, seq + 1, now_us(), e) + !newline;
@@ -254,6 +276,11 @@ static int events_append(const struct spool *sp, const struct event *e)
 	int e2 = n < 0 ? errno : (size_t)n < len ? ENOSPC : 0;
 	if (close(fd) < 0 && !e2)
 		e2 = errno;
+	char text[32];
+	int tn = snprintf(text, sizeof text, "%lld\n", (long long)(seq + 1));
+	if (!e2 && (pwrite(lock, text, (size_t)tn, 0) != tn || ftruncate(lock, tn) < 0))
+		warn("unable to keep the events' number in %s/%s: %s", spool_dir_name(DIR_RUN),
+		     spool_file_name(SPOOL_FILE_EVENTS_LOCK), strerror(errno));
 	errno = e2;
 	return e2 ? -1 : 0;
 }
@@ -261,7 +288,7 @@ static int events_append(const struct spool *sp, const struct event *e)
 /* The lock, opened (made when missing: the farm user's when root makes it). */
 static int events_lock(const struct spool *sp)
 {
-	int fd = lock_open(spool_fd(sp, DIR_RUN), spool_file_name(SPOOL_FILE_EVENTS_LOCK), EVENTS_LOCK_MS);
+	int fd = lock_open_brief(spool_fd(sp, DIR_RUN), spool_file_name(SPOOL_FILE_EVENTS_LOCK), EVENTS_LOCK_MS);
 	struct stat st;
 	if (fd >= 0 && geteuid() == 0 && sp->farm_uid != 0 && fstat(fd, &st) == 0 && st.st_uid != sp->farm_uid &&
 	    fchown(fd, sp->farm_uid, (gid_t)-1) < 0)
@@ -273,7 +300,7 @@ static int events_lock(const struct spool *sp)
 void events_record(const struct spool *sp, const struct event *e)
 {
 	int lock = events_lock(sp);
-	int rc = lock < 0 ? -1 : events_append(sp, e), err = errno;
+	int rc = lock < 0 ? -1 : events_append(sp, lock, e), err = errno;
 	if (lock >= 0)
 		close(lock);
 	if (rc < 0) {

@@ -577,3 +577,64 @@ void test_events_writers(void)
 		close(r.fd);
 	state_spool_drop(&sp, root);
 }
+
+static void events_keep_last(const char *line, size_t len, void *arg)
+{
+	struct events_tally *t = arg;
+	long long seq;
+	t->lines++;
+	if (len > 8 && sscanf(line, "{\"seq\":%lld,", &seq) == 1)
+		t->seq = seq;
+}
+
+/* What the stream does with a line a crash cut short, a log that went
+ * away, and a link or a FIFO in its place. */
+void test_events_file(void)
+{
+	struct spool sp;
+	char root[64];
+	close(state_spool(&sp, root, "events", 0));
+	sp.conf.events_max_bytes = 1 << 20;
+	sp.conf.events_keep = 3;
+	int run = spool_fd(&sp, DIR_RUN);
+	const char *log = spool_file_name(SPOOL_FILE_EVENTS);
+	struct event e = {.kind = EVENT_STATE, .job = "shot42", .state = "queued", .from = "new"};
+	events_record(&sp, &e);
+	int fd = openat(run, log, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0 && write(fd, "{\"seq\":2,\"ti", 12) == 12, "events: a line cut short (a crash)");
+	if (fd >= 0)
+		close(fd);
+	events_record(&sp, &e);
+	struct events_tally t;
+	memset(&t, 0, sizeof t);
+	struct events_reader r = {.each = events_keep_last, .arg = &t, .fd = -1};
+	CHECK(events_read(&sp, &r) == 0 && t.lines == 2 && t.seq == 2 && r.skipped == 1,
+	      "events: the next line starts on its own, numbered 2; the cut one is passed over (lines %ld, last %lld, "
+	      "skipped %ld)", t.lines, (long long)t.seq, r.skipped);
+	close(r.fd);
+	sp.conf.events_max_bytes = 1024;
+	for (int i = 0; i < 20; i++)
+		events_record(&sp, &e);
+	unlinkat(run, log, 0);
+	events_record(&sp, &e);
+	memset(&t, 0, sizeof t);
+	struct events_reader r2 = {.each = events_keep_last, .arg = &t, .fd = -1};
+	CHECK(events_read(&sp, &r2) == 0 && t.seq == 23, "events: the log removed, numbers go on (%lld)",
+	      (long long)t.seq);
+	close(r2.fd);
+	char *rotated = file_read_small(run, "events.4.jsonl", 1 << 20, NULL);
+	CHECK(!rotated, "events: keep = 3: no fourth rotated file");
+	free(rotated);
+	unlinkat(run, log, 0);
+	CHECK(symlinkat("/etc/passwd", run, log) == 0, "events: a link in the log's place");
+	events_record(&sp, &e);
+	unlinkat(run, log, 0);
+	CHECK(mkfifoat(run, log, 0600) == 0, "events: a FIFO in the log's place");
+	events_record(&sp, &e); /* would block for ever if it opened it for writing */
+	memset(&t, 0, sizeof t);
+	struct events_reader r3 = {.each = events_keep_last, .arg = &t, .fd = -1};
+	errno = 0;
+	CHECK(events_read(&sp, &r3) < 0 && errno == EINVAL, "events: neither is written to nor read (%s)", strerror(errno));
+	unlinkat(run, log, 0);
+	state_spool_drop(&sp, root);
+}

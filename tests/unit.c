@@ -786,6 +786,7 @@ int main(void)
 	test_audit_file();
 	test_json();
 	test_events_writers();
+	test_events_file();
 	test_nimby();
 	test_attempt_renew();
 	test_ticket_claim_race();

@@ -28,6 +28,7 @@ void test_attempt_renew(void);
 void test_audit_writers(void);
 void test_audit_file(void);
 void test_events_writers(void);
+void test_events_file(void);
 void test_nimby(void);
 
 #endif
