@@ -68,6 +68,9 @@ void json_string_put(struct buf *b, const char *s, size_t max)
 			esc[0] = '\\', esc[1] = p[i] == '\n' ? 'n' : p[i] == '\t' ? 't' : 'r', outlen = 2;
 		} else if (p[i] < 0x20 || p[i] == 0x7f) {
 			outlen = (size_t)snprintf(esc, sizeof esc, "\\u%04x", p[i]);
+		} else if (p[i] == 0xc2 && p[i + 1] < 0xa0) {
+			/* U+0080 to U+009F: C1 controls (U+009B starts a terminal's CSI) */
+			outlen = (size_t)snprintf(esc, sizeof esc, "\\u%04x", p[i + 1]);
 		} else {
 			out = (const char *)p + i, outlen = len;
 		}
@@ -240,20 +243,21 @@ static int events_append(const struct spool *sp, int lock, const struct event *e
 	char name[64], line[EVENTS_LINE_MAX + 1];
 	bool newline, nl1;
 	events_file_name(0, name);
-	int64_t seq = events_tail_seq(run, name, &newline);
-	/* just rotated (a crash between), emptied or never written: the
-	 * newest rotated file's last number, so that none comes twice */
+	/* the larger of the log's last and the lock file's: the log may have
+	 * been removed, the lock file's number not written (a crash) */
+	int64_t seq = events_tail_seq(run, name, &newline), kept;
+	if (seq < 0)
+		return -1;
+	if ((kept = events_lock_seq(lock)) > seq)
+		seq = kept;
+	/* neither (the lock file made anew, the log just rotated or never
+	 * written): the newest rotated file's last, so that none comes twice */
 	for (int i = 1; seq == 0 && i <= sp->conf.events_keep; i++) {
 		events_file_name(i, name);
 		seq = events_tail_seq(run, name, &nl1);
 	}
 	if (seq < 0)
 		return -1;
-	/* the larger of the two: the log may have been removed, the lock
-	 * file's number cut short by a crash */
-	int64_t kept = events_lock_seq(lock);
-	if (kept > seq)
-		seq = kept;
 	/* a line cut short (a crash of the host) ends before ours begins */
 	line[0] = '\n';
 	size_t len = events_format(line + !newline, seq + 1, now_us(), e) + !newline;

@@ -425,6 +425,8 @@ static void test_json(void)
 	CHECK(json_is("a\"b\\c", 100, "\"a\\\"b\\\\c\""), "json: quote and backslash escaped");
 	CHECK(json_is("l1\nl2\tt\r\x01\x1b[31m\x7f", 100, "\"l1\\nl2\\tt\\r\\u0001\\u001b[31m\\u007f\""),
 	      "json: newline, tab, CR, other control characters and DEL escaped");
+	CHECK(json_is("\xc2\x9b" "31m\xc2\x80\xc2\xa0", 100, "\"\\u009b31m\\u0080\xc2\xa0\""),
+	      "json: C1 controls (U+0080 to U+009F) escaped, U+00A0 kept");
 	CHECK(json_is("\xc3\xbc \xe2\x82\xac \xf0\x9f\x8e\xac", 100, "\"\xc3\xbc \xe2\x82\xac \xf0\x9f\x8e\xac\""),
 	      "json: valid UTF-8 (2, 3 and 4 bytes) kept");
 	CHECK(json_is("a\xff" "b\xc3(\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80\xe2\x82", 100,
