@@ -31,7 +31,7 @@ _pids="$_pids $FOLLOW"
 
 start_watcherd
 start_agent h1
-povray_job "$T/shot" 1-4
+povray_job "$T/shot" 1-8
 drop_dir shot "$T/shot"
 check "a job renders" wait_for 120 job_done shot
 
@@ -90,7 +90,7 @@ assert want <= kinds, want - kinds
 of = lambda k, job=None: [e for e in ev if e['event'] == k and (job is None or e.get('job') == job)]
 assert of('arrived', 'shot') and of('accepted', 'shot') and of('queued', 'shot') and of('started', 'shot'), 'shot'
 done = of('frame_done', 'shot')
-assert sorted(e['frame'] for e in done) == [1, 2, 3, 4], done
+assert sorted(e['frame'] for e in done) == list(range(1, 9)), done
 for e in done:
     assert e['host'].startswith('h1.') and e['attempt'] >= 1 and e['seconds'] >= 0, e
 states = [(e['from'], e['state']) for e in of('state', 'shot')]
@@ -110,7 +110,7 @@ check "and says nothing else" [ ! -s "$T/err" ]
 hotfarm events --job shot >"$T/out"
 grep -a '"job":"shot"' "$T/all" >"$T/want"
 check "--job shot: its lines only" cmp -s "$T/out" "$T/want"
-check "--job shot: all its frames" [ "$(grep -c '"event":"frame_done"' "$T/out")" -eq 4 ]
+check "--job shot: all its frames" [ "$(grep -c '"event":"frame_done"' "$T/out")" -eq 8 ]
 MID=$(sed -n "$(($(wc -l <"$T/all") / 2))p" "$T/all" | sed 's/^{"seq":\([0-9]*\),.*/\1/')
 hotfarm events --since "$MID" >"$T/out"
 awk -v m="$MID" -F'[:,]' '$2 > m' "$T/all" >"$T/want"
