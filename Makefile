@@ -146,12 +146,12 @@ $(BIN)/watcherd: $(WATCHERD_OBJ) $(OBJ)/liblayout.a
 
 # Unit tests, plain and under AddressSanitizer + UndefinedBehaviorSanitizer.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-bin/unit: tests/unit.c tests/unit-spool.c tests/unit.h $(LAYOUT_SRC) $(LAYOUT_HDR)
+bin/unit: tests/unit.c tests/unit-spool.c tests/unit-events.c tests/unit.h $(LAYOUT_SRC) $(LAYOUT_HDR)
 	@mkdir -p bin
-	$(CC) -std=c17 $(WARN) -O1 -g -o $@ tests/unit.c tests/unit-spool.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
-bin/unit-san: tests/unit.c tests/unit-spool.c tests/unit.h $(LAYOUT_SRC) $(LAYOUT_HDR)
+	$(CC) -std=c17 $(WARN) -O1 -g -o $@ tests/unit.c tests/unit-spool.c tests/unit-events.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
+bin/unit-san: tests/unit.c tests/unit-spool.c tests/unit-events.c tests/unit.h $(LAYOUT_SRC) $(LAYOUT_HDR)
 	@mkdir -p bin
-	$(CC) -std=c17 $(WARN) -O1 -g $(SAN) -o $@ tests/unit.c tests/unit-spool.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
+	$(CC) -std=c17 $(WARN) -O1 -g $(SAN) -o $@ tests/unit.c tests/unit-spool.c tests/unit-events.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
 
 # Every program once more under AddressSanitizer + UndefinedBehaviorSanitizer,
 # in bin-san/ where each finds the others, for tests/t-sanitized.sh. The

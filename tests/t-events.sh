@@ -116,7 +116,8 @@ hotfarm events --since "$MID" >"$T/out"
 awk -v m="$MID" -F'[:,]' '$2 > m' "$T/all" >"$T/want"
 check "--since $MID: the lines numbered above it" cmp -s "$T/out" "$T/want"
 hotfarm events --since nine >/dev/null 2>"$T/err"
-check "--since takes a number: else exit 100" [ $? -eq 100 ] && grep -q "event's number" "$T/err"
+RC=$?
+check "--since takes a number: else exit 100, saying so" [ $RC -eq 100 -a -n "$(grep "event's number" "$T/err")" ]
 hotfarm events --job '../x' >/dev/null 2>&1
 check "--job takes a job name: else exit 100" [ $? -eq 100 ]
 
@@ -135,7 +136,8 @@ kill "$F2"
 chmod 000 "$R/events.jsonl"
 if [ "$(id -u)" -ne 0 ]; then
 	hotfarm events >/dev/null 2>"$T/err"
-	check "a stream it may not read: exit 111, said plainly" [ $? -eq 111 ] && grep -q 'admins group' "$T/err"
+	RC=$?
+	check "a stream it may not read: exit 111, said plainly" [ $RC -eq 111 -a -n "$(grep 'admins group' "$T/err")" ]
 fi
 chmod 640 "$R/events.jsonl"
 done_testing

@@ -4,7 +4,6 @@
  * appended by several processes at once. */
 #define _GNU_SOURCE
 #include "../layout/audit.h"
-#include "../layout/events.h"
 #include "../layout/host.h"
 #include "../layout/ini.h"
 #include "../layout/package.h"
@@ -23,7 +22,7 @@
 
 /* A spool in a temporary folder with job NAME queued: frames 1..NFRAMES
  * as one ticket each in todo/. Returns the job's folder. */
-static int state_spool(struct spool *sp, char root[64], const char *name, int nframes)
+int state_spool(struct spool *sp, char root[64], const char *name, int nframes)
 {
 	snprintf(root, 64, "/tmp/hf-unit.XXXXXX");
 	if (!mkdtemp(root))
@@ -61,7 +60,7 @@ static int state_spool(struct spool *sp, char root[64], const char *name, int nf
 	return jfd;
 }
 
-static void state_spool_drop(struct spool *sp, const char *root)
+void state_spool_drop(struct spool *sp, const char *root)
 {
 	spool_close(sp);
 	tree_remove(AT_FDCWD, root);
@@ -498,143 +497,5 @@ void test_nimby(void)
 	host_clear(hfd, 0);
 	CHECK(!host_marked(hfd, HOST_NIMBY), "nimby: a stopped agent's marker goes with its folder's files");
 	close(hfd);
-	state_spool_drop(&sp, root);
-}
-
-/* The event stream: 8 processes recording 500 events each at once while
- * the log rotates every 64 KiB, and a reader reading along: each line
- * whole, numbered 1 to 4000 without a gap, each writer's in its order,
- * and the reader, across the rotations, missing none. */
-struct events_tally {
-	long lines, next[8], wrong;
-	int64_t seq;
-};
-
-static void events_tally(const char *line, size_t len, void *arg)
-{
-	struct events_tally *t = arg;
-	char text[EVENTS_LINE_MAX];
-	int w = -1;
-	long i = -1;
-	long long seq = -1;
-	memcpy(text, line, len < sizeof text ? len : sizeof text - 1);
-	text[len < sizeof text ? len : sizeof text - 1] = 0;
-	const char *job = strstr(text, "\"job\":\"w");
-	if (sscanf(text, "{\"seq\":%lld,", &seq) != 1 || !job || sscanf(job, "\"job\":\"w%d\",\"frame\":%ld", &w, &i) != 2 ||
-	    w < 0 || w >= 8) {
-		t->wrong++;
-		return;
-	}
-	t->wrong += seq != t->seq + 1 || i != t->next[w];
-	t->seq = seq;
-	t->next[w] = i + 1;
-	t->lines++;
-}
-
-void test_events_writers(void)
-{
-	struct spool sp;
-	char root[64];
-	close(state_spool(&sp, root, "events", 0));
-	sp.conf.events_max_bytes = 64 * 1024;
-	sp.conf.events_keep = 1000;
-	pid_t pids[8];
-	for (int w = 0; w < 8; w++)
-		if ((pids[w] = fork()) == 0) {
-			char job[8], reason[300];
-			snprintf(job, sizeof job, "w%d", w);
-			memset(reason, 'a' + w, sizeof reason - 1);
-			reason[sizeof reason - 1] = 0;
-			for (long i = 0; i < 500; i++)
-				events_record(&sp, &(struct event){.kind = EVENT_FRAME_DONE, .job = job, .frame = i,
-								   .host = "h\"1\n", .attempt = 1, .reason = reason});
-			_exit(0);
-		}
-	struct events_tally t;
-	memset(&t, 0, sizeof t);
-	struct events_reader r = {.each = events_tally, .arg = &t, .fd = -1};
-	int ended = 0, st, reads = 0, failed = 0;
-	for (int w = 0; w < 8; w++) {
-		while (waitpid(pids[w], &st, WNOHANG) == 0) {
-			failed += events_read(&sp, &r) < 0;
-			reads++;
-		}
-		ended += WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	}
-	failed += events_read(&sp, &r) < 0;
-	long rotated = 0;
-	for (int i = 1; i <= 1000; i++) {
-		char name[64];
-		snprintf(name, sizeof name, "events.%d.jsonl", i);
-		rotated += faccessat(spool_fd(&sp, DIR_RUN), name, F_OK, 0) == 0;
-	}
-	CHECK(ended == 8 && failed == 0 && t.wrong == 0 && t.lines == 4000 && t.seq == 4000 && r.skipped == 0 &&
-		      rotated >= 10,
-	      "events: 8 writers x 500 at once, rotated %ld times; read along (%d reads): numbered 1-4000, none "
-	      "lost (lines %ld, wrong %ld, skipped %ld)",
-	      rotated, reads, t.lines, t.wrong, r.skipped);
-	if (r.fd >= 0)
-		close(r.fd);
-	state_spool_drop(&sp, root);
-}
-
-static void events_keep_last(const char *line, size_t len, void *arg)
-{
-	struct events_tally *t = arg;
-	long long seq;
-	t->lines++;
-	if (len > 8 && sscanf(line, "{\"seq\":%lld,", &seq) == 1)
-		t->seq = seq;
-}
-
-/* What the stream does with a line a crash cut short, a log that went
- * away, and a link or a FIFO in its place. */
-void test_events_file(void)
-{
-	struct spool sp;
-	char root[64];
-	close(state_spool(&sp, root, "events", 0));
-	sp.conf.events_max_bytes = 1 << 20;
-	sp.conf.events_keep = 3;
-	int run = spool_fd(&sp, DIR_RUN);
-	const char *log = spool_file_name(SPOOL_FILE_EVENTS);
-	struct event e = {.kind = EVENT_STATE, .job = "shot42", .state = "queued", .from = "new"};
-	events_record(&sp, &e);
-	int fd = openat(run, log, O_WRONLY | O_APPEND);
-	CHECK(fd >= 0 && write(fd, "{\"seq\":2,\"ti", 12) == 12, "events: a line cut short (a crash)");
-	if (fd >= 0)
-		close(fd);
-	events_record(&sp, &e);
-	struct events_tally t;
-	memset(&t, 0, sizeof t);
-	struct events_reader r = {.each = events_keep_last, .arg = &t, .fd = -1};
-	CHECK(events_read(&sp, &r) == 0 && t.lines == 2 && t.seq == 2 && r.skipped == 1,
-	      "events: the next line starts on its own, numbered 2; the cut one is passed over (lines %ld, last %lld, "
-	      "skipped %ld)", t.lines, (long long)t.seq, r.skipped);
-	close(r.fd);
-	sp.conf.events_max_bytes = 1024;
-	for (int i = 0; i < 20; i++)
-		events_record(&sp, &e);
-	unlinkat(run, log, 0);
-	events_record(&sp, &e);
-	memset(&t, 0, sizeof t);
-	struct events_reader r2 = {.each = events_keep_last, .arg = &t, .fd = -1};
-	CHECK(events_read(&sp, &r2) == 0 && t.seq == 23, "events: the log removed, numbers go on (%lld)",
-	      (long long)t.seq);
-	close(r2.fd);
-	char *rotated = file_read_small(run, "events.4.jsonl", 1 << 20, NULL);
-	CHECK(!rotated, "events: keep = 3: no fourth rotated file");
-	free(rotated);
-	unlinkat(run, log, 0);
-	CHECK(symlinkat("/etc/passwd", run, log) == 0, "events: a link in the log's place");
-	events_record(&sp, &e);
-	unlinkat(run, log, 0);
-	CHECK(mkfifoat(run, log, 0600) == 0, "events: a FIFO in the log's place");
-	events_record(&sp, &e); /* would block for ever if it opened it for writing */
-	memset(&t, 0, sizeof t);
-	struct events_reader r3 = {.each = events_keep_last, .arg = &t, .fd = -1};
-	errno = 0;
-	CHECK(events_read(&sp, &r3) < 0 && errno == EINVAL, "events: neither is written to nor read (%s)", strerror(errno));
-	unlinkat(run, log, 0);
 	state_spool_drop(&sp, root);
 }

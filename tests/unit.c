@@ -1,12 +1,11 @@
 /* unit.c - unit tests of the layout library: frame lists, samples-first
  * order, names, entry names, the .ini guard, number parsing, host matching,
- * packages (unit-spool.c: the calls that change a real spool). Built plain
- * and under ASan+UBSan; prints TAP. */
+ * packages (unit-spool.c: the calls that change a real spool; unit-events.c:
+ * the event stream). Built plain and under ASan+UBSan; prints TAP. */
 #define _GNU_SOURCE
 #include "../layout/access.h"
 #include "../layout/audit.h"
 #include "../layout/env.h"
-#include "../layout/events.h"
 #include "../layout/host.h"
 #include "../layout/ini.h"
 #include "../layout/package.h"
@@ -402,56 +401,6 @@ static void test_env(void)
 		job_desc_free(&jd);
 	buf_free(&big);
 	buf_free(&many);
-}
-
-/* S as json_string_put writes it with at most MAX bytes: is it WANT? */
-static bool json_is(const char *s, size_t max, const char *want)
-{
-	struct buf b = {0};
-	json_string_put(&b, s, max);
-	buf_add(&b, "", 1);
-	bool same = !strcmp(b.data, want);
-	if (!same)
-		printf("# got %s want %s\n", b.data, want);
-	buf_free(&b);
-	return same;
-}
-
-/* The JSON escaper of the event stream, and one line of it. */
-static void test_json(void)
-{
-	CHECK(json_is("shot42", 100, "\"shot42\"") && json_is(NULL, 100, "\"\"") && json_is("", 2, "\"\""),
-	      "json: plain text as it is; NULL and \"\" empty");
-	CHECK(json_is("a\"b\\c", 100, "\"a\\\"b\\\\c\""), "json: quote and backslash escaped");
-	CHECK(json_is("l1\nl2\tt\r\x01\x1b[31m\x7f", 100, "\"l1\\nl2\\tt\\r\\u0001\\u001b[31m\\u007f\""),
-	      "json: newline, tab, CR, other control characters and DEL escaped");
-	CHECK(json_is("\xc2\x9b" "31m\xc2\x80\xc2\xa0", 100, "\"\\u009b31m\\u0080\xc2\xa0\""),
-	      "json: C1 controls (U+0080 to U+009F) escaped, U+00A0 kept");
-	CHECK(json_is("\xc3\xbc \xe2\x82\xac \xf0\x9f\x8e\xac", 100, "\"\xc3\xbc \xe2\x82\xac \xf0\x9f\x8e\xac\""),
-	      "json: valid UTF-8 (2, 3 and 4 bytes) kept");
-	CHECK(json_is("a\xff" "b\xc3(\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80\xe2\x82", 100,
-		      "\"a\\ufffdb\\ufffd(\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\""),
-	      "json: invalid UTF-8 (stray, cut, overlong, surrogate, too high, at the end) each byte \\ufffd");
-	CHECK(json_is("abcdef", 6, "\"abcd\"") && json_is("ab\xc3\xbc", 5, "\"ab\"") && json_is("a\nb", 4, "\"a\""),
-	      "json: cut to fit, never inside a character or an escape");
-	char line[EVENTS_LINE_MAX], big[9000];
-	memset(big, '"', sizeof big - 1);
-	big[sizeof big - 1] = 0;
-	struct event e = {.kind = EVENT_FRAME_DONE, .job = "shot42", .frame = 7, .host = "h1.0", .attempt = 2,
-			  .seconds = 2.3104, .reason = big};
-	size_t n = events_format(line, 12, 1796644800123456LL, &e);
-	CHECK(n <= EVENTS_LINE_MAX && line[n - 1] == '\n' && !memchr(line, '\n', n - 1) &&
-		      !strncmp(line, "{\"seq\":12,\"time\":\"2026-12-07T12:00:00.123Z\",\"event\":\"frame_done\",\"job\":\"shot42\","
-				     "\"frame\":7,\"host\":\"h1.0\",\"attempt\":2,\"seconds\":2.310,\"reason\":\"\\\"", 140),
-	      "events: a line as documented, one line however long its reason (%zu bytes)", n);
-	int64_t seq;
-	const char *job;
-	size_t joblen;
-	CHECK(events_parse(line, n - 1, &seq, &job, &joblen) && seq == 12 && joblen == 6 && !memcmp(job, "shot42", 6),
-	      "events: its number and job read back");
-	CHECK(!events_parse("{\"seq\":x}", 10, &seq, &job, &joblen) && !events_parse("garbage", 7, &seq, &job, &joblen) &&
-		      !events_parse("{\"seq\":1,\"event\":\"a\nb\"}", 20, &seq, &job, &joblen),
-	      "events: a line not as written is refused");
 }
 
 static void test_numbers(void)
