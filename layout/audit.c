@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "audit.h"
 #include "access.h"
+#include "layout_private.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -93,13 +94,16 @@ size_t audit_format(char out[AUDIT_LINE_MAX], int64_t us, uid_t uid, const char 
 
 /* A log just made (or of another group) goes to the [site] admins group,
  * mode 0640, so that they may read it; said once when that is not allowed
- * (the farm's user need not be in the group). */
-static void audit_share(const struct spool *sp, int fd, const struct stat *st, bool created)
+ * (the farm's user need not be in the group). One made by root goes to
+ * the farm's user, whose daemons append to it. */
+static void run_log_share(const struct spool *sp, int fd, const struct stat *st, bool created, enum spool_file f)
 {
 	static bool warned;
 	const char *group = sp->conf.admins;
 	if (created && fchmod(fd, 0640) < 0 && errno != EPERM)
-		warn("unable to make %s/%s mode 0640: %s", spool_dir_name(DIR_RUN), spool_file_name(SPOOL_FILE_AUDIT),
+		warn("unable to make %s/%s mode 0640: %s", spool_dir_name(DIR_RUN), spool_file_name(f), strerror(errno));
+	if (created && geteuid() == 0 && sp->farm_uid != 0 && fchown(fd, sp->farm_uid, (gid_t)-1) < 0)
+		warn("unable to give %s/%s to the farm's user: %s", spool_dir_name(DIR_RUN), spool_file_name(f),
 		     strerror(errno));
 	if (!*group || warned)
 		return;
@@ -107,23 +111,21 @@ static void audit_share(const struct spool *sp, int fd, const struct stat *st, b
 	if (!gr) {
 		warned = true;
 		warn("[site] admins: there is no group %s; %s/%s stays the farm's own", group, spool_dir_name(DIR_RUN),
-		     spool_file_name(SPOOL_FILE_AUDIT));
+		     spool_file_name(f));
 		return;
 	}
 	if (!created && st->st_gid == gr->gr_gid)
 		return;
 	if (fchown(fd, (uid_t)-1, gr->gr_gid) < 0 || fchmod(fd, 0640) < 0) {
 		warned = true;
-		warn("unable to give %s/%s to group %s ([site] admins): %s", spool_dir_name(DIR_RUN),
-		     spool_file_name(SPOOL_FILE_AUDIT), group, strerror(errno));
+		warn("unable to give %s/%s to group %s ([site] admins): %s", spool_dir_name(DIR_RUN), spool_file_name(f),
+		     group, strerror(errno));
 	}
 }
 
-/* Open the log for appending: made when missing (and then shared), only
- * ever a regular file reached through no link, never blocking on a FIFO. */
-static int audit_open(const struct spool *sp)
+int run_log_open(const struct spool *sp, enum spool_file f)
 {
-	const char *name = spool_file_name(SPOOL_FILE_AUDIT);
+	const char *name = spool_file_name(f);
 	const int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
 	bool created = false;
 	int fd = -1;
@@ -139,7 +141,7 @@ static int audit_open(const struct spool *sp)
 	struct stat st;
 	if ((fd = fd_regular(fd, &st)) < 0)
 		return -1;
-	audit_share(sp, fd, &st, created);
+	run_log_share(sp, fd, &st, created, f);
 	return fd;
 }
 
@@ -148,7 +150,7 @@ void audit_record(const struct spool *sp, uid_t uid, const char *action, const c
 {
 	char line[AUDIT_LINE_MAX];
 	size_t len = audit_format(line, now_us(), uid, action, job, result, reason);
-	int fd = audit_open(sp), e = fd < 0 ? errno : 0;
+	int fd = run_log_open(sp, SPOOL_FILE_AUDIT), e = fd < 0 ? errno : 0;
 	ssize_t n = 0;
 	while (fd >= 0 && (n = write(fd, line, len)) < 0 && errno == EINTR)
 		;

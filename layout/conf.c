@@ -273,9 +273,10 @@ static void conf_unknown(const struct ini *ini, struct strlist *warnings)
 					    "nimby_idle", "nimby_devices", NULL};
 	static const char *const notify[] = {"command", "progress", "address", "any_address", NULL};
 	static const char *const previews[] = {"movie_interval", NULL};
+	static const char *const events[] = {"max_bytes", "keep", NULL};
 	static const char *const link[] = {"transport", NULL};
-	static const char *const sections[] = {"site", "intake", "watcherd", "agent", "notify", "previews", NULL};
-	static const char *const *const keys[] = {site, intake, watcherd, agent, notify, previews};
+	static const char *const sections[] = {"site", "intake", "watcherd", "agent", "notify", "previews", "events", NULL};
+	static const char *const *const keys[] = {site, intake, watcherd, agent, notify, previews, events};
 	const char **secs;
 	size_t ns = ini_sections(ini, &secs);
 	for (size_t i = 0; i < ns; i++) {
@@ -336,6 +337,21 @@ static void conf_defaults(struct site_conf *c)
 	c->summary_interval = 5;
 	c->retain_days = 14;
 	c->movie_interval = 30;
+	c->events_max_bytes = 64ULL << 20;
+	c->events_keep = 10;
+}
+
+/* [events] max_bytes (1K to 1T) and keep (1 to 1000). */
+static bool conf_events(struct ini *ini, struct site_conf *c, char *err, size_t errsize)
+{
+	const char *v = ini_get(ini, "events", "max_bytes");
+	if (v && (!parse_bytes(v, &c->events_max_bytes) || c->events_max_bytes < 1024 ||
+		  c->events_max_bytes > 1ULL << 40)) {
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [events] max_bytes must be a size from 1K to 1T "
+			 "like 64M, not '%s'", ini_line(ini, "events", "max_bytes"), v);
+		return false;
+	}
+	return conf_number(ini, "events", "keep", 1, 1000, &c->events_keep, err, errsize);
 }
 
 /* [site] name, [intake] and [watcherd] rescan (in seconds, to RESCAN). */
@@ -473,7 +489,8 @@ int site_conf_load(struct spool *sp, char *err, size_t errsize)
 	if (!conf_seconds(ini, "site", "auto_wait", 86400 * 30, &c->auto_wait, err, errsize) ||
 	    !conf_seconds(ini, "site", "summary", 3600, &c->summary_interval, err, errsize) ||
 	    !conf_number(ini, "site", "retain_days", 0, 3650, &c->retain_days, err, errsize) ||
-	    !conf_seconds(ini, "previews", "movie_interval", 86400, &c->movie_interval, err, errsize))
+	    !conf_seconds(ini, "previews", "movie_interval", 86400, &c->movie_interval, err, errsize) ||
+	    !conf_events(ini, c, err, errsize))
 		goto out;
 	if (c->summary_interval < 1)
 		c->summary_interval = 1;

@@ -337,11 +337,11 @@ int tree_remove(int parent, const char *name)
 	return rc;
 }
 
-
-int lock_take(int fd, int timeout_ms)
+/* Try every WAIT_US, doubling up to MAX_US (a random part added to each
+ * wait, so that waiters do not wake in step). */
+static int lock_wait(int fd, int timeout_ms, long wait_us, long max_us)
 {
 	int64_t deadline = mono_us() + (int64_t)timeout_ms * 1000;
-	long wait_us = 1000;
 	for (;;) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			return 0;
@@ -351,19 +351,27 @@ int lock_take(int fd, int timeout_ms)
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		struct timespec ts = {0, wait_us * 1000};
+		/* of the clock and the pid: forked writers do not share it */
+		long jitter = max_us < 50000 ? (long)(((uint64_t)mono_us() * 2654435761u ^ (uint64_t)getpid()) %
+						      (uint64_t)(wait_us + 1))
+					     : 0;
+		struct timespec ts = {0, (wait_us + jitter) * 1000};
 		nanosleep(&ts, NULL);
-		wait_us = wait_us < 50000 ? wait_us * 2 : 50000;
+		wait_us = wait_us < max_us ? wait_us * 2 : max_us;
 	}
 }
 
-int lock_open(int dirfd, const char *name, int timeout_ms)
+int lock_take(int fd, int timeout_ms) { return lock_wait(fd, timeout_ms, 1000, 50000); }
+
+static int lock_open_waiting(int dirfd, const char *name, int timeout_ms, bool brief)
 {
 	int fd = open_beneath(dirfd, name, O_RDWR | O_CREAT | O_NONBLOCK, 0644);
 	if (fd < 0)
 		return -1;
 	struct stat st;
-	int e = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : lock_take(fd, timeout_ms) < 0 ? errno : 0;
+	int e = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
+	if (!e && (brief ? lock_wait(fd, timeout_ms, 100, 800) : lock_take(fd, timeout_ms)) < 0)
+		e = errno;
 	if (e) {
 		close(fd);
 		errno = e;
@@ -371,3 +379,6 @@ int lock_open(int dirfd, const char *name, int timeout_ms)
 	}
 	return fd;
 }
+
+int lock_open(int dirfd, const char *name, int timeout_ms) { return lock_open_waiting(dirfd, name, timeout_ms, false); }
+int lock_open_brief(int dirfd, const char *name, int timeout_ms) { return lock_open_waiting(dirfd, name, timeout_ms, true); }

@@ -6,6 +6,7 @@
 #include "layout_private.h"
 #include "ini.h"
 #include "jobdesc.h"
+#include "events.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -82,6 +83,8 @@ int job_try_finish(const struct spool *sp, const char *name)
 		rc = e == ENOENT ? 0 : -1;
 		goto out;
 	}
+	events_record(sp, &(struct event){.kind = EVENT_STATE, .job = name, .state = st.state,
+					  .from = had ? before.state : NULL, .reason = st.reason});
 	if (had)
 		job_status_free(&before);
 	rc = 1;
@@ -279,7 +282,7 @@ int job_file_place(int jobfd, int srcdir, const char *src, const char *path)
 static const char *const job_files[JOB_FILE_COUNT] = {
 	"job.ini", "status.ini", "billing.ini", "notifications.log", "index.html", "previews/contact.png", "result.ini",
 	"outsourced.ini", "outsourced.sent", "cancel.sent", "returned", "progress.sent", "previews/preview.mp4",
-	"suspended", "rerender.want", "rerender.sent", "sizes.ini",
+	"suspended", "rerender.want", "rerender.sent", "sizes.ini", "started",
 };
 
 const char *job_file_name(enum job_file f) { return job_files[f]; }

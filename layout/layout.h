@@ -72,6 +72,9 @@ enum spool_file {
 	SPOOL_FILE_MOVIE_TEMP,    /* previews/.preview.mp4.tmp: the movie being built */
 	SPOOL_FILE_STAGE_PROBE,   /* work/pre.P.X/probe: the home of a preset drop's scene run */
 	SPOOL_FILE_METRICS,       /* status/metrics.prom: the farm's figures for Prometheus */
+	SPOOL_FILE_EVENTS,        /* run/events.jsonl: the event stream (events.h) */
+	SPOOL_FILE_EVENTS_LOCK,   /* run/events.lock: held while an event is numbered and appended */
+	SPOOL_FILE_LINK_STATE,    /* sites/PEER/.link: whether the link was last found up or down */
 	SPOOL_FILE_COUNT,
 };
 const char *spool_file_name(enum spool_file f);
@@ -129,6 +132,8 @@ struct site_conf {
 	} addresses[256];          /* [addresses] USER = ADDRESS, before the [notify] address template */
 	int naddresses;
 	long movie_interval; /* [previews] movie_interval: seconds between a rendering job's movies, 0: at its end */
+	unsigned long long events_max_bytes; /* [events] max_bytes: run/events.jsonl rotates past this */
+	long events_keep;                    /* [events] keep: rotated files kept */
 	struct quota_rule {
 		char who[80]; /* "": every owner ([quota]); OWNER ([quota OWNER]); "pool:NAME" ([quota pool:NAME]) */
 		long slots;   /* renders an owner may have at once */
@@ -332,6 +337,7 @@ enum job_file {
 	JOB_FILE_RERENDER,        /* rerender.want: frames the site that rendered it renders again */
 	JOB_FILE_RERENDER_SENT,   /* rerender.sent: that site was asked (the frames) */
 	JOB_FILE_SIZES,           /* sizes.ini: the archive submitted, packages sent to and received from sites */
+	JOB_FILE_STARTED,         /* started: made when its first frame is claimed (the "started" event) */
 	JOB_FILE_COUNT,
 };
 enum job_dir {

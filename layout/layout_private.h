@@ -13,6 +13,12 @@ int site_conf_load(struct spool *sp, char *err, size_t errsize);
  * (EINVAL): link refuses to replace too, then the old name goes. */
 int rename_noreplace(int srcdir, const char *src, int dstdir, const char *dst);
 
+/* Open run/F (a log: audit.log, events.jsonl) for appending: made when
+ * missing (mode 0640, the [site] admins group's; the farm user's when
+ * root makes it), only ever a regular file reached through no link,
+ * never blocking on a FIFO. -1 with errno (audit.c). */
+int run_log_open(const struct spool *sp, enum spool_file f);
+
 /* Sum the billing lines of every ticket of the job, in every state folder,
  * into the totals (and why failed tickets failed: a few). */
 struct billing {

@@ -5,6 +5,7 @@
 #include "layout.h"
 #include "layout_private.h"
 #include "ini.h"
+#include "events.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -141,6 +142,8 @@ int job_status_update(const struct spool *sp, const char *name, enum job_state t
 	struct job_status st;
 	if (job_status_read(jfd, &st) < 0)
 		memset(&st, 0, sizeof st);
+	char from[sizeof st.state];
+	snprintf(from, sizeof from, "%s", st.state);
 	if ((int)to != STATE_NONE)
 		snprintf(st.state, sizeof st.state, "%s", state_word(to));
 	if (reason)
@@ -151,6 +154,9 @@ int job_status_update(const struct spool *sp, const char *name, enum job_state t
 	if (state_is_final(to) && !st.finished_us)
 		st.finished_us = st.updated_us;
 	int rc = job_status_write(jfd, &st);
+	if ((int)to != STATE_NONE && strcmp(from, st.state))
+		events_record(sp, &(struct event){.kind = EVENT_STATE, .job = name, .state = st.state, .from = from,
+						  .reason = reason});
 	job_status_free(&st);
 	if (lock >= 0)
 		close(lock);

@@ -132,6 +132,9 @@ int lock_take(int fd, int timeout_ms);
  * only if regular, and take it as lock_take does: its descriptor (the
  * lock goes with it), or -1 with errno. */
 int lock_open(int dirfd, const char *name, int timeout_ms);
+/* The same for a lock held for moments only (run/events.lock): tried
+ * every 0.1 to 1.6 ms, so that a waiter is not passed over for long. */
+int lock_open_brief(int dirfd, const char *name, int timeout_ms);
 
 /* Names: turn anything a user typed into a readable job name of
  * [A-Za-z0-9._-], at most 64 bytes, never starting with '.' or '-'. */

@@ -8,6 +8,7 @@
 #include "intake.h"
 #include "intakedrop.h"
 #include "../layout/audit.h"
+#include "../layout/events.h"
 #include "../layout/site.h"
 
 #include <errno.h>
@@ -219,6 +220,7 @@ static _Noreturn void finish_rejected(void)
 	if (rename_unique(work_fd, spool_file_name(SPOOL_FILE_STAGE_DROPPED), spool_fd(&sp, DIR_REJECTED), name, used) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to move the rejected job into rejected/");
 	work_remove();
+	events_record(&sp, &(struct event){.kind = EVENT_REJECTED, .job = used, .site = from_peer, .reason = reason});
 	char shown[1100];
 	text_escape(reason, shown, sizeof shown);
 	if (!from_peer)
@@ -486,6 +488,7 @@ static void commit(const char *name, const struct job_desc *jd)
 		die_errno(EXIT_TEMPFAIL, "unable to queue jobs/%s (recovery will finish it)", used);
 	close(pending);
 	work_remove();
+	events_record(&sp, &(struct event){.kind = EVENT_ACCEPTED, .job = used, .site = from_peer});
 	if (!from_peer) {
 		char what[300];
 		snprintf(what, sizeof what, "accepted: %zu frames, priority %d, owner %s", jd->nframes, jd->priority,

@@ -5,6 +5,7 @@
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"
 #include "../layout/site.h"
+#include "../layout/events.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -132,6 +133,8 @@ static void route(const char *entry)
 			warn("unable to move new/%s to %s/: %s", entry, state_dir_name(to), strerror(errno));
 		return;
 	}
+	if (to == STATE_QUEUED)
+		events_record(&sp, &(struct event){.kind = EVENT_QUEUED, .job = name});
 	if (job_status_update(&sp, name, to, reason, -1) < 0)
 		warnj(name, -1, "unable to update the status of %s: %s", name, strerror(errno));
 	sayj(name, -1, "%s %s", name, to == STATE_QUEUED ? "queued" : reason);

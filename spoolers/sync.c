@@ -11,6 +11,7 @@
 #include "../layout/ini.h"
 #include "../layout/jobdesc.h"
 #include "../layout/site.h"
+#include "../layout/events.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -592,8 +593,10 @@ static int push_peer(const struct spool *sp, const char *peer, const char *trans
 	if (frame_send(&w, F_HELLO, hello, strlen(hello)) < 0 || frame_recv(&w, &type, buf, &n) < 0 ||
 	    type != F_HELLO || strncmp(buf, SYNC_VERSION " ", strlen(SYNC_VERSION) + 1)) {
 		warn("%s does not answer as a hotfarm site", peer);
+		events_link(sp, peer, false, "it does not answer as a hotfarm site");
 		failed = 1;
 	} else {
+		events_link(sp, peer, true, NULL);
 		int outdir = site_dir_open(sp, peer, SITE_OUT);
 		struct strlist all = {0}, names = {0};
 		if (outdir >= 0)

@@ -56,6 +56,8 @@ check "the entry is in held/" in_state held sus
 check "its four tickets are back in todo/" wait_for 5 tickets_are sus todo 4
 check "none is left in active/" tickets_are sus active 0
 check "no attempt is counted on them" sh -c "! grep -q '^attempt' '$SPOOL'/jobs/sus/frames/todo/*"
+stopped_events() { [ "$(grep '"event":"frame_stopped"' "$SPOOL/run/events.jsonl" | grep -c '"job":"sus"')" -eq 4 ]; }
+check "the event stream says four frames of it were stopped" stopped_events
 check "the work they did is billed, as publishing nothing (one ok=0 line each)" \
 	[ "$(cat "$SPOOL"/jobs/sus/frames/todo/* | grep -c '^billing = frame=[0-9]* ok=0')" -eq 4 ]
 check "nothing of it is in output/" [ "$(count "$SPOOL/jobs/sus/output")" -eq 0 ]

@@ -23,7 +23,7 @@
 
 /* A spool in a temporary folder with job NAME queued: frames 1..NFRAMES
  * as one ticket each in todo/. Returns the job's folder. */
-static int state_spool(struct spool *sp, char root[64], const char *name, int nframes)
+int state_spool(struct spool *sp, char root[64], const char *name, int nframes)
 {
 	snprintf(root, 64, "/tmp/hf-unit.XXXXXX");
 	if (!mkdtemp(root))
@@ -61,7 +61,7 @@ static int state_spool(struct spool *sp, char root[64], const char *name, int nf
 	return jfd;
 }
 
-static void state_spool_drop(struct spool *sp, const char *root)
+void state_spool_drop(struct spool *sp, const char *root)
 {
 	spool_close(sp);
 	tree_remove(AT_FDCWD, root);

@@ -1,7 +1,7 @@
 /* unit.c - unit tests of the layout library: frame lists, samples-first
  * order, names, entry names, the .ini guard, number parsing, host matching,
- * packages (unit-spool.c: the calls that change a real spool). Built plain
- * and under ASan+UBSan; prints TAP. */
+ * packages (unit-spool.c: the calls that change a real spool; unit-events.c:
+ * the event stream). Built plain and under ASan+UBSan; prints TAP. */
 #define _GNU_SOURCE
 #include "../layout/access.h"
 #include "../layout/audit.h"
@@ -746,6 +746,9 @@ int main(void)
 	test_owner();
 	test_audit_writers();
 	test_audit_file();
+	test_json();
+	test_events_writers();
+	test_events_file();
 	test_nimby();
 	test_attempt_renew();
 	test_ticket_claim_race();

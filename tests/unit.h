@@ -28,6 +28,14 @@ void test_open_beneath(void);
 void test_attempt_renew(void);
 void test_audit_writers(void);
 void test_audit_file(void);
+void test_events_writers(void);
+void test_json(void);
+/* unit-spool.c: a spool in a temporary folder ROOT with job NAME queued,
+ * frames 1..NFRAMES a ticket each (its folder returned); and removed. */
+struct spool;
+int state_spool(struct spool *sp, char root[64], const char *name, int nframes);
+void state_spool_drop(struct spool *sp, const char *root);
+void test_events_file(void);
 void test_nimby(void);
 
 #endif

@@ -10,6 +10,7 @@
 #include "../layout/layout.h"
 #include "../layout/package.h"
 #include "../layout/site.h"
+#include "../layout/events.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -77,6 +78,7 @@ static void hosts_check(const struct spool *sp)
 				close(hfd);
 			}
 			h.lost = true;
+			events_record(sp, &(struct event){.kind = EVENT_HOST_LOST, .host = h.name, .reason = text});
 			int n = host_release(sp, h.name);
 			warn("host %s lost (heartbeat %lld s old, limit %ld s): %d claims given back", h.name,
 			     (long long)(age / 1000000), sp->conf.host_timeout, n);

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "watcherd.h"
 #include "../layout/preset.h"
+#include "../layout/events.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,6 +152,8 @@ static struct file *file_new(const char *name, bool moved_in)
 	struct stem *s = stem_get(f->stem, true);
 	if (s->nfiles < 8)
 		s->files[s->nfiles++] = f;
+	if (s->nfiles == 1)
+		events_record(&sp, &(struct event){.kind = EVENT_ARRIVED, .job = f->stem});
 	if (verbose || nfiles < 1000) {
 		char shown[600];
 		text_escape(name, shown, sizeof shown);

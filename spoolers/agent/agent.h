@@ -48,6 +48,7 @@
 
 #include "../../wrapper/cgroup.h"
 #include "../../wrapper/sandbox.h"
+#include "../../layout/events.h"
 #include "../../layout/host.h"
 #include "../../layout/ini.h"
 #include "../../layout/jobdesc.h"

@@ -146,6 +146,7 @@ static void run_begin(struct slot *s, struct job *j, const char *t, long *frames
 		}
 	}
 	run_add(s, t, frames, n, seen);
+	events_job_started(&agent.spool, j->fd, j->name, s->owner);
 	if (n == 1)
 		run_extend(s, frames[0], want);
 	s->pos = 0;

@@ -48,6 +48,7 @@ void host_enter(void)
 		die_errno(EXIT_TEMPFAIL, "unable to open hosts/%s", agent.host);
 	lock_host();
 	host_unmark(agent.hostfd, HOST_LOST);
+	events_record(&agent.spool, &(struct event){.kind = EVENT_HOST_UP, .host = agent.host, .reason = "agent started"});
 }
 
 /* A clean exit: nothing of ours stays in hosts/. */
@@ -109,6 +110,7 @@ void heartbeat(void)
 		for (int i = 0; i < agent.nslots; i++)
 			slot_kill(&agent.slots[i], KILL_LOST);
 		host_unmark(agent.hostfd, HOST_LOST);
+		events_record(&agent.spool, &(struct event){.kind = EVENT_HOST_UP, .host = agent.host, .reason = "back after lost"});
 	}
 }
 

@@ -67,6 +67,10 @@ void bill(struct slot *s, size_t i, bool ok, unsigned long long bytes)
 		size_t n = strlen(b.pool);
 		snprintf(b.pool + n, sizeof b.pool - n, "%s%s", n ? "," : "", agent.self.pools.v[k]);
 	}
+	enum event_kind kind = ok ? EVENT_FRAME_DONE : kill_bills(s->killing) ? EVENT_FRAME_STOPPED : EVENT_FRAME_FAILED;
+	events_record(&agent.spool, &(struct event){.kind = kind, .job = s->job->name,
+						    .frame = f->frame, .host = s->owner, .attempt = s->tk[f->ticket].attempt,
+						    .seconds = f->wall});
 	if (ticket_note_billing(s->job->fd, s->tk[f->ticket].name, &b) < 0)
 		ticket_note_failed(s, f->ticket);
 }

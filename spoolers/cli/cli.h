@@ -67,6 +67,9 @@ int64_t cli_since(const char *word, bool ages);
 /* audit.c: the record of every action (run/audit.log) */
 int cmd_audit(struct cli *cli, int argc, char **argv);
 
+/* events.c: the event stream (run/events.jsonl) */
+int cmd_events(struct cli *cli, int argc, char **argv);
+
 /* hosts.c: looking at hosts, slots and linked sites */
 int cmd_hosts(struct cli *cli, int argc, char **argv);
 int cmd_slots(struct cli *cli, int argc, char **argv);

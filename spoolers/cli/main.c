@@ -121,6 +121,7 @@ static int cmd_sync(struct cli *cli, int argc, char **argv)
 static const struct cli_option init_options[] = {{"--group", true}, {"--user", true}, {"--repair", false}, {0}};
 static const struct cli_option billing_options[] = {{"--by", true}, {"--owner", true}, {"--since", true}, {"--csv", false}, {0}};
 static const struct cli_option audit_options[] = {{"--job", true}, {"--user", true}, {"--since", true}, {0}};
+static const struct cli_option events_options[] = {{"--follow", false}, {"--job", true}, {"--since", true}, {0}};
 
 /* name, words, count of words (-1: the handler counts), handler, whether it
  * opens its own spool, its own options, help */
@@ -168,6 +169,10 @@ static const struct command commands[] = {
 	 "  and job, or --by owner|job|pool|site with attempts, submitted and site bytes and a total"},
 	{"audit", "[--job NAME] [--user U] [--since DATE|AGE]", -1, cmd_audit, false, audit_options,
 	 "the record of every action: time, user, action, job, result and why, oldest first"},
+	{"events", "[--follow] [--job NAME] [--since SEQ]", -1, cmd_events, false, events_options,
+	 "the farm's event stream, one JSON object a line, oldest first: arrivals, intake, frames,\n"
+	 "  state changes, hosts, site links. --since SEQ: those numbered above SEQ; --job NAME: its\n"
+	 "  own; --follow: then each new one as it comes (inotify), across rotations"},
 	{"sync", "[PEER] | --serve --peer P", -1, cmd_sync, true, NULL,
 	 "push sites/PEER/out/ to linked sites as librsync deltas; or serve a peer"},
 	{"hold", "NAME", 1, cmd_hold, false, NULL, "keep a new or queued job from rendering (a rename into held/)"},
