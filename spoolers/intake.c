@@ -232,58 +232,6 @@ static _Noreturn void finish_rejected(void)
 
 /* ---- building the job ----------------------------------------------------- */
 
-/* --from: the sites the job passed (checked names), this link last. */
-static struct strlist hops;
-
-static enum verdict route_check(const struct ini *ini)
-{
-	const char *v = ini_get(ini, "route", "hops");
-	if (v) {
-		char *copy = xstrdup(v), *save = NULL;
-		for (char *h = strtok_r(copy, ", ", &save); h; h = strtok_r(NULL, ", ", &save)) {
-			if (!name_is_valid(h) || strlen(h) > SITE_NAME_MAX || hops.n >= 16) {
-				free(copy);
-				return reject_as("route", "its route (%.200s) is not a list of at most 16 site names", v);
-			}
-			if (!strlist_has(&hops, h))
-				strlist_add(&hops, h);
-		}
-		free(copy);
-	}
-	if (!hops.n || strcmp(hops.v[hops.n - 1], from_peer))
-		strlist_add(&hops, from_peer);
-	if (strlist_has(&hops, sp.conf.name))
-		return reject_as("route", "site %s refuses it: it has passed through this site already (a loop: %.200s)", sp.conf.name,
-			      v ? v : from_peer);
-	return OK;
-}
-
-/* --from: [route] only, the frames the sender wants rendered (a job sent
- * again for a re-render): tickets are made for those alone, while the
- * job's frames, which a scene's clock follows, stay as they were. */
-static long *only;
-static size_t nonly;
-
-static enum verdict route_only(const struct ini *ini, const struct job_desc *jd)
-{
-	const char *v = ini_get(ini, "route", "only");
-	char err[300];
-	if (!v)
-		return OK;
-	if (frames_parse(v, sp.conf.max_frames, &only, &nonly, err, sizeof err) < 0)
-		return reject_as("route", "its [route] only is not a frame list: %s", err);
-	size_t hit = 0;
-	for (size_t i = 0; i < nonly; i++)
-		for (size_t k = 0; k < jd->nframes; k++)
-			if (jd->frames[k] == only[i]) {
-				hit++;
-				break;
-			}
-	if (!hit)
-		return reject_as("route", "its [route] only (%.200s) names none of its frames", v);
-	return OK;
-}
-
 /* Write the job into work/.../job (intakejob.c). */
 static void build_job(const struct job_desc *jd, const struct job_owner *owner, const char *original, int64_t seq,
 		      const char *described)
@@ -292,9 +240,9 @@ static void build_job(const struct job_desc *jd, const struct job_owner *owner, 
 	if (job < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to open work/%s/%s", work_name, spool_file_name(SPOOL_FILE_STAGE_JOB));
 	struct intake_job ij = {.jd = jd, .original = original, .seq = seq, .ndropped = ndrop,
-				.from_peer = from_peer, .origin = stem, .hops = &hops, .owner = owner, .warnings = warnings,
-				.preset = described ? preset_name : NULL, .described = described, .only = only,
-				.nonly = nonly};
+				.from_peer = from_peer, .origin = stem, .hops = &peer_route.hops, .owner = owner, .warnings = warnings,
+				.preset = described ? preset_name : NULL, .described = described, .only = peer_route.only,
+				.nonly = peer_route.nonly};
 	for (int i = 0; i < ndrop; i++)
 		ij.dropped[i] = drop[i].name;
 	/* for billing: the archive as it was dropped (or as a peer packed it) */
@@ -587,9 +535,7 @@ static int take(void)
 		close(files);
 	}
 	if (v == OK && from_peer)
-		v = route_check(ini);
-	if (v == OK && from_peer)
-		v = route_only(ini, &jd);
+		v = intake_route_check(ini, &jd, from_peer);
 	if (v == OK)
 		v = check_job(&jd, inishown);
 	if (v == WAIT) {

@@ -56,4 +56,17 @@ enum verdict check_digest(const struct job_desc *jd);
  * scene there (below embedded_dir when the archive carried job.ini). */
 enum verdict check_job(struct job_desc *jd, const char *inishown);
 
+/* ---- intakeroute.c: a job from a linked site (--from) ---- */
+struct ini;
+struct job_desc;
+struct peer_route {
+	struct strlist hops; /* the sites it passed (checked names), the link it came by last */
+	long *only;          /* [route] only: tickets for these frames alone (NULL: all) */
+	size_t nonly;
+};
+extern struct peer_route peer_route;
+/* Check a peer's job's [route] (FROM: the link it came by) into peer_route:
+ * OK, or REJECT with the reason (a loop, a bad list). */
+enum verdict intake_route_check(const struct ini *ini, const struct job_desc *jd, const char *from);
+
 #endif
