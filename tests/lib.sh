@@ -109,6 +109,10 @@ link() {
 	printf '[site %s]\ntransport = %s --spool %s sync --serve --peer %s\n' "$2" "$BIN/hotfarm" "$T/$2" "$1" \
 		>>"$T/$1/conf/hotfarm.ini"
 }
+# linked_pair X Y: sites X and Y, linked both ways; on NAME: work on site
+# NAME's spool (hotfarm and the helpers above use it)
+linked_pair() { site "$1"; site "$2"; link "$1" "$2"; link "$2" "$1"; }
+on() { SPOOL=$T/$1; export HOTFARM_SPOOL=$SPOOL; }
 
 # start_watcherd [ARGS...]: run watcherd on $SPOOL in the background and
 # wait until it is ready (its pid file names it); sets $WATCHERD

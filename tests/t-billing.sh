@@ -5,13 +5,9 @@
 # billing line breaks nothing. Real daemons, POV-Ray.
 . "$(dirname "$0")/lib.sh"
 
-on() { SPOOL=$T/$1; export HOTFARM_SPOOL=$SPOOL; }
 ini() { sed -n "s/^$2 = //p" "$1" 2>/dev/null | sed 's/^"\(.*\)"$/\1/'; }
 
-site a
-site b
-link a b
-link b a
+linked_pair a b
 on b
 start_watcherd
 WB=$WATCHERD

@@ -5,14 +5,10 @@
 # site refuses only what no host of it ever offered.
 . "$(dirname "$0")/lib.sh"
 
-on() { SPOOL=$T/$1; export HOTFARM_SPOOL=$SPOOL; }
 why() { sed -n 's/^reason = //p' "$T/$1/jobs/$2/status.ini" 2>/dev/null | tr -d '"'; }
 says() { why "$1" "$2" | grep -qF -- "$3"; }
 
-site a
-site b
-link a b
-link b a
+linked_pair a b
 on b
 start_watcherd
 on a

@@ -6,14 +6,10 @@
 # renders; three sites forward a job over two hops and refuse a loop.
 . "$(dirname "$0")/lib.sh"
 
-on() { SPOOL=$T/$1; export HOTFARM_SPOOL=$SPOOL; }
 pixels() { python3 "$HF_ROOT/tests/pngpixels.py" "$1" 2>/dev/null | cut -d' ' -f1,2; }
 status_of() { sed -n "s/^$2 = //p" "$T/$1/jobs/$3/status.ini" 2>/dev/null; }
 
-site a
-site b
-link a b
-link b a
+linked_pair a b
 # a's artists get mail (a stand-in for sendmail -t keeps each message)
 mkdir -p "$T/mail"
 printf '#!/bin/sh\ncat >"%s/mail/msg.$(date +%%s%%N).$$"\n' "$T" >"$T/capture"
