@@ -73,7 +73,7 @@ $(BIN)/hf-send: $(OBJ)/spoolers/send.o $(SITE_OBJ) $(OBJ)/liblayout.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -larchive -liniparser
 
 # the CLI (spoolers/cli/); its sync is hf-sync's, which it runs
-CLI_OBJ := $(addprefix $(OBJ)/spoolers/cli/,main.o show.o hosts.o steer.o submit.o audit.o presets.o pools.o)
+CLI_OBJ := $(addprefix $(OBJ)/spoolers/cli/,main.o show.o hosts.o steer.o submit.o audit.o presets.o pools.o clean.o)
 $(CLI_OBJ): spoolers/cli/cli.h
 $(BIN)/hotfarm: $(CLI_OBJ) $(SITE_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)

@@ -119,8 +119,8 @@ static void pass_rejected(struct pass *p, const char *name)
 
 long retain_run(const struct spool *sp, const struct retain_opts *o, retain_each *each, void *arg)
 {
-	int lock = lock_open(spool_fd(sp, DIR_WORK), spool_file_name(SPOOL_FILE_RETAIN_LOCK), 30000);
-	if (lock < 0) {
+	int lock = o->dry_run ? -2 : lock_open(spool_fd(sp, DIR_WORK), spool_file_name(SPOOL_FILE_RETAIN_LOCK), o->lock_ms);
+	if (lock == -1) {
 		if (errno == ETIMEDOUT)
 			errno = EAGAIN;
 		return -1;
@@ -153,6 +153,7 @@ long retain_run(const struct spool *sp, const struct retain_opts *o, retain_each
 		strlist_free(&l);
 	}
 	strlist_free(&p.keep);
-	close(lock);
+	if (lock >= 0)
+		close(lock);
 	return p.acted;
 }

@@ -22,6 +22,7 @@ struct retain_opts {
 	bool peers;            /* jobs from linked sites, their result sent back [site] retain_days ago */
 	bool dry_run;          /* only say what would go */
 	bool measure;          /* count each one's bytes */
+	int lock_ms;           /* how long to wait for another pass to end */
 };
 
 /* Called for each item the pass acts on: RC 0 done (or, dry run, due), -1
@@ -31,7 +32,8 @@ typedef void retain_each(const struct retain_item *it, int rc, void *arg);
 /* One clean pass: finish what interrupted removals left (retain_recover),
  * then remove or archive every item due, but a done job that a job still
  * to run waits for ([job] after). One pass at a time per spool: -1 with
- * EAGAIN when another holds work/retain.lock for 30 s. Returns how many
+ * EAGAIN when another holds work/retain.lock for longer than lock_ms (a
+ * dry run takes no lock and changes nothing). Returns how many
  * items it acted on (or would), or -1 with errno. */
 long retain_run(const struct spool *sp, const struct retain_opts *o, retain_each *each, void *arg);
 
