@@ -127,17 +127,16 @@ wait $cpid 2>/dev/null
 left=$(ls "$SPOOL/done" | wc -l)
 diag "killed with $left of $N entries left"
 check "the kill came midway" [ "$left" -gt 0 ]
-broken=0
-for e in $(ls "$SPOOL/done"); do
-	n=${e#*-*-}
-	[ "$(find "$SPOOL/jobs/$n" | wc -l)" -eq "$files" ] || broken=$((broken + 1))
-done
+ls "$SPOOL/done" | sed 's/^[0-9]*-[0-9]*-//' | sort >"$T/listed"
+ls "$SPOOL/jobs" | grep '^c[0-9]' | sort >"$T/folders"
+find "$SPOOL/jobs" -mindepth 1 | sed "s|^$SPOOL/jobs/||; s|/.*||" | sort | uniq -c >"$T/counts"
+broken=$(awk -v f="$files" 'NR == FNR { c[$2] = $1; next } c[$1] != f' "$T/counts" "$T/listed" | wc -l)
 check "every job still listed is whole ($broken broken)" [ "$broken" -eq 0 ]
 shown=0
-for d in $(ls "$SPOOL/jobs" | grep '^c[0-9]'); do
-	ls "$SPOOL/done" | grep -q -- "-$d\$" && continue
+for d in $(comm -13 "$T/listed" "$T/folders"); do
 	hotfarm status "$d" >/dev/null 2>&1 && shown=$((shown + 1))
 done
+diag "$(comm -13 "$T/listed" "$T/folders" | wc -l) folders out of done/, mid-removal"
 check "a job out of done/ is not shown by hotfarm status ($shown shown)" [ "$shown" -eq 0 ]
 hotfarm clean --older-than 0 >/dev/null 2>&1
 check "the next clean finishes: no job left" [ -z "$(ls "$SPOOL/jobs" | grep '^c[0-9]')" ]
