@@ -18,8 +18,8 @@ files = {
 }
 for f in range(1, 5):
     files[f"frames/done/{f - 1:06d}-{f:06d}"] = b"frame %d\nwall = 1.0\n" % f
-    files[f"output/f_{f:04d}.png"] = os.urandom(50 * 1024)
-    files[f"previews/f_{f:04d}.jpg"] = os.urandom(4 * 1024)
+    files[f"output/f_{f:04d}.png"] = os.urandom(16 * 1024)
+    files[f"previews/f_{f:04d}.jpg"] = os.urandom(2 * 1024)
     files[f"logs/frame{f}.try1.h1.1.log"] = b"povray says\n" * 50
 for d in ("frames/todo", "frames/active", "frames/failed", "work"):
     os.makedirs(os.path.join(tmpl, d), exist_ok=True)

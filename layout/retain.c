@@ -56,14 +56,15 @@ struct pass {
 	long acted;
 };
 
-/* Act on IT (a job or rejected/ entry found due). */
-static void pass_act(struct pass *p, struct retain_item *it)
+/* Act on IT (a job whose entry is ENTRY, or a rejected/ entry) found due. */
+static void pass_act(struct pass *p, struct retain_item *it, const char *entry)
 {
 	const char *archive = it->rejected || strchr(it->id, '@') ? NULL : p->sp->conf.archive;
 	int rc = 0;
 	if (!p->o->dry_run)
 		rc = it->rejected ? rejected_retire(p->sp, it->id, p->sp->conf.archive, it->archived, sizeof it->archived)
-				  : job_retire(p->sp, it->id, archive, it->archived, sizeof it->archived);
+				  : job_retire_entry(p->sp, it->id, it->state, entry, archive, it->archived,
+						     sizeof it->archived);
 	if (rc < 0 && errno == ENOENT)
 		return; /* gone meanwhile: another pass, or a peer's repeat */
 	p->acted++;
@@ -94,7 +95,7 @@ static void pass_job(struct pass *p, enum job_state s, const char *entry)
 	if (jfd >= 0)
 		close(jfd);
 	if (due)
-		pass_act(p, &it);
+		pass_act(p, &it, entry);
 }
 
 /* rejected/NAME, when due: from when its reason.txt was written. */
@@ -114,7 +115,7 @@ static void pass_rejected(struct pass *p, const char *name)
 		return;
 	if (p->o->measure)
 		it.bytes = tree_bytes(r, name);
-	pass_act(p, &it);
+	pass_act(p, &it, NULL);
 }
 
 long retain_run(const struct spool *sp, const struct retain_opts *o, retain_each *each, void *arg)

@@ -48,6 +48,10 @@ void retain_recover(const struct spool *sp);
  * rejected/ entry NAME. WHERE (may be NULL) gets the archived path. 0, or
  * -1 with errno. */
 int job_retire(const struct spool *sp, const char *id, const char *archive, char *where, size_t wsize);
+/* The same for job ID whose entry ENTRY the caller saw in state S (a
+ * pass over the state folders): no search; ENOENT when it moved since. */
+int job_retire_entry(const struct spool *sp, const char *id, enum job_state s, const char *entry, const char *archive,
+		     char *where, size_t wsize);
 int rejected_retire(const struct spool *sp, const char *name, const char *archive, char *where, size_t wsize);
 
 /* The sizes of every file below DIRFD/NAME (no link followed). */

@@ -232,16 +232,12 @@ static int ended_write(int jfd, enum job_state s, const char *entry)
 	return job_file_write(jfd, JOB_FILE_ENDED, text, (size_t)n);
 }
 
-int job_retire(const struct spool *sp, const char *id, const char *archive, char *where, size_t wsize)
+int job_retire_entry(const struct spool *sp, const char *id, enum job_state s, const char *entry, const char *archive,
+		     char *where, size_t wsize)
 {
-	char entry[ENTRY_MAX_LEN], name[NAME_MAX_LEN + 1];
-	if (!job_id_valid(id)) {
-		errno = EINVAL;
-		return -1;
-	}
-	enum job_state s = job_find(sp, id, entry);
-	if (s != STATE_NONE && !state_is_final(s)) {
-		errno = EBUSY;
+	char name[NAME_MAX_LEN + 1];
+	if (!job_id_valid(id) || (s != STATE_NONE && !state_is_final(s))) {
+		errno = s != STATE_NONE && !state_is_final(s) ? EBUSY : EINVAL;
 		return -1;
 	}
 	int parent = jobs_parent(sp, id, name);
@@ -271,6 +267,16 @@ int job_retire(const struct spool *sp, const char *id, const char *archive, char
 	close(parent);
 	errno = e;
 	return rc;
+}
+
+int job_retire(const struct spool *sp, const char *id, const char *archive, char *where, size_t wsize)
+{
+	char entry[ENTRY_MAX_LEN] = "";
+	if (!job_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return job_retire_entry(sp, id, job_find(sp, id, entry), entry, archive, where, wsize);
 }
 
 int job_remove(const struct spool *sp, const char *id)
