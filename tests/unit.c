@@ -736,6 +736,7 @@ int main(void)
 	test_audit_writers();
 	test_audit_file();
 	test_nimby();
+	test_job_remove_crash();
 	test_attempt_renew();
 	test_ticket_claim_race();
 	test_ticket_file();

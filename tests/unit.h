@@ -28,5 +28,6 @@ void test_attempt_renew(void);
 void test_audit_writers(void);
 void test_audit_file(void);
 void test_nimby(void);
+void test_job_remove_crash(void);
 
 #endif
