@@ -126,6 +126,18 @@ long retain_run(const struct spool *sp, const struct retain_opts *o, retain_each
 			errno = EAGAIN;
 		return -1;
 	}
+	/* an archive that cannot be reached: nothing leaves its listing */
+	const char *archive = sp->conf.archive;
+	int afd = !o->dry_run && o->local && *archive ? open_beneath(AT_FDCWD, archive, O_RDONLY | O_DIRECTORY, 0) : -2;
+	if (afd == -1) {
+		int e = errno;
+		if (lock >= 0)
+			close(lock);
+		errno = e;
+		return -1;
+	}
+	if (afd >= 0)
+		close(afd);
 	if (!o->dry_run)
 		retain_recover(sp);
 	int64_t now = now_us();

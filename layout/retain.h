@@ -34,7 +34,8 @@ typedef void retain_each(const struct retain_item *it, int rc, void *arg);
  * to run waits for ([job] after). One pass at a time per spool: -1 with
  * EAGAIN when another holds work/retain.lock for longer than lock_ms (a
  * dry run takes no lock and changes nothing). Returns how many
- * items it acted on (or would), or -1 with errno. */
+ * items it acted on (or would), or -1 with errno (also when [retain]
+ * archive is set but cannot be opened as a folder: nothing moves then). */
 long retain_run(const struct spool *sp, const struct retain_opts *o, retain_each *each, void *arg);
 
 /* Finish what removals killed midway left: job folders whose entry was

@@ -305,15 +305,24 @@ int rejected_retire(const struct spool *sp, const char *name, const char *archiv
 
 /* ---- recovery ----------------------------------------------------------------- */
 
-/* Job folders below PARENT with a retired marker: on to step 3. */
-static void recover_jobs(const struct spool *sp, int parent, const char *archive)
+/* Job folders below PARENT (PEER's jobs/, or NULL: this site's) with a
+ * retired marker: on to step 3. */
+static void recover_jobs(const struct spool *sp, int parent, const char *peer, const char *archive)
 {
 	struct strlist names = {0};
 	dir_names(parent, ".", &names);
 	for (size_t i = 0; i < names.n; i++) {
 		char marker[NAME_MAX_LEN + 32];
 		snprintf(marker, sizeof marker, "%s/%s", names.v[i], job_file_name(JOB_FILE_RETIRED));
-		if (!name_is_valid(names.v[i]) || faccessat(parent, marker, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		struct stat st;
+		char id[JOBID_MAX_LEN + 1], entry[ENTRY_MAX_LEN];
+		if (!name_is_valid(names.v[i]) || strlen(names.v[i]) > NAME_MAX_LEN ||
+		    fstatat(parent, marker, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		/* the marker is the entry itself, moved in: a job still listed
+		 * somewhere is not being removed, whatever its folder holds */
+		snprintf(id, sizeof id, "%s%s%s", names.v[i], peer ? "@" : "", peer ? peer : "");
+		if (job_find(sp, id, entry) != STATE_NONE)
 			continue;
 		if (retire_folder(sp, parent, names.v[i], names.v[i], archive, DIR_JOBS, NULL, 0) == 0)
 			say("finished the removal of %s, interrupted earlier", names.v[i]);
@@ -338,11 +347,11 @@ static void clear_dead(int dirfd, const char *prefix)
 void retain_recover(const struct spool *sp)
 {
 	const char *archive = sp->conf.archive;
-	recover_jobs(sp, spool_fd(sp, DIR_JOBS), archive);
+	recover_jobs(sp, spool_fd(sp, DIR_JOBS), NULL, archive);
 	for (int i = 0; i < sp->conf.nlinks; i++) {
 		int p = site_dir_open(sp, sp->conf.links[i].name, SITE_JOBS);
 		if (p >= 0) {
-			recover_jobs(sp, p, NULL);
+			recover_jobs(sp, p, sp->conf.links[i].name, NULL);
 			close(p);
 		}
 	}

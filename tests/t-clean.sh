@@ -90,9 +90,13 @@ clone() { # NAME...
 	    open(f"{spool}/done/500-{time.time_ns() // 1000:016d}-{n}", "w").close()
 	PY
 }
-mkdir -p "$T/archive"
 clone arc1
-printf 'archive = %s\n' "$T/archive" >>"$SPOOL/conf/hotfarm.ini"
+printf 'archive = %s\n' "$T/noarchive" >>"$SPOOL/conf/hotfarm.ini"
+hotfarm clean --older-than 0 >/dev/null 2>"$T/noarc"
+check "an archive folder that is missing: clean fails (111), saying so" sh -c "[ $? -eq 111 ] && grep -q 'archive' '$T/noarc'"
+check "and the job stays listed, whole" sh -c "ls '$SPOOL/done' | grep -q -- '-arc1\$' && [ -f '$SPOOL/jobs/arc1/status.ini' ]"
+mkdir -p "$T/archive"
+sed -i "s|^archive = .*|archive = $T/archive|" "$SPOOL/conf/hotfarm.ini"
 hotfarm clean --older-than 0 >"$T/arc" 2>&1
 check "clean moves the job into the archive" grep -q "^archived jobs/arc1 (done.* -> $T/archive/jobs/arc1\$" "$T/arc"
 check "the archived job is whole" sh -c "[ -f '$T/archive/jobs/arc1/job.ini' ] && [ \$(ls '$T/archive/jobs/arc1/output' | wc -l) -eq 2 ]"

@@ -449,7 +449,8 @@ int clean_main(const char *spool)
 	struct retain_opts o = {.older_than_us = -1, .local = true};
 	long n = retain_run(&sp, &o, retained, NULL);
 	if (n < 0 && errno != EAGAIN)
-		die_errno(EXIT_TEMPFAIL, "unable to clean %s", sp.path);
+		die_errno(EXIT_TEMPFAIL, "unable to clean %s%s%s", sp.path, *sp.conf.archive ? " into [retain] archive = " : "",
+			  sp.conf.archive);
 	spool_close(&sp);
 	return EXIT_OK;
 }

@@ -68,6 +68,9 @@ int cmd_clean(struct cli *cli, int argc, char **argv)
 	if (retain_run(sp, &o, cleaned, &t) < 0) {
 		if (errno == EAGAIN)
 			die(EXIT_TEMPFAIL, "another clean (watcherd's, or one by hand) has run for 30 s; try again later");
+		if (*sp->conf.archive && !o.dry_run)
+			die_errno(EXIT_TEMPFAIL, "unable to clean %s (is [retain] archive = %s a folder?)", sp->path,
+				  sp->conf.archive);
 		die_errno(EXIT_TEMPFAIL, "unable to clean %s", sp->path);
 	}
 	char size[32];
