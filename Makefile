@@ -27,7 +27,7 @@ DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev l
 
 LAYOUT_SRC := layout/util.c layout/files.c layout/ini.c layout/spool.c layout/conf.c layout/status.c layout/ticket.c layout/job.c layout/drop.c layout/site.c layout/limit.c layout/jobdesc.c layout/watch.c layout/host.c \
 	layout/package.c layout/siteload.c layout/audit.c layout/access.c layout/perms.c layout/steer.c layout/request.c layout/frameout.c \
-	layout/preset.c layout/jobsched.c layout/env.c layout/rules.c layout/quota.c layout/billing.c layout/siterender.c layout/events.c
+	layout/preset.c layout/jobsched.c layout/env.c layout/rules.c layout/quota.c layout/billing.c layout/siterender.c layout/events.c layout/retain.c layout/retire.c
 LAYOUT_HDR := $(wildcard layout/*.h)
 LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=$(OBJ)/layout/%.o)
 
@@ -73,7 +73,7 @@ $(BIN)/hf-send: $(OBJ)/spoolers/send.o $(SITE_OBJ) $(OBJ)/liblayout.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -larchive -liniparser
 
 # the CLI (spoolers/cli/); its sync is hf-sync's, which it runs
-CLI_OBJ := $(addprefix $(OBJ)/spoolers/cli/,main.o show.o hosts.o steer.o submit.o audit.o presets.o pools.o billing.o events.o)
+CLI_OBJ := $(addprefix $(OBJ)/spoolers/cli/,main.o show.o hosts.o steer.o submit.o audit.o presets.o pools.o billing.o events.o clean.o)
 $(CLI_OBJ): spoolers/cli/cli.h
 $(BIN)/hotfarm: $(CLI_OBJ) $(SITE_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)

@@ -243,6 +243,26 @@ static bool conf_addresses(struct ini *ini, struct site_conf *c, char *err, size
 	return true;
 }
 
+/* [retain] archive: an absolute path without control characters; "": none. */
+static bool conf_archive(struct ini *ini, struct site_conf *c, char *err, size_t errsize)
+{
+	const char *v = ini_get(ini, "retain", "archive");
+	if (!v || !*v)
+		return true;
+	bool ok = v[0] == '/' && strlen(v) < sizeof c->archive;
+	for (const char *p = v; ok && *p; p++)
+		ok = (unsigned char)*p >= ' ' && *p != 0x7f;
+	if (!ok) {
+		char shown[600];
+		text_escape(v, shown, sizeof shown);
+		snprintf(err, errsize, "conf/hotfarm.ini line %d: [retain] archive must be an absolute folder (at most %zu "
+			 "bytes), not '%s'", ini_line(ini, "retain", "archive"), sizeof c->archive - 1, shown);
+		return false;
+	}
+	snprintf(c->archive, sizeof c->archive, "%s", v);
+	return true;
+}
+
 /* [site] admins: a Unix group, or none when empty. */
 static bool conf_admins(struct ini *ini, struct site_conf *c, char *err, size_t errsize)
 {
@@ -275,8 +295,9 @@ static void conf_unknown(const struct ini *ini, struct strlist *warnings)
 	static const char *const previews[] = {"movie_interval", NULL};
 	static const char *const events[] = {"max_bytes", "keep", NULL};
 	static const char *const link[] = {"transport", NULL};
-	static const char *const sections[] = {"site", "intake", "watcherd", "agent", "notify", "previews", "events", NULL};
-	static const char *const *const keys[] = {site, intake, watcherd, agent, notify, previews, events};
+	static const char *const retain[] = {"days", "archive", NULL};
+	static const char *const sections[] = {"site", "intake", "watcherd", "agent", "notify", "previews", "events", "retain", NULL};
+	static const char *const *const keys[] = {site, intake, watcherd, agent, notify, previews, events, retain};
 	const char **secs;
 	size_t ns = ini_sections(ini, &secs);
 	for (size_t i = 0; i < ns; i++) {
@@ -336,6 +357,7 @@ static void conf_defaults(struct site_conf *c)
 	c->auto_wait = 600;
 	c->summary_interval = 5;
 	c->retain_days = 14;
+	c->keep_days = 30;
 	c->movie_interval = 30;
 	c->events_max_bytes = 64ULL << 20;
 	c->events_keep = 10;
@@ -489,6 +511,7 @@ int site_conf_load(struct spool *sp, char *err, size_t errsize)
 	if (!conf_seconds(ini, "site", "auto_wait", 86400 * 30, &c->auto_wait, err, errsize) ||
 	    !conf_seconds(ini, "site", "summary", 3600, &c->summary_interval, err, errsize) ||
 	    !conf_number(ini, "site", "retain_days", 0, 3650, &c->retain_days, err, errsize) ||
+	    !conf_number(ini, "retain", "days", 0, 36500, &c->keep_days, err, errsize) || !conf_archive(ini, c, err, errsize) ||
 	    !conf_seconds(ini, "previews", "movie_interval", 86400, &c->movie_interval, err, errsize) ||
 	    !conf_events(ini, c, err, errsize))
 		goto out;

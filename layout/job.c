@@ -282,7 +282,7 @@ int job_file_place(int jobfd, int srcdir, const char *src, const char *path)
 static const char *const job_files[JOB_FILE_COUNT] = {
 	"job.ini", "status.ini", "billing.ini", "notifications.log", "index.html", "previews/contact.png", "result.ini",
 	"outsourced.ini", "outsourced.sent", "cancel.sent", "returned", "progress.sent", "previews/preview.mp4",
-	"suspended", "rerender.want", "rerender.sent", "sizes.ini", "started",
+	"suspended", "rerender.want", "rerender.sent", "sizes.ini", "started", "retired", "ended.ini",
 };
 
 const char *job_file_name(enum job_file f) { return job_files[f]; }

@@ -75,6 +75,9 @@ enum spool_file {
 	SPOOL_FILE_EVENTS,        /* run/events.jsonl: the event stream (events.h) */
 	SPOOL_FILE_EVENTS_LOCK,   /* run/events.lock: held while an event is numbered and appended */
 	SPOOL_FILE_LINK_STATE,    /* sites/PEER/.link: whether the link was last found up or down */
+	SPOOL_FILE_TRASH,         /* work/trash/: what is being removed, out of sight (retain.h) */
+	SPOOL_FILE_RETAIN_LOCK,   /* work/retain.lock: held by the one clean pass at a time */
+	SPOOL_FILE_RETIRING,      /* rejected/.retiring.NAME: a rejected/ entry on its way to the archive */
 	SPOOL_FILE_COUNT,
 };
 const char *spool_file_name(enum spool_file f);
@@ -117,6 +120,8 @@ struct site_conf {
 	long auto_wait;        /* [site] auto_wait: a longer local wait sends an `auto` job away */
 	long summary_interval; /* [site] summary: seconds between load summaries to each peer */
 	long retain_days;      /* [site] retain_days: how long received jobs and bases are kept */
+	long keep_days;        /* [retain] days: this site's ended jobs and rejected/ entries, 0: for ever */
+	char archive[512];     /* [retain] archive: an absolute folder they move to; "": removed */
 	struct site_link {
 		char name[SITE_NAME_MAX + 1];
 		char transport[512];
@@ -211,7 +216,10 @@ int job_dir_open(const struct spool *sp, const char *name);
  * "sites/SITE/jobs/NAME"), and as a full path below the spool. */
 void job_relpath(const char *id, char *out, size_t outsize);
 void job_path(const struct spool *sp, const char *id, char *out, size_t outsize);
-/* Remove a job whose time is over: its entry, then its folder. */
+/* Remove a finished job whose time is over, crash-safely (retain.c): its
+ * entry moves into its folder (one rename: no longer listed), the folder
+ * into work/trash/ (one rename: its name is free), and goes there. 0, or
+ * -1 with errno (ENOENT: no such finished job; EBUSY: it has not ended). */
 int job_remove(const struct spool *sp, const char *id);
 /* The kind of rejected/NAME (REJECT_KIND_LINE), into OUT: one word, or
  * "other" when it says none. */
@@ -338,6 +346,8 @@ enum job_file {
 	JOB_FILE_RERENDER_SENT,   /* rerender.sent: that site was asked (the frames) */
 	JOB_FILE_SIZES,           /* sizes.ini: the archive submitted, packages sent to and received from sites */
 	JOB_FILE_STARTED,         /* started: made when its first frame is claimed (the "started" event) */
+	JOB_FILE_RETIRED,         /* retired: its state entry, moved in: the job is being removed (retain.h) */
+	JOB_FILE_ENDED,           /* ended.ini: an archived job's end state, and when it was archived */
 	JOB_FILE_COUNT,
 };
 enum job_dir {

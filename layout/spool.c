@@ -39,7 +39,7 @@ const char *ticket_dir_name(enum ticket_state s) { return ticket_dirs[s]; }
 static const char *const spool_files[SPOOL_FILE_COUNT] = {
 	"reason.txt", "hotfarm.ini", "index.html", "watcherd.lock", "watcherd.pid", "watcherd.log", "contact.png", "job",
 	"dropped", "lock", ".lock", "audit.log", "preview.mp4", ".movie.lock",
-	".preview.mp4.tmp", "probe", "metrics.prom", "events.jsonl", "events.lock", ".link",
+	".preview.mp4.tmp", "probe", "metrics.prom", "events.jsonl", "events.lock", ".link", "trash", "retain.lock", ".retiring.",
 };
 
 const char *spool_file_name(enum spool_file f) { return spool_files[f]; }
@@ -360,27 +360,6 @@ void job_path(const struct spool *sp, const char *id, char *out, size_t outsize)
 	char rel[NAME_MAX_LEN + SITE_NAME_MAX + 16];
 	job_relpath(id, rel, sizeof rel);
 	snprintf(out, outsize, "%s/%s", sp->path, rel);
-}
-
-int job_remove(const struct spool *sp, const char *id)
-{
-	char entry[ENTRY_MAX_LEN], name[NAME_MAX_LEN + 1], site[SITE_NAME_MAX + 1];
-	if (!job_id_valid(id)) {
-		errno = EINVAL;
-		return -1;
-	}
-	enum job_state s = job_find(sp, id, entry);
-	if (s != STATE_NONE && unlinkat(state_fd(sp, s), entry, 0) < 0 && errno != ENOENT)
-		return -1;
-	job_id_split(id, name, site);
-	int jobs = *site ? site_dir_open(sp, site, SITE_JOBS) : dup(spool_fd(sp, DIR_JOBS));
-	if (jobs < 0)
-		return -1;
-	int rc = tree_remove(jobs, name);
-	int e = errno;
-	close(jobs);
-	errno = e;
-	return rc < 0 && e == ENOENT ? 0 : rc;
 }
 
 /* Rename without replacing anything; NFS and sshfs refuse the flag

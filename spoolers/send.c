@@ -8,6 +8,7 @@
  * job folder (returned, progress.sent) make every step happen once. */
 #define _GNU_SOURCE
 #include "../layout/ini.h"
+#include "../layout/retain.h"
 #include "../layout/site.h"
 
 #include <dirent.h>
@@ -143,28 +144,25 @@ static void clear_work(void)
 	strlist_free(&stale);
 }
 
-/* Jobs received from peers whose result went back long enough ago, and
- * sync bases nobody used for as long. */
+static void retained(const struct retain_item *it, int rc, void *arg)
+{
+	(void)arg;
+	if (rc == 0)
+		sayj(it->id, -1, "%s removed: its result went back %lld days ago", it->id,
+		     (long long)((now_us() - it->ended_us) / 86400000000LL));
+	else
+		warnj(it->id, -1, "unable to remove %s: %s", it->id, strerror(errno));
+}
+
+/* Jobs received from peers whose result went back long enough ago (the
+ * housekeeping pass of retain.h, for them alone), and sync bases nobody
+ * used for as long. */
 static void retain(void)
 {
 	int64_t keep = sp.conf.retain_days * 86400LL * 1000000LL;
-	enum job_state fin[] = {STATE_DONE, STATE_FAILED, STATE_CANCELLED};
-	for (int k = 0; k < 3; k++) {
-		struct strlist l = {0};
-		state_list(&sp, fin[k], &l);
-		for (size_t i = 0; i < l.n; i++) {
-			char id[JOBID_MAX_LEN + 1];
-			if (!strchr(l.v[i], '@') || !entry_parse(l.v[i], NULL, NULL, id))
-				continue;
-			int jfd = job_dir_open(&sp, id);
-			int64_t age = jfd < 0 ? -1 : marker_age_us(jfd, JOB_FILE_RETURNED);
-			if (jfd >= 0)
-				close(jfd);
-			if (age > keep && job_remove(&sp, id) == 0)
-				sayj(id, -1, "%s removed: its result went back %lld days ago", id, (long long)(age / 86400000000LL));
-		}
-		strlist_free(&l);
-	}
+	struct retain_opts o = {.older_than_us = -1, .peers = true};
+	if (retain_run(&sp, &o, retained, NULL) < 0 && errno != EAGAIN)
+		warn("unable to clear the jobs received from linked sites: %s", strerror(errno));
 	for (int p = 0; p < sp.conf.nlinks; p++)
 		for (int k = 0; k < 2; k++) {
 			int b = site_dir_open(&sp, sp.conf.links[p].name, k ? SITE_BASIS_SHA : SITE_BASIS);

@@ -513,7 +513,7 @@ stage "$A/good.tar" twinbad.tar && stage_ini twinbad "chunk = 0"
 bad twinbad-2 "chunk must be" twinbad.tar twinbad.ini
 check "twinbad: the first rejection is untouched" grep -q "priority = 5000" "$SPOOL/rejected/twinbad/twinbad.ini"
 
-work_empty() { [ -z "$(ls -A "$MAIN/work")" ]; }
+work_empty() { [ -z "$(work_left "$MAIN")" ]; }
 wait_for 5 work_empty
 check "intake left nothing in work/" work_empty
 [ "$WITH_WATCHERD" ] && check "watcherd is still running" alive "$WATCHERD"

@@ -1,12 +1,13 @@
 /* unit-spool.c - unit tests of the layout calls that change a real spool in
  * a temporary folder: ticket claims raced by several processes, entry moves,
  * a job's end, the open seam, a render folder renewed, the audit log
- * appended by several processes at once. */
+ * appended by several processes at once, a job's removal killed midway. */
 #define _GNU_SOURCE
 #include "../layout/audit.h"
 #include "../layout/host.h"
 #include "../layout/ini.h"
 #include "../layout/package.h"
+#include "../layout/retain.h"
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"
 #include <errno.h>
@@ -69,6 +70,14 @@ void state_spool_drop(struct spool *sp, const char *root)
 
 /* Eight processes claim the same ticket at once: one wins, the others are
  * told ENOENT, and the ticket is in active/ once, under the winner. */
+/* Job NAME's bare folder in SP's jobs/. */
+static int state_spool_job(struct spool *sp, const char *name)
+{
+	if (mkdirat(spool_fd(sp, DIR_JOBS), name, 0755) < 0)
+		return -1;
+	return job_dir_open(sp, name);
+}
+
 void test_ticket_claim_race(void)
 {
 	struct spool sp;
@@ -539,4 +548,54 @@ void test_nimby(void)
 	CHECK(!host_marked(hfd, HOST_NIMBY), "nimby: a stopped agent's marker goes with its folder's files");
 	close(hfd);
 	state_spool_drop(&sp, root);
+}
+
+/* job_remove and what a removal killed midway leaves: a job out of its
+ * state folder is listed nowhere, and retain_recover finishes it; trash
+ * of a dead process goes, a live one's stays. */
+void test_job_remove_crash(void)
+{
+	struct spool sp;
+	char root[64], entry[ENTRY_MAX_LEN];
+	int jfd = state_spool(&sp, root, "old", 2);
+	entry_format(entry, 500, 1, "old");
+	CHECK(jfd >= 0 && job_remove(&sp, "old") < 0 && errno == EBUSY, "job_remove refuses a job that has not ended");
+	CHECK(entry_move(&sp, STATE_QUEUED, entry, STATE_DONE, NULL) == 0, "the job ends");
+	/* killed right after the commit: the entry is in the job's folder */
+	CHECK(renameat(state_fd(&sp, STATE_DONE), entry, jfd, job_file_name(JOB_FILE_RETIRED)) == 0, "entry moved in");
+	close(jfd);
+	CHECK(job_find(&sp, "old", entry) == STATE_NONE, "a job mid-removal is listed nowhere");
+	int trash = dir_walk(spool_fd(&sp, DIR_WORK), spool_file_name(SPOOL_FILE_TRASH), true);
+	pid_t dead = fork();
+	if (dead == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	char gone[64], live[64];
+	snprintf(gone, sizeof gone, "%ld.1.1", (long)dead);
+	snprintf(live, sizeof live, "%ld.1.1", (long)getpid());
+	mkdirat(trash, gone, 0755);
+	mkdirat(trash, live, 0755);
+	retain_recover(&sp);
+	CHECK(faccessat(spool_fd(&sp, DIR_JOBS), "old", F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT,
+	      "retain_recover finishes the removal");
+	CHECK(faccessat(trash, gone, F_OK, 0) < 0, "a dead process's trash is removed");
+	CHECK(faccessat(trash, live, F_OK, 0) == 0, "a live one's stays");
+	unlinkat(trash, live, AT_REMOVEDIR);
+	close(trash);
+	/* a whole removal: nothing of it left */
+	jfd = state_spool_job(&sp, "next");
+	entry_format(entry, 500, 2, "next");
+	int fd = openat(state_fd(&sp, STATE_FAILED), entry, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	if (fd >= 0)
+		close(fd);
+	CHECK(jfd >= 0 && job_remove(&sp, "next") == 0 && job_find(&sp, "next", entry) == STATE_NONE &&
+		      faccessat(spool_fd(&sp, DIR_JOBS), "next", F_OK, AT_SYMLINK_NOFOLLOW) < 0,
+	      "job_remove takes a failed job's entry and folder");
+	if (jfd >= 0)
+		close(jfd);
+	CHECK(job_remove(&sp, "next") < 0 && errno == ENOENT, "a job removed already: ENOENT");
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+	spool_close(&sp);
+	CHECK(system(cmd) == 0, "cleaned up");
 }

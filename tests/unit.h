@@ -37,5 +37,6 @@ int state_spool(struct spool *sp, char root[64], const char *name, int nframes);
 void state_spool_drop(struct spool *sp, const char *root);
 void test_events_file(void);
 void test_nimby(void);
+void test_job_remove_crash(void);
 
 #endif

@@ -291,6 +291,9 @@ static void child_ended(const struct child *c, int status)
 		summaries_done(code);
 	} else if (c->kind == CHILD_MOVIE) {
 		movie_done(c->key, code); /* and the pages again: they show it */
+	} else if (c->kind == CHILD_CLEAN) {
+		if (code != 0)
+			warn("watcherd --clean-pass exited %d; the next one in an hour", code);
 	} else if (c->kind == CHILD_REQUEST) {
 		/* refused (100) is an answer, said by hf-request itself; a
 		 * request it could not carry out yet stays for the next rescan */

@@ -5,6 +5,7 @@
 #include "farm.h"
 #include "../layout/host.h"
 #include "../layout/quota.h"
+#include "../layout/retain.h"
 #include "../layout/ini.h"
 #include "../layout/jobdesc.h"
 #include "../layout/layout.h"
@@ -423,6 +424,37 @@ static void farm_notices(const struct spool *sp, struct strlist *out)
 		}
 		strlist_free(&l);
 	}
+}
+
+static void retained(const struct retain_item *it, int rc, void *arg)
+{
+	(void)arg;
+	const char *what = spool_dir_name(it->rejected ? DIR_REJECTED : DIR_JOBS);
+	char ended[32];
+	time_iso(it->ended_us, ended);
+	if (rc < 0)
+		warnj(it->id, -1, "unable to remove %s/%s: %s", what, it->id, strerror(errno));
+	else if (*it->archived)
+		sayj(it->id, -1, "%s/%s (ended %s) archived as %s", what, it->id, ended, it->archived);
+	else
+		sayj(it->id, -1, "%s/%s (ended %s) removed: its [retain] days are over", what, it->id, ended);
+}
+
+int clean_main(const char *spool)
+{
+	spooler_start(); /* dies with watcherd */
+	struct spool sp;
+	char err[1024];
+	if (spool_open(spool ? spool : spool_default(), &sp, err, sizeof err) < 0)
+		die(EXIT_TEMPFAIL, "%s", err);
+	/* no wait: a clean by hand that runs does the same */
+	struct retain_opts o = {.older_than_us = -1, .local = true};
+	long n = retain_run(&sp, &o, retained, NULL);
+	if (n < 0 && errno != EAGAIN)
+		die_errno(EXIT_TEMPFAIL, "unable to clean %s%s%s", sp.path, *sp.conf.archive ? " into [retain] archive = " : "",
+			  sp.conf.archive);
+	spool_close(&sp);
+	return EXIT_OK;
 }
 
 int farm_main(const char *spool, bool summaries)

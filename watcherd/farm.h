@@ -12,5 +12,9 @@
  * whose last ticket is done, and print one line "NAME\tEVENT" (accepted,
  * samples, progress, final) per notice due. Returns the exit status. */
 int farm_main(const char *spool, bool summaries);
+/* `watcherd --clean-pass`: one housekeeping pass (retain.h): ended jobs
+ * and rejected/ entries past [retain] days removed or archived, and what
+ * an interrupted removal left finished. Returns the exit status. */
+int clean_main(const char *spool);
 
 #endif

@@ -234,6 +234,21 @@ static bool start_inotify(void)
 }
 
 static bool want_rescan;
+/* The housekeeping pass ([retain]): at start, on SIGHUP and every hour,
+ * one at a time, in a child (`watcherd --clean-pass`). */
+#define CLEAN_EVERY_US (3600 * 1000000LL)
+static bool want_clean = true;
+static int64_t next_clean;
+
+static void clean_tick(void)
+{
+	if ((!want_clean && mono_us() < next_clean) || child_count(CHILD_CLEAN))
+		return;
+	if (spawn_pass(CHILD_CLEAN, "--clean-pass", -1) > 0) {
+		want_clean = false;
+		next_clean = mono_us() + CLEAN_EVERY_US;
+	}
+}
 
 /* SIGHUP: read conf/hotfarm.ini again. The stages read it each time they
  * run; watcherd's own settings apply from now on, but for the two that
@@ -355,6 +370,7 @@ static bool signals_read(int sfd)
 		} else if (si.ssi_signo == SIGHUP) {
 			reload_conf();
 			want_rescan = true;
+			want_clean = true;
 		}
 	}
 	return stop;
@@ -401,6 +417,7 @@ static void loop(int sfd, bool use_inotify)
 			want_rescan = false;
 			rescan();
 			inbox_retry();
+			clean_tick();
 			next_rescan = mono_us() + sp.conf.rescan_ms * 1000;
 		}
 		if (mono_us() >= next_recovery) {
@@ -446,9 +463,10 @@ static _Noreturn void usage(int code)
 		"  -v, --verbose   log every event, also in busy inboxes\n"
 		"  --insecure      start even when others than the farm's user may change the\n"
 		"                  spool's conf/ or state folders (a farm only one user uses)\n"
-		"  --farm-pass, --site-summaries\n"
-		"                  one pass over the farm, or this site's summaries for its\n"
-		"                  linked sites, as watcherd runs them in a child (see watcherd(8))\n"
+		"  --farm-pass, --site-summaries, --clean-pass\n"
+		"                  one pass over the farm, this site's summaries for its linked\n"
+		"                  sites, or one housekeeping pass ([retain]), as watcherd runs\n"
+		"                  them in a child (see watcherd(8))\n"
 		"Messages are key=value lines (time, level, prog, job, frame, msg).\n"
 		"SIGHUP re-reads conf/hotfarm.ini and rescans; SIGTERM or SIGINT stop it cleanly.\n"
 		"Exit: 0 stopped, 100 usage, 111 cannot run\n"
@@ -459,7 +477,7 @@ static _Noreturn void usage(int code)
 struct options {
 	const char *spool, *logfile;
 	bool daemonize, insecure;
-	int pass; /* 'F' --farm-pass, 'S' --site-summaries, 0: the daemon */
+	int pass; /* 'F' --farm-pass, 'S' --site-summaries, 'C' --clean-pass, 0: the daemon */
 };
 
 static void options_parse(int argc, char **argv, struct options *o)
@@ -472,6 +490,7 @@ static void options_parse(int argc, char **argv, struct options *o)
 					     {"help", no_argument, 0, 'h'},
 					     {"farm-pass", no_argument, 0, 'F'},
 					     {"site-summaries", no_argument, 0, 'S'},
+					     {"clean-pass", no_argument, 0, 'C'},
 					     {"insecure", no_argument, 0, 'I'},
 					     {0, 0, 0, 0}};
 	int c;
@@ -485,7 +504,8 @@ static void options_parse(int argc, char **argv, struct options *o)
 		case 'I': o->insecure = true; break;
 		case 'h': usage(EXIT_OK);
 		case 'F':
-		case 'S': o->pass = c; break;
+		case 'S':
+		case 'C': o->pass = c; break;
 		default: usage(EXIT_BADINPUT);
 		}
 	}
@@ -574,6 +594,8 @@ int main(int argc, char **argv)
 	msg_timestamps(true);
 	struct options o = {0};
 	options_parse(argc, argv, &o);
+	if (o.pass == 'C')
+		return clean_main(o.spool);
 	if (o.pass)
 		return farm_main(o.spool, o.pass == 'S');
 	children_init();

@@ -21,7 +21,7 @@ void scan_dir(enum spool_dir d, void (*each)(const char *name));
 
 enum child_kind {
 	CHILD_INTAKE, CHILD_ROUTE, CHILD_REQUEST, CHILD_RECOVER, CHILD_STATUS, CHILD_NOTIFY, CHILD_SYNC, CHILD_COLLECT,
-	CHILD_SEND, CHILD_FARM, CHILD_SUMMARY, CHILD_MOVIE, CHILD_KINDS
+	CHILD_SEND, CHILD_FARM, CHILD_SUMMARY, CHILD_MOVIE, CHILD_CLEAN, CHILD_KINDS
 };
 
 /* Where the stage programs are (HOTFARM_LIBEXECDIR, else compiled in). */

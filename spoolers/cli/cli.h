@@ -93,6 +93,9 @@ int cmd_forget(struct cli *cli, int argc, char **argv);
 void farm_only(const struct spool *sp, const char *what);
 int cmd_undrain(struct cli *cli, int argc, char **argv);
 
+/* clean.c: housekeeping by hand */
+int cmd_clean(struct cli *cli, int argc, char **argv);
+
 /* submit.c */
 int cmd_submit(struct cli *cli, int argc, char **argv);
 

@@ -122,6 +122,7 @@ static const struct cli_option init_options[] = {{"--group", true}, {"--user", t
 static const struct cli_option billing_options[] = {{"--by", true}, {"--owner", true}, {"--since", true}, {"--csv", false}, {0}};
 static const struct cli_option audit_options[] = {{"--job", true}, {"--user", true}, {"--since", true}, {0}};
 static const struct cli_option events_options[] = {{"--follow", false}, {"--job", true}, {"--since", true}, {0}};
+static const struct cli_option clean_options[] = {{"--dry-run", false}, {"--older-than", true}, {0}};
 
 /* name, words, count of words (-1: the handler counts), handler, whether it
  * opens its own spool, its own options, help */
@@ -173,6 +174,11 @@ static const struct command commands[] = {
 	 "the farm's event stream, one JSON object a line, oldest first: arrivals, intake, frames,\n"
 	 "  state changes, hosts, site links. --since SEQ: those numbered above SEQ; --job NAME: its\n"
 	 "  own; --follow: then each new one as it comes (inotify), across rotations"},
+	{"clean", "[--dry-run] [--older-than AGE]", -1, cmd_clean, false, clean_options,
+	 "remove the jobs that ended and the rejected/ entries older than [retain] days (or AGE:\n"
+	 "  30d, 12h, 90m, 0), or move them into [retain] archive; prints each with its bytes and a\n"
+	 "  total. --dry-run: only say what would go. A done job that a job still to run waits for\n"
+	 "  (after) is kept. The farm's user or root; watcherd does the same by itself every hour"},
 	{"sync", "[PEER] | --serve --peer P", -1, cmd_sync, true, NULL,
 	 "push sites/PEER/out/ to linked sites as librsync deltas; or serve a peer"},
 	{"hold", "NAME", 1, cmd_hold, false, NULL, "keep a new or queued job from rendering (a rename into held/)"},
