@@ -78,6 +78,8 @@ enum spool_file {
 	SPOOL_FILE_TRASH,         /* work/trash/: what is being removed, out of sight (retain.h) */
 	SPOOL_FILE_RETAIN_LOCK,   /* work/retain.lock: held by the one clean pass at a time */
 	SPOOL_FILE_RETIRING,      /* rejected/.retiring.NAME: a rejected/ entry on its way to the archive */
+	SPOOL_FILE_RETIRED,       /* run/retired.ini: what the jobs housekeeping removed had rendered */
+	SPOOL_FILE_RETIRED_LOCK,  /* run/retired.lock: held while it is added to */
 	SPOOL_FILE_COUNT,
 };
 const char *spool_file_name(enum spool_file f);
@@ -221,6 +223,12 @@ void job_path(const struct spool *sp, const char *id, char *out, size_t outsize)
  * into work/trash/ (one rename: its name is free), and goes there. 0, or
  * -1 with errno (ENOENT: no such finished job; EBUSY: it has not ended). */
 int job_remove(const struct spool *sp, const char *id);
+/* What the jobs removed so far had rendered (run/retired.ini): the
+ * metrics' frame counters add it, so that they never fall when jobs go. */
+struct retired_counts {
+	long jobs, frames_done, frames_failed;
+};
+void retired_read(const struct spool *sp, struct retired_counts *c);
 /* The kind of rejected/NAME (REJECT_KIND_LINE), into OUT: one word, or
  * "other" when it says none. */
 void rejected_kind(const struct spool *sp, const char *name, char *out, size_t outsize);

@@ -4,10 +4,12 @@
 #define _GNU_SOURCE
 #include "retain.h"
 #include "layout_private.h"
+#include "ini.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +234,53 @@ static int ended_write(int jfd, enum job_state s, const char *entry)
 	return job_file_write(jfd, JOB_FILE_ENDED, text, (size_t)n);
 }
 
+/* ---- run/retired.ini: what the removed jobs had rendered -------------------------- */
+
+static void retired_load(int runfd, struct retired_counts *c)
+{
+	char err[200];
+	memset(c, 0, sizeof *c);
+	struct ini *ini = ini_load(runfd, spool_file_name(SPOOL_FILE_RETIRED), "retired counts", err, sizeof err);
+	const char *v;
+	if ((v = ini_get(ini, "retired", "jobs")))
+		parse_long(v, 0, LONG_MAX, &c->jobs);
+	if ((v = ini_get(ini, "retired", "frames_done")))
+		parse_long(v, 0, LONG_MAX, &c->frames_done);
+	if ((v = ini_get(ini, "retired", "frames_failed")))
+		parse_long(v, 0, LONG_MAX, &c->frames_failed);
+	ini_free(ini);
+}
+
+void retired_read(const struct spool *sp, struct retired_counts *c) { retired_load(spool_fd(sp, DIR_RUN), c); }
+
+/* The job in JFD is out of every listing: add what it rendered (its
+ * status.ini) to run/retired.ini. A kill right here loses it from the
+ * counters, never counts it twice. */
+static void retired_add(const struct spool *sp, int jfd)
+{
+	struct job_status st;
+	if (job_status_read(jfd, &st) < 0)
+		return;
+	int run = spool_fd(sp, DIR_RUN);
+	int lock = lock_open(run, spool_file_name(SPOOL_FILE_RETIRED_LOCK), 2000);
+	struct retired_counts c;
+	retired_load(run, &c);
+	c.jobs++;
+	c.frames_done += st.frames_done > 0 ? st.frames_done : 0;
+	c.frames_failed += st.frames_failed > 0 ? st.frames_failed : 0;
+	char text[300];
+	int n = snprintf(text, sizeof text,
+			 "# what the jobs housekeeping removed had rendered, for the metrics' counters\n"
+			 "[retired]\njobs = %ld\nframes_done = %ld\nframes_failed = %ld\n",
+			 c.jobs, c.frames_done, c.frames_failed);
+	if (file_write_atomic(run, spool_file_name(SPOOL_FILE_RETIRED), text, (size_t)n, 0644) < 0)
+		warn("unable to write %s/%s: %s", spool_dir_name(DIR_RUN), spool_file_name(SPOOL_FILE_RETIRED),
+		     strerror(errno));
+	if (lock >= 0)
+		close(lock);
+	job_status_free(&st);
+}
+
 int job_retire_entry(const struct spool *sp, const char *id, enum job_state s, const char *entry, const char *archive,
 		     char *where, size_t wsize)
 {
@@ -251,8 +300,8 @@ int job_retire_entry(const struct spool *sp, const char *id, enum job_state s, c
 	} else if (s != STATE_NONE) {
 		if (archive && *archive && ended_write(jfd, s, entry) < 0)
 			rc = -1;
-		else
-			rc = renameat(state_fd(sp, s), entry, jfd, job_file_name(JOB_FILE_RETIRED));
+		else if ((rc = renameat(state_fd(sp, s), entry, jfd, job_file_name(JOB_FILE_RETIRED))) == 0)
+			retired_add(sp, jfd);
 	} else if (jfd < 0 || job_file_stat(jfd, JOB_FILE_RETIRED, &(struct stat){0}) < 0) {
 		errno = ENOENT; /* not a job, or one still being taken in: never touched */
 		rc = -1;

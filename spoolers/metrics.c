@@ -76,12 +76,15 @@ static void jobs_metrics(const struct spool *sp, struct buf *b)
 	for (int s = 0; s < STATE_COUNT; s++)
 		buf_printf(b, "hotfarm_jobs{state=\"%s\"} %ld\n", state_word((enum job_state)s),
 			   jobs_in(sp, (enum job_state)s, &f));
-	buf_printf(b, "# HELP hotfarm_frames_done_total Frames done, over the jobs the spool holds.\n"
+	/* and those of the jobs housekeeping removed: a counter never falls */
+	struct retired_counts gone;
+	retired_read(sp, &gone);
+	buf_printf(b, "# HELP hotfarm_frames_done_total Frames done, over the jobs the spool holds and those it removed.\n"
 		      "# TYPE hotfarm_frames_done_total counter\nhotfarm_frames_done_total %ld\n",
-		   f.frames_done);
-	buf_printf(b, "# HELP hotfarm_frames_failed_total Frames failed, over the jobs the spool holds.\n"
+		   f.frames_done + gone.frames_done);
+	buf_printf(b, "# HELP hotfarm_frames_failed_total Frames failed, over the jobs the spool holds and those it removed.\n"
 		      "# TYPE hotfarm_frames_failed_total counter\nhotfarm_frames_failed_total %ld\n",
-		   f.frames_failed);
+		   f.frames_failed + gone.frames_failed);
 	buf_printf(b, "# HELP hotfarm_queue_wait_seconds From a job's submission to its first render.\n"
 		      "# TYPE hotfarm_queue_wait_seconds histogram\n");
 	long cum = 0;

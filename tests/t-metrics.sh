@@ -69,5 +69,11 @@ check "the hotfarm series as metrics.prom has them" sh -c "
 	[ '$(scraped 'hotfarm_slots{host="m",state="idle"}')' = 2 ] &&
 	[ '$(scraped 'hotfarm_rejected_by_kind{kind="file"}')' = 1 ] &&
 	[ -n '$(scraped 'hotfarm_dispatch_seconds_count{host="m"}')' ]"
+
+# housekeeping removes the job: the frame counter does not fall
+hotfarm clean --older-than 0 >"$T/clean.out" 2>&1
+check "hotfarm clean removes the done job ($(tail -1 "$T/clean.out"))" [ ! -e "$SPOOL/jobs/met" ]
+check "metrics.prom counts no done job now" wait_for 10 says 'hotfarm_jobs{state="done"}' 0
+check "but its four frames stay counted (a counter never falls)" says hotfarm_frames_done_total 4
 stop_pids
 done_testing
