@@ -34,6 +34,10 @@ check "hotfarm rerender of a job rendered at b says b renders it again ($(cat "$
 check "the job waits at a, outsourced, while b renders" sh -c "ls '$T/a/outsourced' '$T/a/done' | grep -q -- '-remote\$'"
 asked() { grep -q 'received remote.rerender from a' "$T/a.watcherd.log"; }
 check "a small request (remote.rerender) goes to b" wait_for 30 asked
+rline=$(grep 'received remote.rerender from a' "$T/a.watcherd.log" | tail -1)
+rwire=$(echo "$rline" | sed -n 's/.*(\([0-9]*\) bytes; \([0-9]*\) on the wire).*/\2/p')
+check "only the request travels: $rwire bytes on the wire (the job's tar alone is bigger than 1 KB)" \
+	[ -n "$rwire" ] && [ "$rwire" -lt 1024 ]
 rerendered_b() { ls "$BJ/frames/done/" 2>/dev/null | grep -- '-0*2$' | sed "s|^|$BJ/frames/done/|" | xargs grep -qs '^rerender = .* site:a'; }
 check "b re-renders frame 2 from the copy it kept (its ticket says so)" wait_for 60 rerendered_b
 replaced2() { [ "$(inode "$O/f_0002.png")" != "$ino2" ] && in_state done remote; }
