@@ -75,8 +75,8 @@ enum spool_file {
 	SPOOL_FILE_EVENTS,        /* run/events.jsonl: the event stream (events.h) */
 	SPOOL_FILE_EVENTS_LOCK,   /* run/events.lock: held while an event is numbered and appended */
 	SPOOL_FILE_LINK_STATE,    /* sites/PEER/.link: whether the link was last found up or down */
-	SPOOL_FILE_TRASH,         /* work/trash/: what is being removed, out of sight (retain.h) */
-	SPOOL_FILE_RETAIN_LOCK,   /* work/retain.lock: held by the one clean pass at a time */
+	SPOOL_FILE_TRASH,         /* work/trash/: what is being removed, out of sight (retain.h); gone when empty */
+	SPOOL_FILE_RETAIN_LOCK,   /* run/retain.lock: held by the one clean pass at a time */
 	SPOOL_FILE_RETIRING,      /* rejected/.retiring.NAME: a rejected/ entry on its way to the archive */
 	SPOOL_FILE_RETIRED,       /* run/retired.ini: what the jobs housekeeping removed had rendered */
 	SPOOL_FILE_RETIRED_LOCK,  /* run/retired.lock: held while it is added to */

@@ -120,7 +120,7 @@ static void pass_rejected(struct pass *p, const char *name)
 
 long retain_run(const struct spool *sp, const struct retain_opts *o, retain_each *each, void *arg)
 {
-	int lock = o->dry_run ? -2 : lock_open(spool_fd(sp, DIR_WORK), spool_file_name(SPOOL_FILE_RETAIN_LOCK), o->lock_ms);
+	int lock = o->dry_run ? -2 : lock_open(spool_fd(sp, DIR_RUN), spool_file_name(SPOOL_FILE_RETAIN_LOCK), o->lock_ms);
 	if (lock == -1) {
 		if (errno == ETIMEDOUT)
 			errno = EAGAIN;

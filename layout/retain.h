@@ -32,7 +32,7 @@ typedef void retain_each(const struct retain_item *it, int rc, void *arg);
 /* One clean pass: finish what interrupted removals left (retain_recover),
  * then remove or archive every item due, but a done job that a job still
  * to run waits for ([job] after). One pass at a time per spool: -1 with
- * EAGAIN when another holds work/retain.lock for longer than lock_ms (a
+ * EAGAIN when another holds run/retain.lock for longer than lock_ms (a
  * dry run takes no lock and changes nothing). Returns how many
  * items it acted on (or would), or -1 with errno (also when [retain]
  * archive is set but cannot be opened as a folder: nothing moves then). */

@@ -40,22 +40,38 @@ static int trash_open(const struct spool *sp)
 	return dir_walk(spool_fd(sp, DIR_WORK), spool_file_name(SPOOL_FILE_TRASH), true);
 }
 
+/* work/trash/ goes when it is empty: an idle spool's work/ is empty. */
+static void trash_tidy(const struct spool *sp)
+{
+	unlinkat(spool_fd(sp, DIR_WORK), spool_file_name(SPOOL_FILE_TRASH), AT_REMOVEDIR);
+}
+
 /* DIRFD/NAME into work/trash/ and removed there. */
 static int trash(const struct spool *sp, int dirfd, const char *name)
 {
 	static unsigned long count;
-	int t = trash_open(sp);
-	if (t < 0)
-		return -1;
-	char tname[64];
-	snprintf(tname, sizeof tname, "%ld.%lld.%lu", (long)getpid(), (long long)now_us(), ++count);
-	int rc = renameat(dirfd, name, t, tname);
-	if (rc < 0 && errno == ENOENT)
-		rc = 0; /* another pass took it first */
-	else if (rc == 0)
-		rc = tree_remove(t, tname);
-	int e = errno;
-	close(t);
+	int rc = -1, e = 0;
+	/* a pass that empties the trash may take its folder away meanwhile:
+	 * NAME still there after an ENOENT means that, and it tries again */
+	for (int tries = 0; tries < 5; tries++) {
+		int t = trash_open(sp);
+		if (t < 0)
+			return -1;
+		char tname[64];
+		snprintf(tname, sizeof tname, "%ld.%lld.%lu", (long)getpid(), (long long)now_us(), ++count);
+		rc = renameat(dirfd, name, t, tname);
+		bool gone = rc < 0 && errno == ENOENT && faccessat(dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0;
+		bool again = rc < 0 && errno == ENOENT && !gone;
+		if (gone)
+			rc = 0; /* another pass took it first */
+		else if (rc == 0)
+			rc = tree_remove(t, tname);
+		e = errno;
+		close(t);
+		if (!again)
+			break;
+	}
+	trash_tidy(sp);
 	errno = e;
 	return rc;
 }
@@ -416,6 +432,7 @@ void retain_recover(const struct spool *sp)
 	if (t >= 0) {
 		clear_dead(t, "");
 		close(t);
+		trash_tidy(sp);
 	}
 	for (int k = 0; *archive && k < 2; k++) {
 		int a = archive_open(archive, k ? DIR_REJECTED : DIR_JOBS);

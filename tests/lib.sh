@@ -225,9 +225,9 @@ inbox_left() {
 	done | tr '\n' ' '
 }
 inbox_empty() { [ -z "$(inbox_left)" ]; }
-# work_left SPOOL: what is in SPOOL/work/ besides the housekeeping's own
-# lock and trash folder (intake's and the site spoolers' leftovers)
-work_left() { ls -A "$1/work" 2>/dev/null | grep -v '^retain.lock$\|^trash$'; }
+# work_left SPOOL: what is left in SPOOL/work/ (intake's and the site
+# spoolers' leftovers; the housekeeping's trash goes once it is empty)
+work_left() { ls -A "$1/work" 2>/dev/null; }
 count() { ls "$1" 2>/dev/null | wc -l; }
 
 # build_hfimg: build tests/hfimg.c (test images for hf-check) once, into $T/hfimg; sets $HFIMG
