@@ -168,11 +168,53 @@ static int tree_copy(int srcdir, const char *name, int dstdir, const char *dst)
 static const char tmp_prefix[] = ".tmp.";
 
 /* Whether the process whose pid starts NAME (PID.REST) is gone. */
-static bool owner_gone(const char *name)
+/* When process PID started (seconds since the epoch), from its
+ * /proc/PID/stat start time and /proc/uptime; -1 when unknown. */
+static double proc_started(long pid)
+{
+	char path[40], buf[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	for (int field = 2; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	unsigned long long ticks = strtoull(p, NULL, 10);
+	double up = 0;
+	FILE *u = fopen("/proc/uptime", "re");
+	if (!u)
+		return -1;
+	int ok = fscanf(u, "%lf", &up);
+	fclose(u);
+	long hz = sysconf(_SC_CLK_TCK);
+	if (ok != 1 || hz <= 0 || ticks == 0)
+		return -1;
+	return (double)now_us() / 1e6 - (up - (double)ticks / (double)hz);
+}
+
+/* Whether the process that made DIRFD/ENTRY (named PREFIX PID.…) is gone. */
+static bool owner_gone_at(int dirfd, const char *entry, size_t prefixlen)
 {
 	char *end;
-	long pid = strtol(name, &end, 10);
-	return pid > 0 && *end == '.' && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	long pid = strtol(entry + prefixlen, &end, 10);
+	if (pid <= 0 || *end != '.')
+		return false;
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return true;
+	/* a process of that number started after the entry was made took a
+	 * number used up: the owner is gone (numbers come round quickly on a
+	 * busy host) */
+	struct stat es;
+	double started = proc_started(pid);
+	return started > 0 && fstatat(dirfd, entry, &es, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       started > (double)es.st_ctim.tv_sec + 2;
 }
 
 /* ARCHIVE/KIND/, made when missing; -1 with errno. */
@@ -404,7 +446,7 @@ static void clear_dead(int dirfd, const char *prefix)
 	dir_entries(dirfd, &names);
 	size_t n = strlen(prefix);
 	for (size_t i = 0; i < names.n; i++)
-		if (!strncmp(names.v[i], prefix, n) && owner_gone(names.v[i] + n))
+		if (!strncmp(names.v[i], prefix, n) && owner_gone_at(dirfd, names.v[i], n))
 			tree_remove(dirfd, names.v[i]);
 	strlist_free(&names);
 }
