@@ -33,7 +33,7 @@ decided() { grown || held; }
 check "POV-Ray renders: the agent decides on more slots than CPUs" wait_for 60 decided
 # every size it took or held back, with the idle share it saw then
 grew_lines() { grep -o 'msg="[0-9]* slots\{0,1\} now (renders use [0-9]*% .*the CPUs were [0-9]*% idle' "$LOG"; }
-held_lines() { grep -o 'slots\{0,1\} stay (renders use [0-9]*% .*so [0-9]* would fit, but the CPUs were only [0-9]*% idle' "$LOG"; }
+held_lines() { grep -o 'slots\{0,1\} stay (renders use [0-9]*% .*so [0-9]* would fit, .*but the CPUs were only [0-9]*% idle' "$LOG"; }
 fits=$( { grew_lines | sed 's/^msg="\([0-9]*\) slot.*/\1/'; held_lines | sed 's/.*so \([0-9]*\) would fit.*/\1/'; } |
 	awk '$1 > m { m = $1 } END { print m + 0 }')
 check "POV-Ray renders leave the CPU idle: more slots than CPUs would fit ($fits for $CPUS)" [ "$fits" -gt "$CPUS" ]
@@ -70,6 +70,65 @@ check "with never more slots than CPUs (at most $most)" [ "$most" -le "$CPUS" ]
 check "and the host record still says $CPUS" [ "$(host_slots burn)" -le "$CPUS" ]
 kill -TERM "$AGENT"
 wait "$AGENT" 2>/dev/null
+
+# renders that need memory more than CPU, from an agent under a memory
+# limit (as systemd's MemoryMax= or a container sets one): the slots grow
+# no further than the limit holds, and no render runs out of memory
+# mem_group BYTES: a memory cgroup with that limit below ours (v1's memory
+# controller where it is there, else a delegated v2 group); its folder
+mem_group() {
+	_v1=$(sed -n 's/^[0-9]*:memory:\(.*\)$/\1/p' /proc/self/cgroup)
+	_m=$(findmnt -rn -t cgroup -o TARGET | grep '/memory$' | head -n 1)
+	if [ -n "$_v1" ] && [ -n "$_m" ]; then
+		_g=$_m${_v1%/}/hftest-$$
+		mkdir "$_g" && echo "$1" >"$_g/memory.limit_in_bytes" && echo "$_g"
+		return
+	fi
+	_m=$(findmnt -rn -t cgroup2 -o TARGET | head -n 1)
+	[ -n "$_m" ] && [ "$(sed -n 's/^0:://p' /proc/self/cgroup)" = / ] && command -v setfattr >/dev/null || return 1
+	_g=$_m/hftest-$$
+	echo +memory >"$_m/cgroup.subtree_control" && mkdir "$_g" && echo "$1" >"$_g/memory.max" &&
+		setfattr -n trusted.delegate -v 1 "$_g" && echo "$_g"
+}
+# renders of 64 MB that sleep: CPUs/renders' share would fit many more
+# slots than the limit holds (MAXS: 80 MB each, with Python and cache)
+MAXS=$((CPUS + 3))
+if MEMG=$(mem_group $((MAXS * 80 * 1024 * 1024))); then
+	at_exit "rmdir '$MEMG'/hotfarm-* '$MEMG' 2>/dev/null"
+	new_spool memory
+	# no renderer start-up probes: they would hold the sizing back
+	rm -f "$SPOOL/conf/packages/povray.ini" "$SPOOL/conf/packages/blender.ini"
+	start_watcherd
+	mkdir -p "$T/memjob"
+	python3 "$HF_ROOT/tests/mkpng.py" good "$T/memjob/in.png"
+	printf '[job]\nframes = 1-24\nretries = 0\n[render]\npackage = command\nscene = in.png\nwidth = 64\nheight = 48\noutput = "f_####.png"\nargs = python3 -c "import shutil, sys, time; b = bytes([1]) * (64 << 20); time.sleep(3); shutil.copy(sys.argv[1], sys.argv[2])" {files}/in.png {output}\n' >"$T/memjob/job.ini"
+	sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$MEMG" render-agent --spool "$SPOOL" --name mem \
+		2>>"$SPOOL.agent-mem.log" &
+	AGENT=$!
+	_pids="$_pids $AGENT"
+	check "an agent starts under a limit of $((MAXS * 80)) MB" wait_for 15 _agent_ready mem
+	drop_dir memory "$T/memjob"
+	most=0
+	busiest() { b=$(busy_slots mem); [ "$b" -gt "$most" ] && most=$b; job_done memory || job_failed memory; }
+	check "the renders that hold 64 MB each end" wait_for 180 busiest
+	check "all 24 frames are done: none ran out of memory" job_done memory
+	LOG=$SPOOL.agent-mem.log
+	# every size it took or held back for want of idle CPU
+	sizes=$( { grep -o 'msg="[0-9]* slots\{0,1\} now (renders use [0-9]*% of a CPU over their time, up to [0-9]* MB each, [0-9]* MB free' "$LOG" |
+		sed 's/^msg="\([0-9]*\) .*/\1/'; grep -o 'so [0-9]* would fit' "$LOG" | sed 's/so \([0-9]*\) .*/\1/'; } |
+		sort -n | tr '\n' ' ')
+	check "the agent sized its slots as renders were measured (sizes: $sizes)" [ -n "$sizes" ]
+	check "it says how much memory its limit leaves the renders" grep -q "[0-9]* MB free for them" "$LOG"
+	within() { for z in $sizes; do [ "$z" -le "$MAXS" ] || return 1; done; [ "$most" -le "$MAXS" ]; }
+	check "never more slots than the limit holds ($MAXS; $most busy at once at most)" within
+	kill -TERM "$AGENT"
+	wait "$AGENT" 2>/dev/null
+	stop_watcherd
+	rmdir "$MEMG"/hotfarm-* "$MEMG" 2>/dev/null
+	check "the test's cgroup is gone" [ ! -d "$MEMG" ]
+else
+	ok "# SKIP no memory cgroup to put an agent under"
+fi
 
 # --slots N fixes it
 start_agent fixed --slots 3

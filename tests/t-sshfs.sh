@@ -61,9 +61,15 @@ ns_hold() {
 ns_id() { readlink "/proc/$1/ns/$2" 2>/dev/null; }
 # Stop the daemons while their mounts still work, then unmount, then stop
 # sshfs, sshd and the namespace holders. Idempotent.
+# no file of the spool is still open through a mount: sshfs keeps one
+# that was removed while open as .fuse_hiddenN until its last close has
+# reached it, a moment after the process ended (a mount taken away
+# before that leaves it on the server)
+_no_hidden() { ! ls -A "$T"/spool/hosts/*/ 2>/dev/null | grep -q '^\.fuse_hidden'; }
 hosts_down() {
 	stop_pids
 	_pids=""
+	wait_for 10 _no_hidden
 	for _h in a b; do
 		eval "_p=\${HOST_$_h:-}"
 		[ -n "$_p" ] && alive "$_p" && nsenter -t "$_p" -m umount -l "$T/mnt/$_h" 2>/dev/null

@@ -67,6 +67,11 @@ struct cg_tree {
  * descriptors are close-on-exec. */
 int cg_tree_open(struct cg_tree *t, const char *host, int flags, char *said, size_t saidsize);
 
+/* A memory limit on the agent's own group (as systemd's MemoryMax= sets
+ * one; in v1 also its ancestors'), which holds over its renders too, in
+ * kB; -1 when none holds (then the host's free memory is the bound). */
+long long cg_tree_mem_limit_kb(const struct cg_tree *t);
+
 /* What an earlier agent of this host left: every group in the subtree
  * (but "agent") has everything in it killed and is removed; waits for
  * that up to 5 seconds. Returns how many groups are still there. */

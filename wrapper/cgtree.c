@@ -388,6 +388,23 @@ int cg_tree_open(struct cg_tree *t, const char *host, int flags, char *said, siz
 	return 0;
 }
 
+long long cg_tree_mem_limit_kb(const struct cg_tree *t)
+{
+	unsigned long long limit = 0;
+	bool have = false;
+	if (t->v2_memory && t->delegated) {
+		/* our own delegated group: its memory.max ("max": none) */
+		have = cg_file_number(t->base[CG_V2], "memory.max", &limit) == 0;
+	} else if (!t->v2_memory && t->base[CG_MEMORY] >= 0) {
+		/* v1: the least limit of the subtree and every group above it */
+		char stat[8192];
+		have = cg_file_get(t->base[CG_MEMORY], "memory.stat", stat, sizeof stat) > 0 &&
+		       cg_key_number(stat, "hierarchical_memory_limit", &limit);
+	}
+	/* v1 says "no limit" with a number near 2^63 */
+	return have && limit < (1ULL << 60) ? (long long)(limit / 1024) : -1;
+}
+
 int cg_tree_close(struct cg_tree *t, bool remove)
 {
 	int r = 0, e = 0;

@@ -86,7 +86,9 @@ struct job {
 	struct package *pkg;
 	struct strlist limits;
 	struct strlist todo; /* a cached listing of frames/todo, in order */
-	size_t next;
+	size_t next;  /* where the walk over it is */
+	size_t width; /* how many tickets from its front it picks from (claim.c) */
+	bool lost;    /* its last claim was lost to another agent */
 	struct byframe *byframe; /* todo by frame, for runs */
 	double frame_seconds;    /* measured: a frame's render time, start-up not counted */
 	long todo_left, todo_active; /* its tickets in todo/ and active/, counted at todo_at */
@@ -261,6 +263,7 @@ void jobs_tidy(void);
 void job_done_check(struct job *j);
 void todo_relist(struct job *j);
 const char *todo_find(const struct job *j, long frame);
+int byframe_cmp(const void *a, const void *b);
 const char *todo_has(const struct job *j, long frame);
 long active_all(struct job *j);
 
@@ -338,6 +341,8 @@ void area_release(struct slot *s);
 void area_forget(unsigned long serial);
 bool area_folder(struct slot *s);
 struct sandbox *area_sandbox(struct slot *s, const char *files);
+/* a memory limit on the agent's own group, in kB, or -1 (none) */
+long long contain_mem_limit_kb(void);
 void contain_stop(void);
 void contain_tidy(void);
 bool contain_pending(void);

@@ -52,6 +52,8 @@ static const char *claim_frame(struct slot *s, long frame, struct ticket_seen *s
 	const char *t = todo_find(j, frame);
 	if (!t || ticket_claim(j->fd, t, s->owner) < 0)
 		return NULL;
+	if (j->next < j->todo.n && j->todo.v[j->next] == t)
+		j->next++; /* the walk need not try it again */
 	long *frames = NULL;
 	size_t n = 0;
 	bool ok = ticket_read(j, t, s->owner, &frames, &n, seen);
@@ -157,6 +159,7 @@ static void run_begin(struct slot *s, struct job *j, const char *t, long *frames
 /* What became of one ticket of the listing (ticket_take). */
 enum take {
 	TAKE_NEXT, /* not ours to render: try the next one */
+	TAKE_LOST, /* another agent was first */
 	TAKE_STOP, /* the job left the queue: no more of its listing */
 	TAKE_DONE, /* S works on it now */
 };
@@ -166,7 +169,7 @@ enum take {
 static enum take ticket_take(struct slot *s, struct job *j, const char *t)
 {
 	if (ticket_claim(j->fd, t, s->owner) < 0)
-		return TAKE_NEXT; /* another agent was first */
+		return TAKE_LOST;
 	if (j->pkg->builtin_null) {
 		/* benchmarking: the claim path alone */
 		dispatch_note(s, j);
@@ -215,6 +218,106 @@ static enum take ticket_take(struct slot *s, struct job *j, const char *t)
 	return TAKE_DONE;
 }
 
+/* A random number below N (N > 0), for spreading the walk. */
+static size_t spread(size_t n)
+{
+	static uint64_t x;
+	if (!x)
+		x = ((uint64_t)getpid() << 32) ^ (uint64_t)mono_us() ^ 0x9e3779b97f4a7c15ULL;
+	x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+	return (size_t)(x % n);
+}
+
+/* The walk over J's cached todo listing (j->todo, from j->next on).
+ * Every agent lists todo/ in the same samples-first order. Stepping
+ * through it one by one, N agents would each try every ticket at the
+ * front, N - 1 of them in vain, and one that fell behind would try every
+ * ticket the others took since it listed. So:
+ *   - after a lost claim the walk first finds the front, the first
+ *     ticket of its listing still in todo/, by looks (no claim):
+ *     doubling steps from where it is, then halving (walk_front);
+ *   - it claims one of the W tickets from there at random, W adapting to
+ *     how many agents compete: twice as wide after a lost claim, an
+ *     eighth narrower after a won one (walk_pick, walk_after). The ones
+ *     not picked stay in the listing, so none is passed over: the order
+ *     holds within W, and the samples, first in the listing, go first.
+ * (bench/scale.sh: claims per second and fairness with up to 1,000
+ * agents; t-claims: every ticket once, the order.) */
+#define WALK_WIDEST 4096
+
+static bool listed_free(const struct job *j, size_t i)
+{
+	return ticket_exists(j->fd, TICKET_TODO, j->todo.v[i]);
+}
+
+static void walk_front(struct job *j)
+{
+	size_t n = j->todo.n, lo = j->next;
+	if (lo >= n || listed_free(j, lo))
+		return;
+	/* LO was taken: look further, twice as far each time, until one
+	 * is free (HI), then halve the distance to the first free one */
+	size_t step = 1, hi = lo + 1;
+	while (hi < n && !listed_free(j, hi)) {
+		lo = hi;
+		step *= 2;
+		hi = lo + step;
+	}
+	if (hi > n)
+		hi = n;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (listed_free(j, mid))
+			hi = mid;
+		else
+			lo = mid;
+	}
+	j->next = hi;
+}
+
+/* Listing entries I and K change places (and so do their places in the
+ * by-frame index of a job rendered in runs). */
+static void listing_swap(struct job *j, size_t i, size_t k)
+{
+	char *t = j->todo.v[i];
+	j->todo.v[i] = j->todo.v[k];
+	j->todo.v[k] = t;
+	if (!j->byframe)
+		return;
+	struct byframe *bi = NULL, *bk = NULL;
+	for (size_t pass = 0; pass < 2; pass++) {
+		struct byframe key = {ticket_first_frame(j->todo.v[pass ? k : i]), 0};
+		struct byframe *b = bsearch(&key, j->byframe, j->todo.n, sizeof *j->byframe, byframe_cmp);
+		*(pass ? &bk : &bi) = b;
+	}
+	if (bi && bk)
+		bi->index = i, bk->index = k;
+}
+
+/* The next ticket of J's listing to try, or NULL when it is used up. */
+static const char *walk_pick(struct job *j)
+{
+	if (j->lost) /* the listing is behind: others took what is next in it */
+		walk_front(j);
+	if (j->next >= j->todo.n)
+		return NULL;
+	size_t w = j->width > 1 ? j->width : 1, left = j->todo.n - j->next;
+	if (w > left)
+		w = left;
+	if (w > 1)
+		listing_swap(j, j->next, j->next + spread(w));
+	return j->todo.v[j->next++];
+}
+
+static void walk_after(struct job *j, enum take r)
+{
+	j->lost = r == TAKE_LOST;
+	if (r == TAKE_LOST)
+		j->width = j->width ? (2 * j->width > WALK_WIDEST ? WALK_WIDEST : 2 * j->width) : 2;
+	else if (r == TAKE_DONE)
+		j->width -= j->width / 8;
+}
+
 /* Take the first ticket we can of job J, and those that follow it for a
  * run. */
 static bool slot_take(struct slot *s, struct job *j)
@@ -223,8 +326,10 @@ static bool slot_take(struct slot *s, struct job *j)
 		return false;
 	for (int round = 0; round < 2; round++) {
 		enum take r = TAKE_NEXT;
-		while (j->next < j->todo.n && r == TAKE_NEXT) {
-			r = ticket_take(s, j, j->todo.v[j->next++]);
+		const char *t;
+		while ((r == TAKE_NEXT || r == TAKE_LOST) && (t = walk_pick(j))) {
+			r = ticket_take(s, j, t);
+			walk_after(j, r);
 			if (r == TAKE_DONE)
 				return true;
 		}

@@ -55,6 +55,11 @@ unsigned long long contain_cpu(const struct slot *s)
 	return (unsigned long long)((j->jd->timeout * (long)(s->end - s->pos) + 5) * (cpus > 0 ? cpus : 1));
 }
 
+long long contain_mem_limit_kb(void)
+{
+	return have_tree ? cg_tree_mem_limit_kb(&tree) : -1;
+}
+
 /* The sandbox for S's next renderer (FILES: the job's files): its own
  * folder read-write, the files, its program and the package's paths
  * read-only, the limits, the user, the network when the package asks for

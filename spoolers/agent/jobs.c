@@ -40,6 +40,7 @@ static void job_release(struct job *j)
 	strlist_free(&j->limits);
 	strlist_free(&j->todo);
 	j->next = 0;
+	j->lost = false;
 	free(j->byframe);
 	j->byframe = NULL;
 	free(j->path);
@@ -257,7 +258,7 @@ void job_done_check(struct job *j)
 
 /* ---- a job's todo/ listing ----------------------------------------------- */
 
-static int cmp_byframe(const void *a, const void *b)
+int byframe_cmp(const void *a, const void *b)
 {
 	const struct byframe *x = a, *y = b;
 	return x->frame < y->frame ? -1 : x->frame > y->frame;
@@ -270,7 +271,7 @@ static void todo_index(struct job *j)
 	j->byframe = xcalloc(j->todo.n ? j->todo.n : 1, sizeof *j->byframe);
 	for (size_t i = 0; i < j->todo.n; i++)
 		j->byframe[i] = (struct byframe){ticket_first_frame(j->todo.v[i]), i};
-	qsort(j->byframe, j->todo.n, sizeof *j->byframe, cmp_byframe);
+	qsort(j->byframe, j->todo.n, sizeof *j->byframe, byframe_cmp);
 }
 
 /* List J's todo/ again (the cached listing is used up), in order. */
@@ -278,6 +279,7 @@ void todo_relist(struct job *j)
 {
 	strlist_free(&j->todo);
 	j->next = 0;
+	j->lost = false;
 	ticket_list(j->fd, TICKET_TODO, &j->todo);
 	if (j->pkg->range_argv.n)
 		todo_index(j);
@@ -290,7 +292,7 @@ const char *todo_find(const struct job *j, long frame)
 	if (!j->byframe)
 		return NULL;
 	struct byframe key = {frame, 0};
-	const struct byframe *b = bsearch(&key, j->byframe, j->todo.n, sizeof *j->byframe, cmp_byframe);
+	const struct byframe *b = bsearch(&key, j->byframe, j->todo.n, sizeof *j->byframe, byframe_cmp);
 	return b ? j->todo.v[b->index] : NULL;
 }
 

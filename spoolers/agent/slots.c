@@ -13,9 +13,15 @@
 
 static void slot_write(struct slot *s);
 
+/* slots = auto's most per CPU: POV-Ray at 320x240 uses a fifth of a CPU
+ * over a frame's time (its parsing and start-up wait), so it wants about
+ * five per CPU; memory, the CPUs' idle time and slots_want's floor of a
+ * 20th of a CPU per render bound it before this does. */
+#define SLOTS_PER_CPU 16
+
 /* --slots N or [agent] slots = N (WANT_SLOTS: --slots, or 0) fix the
  * number; auto starts with a slot per CPU and sizes them as renders are
- * measured (up to 4 per CPU). Each slot on says idle in its file. */
+ * measured (up to SLOTS_PER_CPU per CPU). Each slot on says idle in its file. */
 void slots_init(long want_slots)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -23,7 +29,7 @@ void slots_init(long want_slots)
 		cpus = 1;
 	long fixed = want_slots ? want_slots : agent.spool.conf.slots;
 	agent.slots_auto = fixed == 0;
-	agent.nslots = fixed ? (int)fixed : (int)(4 * cpus > 256 ? 256 : 4 * cpus);
+	agent.nslots = fixed ? (int)fixed : (int)(SLOTS_PER_CPU * cpus > 256 ? 256 : SLOTS_PER_CPU * cpus);
 	agent.nslots_on = fixed ? (int)fixed : (int)cpus;
 	agent.slots = xcalloc((size_t)agent.nslots, sizeof *agent.slots);
 	for (int i = 0; i < agent.nslots; i++) {
@@ -155,7 +161,11 @@ static bool host_idle(double *idle)
 	return have;
 }
 
-static long mem_available_kb(void)
+/* The memory renders may still take while RUNNING renders hold theirs
+ * (at the largest render's peak, PEAK_KB): the host's available memory,
+ * or less where the agent runs under a memory limit (systemd's
+ * MemoryMax=, a container's), which holds over its renders too. */
+static long mem_available_kb(int running, long peak_kb)
 {
 	FILE *f = fopen("/proc/meminfo", "re");
 	char line[256];
@@ -165,6 +175,14 @@ static long mem_available_kb(void)
 			kb = atol(line + 13);
 	if (f)
 		fclose(f);
+	/* the limit less what the running renders hold at their peak: what
+	 * the group uses now would miss a render that has not grown yet */
+	long long room = contain_mem_limit_kb();
+	if (room >= 0) {
+		room -= (long long)running * peak_kb;
+		if (kb < 0 || room < kb)
+			kb = room > 0 ? (long)room : 1;
+	}
 	return kb;
 }
 
@@ -190,15 +208,16 @@ static void slots_size(void)
 		running += agent.slots[i].job != NULL;
 	double u = util, idle = 1;
 	bool measured = host_idle(&idle);
-	long want = slots_want(sysconf(_SC_NPROCESSORS_ONLN), u, mem_available_kb(), peak_rss_kb, running, agent.nslots);
+	long avail_kb = mem_available_kb(running, peak_rss_kb);
+	long want = slots_want(sysconf(_SC_NPROCESSORS_ONLN), u, avail_kb, peak_rss_kb, running, agent.nslots);
 	static long held_at; /* the size last held back, said once */
 	if (want > agent.nslots_on && (!measured || idle < 0.25)) {
 		/* the CPUs are busy already (or not known yet): say so, with
 		 * the figures, once for each size held back */
 		if (measured && want != held_at)
-			say("%d slot%s stay (renders use %.0f%% of a CPU over their time, so %ld would fit, but the "
-			    "CPUs were only %.0f%% idle)",
-			    agent.nslots_on, agent.nslots_on == 1 ? "" : "s", 100 * u, want, 100 * idle);
+			say("%d slot%s stay (renders use %.0f%% of a CPU over their time, so %ld would fit, with %ld MB "
+			    "free for them, but the CPUs were only %.0f%% idle)",
+			    agent.nslots_on, agent.nslots_on == 1 ? "" : "s", 100 * u, want, avail_kb / 1024, 100 * idle);
 		held_at = measured ? want : held_at;
 		return;
 	}
@@ -208,8 +227,8 @@ static void slots_size(void)
 	char idle_text[40] = "";
 	if (measured)
 		snprintf(idle_text, sizeof idle_text, "; the CPUs were %.0f%% idle", 100 * idle);
-	say("%ld slot%s now (renders use %.0f%% of a CPU over their time, up to %ld MB each%s)", want,
-	    want == 1 ? "" : "s", 100 * u, peak_rss_kb / 1024, idle_text);
+	say("%ld slot%s now (renders use %.0f%% of a CPU over their time, up to %ld MB each, %ld MB free for them%s)",
+	    want, want == 1 ? "" : "s", 100 * u, peak_rss_kb / 1024, avail_kb / 1024, idle_text);
 	slots_resize((int)want);
 	host_slots_update();
 }
