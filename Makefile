@@ -1,6 +1,6 @@
 # hotfarm - a render farm in which everything is a directory.
 # make: build bin/; make check: every test; make stress: the long forms;
-# make bench: the figures;
+# make bench: the figures (SCALE=1: also a studio's scale on one spool);
 # make deps: install the Debian packages (as root); make install, uninstall.
 
 PREFIX ?= /usr/local

@@ -3,7 +3,8 @@
  * inbox/ (the rename of its .ini) to its frame's render process starting
  * (bench/stamp, the job's renderer, prints the time it started into its
  * log in logs/: a render writes nothing else of the job's). One job at a time, each to its end; with JITTER-MS, each
- * after a random pause below it. Prints name value lines. */
+ * after a random pause below it. Prints name value lines; with
+ * DISPATCH_TIMES=FILE, each job's landing and start into FILE. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <poll.h>
@@ -94,6 +95,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	double *lat = calloc((size_t)jobs, sizeof *lat), first = -1;
+	/* $DISPATCH_TIMES: each job's name, landing and start (ns), a line each */
+	FILE *times = getenv("DISPATCH_TIMES") ? fopen(getenv("DISPATCH_TIMES"), "w") : NULL;
 	int got = 0, missed = 0;
 	/* job -1, the first after the farm started, is reported apart: the
 	 * figures are of a farm that has been running */
@@ -131,6 +134,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		long long t1 = started(spool, name);
+		if (times && t1 && i >= 0)
+			fprintf(times, "%s %lld %lld\n", name, t0, t1);
 		if (!t1)
 			missed++;
 		else if (i < 0)
@@ -148,5 +153,7 @@ int main(int argc, char **argv)
 	printf("dispatch_jobs %d\n", got);
 	printf("dispatch_missed %d\n", missed);
 	free(lat);
+	if (times)
+		fclose(times);
 	return 0;
 }

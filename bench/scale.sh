@@ -152,6 +152,12 @@ agents_cpu() { for p in $(cat "$W/agents.pid"); do cpu_ticks "$p"; done | awk '{
 i=0 last=-1
 while [ "$(agents_cpu)" != "$last" ] && [ $i -lt 120 ]; do last=$(agents_cpu); sleep 1; i=$((i + 1)); done
 for p in $(cat "$W/agents.pid"); do kb "$p" VmRSS; done | sort -n >"$W/agent-rss"
+# watcherd meanwhile: the hosts' heartbeats and the queue's jobs, each rescan
+c0=$(cpu_ticks "$FW") t0=$(now_ms)
+sleep 10
+c1=$(cpu_ticks "$FW") t1=$(now_ms)
+queued_w_cpu=$(awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v ms=$((t1 - t0)) 'BEGIN { printf "%.1f", 100 * c / hz / (ms / 1000) }')
+queued_page_ms=$(median_of "$ROOT/bin/hf-status" --spool "$FS")
 mkdir -p "$W/stampjob"
 cp "$W/stamp" "$W/stampjob/stamp"
 tar -C "$W/stampjob" -cf "$W/stamp.tar" stamp
@@ -187,5 +193,7 @@ group "$QUEUED jobs waiting in the queue, $AGENTS agents of 1 slot (tmpfs)"
 row "agent resident size, MB: median (largest $(mb "$(tail -n 1 "$W/agent-rss")"))" \
 	"$(mb "$(awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }' "$W/agent-rss")")" "-" "-" "<= 8 MB"
 row "watcherd's resident size, MB" "$(mb "$queued_w_rss")" "-" "-" "-"
+row "watcherd's CPU while they wait, % of one CPU" "$queued_w_cpu" "-" "-" "-"
+row "status page build (hf-status), ms, median of 5" "$queued_page_ms" "-" "-" "-"
 row "a new top-priority job: its frame starts, p50 ms ($TOPS jobs)" "$(awk '$1 == "dispatch_p50_ms" { print $2 }' "$W/result-top")" "-" "-" "<= 20 ms"
 row "  p99 ms" "$(awk '$1 == "dispatch_p99_ms" { print $2 }' "$W/result-top")" "-" "-" "-"

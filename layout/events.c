@@ -100,8 +100,8 @@ size_t events_format(char out[EVENTS_LINE_MAX], int64_t seq, int64_t us, const s
 	char when[32];
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-	buf_printf(&b, "{\"seq\":%lld,\"time\":\"%s.%03dZ\",\"event\":\"%s\"", (long long)seq, when,
-		   (int)(us % 1000000 / 1000), event_word(e->kind));
+	buf_printf(&b, "{\"seq\":%lld,\"time\":\"%s.%06dZ\",\"event\":\"%s\"", (long long)seq, when,
+		   (int)(us % 1000000), event_word(e->kind));
 	/* the longest each value may be, escaped: their sum and the rest fit in a line */
 	field_string(&b, "job", e->job, 400);
 	if (e->kind == EVENT_FRAME_DONE || e->kind == EVENT_FRAME_FAILED)

@@ -76,7 +76,7 @@ for raw in open(sys.argv[1], 'rb').read().split(b'\n')[:-1]:
     e = json.loads(raw.decode('utf-8'))
     assert isinstance(e['seq'], int) and e['seq'] > last, (last, e)
     last = e['seq']
-    assert e['time'].endswith('Z') and len(e['time']) == 24 and e['event'], e
+    assert e['time'].endswith('Z') and len(e['time']) == 27 and e['event'], e
 PY
 
 check "each kind of event is there, with its fields" python3 - "$T/all" "$BADNAME" <<'PY'

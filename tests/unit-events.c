@@ -52,8 +52,8 @@ void test_json(void)
 			  .seconds = 2.3104, .reason = big};
 	size_t n = events_format(line, 12, 1796644800123456LL, &e);
 	CHECK(n <= EVENTS_LINE_MAX && line[n - 1] == '\n' && !memchr(line, '\n', n - 1) &&
-		      !strncmp(line, "{\"seq\":12,\"time\":\"2026-12-07T12:00:00.123Z\",\"event\":\"frame_done\",\"job\":\"shot42\","
-				     "\"frame\":7,\"host\":\"h1.0\",\"attempt\":2,\"seconds\":2.310,\"reason\":\"\\\"", 140),
+		      !strncmp(line, "{\"seq\":12,\"time\":\"2026-12-07T12:00:00.123456Z\",\"event\":\"frame_done\",\"job\":\"shot42\","
+				     "\"frame\":7,\"host\":\"h1.0\",\"attempt\":2,\"seconds\":2.310,\"reason\":\"\\\"", 143),
 	      "events: a line as documented, one line however long its reason (%zu bytes)", n);
 	int64_t seq;
 	const char *job;
