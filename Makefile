@@ -52,14 +52,15 @@ ARCHIVE_LIBS := -Wl,-Bstatic -larchive -Wl,-Bdynamic -lnettle -l:libacl.so.1 -ll
 # layout/unpack.o (untrusted archives) goes only into the programs that
 # unpack: it needs libarchive, which liblayout.a's other users do without
 $(BIN)/hf-intake: $(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o $(OBJ)/spoolers/intakepreset.o \
-		$(OBJ)/spoolers/intakearchive.o $(OBJ)/spoolers/intakeroute.o $(OBJ)/layout/unpack.o \
-		$(OBJ)/liblayout.a
+		$(OBJ)/spoolers/intakearchive.o $(OBJ)/spoolers/intakeroute.o $(OBJ)/spoolers/routing.o \
+		$(OBJ)/layout/unpack.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ARCHIVE_LIBS) -liniparser
 $(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o $(OBJ)/spoolers/intakepreset.o \
 	$(OBJ)/spoolers/intakearchive.o $(OBJ)/spoolers/intakeroute.o: spoolers/intake.h spoolers/intakedrop.h
+$(OBJ)/spoolers/intake.o $(OBJ)/spoolers/route.o $(OBJ)/spoolers/routing.o: spoolers/routing.h
 
-$(BIN)/hf-route: $(OBJ)/spoolers/route.o $(OBJ)/liblayout.a
+$(BIN)/hf-route: $(OBJ)/spoolers/route.o $(OBJ)/spoolers/routing.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -liniparser
 

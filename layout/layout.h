@@ -80,6 +80,7 @@ enum spool_file {
 	SPOOL_FILE_RETIRING,      /* rejected/.retiring.NAME: a rejected/ entry on its way to the archive */
 	SPOOL_FILE_RETIRED,       /* run/retired.ini: what the jobs housekeeping removed had rendered */
 	SPOOL_FILE_RETIRED_LOCK,  /* run/retired.lock: held while it is added to */
+	SPOOL_FILE_ROUTE_LOCK,    /* run/route.lock: held while one job is routed from new/ */
 	SPOOL_FILE_COUNT,
 };
 const char *spool_file_name(enum spool_file f);

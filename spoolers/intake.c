@@ -6,6 +6,7 @@
 #include "../layout/package.h"
 #include "../layout/unpack.h"
 #include "intake.h"
+#include "routing.h"
 #include "intakedrop.h"
 #include "../layout/audit.h"
 #include "../layout/events.h"
@@ -432,7 +433,8 @@ static void commit(const char *name, const struct job_desc *jd)
 	if (rename_unique(work_fd, spool_file_name(SPOOL_FILE_STAGE_JOB), spool_fd(&sp, DIR_JOBS), name, used) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to move the job into jobs/");
 	fsync_dir(spool_fd(&sp, DIR_JOBS));
-	if (intake_entry_commit(&sp, used, from_peer, pending) < 0)
+	char entry[ENTRY_MAX_LEN];
+	if (intake_entry_commit(&sp, used, from_peer, pending, entry) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to queue jobs/%s (recovery will finish it)", used);
 	close(pending);
 	work_remove();
@@ -445,6 +447,9 @@ static void commit(const char *name, const struct job_desc *jd)
 	}
 	sayj(used, -1, "accepted %s: %zu frames, priority %d", used, jd->nframes, jd->priority);
 	printf("accepted %s\n", used);
+	/* route it here and now: an hf-route of its own would cost a process
+	 * and watcherd's turn (killed before, hf-route does it) */
+	route_entry(&sp, entry);
 }
 
 /* The job belongs to the user who owned the dropped files (not to the

@@ -34,7 +34,8 @@ struct intake_job {
 void intake_job_write(const struct spool *sp, int jobfd, const struct intake_job *job);
 /* jobs/NAME/intake.pending -> new/PPP-SEQ-NAME (NAME@PEER for a job PEER
  * sent). The caller holds the pending file's lock. 0, or -1 with errno. */
-int intake_entry_commit(const struct spool *sp, const char *name, const char *peer, int pending_fd);
+int intake_entry_commit(const struct spool *sp, const char *name, const char *peer, int pending_fd,
+			char entry[ENTRY_MAX_LEN]);
 /* --recover: finish or undo the intakes that were interrupted (ALL: none
  * runs now, so even the youngest leftovers go). Returns the exit code. */
 int intake_recover(const struct spool *sp, bool all);

@@ -150,7 +150,8 @@ void intake_job_write(const struct spool *sp, int jobfd, const struct intake_job
 		die_errno(EXIT_TEMPFAIL, "unable to flush the job to disk");
 }
 
-int intake_entry_commit(const struct spool *sp, const char *name, const char *peer, int pending_fd)
+int intake_entry_commit(const struct spool *sp, const char *name, const char *peer, int pending_fd,
+			char entry_out[ENTRY_MAX_LEN])
 {
 	char text[64] = "";
 	ssize_t n = pread(pending_fd, text, sizeof text - 1, 0);
@@ -170,6 +171,8 @@ int intake_entry_commit(const struct spool *sp, const char *name, const char *pe
 	if (intake_commit(sp, id, entry) < 0)
 		return -1;
 	fsync_dir(state_fd(sp, STATE_NEW));
+	if (entry_out)
+		snprintf(entry_out, ENTRY_MAX_LEN, "%s", entry);
 	return 0;
 }
 
@@ -238,7 +241,7 @@ static void recover_pending(const struct spool *sp, const char *name, const char
 	if (p < 0)
 		return;
 	if (flock(p, LOCK_EX | LOCK_NB) == 0) {
-		if (intake_entry_commit(sp, name, peer, p) == 0)
+		if (intake_entry_commit(sp, name, peer, p, NULL) == 0)
 			sayj(id, -1, "recovered %s: its interrupted intake is finished", id);
 		else if (errno != ENOENT)
 			warnj(id, -1, "unable to finish the intake of %s: %s", id, strerror(errno));
