@@ -261,6 +261,9 @@ void queue_refresh(bool rescan);
 void queue_unload_idle(void);
 void jobs_tidy(void);
 void job_done_check(struct job *j);
+/* queue/ changed by one entry (inotify): the cached queue follows it */
+void queue_entry_added(const char *entry);
+void queue_entry_removed(const char *entry);
 void todo_relist(struct job *j);
 const char *todo_find(const struct job *j, long frame);
 int byframe_cmp(const void *a, const void *b);

@@ -193,6 +193,79 @@ void queue_refresh(bool rescan)
 	strlist_free(&l);
 }
 
+/* ---- the queue, one entry at a time (inotify) ------------------------------ */
+
+/* Where ENTRY belongs in agent.queue (sorted as a listing of queue/ is). */
+static size_t queue_place(const char *entry)
+{
+	size_t lo = 0, hi = agent.nqueue;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(agent.queue[mid]->entry, entry) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void queue_drop(struct job *j)
+{
+	size_t i = queue_place(j->entry);
+	if (i < agent.nqueue && agent.queue[i] == j) {
+		memmove(&agent.queue[i], &agent.queue[i + 1], (agent.nqueue - i - 1) * sizeof *agent.queue);
+		agent.nqueue--;
+	}
+	j->queued = false;
+}
+
+/* ENTRY came into queue/: its job takes its place in the cached queue as
+ * a listing would put it, back in the queue as queue_refresh says. A farm's
+ * queue holds thousands of jobs and each change wakes every agent: one
+ * entry costs a look and a binary search, not a listing of them all. */
+void queue_entry_added(const char *entry)
+{
+	char name[JOBID_MAX_LEN + 1];
+	int prio;
+	if (!entry_parse(entry, &prio, NULL, name) ||
+	    faccessat(state_fd(&agent.spool, STATE_QUEUED), entry, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return; /* no entry, or gone again: what the next event says */
+	struct job *j = job_get(name);
+	if (!j) {
+		j = xcalloc(1, sizeof *j);
+		j->name = xstrdup(name);
+		j->fd = -1;
+		tsearch(j, &job_tree, cmp_job);
+	}
+	if (j->queued)
+		queue_drop(j); /* listed under another entry (its priority changed) */
+	j->ready_at = mono_us();
+	j->fails_in_row = 0; /* back in the queue (retried): a clean slate */
+	if (j->loaded && j->running == 0)
+		job_unload(j);
+	j->priority = prio;
+	free(j->entry);
+	j->entry = xstrdup(entry);
+	j->queued = true;
+	j->retry_at = 0;
+	size_t at = queue_place(entry);
+	agent.queue = xrealloc(agent.queue, (agent.nqueue + 1) * sizeof *agent.queue);
+	memmove(&agent.queue[at + 1], &agent.queue[at], (agent.nqueue - at) * sizeof *agent.queue);
+	agent.queue[at] = j;
+	agent.nqueue++;
+}
+
+/* ENTRY left queue/: its job leaves the cached queue. */
+void queue_entry_removed(const char *entry)
+{
+	char name[JOBID_MAX_LEN + 1];
+	if (!entry_parse(entry, NULL, NULL, name))
+		return;
+	struct job *j = job_get(name);
+	if (j && j->queued && j->entry && !strcmp(j->entry, entry))
+		queue_drop(j);
+}
+
 /* What a slot could serve may have changed (the host record did): jobs
  * no slot works on are loaded afresh when next looked at. */
 void queue_unload_idle(void)

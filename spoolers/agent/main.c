@@ -204,27 +204,36 @@ static void on_signals(int sfd, struct timers *t)
 	reap();
 }
 
-/* inotify: an entry in cancelled/ stops its job's frames; any other
- * change re-reads queue/. EFD, or -1 once the inotify thread stopped. */
+/* inotify: an entry in cancelled/ stops its job's frames; one coming into
+ * or leaving queue/ changes the cached queue; an overflow re-reads queue/.
+ * EFD, or -1 once the inotify thread stopped. */
 static int on_events(int efd)
 {
 	struct watch_event ev;
-	bool refresh = false;
+	bool refresh = false, left = false;
 	int r;
 	while ((r = watch_read(efd, &ev)) > 0) {
-		if (ev.dir == 1 && (ev.mask & (IN_MOVED_TO | IN_CREATE)))
+		bool in = ev.mask & (IN_MOVED_TO | IN_CREATE), out = ev.mask & (IN_MOVED_FROM | IN_DELETE);
+		if (ev.dir == 1 && in) {
 			job_cancelled(ev.name);
-		else
+		} else if (ev.dir == 0 && !refresh && (in || out) && *ev.name) {
+			if (in)
+				queue_entry_added(ev.name);
+			else
+				queue_entry_removed(ev.name);
+			left = left || out;
+		} else if (ev.dir != 1) {
 			refresh = true;
+		}
 	}
 	if (r < 0) {
 		warn("the inotify thread stopped; relying on rescans");
 		efd = -1;
 	}
-	if (refresh) {
+	if (refresh)
 		queue_refresh(false);
+	if (refresh || left)
 		check_left_queue(); /* an entry that left queue/ may be suspended */
-	}
 	return efd;
 }
 
