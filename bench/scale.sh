@@ -51,7 +51,7 @@ many_agents() {
 cpu_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"; }
 # dispatched SPOOL: the tickets each host's agent took, as its heartbeat
 # wrote them (hosts/HOST/dispatch: count first)
-dispatched() { for f in "$1"/hosts/*/dispatch; do sed -n 2p "$f" | cut -d' ' -f1; done; }
+dispatched() { awk 'FNR == 2 { print $1 }' "$1"/hosts/*/dispatch 2>/dev/null; }
 # fairness FILE TOTAL N: "min max worst" of the counts in FILE against TOTAL/N
 fairness() {
 	awk -v n="$3" -v total="$2" '{ c[NR] = $1 } END {

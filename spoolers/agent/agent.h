@@ -347,6 +347,7 @@ struct sandbox *area_sandbox(struct slot *s, const char *files);
 /* a memory limit on the agent's own group, in kB, or -1 (none) */
 long long contain_mem_limit_kb(void);
 void contain_stop(void);
+void contain_end(void); /* at the agent's end: contain_stop, and its cgroup subtree goes */
 void contain_tidy(void);
 bool contain_pending(void);
 

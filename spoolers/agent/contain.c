@@ -215,6 +215,17 @@ void contain_stop(void)
 		contain_release(&agent.slots[i]);
 }
 
+/* The agent stops: its subtree goes too (hotfarm-HOST.KEY in each
+ * hierarchy), or a host that ran agents of many names or spools gathers
+ * empty groups; the next start makes it again (killed, it stays until the
+ * next start of the same name clears it). */
+void contain_end(void)
+{
+	contain_stop();
+	if (have_tree && cg_tree_clear(&tree) == 0 && cg_tree_close(&tree, true) == 0)
+		have_tree = false;
+}
+
 /* The groups of ended runs: removed once empty (killed again meanwhile:
  * without cgroup.kill one pass may miss a fork). */
 void contain_tidy(void)

@@ -334,7 +334,7 @@ int main(int argc, char **argv)
 	queue_refresh(false);
 	main_loop(sfd, efd);
 	area_forget(0);
-	contain_stop();
+	contain_end();
 	host_leave();
 	say("stopped");
 	return EXIT_OK;
