@@ -70,6 +70,19 @@ struct job *job_get(const char *name)
 	return r ? *(struct job **)r : NULL;
 }
 
+/* The job NAME as this agent knows it, made known when it is new. */
+static struct job *job_find_or_add(const char *name)
+{
+	struct job *j = job_get(name);
+	if (!j) {
+		j = xcalloc(1, sizeof *j);
+		j->name = xstrdup(name);
+		j->fd = -1;
+		tsearch(j, &job_tree, cmp_job);
+	}
+	return j;
+}
+
 /* Read the job's description and package, and see whether we can serve
  * it; when not, keep only that answer. */
 void job_load(struct job *j)
@@ -147,13 +160,7 @@ void queue_refresh(bool rescan)
 		int prio;
 		if (!entry_parse(l.v[i], &prio, NULL, name))
 			continue;
-		struct job *j = job_get(name);
-		if (!j) {
-			j = xcalloc(1, sizeof *j);
-			j->name = xstrdup(name);
-			j->fd = -1;
-			tsearch(j, &job_tree, cmp_job);
-		}
+		struct job *j = job_find_or_add(name);
 		listed[i] = j;
 		back[i] = !j->queued;
 		if (back[i])
@@ -230,13 +237,7 @@ void queue_entry_added(const char *entry)
 	if (!entry_parse(entry, &prio, NULL, name) ||
 	    faccessat(state_fd(&agent.spool, STATE_QUEUED), entry, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 		return; /* no entry, or gone again: what the next event says */
-	struct job *j = job_get(name);
-	if (!j) {
-		j = xcalloc(1, sizeof *j);
-		j->name = xstrdup(name);
-		j->fd = -1;
-		tsearch(j, &job_tree, cmp_job);
-	}
+	struct job *j = job_find_or_add(name);
 	if (j->queued)
 		queue_drop(j); /* listed under another entry (its priority changed) */
 	j->ready_at = mono_us();
