@@ -24,7 +24,7 @@ build/fuzz/%.o: %.c $(LAYOUT_HDR) tests/fuzz/fuzzspool.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
 # the archive and sync harnesses include the spooler they drive
-build/fuzz/tests/fuzz/fuzz_archive.o: spoolers/intake.c spoolers/intake.h spoolers/intakedrop.h
+build/fuzz/tests/fuzz/fuzz_archive.o: spoolers/intake.c spoolers/intake.h spoolers/intakedrop.h spoolers/routing.h
 build/fuzz/spoolers/intakeroute.o: spoolers/intakedrop.h
 build/fuzz/tests/fuzz/fuzz_sync.o: spoolers/sync.c
 
@@ -36,7 +36,7 @@ bin/fuzz_jobini: build/fuzz/tests/fuzz/fuzz_jobini.o build/fuzz/liblayout.a
 	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -liniparser
 
 bin/fuzz_archive: build/fuzz/tests/fuzz/fuzz_archive.o build/fuzz/spoolers/intakejob.o build/fuzz/spoolers/intakepreset.o \
-		build/fuzz/spoolers/intakearchive.o build/fuzz/spoolers/intakeroute.o \
+		build/fuzz/spoolers/intakearchive.o build/fuzz/spoolers/intakeroute.o build/fuzz/spoolers/routing.o \
 		build/fuzz/layout/unpack.o \
 		build/fuzz/liblayout.a
 	@mkdir -p bin
