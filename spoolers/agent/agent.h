@@ -266,7 +266,8 @@ void queue_entry_added(const char *entry);
 void queue_entry_removed(const char *entry);
 void todo_relist(struct job *j);
 const char *todo_find(const struct job *j, long frame);
-int byframe_cmp(const void *a, const void *b);
+/* FRAME's ticket's place in J's by-frame index (runs), or NULL */
+struct byframe *byframe_of(const struct job *j, long frame);
 const char *todo_has(const struct job *j, long frame);
 long active_all(struct job *j);
 

@@ -284,12 +284,8 @@ static void listing_swap(struct job *j, size_t i, size_t k)
 	j->todo.v[k] = t;
 	if (!j->byframe)
 		return;
-	struct byframe *bi = NULL, *bk = NULL;
-	for (size_t pass = 0; pass < 2; pass++) {
-		struct byframe key = {ticket_first_frame(j->todo.v[pass ? k : i]), 0};
-		struct byframe *b = bsearch(&key, j->byframe, j->todo.n, sizeof *j->byframe, byframe_cmp);
-		*(pass ? &bk : &bi) = b;
-	}
+	struct byframe *bi = byframe_of(j, ticket_first_frame(j->todo.v[i]));
+	struct byframe *bk = byframe_of(j, ticket_first_frame(j->todo.v[k]));
 	if (bi && bk)
 		bi->index = i, bk->index = k;
 }

@@ -332,7 +332,7 @@ void job_done_check(struct job *j)
 
 /* ---- a job's todo/ listing ----------------------------------------------- */
 
-int byframe_cmp(const void *a, const void *b)
+static int byframe_cmp(const void *a, const void *b)
 {
 	const struct byframe *x = a, *y = b;
 	return x->frame < y->frame ? -1 : x->frame > y->frame;
@@ -361,12 +361,17 @@ void todo_relist(struct job *j)
 	j->todo_at = mono_us();
 }
 
-const char *todo_find(const struct job *j, long frame)
+struct byframe *byframe_of(const struct job *j, long frame)
 {
 	if (!j->byframe)
 		return NULL;
 	struct byframe key = {frame, 0};
-	const struct byframe *b = bsearch(&key, j->byframe, j->todo.n, sizeof *j->byframe, byframe_cmp);
+	return bsearch(&key, j->byframe, j->todo.n, sizeof *j->byframe, byframe_cmp);
+}
+
+const char *todo_find(const struct job *j, long frame)
+{
+	const struct byframe *b = byframe_of(j, frame);
 	return b ? j->todo.v[b->index] : NULL;
 }
 
