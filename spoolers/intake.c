@@ -488,7 +488,22 @@ static int finish_job(struct job_desc *jd, struct ini *ini, const char *describe
 	}
 	struct job_owner owner;
 	decide_owner(jd, &owner);
-	int64_t seq = now_us();
+	/* its place among jobs of its priority: when it landed (the last of
+	 * its files, by the inode's change time, which renames set and no
+	 * user can set back), so two intakes at once keep the drops' order;
+	 * never more than 10 minutes back (a filesystem whose renames keep
+	 * the change time must not let a drop jump the queue by hours) */
+	int64_t seq = 0;
+	for (int i = 0; i < ndrop; i++) {
+		int64_t t = (int64_t)drop[i].st.st_ctim.tv_sec * 1000000 + drop[i].st.st_ctim.tv_nsec / 1000;
+		if (t > seq)
+			seq = t;
+	}
+	int64_t now = now_us();
+	if (seq > now)
+		seq = now;
+	if (seq < now - 600 * 1000000LL)
+		seq = now - 600 * 1000000LL;
 	build_job(jd, &owner, *jd->name ? jd->name : stem, seq, described);
 	commit(name, jd);
 	job_desc_free(jd);

@@ -75,6 +75,19 @@ order=$(ls "$SPOOL/queue" | grep -E -- '-(low|urgent|normal)$' | sed 's/^[0-9]*-
 check "the queue sorts by priority: urgent normal low ($order)" [ "$order" = "urgent normal low " ]
 check "the entry name carries the priority" [ -e "$(ls -d "$SPOOL/queue/010-"*-urgent 2>/dev/null)" ]
 
+# --- at one priority, first landed is first queued, though a big job's
+# intake ends after that of a small one dropped right behind it
+make_job "$T/src" bigfirst
+make_job "$T/src" smallnext
+head -c 100000000 /dev/zero >"$T/src/bigfirst.d/texture.bin"
+tar -C "$T/src/bigfirst.d" -cf "$SPOOL/inbox/.bigfirst.tar" .
+tar -C "$T/src/smallnext.d" -cf "$SPOOL/inbox/.smallnext.tar" .
+mv "$SPOOL/inbox/.bigfirst.tar" "$SPOOL/inbox/bigfirst.tar" && mv "$T/src/bigfirst.ini" "$SPOOL/inbox/bigfirst.ini"
+mv "$SPOOL/inbox/.smallnext.tar" "$SPOOL/inbox/smallnext.tar" && mv "$T/src/smallnext.ini" "$SPOOL/inbox/smallnext.ini"
+wait_for 30 queued bigfirst && wait_for 10 queued smallnext
+order=$(ls "$SPOOL/queue" | grep -E -- '-(bigfirst|smallnext)$' | sed 's/^[0-9]*-[0-9]*-//' | tr '\n' ' ')
+check "the first dropped is queued first, whichever intake ended first ($order)" [ "$order" = "bigfirst smallnext " ]
+
 # --- samples first: first, last, middle, quartiles, then the rest
 FRAMES=1-240 drop_job long
 wait_for 10 queued long
