@@ -13,6 +13,8 @@ AGENT_TICKETS=${SCALE_AGENT_TICKETS:-$(n 100000 20000)}
 TICKETS=${SCALE_TICKETS:-$(n "1000 10000 100000 1000000" "1000 10000 100000")}
 QUEUED=${SCALE_QUEUED:-$(n 10000 2000)}
 TOPS=${SCALE_TOPS:-$(n 20 5)}
+PHASES=${SCALE_PHASES:-agents tickets queued} # which parts run (one at a time, to look into one)
+phase() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 BENCH_T0=$(date +%s)
 section() { echo "# scale: $1 ($(($(date +%s) - BENCH_T0)) s in)" >&2; }
 W=$(mktemp -d "${BENCH_TMP:-/tmp}/hotfarm-scale.XXXXXX")
@@ -99,12 +101,15 @@ agents_run() { # KIND DIR: results into $W/agents-KIND
 	stop_all
 	rm -rf "$FS"
 }
-section "$AGENTS agents, tmpfs"
-agents_run tmpfs "$M"
-section "$AGENTS agents, local disk"
-agents_run disk "$W"
+if phase agents; then
+	section "$AGENTS agents, tmpfs"
+	agents_run tmpfs "$M"
+	section "$AGENTS agents, local disk"
+	agents_run disk "$W"
+fi
 
 # ---- one job of N tickets: intake, status, claims by 2 agents, watcherd's memory ----
+phase tickets || TICKETS=
 for t in $TICKETS; do
 	section "$t tickets"
 	bare_spool "$M/tickets-$t" '[site]\nfsync = no'
@@ -121,60 +126,65 @@ for t in $TICKETS; do
 	status_ms=$(median_of "$ROOT/bin/hotfarm" --spool "$FS" status)
 	agent "$FS" c1 1
 	agent "$FS" c2 1
-	t0=$(stamp_ns)
+	t0=$(stamp_ns) c0=$(cpu_ticks "$FW")
 	"$ROOT/bin/hotfarm" --spool "$FS" release "t$t" >/dev/null
 	wait_state "$FS" done "t$t"
-	t1=$(entered_ns "$FS" done)
+	t1=$(entered_ns "$FS" done) c1=$(cpu_ticks "$FW")
 	rate=$(awk -v n="$t" -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }')
-	echo "$t $intake_ms $status_ms $rate $(kb "$FW" VmHWM)" >>"$W/tickets"
+	wcpu=$(awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v ns=$((t1 - t0)) 'BEGIN { printf "%.1f", 100 * c / hz / (ns / 1e9) }')
+	echo "$t $intake_ms $status_ms $rate $(kb "$FW" VmHWM) $wcpu" >>"$W/tickets"
 	stop_all
 	rm -rf "$FS"
 done
 
 # ---- QUEUED jobs waiting in the queue, AGENTS agents: their memory, and how
 # soon a new top-priority job's frame starts (bench/dispatch.c, bench/stamp)
-section "$QUEUED queued jobs, $AGENTS agents"
-HEARTBEAT=2 bare_spool "$M/queued" '[site]\nfsync = no'
-null_package
-printf '[package]\nproduces = nothing\nversion = 1\n[render]\nargv = "{files}/stamp"\n' >"$FS/conf/packages/stamp.ini"
-null_job gate 1
-drop_job "$FS" gate "$W/gate"
-wait_state "$FS" queue gate
-"$ROOT/bin/hotfarm" --spool "$FS" hold gate >/dev/null
-mkdir -p "$W/waiting"
-echo x >"$W/waiting/s"
-tar -C "$W/waiting" -cf "$W/waiting.tar" s
-printf '[job]\nframes = 1\nafter = gate\n[render]\npackage = null\nscene = s\n' >"$W/waiting.ini"
-"$W/drop" "$FS" "$M/queued-stage" "$W/waiting.tar" "$W/waiting.ini" "$QUEUED"
-i=0
-while [ "$(ls "$FS/queue" | wc -l)" -lt "$QUEUED" ] && [ $i -lt 6000 ]; do sleep 0.1; i=$((i + 1)); done
-many_agents "$FS" q "$AGENTS"
-# until the agents have looked through the queue: none uses CPU any more
-agents_cpu() { for p in $(cat "$W/agents.pid"); do cpu_ticks "$p"; done | awk '{ s += $1 } END { print s }'; }
-i=0 last=-1
-while [ "$(agents_cpu)" != "$last" ] && [ $i -lt 120 ]; do last=$(agents_cpu); sleep 1; i=$((i + 1)); done
-for p in $(cat "$W/agents.pid"); do kb "$p" VmRSS; done | sort -n >"$W/agent-rss"
-# watcherd meanwhile: the hosts' heartbeats and the queue's jobs, each rescan
-c0=$(cpu_ticks "$FW") t0=$(now_ms)
-sleep 10
-c1=$(cpu_ticks "$FW") t1=$(now_ms)
-queued_w_cpu=$(awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v ms=$((t1 - t0)) 'BEGIN { printf "%.1f", 100 * c / hz / (ms / 1000) }')
-queued_page_ms=$(median_of "$ROOT/bin/hf-status" --spool "$FS")
-mkdir -p "$W/stampjob"
-cp "$W/stamp" "$W/stampjob/stamp"
-tar -C "$W/stampjob" -cf "$W/stamp.tar" stamp
-printf '[job]\nframes = 1\npriority = 0\n[render]\npackage = stamp\nscene = stamp\n' >"$W/stamp.ini"
-"$W/dispatch" "$FS" "$M/top-stage" "$W/stamp.tar" "$W/stamp.ini" "$TOPS" top >"$W/result-top"
-queued_w_rss=$(kb "$FW" VmRSS)
-stop_all
+if phase queued; then
+	section "$QUEUED queued jobs, $AGENTS agents"
+	HEARTBEAT=2 bare_spool "$M/queued" '[site]\nfsync = no'
+	null_package
+	printf '[package]\nproduces = nothing\nversion = 1\n[render]\nargv = "{files}/stamp"\n' >"$FS/conf/packages/stamp.ini"
+	null_job gate 1
+	drop_job "$FS" gate "$W/gate"
+	wait_state "$FS" queue gate
+	"$ROOT/bin/hotfarm" --spool "$FS" hold gate >/dev/null
+	mkdir -p "$W/waiting"
+	echo x >"$W/waiting/s"
+	tar -C "$W/waiting" -cf "$W/waiting.tar" s
+	printf '[job]\nframes = 1\nafter = gate\n[render]\npackage = null\nscene = s\n' >"$W/waiting.ini"
+	"$W/drop" "$FS" "$M/queued-stage" "$W/waiting.tar" "$W/waiting.ini" "$QUEUED"
+	i=0
+	while [ "$(ls "$FS/queue" | wc -l)" -lt "$QUEUED" ] && [ $i -lt 6000 ]; do sleep 0.1; i=$((i + 1)); done
+	many_agents "$FS" q "$AGENTS"
+	# until the agents have looked through the queue: none uses CPU any more
+	agents_cpu() { for p in $(cat "$W/agents.pid"); do cpu_ticks "$p"; done | awk '{ s += $1 } END { print s }'; }
+	i=0 last=-1
+	while [ "$(agents_cpu)" != "$last" ] && [ $i -lt 120 ]; do last=$(agents_cpu); sleep 1; i=$((i + 1)); done
+	for p in $(cat "$W/agents.pid"); do kb "$p" VmRSS; done | sort -n >"$W/agent-rss"
+	# watcherd meanwhile: the hosts' heartbeats and the queue's jobs, each rescan
+	c0=$(cpu_ticks "$FW") t0=$(now_ms)
+	sleep 10
+	c1=$(cpu_ticks "$FW") t1=$(now_ms)
+	queued_w_cpu=$(awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v ms=$((t1 - t0)) 'BEGIN { printf "%.1f", 100 * c / hz / (ms / 1000) }')
+	queued_page_ms=$(median_of "$ROOT/bin/hf-status" --spool "$FS")
+	mkdir -p "$W/stampjob"
+	cp "$W/stamp" "$W/stampjob/stamp"
+	tar -C "$W/stampjob" -cf "$W/stamp.tar" stamp
+	printf '[job]\nframes = 1\npriority = 0\n[render]\npackage = stamp\nscene = stamp\n' >"$W/stamp.ini"
+	"$W/dispatch" "$FS" "$M/top-stage" "$W/stamp.tar" "$W/stamp.ini" "$TOPS" top >"$W/result-top"
+	queued_w_rss=$(kb "$FW" VmRSS)
+	stop_all
+fi
 
 # ---- the table ------------------------------------------------------------------
 group() { echo; echo "$1"; }
 echo
 echo "hotfarm scale bench on $(uname -n), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
 row "figure" "hotfarm" "baseline" "ratio" "goal"
+touch "$W/tickets"
 two_rate=$(awk -v t="$AGENT_TICKETS" '$1 == t { print $4 }' "$W/tickets")
 for kind in tmpfs disk; do
+	[ -f "$W/result-agents-$kind" ] || continue
 	set -- $(cat "$W/result-agents-$kind")
 	group "$AGENTS agents of 1 slot on one spool ($kind), the null package"
 	row "registration: all $AGENTS started at once -> every host.ini, s" "$(sec "$1")" "-" "-" "-"
@@ -183,14 +193,16 @@ for kind in tmpfs disk; do
 	row "status page build (hf-status), ms, median of 5" "$4" "-" "-" "-"
 	row "fairness: worse of largest/mean, mean/smallest (tickets $5..$6)" "$7" "-" "-" "<= 2"
 done
-group "one job of N tickets (tmpfs, fsync off), 2 agents of 1 slot"
+[ -s "$W/tickets" ] && group "one job of N tickets (tmpfs, fsync off), 2 agents of 1 slot"
 first_rate=$(head -n 1 "$W/tickets" | cut -d' ' -f4)
-while read -r t intake status rate hwm; do
+while read -r t intake status rate hwm wcpu; do
 	row "$t tickets: intake s" "$(sec "$intake")" "-" "-" "$([ "$t" = 1000000 ] && echo '<= 60 s' || echo -)"
 	row "$t tickets: hotfarm status, ms (median of 5)" "$status" "-" "-" "<= 100 ms"
 	rowv "$t tickets: claims per second (vs $(head -n 1 "$W/tickets" | cut -d' ' -f1) tickets)" "$rate" "$first_rate" ">= 0.67"
 	row "$t tickets: watcherd's peak resident size, MB" "$(mb "$hwm")" "-" "-" "<= 64 MB"
+	row "$t tickets: watcherd + children while it renders, % of a CPU" "$wcpu" "-" "-" "-"
 done <"$W/tickets"
+phase queued || exit 0
 group "$QUEUED jobs waiting in the queue, $AGENTS agents of 1 slot (tmpfs)"
 row "agent resident size, MB: median (largest $(mb "$(tail -n 1 "$W/agent-rss")"))" \
 	"$(mb "$(awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }' "$W/agent-rss")")" "-" "-" "<= 8 MB"
