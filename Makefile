@@ -27,7 +27,7 @@ DEB_PACKAGES := build-essential pkg-config libinotifytools0-dev libarchive-dev l
 
 LAYOUT_SRC := layout/util.c layout/files.c layout/ini.c layout/spool.c layout/conf.c layout/status.c layout/ticket.c layout/job.c layout/drop.c layout/site.c layout/limit.c layout/jobdesc.c layout/watch.c layout/host.c \
 	layout/package.c layout/siteload.c layout/audit.c layout/access.c layout/perms.c layout/steer.c layout/request.c layout/frameout.c \
-	layout/preset.c layout/jobsched.c layout/env.c layout/rules.c layout/quota.c layout/billing.c layout/siterender.c layout/events.c layout/retain.c layout/retire.c
+	layout/preset.c layout/jobsched.c layout/env.c layout/rules.c layout/quota.c layout/billing.c layout/siterender.c layout/events.c layout/retain.c layout/retire.c layout/store.c
 LAYOUT_HDR := $(wildcard layout/*.h)
 LAYOUT_OBJ := $(LAYOUT_SRC:layout/%.c=$(OBJ)/layout/%.o)
 
@@ -53,11 +53,12 @@ ARCHIVE_LIBS := -Wl,-Bstatic -larchive -Wl,-Bdynamic -lnettle -l:libacl.so.1 -ll
 # unpack: it needs libarchive, which liblayout.a's other users do without
 $(BIN)/hf-intake: $(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o $(OBJ)/spoolers/intakepreset.o \
 		$(OBJ)/spoolers/intakearchive.o $(OBJ)/spoolers/intakeroute.o $(OBJ)/spoolers/routing.o \
-		$(OBJ)/layout/unpack.o $(OBJ)/liblayout.a
+		$(OBJ)/spoolers/intakestore.o $(OBJ)/layout/unpack.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ARCHIVE_LIBS) -liniparser
 $(OBJ)/spoolers/intake.o $(OBJ)/spoolers/intakejob.o $(OBJ)/spoolers/intakepreset.o \
-	$(OBJ)/spoolers/intakearchive.o $(OBJ)/spoolers/intakeroute.o: spoolers/intake.h spoolers/intakedrop.h
+	$(OBJ)/spoolers/intakearchive.o $(OBJ)/spoolers/intakeroute.o $(OBJ)/spoolers/intakestore.o: spoolers/intake.h \
+	spoolers/intakedrop.h
 $(OBJ)/spoolers/intake.o $(OBJ)/spoolers/route.o $(OBJ)/spoolers/routing.o: spoolers/routing.h
 
 $(BIN)/hf-route: $(OBJ)/spoolers/route.o $(OBJ)/spoolers/routing.o $(OBJ)/liblayout.a
@@ -147,12 +148,12 @@ $(BIN)/watcherd: $(WATCHERD_OBJ) $(OBJ)/liblayout.a
 
 # Unit tests, plain and under AddressSanitizer + UndefinedBehaviorSanitizer.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-bin/unit: tests/unit.c tests/unit-spool.c tests/unit-events.c tests/unit.h $(LAYOUT_SRC) $(LAYOUT_HDR)
+bin/unit: tests/unit.c tests/unit-spool.c tests/unit-events.c tests/unit-store.c tests/unit.h $(LAYOUT_SRC) $(LAYOUT_HDR)
 	@mkdir -p bin
-	$(CC) -std=c17 $(WARN) -O1 -g -o $@ tests/unit.c tests/unit-spool.c tests/unit-events.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
-bin/unit-san: tests/unit.c tests/unit-spool.c tests/unit-events.c tests/unit.h $(LAYOUT_SRC) $(LAYOUT_HDR)
+	$(CC) -std=c17 $(WARN) -O1 -g -o $@ tests/unit.c tests/unit-spool.c tests/unit-events.c tests/unit-store.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
+bin/unit-san: tests/unit.c tests/unit-spool.c tests/unit-events.c tests/unit-store.c tests/unit.h $(LAYOUT_SRC) $(LAYOUT_HDR)
 	@mkdir -p bin
-	$(CC) -std=c17 $(WARN) -O1 -g $(SAN) -o $@ tests/unit.c tests/unit-spool.c tests/unit-events.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
+	$(CC) -std=c17 $(WARN) -O1 -g $(SAN) -o $@ tests/unit.c tests/unit-spool.c tests/unit-events.c tests/unit-store.c $(LAYOUT_SRC) -liniparser -linotifytools -lpthread
 
 # Every program once more under AddressSanitizer + UndefinedBehaviorSanitizer,
 # in bin-san/ where each finds the others, for tests/t-sanitized.sh. The

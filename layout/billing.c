@@ -41,6 +41,7 @@ int job_sizes_read(int jobfd, struct job_sizes *z)
 	z->submitted = bytes_value(ini, "sizes", "submitted_bytes");
 	z->site_sent = bytes_value(ini, "sizes", "site_sent_bytes");
 	z->site_received = bytes_value(ini, "sizes", "site_received_bytes");
+	z->shared = bytes_value(ini, "sizes", "shared_bytes");
 	ini_free(ini);
 	return 0;
 }
@@ -55,11 +56,13 @@ int job_sizes_add(int jobfd, const struct job_sizes *add)
 	z.submitted = bytes_sum(z.submitted, add->submitted);
 	z.site_sent = bytes_sum(z.site_sent, add->site_sent);
 	z.site_received = bytes_sum(z.site_received, add->site_received);
+	z.shared = bytes_sum(z.shared, add->shared);
 	struct buf b = {0};
 	buf_printf(&b,
-		   "# the job's sizes: the archive as submitted, the packages sent to and received from other sites\n"
-		   "[sizes]\nsubmitted_bytes = %llu\nsite_sent_bytes = %llu\nsite_received_bytes = %llu\n",
-		   z.submitted, z.site_sent, z.site_received);
+		   "# the job's sizes: the archive as submitted, the packages sent to and received from other sites,\n"
+		   "# and the bytes of its files that it shares with other jobs on this site (one copy in store/)\n"
+		   "[sizes]\nsubmitted_bytes = %llu\nsite_sent_bytes = %llu\nsite_received_bytes = %llu\nshared_bytes = %llu\n",
+		   z.submitted, z.site_sent, z.site_received, z.shared);
 	int rc = job_file_write(jobfd, JOB_FILE_SIZES, b.data, b.len);
 	int e = errno;
 	buf_free(&b);

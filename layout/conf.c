@@ -285,7 +285,7 @@ static void conf_unknown(const struct ini *ini, struct strlist *warnings)
 {
 	static const char *const site[] = {"name", "fsync", "auto_wait", "summary", "retain_days", "admins", NULL};
 	static const char *const intake[] = {"max_bytes", "max_entries", "max_frames", "processes", "orphan_grace",
-					     "settle", NULL};
+					     "settle", "dedupe", NULL};
 	static const char *const watcherd[] = {"rescan", "rescan_ms", "inotify", NULL};
 	static const char *const agent[] = {"heartbeat", "host_timeout", "hang_timeout", "kill_grace_ms", "fail_limit",
 					    "fair_share", "probe_interval", "confine", "render_user", "slots",
@@ -336,6 +336,7 @@ static void conf_defaults(struct site_conf *c)
 	c->orphan_grace = 300;
 	c->settle = 3;
 	c->processes = 4;
+	c->dedupe = true;
 	c->rescan_ms = 2000;
 	c->use_inotify = true;
 	c->fsync = true;
@@ -402,7 +403,8 @@ static bool conf_site_intake(struct ini *ini, struct site_conf *c, long *rescan,
 	       conf_seconds(ini, "intake", "settle", 3600, &c->settle, err, errsize) &&
 	       conf_seconds(ini, "watcherd", "rescan", 3600, rescan, err, errsize) &&
 	       conf_bool(ini, "watcherd", "inotify", &c->use_inotify, err, errsize) &&
-	       conf_bool(ini, "site", "fsync", &c->fsync, err, errsize);
+	       conf_bool(ini, "site", "fsync", &c->fsync, err, errsize) &&
+	       conf_bool(ini, "intake", "dedupe", &c->dedupe, err, errsize);
 }
 
 /* [agent] nimby, nimby_idle and nimby_devices (absolute paths or globs,

@@ -81,6 +81,7 @@ enum spool_file {
 	SPOOL_FILE_RETIRED,       /* run/retired.ini: what the jobs housekeeping removed had rendered */
 	SPOOL_FILE_RETIRED_LOCK,  /* run/retired.lock: held while it is added to */
 	SPOOL_FILE_ROUTE_LOCK,    /* run/route.lock: held while one job is routed from new/ */
+	SPOOL_FILE_STORE,         /* store/: job files by their SHA-256, linked into each job (store.h) */
 	SPOOL_FILE_COUNT,
 };
 const char *spool_file_name(enum spool_file f);
@@ -102,6 +103,7 @@ struct site_conf {
 	long rescan_ms;     /* [watcherd] */
 	bool use_inotify;
 	bool fsync;
+	bool dedupe; /* [intake] dedupe: job files share one copy through store/ */
 	long heartbeat;     /* [agent] seconds between heartbeats */
 	long host_timeout;  /* [agent] a host silent this long is lost */
 	long hang_timeout;  /* [agent] no log growth and no CPU for this long: hung */
@@ -311,6 +313,7 @@ int job_status_update(const struct spool *sp, const char *name, enum job_state t
  * the packages sent to and received from linked sites for it. */
 struct job_sizes {
 	unsigned long long submitted, site_sent, site_received;
+	unsigned long long shared; /* of its files, the bytes it shares with other jobs (store/) */
 };
 /* Read them (all 0 and -1 when there is no sizes.ini). */
 int job_sizes_read(int jobfd, struct job_sizes *z);

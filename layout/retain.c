@@ -166,6 +166,9 @@ long retain_run(const struct spool *sp, const struct retain_opts *o, retain_each
 		strlist_free(&l);
 	}
 	strlist_free(&p.keep);
+	if (o->store && store_gc(sp, o->dry_run, o->store) < 0)
+		warn("unable to look through %s/ for contents no job holds: %s", spool_file_name(SPOOL_FILE_STORE),
+		     strerror(errno));
 	if (lock >= 0)
 		close(lock);
 	return p.acted;

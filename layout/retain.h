@@ -5,6 +5,7 @@
 #define HOTFARM_RETAIN_H
 
 #include "layout.h"
+#include "store.h"
 
 /* One thing a clean pass acts on. */
 struct retain_item {
@@ -23,6 +24,7 @@ struct retain_opts {
 	bool dry_run;          /* only say what would go */
 	bool measure;          /* count each one's bytes */
 	int lock_ms;           /* how long to wait for another pass to end */
+	struct store_gc *store; /* when given: the store's garbage, removed (dry run: counted) last */
 };
 
 /* Called for each item the pass acts on: RC 0 done (or, dry run, due), -1
@@ -31,7 +33,8 @@ typedef void retain_each(const struct retain_item *it, int rc, void *arg);
 
 /* One clean pass: finish what interrupted removals left (retain_recover),
  * then remove or archive every item due, but a done job that a job still
- * to run waits for ([job] after). One pass at a time per spool: -1 with
+ * to run waits for ([job] after), then the store's contents no job holds
+ * any more (store_gc). One pass at a time per spool: -1 with
  * EAGAIN when another holds run/retain.lock for longer than lock_ms (a
  * dry run takes no lock and changes nothing). Returns how many
  * items it acted on (or would), or -1 with errno (also when [retain]

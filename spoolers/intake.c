@@ -233,6 +233,9 @@ static _Noreturn void finish_rejected(void)
 
 /* ---- building the job ----------------------------------------------------- */
 
+/* What of the job's files the store shares (intakestore.c). */
+static struct intake_shared shared;
+
 /* Write the job into work/.../job (intakejob.c). */
 static void build_job(const struct job_desc *jd, const struct job_owner *owner, const char *original, int64_t seq,
 		      const char *described)
@@ -243,7 +246,7 @@ static void build_job(const struct job_desc *jd, const struct job_owner *owner, 
 	struct intake_job ij = {.jd = jd, .original = original, .seq = seq, .ndropped = ndrop,
 				.from_peer = from_peer, .origin = stem, .hops = &peer_route.hops, .owner = owner, .warnings = warnings,
 				.preset = described ? preset_name : NULL, .described = described, .only = peer_route.only,
-				.nonly = peer_route.nonly};
+				.nonly = peer_route.nonly, .shared = &shared};
 	for (int i = 0; i < ndrop; i++)
 		ij.dropped[i] = drop[i].name;
 	/* for billing: the archive as it was dropped (or as a peer packed it) */
@@ -446,6 +449,9 @@ static void commit(const char *name, const struct job_desc *jd)
 		audit_record(&sp, drop[0].st.st_uid, "drop", used, "accepted", what);
 	}
 	sayj(used, -1, "accepted %s: %zu frames, priority %d", used, jd->nframes, jd->priority);
+	if (shared.shared)
+		sayj(used, -1, "%ld of its files (%.1f MB) were here already: one copy in %s/ serves them all", shared.shared,
+		     (double)shared.shared_bytes / 1e6, spool_file_name(SPOOL_FILE_STORE));
 	printf("accepted %s\n", used);
 	/* route it here and now: an hf-route of its own would cost a process
 	 * and watcherd's turn (killed before, hf-route does it) */

@@ -11,10 +11,16 @@
 #include "../layout/preset.h"
 
 /* What intake knows of a job it has checked, for the folder it writes. */
+/* What intake_share did with a job's files. */
+struct intake_shared {
+	long shared, added;              /* linked with the store's copy; made the copy */
+	unsigned long long shared_bytes; /* the sizes of those shared */
+};
+
 struct intake_job {
 	const struct job_desc *jd;
 	const char *original;       /* the name its owner gave it */
-	int64_t seq;                /* when it was taken (µs): its place in the queue */
+	int64_t seq;                /* when it landed (µs): its place in the queue */
 	const char *dropped[2];     /* the files dropped into inbox/ */
 	int ndropped;
 	const char *from_peer;      /* NULL, or the linked site that sent it */
@@ -27,7 +33,15 @@ struct intake_job {
 	const long *only;           /* from a peer: tickets for these frames only (NULL: all) */
 	size_t nonly;
 	unsigned long long submitted_bytes; /* the archive's size as dropped (0: none) */
+	struct intake_shared *shared;       /* out: what of its files the store shares */
 };
+
+/* Share the job's unpacked files (JOBFD/files) through the site's store:
+ * each file of 4 KiB or more whose bytes an earlier job brought becomes a
+ * link of the one copy ([intake] dedupe = no: none). */
+void intake_share(const struct spool *sp, int jobfd, struct intake_shared *out);
+/* The SHA-256 of what FD reads from where it is, in lowercase hex. */
+int sha256_fd(int fd, char hex[65]);
 
 /* Write the job's folders, job.ini, frame tickets, status.ini and
  * intake.pending into JOBFD (work/.../job); dies when a write fails. */

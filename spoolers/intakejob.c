@@ -135,8 +135,12 @@ void intake_job_write(const struct spool *sp, int jobfd, const struct intake_job
 	}
 	if (job_status_write(jobfd, &st) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to write %s", job_file_name(JOB_FILE_STATUS));
-	/* what was submitted; a peer's job came as that package */
-	struct job_sizes z = {.submitted = job->submitted_bytes, .site_received = job->from_peer ? job->submitted_bytes : 0};
+	/* what was submitted (a peer's job came as that package), and what of
+	 * it this site holds once for several jobs */
+	intake_share(sp, jobfd, job->shared);
+	struct job_sizes z = {.submitted = job->submitted_bytes,
+			      .site_received = job->from_peer ? job->submitted_bytes : 0,
+			      .shared = job->shared->shared_bytes};
 	if (job_sizes_add(jobfd, &z) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to write %s", job_file_name(JOB_FILE_SIZES));
 

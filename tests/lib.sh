@@ -229,6 +229,8 @@ inbox_empty() { [ -z "$(inbox_left)" ]; }
 # spoolers' leftovers; the housekeeping's trash goes once it is empty)
 work_left() { ls -A "$1/work" 2>/dev/null; }
 count() { ls "$1" 2>/dev/null | wc -l; }
+# pixels PNG: its size and a hash of its pixels (POV-Ray writes a time into it)
+pixels() { python3 "$HF_ROOT/tests/pngpixels.py" "$1" 2>/dev/null | cut -d' ' -f1,2; }
 
 # build_hfimg: build tests/hfimg.c (test images for hf-check) once, into $T/hfimg; sets $HFIMG
 build_hfimg() {

@@ -75,8 +75,6 @@ slots_idle() {
 		grep -q '^state = idle' "$_s" || return 1
 	done
 }
-# pixels PNG: its size and a hash of its pixels (POV-Ray writes a time into it)
-pixels() { python3 "$HF_ROOT/tests/pngpixels.py" "$1" 2>/dev/null | cut -d' ' -f1,2; }
 
 # cmd_job DIR FRAMES ARGS: a command-package job in DIR (the scene is
 # DIR/run.sh, written by render_script or by hand; DIR/scene.pov is the

@@ -60,7 +60,6 @@ check "status.ini names the preset" grep -q '^preset = "stills"$' "$SPOOL/jobs/o
 check "status.ini says where the keys came from ($(desc orbit))" \
 	described orbit 'preset stills: frames, priority, package, width, height, output; the drop'"'"'s name: name; the drop: scene'
 (cd "$T/src" && povray -D -V +Iorbit.pov +O"$T/hand.png" +W64 +H48 +FN +KFI1 +KFF2 +SF2 +EF2) >/dev/null 2>&1
-pixels() { python3 "$HF_ROOT/tests/pngpixels.py" "$1" 2>/dev/null | cut -d' ' -f1,2; }
 hand=$(pixels "$(ls "$T"/hand*.png | head -1)")
 check "frame 2 is pixel-identical to POV-Ray by hand" [ -n "$hand" -a "$hand" = "$(pixels "$SPOOL/jobs/orbit/output/f_0002.png")" ]
 

@@ -6,7 +6,6 @@
 # attempts. Real daemons, POV-Ray.
 . "$(dirname "$0")/lib.sh"
 
-pixels() { python3 "$HF_ROOT/tests/pngpixels.py" "$1" 2>/dev/null | cut -d' ' -f1,2; }
 ino() { stat -c %i "$SPOOL/jobs/rr/output/$1" 2>/dev/null; }
 
 new_spool

@@ -4,7 +4,6 @@
 # job, it is sent again as a delta, for those frames only.
 . "$(dirname "$0")/lib.sh"
 
-pixels() { python3 "$HF_ROOT/tests/pngpixels.py" "$1" 2>/dev/null | cut -d' ' -f1,2; }
 status_of() { sed -n "s/^$2 = //p" "$T/$1/jobs/$3/status.ini" 2>/dev/null; }
 inode() { stat -c %i "$1" 2>/dev/null; }
 

@@ -6,7 +6,6 @@
 # renders; three sites forward a job over two hops and refuse a loop.
 . "$(dirname "$0")/lib.sh"
 
-pixels() { python3 "$HF_ROOT/tests/pngpixels.py" "$1" 2>/dev/null | cut -d' ' -f1,2; }
 status_of() { sed -n "s/^$2 = //p" "$T/$1/jobs/$3/status.ini" 2>/dev/null; }
 
 linked_pair a b

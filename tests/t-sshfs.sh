@@ -230,7 +230,6 @@ all_done() { for j in $jobs; do job_done "${j%%:*}" || return 1; done; }
 check "every job is rendered to the end ($total frames)" wait_for $((total * 2 + 30)) all_done
 
 # ---- what came out ------------------------------------------------------------------------------
-pixels() { python3 "$HF_ROOT/tests/pngpixels.py" "$1" 2>/dev/null | cut -d' ' -f1,2; }
 for j in $jobs; do
 	name=${j%%:*} f=${j##*:}
 	J=$SPOOL/jobs/$name

@@ -751,6 +751,7 @@ int main(void)
 	test_events_file();
 	test_nimby();
 	test_job_remove_crash();
+	test_store();
 	test_attempt_renew();
 	test_ticket_claim_race();
 	test_ticket_file();

@@ -38,5 +38,7 @@ void state_spool_drop(struct spool *sp, const char *root);
 void test_events_file(void);
 void test_nimby(void);
 void test_job_remove_crash(void);
+/* unit-store.c */
+void test_store(void);
 
 #endif

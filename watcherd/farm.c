@@ -448,8 +448,12 @@ int clean_main(const char *spool)
 	if (spool_open(spool ? spool : spool_default(), &sp, err, sizeof err) < 0)
 		die(EXIT_TEMPFAIL, "%s", err);
 	/* no wait: a clean by hand that runs does the same */
-	struct retain_opts o = {.older_than_us = -1, .local = true};
+	struct store_gc gc;
+	struct retain_opts o = {.older_than_us = -1, .local = true, .store = &gc};
 	long n = retain_run(&sp, &o, retained, NULL);
+	if (n >= 0 && gc.removed)
+		say("%s/: removed %ld content%s no job holds any more (%.1f MB)", spool_file_name(SPOOL_FILE_STORE),
+		    gc.removed, gc.removed == 1 ? "" : "s", (double)gc.removed_bytes / 1e6);
 	if (n < 0 && errno != EAGAIN)
 		die_errno(EXIT_TEMPFAIL, "unable to clean %s%s%s", sp.path, *sp.conf.archive ? " into [retain] archive = " : "",
 			  sp.conf.archive);

@@ -52,6 +52,8 @@ int cmd_clean(struct cli *cli, int argc, char **argv)
 	const char *older = cli_option(cli, "--older-than");
 	struct retain_opts o = {.older_than_us = -1, .local = true, .dry_run = cli_option(cli, "--dry-run") != NULL,
 				.measure = true, .lock_ms = 30000};
+	struct store_gc gc;
+	o.store = &gc;
 	long seconds;
 	if (older && !parse_seconds(older, 100L * 366 * 86400, &seconds)) {
 		char shown[100];
@@ -79,5 +81,12 @@ int cmd_clean(struct cli *cli, int argc, char **argv)
 	if (t.failed)
 		printf("; %ld could not be removed", t.failed);
 	printf("\n");
+	char held[32], saved[32];
+	human_bytes(gc.removed_bytes, size);
+	human_bytes(gc.kept_bytes, held);
+	human_bytes(gc.saved_bytes, saved);
+	printf("store: %ld content%s no job holds %s, %llu bytes (%s); %ld kept (%s), linked %llu times, saving %s\n",
+	       gc.removed, gc.removed == 1 ? "" : "s", o.dry_run ? "would go" : "removed", gc.removed_bytes, size,
+	       gc.kept, held, gc.links, saved);
 	return t.failed ? EXIT_TEMPFAIL : EXIT_OK;
 }

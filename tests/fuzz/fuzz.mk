@@ -37,6 +37,7 @@ bin/fuzz_jobini: build/fuzz/tests/fuzz/fuzz_jobini.o build/fuzz/liblayout.a
 
 bin/fuzz_archive: build/fuzz/tests/fuzz/fuzz_archive.o build/fuzz/spoolers/intakejob.o build/fuzz/spoolers/intakepreset.o \
 		build/fuzz/spoolers/intakearchive.o build/fuzz/spoolers/intakeroute.o build/fuzz/spoolers/routing.o \
+		build/fuzz/spoolers/intakestore.o \
 		build/fuzz/layout/unpack.o \
 		build/fuzz/liblayout.a
 	@mkdir -p bin

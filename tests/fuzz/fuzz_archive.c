@@ -14,6 +14,7 @@ int hf_intake_main(int argc, char **argv);
 
 #include <stdint.h>
 #include <sys/mman.h>
+#include "../../layout/store.h"
 #include "fuzzspool.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -32,6 +33,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fuzz_spool("fuzz-archive", &sp,
 		   "[site]\nname = fuzz\nfsync = no\n"
 		   "[intake]\nmax_bytes = 1M\nmax_entries = 200\nmax_frames = 100\n");
+	/* the store, as the first job's intake makes it (its files are shared) */
+	int store = store_open(&sp, true);
+	if (home < 0 || store < 0)
+		abort();
+	close(store);
 	if (home < 0)
 		abort();
 	return 0;
