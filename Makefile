@@ -140,7 +140,7 @@ $(BIN)/libhfwrap.so: wrapper/preload.c
 	$(CC) -std=c17 $(WARN) -fstack-protector-strong -fPIC -shared -O2 -g -U_FORTIFY_SOURCE -fvisibility=hidden \
 		-o $@ $< -ldl
 
-WATCHERD_OBJ := $(addprefix $(OBJ)/watcherd/,watcherd.o children.o inbox.o entries.o sites.o farm.o movie.o)
+WATCHERD_OBJ := $(addprefix $(OBJ)/watcherd/,watcherd.o children.o inbox.o entries.o sites.o farm.o counts.o movie.o)
 $(WATCHERD_OBJ): watcherd/watcherd.h watcherd/farm.h
 $(BIN)/watcherd: $(WATCHERD_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)

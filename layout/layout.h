@@ -82,6 +82,7 @@ enum spool_file {
 	SPOOL_FILE_RETIRED_LOCK,  /* run/retired.lock: held while it is added to */
 	SPOOL_FILE_ROUTE_LOCK,    /* run/route.lock: held while one job is routed from new/ */
 	SPOOL_FILE_STORE,         /* store/: job files by their SHA-256, linked into each job (store.h) */
+	SPOOL_FILE_FARM_COUNTS,   /* run/farm.counts: the farm pass's ticket counts, for the next pass */
 	SPOOL_FILE_COUNT,
 };
 const char *spool_file_name(enum spool_file f);

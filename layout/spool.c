@@ -39,7 +39,7 @@ const char *ticket_dir_name(enum ticket_state s) { return ticket_dirs[s]; }
 static const char *const spool_files[SPOOL_FILE_COUNT] = {
 	"reason.txt", "hotfarm.ini", "index.html", "watcherd.lock", "watcherd.pid", "watcherd.log", "contact.png", "job",
 	"dropped", "lock", ".lock", "audit.log", "preview.mp4", ".movie.lock",
-	".preview.mp4.tmp", "probe", "metrics.prom", "events.jsonl", "events.lock", ".link", "trash", "retain.lock", ".retiring.", "retired.ini", "retired.lock", "route.lock", "store",
+	".preview.mp4.tmp", "probe", "metrics.prom", "events.jsonl", "events.lock", ".link", "trash", "retain.lock", ".retiring.", "retired.ini", "retired.lock", "route.lock", "store", "farm.counts",
 };
 
 const char *spool_file_name(enum spool_file f) { return spool_files[f]; }

@@ -51,4 +51,30 @@ n=$(ls "$SPOOL/queue" | grep -c -- '-halfdone$')
 check "exactly one entry for it ($n)" [ "$n" -eq 1 ]
 grep -q "recovered" "$SPOOL.watcherd.log"
 check "the log says what was recovered" [ $? -eq 0 ]
+
+# the counts the farm pass keeps between passes (run/farm.counts) follow
+# every change of a job's tickets, also two within one second; a job left
+# alone is not counted again
+J=$SPOOL/jobs/polled
+done_is() { grep -qx "frames_done = $1" "$J/status.ini"; }
+check "the farm pass keeps its counts in run/farm.counts" wait_for 10 grep -q '^polled 4 0 0 0 ' "$SPOOL/run/farm.counts"
+finish_one() { # a ticket from todo/ to done/, as an agent that finished it
+	_t=$(ls "$J/frames/todo" | head -n 1)
+	mv "$J/frames/todo/$_t" "$J/frames/done/$_t"
+}
+finish_one
+check "a finished ticket shows in status.ini" wait_for 10 done_is 1
+finish_one
+finish_one
+check "and two more right after it" wait_for 10 done_is 3
+counted() { grep '^polled ' "$SPOOL/run/farm.counts" | cut -d' ' -f6; }
+# (true once its count's time has not moved for 2 s, 6 rescans)
+last="" since=0
+quiet() {
+	_v=$(counted) _now=$(date +%s%N)
+	if [ "$_v" != "$last" ]; then last=$_v since=$_now; return 1; fi
+	[ $((_now - since)) -ge 2000000000 ]
+}
+check "a job whose tickets stay as they are is not counted again" wait_for 15 quiet
+check "and its counts stay right (3 done)" done_is 3
 done_testing

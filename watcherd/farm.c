@@ -202,7 +202,7 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 	if (jfd < 0)
 		return;
 	struct job_counts c;
-	if (job_counts(jfd, &c) < 0) {
+	if (counts_get(jfd, name, &c) < 0) {
 		close(jfd);
 		return;
 	}
@@ -317,6 +317,7 @@ static void quotas_keep(const struct spool *sp)
 static void farm_rescan(const struct spool *sp)
 {
 	hosts_check(sp);
+	counts_load(sp);
 	strlist_free(&pkg_names);
 	strlist_free(&pkg_errors);
 	struct strlist l = {0};
@@ -327,6 +328,7 @@ static void farm_rescan(const struct spool *sp)
 			job_update(sp, name, (long)i);
 	}
 	strlist_free(&l);
+	counts_save(sp);
 	quotas_keep(sp);
 }
 

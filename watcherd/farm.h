@@ -17,4 +17,15 @@ int farm_main(const char *spool, bool summaries);
  * an interrupted removal left finished. Returns the exit status. */
 int clean_main(const char *spool);
 
+/* The ticket counts of the queued jobs (counts.c), kept in run/farm.counts
+ * from one pass to the next: load them at a pass's start; JFD's (job NAME)
+ * counted again only when its ticket folders changed (a job of more than
+ * 100,000 tickets at most every tickets/100,000 rescans); save those this
+ * pass used at its end. */
+struct spool;
+struct job_counts;
+void counts_load(const struct spool *sp);
+int counts_get(int jfd, const char *name, struct job_counts *c);
+void counts_save(const struct spool *sp);
+
 #endif
