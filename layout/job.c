@@ -96,7 +96,7 @@ out:
 }
 
 static const char *const job_dirs[JOB_DIR_COUNT] = {"files",   "frames",  "output", "previews",
-						     "logs",    "blocked", "work"};
+						     "logs",    "blocked", "work",   "failures"};
 
 /* Remove the names in folder PATH of JOBFD that begin with ".HOST." */
 static void clear_host_names(int jobfd, const char *path, const char *host)
@@ -451,7 +451,7 @@ long job_contact_holds(int jobfd)
 int job_tree_make(int jobfd, const char **failed)
 {
 	/* frames/ and its ticket folders, then what the job's renders fill */
-	static char made[TICKET_COUNT + 4][32];
+	static char made[TICKET_COUNT + 5][32];
 	const char *frames = job_dirs[JOB_DIR_FRAMES];
 	int n = 0;
 	snprintf(made[n++], sizeof made[0], "%s", frames);
@@ -460,6 +460,7 @@ int job_tree_make(int jobfd, const char **failed)
 	snprintf(made[n++], sizeof made[0], "%s", job_dirs[JOB_DIR_OUTPUT]);
 	snprintf(made[n++], sizeof made[0], "%s", job_dirs[JOB_DIR_PREVIEWS]);
 	snprintf(made[n++], sizeof made[0], "%s", job_dirs[JOB_DIR_LOGS]);
+	snprintf(made[n++], sizeof made[0], "%s", job_dirs[JOB_DIR_FAILURES]);
 	for (int i = 0; i < n; i++)
 		if (mkdirat(jobfd, made[i], 0755) < 0) {
 			if (failed)

@@ -371,6 +371,7 @@ enum job_dir {
 	JOB_DIR_LOGS,     /* logs/: one log per attempt */
 	JOB_DIR_BLOCKED,  /* blocked/: hosts that stopped taking its frames */
 	JOB_DIR_WORK,     /* work/: the renders' own folders, the one place they write */
+	JOB_DIR_FAILURES, /* failures/TICKET: a ticket that had a failed attempt (its page lists them) */
 	JOB_DIR_COUNT,
 };
 const char *job_file_name(enum job_file f);

@@ -290,6 +290,15 @@ static int ticket_note(int jobfd, const char *ticket, const char *owner, const c
 
 int ticket_note_attempt(int jobfd, const char *ticket, const char *owner, int attempt, const char *reason)
 {
+	/* marked in failures/ first: the job's page lists those tickets
+	 * alone, never the million that did not fail */
+	int dir = job_subdir_open(jobfd, JOB_DIR_FAILURES, true);
+	if (dir >= 0) {
+		int fd = openat(dir, ticket, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			close(fd);
+		close(dir);
+	}
 	return ticket_note(jobfd, ticket, owner, "attempt = %d %s %s", attempt, owner, reason);
 }
 

@@ -388,15 +388,55 @@ static int job_page_ticket_failures(struct buf *b, int jfd, enum ticket_state st
 	return rows;
 }
 
+/* The rows of the tickets of STATE named in MARKED (failures/), from NF
+ * on (at most 200 in all); a claimed ticket (active/) is found by its name
+ * before '@', the others by their names alone. */
+static int failures_marked(struct buf *b, int jfd, enum ticket_state state, const struct strlist *marked, int nf)
+{
+	if (state == TICKET_ACTIVE) {
+		struct strlist here = {0};
+		ticket_list(jfd, state, &here);
+		strlist_sort(&here);
+		for (size_t i = 0; i < here.n && nf < 200; i++) {
+			char base[256];
+			snprintf(base, sizeof base, "%.*s", (int)strcspn(here.v[i], "@"), here.v[i]);
+			if (strlist_has(marked, base))
+				nf += job_page_ticket_failures(b, jfd, state, here.v[i], false);
+		}
+		strlist_free(&here);
+		return nf;
+	}
+	for (size_t i = 0; i < marked->n && nf < 200; i++) {
+		char path[300];
+		snprintf(path, sizeof path, "%s/%s/%s", job_dir_name(JOB_DIR_FRAMES), ticket_dir_name(state), marked->v[i]);
+		if (faccessat(jfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			nf += job_page_ticket_failures(b, jfd, state, marked->v[i], state == TICKET_FAILED);
+	}
+	return nf;
+}
+
 /* Failures, with links to the logs: tickets that failed for good first,
  * then failed attempts of tickets that went on (todo, active, done). No
- * ticket is started past 200 rows, and a started one is shown whole. */
+ * ticket is started past 200 rows, and a started one is shown whole. The
+ * tickets looked at are those failures/ names (a job of a million frames
+ * that never failed costs nothing); a job from before failures/ existed
+ * has every ticket read. */
 static void job_page_failures(struct buf *b, int jfd)
 {
 	buf_printf(b, "<h2>Failures</h2>\n<table id=\"failures\"><tr><th>ticket</th><th>attempt</th><th>log</th></tr>\n");
 	int nf = 0;
 	const enum ticket_state states[] = {TICKET_FAILED, TICKET_TODO, TICKET_ACTIVE, TICKET_DONE};
-	for (int k = 0; k < 4 && nf < 200; k++) {
+	int dir = job_subdir_open(jfd, JOB_DIR_FAILURES, false);
+	if (dir >= 0) {
+		struct strlist marked = {0};
+		dir_names(dir, ".", &marked);
+		close(dir);
+		strlist_sort(&marked);
+		for (int k = 0; k < 4 && nf < 200 && marked.n; k++)
+			nf = failures_marked(b, jfd, states[k], &marked, nf);
+		strlist_free(&marked);
+	}
+	for (int k = 0; dir < 0 && k < 4 && nf < 200; k++) {
 		struct strlist tickets = {0};
 		ticket_list(jfd, states[k], &tickets);
 		strlist_sort(&tickets);

@@ -83,6 +83,10 @@ check "its page lists the failure" wait_for 15 badpage
 browse "$SPOOL/jobs/bad/index.html" >"$T/bad.html"
 log=$(grep -o 'href="logs/frame[^"]*"' "$T/bad.html" | head -1 | sed 's/href="//; s/"$//')
 check "with a link to a log that exists ($log)" [ -n "$log" -a -f "$SPOOL/jobs/bad/$log" ]
+check "failures/ names the ticket that failed (the page reads those alone)" [ "$(ls "$SPOOL/jobs/bad/failures" | wc -l)" -eq 1 ]
+# a job from before failures/ existed: every ticket is read instead
+rm -r "$SPOOL/jobs/bad/failures" "$SPOOL/jobs/bad/index.html" # (rebuilt at the next rescan)
+check "a job without failures/ still lists its failure" wait_for 15 badpage
 
 # the pages tell the truth at the end: a job that ends the moment before
 # watcherd is stopped (as make demo does) is shown done, not rendering

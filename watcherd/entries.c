@@ -29,10 +29,31 @@ static void route_pending_check(void)
 	route_pending.n = keep;
 }
 
+/* While hf-intakes run, the entries they made are theirs to route (each
+ * routes the job it took in, at once): an hf-route started beside them
+ * would race them for it. It routes what is left once none runs (a
+ * killed intake's job, a job sent back to new/), or, in a stream of
+ * intakes that never stops, what waited a second. */
+#define ROUTE_DEFER_US 1000000
+static int64_t route_deferred; /* since when pending entries wait for intakes (0: none do) */
+
 static void route_start(void)
 {
-	if (child_count(CHILD_ROUTE) || route_pending.n == 0)
+	if (child_count(CHILD_ROUTE))
 		return;
+	if (route_pending.n && child_count(CHILD_INTAKE))
+		route_pending_check(); /* those the intakes routed meanwhile */
+	if (route_pending.n == 0) {
+		route_deferred = 0;
+		return;
+	}
+	if (child_count(CHILD_INTAKE)) {
+		if (!route_deferred)
+			route_deferred = mono_us();
+		if (mono_us() - route_deferred < ROUTE_DEFER_US)
+			return;
+	}
+	route_deferred = 0;
 	route_pending_check();
 	if (route_pending.n == 0)
 		return;
