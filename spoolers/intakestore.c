@@ -41,7 +41,7 @@ int sha256_fd(int fd, char hex[65])
 
 static void share_file(int storefd, int dirfd, const char *name, const struct stat *st, struct intake_shared *out)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open_regular(dirfd, name, O_RDONLY);
 	char hex[65];
 	bool hashed = fd >= 0 && sha256_fd(fd, hex) == 0;
 	if (fd >= 0)
@@ -77,7 +77,7 @@ static void share_tree(int storefd, int dirfd, int depth, struct intake_shared *
 		    fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (S_ISDIR(st.st_mode) && depth < SHARE_MAX_DEPTH) {
-			int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int sub = open_beneath(dirfd, e->d_name, O_RDONLY | O_DIRECTORY, 0);
 			if (sub >= 0) {
 				share_tree(storefd, sub, depth + 1, out);
 				close(sub);
