@@ -8,11 +8,11 @@ cd "$HF_ROOT" || exit 111
 
 # the folders of the tree: top, state, a job's own, tickets', sites'
 DIRS='inbox|rejected|jobs|cancel|requests|answers|hosts|limits|sites|status|conf|work|run|new|queue|held|outsourced|done|failed'
-DIRS="$DIRS|cancelled|frames|todo|active|output|previews|logs|files|blocked|in|out|\\.basis|\\.incoming"
+DIRS="$DIRS|cancelled|frames|todo|active|output|previews|logs|files|blocked|failures|store|in|out|\\.basis|\\.incoming"
 # its files, whose names say what they are wherever they appear
 FILES='job\.ini|status\.ini|status\.lock|billing\.(ini|lock)|sizes\.(ini|lock)|traffic(\.lock)?|notifications\.log|index\.html|reason\.txt|result\.ini'
 FILES="$FILES|host\\.ini|heartbeat|agent\\.lock|intake\\.pending|hotfarm\\.ini|watcherd\\.(pid|lock|log)|audit\\.log|contact\\.png"
-FILES="$FILES|(slot|kill)\\.%d"
+FILES="$FILES|(slot|kill)\\.%d|farm\\.counts"
 # 1. a path with a folder of the tree as one of its parts: "frames/todo",
 #    "logs/%s", "%s/out", "blocked/%s" (not an absolute path: /proc/N/status
 #    is the system's)
