@@ -62,16 +62,20 @@ void counts_load(const struct spool *sp)
 		if (next)
 			*next++ = 0;
 		struct counted k = {0};
+		char name[256];
 		long long t, s;
-		if (sscanf(line, "%255s %ld %ld %ld %ld %lld %lld", k.name, &k.c.todo, &k.c.active, &k.c.done,
+		if (sscanf(line, "%255s %ld %ld %ld %ld %lld %lld", name, &k.c.todo, &k.c.active, &k.c.done,
 			   &k.c.failed, &t, &s) != 7 ||
-		    !job_id_valid(k.name) || k.c.todo < 0 || k.c.active < 0 || k.c.done < 0 || k.c.failed < 0)
+		    strlen(name) >= sizeof k.name || !job_id_valid(name) || k.c.todo < 0 || k.c.active < 0 ||
+		    k.c.done < 0 || k.c.failed < 0)
 			continue; /* not as written: counted again */
+		memcpy(k.name, name, strlen(name) + 1);
 		k.counted_us = t, k.stamp = s;
 		*grow(&kept, &nkept, &cap) = k;
 	}
 	free(text);
-	qsort(kept, nkept, sizeof *kept, by_name);
+	if (nkept)
+		qsort(kept, nkept, sizeof *kept, by_name);
 }
 
 /* The latest change of JFD's ticket folders (ns), -1 when one is missing. */
