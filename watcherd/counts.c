@@ -134,8 +134,13 @@ void counts_save(const struct spool *sp)
 				buf_printf(&b, "%s %ld %ld %ld %ld %lld %lld\n", v[i].name, v[i].c.todo, v[i].c.active,
 					   v[i].c.done, v[i].c.failed, (long long)v[i].counted_us, (long long)v[i].stamp);
 	}
-	if (file_write_atomic(spool_fd(sp, DIR_RUN), spool_file_name(SPOOL_FILE_FARM_COUNTS), b.data ? b.data : "",
-			      b.len, 0644) < 0)
+	/* written only when it changed: an idle farm writes nothing */
+	size_t len;
+	char *was = file_read_small(spool_fd(sp, DIR_RUN), spool_file_name(SPOOL_FILE_FARM_COUNTS), 64 << 20, &len);
+	bool same = was && len == b.len && (!len || !memcmp(was, b.data, len));
+	free(was);
+	if (!same && file_write_atomic(spool_fd(sp, DIR_RUN), spool_file_name(SPOOL_FILE_FARM_COUNTS),
+				       b.data ? b.data : "", b.len, 0644) < 0)
 		warn("unable to write %s/%s: %s", spool_dir_name(DIR_RUN), spool_file_name(SPOOL_FILE_FARM_COUNTS),
 		     strerror(errno));
 	buf_free(&b);
