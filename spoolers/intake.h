@@ -10,13 +10,13 @@
 #include "../layout/layout.h"
 #include "../layout/preset.h"
 
-/* What intake knows of a job it has checked, for the folder it writes. */
 /* What intake_share did with a job's files. */
 struct intake_shared {
 	long shared, added;              /* linked with the store's copy; made the copy */
 	unsigned long long shared_bytes; /* the sizes of those shared */
 };
 
+/* What intake knows of a job it has checked, for the folder it writes. */
 struct intake_job {
 	const struct job_desc *jd;
 	const char *original;       /* the name its owner gave it */
@@ -40,7 +40,8 @@ struct intake_job {
  * each file of 4 KiB or more whose bytes an earlier job brought becomes a
  * link of the one copy ([intake] dedupe = no: none). */
 void intake_share(const struct spool *sp, int jobfd, struct intake_shared *out);
-/* The SHA-256 of what FD reads from where it is, in lowercase hex. */
+/* The SHA-256 of what FD reads from where it is, in lowercase hex (nettle:
+ * libarchive's own hashing library, already loaded). */
 int sha256_fd(int fd, char hex[65]);
 
 /* Write the job's folders, job.ini, frame tickets, status.ini and

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,22 +125,11 @@ enum verdict check_digest(const struct job_desc *jd)
 	}
 	if (!*jd->archive_sha256)
 		return OK;
-	/* nettle: libarchive's own hashing library, already loaded */
-	struct sha256_ctx ctx;
-	sha256_init(&ctx);
-	char buf[1 << 16];
-	ssize_t n;
+	char hex[65];
 	if (lseek(archive_drop->fd, 0, SEEK_SET) < 0)
 		die_errno(EXIT_TEMPFAIL, "lseek");
-	while ((n = read(archive_drop->fd, buf, sizeof buf)) > 0)
-		sha256_update(&ctx, (size_t)n, (const uint8_t *)buf);
-	if (n < 0)
+	if (sha256_fd(archive_drop->fd, hex) < 0)
 		die_errno(EXIT_TEMPFAIL, "unable to read inbox/%s", archive_drop->shown);
-	uint8_t md[SHA256_DIGEST_SIZE];
-	sha256_digest(&ctx, sizeof md, md);
-	char hex[65];
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	if (strcmp(hex, jd->archive_sha256))
 		return maybe_incomplete(archive_drop, "%s does not match the sha256 its description gives (it is %s)",
 					archive_drop->shown, hex);
