@@ -189,7 +189,7 @@ void test_billing_cancelled(void)
 	CHECK(job_sizes_add(jfd, &z) == 0 && job_sizes_add(jfd, &z) == 0, "job_sizes_add, twice");
 	CHECK(job_change_state(&sp, "cx", STATE_CANCELLED, "cancelled by test") == 0, "the job is cancelled");
 	size_t len;
-	char *bill = file_read_small(jfd, "billing.ini", 4096, &len);
+	char *bill = file_read_small(jfd, job_file_name(JOB_FILE_BILLING), 4096, &len);
 	CHECK(bill && strstr(bill, "attempts = 2\n") && strstr(bill, "frames = 1\n") &&
 		      strstr(bill, "wall_seconds = 4.000") && strstr(bill, "submitted_bytes = 2000\n") &&
 		      strstr(bill, "site_sent_bytes = 10\n") && strstr(bill, "output_bytes = 10\n"),
@@ -236,7 +236,7 @@ void test_entry_and_finish(void)
 	      "status.ini says done with 2 frames (%s)", st.state);
 	job_status_free(&st);
 	size_t len;
-	char *bill = file_read_small(jfd, "billing.ini", 4096, &len);
+	char *bill = file_read_small(jfd, job_file_name(JOB_FILE_BILLING), 4096, &len);
 	CHECK(bill && strstr(bill, "frames = 2") && strstr(bill, "wall_seconds = 4.000"),
 	      "billing.ini sums the tickets' billing lines");
 	free(bill);

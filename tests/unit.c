@@ -148,7 +148,7 @@ static void test_names(void)
 
 static struct ini *parse(const char *text, char *err)
 {
-	return ini_parse(text, strlen(text), "job.ini", err, 512);
+	return ini_parse(text, strlen(text), job_file_name(JOB_FILE_DESC), err, 512);
 }
 
 static void test_ini(void)

@@ -25,7 +25,7 @@ static long max_frames = 100000; /* conf/hotfarm.ini's default */
 static void cleanup(void)
 {
 	if (tmp_fd >= 0)
-		unlinkat(tmp_fd, "job.ini", 0);
+		unlinkat(tmp_fd, job_file_name(JOB_FILE_DESC), 0);
 	rmdir(tmp);
 }
 
@@ -72,12 +72,12 @@ static void check_round_trip(const struct buf *text, long nframes)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (file_write_atomic(tmp_fd, "job.ini", (const char *)data, size, 0644) < 0) {
+	if (file_write_atomic(tmp_fd, job_file_name(JOB_FILE_DESC), (const char *)data, size, 0644) < 0) {
 		perror("job.ini");
 		abort();
 	}
 	char err[1024];
-	struct ini *ini = ini_load(tmp_fd, "job.ini", "job.ini", err, sizeof err);
+	struct ini *ini = ini_load(tmp_fd, job_file_name(JOB_FILE_DESC), job_file_name(JOB_FILE_DESC), err, sizeof err);
 	if (!ini)
 		return 0;
 	struct job_desc jd;
