@@ -49,18 +49,25 @@ static bool hex_valid(const char *hex)
 	return hex[64] == 0;
 }
 
+/* FROMDIR/FROM linked as TODIR/TO, through the temporary name TMP (TO is
+ * replaced in one rename; a name of TMP already there is left alone). */
+static bool link_as(int fromdir, const char *from, int todir, const char *tmp, const char *to)
+{
+	if (linkat(fromdir, from, todir, tmp, 0) < 0)
+		return false;
+	if (renameat(todir, tmp, todir, to) == 0)
+		return true;
+	unlinkat(todir, tmp, 0);
+	return false;
+}
+
 /* The store's copy ENTRY in SUBFD takes the place of DIRFD/NAME. */
 static bool share_copy(int subfd, const char *entry, int dirfd, const char *name)
 {
 	/* (a job's own file of that name stays: the link fails, nothing shared) */
 	char tmp[64];
 	snprintf(tmp, sizeof tmp, "%s.%ld", SHARE_TMP, (long)getpid());
-	if (linkat(subfd, entry, dirfd, tmp, 0) < 0)
-		return false;
-	if (renameat(dirfd, tmp, dirfd, name) == 0)
-		return true;
-	unlinkat(dirfd, tmp, 0);
-	return false;
+	return link_as(subfd, entry, dirfd, tmp, name);
 }
 
 /* DIRFD/NAME becomes the store's copy ENTRY (replacing one too linked). */
@@ -73,12 +80,7 @@ static bool share_add(int subfd, const char *entry, int dirfd, const char *name,
 	static unsigned serial;
 	char tmp[64];
 	snprintf(tmp, sizeof tmp, "%s%ld.%u", STORE_TMP, (long)getpid(), ++serial);
-	if (linkat(dirfd, name, subfd, tmp, 0) < 0)
-		return false;
-	if (renameat(subfd, tmp, subfd, entry) == 0)
-		return true;
-	unlinkat(subfd, tmp, 0);
-	return false;
+	return link_as(dirfd, name, subfd, tmp, entry);
 }
 
 enum store_share store_share(int storefd, int dirfd, const char *name, const struct stat *st, const char *hex)
