@@ -82,9 +82,12 @@ $(BIN)/hotfarm: $(CLI_OBJ) $(SITE_OBJ) $(OBJ)/liblayout.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -larchive -liniparser
 
 # the site link's stage: push sites/PEER/out/, or --serve a peer
-$(BIN)/hf-sync: $(OBJ)/spoolers/sync.o $(OBJ)/liblayout.a
+# hf-sync is a folder: the wire, the two sides, and a job package's members
+SYNC_OBJ := $(addprefix $(OBJ)/spoolers/sync/,wire.o serve.o push.o manifest.o held.o)
+$(SYNC_OBJ) $(OBJ)/spoolers/sync/main.o: spoolers/sync/sync.h spoolers/sync/held.h
+$(BIN)/hf-sync: $(OBJ)/spoolers/sync/main.o $(SYNC_OBJ) $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lrsync -lnettle -liniparser
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lrsync -larchive -lnettle -liniparser
 
 $(BIN)/hf-request: $(OBJ)/spoolers/request.o $(OBJ)/liblayout.a
 	@mkdir -p $(BIN)

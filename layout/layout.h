@@ -255,6 +255,9 @@ enum site_sub {
 	SITE_BASIS,    /* .basis/: what PEER holds, for deltas */
 	SITE_BASIS_SHA, /* .basis/.sha/: their checksums */
 	SITE_INCOMING, /* .incoming/: files arriving; its lock */
+	SITE_BASIS_KNOWN, /* .basis/.known/SHA256: contents PEER sent */
+	SITE_BASIS_PATHS, /* .basis/.paths/KEY: what PEER last sent at a path */
+	SITE_BASIS_NAMES, /* .basis/.names/KEY: ... and under a file name */
 	SITE_SUB_COUNT,
 };
 /* sites/PEER/SUB, made when missing. PEER must be a valid site name. -1

@@ -42,7 +42,8 @@ const struct site_link *site_link_find(const struct spool *sp, const char *peer)
 }
 
 static const char *const site_subs[SITE_SUB_COUNT] = {
-	".", "in", "out", "jobs", "rejected", ".basis", ".basis/.sha", ".incoming",
+	".", "in", "out", "jobs", "rejected", ".basis", ".basis/.sha", ".incoming", ".basis/.known", ".basis/.paths",
+	".basis/.names",
 };
 
 int site_dir_open(const struct spool *sp, const char *peer, enum site_sub which)
@@ -57,6 +58,12 @@ int site_dir_open(const struct spool *sp, const char *peer, enum site_sub which)
 	int p = openat(s, peer, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (p < 0)
 		return -1;
+	const char *slash = strchr(sub, '/');
+	if (slash) { /* .basis/ first */
+		char parent[32];
+		snprintf(parent, sizeof parent, "%.*s", (int)(slash - sub), sub);
+		mkdirat(p, parent, 0755);
+	}
 	mkdirat(p, sub, 0755);
 	int d = openat(p, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	int e = errno;

@@ -110,6 +110,43 @@ enum store_share store_share(int storefd, int dirfd, const char *name, const str
 	return r;
 }
 
+int store_copy_open(int storefd, const char *hex, long long size, char entry[STORE_NAME_MAX + 1])
+{
+	if (storefd < 0 || !hex_valid(hex)) {
+		errno = EINVAL;
+		return -1;
+	}
+	char sub[3] = {hex[0], hex[1], 0};
+	int subfd = openat(storefd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (subfd < 0)
+		return -1;
+	int fd = -1;
+	for (int x = 0; x < 2 && fd < 0; x++) {
+		snprintf(entry, STORE_NAME_MAX + 1, "%s%s", hex, x ? ".x" : "");
+		int f = openat(subfd, entry, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		struct stat st;
+		if (f >= 0 && fstat(f, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+		    !(st.st_mode & 0222) && (size < 0 || st.st_size == size))
+			fd = f;
+		else if (f >= 0)
+			close(f);
+	}
+	close(subfd);
+	if (fd < 0)
+		errno = ENOENT;
+	return fd;
+}
+
+void store_copy_forget(int storefd, const char *entry)
+{
+	char sub[3] = {entry[0], entry[1], 0};
+	int subfd = openat(storefd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (subfd >= 0) {
+		unlinkat(subfd, entry, 0);
+		close(subfd);
+	}
+}
+
 /* ---- garbage ------------------------------------------------------------ */
 
 static void gc_sub(int subfd, bool dry_run, time_t now, struct store_gc *out)

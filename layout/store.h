@@ -29,6 +29,16 @@ enum store_share {
  * nobody else may change the bytes that jobs share. */
 enum store_share store_share(int storefd, int dirfd, const char *name, const struct stat *st, const char *hex);
 
+/* The store's copy of the bytes HEX, for reading: store/XX/HEX or its
+ * executable twin, trusted as store_share trusts it (ours, read-only, of
+ * SIZE bytes when SIZE is not -1); its entry's name in ENTRY. -1 with
+ * errno when there is none to trust. */
+int store_copy_open(int storefd, const char *hex, long long size, char entry[STORE_NAME_MAX + 1]);
+/* Remove the store's name ENTRY (its bytes were found not to be its
+ * hash's): the next job with those bytes makes a new copy. Jobs that
+ * link it keep their links. */
+void store_copy_forget(int storefd, const char *entry);
+
 /* The garbage of the store: contents no job links, and a share's
  * leftovers of a crash (.tmp.* an hour old). */
 struct store_gc {

@@ -155,17 +155,19 @@ static void retained(const struct retain_item *it, int rc, void *arg)
 }
 
 /* Jobs received from peers whose result went back long enough ago (the
- * housekeeping pass of retain.h, for them alone), and sync bases nobody
- * used for as long. */
+ * housekeeping pass of retain.h, for them alone), and what hf-sync keeps
+ * of each peer (sync bases, the contents it sent, their paths and names)
+ * that nobody used for as long. */
 static void retain(void)
 {
 	int64_t keep = sp.conf.retain_days * 86400LL * 1000000LL;
 	struct retain_opts o = {.older_than_us = -1, .peers = true};
 	if (retain_run(&sp, &o, retained, NULL) < 0 && errno != EAGAIN)
 		warn("unable to clear the jobs received from linked sites: %s", strerror(errno));
+	const enum site_sub kept[] = {SITE_BASIS, SITE_BASIS_SHA, SITE_BASIS_KNOWN, SITE_BASIS_PATHS, SITE_BASIS_NAMES};
 	for (int p = 0; p < sp.conf.nlinks; p++)
-		for (int k = 0; k < 2; k++) {
-			int b = site_dir_open(&sp, sp.conf.links[p].name, k ? SITE_BASIS_SHA : SITE_BASIS);
+		for (size_t k = 0; k < sizeof kept / sizeof *kept; k++) {
+			int b = site_dir_open(&sp, sp.conf.links[p].name, kept[k]);
 			DIR *d = b < 0 ? NULL : dir_open(b, ".");
 			struct dirent *e;
 			while (d && (e = readdir(d)))

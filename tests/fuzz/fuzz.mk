@@ -26,7 +26,8 @@ build/fuzz/%.o: %.c $(LAYOUT_HDR) tests/fuzz/fuzzspool.h
 # the archive and sync harnesses include the spooler they drive
 build/fuzz/tests/fuzz/fuzz_archive.o: spoolers/intake.c spoolers/intake.h spoolers/intakedrop.h spoolers/routing.h
 build/fuzz/spoolers/intakeroute.o: spoolers/intakedrop.h
-build/fuzz/tests/fuzz/fuzz_sync.o: spoolers/sync.c
+build/fuzz/tests/fuzz/fuzz_sync.o: spoolers/sync/sync.h
+$(addprefix build/fuzz/spoolers/sync/,wire.o serve.o push.o manifest.o held.o): spoolers/sync/sync.h spoolers/sync/held.h
 
 build/fuzz/liblayout.a: $(FUZZ_LAYOUT_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -43,9 +44,10 @@ bin/fuzz_archive: build/fuzz/tests/fuzz/fuzz_archive.o build/fuzz/spoolers/intak
 	@mkdir -p bin
 	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(ARCHIVE_LIBS) -liniparser
 
-bin/fuzz_sync: build/fuzz/tests/fuzz/fuzz_sync.o build/fuzz/liblayout.a
+bin/fuzz_sync: build/fuzz/tests/fuzz/fuzz_sync.o $(addprefix build/fuzz/spoolers/sync/,wire.o serve.o push.o manifest.o held.o) \
+		build/fuzz/liblayout.a
 	@mkdir -p bin
-	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -lrsync -lnettle -liniparser
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -lrsync -larchive -lnettle -liniparser
 
 # the same as make check's tests/t-fuzz.sh, longer; crashes are kept
 fuzz: $(FUZZ_BINS)

@@ -268,11 +268,47 @@ def sessions():
           + offer(b"big.job.tar", basis[::-1], delta(*[copy(0, len(basis))] * 800)) + QUIT)
 
 
+# Version 2: each offer carries a manifest of members (OFFSET SIZE SHA256
+# KEY), and the server answers which it holds. fuzz_sync's spool holds one
+# content in its store (HELD, below); a member the peer sent once is held
+# for its next offer, whose delta then leaves those bytes out.
+HELLO2 = frame(b"H", b"hotfarm-sync/2 a")
+HELD = bytes(range(256)) * 32  # the store's copy fuzz_sync makes at start
+
+
+def offer2(name, content, members, dl):
+    """a version 2 offer: MEMBERS are (offset, size, key) of CONTENT"""
+    s = frame(b"O", b"%s %d %s" % (name, len(content), hashlib.sha256(content).hexdigest().encode()))
+    lines = b"".join(b"%d %d %s %s\n" % (o, n, hashlib.sha256(content[o:o + n]).hexdigest().encode(), k)
+                     for o, n, k in members)
+    if lines:
+        s += frame(b"M", lines)
+    return s + frame(b"m") + frame(b"D", dl) + frame(b"d")
+
+
+def sessions2():
+    first = b"h" * 512 + HELD + b"t" * 512
+    second = b"H" * 512 + HELD + b"T" * 512
+    member = [(512, len(HELD), b"tex%2Fheld.bin")]
+    write("sync", "v2-members", HELLO2 + offer2(b"shot.job.tar", first, member, delta(literal(first)))
+          + offer2(b"take.job.tar", second, member, delta(literal(second[:512] + second[-512:]))) + QUIT)
+    # the same member, but the rest not what the offer's SHA-256 says
+    write("sync", "v2-lie", HELLO2 + offer2(b"shot.job.tar", first, member, delta(literal(first)))
+          + offer2(b"take.job.tar", second, member, delta(literal(first[:512] + second[-512:]))) + QUIT)
+    write("sync", "v2-similar", HELLO2 + offer2(b"shot.job.tar", first, member, delta(literal(first)))
+          + offer2(b"take.job.tar", first[:600] + b"x" + first[601:], [(512, len(HELD), b"tex%2Fheld.bin")],
+                   delta(literal(first[:512]), copy(0, 88), literal(b"x"), copy(89, len(HELD) - 89),
+                         literal(first[-512:]))) + QUIT)
+    write("sync", "v2-bad-manifest", HELLO2 + offer2(b"shot.job.tar", first, [(512, 4096, b"a"), (600, 4096, b"b")],
+                                                     delta(literal(first))) + QUIT)
+
+
 def main():
     for name, text in JOBINI.items():
         write("jobini", name, text)
     archives()
     sessions()
+    sessions2()
 
 
 if __name__ == "__main__":
