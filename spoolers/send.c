@@ -171,7 +171,8 @@ static void retain(void)
 			DIR *d = b < 0 ? NULL : dir_open(b, ".");
 			struct dirent *e;
 			while (d && (e = readdir(d)))
-				if (e->d_name[0] != '.' && age_us(b, e->d_name) > keep)
+				/* (a crash's leftover .NAME.PID.tmp too; a folder is no file to unlink) */
+				if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && age_us(b, e->d_name) > keep)
 					unlinkat(b, e->d_name, 0);
 			if (d)
 				closedir(d);

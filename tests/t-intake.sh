@@ -14,8 +14,9 @@ check "the scene is unpacked into jobs/NAME/files" cmp -s "$J/files/scene.pov" "
 check "one ticket per frame" [ "$(count "$J/frames/todo")" -eq 4 ]
 check "the folders an agent needs exist" [ -d "$J/frames/active" -a -d "$J/frames/done" -a -d "$J/frames/failed" -a -d "$J/output" -a -d "$J/previews" -a -d "$J/logs" ]
 check "status.ini says queued" grep -q '^state = "queued"' "$J/status.ini"
+# (its words reach the log through watcherd, after the rename: waited for)
 check "hf-intake queued the job it took in itself (no hf-route of its own)" \
-	grep -q 'prog=hf-intake job=shot42 msg="shot42 queued"' "$SPOOL.watcherd.log"
+	wait_for 10 grep -q 'prog=hf-intake job=shot42 msg="shot42 queued"' "$SPOOL.watcherd.log"
 # a job left in new/ (its hf-intake killed before routing it) is routed
 # by an hf-route watcherd starts
 stop_watcherd
@@ -24,7 +25,7 @@ hf-intake --spool "$SPOOL" --landed stray.tar stray.ini >/dev/null 2>&1
 mv "$SPOOL/queue/"*-stray "$SPOOL/new/"
 start_watcherd
 check "a job left in new/ is routed by hf-route" wait_for 10 queued stray
-check "by hf-route" grep -q 'prog=hf-route job=stray msg="stray queued"' "$SPOOL.watcherd.log"
+check "by hf-route" wait_for 10 grep -q 'prog=hf-route job=stray msg="stray queued"' "$SPOOL.watcherd.log"
 check "status.ini has the counts" grep -q '^frames_total = 4' "$J/status.ini"
 check "the inbox is empty again" inbox_empty
 check "nothing is left in work/" [ "$(count "$SPOOL/work")" -eq 0 ]

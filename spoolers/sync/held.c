@@ -332,17 +332,8 @@ static bool range_is(int fd, const struct member *e)
 static void index_put(const struct held *h, int dirfd, const char *key, const char *hex)
 {
 	char was[65];
-	if (!*key || !strcmp(key, "-") || (index_get(h, dirfd, key, was) && !strcmp(was, hex)))
-		return;
-	char tmp[64];
-	snprintf(tmp, sizeof tmp, ".tmp.%ld", (long)getpid());
-	int fd = open_beneath(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		return;
-	bool ok = write(fd, hex, 64) == 64;
-	close(fd);
-	if (!ok || renameat(dirfd, tmp, dirfd, key) < 0)
-		unlinkat(dirfd, tmp, 0);
+	if (*key && strcmp(key, "-") && !(index_get(h, dirfd, key, was) && !strcmp(was, hex)))
+		file_write_atomic(dirfd, key, hex, 64, 0644);
 }
 
 void held_learn(struct held *h, int outfd)
