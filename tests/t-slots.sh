@@ -130,6 +130,61 @@ else
 	ok "# SKIP no memory cgroup to put an agent under"
 fi
 
+# The first job starts wide: before any frame of it is measured, the slots
+# are sized by what the renderer's start-up probe used of a CPU. A probe
+# that waits (idler) opens more slots than CPUs at the first claim; one
+# that keeps a CPU busy (burner, rendering the same) never more than CPUs.
+new_spool seeded
+start_watcherd
+cat >"$SPOOL/conf/packages/idler.ini" <<'INI'
+[package]
+description = "waits more than it computes"
+version = 1
+[probe]
+command = sh
+version_args = -c "echo 1.0"
+startup = -c "sleep 0.4"
+[render]
+argv = sh -c "sleep 0.4; cp {files}/in.png {output}"
+INI
+sed -e 's/waits more than it computes/computes all the time/' \
+	-e 's/sleep 0.4/i=0; while [ $i -lt 150000 ]; do i=$((i+1)); done/' \
+	"$SPOOL/conf/packages/idler.ini" >"$SPOOL/conf/packages/burner.ini"
+rm -f "$SPOOL/conf/packages/povray.ini" "$SPOOL/conf/packages/blender.ini"
+mkdir -p "$T/idle" "$T/burn"
+python3 "$HF_ROOT/tests/mkpng.py" good "$T/idle/in.png"
+cp "$T/idle/in.png" "$T/burn/in.png"
+for k in idle burn; do
+	pkg=idler
+	[ $k = burn ] && pkg=burner
+	printf '[job]\nframes = 1-16\n[render]\npackage = %s\nscene = in.png\nwidth = 64\nheight = 48\noutput = "f_####.png"\n' \
+		"$pkg" >"$T/$k/job.ini"
+done
+start_agent seeded
+LOG=$SPOOL.agent-seeded.log
+probed() { grep -q 'idler takes [0-9.]* s to start' "$LOG" && grep -q 'burner takes [0-9.]* s to start' "$LOG"; }
+check "the agent times both renderers' start-up, and what they use of a CPU" wait_for 30 probed
+diag "$(grep -o '[a-z]* takes [0-9.]* s to start ([0-9]*% of a CPU)' "$LOG" | tr '\n' ' ')"
+drop_dir idle "$T/idle"
+check "the idler's frames are done" wait_for 60 job_done idle
+# the first sizing the agent logged, and where its first frame came
+first_size=$(grep -n 'slots\{0,1\} \(now\|stay\) (renders use' "$LOG" | head -1)
+first_frame=$(grep -n 'rendered on' "$LOG" | head -1 | cut -d: -f1)
+fit=$(echo "$first_size" | sed -n 's/.*msg="\([0-9]*\) slots\{0,1\} now.*/\1/p; s/.*so \([0-9]*\) would fit.*/\1/p')
+check "before its first frame was measured, the agent sized its slots by the probe ($(echo "$first_size" | cut -c1-160))" \
+	[ -n "$first_size" ] && [ "${first_size%%:*}" -lt "${first_frame:-0}" ] && [ "${fit:-0}" -gt "$CPUS" ]
+kill -TERM "$AGENT"
+wait "$AGENT" 2>/dev/null
+start_agent seeded2
+LOG=$SPOOL.agent-seeded2.log
+check "a second agent times the burner's start-up too" wait_for 30 probed
+drop_dir burn "$T/burn"
+check "the burner's frames are done" wait_for 120 job_done burn
+most=$(grep -o 'msg="[0-9]* slots\{0,1\} now' "$LOG" | sed 's/^msg="//' | awk '$1 > m { m = $1 } END { print m + 0 }')
+check "a renderer whose start-up keeps a CPU busy: never more slots than CPUs (at most $most)" [ "$most" -le "$CPUS" ]
+kill -TERM "$AGENT"
+wait "$AGENT" 2>/dev/null
+
 # --slots N fixes it
 start_agent fixed --slots 3
 check "--slots 3: the record says 3" [ "$(host_slots fixed)" = 3 ]

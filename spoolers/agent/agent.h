@@ -278,6 +278,9 @@ void slot_idle(struct slot *s);
 void slots_show(void);
 bool slots_busy(void);
 void slots_learn(double cpu, double queued, double wall, long rss_kb);
+/* Before any render was measured: size the slots by UTIL, the CPU share
+ * of the renderer's start-up probe (the job about to be claimed's). */
+void slots_seed(double util);
 
 /* claim.c */
 void fill_slots(void);
@@ -376,10 +379,11 @@ void check_exited(struct slot *s, int status);
 struct overhead {
 	char package[64];
 	double seconds; /* what a process costs before its first frame; -1: not known */
+	double util;    /* its share of a CPU over that time (waits for one count); -1 */
 };
 struct overhead *overhead_of(const char *package);
 void startups_spawn(void);
-bool startup_exited(pid_t pid, int status);
+bool startup_exited(pid_t pid, int status, const struct rusage *ru, double queued);
 bool startups_running(void);
 long run_length(struct job *j, long also);
 void run_learn(struct slot *s, double first, double each);

@@ -131,6 +131,11 @@ static void run_begin(struct slot *s, struct job *j, const char *t, long *frames
 {
 	s->job = j;
 	j->running++;
+	/* the first render of this agent: its slots sized by what the
+	 * renderer's start-up probe used of a CPU, before its run is */
+	struct overhead *o = overhead_of(j->pkg->name);
+	if (o)
+		slots_seed(o->util);
 	long want = n == 1 ? run_length(j, 0) : 1;
 	if (want > 1 && atol(t) >= 1 && todo_has(j, frames[0] - 1)) {
 		/* past the first sample (the first frame): the run

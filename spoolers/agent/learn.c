@@ -26,7 +26,7 @@ struct overhead *overhead_of(const char *package)
 		return NULL;
 	struct overhead *o = &overheads[noverheads++];
 	snprintf(o->package, sizeof o->package, "%s", package);
-	o->seconds = -1;
+	o->seconds = o->util = -1;
 	return o;
 }
 
@@ -83,7 +83,7 @@ bool startups_running(void)
 }
 
 /* A startup probe ended: true when PID was one. */
-bool startup_exited(pid_t pid, int status)
+bool startup_exited(pid_t pid, int status, const struct rusage *ru, double queued)
 {
 	for (size_t i = 0; i < nstartups; i++)
 		if (startups[i].pid == pid) {
@@ -92,7 +92,13 @@ bool startup_exited(pid_t pid, int status)
 			double t = (double)(mono_us() - startups[i].started) / 1e6;
 			if (o && o->seconds < 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 				o->seconds = t;
-				say("%s takes %.2f s to start", startups[i].package, t);
+				/* its CPU share, a wait for a CPU counted as use (the
+				 * other probes run beside it) */
+				double cpu = (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
+					     (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+				o->util = t > 0.05 ? (cpu + (queued > 0 ? queued : 0)) / t : -1;
+				say("%s takes %.2f s to start (%.0f%% of a CPU)", startups[i].package, t,
+				    o->util < 0 ? 100 : 100 * o->util);
 			}
 			return true;
 		}
@@ -106,9 +112,10 @@ bool startup_exited(pid_t pid, int status)
  * the run (start-up <= 0.05 * (start-up + n * frame time)), but no longer
  * than the frames left shared among the slots that could take them: a
  * long run at the end would leave the other slots idle. With the start-up
- * known (the package's [probe] startup) and the frame time not, single
- * frames: the first samples give it; with neither, runs of 2, which
- * measure both. */
+ * known (the package's [probe] startup) and the frame time not, all of
+ * them, or that share when there are more slots than CPUs: run_trim gives
+ * back what is past a fair run once the first frame gives the time; with
+ * neither, runs of 2, which measure both. */
 long run_length(struct job *j, long also)
 {
 	if (!j->pkg->range_argv.n || j->pkg->no_output)
@@ -127,8 +134,14 @@ long run_length(struct job *j, long also)
 	long share = (left + agent.nslots_on * hosts_live() - 1) / (agent.nslots_on * hosts_live());
 	struct overhead *o = overhead_of(j->pkg->name);
 	long n;
-	if (o && o->seconds >= 0 && j->frame_seconds <= 0)
-		return left > 10000 ? 10000 : left; /* all, until frames give the time (see run_trim) */
+	if (o && o->seconds >= 0 && j->frame_seconds <= 0) {
+		/* until frames give the time (see run_trim): all (one process,
+		 * as a hand-run blender -a), or with more slots than CPUs (the
+		 * renderer mostly waits) its share, so that they all start now */
+		if (agent.nslots_on <= sysconf(_SC_NPROCESSORS_ONLN))
+			return left > 10000 ? 10000 : left;
+		n = share;
+	}
 	else if (!o || o->seconds < 0 || j->frame_seconds <= 0)
 		n = 2;
 	else

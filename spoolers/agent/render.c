@@ -219,19 +219,19 @@ static void render_exited(struct slot *s, int status)
 
 /* The next child that exited, reaped (its pid; 0: none). With slots =
  * auto, a renderer's wait for a CPU is read first (it counts as use). */
-static pid_t reap_one(int *status, struct rusage *ru)
+static pid_t reap_one(int *status, struct rusage *ru, double *queued)
 {
+	*queued = 0;
 	if (!agent.slots_auto)
 		return wait4(-1, status, WNOHANG, ru);
 	siginfo_t si;
 	si.si_pid = 0;
 	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid <= 0)
 		return 0;
+	*queued = proc_queued(si.si_pid);
 	for (int i = 0; i < agent.nslots; i++)
-		if (agent.slots[i].job && agent.slots[i].pid == si.si_pid) {
-			double q = proc_queued(si.si_pid);
-			agent.slots[i].queued = q > agent.slots[i].queued ? q : agent.slots[i].queued;
-		}
+		if (agent.slots[i].job && agent.slots[i].pid == si.si_pid)
+			agent.slots[i].queued = *queued > agent.slots[i].queued ? *queued : agent.slots[i].queued;
 	return wait4(si.si_pid, status, WNOHANG, ru) == si.si_pid ? si.si_pid : 0;
 }
 
@@ -240,9 +240,10 @@ void reap(void)
 {
 	int status;
 	struct rusage ru;
+	double queued;
 	pid_t pid;
-	while ((pid = reap_one(&status, &ru)) > 0) {
-		if (startup_exited(pid, status) || checker_reaped(pid))
+	while ((pid = reap_one(&status, &ru, &queued)) > 0) {
+		if (startup_exited(pid, status, &ru, queued) || checker_reaped(pid))
 			continue;
 		for (int i = 0; i < agent.nslots; i++) {
 			struct slot *s = &agent.slots[i];

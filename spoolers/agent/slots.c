@@ -19,6 +19,11 @@ static void slot_write(struct slot *s);
  * 20th of a CPU per render bound it before this does. */
 #define SLOTS_PER_CPU 16
 
+/* slots sized by a renderer's start-up probe alone: at most this many per CPU */
+#define SEED_PER_CPU 5
+
+static bool host_idle(double *idle);
+
 /* --slots N or [agent] slots = N (WANT_SLOTS: --slots, or 0) fix the
  * number; auto starts with a slot per CPU and sizes them as renders are
  * measured (up to SLOTS_PER_CPU per CPU). Each slot on says idle in its file. */
@@ -42,6 +47,8 @@ void slots_init(long want_slots)
 			slot_write(&agent.slots[i]);
 		host_kill_take(agent.hostfd, i); /* a request for an earlier run */
 	}
+	double idle;
+	host_idle(&idle); /* from now on: the first sizing knows how idle the CPUs were */
 }
 
 /* The frame the renderer is at: the first of its frames not complete. */
@@ -237,6 +244,17 @@ static void slots_size(void)
  * it waited on a run queue for a CPU, wall seconds, peak RSS. Time spent
  * waiting for a CPU counts as used: on a busy host a CPU-bound render
  * must not look like one that leaves the CPU idle. */
+void slots_seed(double u)
+{
+	if (!agent.slots_auto || util >= 0 || u < 0)
+		return;
+	/* a start-up waits more than the frames after it (POV-Ray's: a tenth
+	 * of a CPU, its frames a fifth): at most SEED_PER_CPU from a probe,
+	 * the renders measured then say more */
+	util = u < 1.0 / SEED_PER_CPU ? 1.0 / SEED_PER_CPU : u;
+	slots_size();
+}
+
 void slots_learn(double cpu, double queued, double wall, long rss_kb)
 {
 	if (!agent.slots_auto || wall < 0.05)
