@@ -29,7 +29,7 @@ assets_run() {
 		asset_drop "$FS" "shot$s" >>"$W/assets/intake.ms"
 		rm -rf "$W/assets/shot$s.tar"
 	done
-	ASSET_DISK=$(du -s -B1 "$FS/jobs" "$FS/store" | awk '{ s += $1 } END { printf "%d", s }')
+	ASSET_DISK=$(du -s -B1 "$FS/jobs" "$FS/store" | awk '{ s += $1 } END { printf "%.0f", s }')
 	# one copy of the textures, and each shot's own files (the last's, each time)
 	tex=$(du -s -B1 "$W/assets/tex" | cut -f1)
 	own=$(du -s -B1 -L --exclude=maps "$W/assets/shot$ASSET_SHOTS" | cut -f1)
