@@ -112,6 +112,17 @@ link() {
 # linked_pair X Y: sites X and Y, linked both ways; on NAME: work on site
 # NAME's spool (hotfarm and the helpers above use it)
 linked_pair() { site "$1"; site "$2"; link "$1" "$2"; link "$2" "$1"; }
+# start_pair: after linked_pair a b, site b's watcherd and its agent b1 of
+# 2 slots, then site a's watcherd; sets WA and WB, and works on site a
+start_pair() {
+	on b
+	start_watcherd
+	WB=$WATCHERD
+	start_agent b1 --slots 2
+	on a
+	start_watcherd
+	WA=$WATCHERD
+}
 on() { SPOOL=$T/$1; export HOTFARM_SPOOL=$SPOOL; }
 
 # start_watcherd [ARGS...]: run watcherd on $SPOOL in the background and

@@ -8,13 +8,7 @@
 ini() { sed -n "s/^$2 = //p" "$1" 2>/dev/null | sed 's/^"\(.*\)"$/\1/'; }
 
 linked_pair a b
-on b
-start_watcherd
-WB=$WATCHERD
-start_agent b1 --slots 2
-on a
-start_watcherd
-WA=$WATCHERD
+start_pair
 start_agent a1 --slots 2
 hotfarm pool a1 set gpu >/dev/null
 check "a1 renders in pool gpu" wait_for 30 grep -q 'pools: gpu' "$SPOOL.agent-a1.log"

@@ -14,13 +14,7 @@ mkdir -p "$T/mail"
 printf '#!/bin/sh\ncat >"%s/mail/msg.$(date +%%s%%N).$$"\n' "$T" >"$T/capture"
 chmod +x "$T/capture"
 printf '[notify]\ncommand = %s\n' "$T/capture" >>"$T/a/conf/hotfarm.ini"
-on b
-start_watcherd
-WB=$WATCHERD
-start_agent b1 --slots 2
-on a
-start_watcherd
-WA=$WATCHERD
+start_pair
 has_summary() { [ -f "$T/$1/sites/$2/summary.ini" ]; }
 check "site a hears site b's summary (its hosts and load)" wait_for 20 has_summary a b
 lists_b1() { grep -q '^\[host b b1\]' "$T/a/sites/b/summary.ini" && grep -q '^package.povray = ' "$T/a/sites/b/summary.ini"; }

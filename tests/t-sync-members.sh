@@ -8,13 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 linked_pair a b
-on b
-start_watcherd
-WB=$WATCHERD
-start_agent b1 --slots 2
-on a
-start_watcherd
-WA=$WATCHERD
+start_pair
 
 # a scene that shows two of its twelve textures, and a 600 KB cache file
 mkdir -p "$T/shot/tex"
