@@ -505,6 +505,12 @@ int job_try_finish(const struct spool *sp, const char *name);
  * still run or wait (WHY says which), -1 when one failed, was cancelled
  * or does not exist (WHY says which). */
 int job_deps_ready(const struct spool *sp, const struct strlist *after, char *why, size_t whysize);
+/* The same, each job named looked at once while MEMO lives (a tree,
+ * NULL at first; deps_memo_free forgets it): a queue of thousands of
+ * jobs waiting for one costs one look at that one. */
+int job_deps_ready_memo(const struct spool *sp, void **memo, const struct strlist *after, char *why,
+			size_t whysize);
+void deps_memo_free(void **memo);
 
 /* The intake commit: jobs/NAME/intake.pending becomes the new/ entry in one
  * rename. */

@@ -289,8 +289,36 @@ int state_list(const struct spool *sp, enum job_state s, struct strlist *out)
 	return 0;
 }
 
+/* The entry status.ini names (its priority and submission number, which
+ * the writers that move an entry keep in line), looked for in each state:
+ * a few lookups where a listing of queue/ or done/ reads thousands. */
+static enum job_state job_find_named(const struct spool *sp, const char *name, char entry[ENTRY_MAX_LEN])
+{
+	int fd = job_id_valid(name) ? job_dir_open(sp, name) : -1;
+	if (fd < 0)
+		return STATE_NONE;
+	struct job_status st;
+	int r = job_status_read(fd, &st);
+	close(fd);
+	if (r < 0)
+		return STATE_NONE;
+	int prio = st.priority;
+	int64_t seq = st.submitted_us;
+	job_status_free(&st);
+	if (prio < 0 || prio > 999 || seq <= 0)
+		return STATE_NONE;
+	entry_format(entry, prio, seq, name);
+	for (int s = 0; s < STATE_COUNT; s++)
+		if (faccessat(state_fd(sp, (enum job_state)s), entry, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			return (enum job_state)s;
+	return STATE_NONE;
+}
+
 enum job_state job_find(const struct spool *sp, const char *name, char entry[ENTRY_MAX_LEN])
 {
+	enum job_state found = job_find_named(sp, name, entry);
+	if (found != STATE_NONE)
+		return found;
 	/* Entries only move forward from new/, so look there first; then the
 	 * rest. A caller that must not miss a moving entry retries. */
 	for (int s = 0; s < STATE_COUNT; s++) {

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,50 @@ int job_deps_ready(const struct spool *sp, const struct strlist *after, char *wh
 		return 0;
 	}
 	return 1;
+}
+
+struct dep_seen {
+	char *name;
+	int ready;
+	char why[300];
+};
+
+static int cmp_dep(const void *a, const void *b)
+{
+	return strcmp(((const struct dep_seen *)a)->name, ((const struct dep_seen *)b)->name);
+}
+
+static void dep_free(void *p)
+{
+	struct dep_seen *d = p;
+	free(d->name);
+	free(d);
+}
+
+int job_deps_ready_memo(const struct spool *sp, void **memo, const struct strlist *after, char *why,
+			size_t whysize)
+{
+	for (size_t i = 0; i < after->n; i++) {
+		struct dep_seen key = {.name = after->v[i]}, **found = tfind(&key, memo, cmp_dep);
+		if (!found) {
+			struct dep_seen *d = xcalloc(1, sizeof *d);
+			d->name = xstrdup(after->v[i]);
+			struct strlist one = {.v = &after->v[i], .n = 1};
+			d->ready = job_deps_ready(sp, &one, d->why, sizeof d->why);
+			found = tsearch(d, memo, cmp_dep);
+		}
+		if ((*found)->ready != 1) {
+			snprintf(why, whysize, "%s", (*found)->why);
+			return (*found)->ready;
+		}
+	}
+	return 1;
+}
+
+void deps_memo_free(void **memo)
+{
+	tdestroy(*memo, dep_free);
+	*memo = NULL;
 }
 
 void job_status_owner(const struct job_status *st, char *out, size_t outsize)

@@ -52,6 +52,14 @@ by_hand() {
 	mv "$T/hand_$1"*"$3" "$T/hand_$1$3" 2>/dev/null
 }
 build_hfimg
+# sheet_last JOBDIR: previews/contact.png is no older than any thumbnail
+# (the agent's last word on it comes before the job is done)
+sheet_last() {
+	_c=$(stat -c %.9Y "$1/previews/contact.png" | tr -d .)
+	for _t in "$1"/previews/frame*.png; do
+		[ "$(stat -c %.9Y "$_t" | tr -d .)" -le "$_c" ] || return 1
+	done
+}
 # pixels FILE: WIDTHxHEIGHT, bands, format and a digest of the decoded pixels
 pixels() { "$HFIMG" pixels "$1"; }
 for spec in "exr +FE .exr frame_0002.exr" "hdr +FH .hdr frame_0002.hdr" "jpg +FJ .jpg shot_0002.jpg" \
@@ -65,6 +73,7 @@ for spec in "exr +FE .exr frame_0002.exr" "hdr +FH .hdr frame_0002.hdr" "jpg +FJ
 	check "… pixel-identical to POV-Ray $2 by hand ($b)" [ -n "$a" -a "$a" = "$b" ]
 	check "… previewed: a thumbnail, a view and the contact sheet" \
 		test -s "$J/previews/frame0000002.png" -a -s "$J/previews/view0000002.jpg" -a -s "$J/previews/contact.png"
+	check "… its contact sheet was made after its last thumbnail, before it was done" sheet_last "$J"
 done
 check "a job naming neither format nor output is done" wait_for 120 job_done plain
 check "… its frames are POV-Ray's PNGs under the default name" \

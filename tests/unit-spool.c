@@ -205,6 +205,47 @@ void test_billing_cancelled(void)
 	state_spool_drop(&sp, root);
 }
 
+/* job_find: by the entry status.ini names when it is there, by listing
+ * the state folders when status.ini is behind; dependencies looked at
+ * once while a memo lives. */
+void test_find_and_deps(void)
+{
+	struct spool sp;
+	char root[64], entry[ENTRY_MAX_LEN];
+	int jfd = state_spool(&sp, root, "dep", 1);
+	struct job_status st;
+	CHECK(jfd >= 0 && job_status_read(jfd, &st) == 0, "status.ini reads");
+	st.priority = 500;
+	st.submitted_us = 1;
+	job_status_write(jfd, &st);
+	job_status_free(&st);
+	CHECK(job_find(&sp, "dep", entry) == STATE_QUEUED && !strcmp(entry, "500-0000000000000001-dep"),
+	      "found by the entry status.ini names (%s)", entry);
+	char moved[ENTRY_MAX_LEN];
+	entry_format(moved, 7, 1, "dep");
+	CHECK(entry_move(&sp, STATE_QUEUED, entry, STATE_HELD, moved) == 0 && job_find(&sp, "dep", entry) == STATE_HELD &&
+		      !strcmp(entry, moved),
+	      "status.ini behind a priority change: found by the listing (%s)", entry);
+	CHECK(job_find(&sp, "../dep", entry) == STATE_NONE && job_find(&sp, "none", entry) == STATE_NONE,
+	      "a name that is not a job's, or no job: nowhere");
+	struct strlist after = {0};
+	strlist_add(&after, "dep");
+	void *memo = NULL;
+	char why[512];
+	CHECK(job_deps_ready_memo(&sp, &memo, &after, why, sizeof why) == 0 && strstr(why, "waiting for dep (held)"),
+	      "a job waiting for a held one waits (%s)", why);
+	entry_move(&sp, STATE_HELD, moved, STATE_DONE, NULL);
+	CHECK(job_deps_ready_memo(&sp, &memo, &after, why, sizeof why) == 0,
+	      "while the memo lives, the answer it holds");
+	deps_memo_free(&memo);
+	CHECK(job_deps_ready_memo(&sp, &memo, &after, why, sizeof why) == 1 && job_deps_ready(&sp, &after, why, sizeof why) == 1,
+	      "a new memo looks again: done");
+	deps_memo_free(&memo);
+	strlist_free(&after);
+	close(jfd);
+	state_spool_drop(&sp, root);
+}
+
 /* Entries move by one rename; a job ends once, when its last ticket is. */
 void test_entry_and_finish(void)
 {

@@ -756,6 +756,7 @@ int main(void)
 	test_ticket_claim_race();
 	test_ticket_file();
 	test_entry_and_finish();
+	test_find_and_deps();
 	test_billing_cancelled();
 	test_open_beneath();
 	test_slots_want();

@@ -23,6 +23,7 @@ extern int unit_n, unit_failed;
 void test_ticket_claim_race(void);
 void test_ticket_file(void);
 void test_entry_and_finish(void);
+void test_find_and_deps(void);
 void test_billing_cancelled(void);
 void test_open_beneath(void);
 void test_attempt_renew(void);

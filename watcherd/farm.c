@@ -196,6 +196,9 @@ static bool maybe_elsewhere(const struct spool *sp, const char *name, int jfd, c
 	return moved;
 }
 
+/* the jobs queued jobs wait for, each looked at once a pass */
+static void *deps_seen;
+
 static void job_update(const struct spool *sp, const char *name, long ahead)
 {
 	int jfd = job_dir_open(sp, name);
@@ -233,7 +236,7 @@ static void job_update(const struct spool *sp, const char *name, long ahead)
 		struct job_desc jd;
 		char why[400] = "";
 		if (job_desc_load(jfd, &jd, err, sizeof err) == 0) {
-			int deps = jd.after.n ? job_deps_ready(sp, &jd.after, why, sizeof why) : 1;
+			int deps = jd.after.n ? job_deps_ready_memo(sp, &deps_seen, &jd.after, why, sizeof why) : 1;
 			if (deps < 0) {
 				/* what it waits for will never be done: neither will it */
 				char reason2[600];
@@ -328,6 +331,7 @@ static void farm_rescan(const struct spool *sp)
 			job_update(sp, name, (long)i);
 	}
 	strlist_free(&l);
+	deps_memo_free(&deps_seen);
 	counts_save(sp);
 	quotas_keep(sp);
 }

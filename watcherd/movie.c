@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "watcherd.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -67,20 +68,51 @@ static bool ffmpeg_find(char *out, size_t outsize)
 	return false;
 }
 
+/* Whether folder NAME of JFD holds anything: a look at its first entries. */
+static bool dir_has_entries(int jfd, const char *name)
+{
+	DIR *d = dir_open(jfd, name);
+	struct dirent *e;
+	bool any = false;
+	while (d && !any && (e = readdir(d)))
+		any = e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return any;
+}
+
+/* Job M's previews/ folder holds something (a job that ended before any
+ * frame was rendered has no movie to make). */
+static bool previews_any(const struct movie *m)
+{
+	int jfd = job_dir_open(&sp, m->id);
+	bool any = jfd >= 0 && dir_has_entries(jfd, job_dir_name(JOB_DIR_PREVIEWS));
+	if (jfd >= 0)
+		close(jfd);
+	return any;
+}
+
 /* Job M's previews/ folder changed since its last hf-movie started (or
- * none did); its mtime into *NOW_SEEN. */
-static bool previews_changed(const struct movie *m, struct timespec *now_seen)
+ * none did), and holds something to make a movie of; its mtime into
+ * *NOW_SEEN. An empty one (a job queued, nothing rendered yet) counts as
+ * seen: a queue of thousands costs a look each, not a process each. */
+static bool previews_changed(struct movie *m, struct timespec *now_seen)
 {
 	int jfd = job_dir_open(&sp, m->id);
 	struct stat st;
 	bool ok = jfd >= 0 && fstatat(jfd, job_dir_name(JOB_DIR_PREVIEWS), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		  S_ISDIR(st.st_mode);
+	bool changed = ok && (st.st_mtim.tv_sec != m->seen.tv_sec || st.st_mtim.tv_nsec != m->seen.tv_nsec);
+	if (changed && !dir_has_entries(jfd, job_dir_name(JOB_DIR_PREVIEWS))) {
+		m->seen = st.st_mtim;
+		changed = false;
+	}
 	if (jfd >= 0)
 		close(jfd);
 	if (!ok)
 		return false;
 	*now_seen = st.st_mtim;
-	return st.st_mtim.tv_sec != m->seen.tv_sec || st.st_mtim.tv_nsec != m->seen.tv_nsec;
+	return changed;
 }
 
 /* Start hf-movie for job M, unless there is no ffmpeg (said once). */
@@ -169,7 +201,8 @@ void movies_schedule(void)
 			if (m->running || (pass == 0 ? !m->final : !m->queued))
 				continue;
 			if (pass == 0) {
-				movie_start(m, &seen); /* (one that cannot start said why) */
+				if (previews_any(m))
+					movie_start(m, &seen); /* (one that cannot start said why) */
 				m->final = false;
 			} else if (sp.conf.movie_interval > 0 && now >= m->next) {
 				m->next = now + sp.conf.movie_interval * 1000000LL;

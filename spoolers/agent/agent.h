@@ -93,6 +93,7 @@ struct job {
 	double frame_seconds;    /* measured: a frame's render time, start-up not counted */
 	long todo_left, todo_active; /* its tickets in todo/ and active/, counted at todo_at */
 	int64_t contact_at;          /* when a check last rebuilt its contact sheet */
+	enum { SHEET_NONE, SHEET_ASKED, SHEET_MADE } sheet; /* its last contact sheet, at its end */
 	int64_t todo_at;
 	int64_t retry_at; /* do not look for tickets again before this (mono) */
 	int running;      /* our slots busy with it */
@@ -100,7 +101,8 @@ struct job {
 	long active_all;  /* fair share: its active tickets, all hosts */
 	char *program_name, *program; /* argv[0], found in $PATH */
 	int64_t queued_seen; /* when its entry was last seen in queue/ */
-	bool waiting_deps;   /* its [job] after jobs are not done yet */
+	bool waiting_deps;   /* its [job] after jobs are not done yet (or its not_before has not come) */
+	struct strlist after; /* while waiting for them: its [job] after, looked at again on a rescan */
 	bool pkg_broken;     /* its package's .ini did not read (an admin may mend it) */
 	char owner[128];     /* its verified owner (status.ini): whose quota its renders count against */
 	int64_t active_at;
@@ -261,6 +263,8 @@ void queue_refresh(bool rescan);
 void queue_unload_idle(void);
 void jobs_tidy(void);
 void job_done_check(struct job *j);
+/* The contact sheet asked for job NAME is made (or given up): it may end. */
+void job_sheet_made(const char *name);
 /* queue/ changed by one entry (inotify): the cached queue follows it */
 void queue_entry_added(const char *entry);
 void queue_entry_removed(const char *entry);
@@ -327,6 +331,9 @@ int checker_fd(void);
 void checker_events(void);
 /* PID was the server's: it is gone (true). */
 bool checker_reaped(pid_t pid);
+/* Ask the server for job J's contact sheet (ARGV: hf-check's words);
+ * job_sheet_made says when it is made. False: no server to ask. */
+bool checker_sheet(const struct job *j, char *const argv[]);
 
 /* render.c */
 void run_advance(struct slot *s);

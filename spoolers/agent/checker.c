@@ -5,6 +5,7 @@
 #include "../check/serve.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <poll.h>
 #include <signal.h>
@@ -21,6 +22,8 @@ static unsigned last_seq; /* the last request's number */
 /* 'S' replies read while waiting for a 'P', handed on at the next look */
 static struct check_reply *stash;
 static size_t nstash, stash_cap;
+
+static void sheets_lost(void);
 
 static bool server_start(void)
 {
@@ -54,6 +57,7 @@ static void server_lost(void)
 	if (server > 0)
 		kill(server, SIGKILL);
 	retry_at = mono_us() + 1000000LL;
+	sheets_lost();
 	for (int i = 0; i < agent.nslots; i++) {
 		struct slot *s = &agent.slots[i];
 		if (s->job && s->check_pid > 0 && s->check_served) {
@@ -122,9 +126,81 @@ pid_t checker_spawn(struct slot *s, char *const argv[], int outfd)
 	return spawn_in(NULL, argv, outfd, s->owner, NULL);
 }
 
+/* ---- a job's last contact sheet ---------------------------------------------- */
+
+/* Sheets asked of the server: the request's number and its job (by name:
+ * the job may be forgotten before it answers). */
+struct sheet_asked {
+	unsigned seq;
+	char name[JOBID_MAX_LEN + 1];
+};
+static struct sheet_asked *sheets;
+static size_t nsheets, sheets_cap;
+
+bool checker_sheet(const struct job *j, char *const argv[])
+{
+	if (sock < 0 && !server_start())
+		return false;
+	int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (nul < 0)
+		return false;
+	unsigned seq = ++last_seq ? last_seq : ++last_seq;
+	char head[NAME_MAX + 32];
+	struct buf b = {0};
+	int n = snprintf(head, sizeof head, "%u", seq);
+	buf_add(&b, head, (size_t)n + 1);
+	n = snprintf(head, sizeof head, "%s.%lu", j->name, j->serial); /* the job's warm worker */
+	buf_add(&b, head, (size_t)n + 1);
+	for (size_t i = 1; argv[i]; i++)
+		buf_add(&b, argv[i], strlen(argv[i]) + 1);
+	pid_t pid = packet_send_fd(sock, b.data, b.len, nul) == 0 ? started_wait(seq) : -1;
+	buf_free(&b);
+	close(nul);
+	if (pid <= 0) {
+		server_lost();
+		return false;
+	}
+	if (nsheets == sheets_cap) {
+		sheets_cap = sheets_cap ? 2 * sheets_cap : 4;
+		sheets = xrealloc(sheets, sheets_cap * sizeof *sheets);
+	}
+	sheets[nsheets].seq = seq;
+	snprintf(sheets[nsheets].name, sizeof sheets[nsheets].name, "%s", j->name);
+	nsheets++;
+	return true;
+}
+
+/* The sheet of request SEQ is made (or failed: it is a picture, not a
+ * frame): its job may end now. False: not a sheet's. */
+static bool sheet_ended(unsigned seq)
+{
+	for (size_t i = 0; i < nsheets; i++)
+		if (sheets[i].seq == seq) {
+			char name[JOBID_MAX_LEN + 1];
+			snprintf(name, sizeof name, "%s", sheets[i].name);
+			sheets[i] = sheets[--nsheets];
+			job_sheet_made(name);
+			return true;
+		}
+	return false;
+}
+
+/* The server went: the sheets it was making are given up (made or not). */
+static void sheets_lost(void)
+{
+	while (nsheets) {
+		char name[JOBID_MAX_LEN + 1];
+		snprintf(name, sizeof name, "%s", sheets[nsheets - 1].name);
+		nsheets--;
+		job_sheet_made(name);
+	}
+}
+
 /* A check that ended: its slot's frame is judged. */
 static void check_ended(const struct check_reply *r)
 {
+	if (sheet_ended(r->seq))
+		return;
 	for (int i = 0; i < agent.nslots; i++) {
 		struct slot *s = &agent.slots[i];
 		if (s->job && s->check_served && s->check_pid == r->pid && s->check_seq == r->seq) {

@@ -50,12 +50,14 @@ static void job_release(struct job *j)
 static void job_unload(struct job *j)
 {
 	job_release(j);
+	strlist_free(&j->after);
 	j->loaded = false;
 }
 
 static void job_free(struct job *j)
 {
 	job_release(j);
+	strlist_free(&j->after);
 	free(j->name);
 	free(j->entry);
 	free(j->program_name);
@@ -81,6 +83,15 @@ static struct job *job_find_or_add(const char *name)
 		tsearch(j, &job_tree, cmp_job);
 	}
 	return j;
+}
+
+/* Where each job some queued job waits for stood when last looked at:
+ * forgotten at each rescan (layout's job_deps_ready_memo). */
+static void *dep_memo;
+
+static int deps_ready(const struct strlist *after, char *why, size_t whysize)
+{
+	return job_deps_ready_memo(&agent.spool, &dep_memo, after, why, whysize);
 }
 
 /* Read the job's description and package, and see whether we can serve
@@ -113,6 +124,16 @@ void job_load(struct job *j)
 			j->jd = NULL;
 		}
 	}
+	if (j->jd && j->jd->after.n && deps_ready(&j->jd->after, err, sizeof err) != 1) {
+		/* kept: the names it waits for, looked at again on each rescan
+		 * (deps_moved), not the job: a queue of thousands of jobs waiting
+		 * for one costs a look at that one */
+		for (size_t i = 0; i < j->jd->after.n; i++)
+			strlist_add(&j->after, j->jd->after.v[i]);
+		j->waiting_deps = true;
+		job_release(j);
+		return;
+	}
 	if (j->jd) {
 		j->pkg = xcalloc(1, sizeof *j->pkg);
 		if (package_load(spool_fd(&agent.spool, DIR_CONF), j->jd->package, j->pkg, err, sizeof err) < 0) {
@@ -124,10 +145,6 @@ void job_load(struct job *j)
 	if (j->pkg) {
 		job_desc_limits(j->jd, &j->limits);
 		j->usable = host_matches(&agent.self, j->jd, err, sizeof err);
-		if (j->usable && j->jd->after.n && job_deps_ready(&agent.spool, &j->jd->after, err, sizeof err) != 1) {
-			j->usable = false;
-			j->waiting_deps = true;
-		}
 		if (j->usable && job_not_yet(j->jd, err, sizeof err)) {
 			/* looked at again on a rescan, as a job waiting for others */
 			j->usable = false;
@@ -149,6 +166,9 @@ void job_load(struct job *j)
 void queue_refresh(bool rescan)
 {
 	struct strlist l = {0};
+	char why[512];
+	if (rescan)
+		deps_memo_free(&dep_memo);
 	state_list(&agent.spool, STATE_QUEUED, &l);
 	/* which listed jobs come back to the queue (new, or retried after
 	 * leaving it), seen before the flags of the last listing are cleared:
@@ -184,7 +204,7 @@ void queue_refresh(bool rescan)
 		 * others (they may be done) or whose package did not read (it
 		 * may be mended) */
 		if (rescan && j->loaded && !j->usable && (j->blocked || j->waiting_deps || j->pkg_broken) &&
-		    j->running == 0)
+		    j->running == 0 && (!j->after.n || deps_ready(&j->after, why, sizeof why) != 0))
 			job_unload(j);
 		if (back[i]) {
 			j->fails_in_row = 0; /* back in the queue (retried): a clean slate */
@@ -303,14 +323,25 @@ void jobs_tidy(void)
  * the job is finished (job_try_finish) and this agent lets it go. */
 void job_done_check(struct job *j)
 {
-	/* the last word on the contact sheet, before the job is done */
+	/* the last word on the contact sheet, before the job is done: made by
+	 * the checker's server (its worker for the job is warm) while the
+	 * agent goes on, else by a process of its own, waited for */
 	struct stat st;
-	if (j->fd >= 0 && !j->pkg->no_output && !j->pkg->builtin_null && tickets_none(j->fd, TICKET_TODO) == 1 &&
-	    tickets_none(j->fd, TICKET_ACTIVE) == 1 && job_file_stat(j->fd, JOB_FILE_CONTACT, &st) == 0) {
+	bool at_end = j->fd >= 0 && !j->pkg->no_output && !j->pkg->builtin_null &&
+		      tickets_none(j->fd, TICKET_TODO) == 1 && tickets_none(j->fd, TICKET_ACTIVE) == 1;
+	if (j->sheet == SHEET_ASKED)
+		return;
+	if (!at_end)
+		j->sheet = SHEET_NONE; /* frames to come (a retry): a sheet after them */
+	if (at_end && j->sheet == SHEET_NONE && job_file_stat(j->fd, JOB_FILE_CONTACT, &st) == 0) {
 		char rel[PATH_MAX], previews[PATH_MAX + 16];
 		job_relpath(j->name, rel, sizeof rel);
 		snprintf(previews, sizeof previews, "%s/%s", rel, job_dir_name(JOB_DIR_PREVIEWS));
 		char *argv[] = {agent.checker, "--at", agent.spool.path, "--contact-only", previews, NULL};
+		if (checker_sheet(j, argv)) {
+			j->sheet = SHEET_ASKED;
+			return;
+		}
 		int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		pid_t pid = nul < 0 ? -1 : spawn_in(NULL, argv, nul, "sheet", NULL);
 		if (nul >= 0)
@@ -318,6 +349,7 @@ void job_done_check(struct job *j)
 		if (pid > 0)
 			waitpid(pid, NULL, 0);
 	}
+	j->sheet = SHEET_NONE;
 	if (job_try_finish(&agent.spool, j->name) == 1) {
 		sayj(j->name, -1, "%s finished", j->name);
 		j->retry_at = INT64_MAX;
@@ -328,6 +360,18 @@ void job_done_check(struct job *j)
 			j->usable = false;
 		}
 	}
+}
+
+void job_sheet_made(const char *name)
+{
+	struct job *j = job_get(name);
+	if (!j || j->sheet != SHEET_ASKED)
+		return;
+	j->sheet = SHEET_MADE;
+	if (j->fd >= 0 && j->pkg)
+		job_done_check(j);
+	else
+		j->sheet = SHEET_NONE;
 }
 
 /* ---- a job's todo/ listing ----------------------------------------------- */
