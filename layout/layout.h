@@ -511,6 +511,8 @@ int job_deps_ready(const struct spool *sp, const struct strlist *after, char *wh
 int job_deps_ready_memo(const struct spool *sp, void **memo, const struct strlist *after, char *why,
 			size_t whysize);
 void deps_memo_free(void **memo);
+/* Whether MEMO holds an answer for job NAME (some job waits for it). */
+bool deps_memo_has(void *const *memo, const char *name);
 
 /* The intake commit: jobs/NAME/intake.pending becomes the new/ entry in one
  * rename. */

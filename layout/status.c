@@ -279,6 +279,12 @@ int job_deps_ready_memo(const struct spool *sp, void **memo, const struct strlis
 	return 1;
 }
 
+bool deps_memo_has(void *const *memo, const char *name)
+{
+	struct dep_seen key = {.name = (char *)name};
+	return tfind(&key, memo, cmp_dep) != NULL;
+}
+
 void deps_memo_free(void **memo)
 {
 	tdestroy(*memo, dep_free);

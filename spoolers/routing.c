@@ -30,11 +30,16 @@ static enum job_state decide(const struct spool *sp, const char *id, int job, co
 	*peer = 0;
 	bool here = !strcmp(site, "local") || !strcmp(site, sp->conf.name);
 	enum site_can can = SITE_NOW;
-	if (here || !strcmp(site, "auto")) {
+	if (here && !remote) {
+		/* this site's own job stays here whatever its hosts: why it
+		 * waits is the farm pass's to say, which reads the hosts once a
+		 * pass for every queued job, not once a job (hundreds of host
+		 * records on a farm of hundreds of hosts) */
+	} else if (here || !strcmp(site, "auto")) {
 		long wait = -1;
 		/* a site refuses only what none of its hosts ever offered: one
 		 * that fits waits here while no host runs, as a local job does */
-		can = site_local_can(sp, jd, why, sizeof why, &wait);
+		can = site_local_can(sp, jd, why, sizeof why, here ? NULL : &wait);
 		if (!here && (can != SITE_NOW || wait > sp->conf.auto_wait)) {
 			char w2[600];
 			if (site_choose(sp, jd, "auto", &avoid, peer, w2, sizeof w2) == 0)

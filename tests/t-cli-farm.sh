@@ -20,6 +20,14 @@ hotfarm hold scene >/dev/null 2>&1 # done: refused, harmless
 name2=$(hotfarm submit "$HF_ROOT/examples/orbit" --frames 1-2 --width 64 --height 48 --name after-ok --after scene | head -n 1)
 check "a folder is submitted under the given name" [ "$name2" = after-ok ]
 check "a job after a done job renders" wait_for 60 job_done after-ok
+# a job after one still to render waits for it, then renders (the agent
+# looks again when the other leaves queue/, not at its next rescan)
+hotfarm submit "$HF_ROOT/examples/orbit" --frames 1-3 --width 64 --height 48 --name before --at +4s >/dev/null
+hotfarm submit "$HF_ROOT/examples/orbit" --frames 1-2 --width 64 --height 48 --name behind --after before >/dev/null
+check "a job after one not yet rendered renders once it is done" wait_for 60 job_done behind
+us() { sed -n "s/^$2 = //p" "$SPOOL/jobs/$1/status.ini"; }
+check "… and started after it was done ($(us before finished_us) < $(us behind started_us))" \
+	[ "$(us before finished_us)" -lt "$(us behind started_us)" ]
 hotfarm submit "$HF_ROOT/examples/orbit" --frames 1 --name nope 2>"$T/err" >/dev/null
 check "a folder with one .pov file needs no --scene" [ -e "$SPOOL/inbox/nope.tar" -o -d "$SPOOL/jobs/nope" ]
 hotfarm submit "$T/nothing-here" --frames 1 2>"$T/err"

@@ -112,12 +112,6 @@ void job_load(struct job *j)
 	j->serial = ++serials;
 	char err[1024];
 	if (j->fd >= 0) {
-		/* the verified owner, which intake wrote (job.ini's owner is a label) */
-		struct job_status st;
-		if (job_status_read(j->fd, &st) == 0) {
-			snprintf(j->owner, sizeof j->owner, "%s", st.owner);
-			job_status_free(&st);
-		}
 		j->jd = xcalloc(1, sizeof *j->jd);
 		if (job_desc_load(j->fd, j->jd, err, sizeof err) < 0) {
 			free(j->jd);
@@ -135,6 +129,12 @@ void job_load(struct job *j)
 		return;
 	}
 	if (j->jd) {
+		/* the verified owner, which intake wrote (job.ini's owner is a label) */
+		struct job_status st;
+		if (job_status_read(j->fd, &st) == 0) {
+			snprintf(j->owner, sizeof j->owner, "%s", st.owner);
+			job_status_free(&st);
+		}
 		j->pkg = xcalloc(1, sizeof *j->pkg);
 		if (package_load(spool_fd(&agent.spool, DIR_CONF), j->jd->package, j->pkg, err, sizeof err) < 0) {
 			free(j->pkg);
@@ -276,6 +276,22 @@ void queue_entry_added(const char *entry)
 	agent.nqueue++;
 }
 
+/* Job NAME left queue/ (done, most likely): the jobs here waiting for it
+ * are looked at again now rather than at the next rescan. */
+static void deps_moved(const char *name)
+{
+	if (!deps_memo_has(&dep_memo, name))
+		return; /* no job here waits for it */
+	deps_memo_free(&dep_memo);
+	char why[512];
+	for (size_t i = 0; i < agent.nqueue; i++) {
+		struct job *j = agent.queue[i];
+		if (j->loaded && j->waiting_deps && j->after.n && j->running == 0 &&
+		    strlist_has(&j->after, name) && deps_ready(&j->after, why, sizeof why) != 0)
+			job_unload(j);
+	}
+}
+
 /* ENTRY left queue/: its job leaves the cached queue. */
 void queue_entry_removed(const char *entry)
 {
@@ -285,6 +301,7 @@ void queue_entry_removed(const char *entry)
 	struct job *j = job_get(name);
 	if (j && j->queued && j->entry && !strcmp(j->entry, entry))
 		queue_drop(j);
+	deps_moved(name);
 }
 
 /* What a slot could serve may have changed (the host record did): jobs
