@@ -187,6 +187,9 @@ int spool_conf_reload(struct spool *sp, char *err, size_t errsize);
 void spool_conf_warn(const struct spool *sp);
 void spool_close(struct spool *sp);
 int spool_fd(const struct spool *sp, enum spool_dir d);
+/* Whether the spool is on this host's own filesystem, where inotify sees
+ * every change (not NFS, SMB or FUSE: there only this host's own). */
+bool spool_is_local(const struct spool *sp);
 int state_fd(const struct spool *sp, enum job_state s);
 /* Where the spool is when no --spool is given: $HOTFARM_SPOOL, else the
  * site default. */

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 static const char *const state_dirs[STATE_COUNT] = {
@@ -213,6 +214,13 @@ void spool_close(struct spool *sp)
 }
 
 int spool_fd(const struct spool *sp, enum spool_dir d) { return sp->dir[d]; }
+
+bool spool_is_local(const struct spool *sp)
+{
+	struct statfs fs;
+	return fstatfs(sp->root, &fs) == 0 && fs.f_type != 0x6969 /* NFS */ && fs.f_type != 0xFF534D42 /* CIFS */ &&
+	       fs.f_type != 0xFE534D42 /* SMB2 */ && fs.f_type != 0x65735546 /* FUSE */ && fs.f_type != 0x517B /* SMB */;
+}
 int state_fd(const struct spool *sp, enum job_state s) { return sp->dir[DIR_STATE_FIRST + s]; }
 
 void entry_format(char out[ENTRY_MAX_LEN], int priority, int64_t seq, const char *name)

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -216,10 +215,7 @@ static int being_written(const char *name)
 
 bool inbox_init(void)
 {
-	struct statfs fs;
-	local_fs = fstatfs(sp.root, &fs) == 0 && fs.f_type != 0x6969 /* NFS */ && fs.f_type != 0xFF534D42 /* CIFS */ &&
-		   fs.f_type != 0xFE534D42 /* SMB2 */ && fs.f_type != 0x65735546 /* FUSE */ &&
-		   fs.f_type != 0x517B /* SMB */;
+	local_fs = spool_is_local(&sp);
 	return local_fs;
 }
 

@@ -238,9 +238,9 @@ static int on_events(int efd)
 	return efd;
 }
 
-/* Until the next rescan: [watcherd] rescan_ms, or with inotify (every
- * change in queue/ and cancelled/ comes as an event) at least 10 s, the
- * safety net: a queue of 10,000 jobs listed every 2 s by each of 1,000
+/* Until the next rescan: [watcherd] rescan_ms, or with inotify on a local
+ * spool (every change in queue/ and cancelled/ comes as an event; on a
+ * network filesystem only this host's own) at least 10 s, the safety net: a queue of 10,000 jobs listed every 2 s by each of 1,000
  * agents is five million entries a second for the spool's filesystem. */
 static int64_t rescan_us(const struct timers *t)
 {
@@ -282,10 +282,11 @@ static void on_timers(struct timers *t, int64_t now)
 /* Until stopped: fill the slots, wait for a signal, an event or a timer. */
 static void main_loop(int sfd, int efd)
 {
+	bool local = spool_is_local(&agent.spool);
 	struct timers t = {
 		.beat = mono_us() + agent.spool.conf.heartbeat * 1000000LL,
 		.probe = mono_us() + agent.spool.conf.probe_interval * 1000000LL,
-		.inotify = efd >= 0,
+		.inotify = efd >= 0 && local,
 	};
 	t.rescan = mono_us() + rescan_us(&t);
 	for (;;) {
@@ -302,7 +303,7 @@ static void main_loop(int sfd, int efd)
 			on_signals(sfd, &t);
 		if (efd >= 0 && n > 0 && (pfd[1].revents & POLLIN))
 			efd = on_events(efd);
-		t.inotify = efd >= 0;
+		t.inotify = efd >= 0 && local;
 		/* checks that ended (and those read while one was started) */
 		checker_events();
 		int64_t now = mono_us();
