@@ -178,6 +178,7 @@ if phase queued; then
 		last=$now i=$((i + 1))
 	done
 	settled_ms=$(($(now_ms) - settle0 + REG_MS))
+	[ $i -ge 300 ] && settled_ms="" # not settled in 10 minutes: the row says "-"
 	for p in $(cat "$W/agents.pid"); do kb "$p" VmRSS; done | sort -n >"$W/agent-rss"
 	# watcherd meanwhile: the hosts' heartbeats and the queue's jobs, each rescan
 	c0=$(cpu_ticks "$FW") t0=$(now_ms)
@@ -218,7 +219,7 @@ while read -r t intake status rate hwm wcpu; do
 done <"$W/tickets"
 phase queued || exit 0
 group "$QUEUED jobs waiting in the queue, $AGENTS agents of 1 slot (tmpfs)"
-row "agents started -> all looked through the queue (under a tenth of a CPU), s" "$(sec "$settled_ms")" "-" "-" "-"
+row "agents started -> all looked through the queue (under a tenth of a CPU), s" "$([ -n "$settled_ms" ] && sec "$settled_ms" || echo -)" "-" "-" "-"
 row "agent resident size, MB: median (largest $(mb "$(tail -n 1 "$W/agent-rss")"))" \
 	"$(mb "$(awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }' "$W/agent-rss")")" "-" "-" "<= 8 MB"
 row "watcherd's resident size, MB" "$(mb "$queued_w_rss")" "-" "-" "-"
