@@ -298,9 +298,10 @@ static void child_ended(const struct child *c, int status)
 		if (code != 0) {
 			warn("watcherd --farm-pass exited %d; the next one in 10 s", code);
 			farm_next = mono_us() + 10 * 1000000LL;
-		} else {
+		} else if (mono_us() - c->started > 100000) {
 			/* a quarter of a CPU at most: a queue of tens of thousands
-			 * of jobs makes passes seconds long, and rarer */
+			 * of jobs makes passes seconds long, and rarer (a pass of a
+			 * small farm, under 0.1 s, keeps to every rescan) */
 			farm_next = mono_us() + 3 * (mono_us() - c->started);
 		}
 	} else if (c->kind == CHILD_SUMMARY) {
