@@ -99,22 +99,31 @@ static pid_t started_wait(unsigned seq)
 	}
 }
 
+/* Ask the server for the check ARGV (hf-check's) of job J, its words to
+ * OUTFD: its number (in a packet: the number, the job, whose checks share
+ * a worker, and the arguments) into *SEQ; the checking process, or -1. */
+static pid_t server_ask(const struct job *j, char *const argv[], int outfd, unsigned *seq)
+{
+	*seq = ++last_seq ? last_seq : ++last_seq;
+	char head[NAME_MAX + 32];
+	int n = snprintf(head, sizeof head, "%u", *seq);
+	struct buf b = {0};
+	buf_add(&b, head, (size_t)n + 1);
+	n = snprintf(head, sizeof head, "%s.%lu", j->name, j->serial);
+	buf_add(&b, head, (size_t)n + 1);
+	for (size_t i = 1; argv[i]; i++)
+		buf_add(&b, argv[i], strlen(argv[i]) + 1);
+	pid_t pid = packet_send_fd(sock, b.data, b.len, outfd) == 0 ? started_wait(*seq) : -1;
+	buf_free(&b);
+	return pid;
+}
+
 pid_t checker_spawn(struct slot *s, char *const argv[], int outfd)
 {
 	s->check_served = false;
 	if (sock >= 0 || server_start()) {
-		/* its number, its job (whose checks share a worker), its arguments */
-		unsigned seq = ++last_seq ? last_seq : ++last_seq;
-		char head[NAME_MAX + 32];
-		int n = snprintf(head, sizeof head, "%u", seq);
-		struct buf b = {0};
-		buf_add(&b, head, (size_t)n + 1);
-		n = snprintf(head, sizeof head, "%s.%lu", s->job->name, s->job->serial);
-		buf_add(&b, head, (size_t)n + 1);
-		for (size_t i = 1; argv[i]; i++)
-			buf_add(&b, argv[i], strlen(argv[i]) + 1);
-		pid_t pid = packet_send_fd(sock, b.data, b.len, outfd) == 0 ? started_wait(seq) : -1;
-		buf_free(&b);
+		unsigned seq;
+		pid_t pid = server_ask(s->job, argv, outfd, &seq);
 		if (pid > 0) {
 			s->check_served = true;
 			s->check_seq = seq;
@@ -144,17 +153,8 @@ bool checker_sheet(const struct job *j, char *const argv[])
 	int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if (nul < 0)
 		return false;
-	unsigned seq = ++last_seq ? last_seq : ++last_seq;
-	char head[NAME_MAX + 32];
-	struct buf b = {0};
-	int n = snprintf(head, sizeof head, "%u", seq);
-	buf_add(&b, head, (size_t)n + 1);
-	n = snprintf(head, sizeof head, "%s.%lu", j->name, j->serial); /* the job's warm worker */
-	buf_add(&b, head, (size_t)n + 1);
-	for (size_t i = 1; argv[i]; i++)
-		buf_add(&b, argv[i], strlen(argv[i]) + 1);
-	pid_t pid = packet_send_fd(sock, b.data, b.len, nul) == 0 ? started_wait(seq) : -1;
-	buf_free(&b);
+	unsigned seq;
+	pid_t pid = server_ask(j, argv, nul, &seq); /* the job's warm worker */
 	close(nul);
 	if (pid <= 0) {
 		server_lost();
